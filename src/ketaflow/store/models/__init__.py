@@ -1,0 +1,66 @@
+"""All ORM models, importable from one place (and registered on `Base.metadata`)."""
+
+from ketaflow.store.models.base import Base, ClinicalFact, utcnow
+from ketaflow.store.models.care import Appointment, Consent, Consultation, TreatmentPlan
+from ketaflow.store.models.infusion import (
+    AdministrationEvent,
+    AssistanceRequest,
+    ComfortSetting,
+    Discharge,
+    DoseOrder,
+    InfusionSession,
+    Intervention,
+    SideEffect,
+    VitalSign,
+)
+from ketaflow.store.models.org import Chair, Clinic, Organization, StaffRole, StaffUser
+from ketaflow.store.models.patients import Allergy, BodyMeasurement, Diagnosis, Medication, Patient
+from ketaflow.store.models.records import (
+    AuditEvent,
+    DemoBuild,
+    QuestionnaireResponse,
+    SignInAttempt,
+    WebSession,
+)
+
+__all__ = [
+    "AdministrationEvent",
+    "Allergy",
+    "Appointment",
+    "AssistanceRequest",
+    "AuditEvent",
+    "Base",
+    "BodyMeasurement",
+    "Chair",
+    "Clinic",
+    "ClinicalFact",
+    "ComfortSetting",
+    "Consent",
+    "Consultation",
+    "DemoBuild",
+    "Diagnosis",
+    "Discharge",
+    "DoseOrder",
+    "InfusionSession",
+    "Intervention",
+    "Medication",
+    "Organization",
+    "Patient",
+    "QuestionnaireResponse",
+    "SideEffect",
+    "SignInAttempt",
+    "StaffRole",
+    "StaffUser",
+    "TreatmentPlan",
+    "VitalSign",
+    "WebSession",
+    "append_only_tables",
+    "utcnow",
+]
+
+
+def append_only_tables() -> list[str]:
+    """Names of the tables whose rows the database must never update or delete."""
+    return sorted(
+        m.class_.__tablename__ for m in Base.registry.mappers if getattr(m.class_, "__append_only__", False)
+    )

@@ -1,0 +1,176 @@
+"""The infusion session and everything charted in it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ketaflow.store.models.base import Base, ClinicalFact, ClinicOwned, Identified, utcnow
+from ketaflow.store.types import JSONType, enum_column
+from ketaflow.vocabulary import (
+    AdministrationKind,
+    AssistanceReason,
+    InterventionKind,
+    Severity,
+    SideEffectKind,
+    TreatmentPhase,
+    VitalPhase,
+    VitalSource,
+)
+
+
+class InfusionSession(Identified, ClinicOwned, Base):
+    """One infusion visit: the container of everything charted in the chair.
+
+    Its state (running, paused, stopped, discharged) is derived from the charted
+    events, never stored, so it cannot disagree with them.
+    """
+
+    __tablename__ = "infusion_sessions"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
+    appointment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointments.id"), unique=True)
+    treatment_plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("treatment_plans.id"))
+    chair_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("chairs.id"))
+    nurse_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    series_number: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[TreatmentPhase] = mapped_column(enum_column(TreatmentPhase))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DoseOrder(ClinicalFact, Base):
+    """The psychiatrist's order and the pump programming derived from it."""
+
+    __tablename__ = "dose_orders"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    ordered_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"))
+    ordered_at: Mapped[datetime]
+    protocol_code: Mapped[str] = mapped_column(String(64))
+    dosing_weight_kg: Mapped[float] = mapped_column(Float)
+    dose_mg_per_kg: Mapped[float] = mapped_column(Float)
+    dose_mg: Mapped[float] = mapped_column(Float)
+    duration_min: Mapped[float] = mapped_column(Float)
+    bag_drug_mg: Mapped[float] = mapped_column(Float)
+    bag_volume_ml: Mapped[float] = mapped_column(Float)
+    rate_ml_per_h: Mapped[float] = mapped_column(Float)
+    volume_ml: Mapped[float] = mapped_column(Float)
+    limit_status: Mapped[str] = mapped_column(String(16), default="ok")
+    override_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AdministrationEvent(ClinicalFact, Base):
+    """What the pump actually did: start, rate change, pause, resume, stop, bolus."""
+
+    __tablename__ = "administration_events"
+    __table_args__ = (Index("ix_administration_events_session_time", "session_id", "occurred_at"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"))
+    kind: Mapped[AdministrationKind] = mapped_column(enum_column(AdministrationKind))
+    occurred_at: Mapped[datetime]
+    rate_ml_per_h: Mapped[float | None] = mapped_column(Float)
+    rate_mg_per_min: Mapped[float | None] = mapped_column(Float)
+    bolus_mg: Mapped[float | None] = mapped_column(Float)
+    # Total drug given in this session up to this event, as the pump reports it.
+    cumulative_mg: Mapped[float] = mapped_column(Float)
+
+
+class VitalSign(ClinicalFact, Base):
+    """One set of vital signs, typed by a nurse or sent by a bedside monitor."""
+
+    __tablename__ = "vital_signs"
+    __table_args__ = (Index("ix_vital_signs_session_time", "session_id", "measured_at"),)
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("infusion_sessions.id"))
+    measured_at: Mapped[datetime]
+    phase: Mapped[VitalPhase] = mapped_column(enum_column(VitalPhase))
+    source: Mapped[VitalSource] = mapped_column(enum_column(VitalSource), default=VitalSource.MANUAL)
+    systolic_mmhg: Mapped[int | None] = mapped_column(Integer)
+    diastolic_mmhg: Mapped[int | None] = mapped_column(Integer)
+    heart_rate_bpm: Mapped[int | None] = mapped_column(Integer)
+    spo2_percent: Mapped[int | None] = mapped_column(Integer)
+    respiratory_rate_per_min: Mapped[int | None] = mapped_column(Integer)
+
+
+class SideEffect(ClinicalFact, Base):
+    """A side effect or adverse event; resolution is charted as an amendment."""
+
+    __tablename__ = "side_effects"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    kind: Mapped[SideEffectKind] = mapped_column(enum_column(SideEffectKind))
+    severity: Mapped[Severity] = mapped_column(enum_column(Severity))
+    onset_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    is_adverse_event: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Intervention(ClinicalFact, Base):
+    """A drug given or an action taken (e.g. ondansetron 4 mg IV, infusion paused)."""
+
+    __tablename__ = "interventions"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    side_effect_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("side_effects.id"))
+    kind: Mapped[InterventionKind] = mapped_column(enum_column(InterventionKind))
+    description: Mapped[str]
+    drug_name: Mapped[str | None] = mapped_column(String(120))
+    dose_text: Mapped[str | None] = mapped_column(String(60))
+    given_at: Mapped[datetime]
+
+
+class ComfortSetting(ClinicalFact, Base):
+    """The comfort settings in force from `set_at` (each change is a new row)."""
+
+    __tablename__ = "comfort_settings"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    set_at: Mapped[datetime]
+    music: Mapped[bool] = mapped_column(Boolean, default=False)
+    dimmed_light: Mapped[bool] = mapped_column(Boolean, default=False)
+    eye_mask: Mapped[bool] = mapped_column(Boolean, default=False)
+    companion_present: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AssistanceRequest(ClinicalFact, Base):
+    """The patient asked for help (e.g. to walk to the restroom); answering is an amendment."""
+
+    __tablename__ = "assistance_requests"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    reason: Mapped[AssistanceReason] = mapped_column(enum_column(AssistanceReason))
+    asked_at: Mapped[datetime]
+    helped_at: Mapped[datetime | None]
+    helped_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Discharge(ClinicalFact, Base):
+    """Recovery and discharge: criteria met, time, escort, instructions given."""
+
+    __tablename__ = "discharges"
+    __table_args__ = (
+        # Nobody leaves without a named driver (with a phone) or arranged transport.
+        CheckConstraint(
+            "(escort_name IS NOT NULL AND escort_phone IS NOT NULL) OR transport_arranged IS NOT NULL",
+            name="escort_or_transport",
+        ),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    discharged_at: Mapped[datetime]
+    discharged_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    recovery_score_kind: Mapped[str] = mapped_column(String(32))
+    recovery_score: Mapped[int] = mapped_column(Integer)
+    escort_name: Mapped[str | None] = mapped_column(String(200))
+    escort_phone: Mapped[str | None] = mapped_column(String(40))
+    escort_relationship: Mapped[str | None] = mapped_column(String(60))
+    transport_arranged: Mapped[str | None] = mapped_column(String(200))
+    instructions_given: Mapped[bool] = mapped_column(Boolean)

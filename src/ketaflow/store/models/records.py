@@ -1,0 +1,100 @@
+"""Questionnaire responses, audit events, sign-in sessions and the demo-build marker."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ketaflow.store.models.base import Base, ClinicalFact, Identified, utcnow
+from ketaflow.store.types import JSONType, enum_column
+from ketaflow.vocabulary import Instrument, Respondent
+
+
+class QuestionnaireResponse(ClinicalFact, Base):
+    """One completed rating scale: item answers as given, and the total as scored."""
+
+    __tablename__ = "questionnaire_responses"
+    __table_args__ = (
+        Index("ix_questionnaire_responses_patient_instr", "patient_id", "instrument", "answered_at"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    instrument: Mapped[Instrument] = mapped_column(enum_column(Instrument))
+    # Item answers in item order; null for an item left unanswered.
+    answers: Mapped[list[int | None]] = mapped_column(JSONType)
+    total: Mapped[int | None] = mapped_column(Integer)
+    respondent: Mapped[Respondent] = mapped_column(enum_column(Respondent))
+    answered_at: Mapped[datetime]
+    # The day the answers describe (e.g. "over the last two weeks" up to this date).
+    for_date: Mapped[date] = mapped_column(Date)
+
+
+class AuditEvent(Identified, Base):
+    """Who did what to which record, when and from where. Append-only like clinical facts."""
+
+    __tablename__ = "audit_events"
+    __append_only__ = True
+    __table_args__ = (
+        Index("ix_audit_events_patient_time", "patient_id", "occurred_at"),
+        Index("ix_audit_events_actor_time", "actor_user_id", "occurred_at"),
+    )
+
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    # Free-text actor for non-staff actors: "patient", "system", "cli:demo-data".
+    actor_label: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    clinic_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clinics.id"), index=True)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class WebSession(Identified, Base):
+    """A server-side sign-in session; the cookie holds a random token, the table its hash."""
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class SignInAttempt(Identified, Base):
+    """Failed and successful sign-ins, for throttling repeated failures."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (Index("ix_sign_in_attempts_email_time", "email", "attempted_at"),)
+
+    email: Mapped[str] = mapped_column(String(254))
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    succeeded: Mapped[bool]
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class DemoBuild(Identified, Base):
+    """Marks a demo network build: its settings (the generator's ground truth) and progress.
+
+    Clinics are written one transaction each; `clinics_done` lets a rerun finish an
+    interrupted build, and `completed_at` says the network is whole.
+    """
+
+    __tablename__ = "demo_builds"
+
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    clinics_total: Mapped[int] = mapped_column(Integer)
+    clinics_done: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    notes: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,226 @@
+"""Plain factory functions for storage tests: a small clinic with one charted infusion."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from ketaflow.store import models as m
+from ketaflow.vocabulary import (
+    AdministrationKind,
+    AppointmentKind,
+    AppointmentStatus,
+    AssistanceReason,
+    ConsentKind,
+    ConsentStatus,
+    Instrument,
+    InterventionKind,
+    RecordStatus,
+    Respondent,
+    Role,
+    ScreeningLevel,
+    Severity,
+    Sex,
+    SideEffectKind,
+    TreatmentPhase,
+    VitalPhase,
+)
+
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+_counter = itertools.count(1)
+
+
+@dataclass
+class Chart:
+    org: m.Organization
+    clinic: m.Clinic
+    chair: m.Chair
+    nurse: m.StaffUser
+    psychiatrist: m.StaffUser
+    patient: m.Patient
+    appointment: m.Appointment
+    infusion: m.InfusionSession
+    vital: m.VitalSign
+
+
+def make_clinic(db: Session, org: m.Organization | None = None, code: str | None = None) -> m.Clinic:
+    org = org or m.Organization(name="Test Network")
+    n = next(_counter)
+    clinic = m.Clinic(
+        organization=org,
+        code=code or f"c{n}",
+        name=f"Test Clinic {n}",
+        address_line="1 Main St",
+        city="Springfield",
+        region="IL",
+        postal_code="62701",
+        timezone="America/Chicago",
+    )
+    db.add(clinic)
+    db.flush()
+    return clinic
+
+
+def make_staff(db: Session, clinic: m.Clinic, role: Role) -> m.StaffUser:
+    n = next(_counter)
+    user = m.StaffUser(
+        organization_id=clinic.organization_id,
+        email=f"{role.value}{n}@test.example",
+        full_name=f"{role.value.title()} {n}",
+        password_hash="not-a-real-hash",
+    )
+    db.add(user)
+    db.flush()
+    db.add(m.StaffRole(user_id=user.id, clinic_id=clinic.id, role=role))
+    db.flush()
+    return user
+
+
+def make_patient(db: Session, clinic: m.Clinic, mrn: str | None = None) -> m.Patient:
+    patient = m.Patient(
+        organization_id=clinic.organization_id,
+        clinic_id=clinic.id,
+        mrn=mrn or f"T{next(_counter):07d}",
+        given_name="Alex",
+        family_name="Rivera",
+        date_of_birth=date(1980, 5, 17),
+        sex=Sex.FEMALE,
+    )
+    db.add(patient)
+    db.flush()
+    return patient
+
+
+def make_chart(db: Session) -> Chart:
+    """One clinic, one patient, one infusion with one of every charted fact."""
+    clinic = make_clinic(db)
+    org = clinic.organization
+    chair = m.Chair(clinic_id=clinic.id, label="Chair 1")
+    db.add(chair)
+    nurse = make_staff(db, clinic, Role.NURSE)
+    psych = make_staff(db, clinic, Role.PSYCHIATRIST)
+    patient = make_patient(db, clinic)
+    ids = {"clinic_id": clinic.id}
+    appt = m.Appointment(
+        **ids,
+        patient_id=patient.id,
+        chair_id=chair.id,
+        kind=AppointmentKind.INFUSION,
+        starts_at=T0,
+        ends_at=T0 + timedelta(hours=2),
+        status=AppointmentStatus.COMPLETED,
+        escort_name="Dana Reyes",
+        escort_phone="555-0100",
+    )
+    db.add(appt)
+    db.flush()
+    infusion = m.InfusionSession(
+        **ids,
+        patient_id=patient.id,
+        appointment_id=appt.id,
+        chair_id=chair.id,
+        nurse_id=nurse.id,
+        series_number=1,
+        phase=TreatmentPhase.INDUCTION,
+    )
+    db.add(infusion)
+    db.flush()
+    sid = {"clinic_id": clinic.id, "session_id": infusion.id, "recorded_by_id": nurse.id}
+    consult = m.Consultation(
+        **ids,
+        patient_id=patient.id,
+        psychiatrist_id=psych.id,
+        held_at=T0 - timedelta(days=7),
+        indication="Treatment-resistant depression",
+        screening_level=ScreeningLevel.CLEAR,
+        eligible=True,
+    )
+    db.add(consult)
+    db.flush()
+    vital = m.VitalSign(
+        **sid,
+        patient_id=patient.id,
+        measured_at=T0,
+        phase=VitalPhase.BASELINE,
+        systolic_mmhg=124,
+        diastolic_mmhg=80,
+        heart_rate_bpm=72,
+        spo2_percent=98,
+        respiratory_rate_per_min=14,
+    )
+    side_effect = m.SideEffect(
+        **sid, kind=SideEffectKind.NAUSEA, severity=Severity.MILD, onset_at=T0 + timedelta(minutes=20)
+    )
+    db.add_all([vital, side_effect])
+    db.flush()
+    db.add_all(
+        [
+            m.BodyMeasurement(**ids, patient_id=patient.id, measured_at=T0, weight_kg=70.0, height_cm=170.0),
+            m.Diagnosis(**ids, patient_id=patient.id, code="F33.2", description="MDD, recurrent, severe"),
+            m.Medication(**ids, patient_id=patient.id, as_written="Klonopin 1mg", normalized_name="clonazepam"),
+            m.Allergy(**ids, patient_id=patient.id, substance="penicillin", status=RecordStatus.ACTIVE),
+            m.Consent(
+                **ids,
+                patient_id=patient.id,
+                consultation_id=consult.id,
+                kind=ConsentKind.KETAMINE_TREATMENT,
+                status=ConsentStatus.GIVEN,
+                text_version="2026-01",
+                signed_at=T0 - timedelta(days=7),
+                obtained_by_id=psych.id,
+            ),
+            m.DoseOrder(
+                **sid,
+                ordered_by_id=psych.id,
+                ordered_at=T0,
+                protocol_code="depression-induction",
+                dosing_weight_kg=70,
+                dose_mg_per_kg=0.5,
+                dose_mg=35,
+                duration_min=40,
+                bag_drug_mg=50,
+                bag_volume_ml=100,
+                rate_ml_per_h=105,
+                volume_ml=70,
+            ),
+            m.AdministrationEvent(
+                **sid, kind=AdministrationKind.START, occurred_at=T0, rate_ml_per_h=105, cumulative_mg=0
+            ),
+            m.Intervention(
+                **sid,
+                side_effect_id=side_effect.id,
+                kind=InterventionKind.DRUG,
+                description="antiemetic",
+                drug_name="ondansetron",
+                dose_text="4 mg IV",
+                given_at=T0 + timedelta(minutes=22),
+            ),
+            m.ComfortSetting(**sid, set_at=T0, music=True, eye_mask=True),
+            m.AssistanceRequest(**sid, reason=AssistanceReason.RESTROOM, asked_at=T0 + timedelta(minutes=50)),
+            m.Discharge(
+                **sid,
+                discharged_at=T0 + timedelta(minutes=110),
+                recovery_score_kind="modified_aldrete",
+                recovery_score=10,
+                escort_name="Dana Reyes",
+                escort_phone="555-0100",
+                instructions_given=True,
+            ),
+            m.QuestionnaireResponse(
+                **sid,
+                patient_id=patient.id,
+                instrument=Instrument.PHQ9,
+                answers=[2, 2, 1, 3, 1, 2, 1, 1, 0],
+                total=13,
+                respondent=Respondent.PATIENT,
+                answered_at=T0 - timedelta(minutes=30),
+                for_date=T0.date(),
+            ),
+            m.AuditEvent(actor_user_id=nurse.id, actor_label=nurse.email, action="create", entity_type="vital_sign"),
+        ]
+    )
+    db.flush()
+    return Chart(org, clinic, chair, nurse, psych, patient, appt, infusion, vital)
