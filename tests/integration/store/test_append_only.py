@@ -65,7 +65,9 @@ def test_it_records_an_amendment_and_keeps_the_original(db: Session) -> None:
     assert original is not None and original.systolic_mmhg == 124
     rows = db.scalars(current(m.VitalSign).where(m.VitalSign.session_id == chart.infusion.id)).all()
     assert [r.id for r in rows] == [fixed.id]
-    total = db.scalar(select(func.count()).select_from(m.VitalSign).where(m.VitalSign.patient_id == chart.patient.id))
+    total = db.scalar(
+        select(func.count()).select_from(m.VitalSign).where(m.VitalSign.patient_id == chart.patient.id)
+    )
     assert total == 2
 
 
