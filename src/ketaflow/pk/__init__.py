@@ -1,0 +1,1 @@
+"""ketaflow.pk: exact pharmacokinetics of ketamine (being assembled; see issue 3)."""
