@@ -1,10 +1,264 @@
-"""CLI commands for ketaflow.clinical (being written; see its issue)."""
+"""CLI commands for ketaflow.clinical: dose, screen, score, vitals-check, discharge-check.
+
+Each command prints a short human summary, or JSON with ``--json``. Bad input exits with code 2
+and one plain sentence. ``--clinic-rules FILE`` applies a clinic's TOML override.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from ketaflow.cli.output import emit_json, fail
+from ketaflow.clinical import (
+    ClinicalRules,
+    Sex,
+    VitalSigns,
+    classify_vitals,
+    compute_dose_order,
+    evaluate_discharge,
+    load_rules,
+    parse_bp,
+    score,
+    screen,
+)
+from ketaflow.errors import InvalidInput
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+RulesOpt = Annotated[
+    Path | None,
+    typer.Option("--clinic-rules", help="A clinic's TOML override of the default rules."),
+]
+_MISSING = {"-", "?", "na", "n/a", "none", "skip"}
+
+
+def _rules(path: Path | None) -> ClinicalRules:
+    if path is None:
+        return load_rules()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise InvalidInput(f"Cannot read the clinic rules file {path}.") from None
+    return load_rules(text)
+
+
+def _answers(raw: list[str]) -> list[int | None]:
+    out: list[int | None] = []
+    for i, token in enumerate(raw, start=1):
+        t = token.strip().lower()
+        if t in _MISSING:
+            out.append(None)
+            continue
+        try:
+            out.append(int(t))
+        except ValueError:
+            raise InvalidInput(
+                f"Answer {i} must be a whole number (or '-' if unanswered); got '{token}'."
+            ) from None
+    return out
+
+
+def _vitals(
+    bp: str | None, hr: float | None, spo2: float | None, rr: float | None, rules: ClinicalRules
+) -> VitalSigns:
+    return VitalSigns(
+        bp=parse_bp(bp, rules) if bp is not None else None,
+        heart_rate_per_min=hr,
+        spo2_percent=spo2,
+        respiratory_rate_per_min=rr,
+    )
+
+
+def dose(
+    protocol: Annotated[str, typer.Option(help="Protocol key, e.g. depression-induction.")],
+    weight_kg: Annotated[float, typer.Option(help="Actual body weight in kg.")],
+    bag_mg: Annotated[float, typer.Option(help="Ketamine in the bag, mg.")],
+    bag_ml: Annotated[float, typer.Option(help="Bag volume, mL.")],
+    height_cm: Annotated[float | None, typer.Option(help="Height in cm (for BMI).")] = None,
+    sex: Annotated[Sex | None, typer.Option(help="male or female (ideal body weight).")] = None,
+    dose_mg_per_kg: Annotated[float | None, typer.Option(help="Dose in mg/kg (protocol default).")] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="Infusion time in minutes (protocol default).")
+    ] = None,
+    clinic_rules: RulesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compute a dose order and pump programme, checked against the limits."""
+    try:
+        rules = _rules(clinic_rules)
+        order = compute_dose_order(
+            protocol,
+            weight_kg,
+            bag_mg=bag_mg,
+            bag_ml=bag_ml,
+            dose_mg_per_kg=dose_mg_per_kg,
+            minutes=minutes,
+            height_cm=height_cm,
+            sex=sex,
+            rules=rules,
+        )
+    except InvalidInput as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(order)
+        return
+    typer.echo(f"Status: {order.status.value}")
+    typer.echo(
+        f"Dosing weight {order.dosing_weight_kg:g} kg ({order.weight_basis.value}); "
+        f"{order.dose_mg_per_kg:g} mg/kg over {order.minutes:g} min = {order.dose_mg:g} mg"
+    )
+    typer.echo(
+        f"Pump: {order.rate_ml_per_h:g} mL/h, volume {order.volume_ml:g} mL "
+        f"at {order.concentration_mg_per_ml:g} mg/mL"
+    )
+    typer.echo(order.rounding)
+    for message in order.messages:
+        typer.echo(f"- {message}")
+
+
+def screen_cmd(
+    med: Annotated[
+        list[str] | None, typer.Option("--med", help="A medication or substance, as written.")
+    ] = None,
+    condition: Annotated[
+        list[str] | None, typer.Option("--condition", help="A condition, as written.")
+    ] = None,
+    bp: Annotated[str | None, typer.Option("--bp", help="Pre-infusion blood pressure, e.g. 150/95.")] = None,
+    clinic_rules: RulesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Screen conditions and medications for contraindications and interactions."""
+    try:
+        rules = _rules(clinic_rules)
+        result = screen(
+            conditions=condition or [],
+            medications=med or [],
+            blood_pressure=parse_bp(bp, rules) if bp is not None else None,
+            rules=rules,
+        )
+    except InvalidInput as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(f"Overall: {result.level.value}")
+    for f in result.findings:
+        typer.echo(f"- [{f.level.value}] {f.item}: {f.matched}. {f.reason} Advice: {f.advice}")
+
+
+def score_cmd(
+    instrument: Annotated[str, typer.Argument(help="phq9, gad7, madrs, qids-sr16, cadss or cssrs.")],
+    answers: Annotated[list[str], typer.Argument(help="Answers in item order ('-' = unanswered).")],
+    clinic_rules: RulesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a questionnaire: total, severity and alerts."""
+    try:
+        rules = _rules(clinic_rules)
+        result = score(instrument, _answers(answers), rules)
+    except InvalidInput as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(f"{result.name}: {result.total}/{result.max_total} ({result.severity})")
+    for alert in result.alerts:
+        typer.echo(f"ALERT: {alert.message}")
+
+
+def vitals_check(
+    bp: Annotated[str | None, typer.Option("--bp", help="Blood pressure, e.g. 176/104.")] = None,
+    hr: Annotated[float | None, typer.Option("--hr", help="Heart rate, beats/min.")] = None,
+    spo2: Annotated[float | None, typer.Option("--spo2", help="SpO2, %.")] = None,
+    rr: Annotated[float | None, typer.Option("--rr", help="Respiratory rate, breaths/min.")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline blood pressure.")] = None,
+    baseline_hr: Annotated[float | None, typer.Option("--baseline-hr", help="Baseline heart rate.")] = None,
+    clinic_rules: RulesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Classify a vital-sign reading: normal, watch, pause, or stop and call."""
+    try:
+        rules = _rules(clinic_rules)
+        if bp is None and hr is None and spo2 is None and rr is None:
+            raise InvalidInput("Give at least one reading: --bp, --hr, --spo2 or --rr.")
+        now = _vitals(bp, hr, spo2, rr, rules)
+        base = None
+        if baseline is not None or baseline_hr is not None:
+            base = _vitals(baseline, baseline_hr, None, None, rules)
+        result = classify_vitals(now, baseline=base, rules=rules)
+    except InvalidInput as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(f"Level: {result.level.value}")
+    for alert in result.alerts:
+        typer.echo(f"- {alert.message}")
+    for action in result.actions:
+        typer.echo(f"Action: {action}")
+
+
+def discharge_check(
+    minutes_since_end: Annotated[float, typer.Option(help="Minutes since the infusion ended.")],
+    bp: Annotated[str | None, typer.Option("--bp", help="Blood pressure now.")] = None,
+    hr: Annotated[float | None, typer.Option("--hr", help="Heart rate now.")] = None,
+    spo2: Annotated[float | None, typer.Option("--spo2", help="SpO2 now, %.")] = None,
+    rr: Annotated[float | None, typer.Option("--rr", help="Respiratory rate now.")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline blood pressure.")] = None,
+    aldrete: Annotated[int | None, typer.Option(help="Modified Aldrete score 0-10.")] = None,
+    padss: Annotated[int | None, typer.Option(help="PADSS score 0-10.")] = None,
+    walks_with_help: Annotated[
+        bool, typer.Option("--walks-with-help", help="Walks steadily with help.")
+    ] = False,
+    nausea: Annotated[str, typer.Option(help="none, mild, moderate or severe.")] = "none",
+    driver: Annotated[str | None, typer.Option(help="Driver's name and phone.")] = None,
+    instructions_given: Annotated[
+        bool, typer.Option("--instructions-given", help="After-care instructions given.")
+    ] = False,
+    clinic_phone: Annotated[str | None, typer.Option(help="Clinic phone for the instructions.")] = None,
+    clinic_rules: RulesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check discharge readiness and list every unmet criterion."""
+    try:
+        rules = _rules(clinic_rules)
+        base = _vitals(baseline, None, None, None, rules) if baseline is not None else None
+        result = evaluate_discharge(
+            minutes_since_end=minutes_since_end,
+            vitals=_vitals(bp, hr, spo2, rr, rules),
+            baseline=base,
+            aldrete=aldrete,
+            padss=padss,
+            walks_with_help=walks_with_help,
+            nausea=nausea,
+            driver=driver,
+            instructions_given=instructions_given,
+            clinic_phone=clinic_phone,
+            rules=rules,
+        )
+    except InvalidInput as exc:
+        fail(str(exc))
+    if as_json:
+        payload: dict[str, Any] = {
+            "ready": result.ready,
+            "unmet": result.unmet,
+            "vitals_level": result.vitals_level,
+            "driver": result.driver,
+            "aftercare": result.aftercare,
+        }
+        emit_json(payload)
+        return
+    typer.echo("Ready for discharge." if result.ready else "Not ready for discharge:")
+    for u in result.unmet:
+        typer.echo(f"- {u.message}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this topic's commands to the main app."""
-    del app
+    app.command("dose")(dose)
+    app.command("screen")(screen_cmd)
+    app.command("score")(score_cmd)
+    app.command("vitals-check")(vitals_check)
+    app.command("discharge-check")(discharge_check)

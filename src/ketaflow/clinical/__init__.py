@@ -1,0 +1,89 @@
+"""Pure clinical rules for IV ketamine clinics: dosing, limits, screening, scales, vitals, discharge.
+
+Nothing here touches the database or the web. Every function takes plain values and an optional
+:class:`ClinicalRules` (the packaged defaults when omitted; a clinic's rules from
+:func:`load_rules` with its override) and returns frozen dataclasses. Invalid input raises
+:class:`ketaflow.errors.InvalidInput` with one plain sentence.
+
+The web app's entry points:
+
+- :func:`compute_dose_order` - dose, pump rate and volume, status ok/soft_limit/hard_limit
+- :func:`screen` - conditions and medication strings -> findings and overall level
+- :func:`score` / :func:`series_outcome` - questionnaires, alerts, response and remission
+- :func:`classify_vitals` (with :func:`parse_bp`) - vital-sign level and actions
+- :func:`evaluate_discharge` / :func:`aftercare_instructions` - discharge readiness
+- :func:`list_protocols` / :func:`next_titration_dose` / :func:`check_interval` - protocols
+- :func:`load_rules` / :func:`apply_overrides` - a clinic's tuned rules
+"""
+
+from ketaflow.clinical.discharge import (
+    DischargeResult,
+    Driver,
+    Unmet,
+    aftercare_instructions,
+    evaluate_discharge,
+    parse_driver,
+)
+from ketaflow.clinical.dosing import DoseOrder, DosingWeight, compute_dose_order, dosing_weight
+from ketaflow.clinical.levels import OrderStatus, ScreeningLevel, Sex, VitalLevel, WeightPolicy
+from ketaflow.clinical.limits import LimitCheck
+from ketaflow.clinical.protocols import (
+    ProtocolSummary,
+    TitrationAdvice,
+    check_interval,
+    list_protocols,
+    next_titration_dose,
+)
+from ketaflow.clinical.rules import ClinicalRules, apply_overrides, default_rules, load_rules
+from ketaflow.clinical.scales import ScaleAlert, ScaleScore, SeriesOutcome, score, series_outcome
+from ketaflow.clinical.screening import Finding, ScreeningResult, screen
+from ketaflow.clinical.vitals import (
+    BloodPressure,
+    VitalAlert,
+    VitalAssessment,
+    VitalSigns,
+    classify_vitals,
+    parse_bp,
+)
+
+__all__ = [
+    "BloodPressure",
+    "ClinicalRules",
+    "DischargeResult",
+    "DoseOrder",
+    "DosingWeight",
+    "Driver",
+    "Finding",
+    "LimitCheck",
+    "OrderStatus",
+    "ProtocolSummary",
+    "ScaleAlert",
+    "ScaleScore",
+    "ScreeningLevel",
+    "ScreeningResult",
+    "SeriesOutcome",
+    "Sex",
+    "TitrationAdvice",
+    "Unmet",
+    "VitalAlert",
+    "VitalAssessment",
+    "VitalLevel",
+    "VitalSigns",
+    "WeightPolicy",
+    "aftercare_instructions",
+    "apply_overrides",
+    "check_interval",
+    "classify_vitals",
+    "compute_dose_order",
+    "default_rules",
+    "dosing_weight",
+    "evaluate_discharge",
+    "list_protocols",
+    "load_rules",
+    "next_titration_dose",
+    "parse_bp",
+    "parse_driver",
+    "score",
+    "screen",
+    "series_outcome",
+]

@@ -1,0 +1,158 @@
+"""Discharge readiness after an infusion, and the after-care instructions."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ketaflow.clinical.levels import VitalLevel
+from ketaflow.clinical.rules import ClinicalRules, default_rules
+from ketaflow.clinical.vitals import VitalSigns, classify_vitals
+from ketaflow.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Driver:
+    """The person taking the patient home."""
+
+    name: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """A discharge criterion not yet met."""
+
+    criterion: str
+    message: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DischargeResult:
+    """Ready or not, every unmet criterion, and the after-care instructions to hand over."""
+
+    ready: bool
+    unmet: tuple[Unmet, ...]
+    vitals_level: VitalLevel | None
+    driver: Driver | None
+    aftercare: tuple[str, ...]
+
+
+def parse_driver(text: str | None, rules: ClinicalRules | None = None) -> Driver | None:
+    """Parse 'Dana Reyes, 555-0100' into a Driver; None when no usable name and phone."""
+    if not text or not text.strip():
+        return None
+    need = (rules or default_rules()).discharge.driver.min_phone_digits
+    m = re.search(r"\+?[\d][\d\s().-]*\d", text)
+    phone = m.group(0).strip() if m else ""
+    name = re.sub(r"[,;:]+", " ", text.replace(phone, "") if phone else text).strip()
+    name = re.sub(r"\s+", " ", name)
+    if sum(ch.isdigit() for ch in phone) < need or not re.search(r"[A-Za-z]{2,}", name):
+        return None
+    return Driver(name, phone)
+
+
+def aftercare_instructions(
+    clinic_phone: str | None = None, rules: ClinicalRules | None = None
+) -> tuple[str, ...]:
+    """Return the after-care instructions, with the clinic's phone number filled in."""
+    rules = rules or default_rules()
+    phone = clinic_phone or rules.aftercare.clinic_phone_placeholder
+    return tuple(i.text.replace("{clinic_phone}", phone) for i in rules.aftercare.instructions)
+
+
+def evaluate_discharge(
+    *,
+    minutes_since_end: float,
+    vitals: VitalSigns,
+    baseline: VitalSigns | None = None,
+    aldrete: int | None = None,
+    padss: int | None = None,
+    walks_with_help: bool = False,
+    nausea: str = "none",
+    driver: str | None = None,
+    instructions_given: bool = False,
+    clinic_phone: str | None = None,
+    rules: ClinicalRules | None = None,
+) -> DischargeResult:
+    """Evaluate discharge readiness; list every unmet criterion (none means ready)."""
+    rules = rules or default_rules()
+    d = rules.discharge
+    if not math.isfinite(minutes_since_end) or minutes_since_end < 0:
+        raise InvalidInput(f"Minutes since the infusion ended cannot be negative; got {minutes_since_end:g}.")
+    nausea = nausea.strip().lower()
+    if nausea not in d.nausea.choices:
+        raise InvalidInput(f"Nausea must be one of {', '.join(d.nausea.choices)}; got '{nausea}'.")
+    for label, val, cut in (("Aldrete", aldrete, d.aldrete), ("PADSS", padss, d.padss)):
+        if val is not None and not 0 <= val <= cut.max_score:
+            raise InvalidInput(f"{label} score must be 0 to {cut.max_score}; got {val}.")
+
+    unmet: list[Unmet] = []
+    obs = d.min_observation_minutes
+    if minutes_since_end < obs.value:
+        unmet.append(
+            Unmet(
+                "observation",
+                f"Observed {minutes_since_end:g} of at least {obs.value:g} minutes after the infusion ended.",
+                obs.source,
+            )
+        )
+    missing = [
+        name
+        for name, val in (
+            ("blood pressure", vitals.bp),
+            ("heart rate", vitals.heart_rate_per_min),
+            ("SpO2", vitals.spo2_percent),
+        )
+        if val is None
+    ]
+    level: VitalLevel | None = None
+    if missing:
+        unmet.append(Unmet("vitals", f"Chart {', '.join(missing)} before discharge.", d.vitals.source))
+    else:
+        assessment = classify_vitals(vitals, baseline=baseline, rules=rules)
+        level = assessment.level
+        if level.rank > d.vitals.max_level.rank:
+            why = "; ".join(a.message for a in assessment.alerts)
+            unmet.append(Unmet("vitals", f"Vitals are not back within limits: {why}", d.vitals.source))
+    scores = [(aldrete, d.aldrete, "modified Aldrete"), (padss, d.padss, "PADSS")]
+    given = [(v, c, n) for v, c, n in scores if v is not None]
+    if not given:
+        unmet.append(Unmet("recovery_score", "Record a modified Aldrete or PADSS score.", d.aldrete.source))
+    for val, cut, name in given:
+        if val is not None and val < cut.min_score:
+            unmet.append(Unmet("recovery_score", f"{name} score {val} is below {cut.min_score}.", cut.source))
+    if not walks_with_help:
+        unmet.append(
+            Unmet("walking", "The patient must walk steadily with help before leaving.", d.aldrete.source)
+        )
+    if nausea not in d.nausea.allowed:
+        unmet.append(
+            Unmet("nausea", f"Nausea is {nausea}; it must be controlled (none or mild).", d.nausea.source)
+        )
+    who = parse_driver(driver, rules)
+    if who is None:
+        unmet.append(
+            Unmet(
+                "driver",
+                "Confirm the driver or arranged transport by name and phone number.",
+                d.driver.source,
+            )
+        )
+    if not instructions_given:
+        unmet.append(
+            Unmet(
+                "instructions",
+                "Give and explain the after-care instructions.",
+                rules.aftercare.source,
+            )
+        )
+    return DischargeResult(
+        ready=not unmet,
+        unmet=tuple(unmet),
+        vitals_level=level,
+        driver=who,
+        aftercare=aftercare_instructions(clinic_phone, rules),
+    )

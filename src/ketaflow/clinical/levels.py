@@ -1,0 +1,62 @@
+"""Enumerations shared by the clinical rules: order status, screening and vital-sign levels."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    """Outcome of checking a dose order against the smart-pump style limits."""
+
+    OK = "ok"
+    SOFT_LIMIT = "soft_limit"  # stands only with a psychiatrist's written reason
+    HARD_LIMIT = "hard_limit"  # refused
+
+    @property
+    def rank(self) -> int:
+        return _ORDER_RANK[self]
+
+
+_ORDER_RANK = {OrderStatus.OK: 0, OrderStatus.SOFT_LIMIT: 1, OrderStatus.HARD_LIMIT: 2}
+
+
+class ScreeningLevel(StrEnum):
+    """How serious a screening finding is, from least to most serious."""
+
+    CLEAR = "clear"  # overall level only: nothing found
+    INFORMATION = "information"
+    CAUTION = "caution"
+    PSYCHIATRIST_REVIEW = "psychiatrist_review"
+    CONTRAINDICATED = "contraindicated"
+
+    @property
+    def rank(self) -> int:
+        return list(ScreeningLevel).index(self)
+
+
+class VitalLevel(StrEnum):
+    """What a vital-sign reading asks of the nurse, from least to most urgent."""
+
+    NORMAL = "normal"
+    WATCH = "watch"
+    PAUSE = "pause"  # pause the infusion
+    STOP = "stop"  # stop the infusion and call the psychiatrist
+
+    @property
+    def rank(self) -> int:
+        return list(VitalLevel).index(self)
+
+
+class WeightPolicy(StrEnum):
+    """Which body weight the mg/kg dose is multiplied by."""
+
+    ACTUAL = "actual"
+    ADJUSTED = "adjusted"  # adjusted body weight at or above the BMI cut-off
+    IDEAL = "ideal"  # ideal body weight at or above the BMI cut-off
+
+
+class Sex(StrEnum):
+    """Sex used by the ideal-body-weight formula."""
+
+    MALE = "male"
+    FEMALE = "female"

@@ -1,0 +1,201 @@
+"""Rating scales as data: scoring, severity bands, derived alerts, response and remission."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ketaflow.clinical.rules import ClinicalRules, Instrument, default_rules
+from ketaflow.errors import InvalidInput
+
+SUICIDE_REVIEW = "suicide_risk"
+
+
+@dataclass(frozen=True)
+class ScaleAlert:
+    """A derived alert, e.g. a same-day suicide-risk review."""
+
+    kind: str
+    item: int | None
+    message: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ScaleScore:
+    """The scored questionnaire."""
+
+    instrument: str
+    name: str
+    total: int
+    max_total: int
+    severity: str
+    alerts: tuple[ScaleAlert, ...]
+    remission: bool | None
+    answered: int
+    source: str
+    severity_source: str
+
+
+@dataclass(frozen=True)
+class SeriesOutcome:
+    """Response and remission across a series of totals (the first is the baseline)."""
+
+    instrument: str
+    baseline: float
+    latest: float
+    reduction_fraction: float | None
+    response: bool
+    remission: bool | None
+    first_response_index: int | None
+    first_remission_index: int | None
+    response_source: str
+    remission_source: str | None
+
+
+def _domains(inst: Instrument) -> tuple[tuple[int, ...], ...]:
+    return inst.domains or tuple((i,) for i in range(1, inst.items + 1))
+
+
+def max_total(inst: Instrument) -> int:
+    """Return the highest total the instrument can give."""
+    if inst.item6_max is not None:  # C-SSRS screener: the total is the risk category 0-3
+        return len(inst.severity.bands) - 1
+    return len(_domains(inst)) * inst.answer_max
+
+
+def _validate(inst: Instrument, answers: Sequence[int | None]) -> list[int | None]:
+    if len(answers) != inst.items:
+        raise InvalidInput(f"{inst.name} needs {inst.items} answers; got {len(answers)}.")
+    out: list[int | None] = []
+    for i, a in enumerate(answers, start=1):
+        if a is None:
+            out.append(None)
+            continue
+        top = inst.item6_max if (inst.item6_max is not None and i == 6) else inst.answer_max
+        if isinstance(a, bool) or not isinstance(a, int) or not inst.answer_min <= a <= top:
+            raise InvalidInput(f"{inst.name} item {i} must be {inst.answer_min} to {top}; got {a}.")
+        out.append(a)
+    missing = [i for i, a in enumerate(out, start=1) if a is None]
+    if len(missing) > inst.missing.max_missing:
+        which = ", ".join(str(i) for i in missing)
+        raise InvalidInput(
+            f"{inst.name} item {which} is unanswered; {inst.missing.rule.split('.')[0].lower()}."
+        )
+    return out
+
+
+def _band(inst: Instrument, total: int) -> str:
+    label = inst.severity.bands[0].label
+    for band in inst.severity.bands:
+        if total >= band.min:
+            label = band.label
+    return label
+
+
+def score(instrument: str, answers: Sequence[int | None], rules: ClinicalRules | None = None) -> ScaleScore:
+    """Score ``answers`` (item order; None = unanswered) on the named instrument."""
+    rules = rules or default_rules()
+    inst = rules.instrument(instrument)
+    key = next(k for k, v in rules.scales.items() if v is inst)
+    values = _validate(inst, answers)
+    if inst.item6_max is not None:
+        return _score_cssrs(key, inst, values)
+    total = 0
+    for domain in _domains(inst):
+        got = [values[i - 1] for i in domain if values[i - 1] is not None]
+        total += max((g for g in got if g is not None), default=0)
+    alerts = tuple(
+        ScaleAlert(a.kind, a.item, a.message, a.source)
+        for a in inst.alerts
+        if (values[a.item - 1] or 0) >= a.min_answer
+    )
+    remission = None if inst.remission is None else total <= inst.remission.max_total
+    return ScaleScore(
+        instrument=key,
+        name=inst.name,
+        total=total,
+        max_total=max_total(inst),
+        severity=_band(inst, total),
+        alerts=alerts,
+        remission=remission,
+        answered=sum(v is not None for v in values),
+        source=inst.source,
+        severity_source=inst.severity.source,
+    )
+
+
+def _score_cssrs(key: str, inst: Instrument, values: list[int | None]) -> ScaleScore:
+    q = [v or 0 for v in values]
+    wish, thoughts, method, intent, plan, behaviour = q
+    if intent or plan or behaviour == 2:
+        risk = 3
+    elif method or behaviour == 1:
+        risk = 2
+    elif wish or thoughts:
+        risk = 1
+    else:
+        risk = 0
+    alerts: tuple[ScaleAlert, ...] = ()
+    if risk:
+        urgency = "now, before the infusion" if risk == 3 else "the same day"
+        msg = (
+            f"Positive C-SSRS screen ({_band(inst, risk)}): suicide-risk review by the "
+            f"psychiatrist {urgency}."
+        )
+        alerts = (ScaleAlert(SUICIDE_REVIEW, None, msg, inst.severity.source),)
+    return ScaleScore(
+        instrument=key,
+        name=inst.name,
+        total=risk,
+        max_total=max_total(inst),
+        severity=_band(inst, risk),
+        alerts=alerts,
+        remission=None,
+        answered=sum(v is not None for v in values),
+        source=inst.source,
+        severity_source=inst.severity.source,
+    )
+
+
+def series_outcome(
+    instrument: str, totals: Sequence[float], rules: ClinicalRules | None = None
+) -> SeriesOutcome:
+    """Return response (>= 50% reduction from the first total) and remission across a series."""
+    rules = rules or default_rules()
+    inst = rules.instrument(instrument)
+    if len(totals) < 1:
+        raise InvalidInput("A series needs at least a baseline score.")
+    top = max_total(inst)
+    for t in totals:
+        if not 0 <= t <= top:
+            raise InvalidInput(f"{inst.name} totals must be 0 to {top}; got {t:g}.")
+    need = rules.response.min_reduction_fraction
+    baseline = float(totals[0])
+
+    def reduction(t: float) -> float | None:
+        return None if baseline <= 0 else (baseline - t) / baseline
+
+    def responded(t: float) -> bool:
+        r = reduction(t)
+        return r is not None and r >= need - 1e-12
+
+    def remitted(t: float) -> bool:
+        return inst.remission is not None and t <= inst.remission.max_total
+
+    later = list(enumerate(totals))[1:]
+    first_resp = next((i for i, t in later if responded(t)), None)
+    first_rem = next((i for i, t in later if remitted(t)), None) if inst.remission else None
+    latest = float(totals[-1])
+    return SeriesOutcome(
+        instrument=instrument,
+        baseline=baseline,
+        latest=latest,
+        reduction_fraction=None if reduction(latest) is None else round(reduction(latest) or 0.0, 4),
+        response=len(totals) > 1 and responded(latest),
+        remission=None if inst.remission is None else (len(totals) > 1 and remitted(latest)),
+        first_response_index=first_resp,
+        first_remission_index=first_rem,
+        response_source=rules.response.source,
+        remission_source=None if inst.remission is None else inst.remission.source,
+    )

@@ -1,0 +1,158 @@
+"""Vital-sign alerts: classify a reading, absolutely and against the patient's baseline."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ketaflow.clinical.levels import VitalLevel
+from ketaflow.clinical.rules import ClinicalRules, RelativeThreshold, VitalThreshold, default_rules
+from ketaflow.errors import InvalidInput
+
+_BP = re.compile(r"^\s*(\d{2,3})\s*/\s*(\d{2,3})\s*$")
+
+
+@dataclass(frozen=True)
+class BloodPressure:
+    """A blood pressure in mmHg."""
+
+    systolic_mm_hg: int
+    diastolic_mm_hg: int
+
+    def __str__(self) -> str:
+        return f"{self.systolic_mm_hg}/{self.diastolic_mm_hg}"
+
+
+@dataclass(frozen=True)
+class VitalSigns:
+    """One set of vital signs; any may be missing."""
+
+    bp: BloodPressure | None = None
+    heart_rate_per_min: float | None = None
+    spo2_percent: float | None = None
+    respiratory_rate_per_min: float | None = None
+
+
+@dataclass(frozen=True)
+class VitalAlert:
+    """One reading that crossed a threshold."""
+
+    parameter: str
+    value: float
+    level: VitalLevel
+    message: str
+    source: str
+
+
+@dataclass(frozen=True)
+class VitalAssessment:
+    """The overall level of a set of vitals, its alerts and the recommended actions."""
+
+    level: VitalLevel
+    alerts: tuple[VitalAlert, ...]
+    actions: tuple[str, ...]
+
+
+def parse_bp(text: str, rules: ClinicalRules | None = None) -> BloodPressure:
+    """Parse '128/82' into a BloodPressure, or raise InvalidInput with a plain sentence."""
+    p = (rules or default_rules()).vitals.plausible
+    m = _BP.match(text or "")
+    if not m:
+        raise InvalidInput(f"Blood pressure must be written systolic/diastolic, like 128/82; got '{text}'.")
+    sys_, dia = int(m.group(1)), int(m.group(2))
+    if not (p.systolic_min <= sys_ <= p.systolic_max and p.diastolic_min <= dia <= p.diastolic_max):
+        raise InvalidInput(f"Blood pressure {text} is outside the range that can be measured; check it.")
+    if dia >= sys_:
+        raise InvalidInput(f"Blood pressure {text}: the diastolic must be lower than the systolic.")
+    return BloodPressure(sys_, dia)
+
+
+def _plausible(name: str, value: float | None, lo: float, hi: float, unit: str) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise InvalidInput(f"{name} must be between {lo:g} and {hi:g} {unit}; got {value:g}.")
+
+
+def _level_for(value: float, t: VitalThreshold) -> VitalLevel:
+    high = t.direction == "high"
+    for level, bound in ((VitalLevel.STOP, t.stop), (VitalLevel.PAUSE, t.pause), (VitalLevel.WATCH, t.watch)):
+        if bound is not None and (value >= bound if high else value <= bound):
+            return level
+    return VitalLevel.NORMAL
+
+
+def _relative_level(rise: float, t: RelativeThreshold) -> VitalLevel:
+    for level, bound in ((VitalLevel.STOP, t.stop), (VitalLevel.PAUSE, t.pause), (VitalLevel.WATCH, t.watch)):
+        if bound is not None and rise >= bound:
+            return level
+    return VitalLevel.NORMAL
+
+
+def classify_vitals(
+    vitals: VitalSigns,
+    *,
+    baseline: VitalSigns | None = None,
+    rules: ClinicalRules | None = None,
+) -> VitalAssessment:
+    """Classify a set of vitals: normal, watch, pause the infusion, or stop and call."""
+    rules = rules or default_rules()
+    v = rules.vitals
+    p = v.plausible
+    _plausible("Heart rate", vitals.heart_rate_per_min, p.heart_rate_min, p.heart_rate_max, "beats/min")
+    _plausible("SpO2", vitals.spo2_percent, p.spo2_min, p.spo2_max, "%")
+    _plausible(
+        "Respiratory rate",
+        vitals.respiratory_rate_per_min,
+        p.respiratory_rate_min,
+        p.respiratory_rate_max,
+        "breaths/min",
+    )
+    readings: list[tuple[str, float | None]] = [
+        ("systolic_high", vitals.bp.systolic_mm_hg if vitals.bp else None),
+        ("systolic_low", vitals.bp.systolic_mm_hg if vitals.bp else None),
+        ("diastolic_high", vitals.bp.diastolic_mm_hg if vitals.bp else None),
+        ("heart_rate_high", vitals.heart_rate_per_min),
+        ("heart_rate_low", vitals.heart_rate_per_min),
+        ("spo2_low", vitals.spo2_percent),
+        ("respiratory_rate_low", vitals.respiratory_rate_per_min),
+        ("respiratory_rate_high", vitals.respiratory_rate_per_min),
+    ]
+    alerts: list[VitalAlert] = []
+    for key, value in readings:
+        t = v.thresholds.get(key)
+        if t is None or value is None:
+            continue
+        level = _level_for(value, t)
+        if level is not VitalLevel.NORMAL:
+            word = "high" if t.direction == "high" else "low"
+            msg = f"{t.label} {value:g} {t.unit} is {word}: {level.value}."
+            alerts.append(VitalAlert(key, value, level, msg, t.source))
+    if baseline is not None:
+        alerts += _relative_alerts(vitals, baseline, rules)
+    level = max((a.level for a in alerts), key=lambda lv: lv.rank, default=VitalLevel.NORMAL)
+    actions = (v.actions.for_level(level),)
+    return VitalAssessment(level, tuple(alerts), actions)
+
+
+def _relative_alerts(vitals: VitalSigns, baseline: VitalSigns, rules: ClinicalRules) -> list[VitalAlert]:
+    out: list[VitalAlert] = []
+    pairs: list[tuple[str, float | None, float | None]] = [
+        (
+            "systolic_rise",
+            vitals.bp.systolic_mm_hg if vitals.bp else None,
+            baseline.bp.systolic_mm_hg if baseline.bp else None,
+        ),
+        ("heart_rate_rise", vitals.heart_rate_per_min, baseline.heart_rate_per_min),
+    ]
+    for key, now, base in pairs:
+        t = rules.vitals.relative.get(key)
+        if t is None or now is None or base is None or base <= 0:
+            continue
+        rise = (now - base) / base
+        level = _relative_level(rise, t)
+        if level is not VitalLevel.NORMAL:
+            msg = f"{t.label}: {base:g} -> {now:g} ({rise:+.0%}): {level.value}."
+            out.append(VitalAlert(key, round(rise, 4), level, msg, t.source))
+    return out
