@@ -106,6 +106,7 @@ class RouteSpec:
     ka_typ_per_min: float
     omega_ka: float
     reported_tmax_min: tuple[float, float] | None
+    target_tmax_min: float | None
     clinic_dose_mg_per_kg: float | None
     clinic_dose_mg: float | None
     clinic_infusion_min: float | None
@@ -280,6 +281,7 @@ def _routes() -> dict[str, RouteSpec]:
             ka_typ_per_min=_positive(t, "ka_typ_per_min", where) if ev else 0.0,
             omega_ka=float(t.get("omega_ka", 0.0)),
             reported_tmax_min=(float(tmax[0]), float(tmax[1])) if tmax else None,
+            target_tmax_min=_optional(t, "target_tmax_min"),
             clinic_dose_mg_per_kg=_optional(t, "clinic_dose_mg_per_kg"),
             clinic_dose_mg=_optional(t, "clinic_dose_mg"),
             clinic_infusion_min=_optional(t, "clinic_infusion_min"),

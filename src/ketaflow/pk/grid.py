@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ketaflow.errors import InvalidInput
 from ketaflow.pk.modes import FloatArray, ModeSet
@@ -75,9 +77,30 @@ def _segments(
     return out
 
 
-def _block(n_patients: int, workers: int) -> list[slice]:
-    size = math.ceil(n_patients / workers)
-    return [slice(i, min(i + size, n_patients)) for i in range(0, n_patients, size)]
+#: Patients evaluated together, so that a block's output is still in cache when
+#: its peak and time above threshold are taken.
+_SUB_BLOCK = 64
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """Gridded concentrations and per-patient reductions taken while they were hot.
+
+    ``conc[o]`` has shape (n_patients, n_points) in ng/mL; ``peak_index[o]`` and
+    ``peak[o]`` give each patient's grid maximum; ``points_above`` counts the grid
+    points where Cp is at or above ``threshold_ng_per_ml`` (if one was given).
+    """
+
+    conc: dict[str, FloatArray]
+    peak: dict[str, FloatArray]
+    peak_index: dict[str, NDArray[np.intp]]
+    points_above: NDArray[np.intp] | None
+
+
+def _chunks(n_patients: int, workers: int) -> list[range]:
+    blocks = list(range(0, n_patients, _SUB_BLOCK))
+    per = math.ceil(len(blocks) / max(1, workers))
+    return [range(i, min(i + per, len(blocks))) for i in range(0, len(blocks), per)]
 
 
 def concentrations_on_grid(
@@ -91,6 +114,31 @@ def concentrations_on_grid(
     block: int | None = None,
     workers: int = 2,
 ) -> dict[str, FloatArray]:
+    """Evaluate Cp and/or Ce at ``t = n * dt_min``; see :func:`grid_simulation`."""
+    return grid_simulation(
+        modes,
+        regimen,
+        dt_min,
+        n_points,
+        dose_scale=dose_scale,
+        outputs=outputs,
+        block=block,
+        workers=workers,
+    ).conc
+
+
+def grid_simulation(
+    modes: ModeSet,
+    regimen: Regimen,
+    dt_min: float,
+    n_points: int,
+    *,
+    dose_scale: FloatArray | None = None,
+    outputs: tuple[str, ...] = OUTPUTS,
+    block: int | None = None,
+    workers: int = 2,
+    threshold_ng_per_ml: float | None = None,
+) -> GridResult:
     """Evaluate Cp and/or Ce at ``t = n * dt_min`` for ``n = 0 .. n_points - 1``.
 
     Parameters
@@ -111,11 +159,13 @@ def concentrations_on_grid(
         The factor *B*; default about the square root of ``n_points``.
     workers : int
         Threads over blocks of patients (NumPy releases the GIL in matmul).
+    threshold_ng_per_ml : float, optional
+        Count, per patient, the grid points where Cp is at or above this level.
 
     Returns
     -------
-    dict of str to ndarray, shape (n_patients, n_points)
-        Concentrations in ng/mL. Arrays are views into padded buffers.
+    GridResult
+        Concentrations in ng/mL (views into padded buffers) and reductions.
     """
     if not dt_min > 0 or not math.isfinite(dt_min):
         raise InvalidInput("The time step must be greater than zero.")
@@ -133,7 +183,11 @@ def concentrations_on_grid(
     a_max = max(math.ceil((stop - start) / b_len) for start, stop, _, _ in segments)
     buffers = {o: np.empty((n_patients, n_points + b_len)) for o in outputs}
 
-    def run(rows: slice) -> None:
+    peaks = {o: np.empty(n_patients) for o in outputs}
+    peak_index = {o: np.empty(n_patients, dtype=np.intp) for o in outputs}
+    above = None if threshold_ng_per_ml is None else np.empty(n_patients, dtype=np.intp)
+
+    def run_block(rows: slice) -> None:
         r = modes.rates[rows]
         n = r.shape[0]
         # Right table: e^{-r b dt} plus a constant row of ones.
@@ -154,13 +208,34 @@ def concentrations_on_grid(
                 left[:, :n_a, :n_modes] = d[:, None, :] * big[:, :n_a, :]
                 left[:, :n_a, n_modes] = w.sum(axis=1)[:, None]
                 target = buffers[o][rows, start : start + n_a * b_len].reshape(n, n_a, b_len)
+                if not np.may_share_memory(target, buffers[o]):  # pragma: no cover
+                    raise RuntimeError("grid output view was copied")
                 np.matmul(left[:, :n_a, :], right, out=target)
                 y[o] = w + d * np.exp(-r * (dt_min * length))
+        for o in outputs:
+            conc = buffers[o][rows, :n_points]
+            idx = np.argmax(conc, axis=1)
+            peak_index[o][rows] = idx
+            peaks[o][rows] = conc[np.arange(n), idx]
+            if above is not None and o == "cp":
+                above[rows] = np.count_nonzero(conc >= threshold_ng_per_ml, axis=1)
+        if above is not None and "cp" not in outputs:
+            raise InvalidInput("A threshold needs the 'cp' output.")
 
-    chunks = _block(n_patients, max(1, workers)) if n_patients > 1 else [slice(0, n_patients)]
+    def run(block_ids: range) -> None:
+        for b in block_ids:
+            start = b * _SUB_BLOCK
+            run_block(slice(start, min(start + _SUB_BLOCK, n_patients)))
+
+    chunks = _chunks(n_patients, workers)
     if len(chunks) == 1:
         run(chunks[0])
     else:
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
             list(pool.map(run, chunks))
-    return {o: buffers[o][:, :n_points] for o in outputs}
+    return GridResult(
+        conc={o: buffers[o][:, :n_points] for o in outputs},
+        peak=peaks,
+        peak_index=peak_index,
+        points_above=above,
+    )

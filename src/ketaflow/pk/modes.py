@@ -142,9 +142,7 @@ def separate(k: FloatArray, fixed: FloatArray) -> FloatArray:
     return out
 
 
-def convolve_first_order(
-    rates: FloatArray, coef: FloatArray, k: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+def convolve_first_order(rates: FloatArray, coef: FloatArray, k: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Pass a sum of exponentials through a first-order step ``k / (s + k)``.
 
     Parameters

@@ -166,12 +166,6 @@ def check_fitted_range(spec: ModelSpec, weight_kg: float, age_yr: float | None =
     return messages
 
 
-def sample_eta(
-    spec: ModelSpec, n_patients: int, rng: np.random.Generator
-) -> dict[str, FloatArray]:
+def sample_eta(spec: ModelSpec, n_patients: int, rng: np.random.Generator) -> dict[str, FloatArray]:
     """Draw independent log-normal deviations for the model's IIV parameters."""
-    return {
-        key: rng.normal(0.0, spec.omega[key], n_patients)
-        for key in IIV_PARAMETERS
-        if key in spec.omega
-    }
+    return {key: rng.normal(0.0, spec.omega[key], n_patients) for key in IIV_PARAMETERS if key in spec.omega}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from ketaflow.errors import InvalidInput
 
@@ -118,12 +118,10 @@ class Regimen:
         return Regimen(
             boluses=tuple(Bolus(b.t_min, b.dose_mg * factor) for b in self.boluses),
             infusions=tuple(
-                Infusion(i.start_min, i.end_min, i.rate_mg_per_min * factor)
-                for i in self.infusions
+                Infusion(i.start_min, i.end_min, i.rate_mg_per_min * factor) for i in self.infusions
             ),
             extravascular=tuple(
-                ExtravascularDose(e.t_min, e.dose_mg * factor, e.route)
-                for e in self.extravascular
+                ExtravascularDose(e.t_min, e.dose_mg * factor, e.route) for e in self.extravascular
             ),
         )
 
@@ -149,7 +147,7 @@ def rate_mg_per_min(rate_ml_per_h: float, concentration_mg_per_ml: float) -> flo
     return rate_ml_per_h * concentration_mg_per_ml / 60.0
 
 
-class PumpEventKind(str, Enum):
+class PumpEventKind(StrEnum):
     """What the nurse charted on the pump."""
 
     START = "start"
@@ -168,9 +166,7 @@ class PumpEvent:
     rate_mg_per_min: float | None = None
 
 
-def segments_from_events(
-    events: Iterable[PumpEvent], now_min: float | None = None
-) -> tuple[Infusion, ...]:
+def segments_from_events(events: Iterable[PumpEvent], now_min: float | None = None) -> tuple[Infusion, ...]:
     """Turn charted pump events into the infusion segments actually given.
 
     Parameters

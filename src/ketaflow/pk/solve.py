@@ -90,9 +90,7 @@ def concentrations(
                 for inf in regimen.infusions:
                     a = np.maximum(t - inf.end_min, 0.0)
                     span = np.maximum(t - inf.start_min, 0.0) - a
-                    total += (c_iv * inf.rate_mg_per_min / r) * (
-                        -np.exp(-r * a) * np.expm1(-r * span)
-                    )
+                    total += (c_iv * inf.rate_mg_per_min / r) * (-np.exp(-r * a) * np.expm1(-r * span))
             for dose in regimen.extravascular:
                 c = modes.coef[(dose.route, out)][:, m : m + 1]
                 if np.any(c):
