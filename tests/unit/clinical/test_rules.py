@@ -1,0 +1,163 @@
+"""The rules data: every number has a source; clinic overrides; the ceiling cannot be raised."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from ketaflow.clinical import apply_overrides, compute_dose_order, default_rules, load_rules
+from ketaflow.clinical.levels import WeightPolicy
+from ketaflow.clinical.rules import packaged_rules_raw
+from ketaflow.errors import InvalidInput
+
+
+def _is_number(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int | float):
+        return True
+    return isinstance(v, list) and any(_is_number(x) for x in v)
+
+
+def _unsourced(node: Any, path: str, inherited: bool) -> list[str]:
+    """Return the paths of tables that hold a number but carry no source."""
+    bad: list[str] = []
+    if isinstance(node, dict):
+        src = node.get("source")
+        has = isinstance(src, str) and len(src.strip()) >= 10
+        if any(_is_number(v) for v in node.values()) and not (has or inherited):
+            bad.append(path)
+        for key, value in node.items():
+            if isinstance(value, dict):
+                bad += _unsourced(value, f"{path}.{key}", False)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    bad += _unsourced(item, f"{path}.{key}[{i}]", has)
+    return bad
+
+
+def _sources(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        out = [node["source"]] if isinstance(node.get("source"), str) else []
+        for v in node.values():
+            out += _sources(v)
+        return out
+    if isinstance(node, list):
+        return [s for v in node for s in _sources(v)]
+    return []
+
+
+def test_it_has_a_source_beside_every_number() -> None:
+    assert _unsourced(packaged_rules_raw(), "rules", False) == []
+
+
+def test_it_detects_a_number_without_a_source() -> None:
+    raw = {"protocols": {"x": {"limits": {"dose": {"hard_max": 1.0}}}}}
+    assert _unsourced(raw, "rules", False) == ["rules.protocols.x.limits.dose"]
+
+
+def test_it_cites_a_year_or_label_or_says_the_source_was_not_found() -> None:
+    for source in _sources(packaged_rules_raw()):
+        cited = re.search(r"(19|20)\d\d", source) or "prescribing information" in source
+        assert cited or "source not found" in source, source
+
+
+def test_it_loads_every_area_of_the_defaults() -> None:
+    rules = default_rules()
+    assert set(rules.protocols) >= {
+        "depression-induction",
+        "depression-titration",
+        "depression-maintenance",
+        "chronic-pain-crps",
+    }
+    assert set(rules.scales) == {"phq9", "gad7", "madrs", "qids-sr16", "cadss", "cssrs"}
+    assert rules.protocols["depression-induction"].default_dose_mg_per_kg == 0.5
+    assert rules.protocols["depression-induction"].default_minutes == 40
+
+
+def test_it_keeps_every_protocol_hard_max_at_or_below_the_ceiling() -> None:
+    rules = default_rules()
+    for p in rules.protocols.values():
+        assert p.limits.dose_mg_per_kg.hard_max <= rules.ceiling.dose_mg_per_kg.value
+        assert p.limits.rate_mg_per_kg_per_h.hard_max <= rules.ceiling.rate_mg_per_kg_per_h.value
+        assert p.limits.total_mg.hard_max <= rules.ceiling.total_mg.value
+
+
+def test_it_keeps_the_ceiling_below_the_anaesthetic_induction_rate() -> None:
+    # Ketalar label: induction 1-2 mg/kg at 0.5 mg/kg/min (30 mg/kg/h), or 1-4.5 mg/kg in 60 s.
+    rules = default_rules()
+    assert rules.ceiling.rate_mg_per_kg_per_h.value < 30.0 / 10
+    assert rules.ceiling.dose_mg_per_kg.value < 2.0  # the label's average induction dose
+
+
+def test_it_applies_a_clinic_override_from_toml() -> None:
+    rules = load_rules(
+        """
+        [dosing_weight]
+        policy = "adjusted"
+
+        [scales.madrs.remission]
+        max_total = 12
+        source = "Clinic policy 2026: esketamine trial definition (MADRS <= 12)"
+        """
+    )
+    assert rules.dosing_weight.policy is WeightPolicy.ADJUSTED
+    assert rules.scales["madrs"].remission is not None
+    assert rules.scales["madrs"].remission.max_total == 12
+    # untouched defaults survive the merge
+    assert rules.scales["madrs"].items == 10
+    assert default_rules().dosing_weight.policy is WeightPolicy.ACTUAL
+
+
+def test_it_lets_a_clinic_lower_the_ceiling() -> None:
+    override = {
+        "ceiling": {"total_mg": {"value": 100.0, "source": "Clinic policy 2026: 100 mg cap"}},
+        "protocols": {
+            key: {"limits": {"total_mg": {"soft_max": 60.0, "hard_max": 100.0}}}
+            for key in default_rules().protocols
+        },
+    }
+    rules = apply_overrides(default_rules(), override)
+    assert rules.ceiling.total_mg.value == 100.0
+    order = compute_dose_order(
+        "depression-titration", 120, dose_mg_per_kg=1.0, bag_mg=200, bag_ml=200, rules=rules
+    )
+    assert order.status.value == "hard_limit"
+
+
+@pytest.mark.parametrize("field", ["dose_mg_per_kg", "rate_mg_per_kg_per_h", "total_mg"])
+def test_it_refuses_an_override_that_raises_the_ceiling(field: str) -> None:
+    current = getattr(default_rules().ceiling, field).value
+    override = {"ceiling": {field: {"value": current * 1.01, "source": "Clinic wish 2026 to raise"}}}
+    with pytest.raises(InvalidInput, match="cannot raise the absolute ceiling"):
+        apply_overrides(default_rules(), override)
+
+
+def test_it_refuses_a_protocol_hard_max_above_the_ceiling() -> None:
+    override = {"protocols": {"depression-induction": {"limits": {"dose_mg_per_kg": {"hard_max": 4.5}}}}}
+    with pytest.raises(InvalidInput, match="above the absolute ceiling"):
+        apply_overrides(default_rules(), override)
+
+
+def test_it_refuses_a_rule_without_a_source() -> None:
+    override = {"ceiling": {"total_mg": {"value": 90.0, "source": ""}}}
+    with pytest.raises(InvalidInput, match="not valid"):
+        apply_overrides(default_rules(), override)
+
+
+def test_it_refuses_limits_out_of_order() -> None:
+    override = {"protocols": {"depression-induction": {"limits": {"minutes": {"soft_min": 10.0}}}}}
+    with pytest.raises(InvalidInput, match="not valid"):
+        apply_overrides(default_rules(), override)
+
+
+def test_it_reports_bad_toml_in_one_sentence() -> None:
+    with pytest.raises(InvalidInput, match="not valid TOML"):
+        load_rules("[dosing_weight\npolicy = 1")
+
+
+def test_it_names_the_known_protocols_for_an_unknown_one() -> None:
+    with pytest.raises(InvalidInput, match="depression-induction"):
+        default_rules().protocol("depression-inductoin")
