@@ -187,7 +187,7 @@ def _model_from_table(t: dict[str, Any], tpeak_min: float, rule: str) -> ModelSp
         cl_exp = float(t.get("clearance_exponent", 1.0))
     else:
         raise InvalidInput(f"{where}: form must be 'rate_constants' or 'clearances'.")
-    wanted = IIV_PARAMETERS[: 2 * n]
+    wanted = {1: ("v1", "cl"), 2: ("v1", "v2", "cl", "q2"), 3: IIV_PARAMETERS}[n]
     omega = {p: float(t.get(f"omega_{p}", 0.0)) for p in wanted}
     if any(w < 0 for w in omega.values()):
         raise InvalidInput(f"{where}: omega values must not be negative.")
