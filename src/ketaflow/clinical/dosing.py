@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 from ketaflow.clinical.levels import OrderStatus, Sex, WeightPolicy
 from ketaflow.clinical.limits import (
@@ -78,8 +78,10 @@ def _in_range(name: str, value: float, lo: float, hi: float, unit: str) -> None:
 
 def round_down(value: float, resolution: float) -> float:
     """Round a non-negative ``value`` down to a multiple of ``resolution`` (exact decimal steps)."""
-    step = Decimal(str(resolution))
-    return float((Decimal(str(value)) / step).quantize(Decimal(1), rounding=ROUND_DOWN) * step)
+    with localcontext() as ctx:
+        ctx.prec = 80  # enough digits for any finite float quotient, so quantize cannot fail
+        step = Decimal(str(resolution))
+        return float((Decimal(str(value)) / step).quantize(Decimal(1), rounding=ROUND_DOWN) * step)
 
 
 def ideal_body_weight_kg(height_cm: float, sex: Sex, rules: ClinicalRules | None = None) -> float:
@@ -167,8 +169,8 @@ def compute_dose_order(
         "Dose", proto.default_dose_mg_per_kg if dose_mg_per_kg is None else dose_mg_per_kg, "mg/kg"
     )
     minutes = _finite_positive("Duration", proto.default_minutes if minutes is None else minutes, "min")
-    if minutes > 24 * 60:
-        raise InvalidInput(f"Duration must be at most 1440 minutes (one day); got {minutes:g}.")
+    if not 1 <= minutes <= 24 * 60:
+        raise InvalidInput(f"Duration must be between 1 and 1440 minutes; got {minutes:g}.")
     bag_mg = _finite_positive("Bag drug amount", bag_mg, "mg")
     bag_ml = _finite_positive("Bag volume", bag_ml, "mL")
     weight = dosing_weight(weight_kg, height_cm=height_cm, sex=sex, rules=rules)

@@ -1,0 +1,361 @@
+"""The schema of the clinical rules: Pydantic models that validate the TOML rule files.
+
+Every model that holds a number has a required ``source`` (author, year, journal or label, or
+an explicit "source not found; clinic policy placeholder").
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from ketaflow.clinical.levels import ScreeningLevel, VitalLevel, WeightPolicy
+from ketaflow.errors import InvalidInput
+
+Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourcedValue(_Frozen):
+    value: float
+    source: Source
+
+
+# ----------------------------------------------------------------------------- dosing
+class Ceiling(_Frozen):
+    """The absolute ceiling no clinic configuration can raise."""
+
+    dose_mg_per_kg: SourcedValue
+    rate_mg_per_kg_per_h: SourcedValue
+    total_mg: SourcedValue
+
+
+class IdealWeightBase(_Frozen):
+    male: float = Field(gt=0)
+    female: float = Field(gt=0)
+    per_inch_over_60_kg: float = Field(gt=0)
+    source: Source
+
+
+class PlausibleRange(_Frozen):
+    min: float
+    max: float
+    source: Source
+
+
+class DosingWeightRules(_Frozen):
+    policy: WeightPolicy
+    source: Source
+    bmi_cutoff: SourcedValue
+    adjusted_factor: SourcedValue
+    ideal_weight_base_kg: IdealWeightBase
+    plausible_weight_kg: PlausibleRange
+    plausible_height_cm: PlausibleRange
+
+
+class PumpRules(_Frozen):
+    rate_resolution_ml_per_h: SourcedValue
+    volume_resolution_ml: SourcedValue
+    max_concentration_mg_per_ml: SourcedValue
+
+
+class Limit(_Frozen):
+    """Soft and hard limits on one quantity, like a smart pump's drug library entry."""
+
+    hard_min: float | None = None
+    soft_min: float | None = None
+    soft_max: float | None = None
+    hard_max: float
+    source: Source
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limit:
+        chain = [v for v in (self.hard_min, self.soft_min, self.soft_max, self.hard_max) if v is not None]
+        if chain != sorted(chain):
+            raise ValueError("limits must satisfy hard_min <= soft_min <= soft_max <= hard_max")
+        return self
+
+
+class ProtocolLimits(_Frozen):
+    dose_mg_per_kg: Limit
+    minutes: Limit
+    rate_mg_per_kg_per_h: Limit
+    total_mg: Limit
+
+
+class SeriesPlan(_Frozen):
+    infusions: int = Field(ge=1)
+    per_week_min: int = Field(ge=0)
+    per_week_max: int = Field(ge=0)
+    min_interval_hours: float = Field(ge=0)
+    over_days: int = Field(ge=1)
+    source: Source
+
+
+class TitrationPlan(_Frozen):
+    steps_mg_per_kg: tuple[float, ...]
+    assess_after_infusions: int = Field(ge=1)
+    response_fraction: float = Field(gt=0, le=1)
+    source: Source
+
+
+class Protocol(_Frozen):
+    name: str
+    kind: Literal["induction", "titration", "maintenance", "pain"]
+    indication: str
+    default_dose_mg_per_kg: float = Field(gt=0)
+    default_minutes: float = Field(gt=0)
+    source: Source
+    limits: ProtocolLimits
+    series: SeriesPlan
+    titration: TitrationPlan | None = None
+
+
+# ----------------------------------------------------------------------------- screening
+class BloodPressureCutoff(_Frozen):
+    systolic_mm_hg: float
+    diastolic_mm_hg: float
+    source: Source
+
+
+class ScreeningBloodPressure(_Frozen):
+    review: BloodPressureCutoff
+    contraindicated: BloodPressureCutoff
+
+
+class ScreeningEntry(_Frozen):
+    label: str
+    level: ScreeningLevel
+    reason: str
+    advice: str
+    source: Source
+
+
+class ConditionRule(ScreeningEntry):
+    aliases: tuple[str, ...] = Field(min_length=1)
+
+
+class MedicationRule(ScreeningEntry):
+    names: tuple[str, ...] = Field(min_length=1)
+
+
+class ScreeningRules(_Frozen):
+    blood_pressure: ScreeningBloodPressure
+    conditions: dict[str, ConditionRule]
+    medications: dict[str, MedicationRule]
+
+
+# ----------------------------------------------------------------------------- scales
+class MissingRule(_Frozen):
+    max_missing: int = Field(ge=0)
+    rule: str
+    source: Source
+
+
+class Band(_Frozen):
+    min: int
+    label: str
+
+
+class Severity(_Frozen):
+    bands: tuple[Band, ...] = Field(min_length=1)
+    source: Source
+
+    @model_validator(mode="after")
+    def _ascending(self) -> Severity:
+        mins = [b.min for b in self.bands]
+        if mins != sorted(set(mins)) or mins[0] != 0:
+            raise ValueError("severity bands must start at 0 and ascend strictly")
+        return self
+
+
+class Remission(_Frozen):
+    max_total: int = Field(ge=0)
+    source: Source
+
+
+class ItemAlert(_Frozen):
+    item: int = Field(ge=1)
+    min_answer: int = Field(ge=0)
+    kind: str
+    message: str
+    source: Source
+
+
+class Instrument(_Frozen):
+    name: str
+    title: str
+    items: int = Field(ge=1)
+    answer_min: int
+    answer_max: int
+    item6_max: int | None = None
+    domains: tuple[tuple[int, ...], ...] | None = None
+    source: Source
+    missing: MissingRule
+    severity: Severity
+    remission: Remission | None = None
+    alerts: tuple[ItemAlert, ...] = ()
+
+
+class ResponseRule(_Frozen):
+    min_reduction_fraction: float = Field(gt=0, le=1)
+    source: Source
+
+
+# ----------------------------------------------------------------------------- vitals
+class VitalThreshold(_Frozen):
+    label: str
+    unit: str
+    direction: Literal["high", "low"]
+    watch: float | None = None
+    pause: float | None = None
+    stop: float | None = None
+    source: Source
+
+
+class RelativeThreshold(_Frozen):
+    label: str
+    watch: float | None = None
+    pause: float | None = None
+    stop: float | None = None
+    source: Source
+
+
+class VitalPlausible(_Frozen):
+    systolic_min: float
+    systolic_max: float
+    diastolic_min: float
+    diastolic_max: float
+    heart_rate_min: float
+    heart_rate_max: float
+    spo2_min: float
+    spo2_max: float
+    respiratory_rate_min: float
+    respiratory_rate_max: float
+    source: Source
+
+
+class VitalActions(_Frozen):
+    normal: str
+    watch: str
+    pause: str
+    stop: str
+    source: Source
+
+    def for_level(self, level: VitalLevel) -> str:
+        return str(getattr(self, level.value))
+
+
+class MonitoringSchedule(_Frozen):
+    during_every_minutes: int = Field(ge=1)
+    after_every_minutes: int = Field(ge=1)
+    source: Source
+
+
+class VitalRules(_Frozen):
+    thresholds: dict[str, VitalThreshold]
+    relative: dict[str, RelativeThreshold]
+    plausible: VitalPlausible
+    actions: VitalActions
+    monitoring: MonitoringSchedule
+
+
+# ----------------------------------------------------------------------------- discharge
+class ScoreCutoff(_Frozen):
+    min_score: int
+    max_score: int
+    source: Source
+
+
+class NauseaRule(_Frozen):
+    allowed: tuple[str, ...]
+    choices: tuple[str, ...]
+    source: Source
+
+
+class DischargeVitals(_Frozen):
+    max_level: VitalLevel
+    source: Source
+
+
+class DriverRule(_Frozen):
+    min_phone_digits: int = Field(ge=1)
+    source: Source
+
+
+class DischargeRules(_Frozen):
+    min_observation_minutes: SourcedValue
+    aldrete: ScoreCutoff
+    padss: ScoreCutoff
+    nausea: NauseaRule
+    vitals: DischargeVitals
+    driver: DriverRule
+
+
+class AftercareInstruction(_Frozen):
+    text: str
+    source: Source
+
+
+class AftercareRules(_Frozen):
+    clinic_phone_placeholder: str
+    source: Source
+    instructions: tuple[AftercareInstruction, ...]
+
+
+# ----------------------------------------------------------------------------- all rules
+class ClinicalRules(_Frozen):
+    """Every clinical rule ketaflow applies, validated."""
+
+    ceiling: Ceiling
+    dosing_weight: DosingWeightRules
+    pump: PumpRules
+    protocols: dict[str, Protocol]
+    screening: ScreeningRules
+    scales: dict[str, Instrument]
+    response: ResponseRule
+    vitals: VitalRules
+    discharge: DischargeRules
+    aftercare: AftercareRules
+
+    @model_validator(mode="after")
+    def _protocols_below_ceiling(self) -> ClinicalRules:
+        c = self.ceiling
+        for key, p in self.protocols.items():
+            pairs = (
+                (p.limits.dose_mg_per_kg.hard_max, c.dose_mg_per_kg.value, "dose_mg_per_kg"),
+                (p.limits.rate_mg_per_kg_per_h.hard_max, c.rate_mg_per_kg_per_h.value, "rate"),
+                (p.limits.total_mg.hard_max, c.total_mg.value, "total_mg"),
+            )
+            for hard_max, ceiling, what in pairs:
+                if hard_max > ceiling:
+                    raise ValueError(
+                        f"protocol {key}: hard maximum {what} {hard_max} is above the "
+                        f"absolute ceiling {ceiling}"
+                    )
+        return self
+
+    def protocol(self, key: str) -> Protocol:
+        """Return the protocol named ``key`` or raise InvalidInput listing the known ones."""
+        try:
+            return self.protocols[key]
+        except KeyError:
+            known = ", ".join(sorted(self.protocols))
+            raise InvalidInput(f"Unknown protocol '{key}'; choose one of: {known}.") from None
+
+    def instrument(self, key: str) -> Instrument:
+        """Return the rating scale named ``key`` or raise InvalidInput."""
+        norm = key.strip().lower().replace("_", "-")
+        aliases = {"qids": "qids-sr16", "qidssr16": "qids-sr16", "c-ssrs": "cssrs", "phq-9": "phq9"}
+        norm = aliases.get(norm, norm)
+        if norm == "gad-7":
+            norm = "gad7"
+        try:
+            return self.scales[norm]
+        except KeyError:
+            known = ", ".join(sorted(self.scales))
+            raise InvalidInput(f"Unknown questionnaire '{key}'; choose one of: {known}.") from None

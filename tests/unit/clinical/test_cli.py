@@ -1,0 +1,218 @@
+"""The five clinical CLI commands: --json output as the issue specifies, and exit code 2 errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ketaflow.cli import app
+
+runner = CliRunner()
+
+
+def run_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def run_error(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_it_computes_a_dose() -> None:
+    data = run_json(
+        "dose",
+        "--protocol", "depression-induction",
+        "--weight-kg", "82",
+        "--height-cm", "178",
+        "--dose-mg-per-kg", "0.5",
+        "--minutes", "40",
+        "--bag-mg", "100",
+        "--bag-ml", "100",
+    )  # fmt: skip
+    assert data["dosing_weight_kg"] == 82
+    assert data["dose_mg"] == 41
+    assert data["rate_ml_per_h"] == 61.5
+    assert data["volume_ml"] == 41
+    assert data["status"] == "ok"
+    assert data["messages"] == []
+
+
+def test_it_reports_a_hard_limit() -> None:
+    data = run_json(
+        "dose", "--protocol", "depression-induction", "--weight-kg", "82",
+        "--dose-mg-per-kg", "2", "--minutes", "2", "--bag-mg", "500", "--bag-ml", "50",
+    )  # fmt: skip
+    assert data["status"] == "hard_limit"
+    assert any("ceiling" in m for m in data["messages"])
+
+
+def test_it_prints_a_readable_dose() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "dose",
+            "--protocol",
+            "depression-induction",
+            "--weight-kg",
+            "70",
+            "--bag-mg",
+            "100",
+            "--bag-ml",
+            "100",
+        ],
+    )
+    assert result.exit_code == 0
+    assert "Status: ok" in result.stdout
+    assert "52.5 mL/h" in result.stdout
+
+
+def test_it_screens() -> None:
+    data = run_json(
+        "screen",
+        "--med", "Xanax 0.5 mg",
+        "--med", "lamotrigine",
+        "--condition", "uncontrolled hypertension",
+        "--bp", "150/95",
+    )  # fmt: skip
+    assert data["level"] == "contraindicated"
+    for finding in data["findings"]:
+        assert set(finding) >= {"level", "item", "reason", "advice", "source"}
+    assert {f["item"] for f in data["findings"]} == {
+        "Xanax 0.5 mg",
+        "lamotrigine",
+        "uncontrolled hypertension",
+        "150/95",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "total", "severity"),
+    [
+        (["phq9", "1", "2", "0", "3", "1", "0", "2", "1", "0"], 10, "moderate"),
+        (["gad7", "3", "3", "3", "3", "3", "0", "0"], 15, "severe"),
+        (["madrs", *["3"] * 10], 30, "moderate"),
+        (["qids-sr16", *["1"] * 16], 9, "mild"),
+        (["cadss", *["0"] * 23], 0, "not banded"),
+        (["cssrs", "1", "1", "0", "0", "0", "0"], 1, "low risk"),
+    ],
+)
+def test_it_scores(args: list[str], total: int, severity: str) -> None:
+    data = run_json("score", *args)
+    assert (data["total"], data["severity"]) == (total, severity)
+    assert "alerts" in data
+
+
+def test_it_shows_the_suicide_alert() -> None:
+    data = run_json("score", "phq9", "0", "0", "0", "0", "0", "0", "0", "0", "1")
+    assert data["alerts"][0]["kind"] == "suicide_risk"
+    text = runner.invoke(app, ["score", "phq9", "0", "0", "0", "0", "0", "0", "0", "0", "1"]).stdout
+    assert "ALERT" in text
+
+
+def test_it_checks_vitals() -> None:
+    data = run_json(
+        "vitals-check", "--baseline", "128/82", "--bp", "176/104", "--hr", "96", "--spo2", "97", "--rr", "16"
+    )
+    assert data["level"] == "pause"
+    assert data["actions"]
+
+
+def test_it_checks_discharge() -> None:
+    data = run_json(
+        "discharge-check",
+        "--minutes-since-end", "45",
+        "--bp", "132/84",
+        "--hr", "80",
+        "--spo2", "98",
+        "--aldrete", "9",
+        "--walks-with-help",
+        "--nausea", "none",
+        "--driver", "Dana Reyes, 555-0100",
+    )  # fmt: skip
+    assert data["ready"] is False
+    assert {u["criterion"] for u in data["unmet"]} == {"observation", "instructions"}
+    assert data["aftercare"]
+
+
+def test_it_checks_a_ready_discharge() -> None:
+    data = run_json(
+        "discharge-check", "--minutes-since-end", "130", "--bp", "132/84", "--hr", "80", "--spo2", "98",
+        "--padss", "10", "--walks-with-help", "--driver", "Dana Reyes, 555-0100", "--instructions-given",
+    )  # fmt: skip
+    assert data["ready"] is True
+    assert data["unmet"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (["score", "phq9", "1", "2", "0", "3", "1", "0", "2", "1"], "PHQ-9 needs 9 answers; got 8."),
+        (["score", "gad7", "1", "2", "3", "4", "0", "0", "0"], "GAD-7 item 4 must be 0 to 3; got 4."),
+        (["score", "phq9", "1", "x", "0", "3", "1", "0", "2", "1", "0"], "Answer 2 must be a whole number"),
+        (["score", "phq9", "1", "-", "0", "3", "1", "0", "2", "1", "0"], "PHQ-9 item 2 is unanswered"),
+        (["score", "hamd", "1"], "Unknown questionnaire 'hamd'"),
+        (
+            [
+                "dose",
+                "--protocol",
+                "depression-induction",
+                "--weight-kg",
+                "0",
+                "--bag-mg",
+                "100",
+                "--bag-ml",
+                "100",
+            ],
+            "Weight must be a number above 0 kg; got 0.",
+        ),
+        (
+            ["dose", "--protocol", "nope", "--weight-kg", "80", "--bag-mg", "100", "--bag-ml", "100"],
+            "Unknown protocol 'nope'",
+        ),
+        (["vitals-check", "--bp", "abc"], "Blood pressure must be written systolic/diastolic"),
+        (["vitals-check"], "Give at least one reading"),
+        (["screen", "--bp", "150-95"], "Blood pressure must be written systolic/diastolic"),
+        (
+            ["discharge-check", "--minutes-since-end", "130", "--aldrete", "12"],
+            "Aldrete score must be 0 to 10",
+        ),
+    ],
+)
+def test_it_fails_with_one_plain_sentence(args: list[str], sentence: str) -> None:
+    output = run_error(*args)
+    assert sentence in output
+    assert output.strip().startswith("Error:")
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_it_applies_a_clinic_rules_file(tmp_path: Path) -> None:
+    rules = tmp_path / "clinic.toml"
+    rules.write_text(
+        '[discharge.min_observation_minutes]\nvalue = 60\nsource = "Clinic policy 2026: 60 min"\n'
+    )
+    data = run_json(
+        "discharge-check", "--minutes-since-end", "60", "--bp", "132/84", "--hr", "80", "--spo2", "98",
+        "--aldrete", "9", "--walks-with-help", "--driver", "Dana Reyes, 555-0100", "--instructions-given",
+        "--clinic-rules", str(rules),
+    )  # fmt: skip
+    assert data["ready"] is True
+
+
+def test_it_refuses_a_clinic_file_that_raises_the_ceiling(tmp_path: Path) -> None:
+    rules = tmp_path / "clinic.toml"
+    rules.write_text('[ceiling.dose_mg_per_kg]\nvalue = 4.5\nsource = "Clinic wish 2026: anaesthetic"\n')
+    output = run_error(
+        "dose", "--protocol", "depression-induction", "--weight-kg", "80", "--bag-mg", "100",
+        "--bag-ml", "100", "--clinic-rules", str(rules),
+    )  # fmt: skip
+    assert "cannot raise the absolute ceiling" in output
