@@ -9,11 +9,13 @@ The web app's entry points:
 
 - :func:`compute_dose_order` - dose, pump rate and volume, status ok/soft_limit/hard_limit
 - :func:`screen` - conditions and medication strings -> findings and overall level
+- :func:`describe_instrument` - a questionnaire's items and allowed answers, for forms
 - :func:`score` / :func:`series_outcome` - questionnaires, alerts, response and remission
 - :func:`classify_vitals` (with :func:`parse_bp`) - vital-sign level and actions
 - :func:`evaluate_discharge` / :func:`aftercare_instructions` - discharge readiness
 - :func:`list_protocols` / :func:`next_titration_dose` / :func:`check_interval` - protocols
 - :func:`load_rules` / :func:`apply_overrides` - a clinic's tuned rules
+- :func:`unconfirmed_rules` - the placeholders a medical director must still confirm
 """
 
 from ketaflow.clinical.discharge import (
@@ -34,8 +36,23 @@ from ketaflow.clinical.protocols import (
     list_protocols,
     next_titration_dose,
 )
-from ketaflow.clinical.rules import ClinicalRules, apply_overrides, default_rules, load_rules
-from ketaflow.clinical.scales import ScaleAlert, ScaleScore, SeriesOutcome, score, series_outcome
+from ketaflow.clinical.rules import (
+    ClinicalRules,
+    apply_overrides,
+    default_rules,
+    load_rules,
+    unconfirmed_rules,
+)
+from ketaflow.clinical.scales import (
+    QuestionItem,
+    Questionnaire,
+    ScaleAlert,
+    ScaleScore,
+    SeriesOutcome,
+    describe_instrument,
+    score,
+    series_outcome,
+)
 from ketaflow.clinical.screening import Finding, ScreeningResult, screen
 from ketaflow.clinical.vitals import (
     BloodPressure,
@@ -57,6 +74,8 @@ __all__ = [
     "LimitCheck",
     "OrderStatus",
     "ProtocolSummary",
+    "QuestionItem",
+    "Questionnaire",
     "ScaleAlert",
     "ScaleScore",
     "ScreeningLevel",
@@ -76,6 +95,7 @@ __all__ = [
     "classify_vitals",
     "compute_dose_order",
     "default_rules",
+    "describe_instrument",
     "dosing_weight",
     "evaluate_discharge",
     "list_protocols",
@@ -86,4 +106,5 @@ __all__ = [
     "score",
     "screen",
     "series_outcome",
+    "unconfirmed_rules",
 ]

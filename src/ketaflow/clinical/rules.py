@@ -55,6 +55,7 @@ __all__ = [
     "default_rules",
     "load_rules",
     "packaged_rules_raw",
+    "unconfirmed_rules",
 ]
 
 RULE_FILES = ("dosing.toml", "screening.toml", "scales.toml", "vitals.toml", "discharge.toml")
@@ -124,6 +125,32 @@ def apply_overrides(base: ClinicalRules, override: Mapping[str, Any] | str | Non
                 f"A clinic override cannot raise the absolute ceiling {field} above {limit:g}."
             )
     return rules
+
+
+_UNCONFIRMED = ("source not found", "placeholder")
+
+
+def unconfirmed_rules(rules: ClinicalRules | None = None) -> list[tuple[str, str]]:
+    """List (path, source) of every rule whose number has no published source yet.
+
+    These are the clinic-policy placeholders a medical director must confirm or replace.
+    """
+    data = (rules or default_rules()).model_dump(mode="json")
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            src = node.get("source")
+            if isinstance(src, str) and any(w in src.lower() for w in _UNCONFIRMED):
+                found.append((path, src))
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+
+    walk(data, "")
+    return found
 
 
 def load_rules(override: Mapping[str, Any] | str | None = None) -> ClinicalRules:

@@ -53,6 +53,49 @@ class SeriesOutcome:
     remission_source: str | None
 
 
+@dataclass(frozen=True)
+class QuestionItem:
+    """One question of an instrument, as a form would show it."""
+
+    number: int
+    label: str
+    answer_min: int
+    answer_max: int
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """An instrument's questions and allowed answers, for building a form."""
+
+    instrument: str
+    name: str
+    title: str
+    items: tuple[QuestionItem, ...]
+    answer_labels: tuple[str, ...] | None
+    missing_rule: str
+    source: str
+
+
+def describe_instrument(instrument: str, rules: ClinicalRules | None = None) -> Questionnaire:
+    """Return the questions and allowed answers of the named instrument."""
+    rules = rules or default_rules()
+    inst = rules.instrument(instrument)
+    key = next(k for k, v in rules.scales.items() if v is inst)
+    labels = inst.item_labels or tuple(f"{inst.name} item {i}" for i in range(1, inst.items + 1))
+    items = tuple(
+        QuestionItem(
+            i,
+            label,
+            inst.answer_min,
+            inst.item6_max if (inst.item6_max is not None and i == 6) else inst.answer_max,
+        )
+        for i, label in enumerate(labels, start=1)
+    )
+    return Questionnaire(
+        key, inst.name, inst.title, items, inst.answer_labels, inst.missing.rule, inst.source
+    )
+
+
 def _domains(inst: Instrument) -> tuple[tuple[int, ...], ...]:
     return inst.domains or tuple((i,) for i in range(1, inst.items + 1))
 

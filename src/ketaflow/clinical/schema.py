@@ -194,11 +194,28 @@ class Instrument(_Frozen):
     answer_max: int
     item6_max: int | None = None
     domains: tuple[tuple[int, ...], ...] | None = None
+    item_labels: tuple[str, ...] | None = None
+    answer_labels: tuple[str, ...] | None = None
     source: Source
     missing: MissingRule
     severity: Severity
     remission: Remission | None = None
     alerts: tuple[ItemAlert, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Instrument:
+        if self.item_labels is not None and len(self.item_labels) != self.items:
+            raise ValueError(f"{self.name}: {len(self.item_labels)} item labels for {self.items} items")
+        span = self.answer_max - self.answer_min + 1
+        if self.answer_labels is not None and len(self.answer_labels) != span:
+            raise ValueError(f"{self.name}: answer labels must cover {self.answer_min}-{self.answer_max}")
+        for domain in self.domains or ():
+            if any(not 1 <= i <= self.items for i in domain):
+                raise ValueError(f"{self.name}: a domain names an item outside 1-{self.items}")
+        for alert in self.alerts:
+            if alert.item > self.items:
+                raise ValueError(f"{self.name}: an alert names item {alert.item} of {self.items}")
+        return self
 
 
 class ResponseRule(_Frozen):

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from ketaflow.clinical import apply_overrides, compute_dose_order, default_rules, load_rules
+from ketaflow.clinical import (
+    apply_overrides,
+    compute_dose_order,
+    default_rules,
+    load_rules,
+    unconfirmed_rules,
+)
 from ketaflow.clinical.levels import WeightPolicy
 from ketaflow.clinical.rules import packaged_rules_raw
 from ketaflow.errors import InvalidInput
@@ -161,3 +167,14 @@ def test_it_reports_bad_toml_in_one_sentence() -> None:
 def test_it_names_the_known_protocols_for_an_unknown_one() -> None:
     with pytest.raises(InvalidInput, match="depression-induction"):
         default_rules().protocol("depression-inductoin")
+
+
+def test_it_lists_the_placeholders_a_director_must_confirm() -> None:
+    pending = dict(unconfirmed_rules())
+    assert "ceiling.total_mg" in pending
+    assert "vitals.relative.systolic_rise" in pending
+    assert "ceiling.rate_mg_per_kg_per_h" not in pending
+    overridden = load_rules(
+        {"ceiling": {"total_mg": {"value": 150.0, "source": "Medical director 2026-01-10, clinic policy"}}}
+    )
+    assert "ceiling.total_mg" not in dict(unconfirmed_rules(overridden))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ketaflow.clinical import score, series_outcome
+from ketaflow.clinical import describe_instrument, score, series_outcome
 from ketaflow.errors import InvalidInput
 
 
@@ -256,3 +256,22 @@ def test_it_handles_a_baseline_only_series() -> None:
 def test_it_refuses_impossible_totals_in_a_series() -> None:
     with pytest.raises(InvalidInput, match="PHQ-9 totals must be 0 to 27; got 30"):
         series_outcome("phq9", [30, 10])
+
+
+# ---------------------------------------------------------------- questionnaire definitions
+@pytest.mark.parametrize(
+    ("key", "items"),
+    [("phq9", 9), ("gad7", 7), ("madrs", 10), ("qids-sr16", 16), ("cadss", 23), ("cssrs", 6)],
+)
+def test_it_describes_each_questionnaire_for_a_form(key: str, items: int) -> None:
+    q = describe_instrument(key)
+    assert len(q.items) == items
+    assert all(item.label for item in q.items)
+    assert q.missing_rule and q.source
+
+
+def test_it_labels_the_phq9_answers_and_item_9() -> None:
+    q = describe_instrument("phq9")
+    assert q.answer_labels == ("Not at all", "Several days", "More than half the days", "Nearly every day")
+    assert "better off dead" in q.items[8].label
+    assert describe_instrument("cssrs").items[5].answer_max == 2
