@@ -306,7 +306,7 @@ def models(json_out: JsonOpt = False) -> None:
     from ketaflow import pk
 
     with _domain_errors():
-        rows = []
+        rows: list[dict[str, Any]] = []
         for m in pk.list_models():
             ke0 = pk.derive_ke0(m.name)
             rows.append(

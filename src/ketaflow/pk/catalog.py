@@ -321,4 +321,12 @@ def concentration_bands() -> tuple[ConcentrationBand, ...]:
 def adult_weights() -> WeightDistribution:
     """Return the adult body-weight distribution used for virtual populations."""
     w = _routes_data()["weights"]
-    return WeightDistribution(**{k: (str(v) if k == "source" else float(v)) for k, v in w.items()})
+    return WeightDistribution(
+        mean_men_kg=float(w["mean_men_kg"]),
+        mean_women_kg=float(w["mean_women_kg"]),
+        sd_men_kg=float(w["sd_men_kg"]),
+        sd_women_kg=float(w["sd_women_kg"]),
+        min_kg=float(w["min_kg"]),
+        max_kg=float(w["max_kg"]),
+        source=str(w["source"]),
+    )

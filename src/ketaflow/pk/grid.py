@@ -183,7 +183,7 @@ def grid_simulation(
     a_max = max(math.ceil((stop - start) / b_len) for start, stop, _, _ in segments)
     buffers = {o: np.empty((n_patients, n_points + b_len)) for o in outputs}
 
-    peaks = {o: np.empty(n_patients) for o in outputs}
+    peaks: dict[str, FloatArray] = {o: np.empty(n_patients) for o in outputs}
     peak_index = {o: np.empty(n_patients, dtype=np.intp) for o in outputs}
     above = None if threshold_ng_per_ml is None else np.empty(n_patients, dtype=np.intp)
 
@@ -217,7 +217,7 @@ def grid_simulation(
             idx = np.argmax(conc, axis=1)
             peak_index[o][rows] = idx
             peaks[o][rows] = conc[np.arange(n), idx]
-            if above is not None and o == "cp":
+            if above is not None and threshold_ng_per_ml is not None and o == "cp":
                 above[rows] = np.count_nonzero(conc >= threshold_ng_per_ml, axis=1)
         if above is not None and "cp" not in outputs:
             raise InvalidInput("A threshold needs the 'cp' output.")

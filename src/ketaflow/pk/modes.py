@@ -37,11 +37,12 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+FloatArray = NDArray[np.floating[Any]]
 
 #: Minimum relative gap enforced between a first-order rate and the existing modes.
 SEPARATION = 1e-6

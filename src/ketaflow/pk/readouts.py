@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ class Distribution:
         return Distribution(float(p5), float(p50), float(p95), mean, sd, sd / mean if mean else math.nan)
 
 
-def _single(modes: ModeSet, regimen: Regimen, output: str = "cp") -> callable:  # type: ignore[valid-type]
+def _single(modes: ModeSet, regimen: Regimen, output: str = "cp") -> Callable[[float], float]:
     def f(t: float) -> float:
         return float(concentrations(modes, regimen, np.array([t]), outputs=(output,))[output][0, 0])
 
@@ -130,4 +131,5 @@ def time_above_min(conc: FloatArray, threshold_ng_per_ml: float, dt_min: float) 
 
     Counts grid points, so the resolution is one step.
     """
-    return np.count_nonzero(conc >= threshold_ng_per_ml, axis=-1) * dt_min
+    counts = np.count_nonzero(conc >= threshold_ng_per_ml, axis=-1)
+    return np.asarray(counts, dtype=np.float64) * dt_min
