@@ -127,7 +127,7 @@ def apply_overrides(base: ClinicalRules, override: Mapping[str, Any] | str | Non
     return rules
 
 
-_UNCONFIRMED = ("source not found", "placeholder")
+_UNCONFIRMED = ("source not found", "placeholder", "to be confirmed")
 
 
 def unconfirmed_rules(rules: ClinicalRules | None = None) -> list[tuple[str, str]]:
