@@ -160,7 +160,9 @@ def make_chart(db: Session) -> Chart:
         [
             m.BodyMeasurement(**ids, patient_id=patient.id, measured_at=T0, weight_kg=70.0, height_cm=170.0),
             m.Diagnosis(**ids, patient_id=patient.id, code="F33.2", description="MDD, recurrent, severe"),
-            m.Medication(**ids, patient_id=patient.id, as_written="Klonopin 1mg", normalized_name="clonazepam"),
+            m.Medication(
+                **ids, patient_id=patient.id, as_written="Klonopin 1mg", normalized_name="clonazepam"
+            ),
             m.Allergy(**ids, patient_id=patient.id, substance="penicillin", status=RecordStatus.ACTIVE),
             m.Consent(
                 **ids,
@@ -219,7 +221,9 @@ def make_chart(db: Session) -> Chart:
                 answered_at=T0 - timedelta(minutes=30),
                 for_date=T0.date(),
             ),
-            m.AuditEvent(actor_user_id=nurse.id, actor_label=nurse.email, action="create", entity_type="vital_sign"),
+            m.AuditEvent(
+                actor_user_id=nurse.id, actor_label=nurse.email, action="create", entity_type="vital_sign"
+            ),
         ]
     )
     db.flush()

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import ketaflow
+from ketaflow.cli.output import emit_json, fail
+from ketaflow.errors import KetaflowError
+from ketaflow.settings import get_settings
+
+db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="SQLAlchemy URL (sqlite:///file or postgresql://user@host/db); "
+        "default: KETAFLOW_DATABASE_URL, else data/ketaflow.sqlite.",
+    ),
+]
+
+
+def _engine(database_url: str | None):  # type: ignore[no-untyped-def]
+    from ketaflow.store.engine import make_engine
+
+    return make_engine(database_url or get_settings().resolved_database_url())
 
 
 def version() -> None:
@@ -12,6 +38,187 @@ def version() -> None:
     typer.echo(ketaflow.__version__)
 
 
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Migrate the database to this ketaflow's schema (creates it when empty)."""
+    from ketaflow.store.migrate import current_revision, head_revision, upgrade
+
+    engine = _engine(database_url)
+    before = current_revision(engine)
+    try:
+        upgrade(engine)
+    except Exception as exc:  # noqa: BLE001 - report the driver's one-line reason
+        fail(f"The migration failed and nothing was changed: {str(exc).splitlines()[0]}")
+    typer.echo(f"Database schema: {before or 'empty'} -> {head_revision()} ({engine.url.render_as_string()})")
+
+
+@db_app.command("status")
+def db_status(database_url: DatabaseUrl = None) -> None:
+    """Say whether the database schema matches this ketaflow."""
+    from ketaflow.store.migrate import check_schema
+
+    engine = _engine(database_url)
+    try:
+        check_schema(engine)
+    except KetaflowError as exc:
+        fail(str(exc))
+    typer.echo(f"The schema of {engine.url.render_as_string()} is up to date.")
+
+
+def demo_data(
+    clinics: Annotated[int, typer.Option(min=1, max=50, help="Number of clinics.")] = 9,
+    patients: Annotated[int, typer.Option(min=1, max=1_000_000, help="Number of patients.")] = 3500,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same network.")] = 7,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Day the history runs up to (YYYY-MM-DD); default: an existing build's, else today."
+        ),
+    ] = None,
+    rebuild: Annotated[bool, typer.Option(help="Drop everything in the database and build anew.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write the deterministic synthetic clinic network (resumable; one transaction per clinic)."""
+    from ketaflow.demo.settings import DemoSettings
+
+    engine = _engine(database_url)
+    settings = _demo_settings(
+        engine, clinics=clinics, patients=patients, seed=seed, as_of=as_of, rebuild=rebuild
+    )
+    result = _build(engine, settings, rebuild=rebuild)
+    counts = result.counts
+    typer.echo(
+        f"Demo network {result.status}: {counts['clinics']} clinics, {counts['patients']:,} patients, "
+        f"{counts['infusion_sessions']:,} infusion sessions, {counts['vital_signs']:,} vital-sign sets, "
+        f"{counts['questionnaire_responses']:,} questionnaires."
+    )
+    del DemoSettings
+
+
+def _demo_settings(engine, *, clinics: int, patients: int, seed: int, as_of: str | None, rebuild: bool):  # type: ignore[no-untyped-def]
+    from ketaflow.demo.build import existing_settings
+    from ketaflow.demo.settings import DemoSettings
+
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            fail(f"--as-of must be a date written YYYY-MM-DD; got {as_of!r}.")
+    else:
+        previous = None if rebuild else existing_settings(engine)
+        day = previous.as_of if previous else date.today()
+    return DemoSettings(clinics=clinics, patients=patients, seed=seed, as_of=day)
+
+
+def _build(engine, settings, *, rebuild: bool):  # type: ignore[no-untyped-def]
+    from ketaflow.demo.build import build_network
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]Building demo network"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("patients"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("demo", total=settings.patients)
+        try:
+            return build_network(engine, settings, rebuild=rebuild, progress=lambda n: bar.advance(task, n))
+        except KetaflowError as exc:
+            bar.stop()
+            fail(str(exc))
+
+
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print row counts per table and per clinic."""
+    from ketaflow.store.migrate import check_schema
+    from ketaflow.store.stats import clinic_counts, table_counts
+
+    engine = _engine(database_url)
+    try:
+        check_schema(engine)
+    except KetaflowError as exc:
+        fail(str(exc))
+    tables = table_counts(engine)
+    clinics = clinic_counts(engine)
+    if as_json:
+        emit_json({"database": engine.url.render_as_string(), "tables": tables, "clinics": clinics})
+        return
+    typer.echo(f"Database: {engine.url.render_as_string()}")
+    for name, count in tables.items():
+        typer.echo(f"  {name:<26} {count:>10,}")
+    typer.echo("Per clinic (patients / infusion sessions / vital-sign sets):")
+    for c in clinics:
+        n = c["counts"]
+        typer.echo(
+            f"  {c['code']:<6} {c['name']:<28} {n['patients']:>6,} "
+            f"{n['infusion_sessions']:>8,} {n['vital_signs']:>10,}"
+        )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the web app on a database that is already migrated."""
+    _serve(_engine(database_url), host, port)
+
+
+def _serve(engine, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from ketaflow.store.migrate import check_schema
+    from ketaflow.web.app import create_app
+
+    try:
+        check_schema(engine)
+    except KetaflowError as exc:
+        fail(str(exc))
+    typer.echo(f"ketaflow is serving on http://{host}:{port} (Ctrl+C to stop)")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+
+
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Build the demo network if it is not there yet, print the demo logins, and serve the app."""
+    from ketaflow.demo.build import existing_settings, is_complete
+    from ketaflow.demo.catalog import DEMO_PASSWORD
+    from ketaflow.demo.generate import network_rows
+    from ketaflow.demo.settings import DemoSettings
+
+    engine = _engine(database_url)
+    settings = existing_settings(engine) or DemoSettings()
+    if not is_complete(engine):
+        _build(engine, settings, rebuild=False)
+    else:
+        from ketaflow.store.migrate import check_schema
+
+        try:
+            check_schema(engine)
+        except KetaflowError as exc:
+            fail(str(exc))
+    typer.echo(f"Demo network ready in {engine.url.render_as_string()} (as of {settings.as_of}).")
+    typer.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    for email, role, clinic in network_rows(dataclasses.replace(settings), "").logins[:8]:
+        typer.echo(f"  {email:<42} {role:<13} {clinic}")
+    typer.echo("  ... and the same pattern for every clinic (nurse1.<code>, psychiatrist1.<code>, ...).")
+    _serve(engine, host, port)
+
+
 def register(app: typer.Typer) -> None:
     """Add this topic's commands to the main app."""
     app.command()(version)
+    app.add_typer(db_app, name="db")
+    app.command("demo-data")(demo_data)
+    app.command()(stats)
+    app.command()(serve)
+    app.command()(demo)

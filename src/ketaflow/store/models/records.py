@@ -64,6 +64,8 @@ class WebSession(Identified, Base):
     __tablename__ = "web_sessions"
 
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # Per-session CSRF token, echoed by every form that changes something.
+    csrf_token: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

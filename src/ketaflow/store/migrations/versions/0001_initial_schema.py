@@ -222,6 +222,7 @@ def upgrade() -> None:
     op.create_table(
         "web_sessions",
         sa.Column("token_sha256", sa.String(length=64), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", ketaflow.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", ketaflow.store.types.UTCDateTime(timezone=True), nullable=False),

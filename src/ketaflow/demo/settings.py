@@ -1,0 +1,110 @@
+"""The demo generator's settings: the ground truth the synthetic network is drawn from.
+
+Outcome analytics must recover these numbers from the generated records, so they
+are stored with each build (`demo_builds.settings`). Where a number comes from the
+literature its source is named; where no source was found, the comment says so and
+the number is our choice for realistic-looking synthetic data, not a clinical rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    clinics: int = 9
+    patients: int = 3500
+    seed: int = 7
+    # Day the history runs up to; appointments on or after it are booked, not charted.
+    as_of: date = field(default_factory=date.today)
+    history_days: int = 3 * 365
+
+    # --- the series -----------------------------------------------------------------
+    # Induction: 6 infusions within 21 days, 0.5 mg/kg over 40 min; maintenance offered
+    # on response. Oliver PA et al., J Clin Psychiatry 2022;83(6):21m14336.
+    induction_infusions: int = 6
+    induction_dose_mg_per_kg: float = 0.5
+    infusion_minutes: float = 40.0
+    # Drop-out before completing induction: 11.3% in a 5-year public-clinic cohort.
+    # Gutierrez G, Kang MJY, Vasquez G et al., "IV low dose ketamine infusions for TRD:
+    # results from a five-year study at a free public clinic in an academic hospital"
+    # (journal and year not verified here).
+    dropout_fraction: float = 0.113
+    # Mean number of maintenance boosters for responders, and the gap between them.
+    # No published distribution found; chosen so that the network averages about ten
+    # infusions per patient, as the brief's model customer reports (35,000 / 3,500).
+    boosters_mean: float = 13.0
+    booster_gap_days: tuple[int, int] = (21, 42)
+    # Screened out at consultation (contraindication found). No source found; our choice.
+    ineligible_fraction: float = 0.03
+
+    # --- outcomes (PHQ-9) -------------------------------------------------------------
+    # Response (>=50% PHQ-9 reduction) 53.6% and remission (PHQ-9 < 5) 28.9% after
+    # induction in community practices: McInnes LA et al., J Affect Disord 2022;301:486-495.
+    # (Oliver 2022 reports 50% and 20% within 6 weeks.) Targets among completers.
+    response_fraction: float = 0.536
+    remission_fraction: float = 0.289
+    baseline_phq9_mean: float = 18.5
+    baseline_phq9_sd: float = 4.0
+    # The open question (does dissociation go with response?): the generator's answer.
+    # Log-odds of response per SD of a patient's peak CADSS in the first infusions, and
+    # per SD of baseline PHQ-9. Our choice (no settled literature value): a modest
+    # positive association, so analytics have something real to find.
+    log_odds_response_per_sd_cadss: float = 0.40
+    log_odds_response_per_sd_baseline: float = -0.20
+
+    # --- dissociation (CADSS, 23 items scored 0-4, 0-92) --------------------------------
+    # Peak CADSS after 0.5 mg/kg is typically around 10-20 points at 40 min (e.g. Singh JB
+    # et al., Am J Psychiatry 2016;173:816-826 report mean CADSS rises of this order);
+    # the exact per-patient distribution is our choice.
+    cadss_mean: float = 14.0
+    cadss_sd: float = 7.0
+    cadss_decline_per_infusion: float = 0.6
+
+    # --- vital signs --------------------------------------------------------------------
+    # Mean peak rise at ~40 min: systolic 16.0 (SD 11.2), diastolic 11.0 (SD 8.45) mmHg;
+    # severe hypertension in 0.98% of 2,342 infusions. Yale chart review, Gen Hosp
+    # Psychiatry 2024, doi:10.1016/j.genhosppsych.2024.07.001.
+    systolic_rise_mean: float = 16.0
+    systolic_rise_sd: float = 11.2
+    diastolic_rise_mean: float = 11.0
+    diastolic_rise_sd: float = 8.45
+    severe_hypertension_fraction: float = 0.0098
+    vitals_every_min: int = 5
+
+    # --- side effects per infusion ------------------------------------------------------
+    # Per-infusion rates: no single source gives them per infusion; these are our
+    # choices in the range trial reports give per patient (Singh 2016; Short B et al.,
+    # Lancet Psychiatry 2018;5:65-78, a systematic review of ketamine side effects).
+    side_effect_rates: dict[str, float] = field(
+        default_factory=lambda: {
+            "nausea": 0.08,
+            "dizziness": 0.10,
+            "headache": 0.07,
+            "blurred_vision": 0.05,
+            "anxiety": 0.04,
+            "faintness": 0.02,
+            "vomiting": 0.01,
+        }
+    )
+    restroom_request_fraction: float = 0.15
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        data["booster_gap_days"] = list(self.booster_gap_days)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DemoSettings:
+        values = dict(data)
+        values["as_of"] = date.fromisoformat(values["as_of"])
+        values["booster_gap_days"] = tuple(values["booster_gap_days"])
+        return cls(**values)
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a rerun to finish (rather than rebuild) an earlier build."""
+        return self.as_json()

@@ -1,0 +1,108 @@
+"""Signing in and out: argon2id passwords, server-side sessions, throttled failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaflow.errors import Forbidden, InvalidInput
+from ketaflow.security import new_token, token_digest, verify_password
+from ketaflow.services.audit import Actor, record
+from ketaflow.store.models import SignInAttempt, StaffRole, StaffUser, WebSession, utcnow
+from ketaflow.vocabulary import Role
+
+SESSION_HOURS = 12
+# After this many failed sign-ins for one address within the window, refuse for the
+# rest of the window (OWASP Authentication Cheat Sheet: throttle repeated failures).
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: StaffUser
+    token: str  # the cookie value; only its hash is stored
+    csrf_token: str
+
+
+def sign_in(
+    db: Session, email: str, password: str, *, ip_address: str | None, user_agent: str | None
+) -> SignedIn:
+    email = email.strip().lower()
+    if not email or not password:
+        raise InvalidInput("Enter your email address and your password.")
+    now = utcnow()
+    failures = db.scalar(
+        select(func.count())
+        .select_from(SignInAttempt)
+        .where(
+            SignInAttempt.email == email,
+            SignInAttempt.succeeded.is_(False),
+            SignInAttempt.attempted_at > now - FAILURE_WINDOW,
+        )
+    )
+    if (failures or 0) >= MAX_FAILURES:
+        raise Forbidden(
+            "Too many failed sign-ins for this address; wait 15 minutes or ask your clinic administrator."
+        )
+    user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email))
+    ok = user is not None and user.active and verify_password(user.password_hash, password)
+    db.add(SignInAttempt(email=email, attempted_at=now, succeeded=ok, ip_address=ip_address))
+    actor = Actor(user.id if user else None, email, ip_address, user_agent)
+    if not ok or user is None:
+        record(db, actor, "auth.sign_in_failed", "staff_user", user.id if user else None)
+        db.commit()
+        raise InvalidInput("That email address and password do not match; check them and try again.")
+    token, csrf = new_token(), new_token()
+    db.add(
+        WebSession(
+            token_sha256=token_digest(token),
+            csrf_token=csrf,
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=SESSION_HOURS),
+            ip_address=ip_address,
+        )
+    )
+    record(db, actor, "auth.sign_in", "staff_user", user.id)
+    db.commit()
+    return SignedIn(user, token, csrf)
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    user: StaffUser
+    session: WebSession
+    roles: dict[str, set[Role]]  # clinic id (str) -> roles held there
+
+    @property
+    def clinic_ids(self) -> set[str]:
+        return set(self.roles)
+
+    def actor(self, ip_address: str | None = None, user_agent: str | None = None) -> Actor:
+        return Actor(self.user.id, self.user.email, ip_address, user_agent)
+
+
+def current_user(db: Session, token: str | None) -> CurrentUser | None:
+    """The signed-in user for a session cookie, or None if it is missing, expired or revoked."""
+    if not token:
+        return None
+    session = db.scalar(select(WebSession).where(WebSession.token_sha256 == token_digest(token)))
+    if session is None or session.revoked_at is not None or session.expires_at <= utcnow():
+        return None
+    user = db.get(StaffUser, session.user_id)
+    if user is None or not user.active:
+        return None
+    roles: dict[str, set[Role]] = {}
+    for role in db.scalars(select(StaffRole).where(StaffRole.user_id == user.id)):
+        roles.setdefault(str(role.clinic_id), set()).add(role.role)
+    return CurrentUser(user, session, roles)
+
+
+def sign_out(db: Session, who: CurrentUser, *, ip_address: str | None) -> None:
+    who.session.revoked_at = utcnow()
+    record(db, who.actor(ip_address), "auth.sign_out", "staff_user", who.user.id)
+    db.commit()

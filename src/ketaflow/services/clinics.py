@@ -1,0 +1,74 @@
+"""The clinics a person may see, with what each holds."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaflow.services.audit import record
+from ketaflow.services.auth import CurrentUser
+from ketaflow.store.models import Chair, Clinic, InfusionSession, Patient, utcnow
+
+
+@dataclass(frozen=True)
+class ClinicSummary:
+    id: uuid.UUID
+    code: str
+    name: str
+    city: str
+    region: str
+    timezone: str
+    chairs: int
+    patients: int
+    infusions: int
+    infusions_last_30_days: int
+
+
+def list_clinics(db: Session, who: CurrentUser) -> list[ClinicSummary]:
+    """The clinics where `who` holds a role, with counts gathered in four grouped queries."""
+    ids = [uuid.UUID(c) for c in who.clinic_ids]
+    if not ids:
+        return []
+    since = utcnow() - timedelta(days=30)
+
+    def grouped(stmt: object) -> dict[uuid.UUID, int]:
+        return dict(db.execute(stmt).all())  # type: ignore[call-overload]
+
+    chairs = grouped(
+        select(Chair.clinic_id, func.count()).where(Chair.clinic_id.in_(ids)).group_by(Chair.clinic_id)
+    )
+    patients = grouped(
+        select(Patient.clinic_id, func.count()).where(Patient.clinic_id.in_(ids)).group_by(Patient.clinic_id)
+    )
+    infusions = grouped(
+        select(InfusionSession.clinic_id, func.count())
+        .where(InfusionSession.clinic_id.in_(ids))
+        .group_by(InfusionSession.clinic_id)
+    )
+    recent = grouped(
+        select(InfusionSession.clinic_id, func.count())
+        .where(InfusionSession.clinic_id.in_(ids), InfusionSession.opened_at >= since)
+        .group_by(InfusionSession.clinic_id)
+    )
+    clinics = db.scalars(select(Clinic).where(Clinic.id.in_(ids)).order_by(Clinic.name)).all()
+    record(db, who.actor(), "clinic.list", "clinic", details={"clinics": len(clinics)})
+    db.commit()
+    return [
+        ClinicSummary(
+            id=c.id,
+            code=c.code,
+            name=c.name,
+            city=c.city,
+            region=c.region,
+            timezone=c.timezone,
+            chairs=chairs.get(c.id, 0),
+            patients=patients.get(c.id, 0),
+            infusions=infusions.get(c.id, 0),
+            infusions_last_30_days=recent.get(c.id, 0),
+        )
+        for c in clinics
+    ]
