@@ -78,7 +78,29 @@ def packaged_rules_raw() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def default_rules() -> ClinicalRules:
     """Return the packaged default rules, validated (cached)."""
-    return _validate(_read_packaged())
+    rules = _validate(_read_packaged())
+    _check_protocols_below(rules, rules.ceiling)
+    return rules
+
+
+def _check_protocols_below(rules: ClinicalRules, ceiling: Ceiling) -> None:
+    """Refuse any protocol whose hard maximum lies above the packaged absolute ceiling.
+
+    A clinic may lower the ceiling itself; orders between the clinic's ceiling and a protocol's
+    hard maximum are then refused at order time by the ceiling check.
+    """
+    for key, p in rules.protocols.items():
+        pairs = (
+            (p.limits.dose_mg_per_kg.hard_max, ceiling.dose_mg_per_kg.value, "dose_mg_per_kg"),
+            (p.limits.rate_mg_per_kg_per_h.hard_max, ceiling.rate_mg_per_kg_per_h.value, "rate"),
+            (p.limits.total_mg.hard_max, ceiling.total_mg.value, "total_mg"),
+        )
+        for hard_max, bound, what in pairs:
+            if hard_max > bound:
+                raise InvalidInput(
+                    f"Protocol {key}: the hard maximum {what} {hard_max:g} is above the "
+                    f"absolute ceiling {bound:g}; no clinic setting can allow that."
+                )
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,9 +125,10 @@ def _validate(data: Mapping[str, Any]) -> ClinicalRules:
 def apply_overrides(base: ClinicalRules, override: Mapping[str, Any] | str | None) -> ClinicalRules:
     """Return ``base`` with a clinic's override (mapping or TOML text) merged in and validated.
 
-    Tables merge key by key; any other value (numbers, lists) replaces the default. A ceiling
-    value may be lowered but never raised above the packaged default, and every protocol's hard
-    maximum must stay at or below the resulting ceiling; otherwise InvalidInput is raised.
+    Tables merge key by key; any other value (numbers, lists) replaces the default. A table that
+    sets a number must give its own ``source``. A ceiling value may be lowered but never raised
+    above the packaged default, and every protocol's hard maximum must stay at or below the
+    resulting ceiling; otherwise InvalidInput is raised.
     """
     if override is None:
         return base
@@ -114,9 +137,16 @@ def apply_overrides(base: ClinicalRules, override: Mapping[str, Any] | str | Non
             override = tomllib.loads(override)
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"Clinic rules file is not valid TOML: {exc}.") from None
+    missing = _numbers_without_source(override, "")
+    if missing:
+        raise InvalidInput(
+            f"The clinic override at '{missing[0]}' changes a number without giving its source; "
+            "add a source line (author and year, label, or clinic policy with a date)."
+        )
     merged = _deep_merge(base.model_dump(mode="json"), override)
     rules = _validate(merged)
     packaged = default_rules().ceiling
+    _check_protocols_below(rules, packaged)
     for field in ("dose_mg_per_kg", "rate_mg_per_kg_per_h", "total_mg"):
         new = getattr(rules.ceiling, field).value
         limit = getattr(packaged, field).value
@@ -150,6 +180,27 @@ def unconfirmed_rules(rules: ClinicalRules | None = None) -> list[tuple[str, str
                 walk(item, f"{path}[{i}]")
 
     walk(data, "")
+    return found
+
+
+def _holds_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, list):
+        return any(_holds_number(v) or (isinstance(v, Mapping) and "source" not in v) for v in value)
+    return False
+
+
+def _numbers_without_source(node: Mapping[str, Any], path: str) -> list[str]:
+    """Return the override tables that set a number but carry no source of their own."""
+    found: list[str] = []
+    if any(_holds_number(v) for v in node.values()) and not node.get("source"):
+        found.append(path or "(top level)")
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            found += _numbers_without_source(value, f"{path}.{key}" if path else str(key))
     return found
 
 

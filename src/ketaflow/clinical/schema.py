@@ -339,23 +339,6 @@ class ClinicalRules(_Frozen):
     discharge: DischargeRules
     aftercare: AftercareRules
 
-    @model_validator(mode="after")
-    def _protocols_below_ceiling(self) -> ClinicalRules:
-        c = self.ceiling
-        for key, p in self.protocols.items():
-            pairs = (
-                (p.limits.dose_mg_per_kg.hard_max, c.dose_mg_per_kg.value, "dose_mg_per_kg"),
-                (p.limits.rate_mg_per_kg_per_h.hard_max, c.rate_mg_per_kg_per_h.value, "rate"),
-                (p.limits.total_mg.hard_max, c.total_mg.value, "total_mg"),
-            )
-            for hard_max, ceiling, what in pairs:
-                if hard_max > ceiling:
-                    raise ValueError(
-                        f"protocol {key}: hard maximum {what} {hard_max} is above the "
-                        f"absolute ceiling {ceiling}"
-                    )
-        return self
-
     def protocol(self, key: str) -> Protocol:
         """Return the protocol named ``key`` or raise InvalidInput listing the known ones."""
         try:

@@ -118,19 +118,14 @@ def test_it_applies_a_clinic_override_from_toml() -> None:
 
 
 def test_it_lets_a_clinic_lower_the_ceiling() -> None:
-    override = {
-        "ceiling": {"total_mg": {"value": 100.0, "source": "Clinic policy 2026: 100 mg cap"}},
-        "protocols": {
-            key: {"limits": {"total_mg": {"soft_max": 60.0, "hard_max": 100.0}}}
-            for key in default_rules().protocols
-        },
-    }
+    override = {"ceiling": {"total_mg": {"value": 100.0, "source": "Clinic policy 2026: 100 mg cap"}}}
     rules = apply_overrides(default_rules(), override)
     assert rules.ceiling.total_mg.value == 100.0
-    order = compute_dose_order(
-        "depression-titration", 120, dose_mg_per_kg=1.0, bag_mg=200, bag_ml=200, rules=rules
-    )
-    assert order.status.value == "hard_limit"
+    # within the titration protocol's own limits (150 mg), but above the clinic's ceiling
+    args = {"dose_mg_per_kg": 1.0, "bag_mg": 200, "bag_ml": 200}
+    assert compute_dose_order("depression-titration", 110, **args, rules=rules).status.value == "hard_limit"
+    assert compute_dose_order("depression-titration", 100, **args, rules=rules).status.value == "soft_limit"
+    assert compute_dose_order("depression-titration", 110, **args).status.value == "soft_limit"
 
 
 @pytest.mark.parametrize("field", ["dose_mg_per_kg", "rate_mg_per_kg_per_h", "total_mg"])
@@ -142,19 +137,21 @@ def test_it_refuses_an_override_that_raises_the_ceiling(field: str) -> None:
 
 
 def test_it_refuses_a_protocol_hard_max_above_the_ceiling() -> None:
-    override = {"protocols": {"depression-induction": {"limits": {"dose_mg_per_kg": {"hard_max": 4.5}}}}}
+    limit = {"hard_max": 4.5, "source": "Clinic wish 2026: anaesthetic dose"}
+    override = {"protocols": {"depression-induction": {"limits": {"dose_mg_per_kg": limit}}}}
     with pytest.raises(InvalidInput, match="above the absolute ceiling"):
         apply_overrides(default_rules(), override)
 
 
 def test_it_refuses_a_rule_without_a_source() -> None:
     override = {"ceiling": {"total_mg": {"value": 90.0, "source": ""}}}
-    with pytest.raises(InvalidInput, match="not valid"):
+    with pytest.raises(InvalidInput, match="without giving its source"):
         apply_overrides(default_rules(), override)
 
 
 def test_it_refuses_limits_out_of_order() -> None:
-    override = {"protocols": {"depression-induction": {"limits": {"minutes": {"soft_min": 10.0}}}}}
+    limit = {"soft_min": 10.0, "source": "Clinic policy 2026: shorter infusions"}
+    override = {"protocols": {"depression-induction": {"limits": {"minutes": limit}}}}
     with pytest.raises(InvalidInput, match="not valid"):
         apply_overrides(default_rules(), override)
 
@@ -178,3 +175,14 @@ def test_it_lists_the_placeholders_a_director_must_confirm() -> None:
         {"ceiling": {"total_mg": {"value": 150.0, "source": "Medical director 2026-01-10, clinic policy"}}}
     )
     assert "ceiling.total_mg" not in dict(unconfirmed_rules(overridden))
+
+
+def test_it_refuses_an_override_number_without_its_own_source() -> None:
+    # keeping the default's source beside a changed number would misattribute it
+    with pytest.raises(InvalidInput, match="'scales.madrs.remission' changes a number without"):
+        load_rules({"scales": {"madrs": {"remission": {"max_total": 12}}}})
+
+
+def test_it_refuses_a_source_too_short_to_cite_anything() -> None:
+    with pytest.raises(InvalidInput, match="not valid"):
+        load_rules({"ceiling": {"total_mg": {"value": 90.0, "source": "me"}}})
