@@ -50,55 +50,63 @@ class Match:
     name: str
     exact: bool
     read_as: str  # the patient's word(s) that matched
+    start: int = 0  # word span in the cleaned text
+    end: int = 0
+    similarity: float = 1.0
 
 
-def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
-    n = len(needle)
-    return any(list(haystack[i : i + n]) == list(needle) for i in range(len(haystack) - n + 1))
+def _word_similarity(said: str, known: str) -> float:
+    if said == known:
+        return 1.0
+    if len(said) < FUZZY_MIN_LENGTH or len(known) < FUZZY_MIN_LENGTH:
+        return 0.0
+    return SequenceMatcher(None, said, known).ratio()
+
+
+def _find(found: Sequence[str], key: str, name: str) -> Match | None:
+    """Return the best place where every word of ``name`` matches consecutive words of ``found``."""
+    name_words = words(name) or name.lower().split()
+    n = len(name_words)
+    best: Match | None = None
+    for i in range(len(found) - n + 1):
+        sims = [_word_similarity(found[i + j], name_words[j]) for j in range(n)]
+        if min(sims) < FUZZY_MIN_RATIO:
+            continue
+        sim = sum(sims) / n
+        if best is None or sim > best.similarity:
+            span = " ".join(found[i : i + n])
+            best = Match(key, name, sim == 1.0, span, i, i + n, sim)
+    return best
 
 
 def match_text(text: str, table: Mapping[str, Iterable[str]]) -> list[Match]:
     """Return every rule key in ``table`` (key -> names) that ``text`` names.
 
-    Exact word or phrase matches are returned for every key. When there is no exact match, the
-    single closest misspelling at or above the similarity threshold is returned, if any.
+    Each name matches when its words match consecutive words of the text, exactly or within
+    the misspelling tolerance. Where several rules match the same words, exact matches win,
+    then the closest spelling; a match lying inside a longer one ("hypertension" inside
+    "uncontrolled hypertension") is dropped in favour of the more specific one.
     """
     found = words(text)
     if not found:
         return []
-    exact: list[Match] = []
+    candidates: list[Match] = []
     for key, names in table.items():
-        for name in names:
-            name_words = words(name) or name.lower().split()
-            if _contains(found, name_words):
-                exact.append(Match(key, name, True, " ".join(name_words)))
-                break
-    if exact:
-        return _drop_subphrases(exact)
-    best: Match | None = None
-    best_ratio = 0.0
-    for key, names in table.items():
-        for name in names:
-            if " " in name.strip() or len(name) < FUZZY_MIN_LENGTH:
-                continue
-            for word in found:
-                if len(word) < FUZZY_MIN_LENGTH:
-                    continue
-                ratio = SequenceMatcher(None, word, name.lower()).ratio()
-                if ratio >= FUZZY_MIN_RATIO and ratio > best_ratio:
-                    best, best_ratio = Match(key, name, False, word), ratio
-    return [best] if best else []
-
-
-def _drop_subphrases(matches: list[Match]) -> list[Match]:
-    """Keep the most specific matches: drop a match whose phrase lies inside a longer one's."""
-    keep = []
-    for m in matches:
-        inner = m.read_as.split()
-        if any(
-            o is not m and len(o.read_as.split()) > len(inner) and _contains(o.read_as.split(), inner)
-            for o in matches
-        ):
-            continue
-        keep.append(m)
-    return keep
+        hits = [m for m in (_find(found, key, name) for name in names) if m is not None]
+        if hits:
+            candidates.append(max(hits, key=lambda m: (m.exact, m.end - m.start, m.similarity)))
+    by_span: dict[tuple[int, int], list[Match]] = {}
+    for m in candidates:
+        by_span.setdefault((m.start, m.end), []).append(m)
+    kept: list[Match] = []
+    for group in by_span.values():
+        exact = [m for m in group if m.exact]
+        kept += exact if exact else [max(group, key=lambda m: m.similarity)]
+    return [
+        m
+        for m in kept
+        if not any(
+            o is not m and o.start <= m.start and m.end <= o.end and (o.end - o.start) > (m.end - m.start)
+            for o in kept
+        )
+    ]

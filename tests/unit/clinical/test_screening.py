@@ -168,3 +168,23 @@ def test_it_is_clear_when_nothing_is_found() -> None:
     result = screen(medications=[], conditions=["  "])
     assert result.level is ScreeningLevel.CLEAR
     assert result.findings == ()
+
+
+def test_it_keeps_the_more_serious_reading_of_a_misspelt_phrase() -> None:
+    # a typo in "uncontrolled" must not downgrade the finding to controlled hypertension
+    result = screen(conditions=["uncontroled hypertension"])
+    assert [f.rule for f in result.findings] == ["uncontrolled_hypertension"]
+    assert result.level is CONTRA
+
+
+@pytest.mark.parametrize(
+    "med",
+    [
+        "sertraline", "escitalopram", "bupropion", "venlafaxine", "mirtazapine", "quetiapine",
+        "aripiprazole", "lithium", "gabapentin", "propranolol", "clonidine", "hydroxyzine",
+        "buspirone", "levothyroxine", "lisinopril", "nortriptyline", "topiramate", "depakote",
+        "ondansetron", "Zoloft", "Lexapro", "Seroquel", "Abilify", "Wellbutrin XL 300mg",
+    ],
+)  # fmt: skip
+def test_it_does_not_flag_common_medicines_without_a_listed_interaction(med: str) -> None:
+    assert rules_hit(med) == {"unlisted"}
