@@ -45,8 +45,10 @@ def _rules(path: Path | None) -> ClinicalRules:
 
 
 def _answers(raw: list[str]) -> list[int | None]:
+    """Parse answers given as separate words or comma-separated ('1,2,0'); '-' = unanswered."""
+    tokens = [t for part in raw for t in part.split(",") if t.strip()]
     out: list[int | None] = []
-    for i, token in enumerate(raw, start=1):
+    for i, token in enumerate(tokens, start=1):
         t = token.strip().lower()
         if t in _MISSING:
             out.append(None)

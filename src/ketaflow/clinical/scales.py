@@ -119,12 +119,18 @@ def _validate(inst: Instrument, answers: Sequence[int | None]) -> list[int | Non
         if isinstance(a, bool) or not isinstance(a, int) or not inst.answer_min <= a <= top:
             raise InvalidInput(f"{inst.name} item {i} must be {inst.answer_min} to {top}; got {a}.")
         out.append(a)
+    if inst.skip is not None and out[inst.skip.when_item_is_zero - 1] == 0:
+        for i in inst.skip.items:
+            if out[i - 1] is None:
+                out[i - 1] = 0  # skipped by the instrument's own skip logic
     missing = [i for i, a in enumerate(out, start=1) if a is None]
     if len(missing) > inst.missing.max_missing:
-        which = ", ".join(str(i) for i in missing)
-        raise InvalidInput(
-            f"{inst.name} item {which} is unanswered; {inst.missing.rule.split('.')[0].lower()}."
-        )
+        if len(missing) == 1:
+            which = f"item {missing[0]} is"
+        else:
+            which = "items " + ", ".join(map(str, missing[:-1])) + f" and {missing[-1]} are"
+        rule = inst.missing.rule.split(".")[0]
+        raise InvalidInput(f"{inst.name} {which} unanswered; {rule[0].lower() + rule[1:]}.")
     return out
 
 

@@ -186,6 +186,14 @@ class ItemAlert(_Frozen):
     source: Source
 
 
+class SkipRule(_Frozen):
+    """Items left out, and scored 0, when an earlier item is answered 0."""
+
+    when_item_is_zero: int = Field(ge=1)
+    items: tuple[int, ...]
+    source: Source
+
+
 class Instrument(_Frozen):
     name: str
     title: str
@@ -198,6 +206,7 @@ class Instrument(_Frozen):
     answer_labels: tuple[str, ...] | None = None
     source: Source
     missing: MissingRule
+    skip: SkipRule | None = None
     severity: Severity
     remission: Remission | None = None
     alerts: tuple[ItemAlert, ...] = ()

@@ -216,3 +216,8 @@ def test_it_refuses_a_clinic_file_that_raises_the_ceiling(tmp_path: Path) -> Non
         "--bag-ml", "100", "--clinic-rules", str(rules),
     )  # fmt: skip
     assert "cannot raise the absolute ceiling" in output
+
+
+def test_it_accepts_comma_separated_answers() -> None:
+    data = run_json("score", "phq9", "1,2,0,3,1,0,2,1,0")
+    assert data["total"] == 10

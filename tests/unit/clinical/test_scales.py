@@ -275,3 +275,16 @@ def test_it_labels_the_phq9_answers_and_item_9() -> None:
     assert q.answer_labels == ("Not at all", "Several days", "More than half the days", "Nearly every day")
     assert "better off dead" in q.items[8].label
     assert describe_instrument("cssrs").items[5].answer_max == 2
+
+
+def test_it_applies_the_cssrs_skip_logic() -> None:
+    # questions 3-5 are not asked when question 2 is "no"
+    assert score("cssrs", [1, 0, None, None, None, 0]).severity == "low risk"
+    with pytest.raises(InvalidInput, match="items 3, 4 and 5 are unanswered"):
+        score("cssrs", [1, 1, None, None, None, 0])
+
+
+def test_it_names_several_unanswered_items() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        score("gad7", [0, None, 0, None, 0, 0, 0])
+    assert str(exc.value) == "GAD-7 items 2 and 4 are unanswered; all 7 answers are required."
