@@ -29,7 +29,7 @@ _NOISE = frozenset(
     """.split()
 )
 _DOSE = re.compile(r"^\d+(?:[.,]\d+)?(?:mg|mcg|ug|g|ml|%|x)?$")
-_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+")  # hyphens and slashes split words: "dextroamphetamine-amphetamine"
 
 
 def words(text: str) -> list[str]:

@@ -66,6 +66,10 @@ def test_it_finds_a_benzodiazepine_however_written(med: str) -> None:
         ("theophylline", "theophylline", CONTRA),
         ("Ambien 10mg", "z_drug", CAUTION),
         ("Sudafed", "sympathomimetic", CAUTION),
+        ("dextroamphetamine-amphetamine ER 20mg", "psychostimulant", CAUTION),
+        ("Theo-24 300 mg", "theophylline", CONTRA),
+        ("naltrexone-bupropion (Contrave)", "opioid_antagonist", REVIEW),
+        ("Adderall/Xanax", "benzodiazepine", REVIEW),
     ],
 )
 def test_it_finds_interacting_medicines_by_generic_brand_and_class(
