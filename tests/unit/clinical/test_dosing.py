@@ -240,3 +240,33 @@ def test_it_doses_on_adjusted_weight_in_the_order() -> None:
     )
     assert o.weight_basis is WeightPolicy.ADJUSTED
     assert o.dose_mg == pytest.approx(0.5 * 93.0)
+
+
+def crossed(protocol: str, weight: float, dose: float, minutes: float) -> dict[str, OrderStatus]:
+    o = compute_dose_order(protocol, weight, dose_mg_per_kg=dose, minutes=minutes, bag_mg=500, bag_ml=500)
+    return {c.quantity: c.status for c in o.checks}
+
+
+@pytest.mark.parametrize(
+    ("minutes", "rate_status"),
+    # 1.4 mg/kg over 201, 200, 199 min = 0.418, 0.42 (the hard max), 0.422 mg/kg/h;
+    # all are above the soft max 0.35 mg/kg/h
+    [(201, SOFT), (200, SOFT), (199, HARD)],
+)
+def test_it_applies_the_crps_hard_rate_limit(minutes: float, rate_status: OrderStatus) -> None:
+    assert crossed("chronic-pain-crps", 70, 1.4, minutes)["rate"] is rate_status
+
+
+@pytest.mark.parametrize(
+    ("dose", "rate_status"),
+    [(0.74, None), (0.75, None), (0.76, SOFT), (1.0, SOFT), (1.01, HARD)],
+)  # over 40 min: soft max 1.125 mg/kg/h (0.75 mg/kg), hard max 1.5 (1.0 mg/kg)
+def test_it_applies_the_titration_rate_limits(dose: float, rate_status: OrderStatus | None) -> None:
+    assert crossed("depression-titration", 70, dose, 40).get("rate") is rate_status
+
+
+@pytest.mark.parametrize(("weight", "hard"), [(149.8, False), (150.0, False), (150.2, True)])
+def test_it_applies_the_absolute_total_mg_ceiling(weight: float, hard: bool) -> None:
+    o = compute_dose_order("depression-titration", weight, dose_mg_per_kg=1.0, bag_mg=500, bag_ml=500)
+    assert (o.status is HARD) is hard
+    assert any("absolute ceiling" in m for m in o.messages) is hard
