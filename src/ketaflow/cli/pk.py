@@ -255,7 +255,7 @@ def population(
             threshold_ng_per_ml=threshold_ng_per_ml,
         )
         elapsed = time.perf_counter() - started
-        t, pct = result.percentiles_every(1.0)
+        t, pct = result.t_sampled_min, result.percentiles()
         dists = {k: _dist(v) for k, v in result.distributions().items()}
         if plot is not None:
             from ketaflow.pk.plot import plot_population

@@ -88,13 +88,18 @@ class GridResult:
 
     ``conc[o]`` has shape (n_patients, n_points) in ng/mL; ``peak_index[o]`` and
     ``peak[o]`` give each patient's grid maximum; ``points_above`` counts the grid
-    points where Cp is at or above ``threshold_ng_per_ml`` (if one was given).
+    points where Cp is at or above ``threshold_ng_per_ml`` (if one was given);
+    ``samples[o]`` keeps every ``sample_every``-th point. With ``keep=False`` the
+    full curves are computed block by block into a small reused buffer and only the
+    reductions are kept, and ``conc`` is empty.
     """
 
     conc: dict[str, FloatArray]
     peak: dict[str, FloatArray]
     peak_index: dict[str, NDArray[np.intp]]
     points_above: NDArray[np.intp] | None
+    samples: dict[str, FloatArray]
+    sample_every: int
 
 
 def _chunks(n_patients: int, workers: int) -> list[range]:
@@ -138,6 +143,8 @@ def grid_simulation(
     block: int | None = None,
     workers: int = 2,
     threshold_ng_per_ml: float | None = None,
+    keep: bool = True,
+    sample_every: int = 1,
 ) -> GridResult:
     """Evaluate Cp and/or Ce at ``t = n * dt_min`` for ``n = 0 .. n_points - 1``.
 
@@ -161,6 +168,11 @@ def grid_simulation(
         Threads over blocks of patients (NumPy releases the GIL in matmul).
     threshold_ng_per_ml : float, optional
         Count, per patient, the grid points where Cp is at or above this level.
+    keep : bool
+        Keep the full (n_patients, n_points) curves; if False, stream them through a
+        cache-sized buffer and keep only peaks, counts and samples (much less memory).
+    sample_every : int
+        Keep every this many grid points in ``samples``.
 
     Returns
     -------
@@ -181,51 +193,71 @@ def grid_simulation(
     b_len = block or max(8, math.isqrt(n_points))
     segments = _segments(regimen, dt_min, n_points)
     a_max = max(math.ceil((stop - start) / b_len) for start, stop, _, _ in segments)
-    buffers = {o: np.empty((n_patients, n_points + b_len)) for o in outputs}
+    if threshold_ng_per_ml is not None and "cp" not in outputs:
+        raise InvalidInput("A threshold needs the 'cp' output.")
+    if sample_every < 1:
+        raise InvalidInput("The sampling interval must be at least one grid point.")
+    width = n_points + b_len
+    buffers = {o: np.empty((n_patients if keep else 0, width)) for o in outputs}
+    n_samples = len(range(0, n_points, sample_every))
+    samples: dict[str, FloatArray] = {o: np.empty((n_patients, n_samples)) for o in outputs}
 
     peaks: dict[str, FloatArray] = {o: np.empty(n_patients) for o in outputs}
     peak_index = {o: np.empty(n_patients, dtype=np.intp) for o in outputs}
     above = None if threshold_ng_per_ml is None else np.empty(n_patients, dtype=np.intp)
 
-    def run_block(rows: slice) -> None:
-        r = modes.rates[rows]
-        n = r.shape[0]
-        # Right table: e^{-r b dt} plus a constant row of ones.
-        right = np.ones((n, n_modes + 1, b_len))
-        right[:, :n_modes, :] = np.exp(-r[:, :, None] * (dt_min * np.arange(b_len)))
-        big = np.exp(-r[:, None, :] * (dt_min * b_len * np.arange(a_max))[None, :, None])
-        left = np.empty((n, a_max, n_modes + 1))
+    # Only the modes an output actually uses (e.g. Cp after IV dosing has no ke0 mode).
+    inputs = (["iv"] if regimen.boluses or regimen.infusions else []) + list(regimen.routes)
+    cols = {
+        o: np.flatnonzero(np.any([np.any(modes.coef[(i, o)] != 0, axis=0) for i in inputs], axis=0))
+        for o in outputs
+    }
+
+    def run_block(rows: slice, bufs: dict[str, FloatArray]) -> None:
+        r_all = modes.rates[rows]
+        n = r_all.shape[0]
         s = scale[rows, None]
-        y = {o: np.zeros((n, n_modes)) for o in outputs}
-        for start, stop, rate, impulses in segments:
-            length = stop - start
-            n_a = math.ceil(length / b_len)
-            for o in outputs:
+        for o in outputs:
+            c = cols[o]
+            k = c.size
+            r = r_all[:, c]
+            # Right table: e^{-r b dt} plus a constant row of ones.
+            right = np.ones((n, k + 1, b_len))
+            right[:, :k, :] = np.exp(-r[:, :, None] * (dt_min * np.arange(b_len)))
+            big = np.exp(-r[:, None, :] * (dt_min * b_len * np.arange(a_max))[None, :, None])
+            left = np.empty((n, a_max, k + 1))
+            y = np.zeros((n, k))
+            c_iv = modes.coef[("iv", o)][rows][:, c]
+            for start, stop, rate, impulses in segments:
+                length = stop - start
+                n_a = math.ceil(length / b_len)
                 for route, dose in impulses:
-                    y[o] += modes.coef[(route, o)][rows] * (dose * s)
-                w = modes.coef[("iv", o)][rows] * (rate * s) / r
-                d = y[o] - w
-                left[:, :n_a, :n_modes] = d[:, None, :] * big[:, :n_a, :]
-                left[:, :n_a, n_modes] = w.sum(axis=1)[:, None]
-                target = buffers[o][rows, start : start + n_a * b_len].reshape(n, n_a, b_len)
-                if not np.may_share_memory(target, buffers[o]):  # pragma: no cover
+                    y += modes.coef[(route, o)][rows][:, c] * (dose * s)
+                w = c_iv * (rate * s) / r
+                d = y - w
+                left[:, :n_a, :k] = d[:, None, :] * big[:, :n_a, :]
+                left[:, :n_a, k] = w.sum(axis=1)[:, None]
+                target = bufs[o][:, start : start + n_a * b_len].reshape(n, n_a, b_len)
+                if not np.may_share_memory(target, bufs[o]):  # pragma: no cover
                     raise RuntimeError("grid output view was copied")
                 np.matmul(left[:, :n_a, :], right, out=target)
-                y[o] = w + d * np.exp(-r * (dt_min * length))
+                y = w + d * np.exp(-r * (dt_min * length))
         for o in outputs:
-            conc = buffers[o][rows, :n_points]
+            conc = bufs[o][:, :n_points]
+            samples[o][rows] = conc[:, ::sample_every]
             idx = np.argmax(conc, axis=1)
             peak_index[o][rows] = idx
             peaks[o][rows] = conc[np.arange(n), idx]
             if above is not None and threshold_ng_per_ml is not None and o == "cp":
                 above[rows] = np.count_nonzero(conc >= threshold_ng_per_ml, axis=1)
-        if above is not None and "cp" not in outputs:
-            raise InvalidInput("A threshold needs the 'cp' output.")
 
     def run(block_ids: range) -> None:
+        scratch = {o: np.empty((0 if keep else _SUB_BLOCK, width)) for o in outputs}
         for b in block_ids:
-            start = b * _SUB_BLOCK
-            run_block(slice(start, min(start + _SUB_BLOCK, n_patients)))
+            rows = slice(b * _SUB_BLOCK, min((b + 1) * _SUB_BLOCK, n_patients))
+            n = rows.stop - rows.start
+            bufs: dict[str, FloatArray] = {o: (buffers[o][rows] if keep else scratch[o][:n]) for o in outputs}
+            run_block(rows, bufs)
 
     chunks = _chunks(n_patients, workers)
     if len(chunks) == 1:
@@ -234,8 +266,10 @@ def grid_simulation(
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
             list(pool.map(run, chunks))
     return GridResult(
-        conc={o: buffers[o][:, :n_points] for o in outputs},
+        conc={o: buffers[o][:, :n_points] for o in outputs} if keep else {},
         peak=peaks,
         peak_index=peak_index,
         points_above=above,
+        samples=samples,
+        sample_every=sample_every,
     )

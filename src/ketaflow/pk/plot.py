@@ -115,7 +115,7 @@ def plot_population(result: PopulationResult, path: str | Path) -> Path:
     """Draw the 5-50-95 % percentiles of Cp over time for a population."""
     p = check_path(path)
     fig, ax = _new()
-    t, pct = result.percentiles_every(1.0)
+    t, pct = result.t_sampled_min, result.percentiles()
     _bands(ax, float(pct[2].max()) * 1.1)
     ax.fill_between(t, pct[0], pct[2], color="#08519c", alpha=0.25, label="5-95% of patients")
     ax.plot(t, pct[1], color="#08519c", lw=2, label="median")

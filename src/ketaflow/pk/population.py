@@ -60,32 +60,40 @@ def sample_absorption(route: RouteSpec, n_patients: int, rng: np.random.Generato
 
 @dataclass(frozen=True)
 class PopulationResult:
-    """A simulated virtual population on a uniform grid."""
+    """A simulated virtual population on a uniform grid.
+
+    ``cp_ng_per_ml`` and ``ce_ng_per_ml`` hold every patient's full curve only when
+    asked for (``keep_curves=True``); the curves sampled every ``sample_min`` minutes
+    (``cp_sampled``, ``ce_sampled`` at ``t_sampled_min``) and the per-patient
+    read-outs are always there, all taken from the full-resolution grid.
+    """
 
     model: str
     seed: int
     weights_kg: FloatArray
     t_min: FloatArray
-    cp_ng_per_ml: FloatArray
-    ce_ng_per_ml: FloatArray
+    cp_ng_per_ml: FloatArray | None
+    ce_ng_per_ml: FloatArray | None
+    t_sampled_min: FloatArray
+    cp_sampled: FloatArray
+    ce_sampled: FloatArray
     cmax_ng_per_ml: FloatArray
     tmax_min: FloatArray
+    ce_max_ng_per_ml: FloatArray
     auc_ng_min_per_ml: FloatArray
     threshold_ng_per_ml: float
     time_above_min: FloatArray
 
-    def percentiles_every(self, every_min: float = 1.0) -> tuple[FloatArray, FloatArray]:
-        """Return (times, percentiles array of shape (3, n_times)) of Cp every minute."""
-        dt = float(self.t_min[1] - self.t_min[0]) if self.t_min.size > 1 else every_min
-        stride = max(1, round(every_min / dt))
-        sub = self.cp_ng_per_ml[:, ::stride]
-        return self.t_min[::stride], np.percentile(sub, PERCENTILES, axis=0)
+    def percentiles(self) -> FloatArray:
+        """Return the 5th, 50th and 95th percentiles of Cp at ``t_sampled_min``."""
+        return np.percentile(self.cp_sampled, PERCENTILES, axis=0)
 
     def distributions(self) -> dict[str, Distribution]:
-        """Distribution of Cmax, tmax, AUC and time above threshold."""
+        """Distribution of Cmax, tmax, peak Ce, AUC and time above threshold."""
         return {
             "cmax_ng_per_ml": Distribution.of(self.cmax_ng_per_ml),
             "tmax_min": Distribution.of(self.tmax_min),
+            "ce_max_ng_per_ml": Distribution.of(self.ce_max_ng_per_ml),
             "auc_ng_min_per_ml": Distribution.of(self.auc_ng_min_per_ml),
             "time_above_threshold_min": Distribution.of(self.time_above_min),
         }
@@ -122,6 +130,8 @@ def simulate_population(
     threshold_ng_per_ml: float = DEFAULT_THRESHOLD_NG_PER_ML,
     weights_kg: FloatArray | None = None,
     workers: int = 2,
+    keep_curves: bool = False,
+    sample_min: float = 1.0,
 ) -> PopulationResult:
     """Simulate Cp and Ce for a virtual population in one vectorised call.
 
@@ -143,8 +153,15 @@ def simulate_population(
         Use these weights instead of drawing them.
     workers : int
         Threads for the grid evaluation.
+    keep_curves : bool
+        Return every patient's full Cp and Ce curves (n_patients x n_points each).
+        Without them the curves are still computed on the full grid but streamed
+        through a small buffer, which is faster and needs little memory.
+    sample_min : float
+        Interval of the sampled curves (rounded to a whole number of grid steps).
     """
     dt_min, n = time_grid(until_min, step_s)
+    every = max(1, round(sample_min / dt_min))
     modes, w = population_modes(model, n_patients, seed, regimen_per_kg.routes, weights_kg)
     g = grid_simulation(
         modes,
@@ -154,6 +171,8 @@ def simulate_population(
         dose_scale=w,
         workers=workers,
         threshold_ng_per_ml=threshold_ng_per_ml,
+        keep=keep_curves,
+        sample_every=every,
     )
     t = np.arange(n) * dt_min
     cmax = g.peak["cp"]
@@ -164,10 +183,14 @@ def simulate_population(
         seed=seed,
         weights_kg=w,
         t_min=t,
-        cp_ng_per_ml=g.conc["cp"],
-        ce_ng_per_ml=g.conc["ce"],
+        cp_ng_per_ml=g.conc.get("cp"),
+        ce_ng_per_ml=g.conc.get("ce"),
+        t_sampled_min=t[::every],
+        cp_sampled=g.samples["cp"],
+        ce_sampled=g.samples["ce"],
         cmax_ng_per_ml=cmax,
         tmax_min=t[g.peak_index["cp"]],
+        ce_max_ng_per_ml=g.peak["ce"],
         auc_ng_min_per_ml=auc,
         threshold_ng_per_ml=threshold_ng_per_ml,
         time_above_min=g.points_above * dt_min,
@@ -185,6 +208,7 @@ def protocol_population(
     seed: int = 1,
     threshold_ng_per_ml: float = DEFAULT_THRESHOLD_NG_PER_ML,
     workers: int = 2,
+    keep_curves: bool = False,
 ) -> PopulationResult:
     """Simulate the weight-based IV protocol (dose per kg over a duration)."""
     regimen = weight_based_infusion(1.0, dose_mg_per_kg, duration_min)
@@ -197,4 +221,5 @@ def protocol_population(
         seed=seed,
         threshold_ng_per_ml=threshold_ng_per_ml,
         workers=workers,
+        keep_curves=keep_curves,
     )

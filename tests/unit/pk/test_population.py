@@ -12,7 +12,7 @@ from ketaflow.pk.readouts import Distribution
 
 @pytest.fixture(scope="module")
 def pop() -> pk.PopulationResult:
-    return pk.protocol_population("domino", 500, 0.5, 40.0, until_min=240, step_s=1, seed=1)
+    return pk.protocol_population("domino", 500, 0.5, 40.0, until_min=240, step_s=1, seed=1, keep_curves=True)
 
 
 def test_it_is_reproducible_with_a_seed(pop: pk.PopulationResult) -> None:
@@ -23,6 +23,7 @@ def test_it_is_reproducible_with_a_seed(pop: pk.PopulationResult) -> None:
 
 
 def test_it_simulates_every_patient_on_the_full_grid(pop: pk.PopulationResult) -> None:
+    assert pop.cp_ng_per_ml is not None and pop.ce_ng_per_ml is not None
     assert pop.cp_ng_per_ml.shape == (500, 14401)
     assert pop.ce_ng_per_ml.shape == (500, 14401)
     # each patient agrees with the direct closed form for the same parameters
@@ -34,7 +35,7 @@ def test_it_simulates_every_patient_on_the_full_grid(pop: pk.PopulationResult) -
 
 
 def test_it_gives_ordered_percentiles_every_minute(pop: pk.PopulationResult) -> None:
-    t, pct = pop.percentiles_every(1.0)
+    t, pct = pop.t_sampled_min, pop.percentiles()
     assert t.size == 241 and pct.shape == (3, 241)
     assert np.all(pct[0] <= pct[1]) and np.all(pct[1] <= pct[2])
     # the typical patient sits near the median
@@ -45,6 +46,7 @@ def test_it_summarises_cmax_auc_and_time_above(pop: pk.PopulationResult) -> None
     d = pop.distributions()
     assert d["cmax_ng_per_ml"].p5 < d["cmax_ng_per_ml"].p50 < d["cmax_ng_per_ml"].p95
     assert 0.05 < d["cmax_ng_per_ml"].cv < 0.5
+    assert pop.cp_ng_per_ml is not None
     trapezoid = np.trapezoid(pop.cp_ng_per_ml[:5], pop.t_min, axis=1)
     np.testing.assert_allclose(pop.auc_ng_min_per_ml[:5], trapezoid, rtol=1e-6)
     expected = (pop.cp_ng_per_ml >= pop.threshold_ng_per_ml).sum(axis=1) / 60.0
@@ -74,3 +76,14 @@ def test_distribution_reports_the_coefficient_of_variation() -> None:
 def test_it_rejects_an_empty_population() -> None:
     with pytest.raises(ValueError, match="at least one"):
         pk.protocol_population("domino", 0, 0.5, 40.0, until_min=240)
+
+
+def test_streaming_gives_the_same_read_outs_as_keeping_curves(pop: pk.PopulationResult) -> None:
+    streamed = pk.protocol_population("domino", 500, 0.5, 40.0, until_min=240, step_s=1, seed=1)
+    assert streamed.cp_ng_per_ml is None
+    np.testing.assert_array_equal(streamed.cmax_ng_per_ml, pop.cmax_ng_per_ml)
+    np.testing.assert_array_equal(streamed.ce_max_ng_per_ml, pop.ce_max_ng_per_ml)
+    np.testing.assert_array_equal(streamed.time_above_min, pop.time_above_min)
+    np.testing.assert_array_equal(streamed.cp_sampled, pop.cp_sampled)
+    assert pop.cp_ng_per_ml is not None
+    np.testing.assert_array_equal(pop.cp_sampled, pop.cp_ng_per_ml[:, ::60])
