@@ -8,7 +8,9 @@ PostgreSQL test there is a failure, not a pass.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -60,3 +62,33 @@ def db(engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             outer.rollback()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Engine]]:
+    """A factory of brand-new empty databases (files, or PostgreSQL databases), dropped after."""
+    made: list[tuple[Engine, str | None]] = []
+    admin: Engine | None = None
+    if request.param == "postgres":
+        admin = make_engine(postgres_url_or_skip(), isolation_level="AUTOCOMMIT")
+
+    def factory() -> Engine:
+        if admin is None:
+            eng = make_engine(f"sqlite:///{tmp_path / f'fresh-{len(made)}.sqlite'}")
+            made.append((eng, None))
+            return eng
+        name = f"ketaflow_t_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        eng = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
+        made.append((eng, name))
+        return eng
+
+    yield factory
+    for eng, name in made:
+        eng.dispose()
+        if admin is not None and name:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if admin is not None:
+        admin.dispose()

@@ -30,7 +30,10 @@ DatabaseUrl = Annotated[
 def _engine(database_url: str | None):  # type: ignore[no-untyped-def]
     from ketaflow.store.engine import make_engine
 
-    return make_engine(database_url or get_settings().resolved_database_url())
+    try:
+        return make_engine(database_url or get_settings().resolved_database_url())
+    except KetaflowError as exc:
+        fail(str(exc))
 
 
 def version() -> None:

@@ -30,6 +30,7 @@ from ketaflow.store.models.base import utcnow
 from ketaflow.store.stats import table_counts
 
 BATCH_ROWS = 5000
+SMALL_NETWORK = 500  # patients; below this a build runs in one process
 
 Progress = Callable[[int], None]  # called with the number of patients just written
 
@@ -110,6 +111,10 @@ def _prepared_in_order(tasks: list[tuple[DemoSettings, str, int, str]]) -> Itera
     database's own work. Overlapping them uses both cores of a small machine.
     """
     if not tasks:
+        return
+    if tasks[0][0].patients <= SMALL_NETWORK:  # not worth starting worker processes
+        for task in tasks:
+            yield _prepare_clinic(task)
         return
     workers = max(1, min(2, os.cpu_count() or 1))
     ctx = multiprocessing.get_context("spawn")

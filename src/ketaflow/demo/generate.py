@@ -426,9 +426,11 @@ def _series(
     induction = s.induction_infusions
     dropout_at = rng.randint(1, induction - 1) if rng.random() < s.dropout_fraction else None
     total = dropout_at or induction
-    if course.responder:
+    if dropout_at is not None:
+        pass  # stopped during induction: no boosters, no follow-up
+    elif course.responder:
         total += min(30, int(rng.expovariate(1 / s.boosters_mean)))
-    elif dropout_at is None and rng.random() < 0.3:
+    elif rng.random() < 0.3:
         total += rng.randint(1, 3)  # titration attempt after a non-response
     day = consult_day + timedelta(days=rng.randint(3, 10))
     transport = rng.random() < 0.03

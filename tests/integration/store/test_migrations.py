@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,30 +13,12 @@ from ketaflow.errors import SchemaMismatch
 from ketaflow.store.engine import make_engine
 from ketaflow.store.migrate import check_schema, current_revision, downgrade, head_revision, upgrade
 from ketaflow.store.models import Base
-from tests.conftest import postgres_url_or_skip
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]:
+@pytest.fixture
+def empty_engine(fresh_engine: Callable[[], Engine]) -> Engine:
     """A brand-new empty database (a fresh file, or a fresh PostgreSQL database)."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path}/empty.sqlite")
-        yield eng
-        eng.dispose()
-        return
-    base_url = postgres_url_or_skip()
-    admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
-    name = f"ketaflow_mig_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    eng = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+    return fresh_engine()
 
 
 def test_it_migrates_an_empty_database_to_head(empty_engine: Engine) -> None:

@@ -288,3 +288,10 @@ def test_it_names_several_unanswered_items() -> None:
     with pytest.raises(InvalidInput) as exc:
         score("gad7", [0, None, 0, None, 0, 0, 0])
     assert str(exc.value) == "GAD-7 items 2 and 4 are unanswered; all 7 answers are required."
+
+
+def test_it_scores_the_phq_instruction_manual_example() -> None:
+    # PHQ/GAD-7 Instruction Manual (Pfizer) scoring example, as quoted secondarily: "the PHQ-9
+    # depression severity score is 16 (3 items scored 1, 2 items scored 2, and 3 items scored 3)"
+    result = score("phq9", [1, 1, 1, 2, 2, 3, 3, 3, 0])
+    assert (result.total, result.severity) == (16, "moderately severe")

@@ -1,0 +1,92 @@
+"""The database, demo and stats commands, as a person at a terminal would use them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from ketaflow.cli import app
+
+runner = CliRunner()
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_it_builds_demo_data_then_reports_stats(fresh_engine: Callable[[], Engine]) -> None:
+    url = url_of(fresh_engine())
+    built = runner.invoke(
+        app,
+        [
+            "demo-data",
+            "--clinics",
+            "2",
+            "--patients",
+            "40",
+            "--seed",
+            "5",
+            "--as-of",
+            "2026-05-01",
+            "--database-url",
+            url,
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    assert "Demo network built: 2 clinics, 40 patients" in built.output
+    shown = runner.invoke(app, ["stats", "--json", "--database-url", url])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["tables"]["clinics"] == 2
+    assert data["tables"]["patients"] == 40
+    assert sum(c["counts"]["patients"] for c in data["clinics"]) == 40
+    again = runner.invoke(
+        app, ["demo-data", "--clinics", "2", "--patients", "40", "--seed", "5", "--database-url", url]
+    )
+    assert again.exit_code == 0 and "already built" in again.output
+
+
+def test_it_refuses_a_bad_date_in_one_sentence(fresh_engine: Callable[[], Engine]) -> None:
+    result = runner.invoke(
+        app, ["demo-data", "--as-of", "yesterday", "--database-url", url_of(fresh_engine())]
+    )
+    assert result.exit_code == 2
+    assert "--as-of must be a date written YYYY-MM-DD" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_it_refuses_to_serve_an_unmigrated_database(fresh_engine: Callable[[], Engine]) -> None:
+    result = runner.invoke(app, ["serve", "--database-url", url_of(fresh_engine())])
+    assert result.exit_code == 2
+    assert "run `ketaflow db upgrade`" in result.output
+
+
+def test_it_upgrades_and_reports_status(fresh_engine: Callable[[], Engine]) -> None:
+    url = url_of(fresh_engine())
+    assert runner.invoke(app, ["db", "status", "--database-url", url]).exit_code == 2
+    up = runner.invoke(app, ["db", "upgrade", "--database-url", url])
+    assert up.exit_code == 0 and "empty -> 0001" in up.output
+    status = runner.invoke(app, ["db", "status", "--database-url", url])
+    assert status.exit_code == 0 and "up to date" in status.output
+
+
+def test_it_refuses_an_unsupported_database() -> None:
+    result = runner.invoke(app, ["stats", "--database-url", "mysql://root@localhost/x"])
+    assert result.exit_code == 2
+    assert "supports SQLite and PostgreSQL" in result.output
+
+
+def test_every_command_has_help() -> None:
+    for args in (
+        ["--help"],
+        ["db", "--help"],
+        ["demo-data", "--help"],
+        ["stats", "--help"],
+        ["demo", "--help"],
+        ["serve", "--help"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, args

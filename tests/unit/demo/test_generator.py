@@ -1,0 +1,164 @@
+"""The demo generator's distributions, within stated tolerances, and its determinism.
+
+One clinic of 1,000 patients is generated in memory (no database); the tolerances
+below are about three standard errors at that size.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from functools import cache
+from typing import Any
+
+import pytest
+
+from ketaflow.demo.generate import Rows, clinic_rows, network_rows
+from ketaflow.demo.settings import DemoSettings
+
+AS_OF = date(2026, 11, 1)
+SETTINGS = DemoSettings(clinics=1, patients=1000, seed=11, as_of=AS_OF)
+
+
+@cache
+def rows() -> Rows:
+    return clinic_rows(SETTINGS, network_rows(SETTINGS, "hash"), 0)
+
+
+def _by(table: str, key: str) -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows()[table]:
+        out[row[key]].append(row)
+    return out
+
+
+def test_it_averages_about_ten_infusions_per_patient_treated() -> None:
+    sessions = _by("infusion_sessions", "patient_id")
+    per_patient = len(rows()["infusion_sessions"]) / SETTINGS.patients
+    # Brief: ~35,000 infusions for ~3,500 patients. Series started in the last months are
+    # still running on the as-of day, so the mean sits a little below ten.
+    assert 8.5 <= per_patient <= 11.0
+    assert max(len(v) for v in sessions.values()) <= SETTINGS.induction_infusions + 30
+
+
+def test_it_gives_induction_then_maintenance_in_order() -> None:
+    for sessions in _by("infusion_sessions", "patient_id").values():
+        numbers = sorted(s["series_number"] for s in sessions)
+        assert numbers == list(range(1, len(numbers) + 1))
+        for s in sessions:
+            expected = "induction" if s["series_number"] <= SETTINGS.induction_infusions else "maintenance"
+            assert s["phase"] == expected
+
+
+def _end_of_induction() -> list[tuple[int, int]]:
+    """(baseline PHQ-9, end-of-induction PHQ-9) for each patient who completed induction."""
+    phq = [q for q in rows()["questionnaire_responses"] if q["instrument"] == "phq9"]
+    by_patient: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for q in phq:
+        by_patient[q["patient_id"]].append(q)
+    pairs = []
+    for answers in by_patient.values():
+        answers.sort(key=lambda q: q["answered_at"])
+        follow_up = [q for q in answers if q["session_id"] is None]
+        if follow_up:
+            pairs.append((answers[0]["total"], follow_up[0]["total"]))
+    return pairs
+
+
+def test_it_reproduces_the_published_response_and_remission_rates() -> None:
+    pairs = _end_of_induction()
+    n = len(pairs)
+    assert n > 500
+    responded = sum(end <= base * 0.5 for base, end in pairs) / n
+    remitted = sum(end < 5 for _, end in pairs) / n
+    tol_resp = 3 * (SETTINGS.response_fraction * (1 - SETTINGS.response_fraction) / n) ** 0.5
+    tol_remit = 3 * (SETTINGS.remission_fraction * (1 - SETTINGS.remission_fraction) / n) ** 0.5
+    assert abs(responded - SETTINGS.response_fraction) < tol_resp
+    assert abs(remitted - SETTINGS.remission_fraction) < tol_remit
+
+
+def test_it_drops_out_some_patients_before_induction_ends() -> None:
+    sessions = _by("infusion_sessions", "patient_id")
+    last_day = AS_OF - timedelta(days=60)  # patients who had time to finish induction
+    starts = {p: min(s["opened_at"] for s in ss) for p, ss in sessions.items()}
+    settled = [p for p, t in starts.items() if t.date() < last_day]
+    dropped = sum(len(sessions[p]) < SETTINGS.induction_infusions for p in settled) / len(settled)
+    tol = 3 * (SETTINGS.dropout_fraction * (1 - SETTINGS.dropout_fraction) / len(settled)) ** 0.5
+    assert abs(dropped - SETTINGS.dropout_fraction) < tol
+
+
+def test_it_charts_vitals_every_five_minutes_through_infusion_and_recovery() -> None:
+    vitals = _by("vital_signs", "session_id")
+    stops = {
+        e["session_id"]: e["occurred_at"] for e in rows()["administration_events"] if e["kind"] == "stop"
+    }
+    discharges = {d["session_id"]: d["discharged_at"] for d in rows()["discharges"]}
+    for session_id, readings in list(vitals.items())[:500]:
+        times = sorted(v["measured_at"] for v in readings)
+        gaps = {(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)}
+        assert gaps == {300.0}
+        phases = Counter(v["phase"] for v in readings)
+        assert phases["baseline"] == 1 and phases["infusion"] >= 8 and phases["recovery"] >= 6
+        assert times[-1] <= discharges[session_id] < times[-1] + timedelta(minutes=5)
+        assert times[0] < stops[session_id] < times[-1]
+
+
+def test_it_raises_blood_pressure_transiently_as_reported() -> None:
+    # Mean systolic rise at the end of the infusion vs. baseline: 16.0 mmHg (Yale 2024);
+    # the reading carries +-4 mmHg noise and the baseline +-5, so allow 2.5 mmHg.
+    vitals = _by("vital_signs", "session_id")
+    stops = {
+        e["session_id"]: e["occurred_at"] for e in rows()["administration_events"] if e["kind"] == "stop"
+    }
+    rises, back = [], []
+    for session_id, readings in vitals.items():
+        readings.sort(key=lambda v: v["measured_at"])
+        base = readings[0]["systolic_mmhg"]
+        at_end = min(readings, key=lambda v: abs((v["measured_at"] - stops[session_id]).total_seconds()))
+        rises.append(at_end["systolic_mmhg"] - base)
+        back.append(readings[-1]["systolic_mmhg"] - base)
+    assert abs(statistics.mean(rises) - SETTINGS.systolic_rise_mean) < 2.5
+    assert abs(statistics.mean(back)) < 6  # back near baseline by discharge
+
+
+def test_it_never_double_books_a_chair() -> None:
+    seen = Counter((a["chair_id"], a["starts_at"]) for a in rows()["appointments"])
+    assert max(seen.values()) == 1
+    assert all(a["starts_at"].weekday() < 5 for a in rows()["appointments"])
+
+
+def test_it_sends_everyone_home_with_a_driver_or_transport() -> None:
+    for d in rows()["discharges"]:
+        assert (d["escort_name"] and d["escort_phone"]) or d["transport_arranged"]
+
+
+def test_it_scores_questionnaires_from_their_items() -> None:
+    limits = {"phq9": (9, 3), "gad7": (7, 3), "cadss": (23, 4)}
+    for q in rows()["questionnaire_responses"]:
+        n, top = limits[q["instrument"]]
+        assert len(q["answers"]) == n
+        assert all(0 <= a <= top for a in q["answers"])
+        assert sum(q["answers"]) == q["total"]
+
+
+def test_it_charts_side_effects_near_their_set_rates() -> None:
+    n = len(rows()["infusion_sessions"])
+    kinds = Counter(e["kind"] for e in rows()["side_effects"])
+    for kind, rate in SETTINGS.side_effect_rates.items():
+        tol = 3 * (rate * (1 - rate) / n) ** 0.5
+        assert abs(kinds[kind] / n - rate) < tol, kind
+
+
+def test_it_is_deterministic_for_a_seed() -> None:
+    again = clinic_rows(SETTINGS, network_rows(SETTINGS, "hash"), 0)
+    assert again == rows()
+
+
+@pytest.mark.parametrize("change", [{"seed": 12}, {"as_of": AS_OF + timedelta(days=1)}])
+def test_it_changes_with_the_seed_or_day(change: dict[str, Any]) -> None:
+    other = DemoSettings(**{**SETTINGS.__dict__, "patients": 50, **change})
+    base = DemoSettings(**{**SETTINGS.__dict__, "patients": 50})
+    a = clinic_rows(base, network_rows(base, "hash"), 0)
+    b = clinic_rows(other, network_rows(other, "hash"), 0)
+    assert a["patients"] != b["patients"]
