@@ -262,15 +262,10 @@ def compute_dose_order(
 
 
 def _dedupe(checks: list[LimitCheck]) -> list[LimitCheck]:
-    """Keep the most restrictive check per quantity (intended and delivered often agree)."""
+    """Keep the most restrictive check per quantity; at equal status the ceiling is named."""
     best: dict[str, LimitCheck] = {}
     for check in checks:
         held = best.get(check.quantity)
-        ceiling = "ceiling" in check.message
-        if (
-            held is None
-            or check.status.rank > held.status.rank
-            or (check.status.rank == held.status.rank and ceiling and "ceiling" not in held.message)
-        ):
+        if held is None or (check.status.rank, check.is_ceiling) > (held.status.rank, held.is_ceiling):
             best[check.quantity] = check
     return list(best.values())

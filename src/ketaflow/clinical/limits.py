@@ -23,6 +23,7 @@ class LimitCheck:
     status: OrderStatus
     message: str
     source: str
+    is_ceiling: bool = False  # the absolute ceiling rather than a protocol limit
 
 
 def _above(value: float, bound: float) -> bool:
@@ -94,7 +95,7 @@ def check_ceiling(
                 f"{quantity} {value:.3g} {unit} is above the absolute ceiling {bound.value:g} {unit}, "
                 "set below the anaesthetic range; the order is refused and no setting can allow it."
             )
-            out.append(LimitCheck(quantity, value, unit, OrderStatus.HARD_LIMIT, msg, bound.source))
+            out.append(LimitCheck(quantity, value, unit, OrderStatus.HARD_LIMIT, msg, bound.source, True))
     return out
 
 
