@@ -64,31 +64,57 @@ def db(engine: Engine) -> Iterator[Session]:
             outer.rollback()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Engine]]:
-    """A factory of brand-new empty databases (files, or PostgreSQL databases), dropped after."""
-    made: list[tuple[Engine, str | None]] = []
-    admin: Engine | None = None
-    if request.param == "postgres":
-        admin = make_engine(postgres_url_or_skip(), isolation_level="AUTOCOMMIT")
+class FreshDatabases:
+    """Makes brand-new empty databases (SQLite files or PostgreSQL databases) and drops them."""
 
-    def factory() -> Engine:
-        if admin is None:
-            eng = make_engine(f"sqlite:///{tmp_path / f'fresh-{len(made)}.sqlite'}")
-            made.append((eng, None))
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.folder = folder
+        self.made: list[tuple[Engine, str | None]] = []
+        self.admin = (
+            make_engine(postgres_url_or_skip(), isolation_level="AUTOCOMMIT") if kind == "postgres" else None
+        )
+
+    def new(self) -> Engine:
+        if self.admin is None:
+            eng = make_engine(f"sqlite:///{self.folder / f'fresh-{len(self.made)}.sqlite'}")
+            self.made.append((eng, None))
             return eng
         name = f"ketaflow_t_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
+        with self.admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        eng = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
-        made.append((eng, name))
+        eng = make_engine(self.admin.url.set(database=name).render_as_string(hide_password=False))
+        self.made.append((eng, name))
         return eng
 
-    yield factory
-    for eng, name in made:
-        eng.dispose()
-        if admin is not None and name:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    if admin is not None:
-        admin.dispose()
+    def drop_all(self) -> None:
+        for eng, name in self.made:
+            eng.dispose()
+            if self.admin is not None and name:
+                with self.admin.connect() as conn:
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if self.admin is not None:
+            self.admin.dispose()
+
+
+ENGINE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=ENGINE_KINDS)
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Engine]]:
+    """A factory of brand-new empty databases, dropped after the test."""
+    databases = FreshDatabases(request.param, tmp_path)
+    yield databases.new
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session", params=ENGINE_KINDS)
+def demo_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A small demo network (2 clinics, 40 patients), built once per engine kind per test run."""
+    from ketaflow.demo.build import build_network
+    from ketaflow.demo.settings import DemoSettings
+
+    databases = FreshDatabases(request.param, tmp_path_factory.mktemp("demo"))
+    engine = databases.new()
+    build_network(engine, DemoSettings(clinics=2, patients=40, seed=21))
+    yield engine
+    databases.drop_all()
