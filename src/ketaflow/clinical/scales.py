@@ -213,6 +213,7 @@ def series_outcome(
     """Return response (>= 50% reduction from the first total) and remission across a series."""
     rules = rules or default_rules()
     inst = rules.instrument(instrument)
+    key = next(k for k, v in rules.scales.items() if v is inst)
     if len(totals) < 1:
         raise InvalidInput("A series needs at least a baseline score.")
     top = max_total(inst)
@@ -237,7 +238,7 @@ def series_outcome(
     first_rem = next((i for i, t in later if remitted(t)), None) if inst.remission else None
     latest = float(totals[-1])
     return SeriesOutcome(
-        instrument=instrument,
+        instrument=key,
         baseline=baseline,
         latest=latest,
         reduction_fraction=None if reduction(latest) is None else round(reduction(latest) or 0.0, 4),
