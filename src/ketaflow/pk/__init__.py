@@ -7,6 +7,9 @@ The functions the rest of ketaflow calls:
 * :func:`regimen_from_events` / :func:`segments_from_events` - the regimen actually
   given, from the pump events the nurse charted (start, rate change, pause, resume,
   stop), so the live chart follows what was given.
+* :func:`predict_live` - the live chart of an infusion in progress: the curve of
+  what was given up to now, Cp and Ce now, and the forecast and recovery estimate
+  if the pump runs to its planned end.
 * :func:`patient_modes`, :func:`concentration_now`, :func:`minutes_to_fall_below` -
   the concentration now and the recovery estimate for one patient.
 * :func:`protocol_population`, :func:`simulate_population` - virtual populations.
@@ -28,6 +31,7 @@ from ketaflow.pk.catalog import (
     list_routes,
 )
 from ketaflow.pk.grid import concentrations_on_grid
+from ketaflow.pk.live import LivePrediction, predict_live
 from ketaflow.pk.modes import Absorption, Disposition, ModeSet, build_modes
 from ketaflow.pk.parameters import (
     Ke0Derivation,
@@ -73,6 +77,7 @@ __all__ = [
     "Distribution",
     "ExtravascularDose",
     "Infusion",
+    "LivePrediction",
     "Ke0Derivation",
     "ModeSet",
     "ModelSpec",
@@ -103,6 +108,7 @@ __all__ = [
     "list_routes",
     "minutes_to_fall_below",
     "patient_modes",
+    "predict_live",
     "protocol_population",
     "rate_mg_per_min",
     "regimen_from_events",

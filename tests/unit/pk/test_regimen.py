@@ -76,3 +76,32 @@ def test_it_rejects_bad_doses() -> None:
         pk.Bolus(0.0, -1.0)
     with pytest.raises(InvalidInput):
         pk.Regimen()
+
+
+def test_the_live_chart_follows_what_was_given_and_forecasts_the_plan() -> None:
+    events = [
+        PumpEvent(0.0, K.START, 0.875),
+        PumpEvent(10.0, K.PAUSE),
+        PumpEvent(13.0, K.RESUME),
+    ]
+    live = pk.predict_live(
+        "domino", 70.0, events, now_min=20.0, planned_end_min=43.0, recovery_level_ng_per_ml=50.0
+    )
+    assert live.running
+    assert live.given_mg == pytest.approx(0.875 * 17)
+    assert live.forecast_end_min == 43.0
+    # Now: exactly what was given (0-10 and 13-20 min), independent of the plan.
+    given = pk.Regimen(infusions=(Infusion(0.0, 10.0, 0.875), Infusion(13.0, 20.0, 0.875)))
+    cp_now, ce_now = pk.concentration_now(pk.patient_modes("domino", 70.0), given, 20.0)
+    assert live.cp_now_ng_per_ml == pytest.approx(cp_now, rel=1e-12)
+    assert live.ce_now_ng_per_ml == pytest.approx(ce_now, rel=1e-12)
+    assert live.simulation.summary.end_of_dosing_min == 43.0
+    assert live.minutes_until_recovery_from_now is not None
+    assert live.minutes_until_recovery_from_now > 23.0
+
+
+def test_a_paused_pump_is_forecast_as_stopped() -> None:
+    events = [PumpEvent(0.0, K.START, 0.875), PumpEvent(10.0, K.PAUSE)]
+    live = pk.predict_live("domino", 70.0, events, now_min=12.0, planned_end_min=43.0)
+    assert not live.running and live.forecast_end_min == 12.0
+    assert live.simulation.summary.end_of_dosing_min == 10.0
