@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from ketaflow.clinical.levels import ScreeningLevel
 from ketaflow.store import models as m
 from ketaflow.vocabulary import (
     AdministrationKind,
@@ -21,7 +22,6 @@ from ketaflow.vocabulary import (
     RecordStatus,
     Respondent,
     Role,
-    ScreeningLevel,
     Severity,
     Sex,
     SideEffectKind,

@@ -1,5 +1,8 @@
 """Shared clinical vocabulary: the closed sets of values every layer agrees on.
 
+Levels that clinical rules produce (screening, vital-sign and order levels) live with
+those rules in `ketaflow.clinical.levels`; this module holds the rest.
+
 Pure enums (no database or web imports) so the domain, the store, the web app and the
 demo generator all name things the same way. Stored as their string values.
 """
@@ -116,16 +119,6 @@ class Instrument(StrEnum):
 class Respondent(StrEnum):
     PATIENT = "patient"
     CLINICIAN = "clinician"
-
-
-class ScreeningLevel(StrEnum):
-    """Overall screening outcome, most severe finding first."""
-
-    CONTRAINDICATED = "contraindicated"
-    NEEDS_REVIEW = "needs_review"
-    CAUTION = "caution"
-    INFORMATION = "information"
-    CLEAR = "clear"
 
 
 class ConsentKind(StrEnum):

@@ -42,15 +42,14 @@ FAMILY_NAMES = (
 ESCORT_RELATIONSHIPS = ["spouse", "partner", "parent", "adult child", "sibling", "friend"]
 TRANSPORT = ["rideshare booked by clinic", "medical transport (pre-booked)"]
 
-# Indications: (ICD-10-CM code, description, share, is chronic pain)
+# Indications: (ICD-10-CM code, description, share, is chronic pain). Pain patients
+# follow the one chronic-pain protocol the clinical rules carry (CRPS, Cohen 2018).
 INDICATIONS: list[tuple[str, str, float, bool]] = [
-    ("F33.2", "Major depressive disorder, recurrent, severe, treatment-resistant", 0.62, False),
-    ("F32.2", "Major depressive disorder, single episode, severe, treatment-resistant", 0.10, False),
-    ("F31.4", "Bipolar disorder, current episode depressed, severe", 0.08, False),
-    ("F43.10", "Post-traumatic stress disorder with depression", 0.06, False),
-    ("G90.50", "Complex regional pain syndrome I", 0.06, True),
-    ("M79.7", "Fibromyalgia", 0.05, True),
-    ("G89.4", "Chronic pain syndrome", 0.03, True),
+    ("F33.2", "Major depressive disorder, recurrent, severe, treatment-resistant", 0.66, False),
+    ("F32.2", "Major depressive disorder, single episode, severe, treatment-resistant", 0.12, False),
+    ("F31.4", "Bipolar disorder, current episode depressed, severe", 0.10, False),
+    ("F43.10", "Post-traumatic stress disorder with depression", 0.08, False),
+    ("G90.50", "Complex regional pain syndrome I", 0.04, True),
 ]
 
 # Medications as a patient might write them, with the normalised generic name and the

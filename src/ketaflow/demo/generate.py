@@ -13,9 +13,11 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ketaflow.clinical import ProtocolSummary, ScreeningLevel, list_protocols, screen
 from ketaflow.demo import catalog
 from ketaflow.demo.outcomes import (
     PatientCourse,
@@ -30,6 +32,8 @@ from ketaflow.demo.sessions import chart_infusion, questionnaire
 from ketaflow.demo.settings import DemoSettings
 
 Rows = dict[str, list[dict[str, Any]]]
+PAIN_PROTOCOL = "chronic-pain-crps"
+INDUCTION_PROTOCOL = "depression-induction"
 
 # Insertion order respects foreign keys.
 TABLE_ORDER = [
@@ -308,14 +312,14 @@ def _patient(ctx: ClinicContext, *, mrn: str, consult_day: date) -> None:
         noted_on=consult_day,
         **fact,
     )
-    meds: list[str] = []
+    written_meds: list[str] = []
     for written, generic, share in catalog.MEDICATIONS:
         if rng.random() < share:
-            meds.append(generic)
+            written_meds.append(rng.choice(written))
             ctx.add(
                 "medications",
                 patient_id=pid,
-                as_written=rng.choice(written),
+                as_written=written_meds[-1],
                 normalized_name=generic,
                 status="active",
                 **fact,
@@ -326,8 +330,7 @@ def _patient(ctx: ClinicContext, *, mrn: str, consult_day: date) -> None:
                 "allergies", patient_id=pid, substance=substance, reaction=reaction, status="active", **fact
             )
     eligible = rng.random() >= s.ineligible_fraction
-    findings = _screening_findings(meds, eligible)
-    level = findings[0]["level"] if findings else "clear"
+    level, findings = _screening_findings(written_meds, eligible)
     consult_id = ctx.add(
         "consultations",
         patient_id=pid,
@@ -354,15 +357,16 @@ def _patient(ctx: ClinicContext, *, mrn: str, consult_day: date) -> None:
         obtained_by_id=psych,
         **fact,
     )
-    protocol = "chronic-pain" if pain else "depression-induction"
+    protocol = PAIN_PROTOCOL if pain else INDUCTION_PROTOCOL
+    plan = protocol_plan(protocol)
     plan_id = ctx.add(
         "treatment_plans",
         patient_id=pid,
         consultation_id=consult_id,
         protocol_code=protocol,
-        planned_infusions=s.induction_infusions,
-        target_dose_mg_per_kg=s.induction_dose_mg_per_kg,
-        infusion_minutes=s.infusion_minutes if not pain else 120.0,
+        planned_infusions=plan.infusions,
+        target_dose_mg_per_kg=plan.dose_mg_per_kg,
+        infusion_minutes=plan.minutes,
         status="active",
         notes=None,
         created_by_id=psych,
@@ -374,42 +378,31 @@ def _patient(ctx: ClinicContext, *, mrn: str, consult_day: date) -> None:
     _series(ctx, pid, plan_id, course, consult_day, weight, escort, pain)
 
 
-def _screening_findings(meds: list[str], eligible: bool) -> list[dict[str, Any]]:
-    findings: list[dict[str, Any]] = []
+def _screening_findings(written_meds: list[str], eligible: bool) -> tuple[str, list[dict[str, Any]]]:
+    """Screen with the clinical rules, one medication at a time (cached: the pool is small)."""
+    results = [_screen_one(None, med) for med in written_meds]
     if not eligible:
-        findings.append(
-            {
-                "level": "contraindicated",
-                "item": "uncontrolled hypertension",
-                "reason": "BP 168/104 at consultation",
-                "advice": "Treat blood pressure first; reassess.",
-                "source": "Sanacora G et al., JAMA Psychiatry 2017",
-            }
-        )
-    benzos = {"clonazepam", "alprazolam", "lorazepam"}
-    for med in meds:
-        if med in benzos:
-            findings.append(
-                {
-                    "level": "needs_review",
-                    "item": med,
-                    "reason": "benzodiazepine may blunt response",
-                    "advice": "Discuss holding the evening dose before each infusion.",
-                    "source": "Frye MA et al., J Clin Psychiatry 2015",
-                }
-            )
-        elif med == "lamotrigine":
-            findings.append(
-                {
-                    "level": "caution",
-                    "item": med,
-                    "reason": "may attenuate ketamine effects",
-                    "advice": "Psychiatrist to review.",
-                    "source": "Anand A et al., Arch Gen Psychiatry 2000",
-                }
-            )
-    order = ["contraindicated", "needs_review", "caution", "information"]
-    return sorted(findings, key=lambda f: order.index(f["level"]))
+        results.append(_screen_one("uncontrolled hypertension", None))
+    findings = [f for r in results for f in r[1]]
+    level = max((r[0] for r in results), key=lambda lv: lv.rank, default=ScreeningLevel.CLEAR)
+    return level.value, findings
+
+
+@cache
+def _screen_one(condition: str | None, medication: str | None) -> tuple[ScreeningLevel, list[dict[str, Any]]]:
+    result = screen(
+        conditions=[condition] if condition else [], medications=[medication] if medication else []
+    )
+    findings = [
+        {"level": f.level.value, "item": f.item, "reason": f.reason, "advice": f.advice, "source": f.source}
+        for f in result.findings
+    ]
+    return result.level, findings
+
+
+@cache
+def protocol_plan(key: str) -> ProtocolSummary:
+    return next(p for p in list_protocols() if p.key == key)
 
 
 def _series(
@@ -423,31 +416,41 @@ def _series(
     pain: bool,
 ) -> None:
     rng, s = ctx.rng, ctx.settings
-    induction = s.induction_infusions
+    induction = protocol_plan(PAIN_PROTOCOL if pain else INDUCTION_PROTOCOL).infusions
     dropout_at = rng.randint(1, induction - 1) if rng.random() < s.dropout_fraction else None
     total = dropout_at or induction
-    if dropout_at is not None:
-        pass  # stopped during induction: no boosters, no follow-up
+    if dropout_at is not None or pain:
+        pass  # stopped during induction (no boosters, no follow-up); pain series have no boosters
     elif course.responder:
         total += min(30, int(rng.expovariate(1 / s.boosters_mean)))
     elif rng.random() < 0.3:
-        total += rng.randint(1, 3)  # titration attempt after a non-response
+        total += rng.randint(1, 3)  # a few more titrated infusions after a non-response
     day = consult_day + timedelta(days=rng.randint(3, 10))
     transport = rng.random() < 0.03
     booked_future = 0
     for n in range(1, total + 1):
         if n > 1:
-            gap = rng.choice([2, 2, 3, 3, 4]) if n <= induction else rng.randint(*s.booster_gap_days)
+            if pain:
+                gap = 1  # daily on weekdays (Cohen 2018: daily for 10 days)
+            elif n <= induction:
+                gap = rng.choice([2, 2, 3, 3, 4])
+            else:
+                gap = rng.randint(*s.booster_gap_days)
             day = day + timedelta(days=gap)
         if day >= s.as_of:
             if booked_future < 2:
-                ctx.book.book_future(ctx, pid, plan_id, day, escort, transport)
+                ctx.book.book_future(ctx, pid, plan_id, day, escort, transport, whole_day=pain)
                 booked_future += 1
             continue
         phase = "induction" if n <= induction else "maintenance"
-        dose = s.induction_dose_mg_per_kg
-        if not course.responder and n > 3 and not pain:
-            dose = 0.75  # titration for non-response with good tolerance
+        if pain:
+            protocol = PAIN_PROTOCOL
+        elif n > induction:
+            protocol = "depression-maintenance" if course.responder else "depression-titration"
+        elif not course.responder and n > 3:
+            protocol = "depression-titration"  # non-response with good tolerance
+        else:
+            protocol = INDUCTION_PROTOCOL
         phq9 = phq9_total(rng, course, n, induction)
         cadss = cadss_total(rng, s, course, n)
         day = chart_infusion(
@@ -458,8 +461,7 @@ def _series(
             series_number=n,
             phase=phase,
             weight_kg=weight,
-            dose_mg_per_kg=dose,
-            minutes=120.0 if pain else s.infusion_minutes,
+            protocol=protocol,
             escort=escort,
             transport=transport,
             phq9=phq9,

@@ -10,9 +10,15 @@ from zoneinfo import ZoneInfo
 if TYPE_CHECKING:
     from ketaflow.demo.generate import ClinicContext
 
-# Local start times of the infusion slots; each appointment holds its chair two hours.
-SLOT_STARTS = [time(8, 0), time(10, 0), time(12, 0), time(14, 0), time(16, 0)]
-APPOINTMENT_HOURS = 2
+# Local start times of the chair slots. A depression infusion holds its chair for one
+# slot (3.5 h: check-in, 40-minute infusion, at least two hours' observation); a 4-hour
+# pain infusion holds it from the first slot to the end of the second (7 h).
+SLOT_STARTS = [time(8, 0), time(11, 30), time(15, 0)]
+SLOT_HOURS = 3.5
+
+
+def appointment_length(whole_day: bool) -> timedelta:
+    return timedelta(hours=SLOT_HOURS * (2 if whole_day else 1))
 
 
 class ChairBook:
@@ -24,19 +30,32 @@ class ChairBook:
     def local_to_utc(self, day: date, at: time) -> datetime:
         return datetime.combine(day, at, self.zone).astimezone(UTC)
 
-    def reserve(self, day: date, rng_pick: int) -> tuple[date, uuid.UUID, datetime]:
-        """The first free (chair, slot) on `day` or the next weekday; `rng_pick` rotates the order."""
+    def reserve(
+        self, day: date, rng_pick: int, *, whole_day: bool = False
+    ) -> tuple[date, uuid.UUID, datetime]:
+        """The first free (chair, slot) on `day` or the next weekday; `rng_pick` rotates the order.
+
+        A whole-day booking takes the first two slots of one chair.
+        """
+        chairs = len(self.chair_ids)
         while True:
             while day.weekday() >= 5:
                 day += timedelta(days=1)
-            n_slots = len(SLOT_STARTS) * len(self.chair_ids)
-            for k in range(n_slots):
-                idx = (rng_pick + k) % n_slots
-                slot, chair = divmod(idx, len(self.chair_ids))
-                key = (day, chair, slot)
-                if key not in self.taken:
-                    self.taken.add(key)
-                    return day, self.chair_ids[chair], self.local_to_utc(day, SLOT_STARTS[slot])
+            if whole_day:
+                for k in range(chairs):
+                    chair = (rng_pick + k) % chairs
+                    keys = [(day, chair, 0), (day, chair, 1)]
+                    if not any(key in self.taken for key in keys):
+                        self.taken.update(keys)
+                        return day, self.chair_ids[chair], self.local_to_utc(day, SLOT_STARTS[0])
+            else:
+                n_slots = len(SLOT_STARTS) * chairs
+                for k in range(n_slots):
+                    slot, chair = divmod((rng_pick + k) % n_slots, chairs)
+                    key = (day, chair, slot)
+                    if key not in self.taken:
+                        self.taken.add(key)
+                        return day, self.chair_ids[chair], self.local_to_utc(day, SLOT_STARTS[slot])
             day += timedelta(days=1)
 
     def book_future(
@@ -47,9 +66,11 @@ class ChairBook:
         day: date,
         escort: dict[str, str],
         transport: bool,
+        *,
+        whole_day: bool = False,
     ) -> None:
         """A booked (not yet charted) infusion appointment on or after the as-of day."""
-        day, chair_id, starts = self.reserve(day, ctx.rng.randrange(1000))
+        day, chair_id, starts = self.reserve(day, ctx.rng.randrange(1000), whole_day=whole_day)
         ctx.add(
             "appointments",
             patient_id=pid,
@@ -57,7 +78,7 @@ class ChairBook:
             treatment_plan_id=plan_id,
             kind="infusion",
             starts_at=starts,
-            ends_at=starts + timedelta(hours=APPOINTMENT_HOURS),
+            ends_at=starts + appointment_length(whole_day),
             status="booked",
             escort_name=None if transport else escort["name"],
             escort_phone=None if transport else escort["phone"],

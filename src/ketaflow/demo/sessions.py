@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ketaflow.clinical import DoseOrder, compute_dose_order, default_rules
 from ketaflow.demo.outcomes import spread_items
-from ketaflow.demo.schedule import APPOINTMENT_HOURS
+from ketaflow.demo.schedule import appointment_length
 
 if TYPE_CHECKING:
     from ketaflow.demo.generate import ClinicContext
@@ -28,15 +30,17 @@ def chart_infusion(
     series_number: int,
     phase: str,
     weight_kg: float,
-    dose_mg_per_kg: float,
-    minutes: float,
+    protocol: str,
     escort: dict[str, str],
     transport: bool,
     phq9: int,
     cadss: int,
 ) -> date:
     rng, s = ctx.rng, ctx.settings
-    day, chair_id, starts = ctx.book.reserve(day, rng.randrange(1000))
+    order = dose_order(protocol, round(weight_kg, 1))
+    minutes = order.delivered_minutes
+    whole_day = minutes > 60
+    day, chair_id, starts = ctx.book.reserve(day, rng.randrange(1000), whole_day=whole_day)
     nurse = ctx.staff_of("nurse")
     psych = ctx.staff_of("psychiatrist")
     fact = {"amends_id": None, "amendment_reason": None}
@@ -47,7 +51,7 @@ def chart_infusion(
         treatment_plan_id=plan_id,
         kind="infusion",
         starts_at=starts,
-        ends_at=starts + timedelta(hours=APPOINTMENT_HOURS),
+        ends_at=starts + appointment_length(whole_day),
         status="completed",
         escort_name=None if transport else escort["name"],
         escort_phone=None if transport else escort["phone"],
@@ -73,30 +77,26 @@ def chart_infusion(
     by_nurse = {"session_id": sid, "recorded_by_id": nurse, **fact}
     questionnaire(ctx, pid, sid, "phq9", phq9, day, respondent="patient", at=starts - timedelta(minutes=5))
 
-    dose_mg = round(dose_mg_per_kg * weight_kg, 1)
-    volume_ml = round(dose_mg * BAG_VOLUME_ML / BAG_DRUG_MG, 1)
-    rate_ml_per_h = round(volume_ml / minutes * 60, 1)
+    dose_mg = order.delivered_dose_mg
+    rate_ml_per_h = order.rate_ml_per_h
     rate_mg_per_min = dose_mg / minutes
     start = starts + timedelta(minutes=15)
+    soft = order.status.value == "soft_limit"
     ctx.add(
         "dose_orders",
         ordered_by_id=psych,
         ordered_at=starts,
-        protocol_code="chronic-pain"
-        if minutes > 60
-        else "depression-induction"
-        if phase == "induction"
-        else "depression-maintenance",
-        dosing_weight_kg=round(weight_kg, 1),
-        dose_mg_per_kg=dose_mg_per_kg,
+        protocol_code=protocol,
+        dosing_weight_kg=order.dosing_weight_kg,
+        dose_mg_per_kg=order.dose_mg_per_kg,
         dose_mg=dose_mg,
         duration_min=minutes,
         bag_drug_mg=BAG_DRUG_MG,
         bag_volume_ml=BAG_VOLUME_ML,
         rate_ml_per_h=rate_ml_per_h,
-        volume_ml=volume_ml,
-        limit_status="soft_limit" if dose_mg_per_kg > 0.5 else "ok",
-        override_reason="Titration for non-response with good tolerance" if dose_mg_per_kg > 0.5 else None,
+        volume_ml=order.volume_ml,
+        limit_status=order.status.value,
+        override_reason="Titration for non-response with good tolerance" if soft else None,
         recorded_at=starts,
         session_id=sid,
         recorded_by_id=psych,
@@ -160,7 +160,8 @@ def chart_infusion(
     end = start + timedelta(minutes=minutes + paused_min)
     pump("stop", end, dose_mg, None)
 
-    observe_min = rng.randint(35, 75)
+    # Discharge no earlier than the clinical rules allow (and usually a little later).
+    observe_min = minimum_observation_min() + rng.randint(0, 20)
     discharged = end + timedelta(minutes=observe_min)
     total_min = (discharged - start).total_seconds() / 60
     t = -5.0
@@ -256,6 +257,30 @@ def chart_infusion(
         **by_nurse,
     )
     return day
+
+
+@cache
+def dose_order(protocol: str, weight_kg: float) -> DoseOrder:
+    """The order the clinical rules accept for this protocol and weight.
+
+    The protocol's own dose first; where the rules refuse it (a heavy patient over the
+    total-mg limit), the psychiatrist's usual answer: step the mg/kg down until they accept.
+    """
+    order = compute_dose_order(protocol, weight_kg, bag_mg=BAG_DRUG_MG, bag_ml=BAG_VOLUME_ML)
+    mg_per_kg = order.dose_mg_per_kg
+    while order.status.value == "hard_limit" and mg_per_kg > 0.1:
+        mg_per_kg = round(mg_per_kg - 0.05, 2)
+        order = compute_dose_order(
+            protocol, weight_kg, bag_mg=BAG_DRUG_MG, bag_ml=BAG_VOLUME_ML, dose_mg_per_kg=mg_per_kg
+        )
+    if order.status.value == "hard_limit":  # the generator must never chart a refused order
+        raise AssertionError(f"demo order refused by the rules: {protocol} at {weight_kg} kg")
+    return order
+
+
+@cache
+def minimum_observation_min() -> int:
+    return math.ceil(default_rules().discharge.min_observation_minutes.value)
 
 
 def _baseline(ctx: ClinicContext, pid: uuid.UUID) -> tuple[float, float, float]:

@@ -23,11 +23,11 @@ class DemoSettings:
     history_days: int = 3 * 365
 
     # --- the series -----------------------------------------------------------------
-    # Induction: 6 infusions within 21 days, 0.5 mg/kg over 40 min; maintenance offered
-    # on response. Oliver PA et al., J Clin Psychiatry 2022;83(6):21m14336.
-    induction_infusions: int = 6
-    induction_dose_mg_per_kg: float = 0.5
-    infusion_minutes: float = 40.0
+    # Protocols (dose, duration, number of induction infusions) come from the clinical
+    # rules (ketaflow.clinical), the same ones the app enforces. Induction spacing of
+    # two to four days (two or three a week) as in Singh JB et al., Am J Psychiatry
+    # 2016;173:816-826; maintenance offered on response (Oliver PA et al., J Clin
+    # Psychiatry 2022;83(6):21m14336).
     # Drop-out before completing induction: 11.3% in a 5-year public-clinic cohort.
     # Gutierrez G, Kang MJY, Vasquez G et al., "IV low dose ketamine infusions for TRD:
     # results from a five-year study at a free public clinic in an academic hospital"

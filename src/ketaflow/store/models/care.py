@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ketaflow.clinical.levels import ScreeningLevel
 from ketaflow.store.models.base import (
     Base,
     ClinicalFact,
@@ -24,7 +25,6 @@ from ketaflow.vocabulary import (
     ConsentKind,
     ConsentStatus,
     PlanStatus,
-    ScreeningLevel,
 )
 
 

@@ -362,11 +362,11 @@ def upgrade() -> None:
         sa.Column(
             "screening_level",
             sa.Enum(
-                "contraindicated",
-                "needs_review",
-                "caution",
-                "information",
                 "clear",
+                "information",
+                "caution",
+                "psychiatrist_review",
+                "contraindicated",
                 name="ck_screeninglevel",
                 native_enum=False,
                 create_constraint=True,
