@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,7 @@ from ketaflow.errors import InvalidInput
 from ketaflow.pk.catalog import RouteSpec, adult_weights, get_model, get_route
 from ketaflow.pk.grid import grid_simulation
 from ketaflow.pk.modes import Absorption, FloatArray, ModeSet, build_modes
-from ketaflow.pk.parameters import disposition, sample_eta
+from ketaflow.pk.parameters import OutsideFittedRangeWarning, disposition, sample_eta
 from ketaflow.pk.readouts import Distribution
 from ketaflow.pk.regimen import Regimen, weight_based_infusion
 from ketaflow.pk.simulate import time_grid
@@ -114,6 +115,17 @@ def population_modes(
     spec = get_model(model)
     rng = np.random.default_rng(seed)
     w = sample_weights(n_patients, rng) if weights_kg is None else weights_kg
+    fr = spec.fitted_range
+    lo = -np.inf if fr.weight_min_kg is None else fr.weight_min_kg
+    hi = np.inf if fr.weight_max_kg is None else fr.weight_max_kg
+    outside = int(np.count_nonzero((w < lo) | (w > hi)))
+    if outside:
+        warnings.warn(
+            f"{outside} of {w.size} virtual patients lie outside the fitted weight range of "
+            f"model '{spec.name}'; their predictions are extrapolated.",
+            OutsideFittedRangeWarning,
+            stacklevel=2,
+        )
     d = disposition(spec, w, eta=sample_eta(spec, w.size, rng))
     absorptions = tuple(sample_absorption(get_route(r), w.size, rng) for r in routes)
     return build_modes(d, absorptions), w

@@ -87,3 +87,8 @@ def test_streaming_gives_the_same_read_outs_as_keeping_curves(pop: pk.Population
     np.testing.assert_array_equal(streamed.cp_sampled, pop.cp_sampled)
     assert pop.cp_ng_per_ml is not None
     np.testing.assert_array_equal(pop.cp_sampled, pop.cp_ng_per_ml[:, ::60])
+
+
+def test_it_warns_when_virtual_patients_lie_outside_the_fitted_range() -> None:
+    with pytest.warns(pk.OutsideFittedRangeWarning, match="outside the fitted weight range"):
+        population_modes("hornik2018", 10, 1, weights_kg=np.array([1.0] * 5 + [70.0] * 5))
