@@ -439,7 +439,16 @@ def _series(
             day = day + timedelta(days=gap)
         if day >= s.as_of:
             if booked_future < 2:
-                ctx.book.book_future(ctx, pid, plan_id, day, escort, transport, whole_day=pain)
+                ctx.book.book(
+                    ctx,
+                    pid=pid,
+                    plan_id=plan_id,
+                    day=day,
+                    escort=escort,
+                    transport=transport,
+                    whole_day=pain,
+                    charted=False,
+                )
                 booked_future += 1
             continue
         phase = "induction" if n <= induction else "maintenance"

@@ -58,20 +58,26 @@ class ChairBook:
                         return day, self.chair_ids[chair], self.local_to_utc(day, SLOT_STARTS[slot])
             day += timedelta(days=1)
 
-    def book_future(
+    def book(
         self,
         ctx: ClinicContext,
+        *,
         pid: uuid.UUID,
         plan_id: uuid.UUID,
         day: date,
         escort: dict[str, str],
         transport: bool,
-        *,
         whole_day: bool = False,
-    ) -> None:
-        """A booked (not yet charted) infusion appointment on or after the as-of day."""
-        day, chair_id, starts = self.reserve(day, ctx.rng.randrange(1000), whole_day=whole_day)
-        ctx.add(
+        charted: bool,
+    ) -> tuple[uuid.UUID, date, uuid.UUID, datetime]:
+        """Book an infusion: a completed (charted) visit, or a future one still only booked.
+
+        Returns the appointment id, the day it fell on, the chair and the start time.
+        """
+        rng = ctx.rng
+        day, chair_id, starts = self.reserve(day, rng.randrange(1000), whole_day=whole_day)
+        created = starts - timedelta(days=rng.randint(2, 14))
+        appt_id = ctx.add(
             "appointments",
             patient_id=pid,
             chair_id=chair_id,
@@ -79,14 +85,15 @@ class ChairBook:
             kind="infusion",
             starts_at=starts,
             ends_at=starts + appointment_length(whole_day),
-            status="booked",
+            status="completed" if charted else "booked",
             escort_name=None if transport else escort["name"],
             escort_phone=None if transport else escort["phone"],
             escort_relationship=None if transport else escort["relationship"],
-            transport_arranged=None,
-            checked_in_at=None,
+            transport_arranged="rideshare booked by clinic" if transport else None,
+            checked_in_at=starts - timedelta(minutes=rng.randint(5, 20)) if charted else None,
             notes=None,
-            created_at=starts - timedelta(days=7),
-            updated_at=starts - timedelta(days=7),
-            version=1,
+            created_at=created,
+            updated_at=starts if charted else created,
+            version=3 if charted else 1,  # booked, checked in, completed
         )
+        return appt_id, day, chair_id, starts

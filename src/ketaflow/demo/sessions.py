@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from ketaflow.clinical import DoseOrder, compute_dose_order, default_rules
 from ketaflow.demo.outcomes import spread_items
-from ketaflow.demo.schedule import appointment_length
 
 if TYPE_CHECKING:
     from ketaflow.demo.generate import ClinicContext
@@ -40,29 +39,19 @@ def chart_infusion(
     order = dose_order(protocol, round(weight_kg, 1))
     minutes = order.delivered_minutes
     whole_day = minutes > 60
-    day, chair_id, starts = ctx.book.reserve(day, rng.randrange(1000), whole_day=whole_day)
+    appt_id, day, chair_id, starts = ctx.book.book(
+        ctx,
+        pid=pid,
+        plan_id=plan_id,
+        day=day,
+        escort=escort,
+        transport=transport,
+        whole_day=whole_day,
+        charted=True,
+    )
     nurse = ctx.staff_of("nurse")
     psych = ctx.staff_of("psychiatrist")
     fact = {"amends_id": None, "amendment_reason": None}
-    appt_id = ctx.add(
-        "appointments",
-        patient_id=pid,
-        chair_id=chair_id,
-        treatment_plan_id=plan_id,
-        kind="infusion",
-        starts_at=starts,
-        ends_at=starts + appointment_length(whole_day),
-        status="completed",
-        escort_name=None if transport else escort["name"],
-        escort_phone=None if transport else escort["phone"],
-        escort_relationship=None if transport else escort["relationship"],
-        transport_arranged="rideshare booked by clinic" if transport else None,
-        checked_in_at=starts - timedelta(minutes=rng.randint(5, 20)),
-        notes=None,
-        created_at=starts - timedelta(days=rng.randint(2, 14)),
-        updated_at=starts,
-        version=3,
-    )
     sid = ctx.add(
         "infusion_sessions",
         patient_id=pid,
