@@ -92,7 +92,8 @@ def simulate(
         if plot is not None:
             from ketaflow.pk.plot import plot_simulation
 
-            _plot(plot, lambda p: plot_simulation(sim, p))
+            text = f"{dose_mg_per_kg:g} mg/kg over {minutes:g} min"
+            _plot(plot, lambda p: plot_simulation(sim, p, text))
     _warn(range_warnings)
     s = sim.summary
     if json_out:

@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ketaflow.errors import InvalidInput
-from ketaflow.pk.catalog import concentration_bands
+from ketaflow.pk.catalog import concentration_bands, get_model
 from ketaflow.pk.population import PopulationResult
 from ketaflow.pk.routes import RouteResult
 from ketaflow.pk.simulate import PatientSimulation
@@ -50,7 +50,7 @@ def _bands(ax: Axes, top: float) -> None:
             )
 
 
-def plot_simulation(sim: PatientSimulation, path: str | Path) -> Path:
+def plot_simulation(sim: PatientSimulation, path: str | Path, regimen_text: str = "") -> Path:
     """Draw Cp and Ce of one patient, the recovery point and literature bands."""
     p = check_path(path)
     fig, ax = _new()
@@ -80,7 +80,8 @@ def plot_simulation(sim: PatientSimulation, path: str | Path) -> Path:
     ax.set_xlim(0, float(sim.t_min[-1]))
     ax.set_xlabel("time (min)")
     ax.set_ylabel("ketamine concentration (ng/mL)")
-    ax.set_title(f"Model {sim.model}, {sim.weight_kg:g} kg, ke0 {sim.ke0_per_min:.3f}/min")
+    what = f"{regimen_text}, " if regimen_text else ""
+    ax.set_title(f"{what}{sim.weight_kg:g} kg, model {sim.model} (ke0 {sim.ke0_per_min:.3f}/min, derived)")
     ax.legend(loc="upper right", fontsize=8)
     fig.savefig(p)
     return p
@@ -123,7 +124,11 @@ def plot_population(result: PopulationResult, path: str | Path) -> Path:
     ax.set_xlim(0, float(t[-1]))
     ax.set_xlabel("time (min)")
     ax.set_ylabel("plasma ketamine (ng/mL)")
-    ax.set_title(f"{result.weights_kg.size} virtual patients, model {result.model}")
+    iiv = get_model(result.model).iiv_source
+    ax.set_title(
+        f"{result.weights_kg.size} virtual patients, model {result.model} "
+        f"(between-patient variability: {iiv})"
+    )
     ax.legend(loc="upper right", fontsize=8)
     fig.savefig(p)
     return p
