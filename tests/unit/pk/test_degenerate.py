@@ -73,3 +73,14 @@ def test_it_handles_ka_equal_to_ke0_and_to_an_eigenvalue() -> None:
 def test_it_handles_a_one_compartment_model() -> None:
     p = Micro(20.0, 0.05, ke0=0.05)
     check(p, PROTOCOL, n=1)
+
+
+def test_the_grid_path_handles_ke0_equal_to_an_eigenvalue() -> None:
+    base = domino_70kg()
+    lam = eigenvalues(base)
+    p = Micro(base.v1_l, base.k10, base.k12, base.k13, base.k21, base.k31, float(lam[2]))
+    modes = modes_from_micro(p)
+    g = pk.concentrations_on_grid(modes, PROTOCOL, 0.5, 481)
+    ref_cp, ref_ce = reference(p, PROTOCOL, T, method="expm")
+    assert relative_error_where_relevant(g["cp"][0], ref_cp) < TOL
+    assert relative_error_where_relevant(g["ce"][0], ref_ce) < TOL
