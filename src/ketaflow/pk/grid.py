@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from ketaflow.errors import InvalidInput
 from ketaflow.pk.modes import FloatArray, ModeSet
 from ketaflow.pk.regimen import Regimen
-from ketaflow.pk.solve import OUTPUTS, _scale
+from ketaflow.pk.solve import OUTPUTS, as_dose_scale
 
 _GRID_TOL = 1e-9
 
@@ -188,8 +188,8 @@ def grid_simulation(
     for out in outputs:
         if out not in OUTPUTS:
             raise InvalidInput(f"Unknown output '{out}'; use 'cp' or 'ce'.")
-    scale = _scale(modes, dose_scale)
-    n_patients, n_modes = modes.rates.shape
+    scale = as_dose_scale(modes, dose_scale)
+    n_patients = modes.rates.shape[0]
     b_len = block or max(8, math.isqrt(n_points))
     segments = _segments(regimen, dt_min, n_points)
     a_max = max(math.ceil((stop - start) / b_len) for start, stop, _, _ in segments)

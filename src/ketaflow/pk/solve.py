@@ -33,7 +33,8 @@ def as_times(t_min: float | FloatArray) -> FloatArray:
     return t
 
 
-def _scale(modes: ModeSet, dose_scale: FloatArray | None) -> FloatArray:
+def as_dose_scale(modes: ModeSet, dose_scale: FloatArray | None) -> FloatArray:
+    """Return one dose multiplier per patient (ones if none given)."""
     n = modes.rates.shape[0]
     if dose_scale is None:
         return np.ones(n)
@@ -72,7 +73,7 @@ def concentrations(
     dict of str to ndarray, shape (n_patients, n_times)
     """
     t = as_times(t_min)
-    scale = _scale(modes, dose_scale)[:, None]
+    scale = as_dose_scale(modes, dose_scale)[:, None]
     for route in regimen.routes:
         if (route, "cp") not in modes.coef:
             raise InvalidInput(f"The modes were built without route '{route}'.")
@@ -141,4 +142,4 @@ def auc_exact(
         return total
 
     auc = cumulative(t_end_min) - cumulative(t_start_min)
-    return auc * _scale(modes, dose_scale)
+    return auc * as_dose_scale(modes, dose_scale)
