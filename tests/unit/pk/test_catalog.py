@@ -107,5 +107,8 @@ def test_routes_and_bands_carry_sources() -> None:
         assert 0 < r.f_typ <= 1
     bands = {b.name: b for b in pk.concentration_bands()}
     assert bands["anaesthetic"].low_ng_per_ml > bands["antidepressant_subanaesthetic"].high_ng_per_ml
-    assert all("Zanos" in b.source for b in bands.values())
+    assert all("doi" in b.source for b in bands.values())
+    assert bands["awakening_after_anaesthesia"].low_ng_per_ml == pytest.approx(
+        2.7 * 237.7 - 0.9 * 237.7, abs=1
+    )
     assert [b.name for b in pk.bands_containing(185.0)] == ["antidepressant_subanaesthetic"]
