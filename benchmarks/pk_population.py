@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-import ketaflow.pk as pk
-from ketaflow.pk.parameters import sample_eta
-from ketaflow.pk.population import population_modes
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import machine, wait_for_quiet, write_section  # noqa: E402
+
+import ketaflow.pk as pk  # noqa: E402
+from ketaflow.pk.parameters import sample_eta  # noqa: E402
+from ketaflow.pk.population import population_modes  # noqa: E402
 
 MODEL = "domino"
 N_PATIENTS = 10_000
@@ -45,51 +46,6 @@ STEP_S = 1.0
 SEED = 1
 TARGET_S = 1.5
 TARGET_RATIO = 100.0
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    return {
-        "nproc": nproc,
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-
-
-def idle_fraction(interval_s: float = 0.5) -> float:
-    """Fraction of CPU time idle over the interval, all cores (from /proc/stat)."""
-
-    def snap() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        return fields[3] + fields[4], sum(fields)
-
-    try:
-        i0, t0 = snap()
-        time.sleep(interval_s)
-        i1, t1 = snap()
-    except OSError:
-        return 1.0
-    return (i1 - i0) / max(1, t1 - t0)
-
-
-def wait_for_quiet(max_wait_s: float) -> bool:
-    """Wait until the machine is at least 90 % idle; return False if it never was."""
-    deadline = time.monotonic() + max_wait_s
-    while time.monotonic() < deadline:
-        if idle_fraction() >= 0.9:
-            return True
-    return False
 
 
 BUSY_RUNS: list[bool] = []
@@ -246,18 +202,6 @@ def section(
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = old.find("## PK population")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = old.find("\n## ", start + 1)
-        new = old[:start] + text + (old[nxt + 1 :] if nxt >= 0 else "")
-    path.write_text(new)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -276,7 +220,7 @@ def main() -> int:
     text = section(info, warm, times, busy, kept, touch, ot)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("PK population", text)
     return 0
 
 
