@@ -6,6 +6,13 @@ import sys
 
 import typer
 
+try:  # typer >= 0.25 carries its own copy of click
+    from typer._click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
+    from typer._click.exceptions import UsageError as _UsageError
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
+    from click.exceptions import UsageError as _UsageError
+
 from ketaflow.errors import KetaflowError
 
 app = typer.Typer(
@@ -30,12 +37,20 @@ _register()
 
 
 def main() -> None:
-    """Run the CLI; a domain error or bad value becomes one sentence on stderr and exit code 2."""
+    """Run the CLI. Bad input of any kind becomes one plain sentence on stderr and exit code 2."""
     try:
-        app(standalone_mode=True)
-    except KetaflowError as exc:
+        code = app(standalone_mode=False)
+    except _NoArgsIsHelp as exc:  # `ketaflow` or `ketaflow pk` alone: show the help
+        typer.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(0)
+    except _UsageError as exc:  # unknown option, a value of the wrong type, ...
+        where = exc.ctx.command_path if exc.ctx else "ketaflow"
+        typer.echo(f"Error: {exc.format_message().rstrip('.')} (see `{where} --help`).", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("Stopped.", err=True)
+        sys.exit(1)
+    except (KetaflowError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         sys.exit(2)
-    except ValueError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

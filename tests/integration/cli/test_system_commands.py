@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from ketaflow.cli import app
+from ketaflow.cli import app, main
 
 runner = CliRunner()
 
@@ -90,3 +91,23 @@ def test_every_command_has_help() -> None:
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, args
+
+
+@pytest.mark.parametrize(
+    ("argv", "sentence"),
+    [
+        (["dose", "--weight-kg", "abc"], "Invalid value for '--weight-kg'"),
+        (["no-such-command"], "No such command 'no-such-command' (see `ketaflow --help`)."),
+        (["stats", "--database-url", "mysql://x@y/z"], "supports SQLite and PostgreSQL"),
+    ],
+)
+def test_it_answers_bad_input_with_one_sentence_and_exit_2(
+    argv: list[str], sentence: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["ketaflow", *argv])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert sentence in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
