@@ -39,7 +39,7 @@ _register()
 def main() -> None:
     """Run the CLI. Bad input of any kind becomes one plain sentence on stderr and exit code 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="ketaflow", standalone_mode=False)
     except _NoArgsIsHelp as exc:  # `ketaflow` or `ketaflow pk` alone: show the help
         typer.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
         sys.exit(0)
