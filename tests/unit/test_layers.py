@@ -38,6 +38,16 @@ FORBIDDEN = {
     },
     "vocabulary.py": {"sqlalchemy", "fastapi", "ketaflow"},
     "errors.py": {"sqlalchemy", "fastapi", "ketaflow"},
+    # outcome statistics: NumPy/SciPy only, fed plain arrays by the services
+    "analytics": {
+        "sqlalchemy",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+    },
     # storage knows nothing of use cases or faces
     "store": {"fastapi", "starlette", "ketaflow.services", "ketaflow.web", "ketaflow.cli"},
     # use cases know nothing of the faces
