@@ -1,0 +1,287 @@
+"""Charting an infusion: the pump, vital signs with alerts, and the predicted drug levels.
+
+Each function is one clinical action in one transaction, checked against the user's
+role and clinic, and written to the audit trail. Charted facts are only ever added.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import ketaflow.clinical as clinical
+from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.services.audit import record
+from ketaflow.services.auth import CurrentUser
+from ketaflow.services.permissions import Action, require
+from ketaflow.services.session_state import InfusionState, PumpRecord, check_transition, given_mg, state_of
+from ketaflow.store import models as m
+from ketaflow.store.facts import current
+from ketaflow.vocabulary import AdministrationKind, VitalPhase, VitalSource
+
+
+@dataclass(frozen=True)
+class VitalRow:
+    id: uuid.UUID
+    measured_at: datetime
+    phase: str
+    systolic: int | None
+    diastolic: int | None
+    heart_rate: int | None
+    spo2: int | None
+    respiratory_rate: int | None
+    level: str
+    alerts: tuple[str, ...]
+    amended: bool
+
+
+@dataclass(frozen=True)
+class SessionView:
+    session: m.InfusionSession
+    patient: m.Patient
+    clinic: m.Clinic
+    chair_label: str | None
+    order: m.DoseOrder | None
+    events: list[PumpRecord]
+    state: InfusionState
+    given_mg: float
+    vitals: list[VitalRow]
+    side_effects: list[m.SideEffect]
+    assistance: list[m.AssistanceRequest]
+    comfort: m.ComfortSetting | None
+    discharge: m.Discharge | None
+
+
+def load_session(db: Session, who: CurrentUser, session_id: uuid.UUID, action: Action) -> m.InfusionSession:
+    session = db.get(m.InfusionSession, session_id)
+    if session is None:
+        raise NotFound("There is no such infusion session.")
+    require(who, action, session.clinic_id)
+    return session
+
+
+def pump_records(db: Session, session_id: uuid.UUID) -> list[PumpRecord]:
+    rows = db.scalars(
+        current(m.AdministrationEvent)
+        .where(m.AdministrationEvent.session_id == session_id)
+        .order_by(m.AdministrationEvent.occurred_at)
+    ).all()
+    return [
+        PumpRecord(AdministrationKind(r.kind), r.occurred_at, r.rate_mg_per_min, r.cumulative_mg)
+        for r in rows
+    ]
+
+
+def current_order(db: Session, session_id: uuid.UUID) -> m.DoseOrder | None:
+    return db.scalars(
+        current(m.DoseOrder)
+        .where(m.DoseOrder.session_id == session_id)
+        .order_by(m.DoseOrder.ordered_at.desc())
+    ).first()
+
+
+def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
+    bp = None
+    if row.systolic_mmhg is not None and row.diastolic_mmhg is not None:
+        bp = clinical.BloodPressure(row.systolic_mmhg, row.diastolic_mmhg)
+    return clinical.VitalSigns(
+        bp=bp,
+        heart_rate_per_min=row.heart_rate_bpm,
+        spo2_percent=row.spo2_percent,
+        respiratory_rate_per_min=row.respiratory_rate_per_min,
+    )
+
+
+def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
+    """Each reading with its alert level against the session's own baseline (the first reading)."""
+    baseline = _vital_signs(rows[0]) if rows else None
+    out = []
+    for i, row in enumerate(rows):
+        assessment = clinical.classify_vitals(_vital_signs(row), baseline=None if i == 0 else baseline)
+        out.append(
+            VitalRow(
+                id=row.id,
+                measured_at=row.measured_at,
+                phase=row.phase,
+                systolic=row.systolic_mmhg,
+                diastolic=row.diastolic_mmhg,
+                heart_rate=row.heart_rate_bpm,
+                spo2=row.spo2_percent,
+                respiratory_rate=row.respiratory_rate_per_min,
+                level=assessment.level.value,
+                alerts=tuple(a.message for a in assessment.alerts),
+                amended=row.amends_id is not None,
+            )
+        )
+    return out
+
+
+def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> SessionView:
+    """Everything the session page shows; the read is audited."""
+    session = load_session(db, who, session_id, Action.READ_CHART)
+    patient = db.get(m.Patient, session.patient_id)
+    clinic = db.get(m.Clinic, session.clinic_id)
+    assert patient is not None and clinic is not None  # foreign keys guarantee both
+    chair = db.get(m.Chair, session.chair_id) if session.chair_id else None
+    events = pump_records(db, session_id)
+    vitals = db.scalars(
+        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+    ).all()
+    discharge = db.scalars(current(m.Discharge).where(m.Discharge.session_id == session_id)).first()
+    comfort = db.scalars(
+        current(m.ComfortSetting)
+        .where(m.ComfortSetting.session_id == session_id)
+        .order_by(m.ComfortSetting.set_at.desc())
+    ).first()
+    view = SessionView(
+        session=session,
+        patient=patient,
+        clinic=clinic,
+        chair_label=chair.label if chair else None,
+        order=current_order(db, session_id),
+        events=events,
+        state=state_of(events, discharged=discharge is not None),
+        given_mg=given_mg(events, now),
+        vitals=assess_vitals(list(vitals)),
+        side_effects=list(
+            db.scalars(
+                current(m.SideEffect)
+                .where(m.SideEffect.session_id == session_id)
+                .order_by(m.SideEffect.onset_at)
+            )
+        ),
+        assistance=list(
+            db.scalars(
+                current(m.AssistanceRequest)
+                .where(m.AssistanceRequest.session_id == session_id)
+                .order_by(m.AssistanceRequest.asked_at)
+            )
+        ),
+        comfort=comfort,
+        discharge=discharge,
+    )
+    record(
+        db,
+        who.actor(),
+        "session.read",
+        "infusion_session",
+        session_id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+    )
+    db.commit()
+    return view
+
+
+def pump(
+    db: Session, who: CurrentUser, session_id: uuid.UUID, kind: AdministrationKind, now: datetime
+) -> InfusionState:
+    """Chart a pump event (start, pause, resume, stop) at `now` with the drug given so far."""
+    session = load_session(db, who, session_id, Action.CHART_INFUSION)
+    events = pump_records(db, session_id)
+    discharged = db.scalar(select(m.Discharge.id).where(m.Discharge.session_id == session_id)) is not None
+    state = state_of(events, discharged=discharged)
+    after = check_transition(state, kind)
+    order = current_order(db, session_id)
+    if order is None:
+        raise InvalidInput(
+            "There is no dose order for this infusion yet; the psychiatrist must order the dose first."
+        )
+    if events and now < events[-1].at:
+        raise InvalidInput("A pump event cannot be earlier than the last one charted; check the time.")
+    rate_mg_per_min = order.dose_mg / order.duration_min
+    so_far = min(order.dose_mg, given_mg(events, now))
+    running_after = after == InfusionState.RUNNING
+    db.add(
+        m.AdministrationEvent(
+            clinic_id=session.clinic_id,
+            session_id=session_id,
+            kind=kind,
+            occurred_at=now,
+            rate_ml_per_h=order.rate_ml_per_h if running_after else None,
+            rate_mg_per_min=rate_mg_per_min if running_after else None,
+            cumulative_mg=round(so_far, 3),
+            recorded_by_id=who.user.id,
+            recorded_at=now,
+        )
+    )
+    record(
+        db,
+        who.actor(),
+        f"session.{kind.value}",
+        "infusion_session",
+        session_id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        details={"cumulative_mg": round(so_far, 3)},
+    )
+    db.commit()
+    return after
+
+
+def record_vitals(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    bp: str,
+    heart_rate: int | None,
+    spo2: int | None,
+    respiratory_rate: int | None,
+    now: datetime,
+) -> VitalRow:
+    """Chart a set of vital signs; return it with its alert level and the recommended action."""
+    session = load_session(db, who, session_id, Action.CHART_INFUSION)
+    pressure = clinical.parse_bp(bp)
+    signs = clinical.VitalSigns(
+        bp=pressure,
+        heart_rate_per_min=heart_rate,
+        spo2_percent=spo2,
+        respiratory_rate_per_min=respiratory_rate,
+    )
+    clinical.classify_vitals(signs)  # validates the ranges before anything is written
+    events = pump_records(db, session_id)
+    state = state_of(events, discharged=False)
+    phase = {
+        InfusionState.NOT_STARTED: VitalPhase.BASELINE,
+        InfusionState.RUNNING: VitalPhase.INFUSION,
+        InfusionState.PAUSED: VitalPhase.INFUSION,
+    }.get(state, VitalPhase.RECOVERY)
+    db.add(
+        m.VitalSign(
+            clinic_id=session.clinic_id,
+            patient_id=session.patient_id,
+            session_id=session_id,
+            measured_at=now,
+            phase=phase,
+            source=VitalSource.MANUAL,
+            systolic_mmhg=pressure.systolic_mm_hg,
+            diastolic_mmhg=pressure.diastolic_mm_hg,
+            heart_rate_bpm=heart_rate,
+            spo2_percent=spo2,
+            respiratory_rate_per_min=respiratory_rate,
+            recorded_by_id=who.user.id,
+            recorded_at=now,
+        )
+    )
+    db.flush()
+    rows = db.scalars(
+        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+    ).all()
+    assessed = assess_vitals(list(rows))[-1]
+    record(
+        db,
+        who.actor(),
+        "vitals.create",
+        "infusion_session",
+        session_id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        details={"level": assessed.level},
+    )
+    db.commit()
+    return assessed

@@ -1,0 +1,52 @@
+"""Who may do what, in one place: actions by role, checked against clinic membership."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from ketaflow.errors import Forbidden
+from ketaflow.services.auth import CurrentUser
+from ketaflow.vocabulary import Role
+
+
+class Action(StrEnum):
+    VIEW_BOARD = "view the chair board"
+    READ_CHART = "open a patient's chart"
+    REGISTER_PATIENT = "register a patient"
+    BOOK = "book appointments"
+    CHECK_IN = "check patients in"
+    CONSULT = "record a consultation"
+    ORDER_DOSE = "order a dose"
+    CHART_INFUSION = "chart an infusion"
+    DISCHARGE = "discharge a patient"
+    VIEW_CLINIC_DASHBOARD = "see the clinic dashboard"
+
+
+_ALL = set(Role)
+ALLOWED: dict[Action, set[Role]] = {
+    Action.VIEW_BOARD: _ALL,
+    Action.READ_CHART: {Role.ADMIN, Role.DIRECTOR, Role.PSYCHIATRIST, Role.NURSE, Role.FRONT_DESK},
+    Action.REGISTER_PATIENT: {Role.ADMIN, Role.FRONT_DESK},
+    Action.BOOK: {Role.ADMIN, Role.FRONT_DESK},
+    Action.CHECK_IN: {Role.ADMIN, Role.FRONT_DESK, Role.NURSE},
+    Action.CONSULT: {Role.PSYCHIATRIST},
+    Action.ORDER_DOSE: {Role.PSYCHIATRIST},
+    Action.CHART_INFUSION: {Role.NURSE, Role.PSYCHIATRIST},
+    Action.DISCHARGE: {Role.NURSE, Role.PSYCHIATRIST},
+    Action.VIEW_CLINIC_DASHBOARD: {Role.ADMIN, Role.DIRECTOR},
+}
+
+
+def allowed(who: CurrentUser, action: Action, clinic_id: uuid.UUID) -> bool:
+    return bool(who.roles.get(str(clinic_id), set()) & ALLOWED[action])
+
+
+def require(who: CurrentUser, action: Action, clinic_id: uuid.UUID) -> None:
+    """Refuse unless `who` holds a role at `clinic_id` that allows `action`."""
+    roles = who.roles.get(str(clinic_id))
+    if not roles:
+        raise Forbidden("That record belongs to a clinic you are not a member of.")
+    if not roles & ALLOWED[action]:
+        held = ", ".join(sorted(r.value.replace("_", " ") for r in roles))
+        raise Forbidden(f"Your role here ({held}) does not allow you to {action.value}.")

@@ -1,0 +1,78 @@
+"""Request dependencies shared by every route: database session, signed-in user, CSRF, clock."""
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Header, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from ketaflow.errors import Forbidden
+from ketaflow.services import auth
+from ketaflow.store.models import utcnow
+
+COOKIE = "ketaflow_session"
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+class SignInNeeded(Exception):
+    """Raised when a page needs a signed-in user; pages redirect, the API answers 401."""
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as db:
+        yield db
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+def _who_or_none(request: Request, db: Db) -> auth.CurrentUser | None:
+    return auth.current_user(db, request.cookies.get(COOKIE))
+
+
+def _who(request: Request, db: Db) -> auth.CurrentUser:
+    who = auth.current_user(db, request.cookies.get(COOKIE))
+    if who is None:
+        raise SignInNeeded()
+    return who
+
+
+Who = Annotated[auth.CurrentUser, Depends(_who)]
+MaybeWho = Annotated[auth.CurrentUser | None, Depends(_who_or_none)]
+
+
+def clock() -> datetime:
+    """The current time; tests replace this dependency to freeze the clock."""
+    return utcnow()
+
+
+Now = Annotated[datetime, Depends(clock)]
+
+
+def _form_csrf(who: Who, csrf: Annotated[str, Form()] = "") -> auth.CurrentUser:
+    if csrf != who.session.csrf_token:
+        raise Forbidden("This form has expired; reload the page and try again.")
+    return who
+
+
+def _header_csrf(who: Who, x_csrf_token: Annotated[str, Header()] = "") -> auth.CurrentUser:
+    if x_csrf_token != who.session.csrf_token:
+        raise Forbidden("Send the X-CSRF-Token header from GET /api/me with every change.")
+    return who
+
+
+# A signed-in user whose form (or API call) carries their session's CSRF token.
+FormWho = Annotated[auth.CurrentUser, Depends(_form_csrf)]
+ApiWho = Annotated[auth.CurrentUser, Depends(_header_csrf)]
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None

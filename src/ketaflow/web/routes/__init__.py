@@ -1,0 +1,1 @@
+"""Routes by area; each module has a `router` that `create_app` includes."""

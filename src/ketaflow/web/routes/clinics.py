@@ -1,0 +1,52 @@
+"""The clinic list and each clinic's chair board."""
+
+from dataclasses import asdict
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ketaflow.services import board, clinics
+from ketaflow.web.deps import Db, Now, Who, page
+
+router = APIRouter()
+
+
+@router.get("/clinics", include_in_schema=False)
+def clinics_page(request: Request, db: Db, who: Who) -> Response:
+    return page(request, "clinics.html", who=who, clinics=clinics.list_clinics(db, who))
+
+
+@router.get("/api/clinics")
+def clinics_api(db: Db, who: Who) -> list[dict[str, Any]]:
+    """The clinics the signed-in user belongs to, with their counts."""
+    return [{**asdict(c), "id": str(c.id)} for c in clinics.list_clinics(db, who)]
+
+
+@router.get("/clinics/{code}/board", include_in_schema=False)
+def board_page(request: Request, code: str, db: Db, who: Who, now: Now) -> Response:
+    b = board.chair_board(db, who, code, now)
+    return page(request, "board.html", who=who, board=b, now=now, zone=ZoneInfo(b.clinic.timezone))
+
+
+@router.get("/api/clinics/{code}/board")
+def board_api(code: str, db: Db, who: Who, now: Now) -> dict[str, Any]:
+    """Every chair of the clinic today: who is in it, the infusion's state, last vitals, open requests."""
+    b = board.chair_board(db, who, code, now)
+
+    def slot(s: board.Slot | None) -> dict[str, Any] | None:
+        if s is None:
+            return None
+        data = asdict(s)
+        data["open_requests"] = [{"reason": r, "asked_at": t.isoformat()} for r, t in s.open_requests]
+        return data
+
+    return {
+        "clinic": b.clinic.code,
+        "day": b.day.isoformat(),
+        "chairs": [
+            {"chair": c.label, "now": slot(c.now), "later": [slot(s) for s in c.later]} for c in b.chairs
+        ],
+        "unassigned": [slot(s) for s in b.unassigned],
+    }

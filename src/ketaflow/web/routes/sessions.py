@@ -1,0 +1,250 @@
+"""An infusion session: the page, the pump, vital signs and the predicted drug levels."""
+
+import uuid
+from dataclasses import asdict
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.services import infusion, levels, seating
+from ketaflow.vocabulary import AdministrationKind
+from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
+
+router = APIRouter()
+
+
+def _session_page(
+    request: Request, db: Db, who: Any, session_id: uuid.UUID, now: Any, **extra: Any
+) -> Response:
+    view = infusion.session_view(db, who, session_id, now)
+    status = extra.pop("status_code", 200)
+    zone = ZoneInfo(view.clinic.timezone)
+    return page(request, "session.html", status_code=status, who=who, view=view, now=now, zone=zone, **extra)
+
+
+@router.get("/sessions/{session_id}", include_in_schema=False)
+def session_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
+    return _session_page(request, db, who, session_id, now, form={}, error=None)
+
+
+@router.post("/sessions/{session_id}/pump", include_in_schema=False)
+def pump_form(
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, kind: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        infusion.pump(db, who, session_id, _kind(kind), now)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _session_page(request, db, who, session_id, now, form={}, error=exc.message, status_code=400)
+    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+
+
+@router.post("/sessions/{session_id}/vitals", include_in_schema=False)
+def vitals_form(
+    request: Request,
+    session_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    bp: Annotated[str, Form()] = "",
+    heart_rate: Annotated[str, Form()] = "",
+    spo2: Annotated[str, Form()] = "",
+    respiratory_rate: Annotated[str, Form()] = "",
+) -> Response:
+    typed = {"bp": bp, "heart_rate": heart_rate, "spo2": spo2, "respiratory_rate": respiratory_rate}
+    try:
+        infusion.record_vitals(
+            db,
+            who,
+            session_id,
+            bp=bp,
+            heart_rate=_whole(heart_rate, "Heart rate"),
+            spo2=_whole(spo2, "SpO2"),
+            respiratory_rate=_whole(respiratory_rate, "Respiratory rate"),
+            now=now,
+        )
+    except InvalidInput as exc:
+        db.rollback()  # nothing of a refused entry is kept
+        return _session_page(
+            request, db, who, session_id, now, form=typed, error=exc.message, status_code=400
+        )
+    return RedirectResponse(f"/sessions/{session_id}#vitals", status_code=303)
+
+
+@router.post("/sessions/{session_id}/order", include_in_schema=False)
+def order_form(
+    request: Request,
+    session_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    protocol: Annotated[str, Form()] = "depression-induction",
+    dose_mg_per_kg: Annotated[str, Form()] = "",
+    minutes: Annotated[str, Form()] = "",
+    bag_mg: Annotated[str, Form()] = "100",
+    bag_ml: Annotated[str, Form()] = "100",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    typed = {
+        "protocol": protocol,
+        "dose_mg_per_kg": dose_mg_per_kg,
+        "minutes": minutes,
+        "bag_mg": bag_mg,
+        "bag_ml": bag_ml,
+        "reason": reason,
+    }
+    try:
+        seating.order_dose(
+            db,
+            who,
+            session_id,
+            protocol=protocol,
+            dose_mg_per_kg=_number(dose_mg_per_kg, "Dose (mg/kg)"),
+            minutes=_number(minutes, "Minutes"),
+            bag_mg=_number(bag_mg, "Bag drug (mg)") or 0.0,
+            bag_ml=_number(bag_ml, "Bag volume (mL)") or 0.0,
+            reason=reason,
+            now=now,
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _session_page(
+            request, db, who, session_id, now, form=typed, error=exc.message, status_code=400
+        )
+    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+
+
+class OrderIn(BaseModel):
+    protocol: str = "depression-induction"
+    dose_mg_per_kg: float | None = None
+    minutes: float | None = None
+    bag_mg: float = 100.0
+    bag_ml: float = 100.0
+    reason: str = ""
+
+
+@router.post("/api/sessions/{session_id}/order")
+def order_api(session_id: uuid.UUID, body: OrderIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Order the dose: refused above a hard limit; above a soft limit only with a written reason."""
+    row = seating.order_dose(
+        db,
+        who,
+        session_id,
+        protocol=body.protocol,
+        dose_mg_per_kg=body.dose_mg_per_kg,
+        minutes=body.minutes,
+        bag_mg=body.bag_mg,
+        bag_ml=body.bag_ml,
+        reason=body.reason,
+        now=now,
+    )
+    return {
+        "dose_mg": row.dose_mg,
+        "rate_ml_per_h": row.rate_ml_per_h,
+        "volume_ml": row.volume_ml,
+        "limit_status": row.limit_status,
+    }
+
+
+class PumpIn(BaseModel):
+    kind: str = Field(description="start, pause, resume or stop")
+
+
+class VitalsIn(BaseModel):
+    bp: str = Field(description="Blood pressure written systolic/diastolic, e.g. 128/82")
+    heart_rate: int | None = None
+    spo2: int | None = None
+    respiratory_rate: int | None = None
+
+
+@router.get("/api/sessions/{session_id}")
+def session_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, Any]:
+    """The session: order, pump events, state, drug given so far, vitals with alert levels."""
+    v = infusion.session_view(db, who, session_id, now)
+    return {
+        "id": str(v.session.id),
+        "patient": {
+            "id": str(v.patient.id),
+            "mrn": v.patient.mrn,
+            "name": f"{v.patient.given_name} {v.patient.family_name}",
+        },
+        "clinic": v.clinic.code,
+        "chair": v.chair_label,
+        "state": v.state.value,
+        "given_mg": round(v.given_mg, 2),
+        "order": None
+        if v.order is None
+        else {
+            "protocol": v.order.protocol_code,
+            "dose_mg": v.order.dose_mg,
+            "dose_mg_per_kg": v.order.dose_mg_per_kg,
+            "duration_min": v.order.duration_min,
+            "rate_ml_per_h": v.order.rate_ml_per_h,
+            "volume_ml": v.order.volume_ml,
+        },
+        "events": [
+            {"kind": e.kind.value, "at": e.at.isoformat(), "cumulative_mg": e.cumulative_mg} for e in v.events
+        ],
+        "vitals": [
+            {**asdict(r), "id": str(r.id), "measured_at": r.measured_at.isoformat()} for r in v.vitals
+        ],
+    }
+
+
+@router.post("/api/sessions/{session_id}/pump")
+def pump_api(session_id: uuid.UUID, body: PumpIn, db: Db, who: ApiWho, now: Now) -> dict[str, str]:
+    """Chart a pump event now: start, pause, resume or stop."""
+    return {"state": infusion.pump(db, who, session_id, _kind(body.kind), now).value}
+
+
+@router.post("/api/sessions/{session_id}/vitals")
+def vitals_api(session_id: uuid.UUID, body: VitalsIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Chart vital signs now; the answer carries the alert level and messages."""
+    row = infusion.record_vitals(
+        db,
+        who,
+        session_id,
+        bp=body.bp,
+        heart_rate=body.heart_rate,
+        spo2=body.spo2,
+        respiratory_rate=body.respiratory_rate,
+        now=now,
+    )
+    return {**asdict(row), "id": str(row.id), "measured_at": row.measured_at.isoformat()}
+
+
+@router.get("/api/sessions/{session_id}/levels")
+def levels_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, Any]:
+    """Predicted plasma (Cp) and effect-site (Ce) ketamine levels from what was given, and when clear."""
+    return asdict(levels.live_levels(db, who, session_id, now))
+
+
+def _kind(text: str) -> AdministrationKind:
+    allowed = {"start", "pause", "resume", "stop"}
+    if text not in allowed:
+        raise InvalidInput(f"The pump action must be one of {', '.join(sorted(allowed))}; got {text!r}.")
+    return AdministrationKind(text)
+
+
+def _whole(text: str, label: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{label} must be a whole number; got {text!r}.") from None
+
+
+def _number(text: str, label: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{label} must be a number; got {text!r}.") from None

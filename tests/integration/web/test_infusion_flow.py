@@ -1,0 +1,173 @@
+"""The nurse's infusion, through the API: check-in with a driver, seat, order, pump, vitals, levels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+
+from ketaflow.demo.catalog import DEMO_PASSWORD
+from ketaflow.store import models as m
+from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
+from ketaflow.web.app import create_app
+from ketaflow.web.deps import clock
+
+T0 = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # 10:00 in Austin
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def world(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock, m.Appointment]]:
+    app = create_app(demo_engine)
+    frozen = Clock()
+    app.dependency_overrides[clock] = frozen
+    with Session(demo_engine) as db:
+        clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
+        assert clinic is not None
+        plan = db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.clinic_id == clinic.id)).first()
+        assert plan is not None
+        chair = db.scalars(select(m.Chair).where(m.Chair.clinic_id == clinic.id)).first()
+        appt = m.Appointment(
+            clinic_id=clinic.id,
+            patient_id=plan.patient_id,
+            chair_id=chair.id if chair else None,
+            treatment_plan_id=plan.id,
+            kind=AppointmentKind.INFUSION,
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=3, minutes=30),
+            status=AppointmentStatus.BOOKED,
+        )
+        db.add(appt)
+        db.commit()
+        db.refresh(appt)
+        db.expunge(appt)
+    with TestClient(app) as client:
+        yield client, frozen, appt
+    with demo_engine.begin() as conn:
+        conn.execute(delete(m.SignInAttempt))
+
+
+def sign_in(client: TestClient, who: str) -> dict[str, str]:
+    client.cookies.clear()
+    r = client.post(
+        "/login",
+        data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
+
+
+def vitals_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(m.VitalSign)) or 0
+
+
+def test_it_walks_an_infusion_from_check_in_to_stop(
+    world: tuple[TestClient, Clock, m.Appointment], demo_engine: Engine
+) -> None:
+    client, frozen, appt = world
+    url = f"/api/appointments/{appt.id}"
+
+    desk = sign_in(client, "frontdesk1.aus")
+    refused = client.post(f"{url}/check-in", json={"version": 1, "driver": "Dana"}, headers=desk)
+    assert refused.status_code == 400 and "Name who is driving the patient home" in refused.json()["error"]
+    assert (
+        client.post(f"{url}/check-in", json={"version": 1, "driver": "Dana Reyes, 555-0100"}).status_code
+        == 403
+    )
+    ok = client.post(f"{url}/check-in", json={"version": 1, "driver": "Dana Reyes, 555-0100"}, headers=desk)
+    assert ok.status_code == 200 and ok.json()["driver"] == "Dana Reyes"
+    stale = client.post(
+        f"{url}/check-in", json={"version": 1, "driver": "Dana Reyes, 555-0100"}, headers=desk
+    )
+    assert stale.status_code == 409
+
+    nurse = sign_in(client, "nurse1.aus")
+    session_id = client.post(f"{url}/open", headers=nurse).json()["session_id"]
+    api = f"/api/sessions/{session_id}"
+    no_order = client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse)
+    assert no_order.status_code == 400 and "psychiatrist must order the dose" in no_order.json()["error"]
+    assert client.post(f"{api}/order", json={}, headers=nurse).status_code == 403
+
+    psych = sign_in(client, "psychiatrist1.aus")
+    too_much = client.post(f"{api}/order", json={"dose_mg_per_kg": 4.0}, headers=psych)
+    assert too_much.status_code == 400 and "hard limit" in too_much.json()["error"]
+    order = client.post(f"{api}/order", json={"protocol": "depression-induction"}, headers=psych).json()
+    assert order["limit_status"] == "ok" and order["dose_mg"] > 0
+
+    nurse = sign_in(client, "nurse1.aus")
+    assert (
+        client.post(
+            f"{api}/vitals",
+            json={"bp": "128/82", "heart_rate": 72, "spo2": 98, "respiratory_rate": 14},
+            headers=nurse,
+        ).json()["level"]
+        == "normal"
+    )
+    assert client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse).json()["state"] == "running"
+    assert client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse).status_code == 409
+
+    frozen.now = T0 + timedelta(minutes=20)
+    before = vitals_count(demo_engine)
+    bad = client.post(f"{api}/vitals", json={"bp": "400/20", "heart_rate": 80}, headers=nurse)
+    assert bad.status_code == 400 and "Traceback" not in bad.text
+    assert vitals_count(demo_engine) == before  # nothing of a refused entry is kept
+    high = client.post(
+        f"{api}/vitals",
+        json={"bp": "176/104", "heart_rate": 96, "spo2": 97, "respiratory_rate": 16},
+        headers=nurse,
+    ).json()
+    assert high["level"] in {"pause", "stop"} and high["alerts"]
+    assert client.post(f"{api}/pump", json={"kind": "pause"}, headers=nurse).json()["state"] == "paused"
+
+    frozen.now = T0 + timedelta(minutes=30)
+    assert client.post(f"{api}/pump", json={"kind": "resume"}, headers=nurse).json()["state"] == "running"
+    levels = client.get(f"{api}/levels").json()
+    assert len(levels["t_min"]) == len(levels["cp_ng_per_ml"]) == len(levels["ce_ng_per_ml"])
+    assert levels["cp_now_ng_per_ml"] > 0 and levels["running"] is True
+    view = client.get(api).json()
+    rate = order["dose_mg"] / 40
+    assert view["given_mg"] == pytest.approx(rate * 20, rel=1e-3)  # ran 0-20 min, paused 20-30, resumed at 30
+    assert [e["kind"] for e in view["events"]] == ["start", "pause", "resume"]
+
+    frozen.now = T0 + timedelta(minutes=50)
+    assert client.post(f"{api}/pump", json={"kind": "stop"}, headers=nurse).json()["state"] == "stopped"
+    stopped = client.get(api).json()
+    assert stopped["events"][-1]["cumulative_mg"] == pytest.approx(order["dose_mg"], rel=1e-3)
+
+    board = client.get("/api/clinics/aus/board").json()
+    mine = [c["now"] for c in board["chairs"] if c["now"] and c["now"]["session_id"] == session_id]
+    assert mine and mine[0]["state"] == "stopped" and mine[0]["last_vitals"]["level"] in {"pause", "stop"}
+    page = client.get(f"/sessions/{session_id}")
+    assert page.status_code == 200 and "Predicted ketamine levels" in page.text
+
+    other = sign_in(client, "nurse1.den")
+    assert client.get(api).status_code == 403
+    assert client.get(f"/sessions/{session_id}").status_code == 403
+    assert client.get("/api/clinics/aus/board").status_code == 404
+    del other
+
+
+def test_it_needs_the_csrf_token_for_every_change(world: tuple[TestClient, Clock, m.Appointment]) -> None:
+    client, _frozen, appt = world
+    sign_in(client, "frontdesk1.aus")
+    r = client.post(
+        f"/api/appointments/{appt.id}/check-in", json={"version": 1, "driver": "Dana Reyes, 555-0100"}
+    )
+    assert r.status_code == 403 and "X-CSRF-Token" in r.json()["error"]
+    form = client.post(
+        f"/appointments/{appt.id}/check-in", data={"version": "1", "driver": "Dana Reyes, 555-0100"}
+    )
+    assert form.status_code == 403
