@@ -32,11 +32,6 @@ class Citation:
     pmid: str
     doi: str
 
-    def short(self) -> str:
-        """Return 'First author year, journal' for tables."""
-        first = self.authors.split(",")[0].split(" ")[0]
-        return f"{first} {self.year}, {self.journal.split('(')[0].strip()}"
-
 
 @dataclass(frozen=True)
 class FittedRange:

@@ -124,12 +124,3 @@ def minutes_to_fall_below(
 def bands_containing(conc_ng_per_ml: float) -> list[ConcentrationBand]:
     """Return the literature bands that contain the concentration."""
     return [b for b in concentration_bands() if b.low_ng_per_ml <= conc_ng_per_ml <= b.high_ng_per_ml]
-
-
-def time_above_min(conc: FloatArray, threshold_ng_per_ml: float, dt_min: float) -> FloatArray:
-    """Minutes each patient's gridded curve spends at or above the threshold.
-
-    Counts grid points, so the resolution is one step.
-    """
-    counts = np.count_nonzero(conc >= threshold_ng_per_ml, axis=-1)
-    return np.asarray(counts, dtype=np.float64) * dt_min
