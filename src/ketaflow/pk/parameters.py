@@ -155,6 +155,8 @@ def check_fitted_range(spec: ModelSpec, weight_kg: float, age_yr: float | None =
     Returns the warning sentences (empty if none) and also issues each one as an
     :class:`OutsideFittedRangeWarning`.
     """
+    if age_yr is not None and not (np.isfinite(age_yr) and age_yr >= 0):
+        raise InvalidInput("Age must be a number of years, 0 or more.")
     problems = spec.fitted_range.violations(weight_kg, age_yr)
     messages = [
         f"Patient outside the fitted range of model '{spec.name}' "

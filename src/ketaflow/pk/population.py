@@ -172,6 +172,8 @@ def simulate_population(
     sample_min : float
         Interval of the sampled curves (rounded to a whole number of grid steps).
     """
+    if not (np.isfinite(threshold_ng_per_ml) and threshold_ng_per_ml > 0):
+        raise InvalidInput("The concentration threshold must be greater than zero.")
     dt_min, n = time_grid(until_min, step_s)
     every = max(1, round(sample_min / dt_min))
     modes, w = population_modes(model, n_patients, seed, regimen_per_kg.routes, weights_kg)

@@ -95,6 +95,8 @@ def test_plots_are_written(tmp_path: Path, suffix: str) -> None:
         (["simulate", "--weight-kg", "70", "--plot", "x.pdf"], ".png or .svg"),
         (["routes", "--weight-kg", "70", "--route", "rectalish"], "Unknown route"),
         (["population", "--patients", "0"], "at least one"),
+        (["population", "--patients", "10", "--threshold-ng-per-ml", "-1"], "threshold must be greater"),
+        (["simulate", "--weight-kg", "70", "--age-yr", "-3"], "Age must be a number of years"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(args: list[str], message: str) -> None:

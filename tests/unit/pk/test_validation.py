@@ -43,6 +43,10 @@ def test_a_route_missing_from_the_modes_is_refused() -> None:
         lambda: pk.patient_modes("domino", 70.0, ("carrier-pigeon",)),
         lambda: pk.minutes_to_fall_below(pk.patient_modes("domino", 70.0), REGIMEN, 0.0),
         lambda: pk.compare_routes(70.0, 1),
+        lambda: pk.simulate("domino", 70.0, REGIMEN, until_min=60.0, age_yr=-3.0),
+        lambda: pk.simulate("domino", 70.0, REGIMEN, until_min=60.0, age_yr=float("nan")),
+        lambda: pk.protocol_population("domino", 10, 0.5, 40.0, until_min=60, threshold_ng_per_ml=0.0),
+        lambda: pk.protocol_population("domino", 10, 0.5, 40.0, until_min=60, threshold_ng_per_ml=-1.0),
     ],
 )
 def test_bad_values_raise_value_errors(call) -> None:  # type: ignore[no-untyped-def]
