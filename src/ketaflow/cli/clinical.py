@@ -261,6 +261,7 @@ def register(app: typer.Typer) -> None:
     """Add this topic's commands to the main app."""
     app.command("dose")(dose)
     app.command("screen")(screen_cmd)
-    app.command("score")(score_cmd)
+    # A negative answer ("-1") must reach the range check, not be taken for an unknown option.
+    app.command("score", context_settings={"ignore_unknown_options": True})(score_cmd)
     app.command("vitals-check")(vitals_check)
     app.command("discharge-check")(discharge_check)

@@ -162,6 +162,10 @@ def test_it_checks_a_ready_discharge() -> None:
         (["score", "phq9", "1", "-", "0", "3", "1", "0", "2", "1", "0"], "PHQ-9 item 2 is unanswered"),
         (["score", "hamd", "1"], "Unknown questionnaire 'hamd'"),
         (
+            ["score", "phq9", "1", "2", "0", "3", "1", "0", "2", "1", "-1"],
+            "PHQ-9 item 9 must be 0 to 3; got -1.",
+        ),
+        (
             [
                 "dose",
                 "--protocol",
