@@ -12,6 +12,13 @@ from ketaflow.clinical.vitals import BloodPressure
 
 _UNLISTED_SOURCE = "ketaflow screening list (no entry matched); the psychiatrist confirms by hand"
 
+# The recheck advice for a raised pre-infusion reading: the guideline's seated rest before a
+# blood-pressure measurement.
+_BP_RECHECK_SOURCE = (
+    "rest before the recheck: Whelton PK et al., 2017 ACC/AHA hypertension guideline, "
+    "J Am Coll Cardiol 2018;71:e127-e248 (accurate BP measurement: sit quietly for more than 5 min)"
+)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -115,8 +122,9 @@ def _screen_bp(bp: BloodPressure, rules: ClinicalRules) -> Finding | None:
             f"Blood pressure above {rv.systolic_mm_hg:g}/{rv.diastolic_mm_hg:g}",
             f"Blood pressure {bp} mmHg is above {rv.systolic_mm_hg:g}/{rv.diastolic_mm_hg:g}; "
             "ketamine raises it further.",
-            "Recheck after 5 minutes of rest; the psychiatrist decides whether to delay treatment.",
-            rv.source,
+            "Recheck after more than 5 minutes of seated rest; the psychiatrist decides whether to "
+            "delay treatment.",
+            f"{rv.source}; {_BP_RECHECK_SOURCE}",
             "blood_pressure",
         )
     return None

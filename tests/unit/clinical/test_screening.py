@@ -151,6 +151,12 @@ def test_it_screens_the_pre_infusion_blood_pressure(bp: str, level: ScreeningLev
     assert screen(blood_pressure=parse_bp(bp)).level is level
 
 
+def test_it_cites_the_rest_time_in_the_blood_pressure_recheck_advice() -> None:
+    (finding,) = screen(blood_pressure=parse_bp("150/95")).findings
+    assert "5 minutes" in finding.advice
+    assert "SPRAVATO" in finding.source and "Whelton" in finding.source and "5 min" in finding.source
+
+
 def test_it_returns_the_issue_example_most_serious_first() -> None:
     result = screen(
         medications=["Xanax 0.5 mg", "lamotrigine"],
