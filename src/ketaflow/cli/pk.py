@@ -49,6 +49,14 @@ def _warn(messages: list[str] | tuple[str, ...]) -> None:
         typer.echo(f"Warning: {m}", err=True)
 
 
+def _check_plot(path: Path | None) -> None:
+    """Refuse a bad plot path before any simulation runs (one sentence, exit 2)."""
+    if path is not None:
+        from ketaflow.pk.plot import check_path
+
+        check_path(path)
+
+
 def _plot(path: Path | None, draw: Callable[[Path], Path]) -> None:
     if path is not None:
         written = draw(path)
@@ -74,10 +82,7 @@ def simulate(
     from ketaflow import pk
 
     with _domain_errors() as range_warnings:
-        if plot is not None:
-            from ketaflow.pk.plot import check_path
-
-            check_path(plot)
+        _check_plot(plot)
         regimen = pk.weight_based_infusion(weight_kg, dose_mg_per_kg, minutes)
         sim = pk.simulate(
             model,
@@ -159,10 +164,7 @@ def routes(
     from ketaflow.pk.routes import DEFAULT_ROUTES
 
     with _domain_errors():
-        if plot is not None:
-            from ketaflow.pk.plot import check_path
-
-            check_path(plot)
+        _check_plot(plot)
         chosen = tuple(route) if route else DEFAULT_ROUTES
         results = pk.compare_routes(
             weight_kg,
@@ -240,10 +242,7 @@ def population(
     from ketaflow import pk
 
     with _domain_errors():
-        if plot is not None:
-            from ketaflow.pk.plot import check_path
-
-            check_path(plot)
+        _check_plot(plot)
         started = time.perf_counter()
         result = pk.protocol_population(
             model,
