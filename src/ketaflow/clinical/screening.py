@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ketaflow.clinical.levels import ScreeningLevel
@@ -59,27 +59,15 @@ def screen(
     """
     rules = rules or default_rules()
     s = rules.screening
-    findings: list[Finding] = []
-    cond_names = {k: v.aliases for k, v in s.conditions.items()}
-    med_names = {k: v.names for k, v in s.medications.items()}
-    for text in conditions:
-        if not text.strip():
-            continue
-        matches = match_text(text, cond_names)
-        for m in matches:
-            note = "" if m.exact else f" (read '{m.read_as}' as '{m.name}')"
-            findings.append(_finding(text, m.key, s.conditions[m.key], note))
-        if not matches:
-            findings.append(_unlisted(text, "condition"))
-    for text in medications:
-        if not text.strip():
-            continue
-        matches = match_text(text, med_names)
-        for m in matches:
-            note = "" if m.exact else f" (read '{m.read_as}' as '{m.name}')"
-            findings.append(_finding(text, m.key, s.medications[m.key], note))
-        if not matches:
-            findings.append(_unlisted(text, "medication or substance"))
+    findings = _match_all(
+        conditions, s.conditions, {k: v.aliases for k, v in s.conditions.items()}, "condition"
+    )
+    findings += _match_all(
+        medications,
+        s.medications,
+        {k: v.names for k, v in s.medications.items()},
+        "medication or substance",
+    )
     if blood_pressure is not None:
         bp_finding = _screen_bp(blood_pressure, rules)
         if bp_finding is not None:
@@ -87,6 +75,26 @@ def screen(
     findings.sort(key=lambda f: -f.level.rank)
     level = findings[0].level if findings else ScreeningLevel.CLEAR
     return ScreeningResult(level, tuple(findings))
+
+
+def _match_all(
+    texts: Iterable[str],
+    entries: Mapping[str, ScreeningEntry],
+    names: Mapping[str, Iterable[str]],
+    what: str,
+) -> list[Finding]:
+    """Return a finding for every rule each text names, or an 'unlisted' one if it names none."""
+    findings: list[Finding] = []
+    for text in texts:
+        if not text.strip():
+            continue
+        matches = match_text(text, names)
+        for m in matches:
+            note = "" if m.exact else f" (read '{m.read_as}' as '{m.name}')"
+            findings.append(_finding(text, m.key, entries[m.key], note))
+        if not matches:
+            findings.append(_unlisted(text, what))
+    return findings
 
 
 def _unlisted(text: str, what: str) -> Finding:
