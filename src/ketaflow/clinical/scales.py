@@ -79,8 +79,7 @@ class Questionnaire:
 def describe_instrument(instrument: str, rules: ClinicalRules | None = None) -> Questionnaire:
     """Return the questions and allowed answers of the named instrument."""
     rules = rules or default_rules()
-    inst = rules.instrument(instrument)
-    key = next(k for k, v in rules.scales.items() if v is inst)
+    key, inst = _lookup(rules, instrument)
     labels = inst.item_labels or tuple(f"{inst.name} item {i}" for i in range(1, inst.items + 1))
     items = tuple(
         QuestionItem(
@@ -93,6 +92,34 @@ def describe_instrument(instrument: str, rules: ClinicalRules | None = None) -> 
     )
     return Questionnaire(
         key, inst.name, inst.title, items, inst.answer_labels, inst.missing.rule, inst.source
+    )
+
+
+def _lookup(rules: ClinicalRules, instrument: str) -> tuple[str, Instrument]:
+    """Return the rules key (e.g. 'qids-sr16' for 'QIDS') and the instrument it names."""
+    inst = rules.instrument(instrument)
+    return next(k for k, v in rules.scales.items() if v is inst), inst
+
+
+def _result(
+    key: str,
+    inst: Instrument,
+    total: int,
+    alerts: tuple[ScaleAlert, ...],
+    remission: bool | None,
+    values: list[int | None],
+) -> ScaleScore:
+    return ScaleScore(
+        instrument=key,
+        name=inst.name,
+        total=total,
+        max_total=max_total(inst),
+        severity=_band(inst, total),
+        alerts=alerts,
+        remission=remission,
+        answered=sum(v is not None for v in values),
+        source=inst.source,
+        severity_source=inst.severity.source,
     )
 
 
@@ -145,8 +172,7 @@ def _band(inst: Instrument, total: int) -> str:
 def score(instrument: str, answers: Sequence[int | None], rules: ClinicalRules | None = None) -> ScaleScore:
     """Score ``answers`` (item order; None = unanswered) on the named instrument."""
     rules = rules or default_rules()
-    inst = rules.instrument(instrument)
-    key = next(k for k, v in rules.scales.items() if v is inst)
+    key, inst = _lookup(rules, instrument)
     values = _validate(inst, answers)
     if inst.item6_max is not None:
         return _score_cssrs(key, inst, values)
@@ -160,18 +186,7 @@ def score(instrument: str, answers: Sequence[int | None], rules: ClinicalRules |
         if (values[a.item - 1] or 0) >= a.min_answer
     )
     remission = None if inst.remission is None else total <= inst.remission.max_total
-    return ScaleScore(
-        instrument=key,
-        name=inst.name,
-        total=total,
-        max_total=max_total(inst),
-        severity=_band(inst, total),
-        alerts=alerts,
-        remission=remission,
-        answered=sum(v is not None for v in values),
-        source=inst.source,
-        severity_source=inst.severity.source,
-    )
+    return _result(key, inst, total, alerts, remission, values)
 
 
 def _score_cssrs(key: str, inst: Instrument, values: list[int | None]) -> ScaleScore:
@@ -193,18 +208,7 @@ def _score_cssrs(key: str, inst: Instrument, values: list[int | None]) -> ScaleS
             f"psychiatrist {urgency}."
         )
         alerts = (ScaleAlert(SUICIDE_REVIEW, None, msg, inst.severity.source),)
-    return ScaleScore(
-        instrument=key,
-        name=inst.name,
-        total=risk,
-        max_total=max_total(inst),
-        severity=_band(inst, risk),
-        alerts=alerts,
-        remission=None,
-        answered=sum(v is not None for v in values),
-        source=inst.source,
-        severity_source=inst.severity.source,
-    )
+    return _result(key, inst, risk, alerts, None, values)
 
 
 def series_outcome(
@@ -212,8 +216,7 @@ def series_outcome(
 ) -> SeriesOutcome:
     """Return response (>= 50% reduction from the first total) and remission across a series."""
     rules = rules or default_rules()
-    inst = rules.instrument(instrument)
-    key = next(k for k, v in rules.scales.items() if v is inst)
+    key, inst = _lookup(rules, instrument)
     if len(totals) < 1:
         raise InvalidInput("A series needs at least a baseline score.")
     top = max_total(inst)
