@@ -116,6 +116,10 @@ def test_it_drops_doses_and_formulation_words() -> None:
     ("condition", "rule", "level"),
     [
         ("uncontrolled hypertension", "uncontrolled_hypertension", CONTRA),
+        # the words in the other order, as a chart list often writes them, must not read as controlled
+        ("Hypertension, uncontrolled", "uncontrolled_hypertension", CONTRA),
+        ("high blood pressure - uncontrolled", "uncontrolled_hypertension", CONTRA),
+        ("uncontrolled BP", "uncontrolled_hypertension", CONTRA),
         ("Hypertension, on lisinopril", "hypertension", CAUTION),
         ("schizophrenia", "active_psychosis", CONTRA),
         ("history of psychosis", "history_of_psychosis", REVIEW),
