@@ -80,7 +80,9 @@ def evaluate_discharge(
     """Evaluate discharge readiness; list every unmet criterion (none means ready)."""
     rules = rules or default_rules()
     d = rules.discharge
-    if not math.isfinite(minutes_since_end) or minutes_since_end < 0:
+    if not math.isfinite(minutes_since_end):
+        raise InvalidInput(f"Minutes since the infusion ended must be a number; got {minutes_since_end:g}.")
+    if minutes_since_end < 0:
         raise InvalidInput(f"Minutes since the infusion ended cannot be negative; got {minutes_since_end:g}.")
     nausea = nausea.strip().lower()
     if nausea not in d.nausea.choices:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ketaflow.clinical.rules import ClinicalRules, Protocol, default_rules
@@ -66,6 +67,8 @@ def check_interval(protocol: str, hours_since_last: float, rules: ClinicalRules 
     """Return a message if the next infusion comes sooner than the protocol allows, else None."""
     rules = rules or default_rules()
     series = rules.protocol(protocol).series
+    if not math.isfinite(hours_since_last):
+        raise InvalidInput(f"Hours since the last infusion must be a number; got {hours_since_last:g}.")
     if hours_since_last < 0:
         raise InvalidInput(f"Hours since the last infusion cannot be negative; got {hours_since_last:g}.")
     if hours_since_last < series.min_interval_hours:

@@ -118,6 +118,7 @@ def test_it_needs_the_instructions_given() -> None:
     ("kw", "message"),
     [
         ({"minutes_since_end": -1}, "cannot be negative"),
+        ({"minutes_since_end": float("nan")}, "must be a number; got nan"),
         ({"aldrete": 11}, "Aldrete score must be 0 to 10; got 11."),
         ({"padss": -1}, "PADSS score must be 0 to 10"),
         ({"nausea": "a bit"}, "Nausea must be one of none, mild, moderate, severe"),

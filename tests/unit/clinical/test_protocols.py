@@ -28,6 +28,12 @@ def test_it_refuses_a_negative_interval() -> None:
         check_interval("depression-induction", -1)
 
 
+def test_it_refuses_an_interval_that_is_not_a_number() -> None:
+    # NaN compares false with everything, so it used to pass as "not too soon"
+    with pytest.raises(InvalidInput, match="must be a number"):
+        check_interval("depression-induction", float("nan"))
+
+
 def advise(dose: float = 0.5, latest: float = 25, n: int = 2, tolerated: bool = True) -> tuple[float, bool]:
     a = next_titration_dose(
         dose, baseline_score=32, latest_score=latest, infusions_at_current_dose=n, tolerated=tolerated
