@@ -99,8 +99,17 @@ def next_titration_dose(
     plan = rules.protocol(protocol).titration
     if plan is None:
         raise InvalidInput(f"Protocol '{protocol}' has no titration plan.")
+    values = (current_dose_mg_per_kg, baseline_score, latest_score)
+    if not all(math.isfinite(v) for v in values):
+        raise InvalidInput("The current dose and both scores must be numbers.")
+    if not current_dose_mg_per_kg > 0:
+        raise InvalidInput(f"The current dose must be above 0 mg/kg; got {current_dose_mg_per_kg:g}.")
     if baseline_score <= 0:
         raise InvalidInput("A titration needs a baseline score above 0 to judge response.")
+    if latest_score < 0:
+        raise InvalidInput(f"The latest score cannot be negative; got {latest_score:g}.")
+    if infusions_at_current_dose < 0:
+        raise InvalidInput("The number of infusions at the current dose cannot be negative.")
     steps = plan.steps_mg_per_kg
     reduction = (baseline_score - latest_score) / baseline_score
     stay = TitrationAdvice(current_dose_mg_per_kg, False, "", plan.source)

@@ -64,6 +64,26 @@ def test_it_waits_for_enough_infusions_at_a_dose(n: int, changed: bool) -> None:
     assert advise(n=n)[1] is changed
 
 
+@pytest.mark.parametrize(
+    ("dose", "baseline", "latest", "n"),
+    [
+        (0.5, float("nan"), 25, 2),  # NaN scores used to read as non-response and step up
+        (0.5, 32, float("nan"), 2),
+        (float("nan"), 32, 25, 2),
+        (0.0, 32, 25, 2),
+        (0.5, 32, -1, 2),
+        (0.5, 32, 25, -1),
+    ],
+)
+def test_it_refuses_titration_input_it_cannot_judge(
+    dose: float, baseline: float, latest: float, n: int
+) -> None:
+    with pytest.raises(InvalidInput):
+        next_titration_dose(
+            dose, baseline_score=baseline, latest_score=latest, infusions_at_current_dose=n, tolerated=True
+        )
+
+
 def test_it_refuses_a_protocol_without_a_titration_plan() -> None:
     with pytest.raises(InvalidInput, match="no titration plan"):
         next_titration_dose(
