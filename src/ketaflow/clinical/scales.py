@@ -158,6 +158,14 @@ def _validate(inst: Instrument, answers: Sequence[int | None]) -> list[int | Non
             which = "items " + ", ".join(map(str, missing[:-1])) + f" and {missing[-1]} are"
         rule = inst.missing.rule.split(".")[0]
         raise InvalidInput(f"{inst.name} {which} unanswered; {rule[0].lower() + rule[1:]}.")
+    # Even where a clinic allows unanswered items, an item that raises an alert (the suicide
+    # item) must be answered: scored as 0 it would silently hide the alert.
+    for alert in inst.alerts:
+        if out[alert.item - 1] is None:
+            raise InvalidInput(
+                f"{inst.name} item {alert.item} is unanswered; it is the item that raises a "
+                f"{alert.kind.replace('_', '-')} review, so it must be answered."
+            )
     return out
 
 

@@ -295,3 +295,24 @@ def test_it_scores_the_phq_instruction_manual_example() -> None:
     # depression severity score is 16 (3 items scored 1, 2 items scored 2, and 3 items scored 3)"
     result = score("phq9", [1, 1, 1, 2, 2, 3, 3, 3, 0])
     assert (result.total, result.severity) == (16, "moderately severe")
+
+
+def test_it_never_lets_an_unanswered_alert_item_hide_the_alert() -> None:
+    from ketaflow.clinical import load_rules
+
+    rules = load_rules(
+        {
+            "scales": {
+                "phq9": {
+                    "missing": {
+                        "max_missing": 1,
+                        "rule": "One item may be left blank.",
+                        "source": "Clinic policy 2026-11-25, to be confirmed",
+                    }
+                }
+            }
+        }
+    )
+    assert score("phq9", [1, 1, 1, 1, None, 1, 1, 1, 0], rules).answered == 8
+    with pytest.raises(InvalidInput, match="item 9 is unanswered; it is the item that raises a suicide-risk"):
+        score("phq9", [1, 1, 1, 1, 1, 1, 1, 1, None], rules)
