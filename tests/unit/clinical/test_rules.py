@@ -170,6 +170,7 @@ def test_it_lists_the_placeholders_a_director_must_confirm() -> None:
     pending = dict(unconfirmed_rules())
     assert "ceiling.total_mg" in pending
     assert "vitals.relative.systolic_rise" in pending
+    assert "scales.phq9.remission" in pending  # cut-off not confirmed in the cited paper
     assert "ceiling.rate_mg_per_kg_per_h" not in pending
     overridden = load_rules(
         {"ceiling": {"total_mg": {"value": 150.0, "source": "Medical director 2026-01-10, clinic policy"}}}
