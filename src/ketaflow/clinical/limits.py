@@ -90,7 +90,7 @@ def check_ceiling(
         ("total dose", total_mg, "mg", ceiling.total_mg),
     )
     for quantity, value, unit, bound in items:
-        if value > bound.value:
+        if not value <= bound.value:  # written so that a NaN value or bound is refused too
             msg = (
                 f"{quantity} {value:.3g} {unit} is above the absolute ceiling {bound.value:g} {unit}, "
                 "set below the anaesthetic range; the order is refused and no setting can allow it."

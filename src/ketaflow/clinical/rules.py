@@ -96,7 +96,7 @@ def _check_protocols_below(rules: ClinicalRules, ceiling: Ceiling) -> None:
             (p.limits.total_mg.hard_max, ceiling.total_mg.value, "total_mg"),
         )
         for hard_max, bound, what in pairs:
-            if hard_max > bound:
+            if not hard_max <= bound:
                 raise InvalidInput(
                     f"Protocol {key}: the hard maximum {what} {hard_max:g} is above the "
                     f"absolute ceiling {bound:g}; no clinic setting can allow that."
@@ -150,7 +150,7 @@ def apply_overrides(base: ClinicalRules, override: Mapping[str, Any] | str | Non
     for field in ("dose_mg_per_kg", "rate_mg_per_kg_per_h", "total_mg"):
         new = getattr(rules.ceiling, field).value
         limit = getattr(packaged, field).value
-        if new > limit:
+        if not new <= limit:
             raise InvalidInput(
                 f"A clinic override cannot raise the absolute ceiling {field} above {limit:g}."
             )

@@ -17,7 +17,9 @@ Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: TOML can write nan and inf, and NaN compares false with everything,
+    # so a NaN ceiling or limit would silently switch that check off.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class SourcedValue(_Frozen):

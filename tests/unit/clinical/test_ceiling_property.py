@@ -24,12 +24,18 @@ def clinic_overrides(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         field = draw(st.sampled_from(["dose_mg_per_kg", "rate_mg_per_kg_per_h", "total_mg"]))
         packaged = getattr(CEILING, field).value
-        value = draw(st.floats(min_value=0.01, max_value=packaged * 1.2))
+        # including values TOML can write that compare false with everything
+        value = draw(
+            st.floats(min_value=0.01, max_value=packaged * 1.2)
+            | st.sampled_from([float("nan"), float("inf"), float("-inf")])
+        )
         override["ceiling"] = {field: {"value": value, "source": "Hypothesis clinic 2026"}}
     if draw(st.booleans()):
         key = draw(st.sampled_from(PROTOCOLS))
         quantity = draw(st.sampled_from(["dose_mg_per_kg", "rate_mg_per_kg_per_h", "total_mg", "minutes"]))
-        hard_max = draw(st.floats(min_value=0.01, max_value=300.0))
+        hard_max = draw(
+            st.floats(min_value=0.01, max_value=300.0) | st.sampled_from([float("nan"), float("inf")])
+        )
         limit = {
             "hard_min": None,
             "soft_min": None,

@@ -136,6 +136,43 @@ def test_it_refuses_an_override_that_raises_the_ceiling(field: str) -> None:
         apply_overrides(default_rules(), override)
 
 
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "ceiling.dose_mg_per_kg",
+        "ceiling.rate_mg_per_kg_per_h",
+        "ceiling.total_mg",
+    ],
+)
+def test_it_refuses_a_ceiling_that_is_not_a_finite_number(table: str, bad: str) -> None:
+    # TOML can write nan and inf; a NaN ceiling compared false with every dose and
+    # switched the ceiling off (4.5 mg/kg over 1 min came out as a soft limit).
+    text = f'[{table}]\nvalue = {bad}\nsource = "Clinic policy 2026-11-25 test"\n'
+    with pytest.raises(InvalidInput, match="finite number"):
+        load_rules(text)
+
+
+@pytest.mark.parametrize("field", ["hard_min", "soft_min", "soft_max", "hard_max"])
+def test_it_refuses_a_limit_that_is_not_a_finite_number(field: str) -> None:
+    limit = {"hard_max": 0.75, field: float("nan"), "source": "Clinic policy 2026-11-25 test"}
+    override = {"protocols": {"depression-induction": {"limits": {"dose_mg_per_kg": limit}}}}
+    with pytest.raises(InvalidInput, match="finite number"):
+        load_rules(override)
+
+
+def test_the_ceiling_check_refuses_a_nan_bound_even_if_one_got_through() -> None:
+    from ketaflow.clinical.limits import check_ceiling
+
+    ceiling = default_rules().ceiling.model_construct(
+        dose_mg_per_kg=default_rules().ceiling.dose_mg_per_kg.model_construct(value=float("nan"), source="x"),
+        rate_mg_per_kg_per_h=default_rules().ceiling.rate_mg_per_kg_per_h,
+        total_mg=default_rules().ceiling.total_mg,
+    )
+    checks = check_ceiling(ceiling, dose_mg_per_kg=0.5, rate_mg_per_kg_per_h=0.75, total_mg=35.0)
+    assert [c.quantity for c in checks] == ["dose"]
+
+
 def test_it_refuses_a_protocol_hard_max_above_the_ceiling() -> None:
     limit = {"hard_max": 4.5, "source": "Clinic wish 2026: anaesthetic dose"}
     override = {"protocols": {"depression-induction": {"limits": {"dose_mg_per_kg": limit}}}}
