@@ -59,10 +59,15 @@ class DosingWeightRules(_Frozen):
     plausible_height_cm: PlausibleRange
 
 
+class PositiveSourcedValue(SourcedValue):
+    value: float = Field(gt=0)
+
+
 class PumpRules(_Frozen):
-    rate_resolution_ml_per_h: SourcedValue
-    volume_resolution_ml: SourcedValue
-    max_concentration_mg_per_ml: SourcedValue
+    # A resolution of 0 would divide by zero when rounding; a negative one makes no sense.
+    rate_resolution_ml_per_h: PositiveSourcedValue
+    volume_resolution_ml: PositiveSourcedValue
+    max_concentration_mg_per_ml: PositiveSourcedValue
 
 
 class Limit(_Frozen):

@@ -173,6 +173,17 @@ def test_the_ceiling_check_refuses_a_nan_bound_even_if_one_got_through() -> None
     assert [c.quantity for c in checks] == ["dose"]
 
 
+@pytest.mark.parametrize(
+    "field", ["rate_resolution_ml_per_h", "volume_resolution_ml", "max_concentration_mg_per_ml"]
+)
+@pytest.mark.parametrize("value", [0.0, -0.1])
+def test_it_refuses_a_pump_setting_that_is_not_positive(field: str, value: float) -> None:
+    # a zero resolution used to reach the rounding as a division by zero (a traceback)
+    override = {"pump": {field: {"value": value, "source": "Clinic pump 2026-11-25 test"}}}
+    with pytest.raises(InvalidInput, match="greater than 0"):
+        load_rules(override)
+
+
 def test_it_refuses_a_protocol_hard_max_above_the_ceiling() -> None:
     limit = {"hard_max": 4.5, "source": "Clinic wish 2026: anaesthetic dose"}
     override = {"protocols": {"depression-induction": {"limits": {"dose_mg_per_kg": limit}}}}
