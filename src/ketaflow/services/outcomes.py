@@ -200,10 +200,11 @@ def outcomes_dashboard(
     ids = scope.clinic_ids
     with _connection(bind) as conn:
         names = {r[0]: (r[1], r[2]) for r in q.clinics(conn)}
+        summary = q.course_summary(conn, d, ids)
         g = _Gathered(
             names=names,
-            courses={c.clinic_id: c for c in q.course_counts(conn, d, ids)},
-            histogram=q.infusions_to_response_histogram(conn, d, ids),
+            courses={c.clinic_id: c for c in summary.counts},
+            histogram=summary.first_responses,
             infusions=q.infusion_counts(conn, ids),
             side_effects=q.side_effect_counts(conn, ids),
             adverse=q.adverse_event_infusions(conn, ids),

@@ -24,17 +24,16 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
-    Select,
     and_,
     case,
     cast,
     exists,
     func,
     literal,
-    or_,
     select,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -96,15 +95,25 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CTE:
-    """One row per depression course: counts, dates, baseline and end-of-induction PHQ-9, flags."""
-    tp, s = m.TreatmentPlan, m.InfusionSession
-    qr = current(m.QuestionnaireResponse).where(m.QuestionnaireResponse.instrument == "phq9").subquery()
-    plans = (
-        select(tp.id.label("plan_id"), tp.patient_id, tp.clinic_id, tp.planned_infusions)
-        .where(tp.protocol_code.in_(d.depression_protocols), _scoped(tp.clinic_id, clinic_ids))
-        .cte("plans")
+def _current_phq9(patient_id: Any) -> tuple[Any, ColumnElement[bool]]:
+    """An alias of questionnaire_responses and the filter: this patient's current PHQ-9 rows."""
+    qr = aliased(m.QuestionnaireResponse)
+    newer = aliased(m.QuestionnaireResponse)
+    return qr, and_(
+        qr.patient_id == patient_id,
+        qr.instrument == "phq9",
+        ~exists().where(newer.amends_id == qr.id),
     )
+
+
+def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CTE:
+    """One row per depression course: counts, dates, baseline and end-of-induction PHQ-9, flags.
+
+    Built from per-course lookups (correlated subqueries that read a few rows each through
+    the (patient_id, instrument, answered_at) index) rather than window functions over every
+    questionnaire: the former reads about ten rows per course, the latter the whole table.
+    """
+    tp, s = m.TreatmentPlan, m.InfusionSession
     induction = (
         select(
             s.treatment_plan_id.label("plan_id"),
@@ -112,64 +121,89 @@ def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CT
             func.min(s.opened_at).label("first_at"),
             func.max(s.opened_at).label("last_induction_at"),
         )
-        .where(s.phase == "induction", s.treatment_plan_id.in_(select(plans.c.plan_id)))
+        .where(s.phase == "induction", _scoped(s.clinic_id, clinic_ids))
         .group_by(s.treatment_plan_id)
-        .cte("induction")
-    )
-    ranked = select(
-        qr.c.patient_id,
-        qr.c.total,
-        func.row_number()
-        .over(partition_by=qr.c.patient_id, order_by=(qr.c.answered_at, qr.c.id))
-        .label("rn"),
-    ).subquery()
-    baseline = select(ranked.c.patient_id, ranked.c.total).where(ranked.c.rn == 1).subquery()
-    end_ranked = (
-        select(
-            plans.c.plan_id,
-            qr.c.total,
-            qr.c.answered_at,
-            func.row_number()
-            .over(partition_by=plans.c.plan_id, order_by=(qr.c.answered_at, qr.c.id))
-            .label("rn"),
-        )
-        .join(induction, induction.c.plan_id == plans.c.plan_id)
-        .join(qr, qr.c.patient_id == plans.c.patient_id)
-        .where(
-            qr.c.session_id.is_(None),
-            qr.c.answered_at >= induction.c.last_induction_at,
-            days_between(induction.c.last_induction_at, qr.c.answered_at) <= END_OF_INDUCTION_WINDOW_DAYS,
-        )
         .subquery()
     )
-    end = select(end_ranked).where(end_ranked.c.rn == 1).subquery()
+    b, b_current = _current_phq9(tp.patient_id)
+    baseline = select(b.total).where(b_current).order_by(b.answered_at, b.id).limit(1).scalar_subquery()
+    e, e_current = _current_phq9(tp.patient_id)
+    end_first = (
+        select(e.id)
+        .where(
+            e_current,
+            e.session_id.is_(None),
+            e.answered_at >= induction.c.last_induction_at,
+            days_between(induction.c.last_induction_at, e.answered_at) <= END_OF_INDUCTION_WINDOW_DAYS,
+        )
+        .order_by(e.answered_at, e.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     ap = m.Appointment
     booked = exists().where(
-        ap.patient_id == plans.c.patient_id, ap.kind == "infusion", ap.status.in_(_OPEN_BOOKINGS)
+        ap.patient_id == tp.patient_id, ap.kind == "infusion", ap.status.in_(_OPEN_BOOKINGS)
     )
     n_induction = func.coalesce(induction.c.n_induction, 0)
-    completed = n_induction >= plans.c.planned_infusions
-    return (
+    stage1 = (
         select(
-            plans.c.plan_id,
-            plans.c.patient_id,
-            plans.c.clinic_id,
+            tp.id.label("plan_id"),
+            tp.patient_id,
+            tp.clinic_id,
+            tp.planned_infusions,
             n_induction.label("n_induction"),
             induction.c.first_at,
             induction.c.last_induction_at,
-            baseline.c.total.label("baseline_total"),
-            end.c.total.label("end_total"),
-            end.c.answered_at.label("end_at"),
-            _flag(completed).label("completed"),
-            _flag(and_(~completed, n_induction > 0, ~booked)).label("dropped_out"),
-            _flag(and_(completed, end.c.total.is_not(None))).label("evaluable"),
-            _flag(and_(completed, _responds(baseline.c.total, end.c.total, d))).label("response"),
-            _flag(and_(completed, end.c.total <= d.remission_max_total)).label("remission"),
+            baseline.label("baseline_total"),
+            end_first.label("end_id"),
+            _flag(and_(n_induction < tp.planned_infusions, n_induction > 0, ~booked)).label("dropped_out"),
         )
-        .outerjoin(induction, induction.c.plan_id == plans.c.plan_id)
-        .outerjoin(baseline, baseline.c.patient_id == plans.c.patient_id)
-        .outerjoin(end, end.c.plan_id == plans.c.plan_id)
+        .outerjoin(induction, induction.c.plan_id == tp.id)
+        .where(tp.protocol_code.in_(d.depression_protocols), _scoped(tp.clinic_id, clinic_ids))
+        # MATERIALIZED (SQLite 3.35+, PostgreSQL 12+): without it the planner inlines the CTE and
+        # re-runs the per-course lookups at every reference (seconds instead of milliseconds).
+        .cte("course_base")
+        .prefix_with("MATERIALIZED")
+    )
+    end = aliased(m.QuestionnaireResponse)
+    completed = stage1.c.n_induction >= stage1.c.planned_infusions
+    # First PHQ-9 before an induction infusion (after the first) that meets response.
+    r, r_current = _current_phq9(stage1.c.patient_id)
+    first = (
+        select(s.series_number, r.answered_at)
+        .join(s, s.id == r.session_id)
+        .where(
+            r_current,
+            s.treatment_plan_id == stage1.c.plan_id,
+            s.phase == "induction",
+            s.series_number > 1,
+            _responds(stage1.c.baseline_total, r.total, d),
+        )
+        .order_by(r.answered_at, r.id)
+        .limit(1)
+    )
+    return (
+        select(
+            stage1.c.plan_id,
+            stage1.c.patient_id,
+            stage1.c.clinic_id,
+            stage1.c.n_induction,
+            stage1.c.first_at,
+            stage1.c.last_induction_at,
+            stage1.c.baseline_total,
+            end.total.label("end_total"),
+            end.answered_at.label("end_at"),
+            _flag(completed).label("completed"),
+            stage1.c.dropped_out,
+            _flag(and_(completed, end.total.is_not(None))).label("evaluable"),
+            _flag(and_(completed, _responds(stage1.c.baseline_total, end.total, d))).label("response"),
+            _flag(and_(completed, end.total <= d.remission_max_total)).label("remission"),
+            first.with_only_columns(s.series_number).scalar_subquery().label("first_response_series"),
+            first.with_only_columns(r.answered_at).scalar_subquery().label("first_response_at"),
+        )
+        .outerjoin(end, end.id == stage1.c.end_id)
         .cte("courses")
+        .prefix_with("MATERIALIZED")
     )
 
 
@@ -186,76 +220,68 @@ class CourseCounts:
     remitters: int
 
 
-def course_counts(
+@dataclass(frozen=True)
+class CourseSummary:
+    """Course counts per clinic and, per clinic and number of infusions, first responses."""
+
+    counts: list[CourseCounts]
+    # (clinic, infusions to first response, courses, sum of days, sum of squared days)
+    first_responses: list[tuple[uuid.UUID, int, int, float, float]]
+
+
+def course_summary(
     conn: Connection, d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None
-) -> list[CourseCounts]:
-    """Count courses by clinic (started = at least one induction infusion)."""
+) -> CourseSummary:
+    """Course counts and first responses in one grouped query (the courses are built once).
+
+    A PHQ-9 answered before infusion k reflects infusions 1 to k-1, so a first response seen
+    there counts k - 1 infusions; a response first seen at the end-of-induction PHQ-9 counts
+    every induction infusion. Courses that never responded fall in the NULL group.
+    """
     c = courses(d, clinic_ids)
+    end_response = and_(c.c.completed == 1, _responds(c.c.baseline_total, c.c.end_total, d))
+    infusions = func.coalesce(c.c.first_response_series - 1, case((end_response, c.c.n_induction)))
+    days = days_between(c.c.first_at, func.coalesce(c.c.first_response_at, case((end_response, c.c.end_at))))
     stmt = (
         select(
             c.c.clinic_id,
+            infusions,
             func.count(),
             func.sum(c.c.completed),
             func.sum(c.c.dropped_out),
             func.sum(c.c.evaluable),
             func.sum(c.c.response),
             func.sum(c.c.remission),
+            func.sum(days),
+            func.sum(days * days),
         )
         .where(c.c.n_induction > 0)
-        .group_by(c.c.clinic_id)
+        .group_by(c.c.clinic_id, infusions)
     )
-    return [CourseCounts(r[0], *(int(v or 0) for v in r[1:])) for r in conn.execute(stmt)]
+    totals: dict[uuid.UUID, list[int]] = {}
+    firsts = []
+    for row in conn.execute(stmt):
+        acc = totals.setdefault(row[0], [0] * 6)
+        for i, v in enumerate(row[2:8]):
+            acc[i] += int(v or 0)
+        if row[1] is not None:
+            firsts.append((row[0], int(row[1]), int(row[2]), float(row[8] or 0), float(row[9] or 0)))
+    counts = [CourseCounts(cid, *v) for cid, v in totals.items()]
+    return CourseSummary(counts, firsts)
 
 
-def first_response(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> Select[Any]:
-    """Per course that reached response at any PHQ-9 during induction: infusions and days to it.
-
-    A PHQ-9 answered before infusion k reflects infusions 1 to k-1, so a first response seen
-    there counts k - 1 infusions; a response first seen at the end-of-induction PHQ-9 counts
-    every induction infusion.
-    """
-    c = courses(d, clinic_ids)
-    qr = current(m.QuestionnaireResponse).where(m.QuestionnaireResponse.instrument == "phq9").subquery()
-    s = m.InfusionSession
-    during = (
-        select(
-            s.treatment_plan_id.label("plan_id"),
-            func.min(s.series_number).label("series_number"),
-            func.min(qr.c.answered_at).label("answered_at"),
-        )
-        .join(qr, qr.c.session_id == s.id)
-        .join(c, c.c.plan_id == s.treatment_plan_id)
-        .where(s.phase == "induction", s.series_number > 1, _responds(c.c.baseline_total, qr.c.total, d))
-        .group_by(s.treatment_plan_id)
-        .subquery()
-    )
-    end_response = _responds(c.c.baseline_total, c.c.end_total, d)
-    infusions = func.coalesce(during.c.series_number - 1, case((end_response, c.c.n_induction)))
-    at = func.coalesce(during.c.answered_at, case((end_response, c.c.end_at)))
-    return (
-        select(
-            c.c.clinic_id,
-            infusions.label("infusions"),
-            days_between(c.c.first_at, at).label("days"),
-        )
-        .outerjoin(during, during.c.plan_id == c.c.plan_id)
-        .where(or_(during.c.plan_id.is_not(None), and_(c.c.completed == 1, end_response)))
-    )
+def course_counts(
+    conn: Connection, d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None
+) -> list[CourseCounts]:
+    """Count courses by clinic (started = at least one induction infusion)."""
+    return course_summary(conn, d, clinic_ids).counts
 
 
 def infusions_to_response_histogram(
     conn: Connection, d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None
 ) -> list[tuple[uuid.UUID, int, int, float, float]]:
     """(clinic, infusions to first response, courses, sum of days, sum of squared days), grouped."""
-    fr = first_response(d, clinic_ids).subquery()
-    stmt = select(
-        fr.c.clinic_id,
-        fr.c.infusions,
-        func.count(),
-        func.sum(fr.c.days),
-        func.sum(fr.c.days * fr.c.days),
-    ).group_by(fr.c.clinic_id, fr.c.infusions)
-    return [(r[0], int(r[1]), int(r[2]), float(r[3] or 0), float(r[4] or 0)) for r in conn.execute(stmt)]
+    return course_summary(conn, d, clinic_ids).first_responses
 
 
 def infusion_counts(
@@ -315,20 +341,34 @@ def blood_pressure_pauses(conn: Connection, clinic_ids: Sequence[uuid.UUID] | No
 def recovery_minutes_sums(
     conn: Connection, clinic_ids: Sequence[uuid.UUID] | None
 ) -> dict[uuid.UUID, tuple[int, float, float]]:
-    """Per clinic: (n, sum, sum of squares) of minutes from the pump's stop to discharge."""
-    ev = current(m.AdministrationEvent).where(m.AdministrationEvent.kind == "stop").subquery()
-    stops = (
-        select(ev.c.session_id, func.max(ev.c.occurred_at).label("stopped_at"))
-        .where(_scoped(ev.c.clinic_id, clinic_ids))
-        .group_by(ev.c.session_id)
+    """Per clinic: (n, sum, sum of squares) of minutes from the pump's (last) stop to discharge.
+
+    Driven from the discharges: each looks up its session's stop events through the
+    (session_id, occurred_at) index, instead of grouping every pump event.
+    """
+    dc = aliased(m.Discharge)
+    dc_newer = aliased(m.Discharge)
+    ev = aliased(m.AdministrationEvent)
+    ev_newer = aliased(m.AdministrationEvent)
+    stopped_at = (
+        select(func.max(ev.occurred_at))
+        .where(
+            ev.session_id == dc.session_id, ev.kind == "stop", ~exists().where(ev_newer.amends_id == ev.id)
+        )
+        .scalar_subquery()
+    )
+    per = (
+        select(dc.clinic_id, (days_between(stopped_at, dc.discharged_at) * 1440.0).label("minutes"))
+        .where(_scoped(dc.clinic_id, clinic_ids), ~exists().where(dc_newer.amends_id == dc.id))
         .subquery()
     )
-    dc = current(m.Discharge).where(_scoped(m.Discharge.clinic_id, clinic_ids)).subquery()
-    minutes = (days_between(stops.c.stopped_at, dc.c.discharged_at) * 1440.0).label("minutes")
-    per = select(dc.c.clinic_id, minutes).join(stops, stops.c.session_id == dc.c.session_id).subquery()
-    stmt = select(
-        per.c.clinic_id, func.count(), func.sum(per.c.minutes), func.sum(per.c.minutes * per.c.minutes)
-    ).group_by(per.c.clinic_id)
+    stmt = (
+        select(
+            per.c.clinic_id, func.count(), func.sum(per.c.minutes), func.sum(per.c.minutes * per.c.minutes)
+        )
+        .where(per.c.minutes.is_not(None))
+        .group_by(per.c.clinic_id)
+    )
     return {r[0]: (int(r[1]), float(r[2] or 0), float(r[3] or 0)) for r in conn.execute(stmt)}
 
 

@@ -1,0 +1,143 @@
+"""Benchmark: the outcomes dashboard (network and one clinic), the dissociation report, one patient.
+
+Times the service calls the CLI, API and web pages make (``ketaflow.services.outcomes``)
+on an existing demo network, warm (engine connected, statements compiled once), and
+reports the median of ``--runs`` calls, with each SQL query of the dashboard timed alone.
+Target (issue 6): the network dashboard in under 300 ms on SQLite over the default demo
+network (~35,000 infusions); under 3 s on PostgreSQL at 100 times that size.
+
+Build the databases first (about 1.5 minutes each)::
+
+    .venv/bin/ketaflow demo-data --as-of 2026-11-25 --database-url sqlite:////tmp/outcomes-demo.sqlite
+    .venv/bin/ketaflow demo-data --as-of 2026-11-25 --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+
+Usage::
+
+    .venv/bin/python benchmarks/outcomes_dashboard.py --database-url URL [--database-url URL ...]
+                                                      [--runs 9] [--write]
+
+``--write`` replaces the "## Outcomes dashboard" section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import machine, wait_for_quiet, write_section  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from ketaflow.services import outcomes as o  # noqa: E402
+from ketaflow.store import models as m  # noqa: E402
+from ketaflow.store import outcome_queries as q  # noqa: E402
+from ketaflow.store.engine import make_engine  # noqa: E402
+
+TITLE = "Outcomes dashboard"
+TARGET_SQLITE_MS = 300.0
+
+
+def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float, float]:
+    fn()  # compile and warm once
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), min(times), max(times)
+
+
+def bench(url: str, runs: int) -> dict[str, Any]:
+    engine = make_engine(url)
+    d = o.outcome_definitions()
+    with engine.connect() as conn:
+        infusions = conn.execute(select(func.count()).select_from(m.InfusionSession)).scalar_one()
+        patients = conn.execute(select(func.count()).select_from(m.Patient)).scalar_one()
+        clinic = q.clinics(conn)[0][1]
+        mrn = conn.execute(
+            select(m.Patient.mrn)
+            .join(m.InfusionSession, m.InfusionSession.patient_id == m.Patient.id)
+            .limit(1)
+        ).scalar_one()
+    calls: dict[str, Callable[[], Any]] = {
+        "network dashboard": lambda: o.outcomes_dashboard(engine),
+        f"clinic dashboard ({clinic})": lambda: o.outcomes_dashboard(engine, clinic=clinic),
+        "dissociation report": lambda: o.dissociation_report(engine),
+        "one patient's trajectory": lambda: o.patient_trajectory(engine, mrn=mrn),
+    }
+    results = {name: median_ms(fn, runs) for name, fn in calls.items()}
+    queries: dict[str, Callable[[Any], Any]] = {
+        "course_counts": lambda c: q.course_counts(c, d, None),
+        "infusions_to_response_histogram": lambda c: q.infusions_to_response_histogram(c, d, None),
+        "infusion_counts": lambda c: q.infusion_counts(c, None),
+        "side_effect_counts": lambda c: q.side_effect_counts(c, None),
+        "adverse_event_infusions": lambda c: q.adverse_event_infusions(c, None),
+        "blood_pressure_pauses": lambda c: q.blood_pressure_pauses(c, None),
+        "recovery_minutes_sums": lambda c: q.recovery_minutes_sums(c, None),
+    }
+    with engine.connect() as conn:
+        per_query = {name: median_ms(lambda f=f: f(conn), runs) for name, f in queries.items()}
+    engine.dispose()
+    return {
+        "url": engine.url.render_as_string(hide_password=True),
+        "dialect": engine.dialect.name,
+        "infusions": infusions,
+        "patients": patients,
+        "calls": results,
+        "queries": per_query,
+    }
+
+
+def render(results: list[dict[str, Any]], host: dict[str, str], runs: int, busy: bool) -> str:
+    lines = [
+        f"## {TITLE}",
+        "",
+        "`benchmarks/outcomes_dashboard.py`: the service calls behind `ketaflow outcomes` and the outcome "
+        "pages,",
+        f"warm, median of {runs} calls (min-max in brackets). Target: network dashboard under "
+        f"{TARGET_SQLITE_MS:.0f} ms on SQLite over the default demo network.",
+        "",
+        f"Machine: {host['nproc']} cores, {host['cpu']}, Python {host['python']}, numpy {host['numpy']}, "
+        f"load average {host['load_average']}" + (" (the machine never became quiet)" if busy else "") + ".",
+        "",
+    ]
+    for r in results:
+        lines += [
+            f"**{r['dialect']}** ({r['patients']:,} patients, {r['infusions']:,} infusions)",
+            "",
+            "| call | median ms | min-max ms |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, (med, lo, hi) in r["calls"].items():
+            lines.append(f"| {name} | {med:.0f} | {lo:.0f}-{hi:.0f} |")
+        lines += ["", "| dashboard query, alone | median ms |", "| --- | ---: |"]
+        for name, (med, _, _) in r["queries"].items():
+            lines.append(f"| `{name}` | {med:.0f} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", action="append", required=True)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--max-wait", type=float, default=60.0, help="Seconds to wait for an idle machine.")
+    parser.add_argument("--write", action="store_true", help="Replace the section in BENCHMARKS.md.")
+    args = parser.parse_args()
+    busy = not wait_for_quiet(args.max_wait)
+    host = machine()
+    results = [bench(url, args.runs) for url in args.database_url]
+    text = render(results, host, args.runs, busy)
+    print(text)
+    if args.write:
+        write_section(TITLE, text)
+
+
+if __name__ == "__main__":
+    main()
