@@ -231,6 +231,10 @@ class Instrument(_Frozen):
         for alert in self.alerts:
             if alert.item > self.items:
                 raise ValueError(f"{self.name}: an alert names item {alert.item} of {self.items}")
+        if self.skip is not None:
+            named = (self.skip.when_item_is_zero, *self.skip.items)
+            if any(not 1 <= i <= self.items for i in named):
+                raise ValueError(f"{self.name}: the skip rule names an item outside 1-{self.items}")
         return self
 
 

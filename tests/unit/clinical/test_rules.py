@@ -235,3 +235,17 @@ def test_it_refuses_an_override_number_without_its_own_source() -> None:
 def test_it_refuses_a_source_too_short_to_cite_anything() -> None:
     with pytest.raises(InvalidInput, match="not valid"):
         load_rules({"ceiling": {"total_mg": {"value": 90.0, "source": "me"}}})
+
+
+@pytest.mark.parametrize(
+    "skip",
+    [
+        {"when_item_is_zero": 7, "items": [3, 4, 5]},
+        {"when_item_is_zero": 2, "items": [3, 4, 9]},
+    ],
+)
+def test_it_refuses_a_skip_rule_naming_an_item_that_does_not_exist(skip: dict[str, Any]) -> None:
+    # item 7 of the 6-question C-SSRS screener used to crash scoring with an IndexError
+    override = {"scales": {"cssrs": {"skip": {**skip, "source": "Clinic policy 2026-11-25 test"}}}}
+    with pytest.raises(InvalidInput, match="skip rule names an item outside 1-6"):
+        load_rules(override)
