@@ -29,7 +29,7 @@ ClinicOption = Annotated[str | None, typer.Option("--clinic", help="Clinic code 
 def _checked_engine(database_url: str | None) -> Engine:
     from ketaflow.store.migrate import check_schema
 
-    engine = _engine(database_url)
+    engine: Engine = _engine(database_url)
     try:
         check_schema(engine)
     except KetaflowError as exc:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -497,7 +497,7 @@ def export_deidentified(bind: Bind, out_dir: str | Any, *, fmt: str = "csv") -> 
     for row in patients:
         ids.get(row[0])
 
-    def age(dob: Any, first: datetime) -> int:
+    def age(dob: date, first: datetime) -> int:
         years = first.year - dob.year - ((first.month, first.day) < (dob.month, dob.day))
         return min(years, AGE_TOP_CODE_YEARS)
 
