@@ -30,7 +30,9 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    null,
     select,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -343,30 +345,32 @@ def recovery_minutes_sums(
 ) -> dict[uuid.UUID, tuple[int, float, float]]:
     """Per clinic: (n, sum, sum of squares) of minutes from the pump's (last) stop to discharge.
 
-    Driven from the discharges: each looks up its session's stop events through the
-    (session_id, occurred_at) index, instead of grouping every pump event.
+    The current stop events and discharges are stacked (UNION ALL) and grouped by session:
+    two sequential scans and one aggregation, with no per-row index probes (which cost
+    seconds on PostgreSQL and most of the time on SQLite).
     """
-    dc = aliased(m.Discharge)
-    dc_newer = aliased(m.Discharge)
-    ev = aliased(m.AdministrationEvent)
-    ev_newer = aliased(m.AdministrationEvent)
-    stopped_at = (
-        select(func.max(ev.occurred_at))
-        .where(
-            ev.session_id == dc.session_id, ev.kind == "stop", ~exists().where(ev_newer.amends_id == ev.id)
-        )
-        .scalar_subquery()
-    )
+    ev, dc = m.AdministrationEvent, m.Discharge
+    stops = current(ev).where(ev.kind == "stop", _scoped(ev.clinic_id, clinic_ids))
+    discharges = current(dc).where(_scoped(dc.clinic_id, clinic_ids))
+    stacked = union_all(
+        stops.with_only_columns(
+            ev.session_id, ev.clinic_id, ev.occurred_at.label("stopped_at"), null().label("discharged_at")
+        ),
+        discharges.with_only_columns(dc.session_id, dc.clinic_id, null(), dc.discharged_at),
+    ).subquery()
     per = (
-        select(dc.clinic_id, (days_between(stopped_at, dc.discharged_at) * 1440.0).label("minutes"))
-        .where(_scoped(dc.clinic_id, clinic_ids), ~exists().where(dc_newer.amends_id == dc.id))
+        select(
+            stacked.c.clinic_id,
+            func.max(stacked.c.stopped_at).label("stopped_at"),
+            func.max(stacked.c.discharged_at).label("discharged_at"),
+        )
+        .group_by(stacked.c.session_id, stacked.c.clinic_id)
         .subquery()
     )
+    minutes = days_between(per.c.stopped_at, per.c.discharged_at) * 1440.0
     stmt = (
-        select(
-            per.c.clinic_id, func.count(), func.sum(per.c.minutes), func.sum(per.c.minutes * per.c.minutes)
-        )
-        .where(per.c.minutes.is_not(None))
+        select(per.c.clinic_id, func.count(), func.sum(minutes), func.sum(minutes * minutes))
+        .where(per.c.stopped_at.is_not(None), per.c.discharged_at.is_not(None))
         .group_by(per.c.clinic_id)
     )
     return {r[0]: (int(r[1]), float(r[2] or 0), float(r[3] or 0)) for r in conn.execute(stmt)}
