@@ -103,7 +103,23 @@ def build_network(
             progress(per_clinic[index])
         if on_clinic_done:
             on_clinic_done(index)
+    if status != "already built":
+        analyze(engine)
     return BuildResult(status=status, logins=network.logins, counts=table_counts(engine))
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the query planner's statistics after a bulk load.
+
+    Without them SQLite may scan a whole table through the `amends_id` index (every
+    original row has it NULL) instead of using the `session_id` index a chart asks for.
+    SQLite samples (analysis_limit) so this takes seconds, not minutes.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
 
 
 def _prepared_in_order(tasks: list[tuple[DemoSettings, str, int, str]]) -> Iterator[Prepared]:

@@ -46,3 +46,27 @@ def record(
             details=details or {},
         )
     )
+
+
+def record_read(
+    db: Session,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID | None = None,
+    *,
+    clinic_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit a read and commit it.
+
+    The reading transaction is ended first, so the audit insert starts a short write of
+    its own: on SQLite a read that later asked to write could fail outright when another
+    writer committed meanwhile; a fresh write simply waits its turn.
+    """
+    db.commit()
+    record(
+        db, actor, action, entity_type, entity_id, clinic_id=clinic_id, patient_id=patient_id, details=details
+    )
+    db.commit()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Forbidden, InvalidInput
 from ketaflow.security import new_token, token_digest, verify_password
 from ketaflow.services.audit import Actor, record
+from ketaflow.store.engine import begin_write
 from ketaflow.store.models import SignInAttempt, StaffRole, StaffUser, WebSession, utcnow
 from ketaflow.vocabulary import Role
 
@@ -49,7 +50,11 @@ def sign_in(
             "Too many failed sign-ins for this address; wait 15 minutes or ask your clinic administrator."
         )
     user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email))
+    # End the reading transaction first: checking the password is deliberately slow (argon2)
+    # and must not hold the database's write lock while other people sign in or chart.
+    db.commit()
     ok = user is not None and user.active and verify_password(user.password_hash, password)
+    begin_write(db)
     db.add(SignInAttempt(email=email, attempted_at=now, succeeded=ok, ip_address=ip_address))
     actor = Actor(user.id if user else None, email, ip_address, user_agent)
     if not ok or user is None:
@@ -103,6 +108,7 @@ def current_user(db: Session, token: str | None) -> CurrentUser | None:
 
 
 def sign_out(db: Session, who: CurrentUser, *, ip_address: str | None) -> None:
+    begin_write(db)
     who.session.revoked_at = utcnow()
     record(db, who.actor(ip_address), "auth.sign_out", "staff_user", who.user.id)
     db.commit()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import NotFound
-from ketaflow.services.audit import record
+from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import VitalRow, assess_vitals
 from ketaflow.services.permissions import Action, require
@@ -168,6 +168,5 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
             )
         later = [s for s in slots if s is not active and s.starts_at > (active.starts_at if active else now)]
         cards.append(ChairCard(chair.id, chair.label, active, later))
-    record(db, who.actor(), "board.view", "clinic", clinic.id, clinic_id=clinic.id)
-    db.commit()
+    record_read(db, who.actor(), "board.view", "clinic", clinic.id, clinic_id=clinic.id)
     return Board(clinic=clinic, day=day, chairs=cards, unassigned=by_chair.get(None, []))

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ketaflow.services.audit import record
+from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.store.models import Chair, Clinic, InfusionSession, Patient, utcnow
 
@@ -55,8 +55,7 @@ def list_clinics(db: Session, who: CurrentUser) -> list[ClinicSummary]:
         .group_by(InfusionSession.clinic_id)
     )
     clinics = db.scalars(select(Clinic).where(Clinic.id.in_(ids)).order_by(Clinic.name)).all()
-    record(db, who.actor(), "clinic.list", "clinic", details={"clinics": len(clinics)})
-    db.commit()
+    record_read(db, who.actor(), "clinic.list", "clinic", details={"clinics": len(clinics)})
     return [
         ClinicSummary(
             id=c.id,

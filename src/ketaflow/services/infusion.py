@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
 from ketaflow.errors import InvalidInput, NotFound
-from ketaflow.services.audit import record
+from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
 from ketaflow.services.session_state import InfusionState, PumpRecord, check_transition, given_mg, state_of
 from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import current
 from ketaflow.vocabulary import AdministrationKind, VitalPhase, VitalSource
 
@@ -164,7 +165,7 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         comfort=comfort,
         discharge=discharge,
     )
-    record(
+    record_read(
         db,
         who.actor(),
         "session.read",
@@ -173,7 +174,6 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         clinic_id=session.clinic_id,
         patient_id=session.patient_id,
     )
-    db.commit()
     return view
 
 
@@ -181,6 +181,7 @@ def pump(
     db: Session, who: CurrentUser, session_id: uuid.UUID, kind: AdministrationKind, now: datetime
 ) -> InfusionState:
     """Chart a pump event (start, pause, resume, stop) at `now` with the drug given so far."""
+    begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     events = pump_records(db, session_id)
     discharged = db.scalar(select(m.Discharge.id).where(m.Discharge.session_id == session_id)) is not None
@@ -235,6 +236,7 @@ def record_vitals(
     now: datetime,
 ) -> VitalRow:
     """Chart a set of vital signs; return it with its alert level and the recommended action."""
+    begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     pressure = clinical.parse_bp(bp)
     signs = clinical.VitalSigns(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 import ketaflow.pk as pk
 from ketaflow.errors import InvalidInput
-from ketaflow.services.audit import record
+from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import current_order, load_session, pump_records
 from ketaflow.services.permissions import Action
@@ -81,7 +81,7 @@ def live_levels(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datet
         recovery_level_ng_per_ml=clear,
     )
     sim = prediction.simulation
-    record(
+    record_read(
         db,
         who.actor(),
         "session.levels",
@@ -90,7 +90,6 @@ def live_levels(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datet
         clinic_id=session.clinic_id,
         patient_id=session.patient_id,
     )
-    db.commit()
     return Levels(
         model=LIVE_MODEL,
         t_min=[round(float(t), 2) for t in sim.t_min],

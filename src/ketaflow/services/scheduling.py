@@ -13,6 +13,7 @@ from ketaflow.services.audit import record
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
 from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AppointmentStatus
 
@@ -29,6 +30,7 @@ def check_in(
     now: datetime,
 ) -> m.Appointment:
     """Check a patient in: never without a named driver (with a phone) or arranged transport."""
+    begin_write(db)
     appt = db.get(m.Appointment, appointment_id)
     if appt is None:
         raise NotFound("There is no such appointment.")

@@ -15,6 +15,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session, pump_records
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import current
 from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AppointmentStatus, TreatmentPhase
@@ -24,6 +25,7 @@ def open_session(
     db: Session, who: CurrentUser, appointment_id: uuid.UUID, now: datetime
 ) -> m.InfusionSession:
     """Seat a checked-in patient: open the infusion session for their appointment."""
+    begin_write(db)
     appt = db.get(m.Appointment, appointment_id)
     if appt is None:
         raise NotFound("There is no such appointment.")
@@ -80,6 +82,7 @@ def order_dose(
     now: datetime,
 ) -> m.DoseOrder:
     """Order the dose with smart-pump limits: a hard limit is refused; a soft limit needs a written reason."""
+    begin_write(db)
     session = load_session(db, who, session_id, Action.ORDER_DOSE)
     if pump_records(db, session_id):
         raise Conflict("The infusion has already started; stop it before ordering a different dose.")

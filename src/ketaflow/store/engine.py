@@ -53,8 +53,24 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A transaction that will read and then write asks for the write lock up front
+        # (see `begin_write`): in WAL mode a deferred transaction whose snapshot went stale
+        # cannot upgrade to a writer and fails at once with "database is locked", whereas
+        # BEGIN IMMEDIATE simply waits its turn. Reads stay deferred and never block anyone.
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def begin_write(db: Session) -> None:
+    """Start `db`'s transaction as a writer (SQLite: BEGIN IMMEDIATE; elsewhere a no-op).
+
+    Call it first in a use case that reads and then writes. If a transaction is already
+    open (a read earlier in the same request), it is ended first: it has written nothing.
+    """
+    if db.in_transaction() and not db.new and not db.dirty and not db.deleted:
+        db.commit()
+    db.connection(execution_options={"sqlite_immediate": True})

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ketaflow
@@ -15,7 +16,7 @@ from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, No
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web.deps import SignInNeeded, page
-from ketaflow.web.routes import auth, clinics, frontdesk, sessions
+from ketaflow.web.routes import auth, clinics, frontdesk, patients, sessions
 
 log = logging.getLogger("ketaflow.web")
 STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
@@ -27,7 +28,7 @@ def create_app(engine: Engine) -> FastAPI:
     )
     app.state.sessions = make_sessionmaker(engine)
     app.mount("/static", StaticFiles(packages=[("ketaflow.web", "static")]), name="static")
-    for module in (auth, clinics, frontdesk, sessions):
+    for module in (auth, clinics, frontdesk, patients, sessions):
         app.include_router(module.router)
 
     def wants_json(request: Request) -> bool:
@@ -63,6 +64,14 @@ def create_app(engine: Engine) -> FastAPI:
         if wants_json(request):
             return JSONResponse({"error": message}, status_code=exc.status_code)
         return page(request, "error.html", status_code=exc.status_code, message=message)
+
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: OperationalError) -> Response:
+        log.warning("database unavailable on %s: %s", request.url.path, str(exc).splitlines()[0])
+        message = "The clinic database is busy or unreachable and nothing was saved; try again in a moment."
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=503)
+        return page(request, "error.html", status_code=503, message=message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
