@@ -168,11 +168,12 @@ def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CT
         .prefix_with("MATERIALIZED")
     )
     end = aliased(m.QuestionnaireResponse)
-    completed = stage1.c.n_induction >= stage1.c.planned_infusions
-    # First PHQ-9 before an induction infusion (after the first) that meets response.
+    # First PHQ-9 before an induction infusion (after the first) that meets response: one
+    # lookup for its id, then joined by primary key for its time and infusion number.
     r, r_current = _current_phq9(stage1.c.patient_id)
-    first = (
-        select(s.series_number, r.answered_at)
+    s_first = aliased(m.InfusionSession)
+    first_id = (
+        select(r.id)
         .join(s, s.id == r.session_id)
         .where(
             r_current,
@@ -183,27 +184,39 @@ def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CT
         )
         .order_by(r.answered_at, r.id)
         .limit(1)
+        .scalar_subquery()
     )
-    return (
+    with_first = (
         select(
-            stage1.c.plan_id,
-            stage1.c.patient_id,
-            stage1.c.clinic_id,
-            stage1.c.n_induction,
-            stage1.c.first_at,
-            stage1.c.last_induction_at,
-            stage1.c.baseline_total,
-            end.total.label("end_total"),
-            end.answered_at.label("end_at"),
-            _flag(completed).label("completed"),
-            stage1.c.dropped_out,
-            _flag(and_(completed, end.total.is_not(None))).label("evaluable"),
-            _flag(and_(completed, _responds(stage1.c.baseline_total, end.total, d))).label("response"),
-            _flag(and_(completed, end.total <= d.remission_max_total)).label("remission"),
-            first.with_only_columns(s.series_number).scalar_subquery().label("first_response_series"),
-            first.with_only_columns(r.answered_at).scalar_subquery().label("first_response_at"),
+            stage1, end.total.label("end_total"), end.answered_at.label("end_at"), first_id.label("first_id")
         )
         .outerjoin(end, end.id == stage1.c.end_id)
+        .subquery()
+    )
+    hit = aliased(m.QuestionnaireResponse)
+    w = with_first.c
+    completed = w.n_induction >= w.planned_infusions
+    return (
+        select(
+            w.plan_id,
+            w.patient_id,
+            w.clinic_id,
+            w.n_induction,
+            w.first_at,
+            w.last_induction_at,
+            w.baseline_total,
+            w.end_total,
+            w.end_at,
+            _flag(completed).label("completed"),
+            w.dropped_out,
+            _flag(and_(completed, w.end_total.is_not(None))).label("evaluable"),
+            _flag(and_(completed, _responds(w.baseline_total, w.end_total, d))).label("response"),
+            _flag(and_(completed, w.end_total <= d.remission_max_total)).label("remission"),
+            s_first.series_number.label("first_response_series"),
+            hit.answered_at.label("first_response_at"),
+        )
+        .outerjoin(hit, hit.id == w.first_id)
+        .outerjoin(s_first, s_first.id == hit.session_id)
         .cte("courses")
         .prefix_with("MATERIALIZED")
     )
