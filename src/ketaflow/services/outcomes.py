@@ -359,15 +359,29 @@ class PatientTrajectory:
 _NO_RESPONSE = {"cadss", "cssrs_screen"}
 
 
-def patient_trajectory(bind: Bind, *, mrn: str, rules: ClinicalRules | None = None) -> PatientTrajectory:
-    """Every questionnaire the patient answered, per instrument, with response and remission."""
+def patient_trajectory(
+    bind: Bind,
+    *,
+    mrn: str | None = None,
+    patient_id: uuid.UUID | None = None,
+    rules: ClinicalRules | None = None,
+) -> PatientTrajectory:
+    """Every questionnaire the patient (by MRN or by id) answered, per instrument, with outcomes."""
     rules = rules or default_rules()
+    if (mrn is None) == (patient_id is None):
+        raise InvalidInput("Name the patient by MRN or by id, not both and not neither.")
     with _connection(bind) as conn:
-        found = q.patients_by_mrn(conn, mrn.strip())
-        if not found:
-            raise NotFound(f"No patient has the MRN {mrn!r}.")
-        if len(found) > 1:
-            raise InvalidInput(f"MRN {mrn!r} belongs to patients in more than one organization.")
+        if patient_id is not None:
+            found = q.patient_by_id(conn, patient_id)
+            if not found:
+                raise NotFound("No such patient.")
+        else:
+            assert mrn is not None  # narrowed above
+            found = q.patients_by_mrn(conn, mrn.strip())
+            if not found:
+                raise NotFound(f"No patient has the MRN {mrn!r}.")
+            if len(found) > 1:
+                raise InvalidInput(f"MRN {mrn!r} belongs to patients in more than one organization.")
         pid, _, the_mrn = found[0]
         answers = q.patient_questionnaires(conn, pid)
         sessions = q.patient_infusions(conn, pid)

@@ -90,7 +90,10 @@ def _not_amended(model: type[Any], row: Any) -> ColumnElement[bool]:
     correlated NOT EXISTS as a full table scan per row (minutes instead of milliseconds).
     """
     newer = aliased(model)
-    return row.id.not_in(select(newer.amends_id).where(newer.amends_id.is_not(None)))
+    condition: ColumnElement[bool] = row.id.not_in(
+        select(newer.amends_id).where(newer.amends_id.is_not(None))
+    )
+    return condition
 
 
 def _current(model: type[Any]) -> Select[Any]:
@@ -442,6 +445,14 @@ def patients_by_mrn(conn: Connection, mrn: str) -> list[tuple[uuid.UUID, uuid.UU
     """(patient id, home clinic id, MRN) of the patients with this MRN (one per organization)."""
     p = m.Patient
     return [(r[0], r[1], r[2]) for r in conn.execute(select(p.id, p.clinic_id, p.mrn).where(p.mrn == mrn))]
+
+
+def patient_by_id(conn: Connection, patient_id: uuid.UUID) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(patient id, home clinic id, MRN) of the patient with this id (empty when none)."""
+    p = m.Patient
+    return [
+        (r[0], r[1], r[2]) for r in conn.execute(select(p.id, p.clinic_id, p.mrn).where(p.id == patient_id))
+    ]
 
 
 def patient_questionnaires(conn: Connection, patient_id: uuid.UUID) -> list[Any]:

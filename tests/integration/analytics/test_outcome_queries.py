@@ -161,6 +161,7 @@ def test_it_draws_one_patients_trajectory(db: Session, charts) -> None:  # type:
     assert len(traj.infusions) == 3
     cadss = next(t for t in traj.instruments if t.instrument == "cadss")
     assert cadss.response is None
+    assert patient_trajectory(db, patient_id=p["remits"].id) == traj
 
 
 def test_it_says_when_too_few_patients_for_the_association(db: Session, charts) -> None:  # type: ignore[no-untyped-def]
