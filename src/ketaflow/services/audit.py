@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ketaflow.store.engine import begin_write
 from ketaflow.store.models import AuditEvent
 
 
@@ -65,7 +66,7 @@ def record_read(
     its own: on SQLite a read that later asked to write could fail outright when another
     writer committed meanwhile; a fresh write simply waits its turn.
     """
-    db.commit()
+    begin_write(db)  # ends the reading transaction, then a short write of its own
     record(
         db, actor, action, entity_type, entity_id, clinic_id=clinic_id, patient_id=patient_id, details=details
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,40 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    # Writers in this process queue on a lock rather than in SQLite's busy handler, whose
+    # sleeps grow to 100 ms and let one unlucky request starve for seconds under load.
+    # (Other processes still meet busy_timeout.)
+    write_lock = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A transaction that will read and then write asks for the write lock up front
         # (see `begin_write`): in WAL mode a deferred transaction whose snapshot went stale
         # cannot upgrade to a writer and fails at once with "database is locked", whereas
         # BEGIN IMMEDIATE simply waits its turn. Reads stay deferred and never block anyone.
-        immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get("sqlite_immediate", False):
+            write_lock.acquire()
+            conn.info["ketaflow_write_lock"] = True
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except Exception:
+                _release(conn)
+                raise
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    def _release(conn: Any) -> None:
+        if conn.info.pop("ketaflow_write_lock", False):
+            write_lock.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        # Safety net: a connection returned to the pool never keeps the lock.
+        if record.info.pop("ketaflow_write_lock", False):
+            write_lock.release()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
