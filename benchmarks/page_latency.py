@@ -96,6 +96,7 @@ def main() -> int:
     parser.add_argument("--database-url", default="sqlite:///data/ketaflow.sqlite")
     parser.add_argument("--requests", type=int, default=2000, help="total requests across all clients")
     parser.add_argument("--port", type=int, default=8077)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     clinics = patients_by_clinic(args.database_url)
@@ -103,7 +104,11 @@ def main() -> int:
     log_path = Path(tempfile.gettempdir()) / "ketaflow-page-latency-server.log"
     log_file = log_path.open("w")  # a file, not a pipe: a full pipe would stall the server
     command = [sys.executable, "-m", "ketaflow", "serve", "--database-url", args.database_url]
-    server = subprocess.Popen([*command, "--port", str(args.port)], stdout=log_file, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [*command, "--port", str(args.port), "--workers", str(args.workers)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{args.port}"
     try:
         for _ in range(100):
@@ -153,12 +158,12 @@ def main() -> int:
         f"## {TITLE}",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `.venv/bin/python benchmarks/page_latency.py "
-        f"--database-url {args.database_url} --requests {args.requests} --write`.",
+        f"--database-url {args.database_url} --requests {args.requests} --workers {args.workers} --write`.",
         "",
         f"Machine: `nproc` = {host['nproc']}, CPU {host['cpu']}, Python {host['python']}; "
         f"load average at start {host['load_average']}.",
         "",
-        f"Workload: `ketaflow serve` (one uvicorn worker) on the demo network ({len(clinics)} clinics, "
+        f"Workload: `ketaflow serve --workers {args.workers}` on the demo network ({len(clinics)} clinics, "
         f"{total_patients:,} patients); {CLIENTS} concurrent clients, each signed in (before timing) as "
         f"a nurse of one clinic, {per_client} requests each, half patient charts (a random patient of "
         f"the clinic) and half chair boards; every read writes its audit event. "

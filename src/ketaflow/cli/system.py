@@ -167,13 +167,18 @@ def stats(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=32, help="Worker processes (one per core is usual).")
+    ] = 1,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Serve the web app on a database that is already migrated."""
-    _serve(_engine(database_url), host, port)
+    _serve(_engine(database_url), host, port, workers)
 
 
-def _serve(engine, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ignore[no-untyped-def]
+    import os
+
     import uvicorn
 
     from ketaflow.store.migrate import check_schema
@@ -184,7 +189,14 @@ def _serve(engine, host: str, port: int) -> None:  # type: ignore[no-untyped-def
     except KetaflowError as exc:
         fail(str(exc))
     typer.echo(f"ketaflow is serving on http://{host}:{port} (Ctrl+C to stop)")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        return
+    # Each worker process builds its own app (and engine) from the same database URL.
+    os.environ["KETAFLOW_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    uvicorn.run(
+        "ketaflow.web.asgi:create", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
 
 
 def demo(
