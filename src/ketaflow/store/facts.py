@@ -8,6 +8,7 @@ can act on rather than a driver error.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, event, exists, select
@@ -76,6 +77,13 @@ def current(model: type[F]) -> Select[tuple[F]]:
     the set is small and computed once, whereas a planner with statistics that show
     `amends_id` as almost always NULL may run a correlated probe as a scan for every row.
     """
+    return _current_of(model)
+
+
+@cache
+def _current_of(model: type[F]) -> Select[tuple[F]]:
+    # Built once per model: statements are immutable, and building the alias each time
+    # cost more than running the query.
     newer = aliased(model)
     amended = select(newer.amends_id).where(newer.amends_id.is_not(None))
     return select(model).where(model.id.not_in(amended))
