@@ -224,6 +224,12 @@ def make_chart(db: Session) -> Chart:
             m.AuditEvent(
                 actor_user_id=nurse.id, actor_label=nurse.email, action="create", entity_type="vital_sign"
             ),
+            m.PatientQuestion(
+                **ids,
+                patient_id=patient.id,
+                asked_at=T0 - timedelta(days=3),
+                text="Can I drive the next day?",
+            ),
         ]
     )
     db.flush()

@@ -21,6 +21,11 @@ class Action(StrEnum):
     CHART_INFUSION = "chart an infusion"
     DISCHARGE = "discharge a patient"
     VIEW_CLINIC_DASHBOARD = "see the clinic dashboard"
+    VIEW_SCHEDULE = "see the clinic's bookings"
+    RECORD_CONSENT = "record consent"
+    PLAN_TREATMENT = "set a treatment plan"
+    ISSUE_PATIENT_LINK = "give a patient a link to their own page"
+    VIEW_OUTCOMES = "see outcomes"
 
 
 _ALL = set(Role)
@@ -35,6 +40,11 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.CHART_INFUSION: {Role.NURSE, Role.PSYCHIATRIST},
     Action.DISCHARGE: {Role.NURSE, Role.PSYCHIATRIST},
     Action.VIEW_CLINIC_DASHBOARD: {Role.ADMIN, Role.DIRECTOR},
+    Action.VIEW_SCHEDULE: _ALL,
+    Action.RECORD_CONSENT: {Role.PSYCHIATRIST},
+    Action.PLAN_TREATMENT: {Role.PSYCHIATRIST},
+    Action.ISSUE_PATIENT_LINK: {Role.ADMIN, Role.FRONT_DESK, Role.PSYCHIATRIST, Role.NURSE},
+    Action.VIEW_OUTCOMES: {Role.ADMIN, Role.DIRECTOR, Role.PSYCHIATRIST},
 }
 
 

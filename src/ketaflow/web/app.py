@@ -16,7 +16,20 @@ from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, No
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web.deps import SignInNeeded, page
-from ketaflow.web.routes import auth, clinics, frontdesk, patients, sessions
+from ketaflow.web.routes import (
+    auth,
+    chairside,
+    clinics,
+    consultation,
+    director,
+    discharge,
+    frontdesk,
+    outcomes,
+    patients,
+    portal,
+    registration,
+    sessions,
+)
 
 log = logging.getLogger("ketaflow.web")
 STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
@@ -28,7 +41,20 @@ def create_app(engine: Engine) -> FastAPI:
     )
     app.state.sessions = make_sessionmaker(engine)
     app.mount("/static", StaticFiles(packages=[("ketaflow.web", "static")]), name="static")
-    for module in (auth, clinics, frontdesk, patients, sessions):
+    for module in (
+        auth,
+        clinics,
+        frontdesk,
+        patients,
+        sessions,
+        registration,
+        consultation,
+        chairside,
+        discharge,
+        portal,
+        director,
+        outcomes,
+    ):
         app.include_router(module.router)
 
     def wants_json(request: Request) -> bool:

@@ -138,6 +138,7 @@ def test_every_clinic_owned_table_carries_clinic_id() -> None:
         "staff_users",
         "audit_events",
         "web_sessions",
+        "patient_sessions",
         "sign_in_attempts",
         "demo_builds",
     }

@@ -15,6 +15,7 @@ from ketaflow.store.models.infusion import (
 )
 from ketaflow.store.models.org import Chair, Clinic, Organization, StaffRole, StaffUser
 from ketaflow.store.models.patients import Allergy, BodyMeasurement, Diagnosis, Medication, Patient
+from ketaflow.store.models.portal import PatientAccessLink, PatientQuestion, PatientSession
 from ketaflow.store.models.records import (
     AuditEvent,
     DemoBuild,
@@ -46,6 +47,9 @@ __all__ = [
     "Medication",
     "Organization",
     "Patient",
+    "PatientAccessLink",
+    "PatientQuestion",
+    "PatientSession",
     "QuestionnaireResponse",
     "SideEffect",
     "SignInAttempt",

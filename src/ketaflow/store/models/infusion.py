@@ -31,6 +31,9 @@ class InfusionSession(Identified, ClinicOwned, Base):
     """
 
     __tablename__ = "infusion_sessions"
+    __table_args__ = (
+        Index("ix_infusion_sessions_plan_phase", "treatment_plan_id", "phase", "series_number"),
+    )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
     appointment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointments.id"), unique=True)
@@ -67,7 +70,10 @@ class AdministrationEvent(ClinicalFact, Base):
     """What the pump actually did: start, rate change, pause, resume, stop, bolus."""
 
     __tablename__ = "administration_events"
-    __table_args__ = (Index("ix_administration_events_session_time", "session_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_administration_events_session_time", "session_id", "occurred_at"),
+        Index("ix_administration_events_kind_session", "kind", "session_id", "occurred_at"),
+    )
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"))
     kind: Mapped[AdministrationKind] = mapped_column(enum_column(AdministrationKind))
@@ -77,6 +83,8 @@ class AdministrationEvent(ClinicalFact, Base):
     bolus_mg: Mapped[float | None] = mapped_column(Float)
     # Total drug given in this session up to this event, as the pump reports it.
     cumulative_mg: Mapped[float] = mapped_column(Float)
+    # Why the pump was paused or stopped early (e.g. "blood pressure 182/110"), as charted.
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class VitalSign(ClinicalFact, Base):
@@ -156,6 +164,7 @@ class Discharge(ClinicalFact, Base):
 
     __tablename__ = "discharges"
     __table_args__ = (
+        Index("ix_discharges_session_time", "session_id", "discharged_at"),
         # Nobody leaves without a named driver (with a phone) or arranged transport.
         CheckConstraint(
             "(escort_name IS NOT NULL AND escort_phone IS NOT NULL) OR transport_arranged IS NOT NULL",

@@ -20,6 +20,15 @@ class QuestionnaireResponse(ClinicalFact, Base):
     __tablename__ = "questionnaire_responses"
     __table_args__ = (
         Index("ix_questionnaire_responses_patient_instr", "patient_id", "instrument", "answered_at"),
+        # Covers the outcome queries (trajectories, baselines) without touching the table.
+        Index(
+            "ix_questionnaire_responses_outcomes",
+            "instrument",
+            "patient_id",
+            "answered_at",
+            "session_id",
+            "total",
+        ),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))

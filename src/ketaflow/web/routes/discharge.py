@@ -1,0 +1,5 @@
+"""Recovery and discharge: the checklist, the discharge itself, printable after-care."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
