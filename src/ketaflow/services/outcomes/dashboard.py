@@ -1,0 +1,188 @@
+"""The clinic and network outcomes dashboard: each clinic's figures with intervals, and their sum."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ketaflow.analytics import (
+    HomogeneityTest,
+    MeanSummary,
+    Proportion,
+    homogeneity_test,
+    mean_from_sums,
+    proportion,
+    quantile_from_counts,
+)
+from ketaflow.clinical.rules import ClinicalRules
+from ketaflow.services.outcomes.common import (
+    NETWORK,
+    Bind,
+    connection,
+    outcome_definitions,
+    resolve_scope,
+)
+from ketaflow.store import outcome_queries as q
+
+
+@dataclass(frozen=True)
+class RatePerInfusion:
+    """A side effect (or event) as the share of infusions in which it was charted."""
+
+    kind: str
+    rate: Proportion
+
+
+@dataclass(frozen=True)
+class UnitOutcomes:
+    """The dashboard figures for one clinic, or for the network."""
+
+    code: str
+    name: str
+    patients_treated: int
+    infusions: int
+    infusions_per_patient: float | None
+    courses_started: int
+    courses_completed: int
+    courses_evaluable: int
+    response: Proportion
+    remission: Proportion
+    dropout: Proportion
+    responders_ever: int
+    median_infusions_to_first_response: float | None
+    days_to_first_response: MeanSummary
+    side_effects: tuple[RatePerInfusion, ...]
+    adverse_events: Proportion
+    blood_pressure_pauses: Proportion
+    recovery_minutes: MeanSummary
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Clinic or network outcomes; `clinics` holds each clinic for side-by-side comparison."""
+
+    scope: str
+    total: UnitOutcomes
+    clinics: tuple[UnitOutcomes, ...]
+    response_between_clinics: HomogeneityTest
+    remission_between_clinics: HomogeneityTest
+    definitions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Gathered:
+    names: dict[uuid.UUID, tuple[str, str]]
+    courses: dict[uuid.UUID, q.CourseCounts]
+    histogram: list[tuple[uuid.UUID, int, int, float, float]]
+    infusions: dict[uuid.UUID, tuple[int, int]]
+    side_effects: list[tuple[uuid.UUID, str, int, int]]
+    adverse: dict[uuid.UUID, int]
+    pauses: dict[uuid.UUID, int]
+    recovery: dict[uuid.UUID, tuple[int, float, float]]
+
+
+def _unit(g: _Gathered, ids: Sequence[uuid.UUID], code: str, name: str) -> UnitOutcomes:
+    idset = set(ids)
+    cc = [g.courses[i] for i in ids if i in g.courses]
+    started = sum(c.started for c in cc)
+    completed = sum(c.completed for c in cc)
+    evaluable = sum(c.evaluable for c in cc)
+    patients = sum(g.infusions.get(i, (0, 0))[0] for i in ids)
+    infusions = sum(g.infusions.get(i, (0, 0))[1] for i in ids)
+    by_infusions: dict[int, int] = defaultdict(int)
+    n_days = 0
+    days = days_sq = 0.0
+    for cid, k, n, s, s2 in g.histogram:
+        if cid in idset:
+            by_infusions[k] += n
+            n_days, days, days_sq = n_days + n, days + s, days_sq + s2
+    effects: dict[str, int] = defaultdict(int)
+    for cid, kind, n, _ in g.side_effects:
+        if cid in idset:
+            effects[kind] += n
+    rec = [g.recovery[i] for i in ids if i in g.recovery]
+    return UnitOutcomes(
+        code=code,
+        name=name,
+        patients_treated=patients,
+        infusions=infusions,
+        infusions_per_patient=infusions / patients if patients else None,
+        courses_started=started,
+        courses_completed=completed,
+        courses_evaluable=evaluable,
+        response=proportion(sum(c.responders for c in cc), evaluable),
+        remission=proportion(sum(c.remitters for c in cc), evaluable),
+        # Drop-out among courses that have finished one way or the other (not those still going on).
+        dropout=proportion(sum(c.dropped_out for c in cc), completed + sum(c.dropped_out for c in cc)),
+        responders_ever=n_days,
+        median_infusions_to_first_response=quantile_from_counts(
+            list(by_infusions), list(by_infusions.values()), 0.5
+        ),
+        days_to_first_response=mean_from_sums(n_days, days, days_sq),
+        side_effects=tuple(RatePerInfusion(k, proportion(n, infusions)) for k, n in sorted(effects.items())),
+        adverse_events=proportion(sum(g.adverse.get(i, 0) for i in ids), infusions),
+        blood_pressure_pauses=proportion(sum(g.pauses.get(i, 0) for i in ids), infusions),
+        recovery_minutes=mean_from_sums(
+            sum(r[0] for r in rec), sum(r[1] for r in rec), sum(r[2] for r in rec)
+        ),
+    )
+
+
+def outcomes_dashboard(
+    bind: Bind, *, clinic: str | None = None, rules: ClinicalRules | None = None
+) -> Dashboard:
+    """The clinic's (or, with clinic None, the network's) outcomes, with each clinic alongside."""
+    d = outcome_definitions(rules)
+    scope = resolve_scope(bind, clinic)
+    ids = scope.clinic_ids
+    with connection(bind) as conn:
+        names = {r[0]: (r[1], r[2]) for r in q.clinics(conn)}
+        summary = q.course_summary(conn, d, ids)
+        g = _Gathered(
+            names=names,
+            courses={c.clinic_id: c for c in summary.counts},
+            histogram=summary.first_responses,
+            infusions=q.infusion_counts(conn, ids),
+            side_effects=q.side_effect_counts(conn, ids),
+            adverse=q.adverse_event_infusions(conn, ids),
+            pauses=q.blood_pressure_pauses(conn, ids),
+            recovery=q.recovery_minutes_sums(conn, ids),
+        )
+    members = list(ids) if ids is not None else list(names)
+    per_clinic = tuple(_unit(g, [i], *names[i]) for i in members)
+    total = (
+        per_clinic[0]
+        if ids is not None and len(per_clinic) == 1
+        else _unit(g, members, NETWORK, "All clinics")
+    )
+    return Dashboard(
+        scope=scope.label,
+        total=total,
+        clinics=per_clinic,
+        response_between_clinics=homogeneity_test(
+            [u.response.successes for u in per_clinic], [u.response.n for u in per_clinic]
+        ),
+        remission_between_clinics=homogeneity_test(
+            [u.remission.successes for u in per_clinic], [u.remission.n for u in per_clinic]
+        ),
+        definitions=_definition_notes(d),
+    )
+
+
+def _definition_notes(d: q.OutcomeDefinitions) -> tuple[str, ...]:
+    return (
+        f"Response: PHQ-9 at the end of induction at least {d.min_reduction_fraction:.0%} below baseline "
+        f"(the first PHQ-9); remission: end-of-induction PHQ-9 of {d.remission_max_total} or less "
+        "(clinical rules, scales.toml).",
+        "End of induction: the first PHQ-9 answered outside an infusion within "
+        f"{q.END_OF_INDUCTION_WINDOW_DAYS} days after the last induction infusion; courses on "
+        f"depression protocols ({', '.join(d.depression_protocols)}) that completed the planned induction.",
+        "Drop-out: courses that stopped before the planned induction with no infusion booked, among "
+        "courses completed or dropped out.",
+        "Intervals: 95% Wilson score intervals (proportions), Student t (means). Between clinics: Pearson "
+        "chi-square test of equal proportions.",
+        "Rates per infusion: share of infusions in which each side effect was charted; blood-pressure "
+        "pauses: infusions with a pump pause and hypertension charted.",
+    )
