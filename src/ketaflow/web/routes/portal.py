@@ -1,5 +1,381 @@
-"""The patient's own page: one-time link, preparation, questions, questionnaires due."""
+"""The patient's own page: one-time link, preparation, questions, questionnaires due.
 
-from fastapi import APIRouter
+Staff issue a one-time link (/patients/{id}/portal-link); the patient opens it (/p/{token}),
+which sets the separate `ketaflow_patient` cookie and leads to /me. Patient API calls live
+under /api/me/... and send the X-CSRF-Token from GET /api/me/session.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, StrictInt
+
+from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.services import patient_access, portal
+from ketaflow.services.patient_access import CurrentPatient
+from ketaflow.store import models as m
+from ketaflow.web.content import portal_content
+from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, client_ip, page
+from ketaflow.web.patient_deps import PATIENT_COOKIE, ApiMe, FormMe, Me
 
 router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+# ---- staff: issue a one-time link ------------------------------------------------------------
+
+
+def _link_url(request: Request, token: str) -> str:
+    return str(request.base_url).rstrip("/") + f"/p/{token}"
+
+
+def _link_page(
+    request: Request, db: Db, who: Any, patient_id: uuid.UUID, now: datetime, **extra: Any
+) -> Response:
+    view = patient_access.link_page(db, who, patient_id, ip_address=client_ip(request))
+    status = extra.pop("status_code", 200)
+    response = page(
+        request,
+        "portal_link.html",
+        status_code=status,
+        who=who,
+        view=view,
+        patient=view.patient,
+        zone=ZoneInfo(view.clinic.timezone),
+        now=now,
+        **extra,
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get("/patients/{patient_id}/portal-link", include_in_schema=False)
+def link_form(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
+    return _link_page(request, db, who, patient_id, now, issued=None)
+
+
+@router.post("/patients/{patient_id}/portal-link", include_in_schema=False)
+def link_issue(request: Request, patient_id: uuid.UUID, db: Db, who: FormWho, now: Now) -> Response:
+    issued = patient_access.issue_link(
+        db, who, patient_id, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
+    )
+    # Rendered (not redirected) so the full URL exists only in this one response.
+    return _link_page(
+        request,
+        db,
+        who,
+        patient_id,
+        now,
+        issued={"url": _link_url(request, issued.token), "expires_at": issued.link.expires_at},
+    )
+
+
+@router.post("/api/patients/{patient_id}/portal-link")
+def link_issue_api(request: Request, patient_id: uuid.UUID, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Create a one-time link to the patient's own page; the URL is returned only this once."""
+    issued = patient_access.issue_link(
+        db, who, patient_id, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
+    )
+    return {
+        "url": _link_url(request, issued.token),
+        "expires_at": issued.link.expires_at.isoformat(),
+        "valid_days": patient_access.LINK_VALID_DAYS,
+    }
+
+
+# ---- the patient opens the link -------------------------------------------------------------
+
+
+@router.get("/p/{token}", include_in_schema=False)
+def open_link(request: Request, token: str, db: Db, now: Now) -> Response:
+    try:
+        opened = patient_access.redeem_link(
+            db, token, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
+        )
+    except patient_access.LinkRefused as exc:
+        response = page(
+            request, "portal_link_refused.html", status_code=410 if exc.gone else 400, message=exc.message
+        )
+        response.headers.update(NO_STORE)
+        return response
+    response = RedirectResponse("/me", status_code=303)
+    response.headers.update(NO_STORE)
+    response.set_cookie(
+        PATIENT_COOKIE,
+        opened.token,
+        max_age=patient_access.PATIENT_SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+# ---- the patient's page ---------------------------------------------------------------------
+
+
+def _home_page(request: Request, db: Db, me: CurrentPatient, now: datetime, **extra: Any) -> Response:
+    view = portal.home(db, me, now, ip_address=client_ip(request))
+    status = extra.pop("status_code", 200)
+    extra.setdefault("question_error", None)
+    extra.setdefault("question_text", "")
+    content = portal_content()
+    response = page(
+        request,
+        "portal_home.html",
+        status_code=status,
+        me=me,
+        view=view,
+        zone=view.zone,
+        preparation=content.preparation,
+        crisis=content.crisis(view.clinic.country),
+        max_chars=portal.QUESTION_MAX_CHARS,
+        **extra,
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get("/me", include_in_schema=False)
+def me_page(request: Request, db: Db, me: Me, now: Now) -> Response:
+    return _home_page(request, db, me, now)
+
+
+@router.post("/me/questions", include_in_schema=False)
+def question_form(
+    request: Request, db: Db, me: FormMe, now: Now, text: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        portal.add_question(db, me, text, now, ip_address=client_ip(request))
+    except InvalidInput as exc:
+        db.rollback()
+        return _home_page(
+            request, db, me, now, status_code=400, question_error=exc.message, question_text=text
+        )
+    return RedirectResponse("/me#questions", status_code=303)
+
+
+def _questionnaire_page(
+    request: Request,
+    me: CurrentPatient,
+    key: str,
+    answers: dict[int, str],
+    error: str | None = None,
+    missing: set[int] | None = None,
+    status_code: int = 200,
+) -> Response:
+    form = portal.questionnaire(portal.instrument_for(key))
+    response = page(
+        request,
+        "portal_questionnaire.html",
+        status_code=status_code,
+        me=me,
+        form=form,
+        key=key,
+        answers=answers,
+        error=error,
+        missing=missing or set(),
+        crisis=portal_content().crisis(me.clinic.country),
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get("/me/questionnaires/{key}", include_in_schema=False)
+def questionnaire_form(request: Request, key: str, me: Me) -> Response:
+    return _questionnaire_page(request, me, key, {})
+
+
+def _parse_answers(name: str, typed: dict[int, str], count: int) -> list[int | None]:
+    out: list[int | None] = []
+    for i in range(1, count + 1):
+        raw = typed.get(i, "").strip()
+        if not raw:
+            out.append(None)
+            continue
+        try:
+            out.append(int(raw))
+        except ValueError:
+            raise InvalidInput(f"{name} item {i}: choose one of the answers shown.") from None
+    return out
+
+
+@router.post("/me/questionnaires/{key}", include_in_schema=False)
+def questionnaire_submit(
+    request: Request,
+    key: str,
+    db: Db,
+    me: FormMe,
+    now: Now,
+    q1: Annotated[str, Form()] = "",
+    q2: Annotated[str, Form()] = "",
+    q3: Annotated[str, Form()] = "",
+    q4: Annotated[str, Form()] = "",
+    q5: Annotated[str, Form()] = "",
+    q6: Annotated[str, Form()] = "",
+    q7: Annotated[str, Form()] = "",
+    q8: Annotated[str, Form()] = "",
+    q9: Annotated[str, Form()] = "",
+) -> Response:
+    instrument = portal.instrument_for(key)
+    form = portal.questionnaire(instrument)
+    typed = dict(enumerate((q1, q2, q3, q4, q5, q6, q7, q8, q9), start=1))
+    typed = {i: v for i, v in typed.items() if i <= len(form.items)}
+    try:
+        answers = _parse_answers(form.name, typed, len(form.items))
+        done = portal.submit(db, me, instrument, answers, now, ip_address=client_ip(request))
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()  # nothing of a refused questionnaire is kept
+        missing = {i for i, v in typed.items() if not v.strip()}
+        return _questionnaire_page(request, me, key, typed, exc.message, missing, status_code=400)
+    response = page(
+        request,
+        "portal_questionnaire_done.html",
+        me=me,
+        form=form,
+        done=done,
+        crisis=portal_content().crisis(me.clinic.country),
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.post("/me/sign-out", include_in_schema=False)
+def sign_out_form(request: Request, db: Db, me: FormMe, now: Now) -> Response:
+    patient_access.sign_out(db, me, now, ip_address=client_ip(request))
+    response = RedirectResponse("/me/signed-out", status_code=303)
+    response.delete_cookie(PATIENT_COOKIE, path="/")
+    return response
+
+
+@router.get("/me/signed-out", include_in_schema=False)
+def signed_out(request: Request) -> Response:
+    return page(request, "portal_signed_out.html")
+
+
+# ---- the patient's API ----------------------------------------------------------------------
+
+
+@router.get("/api/me/session")
+def session_api(me: Me) -> dict[str, Any]:
+    """The signed-in patient's session and the CSRF token to send (X-CSRF-Token) with changes."""
+    return {
+        "given_name": me.patient.given_name,
+        "clinic": me.clinic.name,
+        "expires_at": me.session.expires_at.isoformat(),
+        "csrf_token": me.session.csrf_token,
+    }
+
+
+def _appointment(a: m.Appointment, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "starts_at": a.starts_at.isoformat(),
+        "local_time": a.starts_at.astimezone(zone).isoformat(),
+        "kind": a.kind,
+        "status": a.status,
+    }
+
+
+@router.get("/api/me/home")
+def home_api(request: Request, db: Db, me: Me, now: Now) -> dict[str, Any]:
+    """The patient's page as data: next appointments, clinic, questionnaires due, questions."""
+    view = portal.home(db, me, now, ip_address=client_ip(request))
+    c = view.clinic
+    return {
+        "given_name": view.patient.given_name,
+        "clinic": {
+            "name": c.name,
+            "address": f"{c.address_line}, {c.city}, {c.region} {c.postal_code}",
+            "phone": c.phone,
+            "timezone": c.timezone,
+        },
+        "appointments": [_appointment(a, view.zone) for a in view.appointments],
+        "first_visit": view.first_visit,
+        "due": [
+            {
+                "instrument": d.instrument,
+                "name": d.name,
+                "due": d.due,
+                "last_answered_at": _iso(d.last_answered_at),
+                "every_days": d.every_days,
+                "source": d.source,
+            }
+            for d in view.due
+        ],
+        "questions": [_question(q) for q in view.questions],
+    }
+
+
+def _question(q: m.PatientQuestion) -> dict[str, Any]:
+    return {"id": str(q.id), "asked_at": q.asked_at.isoformat(), "text": q.text}
+
+
+@router.get("/api/me/questions")
+def questions_api(request: Request, db: Db, me: Me) -> list[dict[str, Any]]:
+    """The patient's questions for the psychiatrist, newest first."""
+    return [_question(q) for q in portal.questions(db, me, ip_address=client_ip(request))]
+
+
+class QuestionIn(BaseModel):
+    text: str = ""
+
+
+@router.post("/api/me/questions")
+def question_api(request: Request, body: QuestionIn, db: Db, me: ApiMe, now: Now) -> dict[str, Any]:
+    """Keep a question for the psychiatrist (1 to 2000 characters)."""
+    return _question(portal.add_question(db, me, body.text, now, ip_address=client_ip(request)))
+
+
+@router.get("/api/me/questionnaires/{key}")
+def questionnaire_api(key: str, me: Me) -> dict[str, Any]:
+    """The questionnaire's items and answer wording (phq9, gad7)."""
+    form = portal.questionnaire(portal.instrument_for(key))
+    return {
+        "instrument": form.instrument,
+        "name": form.name,
+        "title": form.title,
+        "items": [{"number": i.number, "text": i.label} for i in form.items],
+        "answers": [{"value": v, "label": label} for v, label in enumerate(form.answer_labels or ())],
+        "source": form.source,
+    }
+
+
+class AnswersIn(BaseModel):
+    answers: list[StrictInt | None]
+
+
+@router.post("/api/me/questionnaires/{key}")
+def questionnaire_submit_api(
+    request: Request, key: str, body: AnswersIn, db: Db, me: ApiMe, now: Now
+) -> dict[str, Any]:
+    """Answer a questionnaire: every item is required; item 9 of the PHQ-9 above 0 alerts the team."""
+    done = portal.submit(db, me, portal.instrument_for(key), body.answers, now, ip_address=client_ip(request))
+    crisis = portal_content().crisis(me.clinic.country)
+    return {
+        "id": str(done.response.id),
+        "instrument": done.scored.instrument,
+        "total": done.scored.total,
+        "max_total": done.scored.max_total,
+        "severity": done.scored.severity,
+        "for_date": done.response.for_date.isoformat(),
+        "suicide_risk": done.suicide_risk,
+        "crisis": {"message": crisis.after_alert, "line": crisis.text} if done.suicide_risk else None,
+    }
+
+
+@router.post("/api/me/sign-out")
+def sign_out_api(request: Request, db: Db, me: ApiMe, now: Now) -> Response:
+    """End the patient session."""
+    patient_access.sign_out(db, me, now, ip_address=client_ip(request))
+    response = Response(status_code=204)
+    response.delete_cookie(PATIENT_COOKIE, path="/")
+    return response

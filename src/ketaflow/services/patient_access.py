@@ -1,0 +1,261 @@
+"""A patient's own access: one-time links issued by staff, and the patient sessions they open.
+
+Only SHA-256 digests of link and session tokens are stored (as for staff sessions). A link
+works once: it is marked used by a conditional UPDATE, so two requests racing with the same
+link cannot both open a session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.security import new_token, token_digest
+from ketaflow.services.audit import Actor, record, record_read
+from ketaflow.services.auth import CurrentUser
+from ketaflow.services.permissions import Action, require
+from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
+
+# How long an unused link stays valid. This is a clinic setting (how long a link may sit in
+# a patient's inbox); there is no per-clinic settings table yet, so every clinic gets 7 days.
+# Source: none, clinic policy placeholder, to be confirmed.
+LINK_VALID_DAYS = 7
+# How long a patient session lasts after the link is opened (mirrors the staff session,
+# services.auth.SESSION_HOURS). Clinic policy placeholder, to be confirmed.
+PATIENT_SESSION_HOURS = 12
+
+PATIENT_LABEL = "patient"
+
+
+def patient_actor(ip_address: str | None = None, user_agent: str | None = None) -> Actor:
+    """The audit actor for anything a patient does on their own page."""
+    return Actor(None, PATIENT_LABEL, ip_address, user_agent)
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    token: str  # shown once, in the URL; only its digest is stored
+    link: m.PatientAccessLink
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    created_by: str
+
+
+@dataclass(frozen=True)
+class LinkPage:
+    patient: m.Patient
+    clinic: m.Clinic
+    links: list[LinkRow]
+    valid_days: int
+
+
+def _patient_for_staff(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> m.Patient:
+    patient = db.get(m.Patient, patient_id)
+    if patient is None:
+        raise NotFound("There is no such patient.")
+    require(who, Action.ISSUE_PATIENT_LINK, patient.clinic_id)
+    return patient
+
+
+def link_page(
+    db: Session, who: CurrentUser, patient_id: uuid.UUID, *, ip_address: str | None = None
+) -> LinkPage:
+    """The patient's earlier links (never their tokens), for the staff page; the read is audited."""
+    patient = _patient_for_staff(db, who, patient_id)
+    clinic = db.get(m.Clinic, patient.clinic_id)
+    assert clinic is not None
+    rows = db.execute(
+        select(m.PatientAccessLink, m.StaffUser.full_name)
+        .join(m.StaffUser, m.StaffUser.id == m.PatientAccessLink.created_by_id)
+        .where(m.PatientAccessLink.patient_id == patient_id)
+        .order_by(m.PatientAccessLink.created_at.desc())
+        .limit(20)
+    ).all()
+    links = [LinkRow(link.created_at, link.expires_at, link.used_at, name) for link, name in rows]
+    record_read(
+        db,
+        who.actor(ip_address),
+        "patient_link.list",
+        "patient",
+        patient.id,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+    )
+    return LinkPage(patient, clinic, links, LINK_VALID_DAYS)
+
+
+def issue_link(
+    db: Session,
+    who: CurrentUser,
+    patient_id: uuid.UUID,
+    now: datetime,
+    *,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> IssuedLink:
+    """Create a one-time link to the patient's own page. Earlier sessions stay open."""
+    begin_write(db)
+    patient = _patient_for_staff(db, who, patient_id)
+    token = new_token()
+    link = m.PatientAccessLink(
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        token_sha256=token_digest(token),
+        created_by_id=who.user.id,
+        created_at=now,
+        expires_at=now + timedelta(days=LINK_VALID_DAYS),
+    )
+    db.add(link)
+    db.flush()
+    record(
+        db,
+        who.actor(ip_address, user_agent),
+        "patient_link.issue",
+        "patient_access_link",
+        link.id,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        details={"expires_at": link.expires_at.isoformat()},
+    )
+    db.commit()
+    return IssuedLink(token, link)
+
+
+class LinkRefused(InvalidInput):
+    """The link cannot be used; `gone` is True when it was valid once (used or expired)."""
+
+    def __init__(self, message: str, *, gone: bool) -> None:
+        super().__init__(message)
+        self.gone = gone
+
+
+NOT_VALID = (
+    "This link is not valid. Check that you copied the whole address, or ask your clinic for a new link."
+)
+ALREADY_USED = "This link has already been used; each link works only once. Ask your clinic for a new link."
+EXPIRED = "This link has expired. Ask your clinic for a new link."
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    token: str  # the cookie value; only its digest is stored
+    session: m.PatientSession
+
+
+def redeem_link(
+    db: Session,
+    token: str,
+    now: datetime,
+    *,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> OpenedSession:
+    """Use a one-time link: mark it used (once, atomically) and open a patient session."""
+    digest = token_digest(token or "")
+    begin_write(db)
+    used = db.execute(
+        update(m.PatientAccessLink)
+        .where(
+            m.PatientAccessLink.token_sha256 == digest,
+            m.PatientAccessLink.used_at.is_(None),
+            m.PatientAccessLink.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    link = db.scalar(select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == digest))
+    if used.rowcount != 1 or link is None:  # type: ignore[attr-defined]
+        if link is None:
+            db.rollback()
+            raise LinkRefused(NOT_VALID, gone=False)
+        reason = "used" if link.used_at is not None else "expired"
+        record(
+            db,
+            patient_actor(ip_address, user_agent),
+            f"patient_link.refused_{reason}",
+            "patient_access_link",
+            link.id,
+            clinic_id=link.clinic_id,
+            patient_id=link.patient_id,
+        )
+        db.commit()
+        raise LinkRefused(ALREADY_USED if reason == "used" else EXPIRED, gone=True)
+    session_token = new_token()
+    session = m.PatientSession(
+        patient_id=link.patient_id,
+        link_id=link.id,
+        token_sha256=token_digest(session_token),
+        csrf_token=new_token(),
+        created_at=now,
+        expires_at=now + timedelta(hours=PATIENT_SESSION_HOURS),
+    )
+    db.add(session)
+    db.flush()
+    record(
+        db,
+        patient_actor(ip_address, user_agent),
+        "patient.sign_in",
+        "patient_session",
+        session.id,
+        clinic_id=link.clinic_id,
+        patient_id=link.patient_id,
+        details={"link_id": str(link.id)},
+    )
+    db.commit()
+    return OpenedSession(session_token, session)
+
+
+@dataclass(frozen=True)
+class CurrentPatient:
+    """The patient signed in through a link, with their session and clinic."""
+
+    patient: m.Patient
+    clinic: m.Clinic
+    session: m.PatientSession
+
+    def actor(self, ip_address: str | None = None, user_agent: str | None = None) -> Actor:
+        return patient_actor(ip_address, user_agent)
+
+
+def current_patient(db: Session, token: str | None, now: datetime) -> CurrentPatient | None:
+    """The patient for a patient-session cookie, or None if missing, expired or signed out."""
+    if not token:
+        return None
+    session = db.scalar(select(m.PatientSession).where(m.PatientSession.token_sha256 == token_digest(token)))
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        return None
+    patient = db.get(m.Patient, session.patient_id)
+    if patient is None:
+        return None
+    clinic = db.get(m.Clinic, patient.clinic_id)
+    if clinic is None:
+        return None
+    return CurrentPatient(patient, clinic, session)
+
+
+def sign_out(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | None = None) -> None:
+    begin_write(db)
+    session = db.get(m.PatientSession, me.session.id)
+    if session is not None and session.revoked_at is None:
+        session.revoked_at = now
+    record(
+        db,
+        me.actor(ip_address),
+        "patient.sign_out",
+        "patient_session",
+        me.session.id,
+        clinic_id=me.clinic.id,
+        patient_id=me.patient.id,
+    )
+    db.commit()

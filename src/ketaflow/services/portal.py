@@ -1,0 +1,280 @@
+"""The patient's own page: next appointments, questions for the psychiatrist, questionnaires due.
+
+Every function takes the signed-in patient (`CurrentPatient`, from a patient session), never
+a patient id from the request, so a patient can only ever reach their own record. Every read
+and write is audited with actor_label "patient" and the patient's id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaflow.clinical.scales import SUICIDE_REVIEW, Questionnaire, ScaleScore, describe_instrument, score
+from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.services.audit import record, record_read
+from ketaflow.services.patient_access import CurrentPatient
+from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
+from ketaflow.store.facts import current
+from ketaflow.vocabulary import AppointmentStatus, Instrument, Respondent
+
+QUESTION_MAX_CHARS = 2000
+# Questionnaires a patient answers from home, and how often each falls due. The PHQ-9 and
+# GAD-7 ask about the last two weeks (Kroenke 2001; Spitzer 2006); a weekly cadence between
+# visits is NOT from a published source: clinic policy placeholder, to be confirmed.
+DUE_EVERY: dict[Instrument, timedelta] = {
+    Instrument.PHQ9: timedelta(days=7),
+    Instrument.GAD7: timedelta(days=7),
+}
+DUE_SOURCE = "source not found; clinic policy placeholder, to be confirmed (weekly between visits)"
+UPCOMING = (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN)
+
+
+@dataclass(frozen=True)
+class Due:
+    instrument: str  # "phq9" / "gad7" (the URL and rules key)
+    name: str
+    title: str
+    due: bool
+    last_answered_at: datetime | None
+    every_days: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Home:
+    patient: m.Patient
+    clinic: m.Clinic
+    zone: ZoneInfo
+    appointments: list[m.Appointment]
+    first_visit: bool  # no infusion yet: the preparation information matters most now
+    questions: list[m.PatientQuestion]
+    due: list[Due]
+
+
+def _audit_read(db: Session, me: CurrentPatient, action: str, ip_address: str | None) -> None:
+    record_read(
+        db,
+        me.actor(ip_address),
+        action,
+        "patient",
+        me.patient.id,
+        clinic_id=me.clinic.id,
+        patient_id=me.patient.id,
+    )
+
+
+def _questions(db: Session, patient_id: uuid.UUID) -> list[m.PatientQuestion]:
+    return list(
+        db.scalars(
+            current(m.PatientQuestion)
+            .where(m.PatientQuestion.patient_id == patient_id)
+            .order_by(m.PatientQuestion.asked_at.desc())
+        )
+    )
+
+
+def _due(db: Session, patient_id: uuid.UUID, now: datetime) -> list[Due]:
+    last = dict(
+        db.execute(
+            select(m.QuestionnaireResponse.instrument, func.max(m.QuestionnaireResponse.answered_at))
+            .where(
+                m.QuestionnaireResponse.patient_id == patient_id,
+                m.QuestionnaireResponse.instrument.in_(list(DUE_EVERY)),
+            )
+            .group_by(m.QuestionnaireResponse.instrument)
+        ).all()
+    )
+    out = []
+    for instrument, every in DUE_EVERY.items():
+        form = describe_instrument(instrument.value)
+        at = last.get(instrument)
+        out.append(
+            Due(
+                instrument.value,
+                form.name,
+                form.title,
+                at is None or at <= now - every,
+                at,
+                every.days,
+                DUE_SOURCE,
+            )
+        )
+    return out
+
+
+def home(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | None = None) -> Home:
+    """What the patient sees on /me; the read is audited."""
+    pid = me.patient.id
+    appointments = list(
+        db.scalars(
+            select(m.Appointment)
+            .where(
+                m.Appointment.patient_id == pid,
+                m.Appointment.starts_at >= now - timedelta(hours=12),
+                m.Appointment.status.in_(UPCOMING),
+            )
+            .order_by(m.Appointment.starts_at)
+            .limit(10)
+        )
+    )
+    infusions = db.scalar(
+        select(func.count()).select_from(m.InfusionSession).where(m.InfusionSession.patient_id == pid)
+    )
+    result = Home(
+        me.patient,
+        me.clinic,
+        ZoneInfo(me.clinic.timezone),
+        appointments,
+        not infusions,
+        _questions(db, pid),
+        _due(db, pid, now),
+    )
+    _audit_read(db, me, "portal.home", ip_address)
+    return result
+
+
+def questions(db: Session, me: CurrentPatient, *, ip_address: str | None = None) -> list[m.PatientQuestion]:
+    """The patient's questions for the psychiatrist, newest first; the read is audited."""
+    result = _questions(db, me.patient.id)
+    _audit_read(db, me, "patient_question.list", ip_address)
+    return result
+
+
+def check_question(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("Write your question before sending it.")
+    if len(text) > QUESTION_MAX_CHARS:
+        raise InvalidInput(
+            f"Keep a question to {QUESTION_MAX_CHARS} characters (this one has {len(text)}); "
+            "split it into two questions if you need more room."
+        )
+    return text
+
+
+def add_question(
+    db: Session, me: CurrentPatient, text: str, now: datetime, *, ip_address: str | None = None
+) -> m.PatientQuestion:
+    """Keep a question for the psychiatrist (1 to 2000 characters)."""
+    text = check_question(text)
+    begin_write(db)
+    question = m.PatientQuestion(
+        clinic_id=me.clinic.id,
+        patient_id=me.patient.id,
+        asked_at=now,
+        text=text,
+        recorded_at=now,
+        recorded_by_id=None,
+    )
+    db.add(question)
+    db.flush()
+    record(
+        db,
+        me.actor(ip_address),
+        "patient_question.add",
+        "patient_question",
+        question.id,
+        clinic_id=me.clinic.id,
+        patient_id=me.patient.id,
+        details={"chars": len(text)},
+    )
+    db.commit()
+    return question
+
+
+def instrument_for(key: str) -> Instrument:
+    """The home questionnaire named in a URL ('phq9' or 'gad7')."""
+    try:
+        instrument = Instrument(key)
+    except ValueError:
+        instrument = None
+    if instrument not in DUE_EVERY:
+        raise NotFound("There is no such questionnaire on your page.")
+    assert instrument is not None
+    return instrument
+
+
+def questionnaire(instrument: Instrument) -> Questionnaire:
+    """The items and answer wording of a home questionnaire (from the scales rules)."""
+    return describe_instrument(instrument.value)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    response: m.QuestionnaireResponse
+    scored: ScaleScore
+    suicide_risk: bool  # an item raised a suicide-risk review (PHQ-9 item 9 above 0)
+
+
+def submit(
+    db: Session,
+    me: CurrentPatient,
+    instrument: Instrument,
+    answers: Sequence[int | None],
+    now: datetime,
+    *,
+    ip_address: str | None = None,
+) -> Submitted:
+    """Score and keep the patient's answers; all items are required (the scales rules say so).
+
+    An alert (PHQ-9 item 9 above 0) writes a second audit event,
+    `questionnaire.suicide_risk_alert`, carrying the rules' message, so staff pages can
+    find it by patient and time.
+    """
+    scored = score(instrument.value, list(answers))  # raises InvalidInput naming missing items
+    for_date: date = now.astimezone(ZoneInfo(me.clinic.timezone)).date()
+    begin_write(db)
+    response = m.QuestionnaireResponse(
+        clinic_id=me.clinic.id,
+        patient_id=me.patient.id,
+        session_id=None,
+        instrument=instrument,
+        answers=list(answers),
+        total=scored.total,
+        respondent=Respondent.PATIENT,
+        answered_at=now,
+        for_date=for_date,
+        recorded_at=now,
+        recorded_by_id=None,
+    )
+    db.add(response)
+    db.flush()
+    actor = me.actor(ip_address)
+    record(
+        db,
+        actor,
+        "questionnaire.submit",
+        "questionnaire_response",
+        response.id,
+        clinic_id=me.clinic.id,
+        patient_id=me.patient.id,
+        details={"instrument": instrument.value, "total": scored.total, "severity": scored.severity},
+    )
+    suicide_risk = False
+    for alert in scored.alerts:
+        suicide_risk = suicide_risk or alert.kind == SUICIDE_REVIEW
+        record(
+            db,
+            actor,
+            f"questionnaire.{alert.kind}_alert",
+            "questionnaire_response",
+            response.id,
+            clinic_id=me.clinic.id,
+            patient_id=me.patient.id,
+            details={
+                "instrument": instrument.value,
+                "item": alert.item,
+                "message": alert.message,
+                "source": alert.source,
+            },
+        )
+    db.commit()
+    return Submitted(response, scored, suicide_risk)

@@ -1,0 +1,418 @@
+"""The patient's own page: one-time link, /me, questions for the psychiatrist, PHQ-9 from home."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+
+from ketaflow.demo.catalog import DEMO_PASSWORD
+from ketaflow.security import token_digest
+from ketaflow.store import models as m
+from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument, Respondent, Sex
+from ketaflow.web.app import create_app
+from ketaflow.web.deps import clock
+
+# A date no other test module uses: 2027-02-10, 10:00 in Austin (America/Chicago, UTC-6).
+T0 = datetime(2027, 2, 10, 16, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    client: TestClient
+    clock: Clock
+    engine: Engine
+    patient: uuid.UUID  # patient A, in Austin, with an appointment tomorrow
+    other: uuid.UUID  # patient B, same clinic
+    given_name: str
+
+
+def _patient(db: Session, clinic: m.Clinic, given: str) -> m.Patient:
+    patient = m.Patient(
+        organization_id=clinic.organization_id,
+        clinic_id=clinic.id,
+        mrn=f"PT-{uuid.uuid4().hex[:10]}",
+        given_name=given,
+        family_name="Portaltest",
+        date_of_birth=date(1980, 5, 17),
+        sex=Sex.FEMALE,
+    )
+    db.add(patient)
+    return patient
+
+
+@pytest.fixture
+def world(demo_engine: Engine) -> Iterator[World]:
+    app = create_app(demo_engine)
+    frozen = Clock()
+    app.dependency_overrides[clock] = frozen
+    given = f"Wren{uuid.uuid4().hex[:6]}"
+    with Session(demo_engine) as db:
+        clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
+        assert clinic is not None
+        a = _patient(db, clinic, given)
+        b = _patient(db, clinic, f"Other{uuid.uuid4().hex[:6]}")
+        db.flush()
+        db.add(
+            m.Appointment(
+                clinic_id=clinic.id,
+                patient_id=a.id,
+                kind=AppointmentKind.CONSULTATION,
+                starts_at=T0 + timedelta(days=1),
+                ends_at=T0 + timedelta(days=1, hours=1),
+                status=AppointmentStatus.BOOKED,
+            )
+        )
+        db.commit()
+        ids = (a.id, b.id)
+    with TestClient(app) as client:
+        yield World(client, frozen, demo_engine, ids[0], ids[1], given)
+    with demo_engine.begin() as conn:
+        conn.execute(delete(m.SignInAttempt))
+
+
+def sign_in(client: TestClient, who: str) -> dict[str, str]:
+    """Sign a staff member in (clearing every cookie first); returns the CSRF header."""
+    client.cookies.clear()
+    email = who if "@" in who else f"{who}@demo.ketaflow.org"
+    r = client.post("/login", data={"email": email, "password": DEMO_PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
+
+
+def issue_link(client: TestClient, patient_id: uuid.UUID, who: str = "frontdesk1.aus") -> str:
+    headers = sign_in(client, who)
+    r = client.post(f"/api/patients/{patient_id}/portal-link", headers=headers)
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    return str(r.json()["url"])
+
+
+def open_as_patient(client: TestClient, patient_id: uuid.UUID) -> dict[str, str]:
+    """Issue a link, open it with no other cookie, and return the patient's CSRF header."""
+    url = issue_link(client, patient_id)
+    r = client.get(url, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/me", r.text
+    return {"X-CSRF-Token": client.get("/api/me/session").json()["csrf_token"]}
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def responses_of(engine: Engine, patient_id: uuid.UUID) -> list[m.QuestionnaireResponse]:
+    with Session(engine) as db:
+        return list(
+            db.scalars(
+                select(m.QuestionnaireResponse)
+                .where(m.QuestionnaireResponse.patient_id == patient_id)
+                .order_by(m.QuestionnaireResponse.answered_at)
+            )
+        )
+
+
+def questions_of(engine: Engine, patient_id: uuid.UUID) -> int:
+    with Session(engine) as db:
+        return (
+            db.scalar(
+                select(func.count())
+                .select_from(m.PatientQuestion)
+                .where(m.PatientQuestion.patient_id == patient_id)
+            )
+            or 0
+        )
+
+
+def audits(engine: Engine, patient_id: uuid.UUID, action: str) -> list[m.AuditEvent]:
+    with Session(engine) as db:
+        return list(
+            db.scalars(
+                select(m.AuditEvent).where(
+                    m.AuditEvent.patient_id == patient_id, m.AuditEvent.action == action
+                )
+            )
+        )
+
+
+# ---- the link ------------------------------------------------------------------------------
+
+
+def test_a_link_opens_the_page_once_and_a_second_use_is_refused(world: World) -> None:
+    client = world.client
+    url = issue_link(client, world.patient)
+    assert url.startswith("http://testserver/p/")
+    first = client.get(url, follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/me"
+    cookie = first.headers["set-cookie"]
+    assert (
+        cookie.startswith("ketaflow_patient=") and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    )
+    assert "Secure" not in cookie  # plain http in the test; https requests get Secure
+    home = client.get("/me")
+    assert home.status_code == 200
+    assert f"Hello {world.given_name}" in home.text
+    assert "Bring a driver" in home.text and "988" in home.text
+    assert "Getting ready for your first visit" in home.text
+
+    client.cookies.clear()
+    again = client.get(url, follow_redirects=False)
+    assert again.status_code == 410
+    assert "already been used" in again.text and "Ask your clinic for a new link" in again.text
+    assert world.given_name not in again.text
+    assert client.get("/me").status_code == 401
+
+    assert len(audits(world.engine, world.patient, "patient.sign_in")) == 1
+    (refused,) = audits(world.engine, world.patient, "patient_link.refused_used")
+    assert refused.actor_label == "patient" and refused.actor_user_id is None
+    (read,) = audits(world.engine, world.patient, "portal.home")
+    assert read.actor_label == "patient"
+
+
+def test_an_expired_or_unknown_link_gets_a_friendly_page_and_no_session(world: World) -> None:
+    client = world.client
+    url = issue_link(client, world.patient)
+    world.clock.now = T0 + timedelta(days=7, seconds=1)
+    expired = client.get(url, follow_redirects=False)
+    assert expired.status_code == 410 and "This link has expired" in expired.text
+    assert "ketaflow_patient" not in expired.headers.get("set-cookie", "")
+    unknown = client.get("/p/not-a-real-token", follow_redirects=False)
+    assert unknown.status_code == 400 and "This link is not valid" in unknown.text
+    assert "Traceback" not in unknown.text and client.get("/me").status_code == 401
+
+
+def test_the_staff_page_shows_the_url_once_and_stores_only_its_hash(world: World) -> None:
+    client = world.client
+    sign_in(client, "nurse1.aus")
+    form = client.get(f"/patients/{world.patient}/portal-link")
+    assert form.status_code == 200 and "Create a one-time link" in form.text
+    assert "No link has been given" in form.text
+    made = client.post(f"/patients/{world.patient}/portal-link", data={"csrf": csrf_of(form.text)})
+    assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
+    found = re.search(r'value="(http://testserver/p/([^"]+))"', made.text)
+    assert found, made.text
+    token = found.group(2)
+    assert "shown only this once" in made.text and "secure channel" in made.text
+    with Session(world.engine) as db:
+        link = db.scalar(select(m.PatientAccessLink).where(m.PatientAccessLink.patient_id == world.patient))
+        assert (
+            link is not None and link.token_sha256 == token_digest(token) and token not in link.token_sha256
+        )
+        assert link.expires_at == T0 + timedelta(days=7)
+    later = client.get(f"/patients/{world.patient}/portal-link")
+    assert token not in later.text and "not opened yet" in later.text
+    refused = client.post(f"/patients/{world.patient}/portal-link", data={"csrf": "wrong"})
+    assert refused.status_code == 403
+    assert audits(world.engine, world.patient, "patient_link.issue")[0].actor_label.startswith("nurse1.aus")
+
+
+def test_the_chart_links_to_the_link_page(world: World) -> None:
+    sign_in(world.client, "frontdesk1.aus")
+    chart = world.client.get(f"/patients/{world.patient}")
+    assert chart.status_code == 200 and f"/patients/{world.patient}/portal-link" in chart.text
+
+
+def test_a_new_link_does_not_end_an_open_session(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    patient_cookie = client.cookies.get("ketaflow_patient")
+    issue_link(client, world.patient)
+    client.cookies.set("ketaflow_patient", patient_cookie or "")
+    assert client.get("/me").status_code == 200
+
+
+# ---- who reaches what ----------------------------------------------------------------------
+
+
+def test_a_patient_reaches_only_their_own_page(world: World) -> None:
+    client = world.client
+    other = open_as_patient(client, world.other)
+    assert (
+        client.post("/api/me/questions", json={"text": "Other patient's question"}, headers=other).status_code
+        == 200
+    )
+    client.cookies.clear()
+    mine = open_as_patient(client, world.patient)
+    assert (
+        client.post("/api/me/questions", json={"text": "Can I drive home?"}, headers=mine).status_code == 200
+    )
+    texts = [q["text"] for q in client.get("/api/me/questions").json()]
+    assert texts == ["Can I drive home?"]
+    assert "Other patient's question" not in client.get("/me").text
+    # No staff page or staff API is open to a patient session.
+    assert client.get(f"/patients/{world.other}", follow_redirects=False).headers["location"] == "/login"
+    assert client.get(f"/api/patients/{world.other}").status_code == 401
+    assert client.get(f"/api/patients/{world.patient}").status_code == 401
+    assert client.get("/api/me").status_code == 401
+    assert client.get("/api/clinics").status_code == 401
+    assert client.get(f"/patients/{world.patient}/portal-link", follow_redirects=False).status_code == 303
+    assert client.post(f"/api/patients/{world.patient}/portal-link", headers=mine).status_code == 401
+
+
+def test_staff_cannot_open_the_patient_page(world: World) -> None:
+    client = world.client
+    sign_in(client, "psychiatrist1.aus")
+    page = client.get("/me")
+    assert page.status_code == 401 and "Open the link your clinic sent you" in page.text
+    assert client.get("/api/me/session").status_code == 401
+    assert client.get("/api/me/questions").status_code == 401
+
+
+def test_signing_out_ends_the_patient_session(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    home = client.get("/me")
+    out = client.post("/me/sign-out", data={"csrf": csrf_of(home.text)}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/me/signed-out"
+    assert client.get("/me/signed-out").status_code == 200
+    assert client.get("/me").status_code == 401
+    assert len(audits(world.engine, world.patient, "patient.sign_out")) == 1
+
+
+# ---- the page ------------------------------------------------------------------------------
+
+
+def test_the_page_shows_the_next_appointment_in_clinic_time_with_the_address(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    page = client.get("/me").text
+    assert "Thursday 11 February 2027 at 10:00" in page and "CST" in page
+    assert "Blue Heron Austin" in page
+    data = client.get("/api/me/home").json()
+    assert data["appointments"][0]["local_time"] == "2027-02-11T10:00:00-06:00"
+    assert data["clinic"]["address"] and data["first_visit"] is True
+    assert [d["instrument"] for d in data["due"]] == ["phq9", "gad7"] and all(d["due"] for d in data["due"])
+    # Every preparation statement carries its source or says it is the clinic's own practice.
+    assert page.count("Source:") >= 9 and "Your clinic's practice." in page
+
+
+def test_a_question_must_have_1_to_2000_characters_and_nothing_is_kept_otherwise(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    csrf = csrf_of(client.get("/me").text)
+    empty = client.post("/me/questions", data={"csrf": csrf, "text": "   "})
+    assert empty.status_code == 400 and "Write your question before sending it." in empty.text
+    long_text = "x" * 2001
+    too_long = client.post("/me/questions", data={"csrf": csrf, "text": long_text})
+    assert too_long.status_code == 400 and "2000 characters (this one has 2001)" in too_long.text
+    assert long_text in too_long.text  # what was typed is kept
+    assert questions_of(world.engine, world.patient) == 0
+    assert client.post("/me/questions", data={"text": "no csrf"}).status_code == 403
+    ok = client.post(
+        "/me/questions", data={"csrf": csrf, "text": " Will I feel strange? "}, follow_redirects=False
+    )
+    assert ok.status_code == 303
+    assert "Will I feel strange?" in client.get("/me").text
+    exactly = client.post("/me/questions", data={"csrf": csrf, "text": "y" * 2000}, follow_redirects=False)
+    assert exactly.status_code == 303
+    assert questions_of(world.engine, world.patient) == 2
+    (added, _) = audits(world.engine, world.patient, "patient_question.add")
+    assert added.actor_label == "patient"
+
+
+# ---- PHQ-9 -----------------------------------------------------------------------------------
+
+
+def _form(csrf: str, answers: list[int | None]) -> dict[str, str]:
+    data = {"csrf": csrf}
+    data.update({f"q{i}": str(a) for i, a in enumerate(answers, start=1) if a is not None})
+    return data
+
+
+def test_phq9_form_shows_the_published_items(world: World) -> None:
+    open_as_patient(world.client, world.patient)
+    page = world.client.get("/me/questionnaires/phq9")
+    assert page.status_code == 200
+    assert "Little interest or pleasure in doing things" in page.text
+    assert "Thoughts that you would be better off dead, or of hurting yourself in some way" in page.text
+    assert page.text.count('type="radio"') == 36 and "More than half the days" in page.text
+    assert world.client.get("/me/questionnaires/madrs").status_code == 404
+
+
+def test_phq9_with_missing_items_saves_nothing_and_names_them(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    csrf = csrf_of(client.get("/me/questionnaires/phq9").text)
+    r = client.post("/me/questionnaires/phq9", data=_form(csrf, [1, 2, None, 3, None, 0, 2, 1, 0]))
+    assert r.status_code == 400
+    assert "PHQ-9 items 3 and 5 are unanswered" in r.text
+    assert (
+        "Answer question 3." in r.text
+        and "Answer question 5." in r.text
+        and "Answer question 4." not in r.text
+    )
+    assert 'name="q4" value="3"\n      checked' in r.text or re.search(
+        r'name="q4" value="3"\s+checked', r.text
+    )
+    bad = client.post("/me/questionnaires/phq9", data=_form(csrf, [1, 2, 0, 3, 7, 0, 2, 1, 0]))
+    assert bad.status_code == 400 and "PHQ-9 item 5 must be 0 to 3; got 7." in bad.text
+    assert responses_of(world.engine, world.patient) == []
+
+
+def test_phq9_is_scored_as_by_hand_and_kept_as_the_patients_answer(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    csrf = csrf_of(client.get("/me/questionnaires/phq9").text)
+    # By hand: 1+2+0+3+1+0+2+1+0 = 10, "moderate" (Kroenke 2001: 10-14); item 9 is 0, no alert.
+    answers = [1, 2, 0, 3, 1, 0, 2, 1, 0]
+    r = client.post("/me/questionnaires/phq9", data=_form(csrf, answers))
+    assert (
+        r.status_code == 200
+        and "Your total is 10 out of 27" in r.text
+        and "988" not in r.text.split("</nav>")[1]
+    )
+    (resp,) = responses_of(world.engine, world.patient)
+    assert resp.instrument == Instrument.PHQ9 and resp.total == 10 and resp.answers == answers
+    assert resp.respondent == Respondent.PATIENT and resp.session_id is None and resp.recorded_by_id is None
+    assert resp.for_date == date(2027, 2, 10)  # 10:00 in Austin
+    assert not audits(world.engine, world.patient, "questionnaire.suicide_risk_alert")
+    (submitted,) = audits(world.engine, world.patient, "questionnaire.submit")
+    assert submitted.actor_label == "patient" and submitted.details["severity"] == "moderate"
+    due = {d["instrument"]: d["due"] for d in client.get("/api/me/home").json()["due"]}
+    assert due == {"phq9": False, "gad7": True}
+    world.clock.now = T0 + timedelta(days=8)
+    assert client.get("/api/me/session").status_code == 401  # the 12-hour session has ended
+    open_as_patient(client, world.patient)
+    assert {d["instrument"]: d["due"] for d in client.get("/api/me/home").json()["due"]}["phq9"] is True
+
+
+def test_phq9_item_9_above_0_shows_the_crisis_line_and_alerts_staff(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    csrf = csrf_of(client.get("/me/questionnaires/phq9").text)
+    r = client.post("/me/questionnaires/phq9", data=_form(csrf, [0, 0, 0, 0, 0, 0, 0, 0, 2]))
+    assert r.status_code == 200
+    assert "call or text 988" in r.text and "the clinic will contact you" in r.text
+    assert "Your care team has been alerted" in r.text
+    (alert,) = audits(world.engine, world.patient, "questionnaire.suicide_risk_alert")
+    assert alert.actor_label == "patient" and alert.details["item"] == 9
+    assert "same-day suicide-risk review" in alert.details["message"]
+    (resp,) = responses_of(world.engine, world.patient)
+    assert resp.total == 2 and alert.entity_id == resp.id
+
+
+def test_gad7_from_home(world: World) -> None:
+    client = world.client
+    headers = open_as_patient(client, world.patient)
+    page = client.get("/me/questionnaires/gad7")
+    assert page.status_code == 200 and "Feeling nervous, anxious, or on edge" in page.text
+    assert page.text.count('type="radio"') == 28
+    r = client.post("/api/me/questionnaires/gad7", json={"answers": [3, 3, 2, 2, 1, 1, 0]}, headers=headers)
+    assert r.status_code == 200 and r.json()["total"] == 12 and r.json()["severity"] == "moderate"
+    assert r.json()["suicide_risk"] is False and r.json()["crisis"] is None
