@@ -20,6 +20,7 @@ from ketaflow.clinical.rules import ClinicalRules
 from ketaflow.services.outcomes.common import (
     NETWORK,
     Bind,
+    Scope,
     connection,
     outcome_definitions,
     resolve_scope,
@@ -131,11 +132,20 @@ def _unit(g: _Gathered, ids: Sequence[uuid.UUID], code: str, name: str) -> UnitO
 
 
 def outcomes_dashboard(
-    bind: Bind, *, clinic: str | None = None, rules: ClinicalRules | None = None
+    bind: Bind,
+    *,
+    clinic: str | None = None,
+    clinic_ids: Sequence[uuid.UUID] | None = None,
+    label: str | None = None,
+    rules: ClinicalRules | None = None,
 ) -> Dashboard:
-    """The clinic's (or, with clinic None, the network's) outcomes, with each clinic alongside."""
+    """The clinic's (or, with clinic None, the network's) outcomes, with each clinic alongside.
+
+    `clinic_ids` (instead of `clinic`) limits the figures to those clinics, e.g. the ones a
+    user may see; their sum is the total, labelled `label`.
+    """
     d = outcome_definitions(rules)
-    scope = resolve_scope(bind, clinic)
+    scope = resolve_scope(bind, clinic) if clinic_ids is None else Scope(label or NETWORK, tuple(clinic_ids))
     ids = scope.clinic_ids
     with connection(bind) as conn:
         names = {r[0]: (r[1], r[2]) for r in q.clinics(conn)}
@@ -155,7 +165,7 @@ def outcomes_dashboard(
     total = (
         per_clinic[0]
         if ids is not None and len(per_clinic) == 1
-        else _unit(g, members, NETWORK, "All clinics")
+        else _unit(g, members, NETWORK, "All clinics" if clinic_ids is None else scope.label)
     )
     return Dashboard(
         scope=scope.label,

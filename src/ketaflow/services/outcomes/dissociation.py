@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ketaflow.analytics import (
@@ -14,7 +16,9 @@ from ketaflow.analytics import (
 from ketaflow.clinical.rules import ClinicalRules
 from ketaflow.errors import InvalidInput
 from ketaflow.services.outcomes.common import (
+    NETWORK,
     Bind,
+    Scope,
     connection,
     outcome_definitions,
     resolve_scope,
@@ -44,11 +48,16 @@ class DissociationReport:
 
 
 def dissociation_report(
-    bind: Bind, *, clinic: str | None = None, rules: ClinicalRules | None = None
+    bind: Bind,
+    *,
+    clinic: str | None = None,
+    clinic_ids: Sequence[uuid.UUID] | None = None,
+    label: str | None = None,
+    rules: ClinicalRules | None = None,
 ) -> DissociationReport:
     """Association of mean peak CADSS (first infusions) with response, adjusted for baseline PHQ-9."""
     d = outcome_definitions(rules)
-    scope = resolve_scope(bind, clinic)
+    scope = resolve_scope(bind, clinic) if clinic_ids is None else Scope(label or NETWORK, tuple(clinic_ids))
     with connection(bind) as conn:
         rows = q.dissociation_rows(conn, d, scope.clinic_ids, infusions=CADSS_INFUSIONS)
         truth = q.demo_ground_truth(conn)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ketaflow.clinical import series_outcome
 from ketaflow.clinical.rules import ClinicalRules, default_rules
+from ketaflow.clinical.scales import max_total
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.services.outcomes.common import (
     Bind,
@@ -38,6 +39,12 @@ class InstrumentTrajectory:
     reduction_fraction: float | None
     infusions_to_first_response: int | None
     days_to_first_response: float | None
+    title: str = ""
+    max_total: int | None = None
+    # Response and remission as the clinical rules define them, with their sources (None: no definition).
+    definition: str | None = None
+    response_at_or_below: float | None = None  # the total that meets response (baseline x (1 - fraction))
+    remission_at_or_below: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,8 +113,9 @@ def _trajectory(
     marks: tuple[InfusionMark, ...],
     rules: ClinicalRules,
 ) -> InstrumentTrajectory:
+    title, top, definition = _describe(instrument, rules)
     if instrument in _NO_RESPONSE:
-        return InstrumentTrajectory(instrument, points, None, None, None, None, None)
+        return InstrumentTrajectory(instrument, points, None, None, None, None, None, title, top, None)
     outcome = series_outcome(instrument, [p.total for p in points], rules)
     first = outcome.first_response_index
     n_inf = days = None
@@ -127,4 +135,34 @@ def _trajectory(
         outcome.reduction_fraction,
         n_inf,
         days,
+        title,
+        top,
+        definition,
+        None
+        if not points or points[0].total <= 0
+        else points[0].total * (1 - rules.response.min_reduction_fraction),
+        _remission_cutoff(instrument, rules),
     )
+
+
+def _remission_cutoff(instrument: str, rules: ClinicalRules) -> int | None:
+    inst = rules.instrument(instrument)
+    return None if inst.remission is None else inst.remission.max_total
+
+
+def _describe(instrument: str, rules: ClinicalRules) -> tuple[str, int | None, str | None]:
+    """The instrument's title, highest total and its response/remission definitions (from the rules)."""
+    try:
+        inst = rules.instrument(instrument)
+    except (KeyError, InvalidInput):
+        return instrument, None, None
+    top = max_total(inst)
+    if instrument in _NO_RESPONSE:
+        return inst.title, top, None
+    text = (
+        f"Response: a total at least {rules.response.min_reduction_fraction:.0%} below the first "
+        f"({rules.response.source})"
+    )
+    if inst.remission is not None:
+        text += f"; remission: a total of {inst.remission.max_total} or less ({inst.remission.source})"
+    return inst.title, top, text + "."
