@@ -1,5 +1,268 @@
 """Recovery and discharge: the checklist, the discharge itself, printable after-care."""
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from ketaflow.clinical.rules import default_rules
+from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.services import discharge as service
+from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
+
+
+def _form_of(entries: service.DischargeEntries) -> dict[str, Any]:
+    return {
+        "score_kind": entries.score_kind,
+        "score": "" if entries.score is None else str(entries.score),
+        "walks_with_help": entries.walks_with_help,
+        "nausea": entries.nausea,
+        "driver": entries.driver,
+        "relationship": entries.relationship,
+        "transport": entries.transport,
+        "instructions_given": entries.instructions_given,
+    }
+
+
+def _discharge_page(
+    request: Request,
+    db: Db,
+    who: Any,
+    session_id: uuid.UUID,
+    now: Any,
+    *,
+    entries: service.DischargeEntries | None = None,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    field_error: tuple[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    view = service.readiness(db, who, session_id, now, entries)
+    return page(
+        request,
+        "discharge.html",
+        status_code=status_code,
+        who=who,
+        view=view,
+        now=now,
+        zone=ZoneInfo(view.clinic.timezone),
+        form=form if form is not None else _form_of(view.entries),
+        error=error,
+        field_error=field_error,
+        score_kinds=service.SCORE_KINDS,
+        nausea_choices=_nausea_choices(),
+    )
+
+
+def _nausea_choices() -> list[str]:
+    return list(default_rules().discharge.nausea.choices)
+
+
+@router.get("/sessions/{session_id}/discharge", include_in_schema=False)
+def discharge_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
+    return _discharge_page(request, db, who, session_id, now)
+
+
+@router.post("/sessions/{session_id}/discharge", include_in_schema=False)
+def discharge_form(
+    request: Request,
+    session_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    version: Annotated[str, Form()] = "",
+    score_kind: Annotated[str, Form()] = "aldrete",
+    score: Annotated[str, Form()] = "",
+    walks_with_help: Annotated[str, Form()] = "",
+    nausea: Annotated[str, Form()] = "",
+    driver: Annotated[str, Form()] = "",
+    relationship: Annotated[str, Form()] = "",
+    transport: Annotated[str, Form()] = "",
+    instructions_given: Annotated[str, Form()] = "",
+) -> Response:
+    typed: dict[str, Any] = {
+        "score_kind": score_kind,
+        "score": score,
+        "walks_with_help": bool(walks_with_help),
+        "nausea": nausea,
+        "driver": driver,
+        "relationship": relationship,
+        "transport": transport,
+        "instructions_given": bool(instructions_given),
+    }
+    entries: service.DischargeEntries | None = None
+    try:
+        entries = service.parse_entries(**typed)
+        expected = int(version) if version.strip().isdigit() else None
+        service.discharge(db, who, session_id, entries, now, expected_version=expected)
+    except service.DischargeInputError as exc:
+        db.rollback()
+        return _discharge_page(
+            request,
+            db,
+            who,
+            session_id,
+            now,
+            form=typed,
+            error=exc.message,
+            field_error=(exc.field, exc.message),
+            status_code=400,
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()  # nothing of a refused discharge is kept
+        return _discharge_page(
+            request, db, who, session_id, now, entries=entries, form=typed, error=exc.message, status_code=400
+        )
+    return RedirectResponse(f"/sessions/{session_id}/discharge", status_code=303)
+
+
+@router.get("/sessions/{session_id}/aftercare", include_in_schema=False)
+def aftercare_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
+    sheet = service.aftercare(db, who, session_id, now)
+    return page(
+        request,
+        "aftercare.html",
+        who=who,
+        sheet=sheet,
+        session_id=session_id,
+        zone=ZoneInfo(sheet.clinic.timezone),
+    )
+
+
+def _readiness_json(view: service.Readiness) -> dict[str, Any]:
+    def at(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    def vitals(row: Any) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        return {
+            "measured_at": row.measured_at.isoformat(),
+            "bp": f"{row.systolic_mmhg}/{row.diastolic_mmhg}" if row.systolic_mmhg is not None else None,
+            "heart_rate": row.heart_rate_bpm,
+            "spo2": row.spo2_percent,
+            "respiratory_rate": row.respiratory_rate_per_min,
+        }
+
+    done = view.discharge
+    return {
+        "session_id": str(view.session.id),
+        "patient": {"id": str(view.patient.id), "mrn": view.patient.mrn},
+        "ready": view.ready,
+        "discharged": None
+        if done is None
+        else {
+            "at": done.discharged_at.isoformat(),
+            "recovery_score": f"{done.recovery_score_kind} {done.recovery_score}",
+            "driver": done.escort_name,
+            "transport": done.transport_arranged,
+        },
+        "stopped_at": at(view.stopped_at),
+        "observation_ends_at": at(view.observation_ends_at),
+        "minutes_since_end": None if view.minutes_since_end is None else round(view.minutes_since_end, 1),
+        "baseline_vitals": vitals(view.baseline),
+        "latest_vitals": vitals(view.latest),
+        "vitals_level": view.vitals_level,
+        "entries": _form_of(view.entries),
+        "appointment_version": view.appointment.version,
+        "criteria": [
+            {"criterion": c.key, "label": c.label, "met": c.met, "message": c.message, "source": c.source}
+            for c in view.criteria
+        ],
+        "unmet": [{"criterion": u.criterion, "message": u.message, "source": u.source} for u in view.unmet],
+        "aftercare": list(view.aftercare),
+    }
+
+
+@router.get("/api/sessions/{session_id}/discharge")
+def readiness_api(
+    session_id: uuid.UUID,
+    db: Db,
+    who: Who,
+    now: Now,
+    score_kind: str | None = None,
+    score: str | None = None,
+    walks_with_help: bool | None = None,
+    nausea: str | None = None,
+    driver: str | None = None,
+    relationship: str | None = None,
+    transport: str | None = None,
+    instructions_given: bool | None = None,
+) -> Response:
+    """Discharge readiness: every criterion met or not, with its source, and when observation ends.
+
+    Without query parameters the nurse's entries are prefilled from the chart (the check-in
+    driver, charted nausea); with them, the checklist is evaluated for what would be entered.
+    """
+    given = (score_kind, score, walks_with_help, nausea, driver, relationship, transport, instructions_given)
+    entries = None
+    if any(v is not None for v in given):
+        try:
+            entries = service.parse_entries(
+                score_kind=score_kind or "aldrete",
+                score=score,
+                walks_with_help=bool(walks_with_help),
+                nausea=nausea,
+                driver=driver,
+                relationship=relationship,
+                transport=transport,
+                instructions_given=bool(instructions_given),
+            )
+        except service.DischargeInputError as exc:
+            return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+    return JSONResponse(_readiness_json(service.readiness(db, who, session_id, now, entries)))
+
+
+class DischargeIn(BaseModel):
+    score_kind: str = Field("aldrete", description="aldrete (modified Aldrete) or padss")
+    score: int | None = Field(None, description="The recovery score, 0-10")
+    walks_with_help: bool = Field(False, description="Awake and alert, walks steadily with help")
+    nausea: str = Field("", description="none, mild, moderate or severe")
+    driver: str = Field("", description='Who drives the patient home, with phone: "Dana Reyes, 555-0100"')
+    relationship: str = ""
+    transport: str = Field("", description="Arranged transport, when there is no driver")
+    instructions_given: bool = False
+    version: int | None = Field(
+        None, description="The appointment's version (from GET), to refuse a stale form"
+    )
+
+
+@router.post("/api/sessions/{session_id}/discharge")
+def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho, now: Now) -> Response:
+    """Discharge the patient; refused (400) with every unmet criterion listed, 409 if already discharged."""
+    try:
+        entries = service.parse_entries(
+            score_kind=body.score_kind,
+            score=body.score,
+            walks_with_help=body.walks_with_help,
+            nausea=body.nausea,
+            driver=body.driver,
+            relationship=body.relationship,
+            transport=body.transport,
+            instructions_given=body.instructions_given,
+        )
+        row = service.discharge(db, who, session_id, entries, now, expected_version=body.version)
+    except service.NotReady as exc:
+        db.rollback()
+        unmet = [{"criterion": u.criterion, "message": u.message, "source": u.source} for u in exc.unmet]
+        return JSONResponse({"error": exc.message, "unmet": unmet}, status_code=400)
+    except service.DischargeInputError as exc:
+        db.rollback()
+        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+    return JSONResponse(
+        {
+            "id": str(row.id),
+            "session_id": str(session_id),
+            "discharged_at": row.discharged_at.isoformat(),
+            "recovery_score": f"{row.recovery_score_kind} {row.recovery_score}",
+            "driver": row.escort_name,
+            "driver_phone": row.escort_phone,
+            "transport": row.transport_arranged,
+            "aftercare_url": f"/sessions/{session_id}/aftercare",
+        }
+    )
