@@ -1,5 +1,499 @@
 """Front desk: registering patients (with duplicate detection), booking, the week view."""
 
-from fastapi import APIRouter
+import math
+import uuid
+from dataclasses import asdict
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from ketaflow.errors import Conflict, InvalidInput, KetaflowError, NotFound
+from ketaflow.services import booking, registration
+from ketaflow.services.auth import CurrentUser
+from ketaflow.services.permissions import Action
+from ketaflow.services.registration import FieldError, NewPatient, PossibleDuplicates
+from ketaflow.store import models as m
+from ketaflow.vocabulary import AppointmentKind, Sex
+from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
+
+REGISTER_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "email",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "emergency_contact_relationship",
+    "weight_kg",
+    "height_cm",
+    "medications",
+    "allergies",
+)
+
+
+def _number(text: str, field: str, label: str) -> float | None:
+    text = (text or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise FieldError(field, f"{label} must be a number; got {text!r}.") from None
+    if not math.isfinite(value):
+        raise FieldError(field, f"{label} must be a number; got {text!r}.")
+    return value
+
+
+def _whole(text: str, field: str, label: str) -> int | None:
+    value = _number(text, field, label)
+    if value is None:
+        return None
+    if value != int(value):
+        raise FieldError(field, f"{label} must be a whole number; got {text!r}.")
+    return int(value)
+
+
+def _errors(exc: KetaflowError) -> dict[str, str]:
+    return {getattr(exc, "field", "form"): exc.message}
+
+
+# ---- registration -------------------------------------------------------------------------
+
+
+def _register_page(
+    request: Request, db: Db, who: CurrentUser, code: str, *, status_code: int = 200, **extra: Any
+) -> Response:
+    clinic = registration.clinic_for(db, who, code, Action.REGISTER_PATIENT)
+    extra.setdefault("form", {})
+    extra.setdefault("errors", {})
+    extra.setdefault("candidates", [])
+    return page(
+        request,
+        "register.html",
+        status_code=status_code,
+        who=who,
+        clinic=clinic,
+        sexes=[s.value for s in Sex],
+        **extra,
+    )
+
+
+@router.get("/clinics/{code}/patients/new", include_in_schema=False)
+def register_page(request: Request, code: str, db: Db, who: Who) -> Response:
+    return _register_page(request, db, who, code)
+
+
+@router.post("/clinics/{code}/patients/new", include_in_schema=False)
+async def register_form(request: Request, code: str, db: Db, who: FormWho, now: Now) -> Response:
+    data = await request.form()
+    typed = {k: str(data.get(k, "")) for k in REGISTER_FIELDS}
+    confirm = data.get("confirm_not_duplicate") in {"on", "yes", "true", "1"}
+    try:
+        new = NewPatient(
+            **{k: v for k, v in typed.items() if k not in {"weight_kg", "height_cm"}},
+            weight_kg=_number(typed["weight_kg"], "weight_kg", "Weight (kg)"),
+            height_cm=_number(typed["height_cm"], "height_cm", "Height (cm)"),
+        )
+        patient = registration.register(db, who, code, new, confirm_not_duplicate=confirm, now=now)
+    except PossibleDuplicates as exc:
+        db.rollback()
+        return _register_page(
+            request,
+            db,
+            who,
+            code,
+            status_code=400,
+            form=typed,
+            errors=_errors(exc),
+            candidates=exc.candidates,
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _register_page(request, db, who, code, status_code=400, form=typed, errors=_errors(exc))
+    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
+
+
+class RegisterIn(BaseModel):
+    given_name: str
+    family_name: str
+    date_of_birth: str
+    sex: str
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    emergency_contact_name: str = ""
+    emergency_contact_phone: str = ""
+    emergency_contact_relationship: str = ""
+    weight_kg: float | None = None
+    height_cm: float | None = None
+    medications: list[str] = []
+    allergies: list[str] = []
+    confirm_not_duplicate: bool = False
+
+
+def _candidate(c: registration.Candidate) -> dict[str, Any]:
+    return {**asdict(c), "patient_id": str(c.patient_id), "date_of_birth": c.date_of_birth.isoformat()}
+
+
+@router.post("/api/clinics/{code}/patients", status_code=201, response_model=None)
+def register_api(code: str, body: RegisterIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any] | Response:
+    """Register a patient. 409 with `candidates` when they may already exist, unless
+    `confirm_not_duplicate` is true."""
+    fields = body.model_dump(exclude={"confirm_not_duplicate"})
+    try:
+        patient = registration.register(
+            db, who, code, NewPatient(**fields), confirm_not_duplicate=body.confirm_not_duplicate, now=now
+        )
+    except PossibleDuplicates as exc:
+        db.rollback()
+        return JSONResponse(
+            {"error": exc.message, "candidates": [_candidate(c) for c in exc.candidates]}, status_code=409
+        )
+    except FieldError as exc:
+        db.rollback()
+        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+    return {"id": str(patient.id), "mrn": patient.mrn, "version": patient.version}
+
+
+# ---- finding a patient --------------------------------------------------------------------
+
+
+@router.get("/clinics/{code}/patients", include_in_schema=False)
+def search_page(request: Request, code: str, db: Db, who: Who, q: str = "", page_no: int = 1) -> Response:
+    try:
+        result = registration.search(db, who, code, q, page=page_no)
+    except InvalidInput as exc:
+        db.rollback()
+        clinic = registration.clinic_for(db, who, code, Action.READ_CHART)
+        return page(
+            request,
+            "patient_search.html",
+            status_code=400,
+            who=who,
+            clinic=clinic,
+            result=None,
+            q=q,
+            error=exc.message,
+        )
+    return page(request, "patient_search.html", who=who, clinic=result.clinic, result=result, q=q, error=None)
+
+
+@router.get("/api/clinics/{code}/patients")
+def search_api(code: str, db: Db, who: Who, q: str = "", page_no: int = 1) -> dict[str, Any]:
+    """Find the clinic's patients by name, MRN or date of birth (YYYY-MM-DD); 25 a page (`page_no`)."""
+    r = registration.search(db, who, code, q, page=page_no)
+    return {
+        "clinic": r.clinic.code,
+        "q": r.q,
+        "searched_by": r.searched_by,
+        "page": r.page,
+        "has_next": r.has_next,
+        "patients": [
+            {**asdict(p), "patient_id": str(p.patient_id), "date_of_birth": p.date_of_birth.isoformat()}
+            for p in r.patients
+        ],
+    }
+
+
+# ---- booking ------------------------------------------------------------------------------
+
+
+def _book_page(
+    request: Request,
+    db: Db,
+    who: CurrentUser,
+    patient_id: uuid.UUID,
+    now: Any,
+    *,
+    status_code: int = 200,
+    **extra: Any,
+) -> Response:
+    view = booking.patient_bookings(db, who, patient_id, now)
+    extra.setdefault("form", {})
+    extra.setdefault("errors", {})
+    extra.setdefault("edit", None)
+    return page(
+        request,
+        "book.html",
+        status_code=status_code,
+        who=who,
+        view=view,
+        patient=view.patient,
+        zone=ZoneInfo(view.clinic.timezone),
+        now=now,
+        kinds=[(k.value, booking.KIND_LABEL[k]) for k in AppointmentKind],
+        defaults={
+            "infusion": booking.default_length_min(AppointmentKind.INFUSION, view.plan),
+            "consultation": booking.CONSULTATION_MIN,
+            "follow_up": booking.FOLLOW_UP_MIN,
+        },
+        **extra,
+    )
+
+
+@router.get("/patients/{patient_id}/book", include_in_schema=False)
+def book_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
+    return _book_page(request, db, who, patient_id, now)
+
+
+@router.post("/patients/{patient_id}/book", include_in_schema=False)
+def book_form(
+    request: Request,
+    patient_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    kind: Annotated[str, Form()] = "",
+    day: Annotated[str, Form()] = "",
+    start: Annotated[str, Form()] = "",
+    chair_id: Annotated[str, Form()] = "",
+    length_min: Annotated[str, Form()] = "",
+    notes: Annotated[str, Form()] = "",
+) -> Response:
+    typed = {
+        "kind": kind,
+        "day": day,
+        "start": start,
+        "chair_id": chair_id,
+        "length_min": length_min,
+        "notes": notes,
+    }
+    try:
+        booking.book(
+            db,
+            who,
+            patient_id,
+            kind=kind,
+            day=day,
+            start=start,
+            chair_id=chair_id,
+            length_min=_whole(length_min, "length_min", "Length (minutes)"),
+            notes=notes,
+            now=now,
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _book_page(request, db, who, patient_id, now, status_code=400, form=typed, errors=_errors(exc))
+    return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
+
+
+def _patient_of(db: Db, appointment_id: uuid.UUID) -> uuid.UUID:
+    appt = db.get(m.Appointment, appointment_id)
+    if appt is None:
+        raise NotFound("There is no such appointment.")
+    return appt.patient_id
+
+
+@router.post("/appointments/{appointment_id}/cancel", include_in_schema=False)
+def cancel_form(
+    request: Request,
+    appointment_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    version: Annotated[int, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    patient_id = _patient_of(db, appointment_id)
+    try:
+        booking.cancel(db, who, appointment_id, expected_version=version, reason=reason, now=now)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _book_page(request, db, who, patient_id, now, status_code=400, errors={"form": exc.message})
+    return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
+
+
+@router.post("/appointments/{appointment_id}/reschedule", include_in_schema=False)
+def reschedule_form(
+    request: Request,
+    appointment_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    version: Annotated[int, Form()],
+    day: Annotated[str, Form()] = "",
+    start: Annotated[str, Form()] = "",
+    chair_id: Annotated[str, Form()] = "",
+    length_min: Annotated[str, Form()] = "",
+) -> Response:
+    patient_id = _patient_of(db, appointment_id)
+    typed = {"day": day, "start": start, "chair_id": chair_id, "length_min": length_min}
+    try:
+        booking.reschedule(
+            db,
+            who,
+            appointment_id,
+            expected_version=version,
+            day=day,
+            start=start,
+            chair_id=chair_id,
+            length_min=_whole(length_min, "length_min", "Length (minutes)"),
+            now=now,
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _book_page(
+            request,
+            db,
+            who,
+            patient_id,
+            now,
+            status_code=400,
+            edit={"id": str(appointment_id), "form": typed, "errors": _errors(exc)},
+        )
+    return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
+
+
+def _booking(b: booking.Booking) -> dict[str, Any]:
+    return {
+        "id": str(b.appointment_id),
+        "patient_id": str(b.patient_id),
+        "patient_name": b.patient_name,
+        "mrn": b.mrn,
+        "kind": b.kind,
+        "status": b.status,
+        "starts_at": b.starts_at.isoformat(),
+        "ends_at": b.ends_at.isoformat(),
+        "chair": b.chair_label,
+        "chair_id": str(b.chair_id) if b.chair_id else None,
+        "version": b.version,
+    }
+
+
+def _appointment(a: Any) -> dict[str, Any]:
+    return {
+        "id": str(a.id),
+        "patient_id": str(a.patient_id),
+        "kind": a.kind,
+        "status": a.status,
+        "starts_at": a.starts_at.isoformat(),
+        "ends_at": a.ends_at.isoformat(),
+        "chair_id": str(a.chair_id) if a.chair_id else None,
+        "treatment_plan_id": str(a.treatment_plan_id) if a.treatment_plan_id else None,
+        "version": a.version,
+    }
+
+
+class BookIn(BaseModel):
+    kind: str
+    day: str
+    start: str
+    chair_id: str | None = None
+    length_min: int | None = None
+    notes: str = ""
+
+
+@router.post("/api/patients/{patient_id}/appointments", status_code=201)
+def book_api(patient_id: uuid.UUID, body: BookIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Book an appointment (day and HH:MM in the clinic's time zone); 409 naming a clashing booking."""
+    appt = booking.book(
+        db,
+        who,
+        patient_id,
+        kind=body.kind,
+        day=body.day,
+        start=body.start,
+        chair_id=body.chair_id,
+        length_min=body.length_min,
+        notes=body.notes,
+        now=now,
+    )
+    return _appointment(appt)
+
+
+@router.get("/api/patients/{patient_id}/appointments")
+def bookings_api(patient_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, Any]:
+    """The patient's bookings from 30 days ago on."""
+    view = booking.patient_bookings(db, who, patient_id, now)
+    return {"patient_id": str(view.patient.id), "appointments": [_booking(b) for b in view.bookings]}
+
+
+class CancelIn(BaseModel):
+    version: int
+    reason: str = ""
+
+
+@router.post("/api/appointments/{appointment_id}/cancel")
+def cancel_api(appointment_id: uuid.UUID, body: CancelIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Cancel a booked appointment; 409 if someone changed it since `version`."""
+    appt = booking.cancel(db, who, appointment_id, expected_version=body.version, reason=body.reason, now=now)
+    return _appointment(appt)
+
+
+class RescheduleIn(BaseModel):
+    version: int
+    day: str
+    start: str
+    chair_id: str | None = None
+    length_min: int | None = None
+
+
+@router.post("/api/appointments/{appointment_id}/reschedule")
+def reschedule_api(
+    appointment_id: uuid.UUID, body: RescheduleIn, db: Db, who: ApiWho, now: Now
+) -> dict[str, Any]:
+    """Move a booked appointment; the same clash checks as booking; 409 if stale."""
+    appt = booking.reschedule(
+        db,
+        who,
+        appointment_id,
+        expected_version=body.version,
+        day=body.day,
+        start=body.start,
+        chair_id=body.chair_id,
+        length_min=body.length_min,
+        now=now,
+    )
+    return _appointment(appt)
+
+
+# ---- the week -----------------------------------------------------------------------------
+
+
+@router.get("/clinics/{code}/week", include_in_schema=False)
+def week_page(request: Request, code: str, db: Db, who: Who, now: Now, start: str = "") -> Response:
+    week = booking.week_view(db, who, code, start or None, now)
+    return page(
+        request,
+        "week.html",
+        who=who,
+        week=week,
+        clinic=week.clinic,
+        zone=week.zone,
+        use=booking.chair_use(week),
+        labels=booking.KIND_LABEL,
+        today=now.astimezone(week.zone).date(),
+    )
+
+
+@router.get("/api/clinics/{code}/week")
+def week_api(code: str, db: Db, who: Who, now: Now, start: str = "") -> dict[str, Any]:
+    """Seven days from `start` (YYYY-MM-DD; default this Monday): bookings per chair and day."""
+    week = booking.week_view(db, who, code, start or None, now)
+    use = {u.day: u for u in booking.chair_use(week)}
+    return {
+        "clinic": week.clinic.code,
+        "timezone": week.clinic.timezone,
+        "start": week.start.isoformat(),
+        "previous_start": week.previous_start.isoformat(),
+        "next_start": week.next_start.isoformat(),
+        "chairs": [{"id": str(c.chair_id), "label": c.label} for c in week.chairs],
+        "days": [
+            {
+                "day": d.day.isoformat(),
+                "chairs": {str(cid): [_booking(b) for b in bookings] for cid, bookings in d.by_chair.items()},
+                "without_chair": [_booking(b) for b in d.no_chair],
+                "booked_chair_hours": use[d.day].booked_chair_hours,
+                "open_chair_hours": use[d.day].open_chair_hours,
+            }
+            for d in week.days
+        ],
+    }
