@@ -7,8 +7,9 @@ role and clinic, and written to the audit trail. Charted facts are only ever add
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +23,10 @@ from ketaflow.services.session_state import InfusionState, PumpRecord, check_tra
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import current
-from ketaflow.vocabulary import AdministrationKind, VitalPhase, VitalSource
+from ketaflow.store.models.base import ClinicalFact
+from ketaflow.vocabulary import AdministrationKind, Instrument, VitalPhase, VitalSource
+
+F = TypeVar("F", bound=ClinicalFact)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,28 @@ class VitalRow:
 
 
 @dataclass(frozen=True)
+class PumpEventRow:
+    """A pump event as the page lists it, with the reason charted for a pause or stop."""
+
+    kind: AdministrationKind
+    at: datetime
+    cumulative_mg: float
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class InterventionRow:
+    id: uuid.UUID
+    kind: str
+    description: str
+    drug_name: str | None
+    dose_text: str | None
+    given_at: datetime
+    side_effect_id: uuid.UUID | None  # the current version of the linked side effect
+    side_effect_kind: str | None
+
+
+@dataclass(frozen=True)
 class SessionView:
     session: m.InfusionSession
     patient: m.Patient
@@ -55,6 +81,19 @@ class SessionView:
     assistance: list[m.AssistanceRequest]
     comfort: m.ComfortSetting | None
     discharge: m.Discharge | None
+    pump_events: list[PumpEventRow] = field(default_factory=list)
+    interventions: list[InterventionRow] = field(default_factory=list)
+    cadss: list[m.QuestionnaireResponse] = field(default_factory=list)
+    # What a pause form could say, from the latest reading's pause/stop alerts ("" if none).
+    suggested_pause_reason: str = ""
+
+    @property
+    def open_side_effects(self) -> list[m.SideEffect]:
+        return [e for e in self.side_effects if e.resolved_at is None]
+
+    @property
+    def open_assistance(self) -> list[m.AssistanceRequest]:
+        return [r for r in self.assistance if r.helped_at is None]
 
 
 def load_session(db: Session, who: CurrentUser, session_id: uuid.UUID, action: Action) -> m.InfusionSession:
@@ -65,16 +104,25 @@ def load_session(db: Session, who: CurrentUser, session_id: uuid.UUID, action: A
     return session
 
 
-def pump_records(db: Session, session_id: uuid.UUID) -> list[PumpRecord]:
-    rows = db.scalars(
-        current(m.AdministrationEvent)
-        .where(m.AdministrationEvent.session_id == session_id)
-        .order_by(m.AdministrationEvent.occurred_at)
-    ).all()
+def _pump_rows(db: Session, session_id: uuid.UUID) -> list[m.AdministrationEvent]:
+    return list(
+        db.scalars(
+            current(m.AdministrationEvent)
+            .where(m.AdministrationEvent.session_id == session_id)
+            .order_by(m.AdministrationEvent.occurred_at)
+        )
+    )
+
+
+def _as_records(rows: list[m.AdministrationEvent]) -> list[PumpRecord]:
     return [
         PumpRecord(AdministrationKind(r.kind), r.occurred_at, r.rate_mg_per_min, r.cumulative_mg)
         for r in rows
     ]
+
+
+def pump_records(db: Session, session_id: uuid.UUID) -> list[PumpRecord]:
+    return _as_records(_pump_rows(db, session_id))
 
 
 def current_order(db: Session, session_id: uuid.UUID) -> m.DoseOrder | None:
@@ -121,14 +169,39 @@ def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
     return out
 
 
+def _current_rows(rows: list[F]) -> tuple[list[F], dict[uuid.UUID, F]]:
+    """The current rows of one session's facts (none amends them), and each id's current version."""
+    newer = {r.amends_id: r for r in rows if r.amends_id is not None}
+    latest: dict[uuid.UUID, F] = {}
+    for r in rows:
+        top = r
+        while top.id in newer:
+            top = newer[top.id]
+        latest[r.id] = top
+    return [r for r in rows if r.id not in newer], latest
+
+
+def _suggested_pause_reason(vitals: list[VitalRow]) -> str:
+    if not vitals or vitals[-1].level not in {"pause", "stop"}:
+        return ""
+    last = vitals[-1]
+    bp = f"BP {last.systolic}/{last.diastolic}" if last.systolic is not None else "Vitals"
+    return f"{bp}: " + " ".join(last.alerts)
+
+
 def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> SessionView:
-    """Everything the session page shows; the read is audited."""
+    """Everything the session page shows, in a fixed handful of queries; the read is audited."""
     session = load_session(db, who, session_id, Action.READ_CHART)
-    patient = db.get(m.Patient, session.patient_id)
-    clinic = db.get(m.Clinic, session.clinic_id)
-    assert patient is not None and clinic is not None  # foreign keys guarantee both
-    chair = db.get(m.Chair, session.chair_id) if session.chair_id else None
-    events = pump_records(db, session_id)
+    patient, clinic, chair = db.execute(
+        select(m.Patient, m.Clinic, m.Chair)
+        .select_from(m.InfusionSession)
+        .join(m.Patient, m.Patient.id == m.InfusionSession.patient_id)
+        .join(m.Clinic, m.Clinic.id == m.InfusionSession.clinic_id)
+        .outerjoin(m.Chair, m.Chair.id == m.InfusionSession.chair_id)
+        .where(m.InfusionSession.id == session_id)
+    ).one()
+    pump_rows = _pump_rows(db, session_id)
+    events = _as_records(pump_rows)
     vitals = db.scalars(
         current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
@@ -138,6 +211,53 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         .where(m.ComfortSetting.session_id == session_id)
         .order_by(m.ComfortSetting.set_at.desc())
     ).first()
+    # Every version of the side effects (one query): interventions may point at an earlier one.
+    side_effects, side_effect_latest = _current_rows(
+        list(
+            db.scalars(
+                select(m.SideEffect)
+                .where(m.SideEffect.session_id == session_id)
+                .order_by(m.SideEffect.onset_at, m.SideEffect.recorded_at)
+            )
+        )
+    )
+    assistance = list(
+        db.scalars(
+            current(m.AssistanceRequest)
+            .where(m.AssistanceRequest.session_id == session_id)
+            .order_by(m.AssistanceRequest.asked_at)
+        )
+    )
+    interventions = []
+    for i in db.scalars(
+        current(m.Intervention)
+        .where(m.Intervention.session_id == session_id)
+        .order_by(m.Intervention.given_at)
+    ):
+        linked = side_effect_latest.get(i.side_effect_id) if i.side_effect_id else None
+        interventions.append(
+            InterventionRow(
+                id=i.id,
+                kind=str(i.kind),
+                description=i.description,
+                drug_name=i.drug_name,
+                dose_text=i.dose_text,
+                given_at=i.given_at,
+                side_effect_id=linked.id if linked else None,
+                side_effect_kind=str(linked.kind) if linked else None,
+            )
+        )
+    cadss = list(
+        db.scalars(
+            current(m.QuestionnaireResponse)
+            .where(
+                m.QuestionnaireResponse.session_id == session_id,
+                m.QuestionnaireResponse.instrument == Instrument.CADSS,
+            )
+            .order_by(m.QuestionnaireResponse.answered_at)
+        )
+    )
+    assessed = assess_vitals(list(vitals))
     view = SessionView(
         session=session,
         patient=patient,
@@ -147,23 +267,18 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         events=events,
         state=state_of(events, discharged=discharge is not None),
         given_mg=given_mg(events, now),
-        vitals=assess_vitals(list(vitals)),
-        side_effects=list(
-            db.scalars(
-                current(m.SideEffect)
-                .where(m.SideEffect.session_id == session_id)
-                .order_by(m.SideEffect.onset_at)
-            )
-        ),
-        assistance=list(
-            db.scalars(
-                current(m.AssistanceRequest)
-                .where(m.AssistanceRequest.session_id == session_id)
-                .order_by(m.AssistanceRequest.asked_at)
-            )
-        ),
+        vitals=assessed,
+        side_effects=side_effects,
+        assistance=assistance,
         comfort=comfort,
         discharge=discharge,
+        pump_events=[
+            PumpEventRow(AdministrationKind(r.kind), r.occurred_at, r.cumulative_mg, r.reason)
+            for r in pump_rows
+        ],
+        interventions=interventions,
+        cadss=cadss,
+        suggested_pause_reason=_suggested_pause_reason(assessed),
     )
     record_read(
         db,
@@ -177,10 +292,29 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
     return view
 
 
+PUMP_REASON_MAX = 500
+
+
 def pump(
-    db: Session, who: CurrentUser, session_id: uuid.UUID, kind: AdministrationKind, now: datetime
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    kind: AdministrationKind,
+    now: datetime,
+    reason: str | None = None,
 ) -> InfusionState:
-    """Chart a pump event (start, pause, resume, stop) at `now` with the drug given so far."""
+    """Chart a pump event (start, pause, resume, stop) at `now` with the drug given so far.
+
+    A pause or stop may carry the reason (e.g. "BP 182/110"), shown with the event.
+    """
+    reason = (reason or "").strip() or None
+    if reason is not None:
+        if kind not in {AdministrationKind.PAUSE, AdministrationKind.STOP}:
+            raise InvalidInput(
+                "A reason is charted with a pause or a stop only; leave it empty to start or resume."
+            )
+        if len(reason) > PUMP_REASON_MAX:
+            raise InvalidInput(f"The reason is too long; keep it under {PUMP_REASON_MAX} characters.")
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     events = pump_records(db, session_id)
@@ -206,6 +340,7 @@ def pump(
             rate_ml_per_h=order.rate_ml_per_h if running_after else None,
             rate_mg_per_min=rate_mg_per_min if running_after else None,
             cumulative_mg=round(so_far, 3),
+            reason=reason,
             recorded_by_id=who.user.id,
             recorded_at=now,
         )
@@ -218,7 +353,7 @@ def pump(
         session_id,
         clinic_id=session.clinic_id,
         patient_id=session.patient_id,
-        details={"cumulative_mg": round(so_far, 3)},
+        details={"cumulative_mg": round(so_far, 3), **({"reason": reason} if reason else {})},
     )
     db.commit()
     return after

@@ -10,36 +10,75 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from ketaflow.errors import Conflict, InvalidInput
-from ketaflow.services import infusion, levels, seating
-from ketaflow.vocabulary import AdministrationKind
+from ketaflow.services import chairside, infusion, levels, seating
+from ketaflow.services.permissions import Action, allowed
+from ketaflow.store import models as m
+from ketaflow.vocabulary import AdministrationKind, AssistanceReason, Severity, SideEffectKind
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
 
 
-def _session_page(
+def render_session(
     request: Request, db: Db, who: Any, session_id: uuid.UUID, now: Any, **extra: Any
 ) -> Response:
+    """The session page; `error` with `error_at` (the form's name) shows a message beside that form."""
     view = infusion.session_view(db, who, session_id, now)
     status = extra.pop("status_code", 200)
     zone = ZoneInfo(view.clinic.timezone)
-    return page(request, "session.html", status_code=status, who=who, view=view, now=now, zone=zone, **extra)
+    extra.setdefault("form", {})
+    extra.setdefault("error", None)
+    extra.setdefault("error_at", None)
+    return page(
+        request,
+        "session.html",
+        status_code=status,
+        who=who,
+        view=view,
+        now=now,
+        zone=zone,
+        cadss_form=chairside.cadss_form(),
+        minutes_waiting=chairside.minutes_waiting,
+        can_chart=allowed(who, Action.CHART_INFUSION, view.session.clinic_id),
+        side_effect_kinds=[k.value for k in SideEffectKind],
+        severities=[k.value for k in Severity],
+        assistance_reasons=[k.value for k in AssistanceReason],
+        **extra,
+    )
 
 
 @router.get("/sessions/{session_id}", include_in_schema=False)
 def session_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
-    return _session_page(request, db, who, session_id, now, form={}, error=None)
+    return render_session(request, db, who, session_id, now)
 
 
 @router.post("/sessions/{session_id}/pump", include_in_schema=False)
 def pump_form(
-    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, kind: Annotated[str, Form()] = ""
+    request: Request,
+    session_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    kind: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        infusion.pump(db, who, session_id, _kind(kind), now)
+        infusion.pump(
+            db, who, session_id, _kind(kind), now, reason=reason if kind in {"pause", "stop"} else None
+        )
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _session_page(request, db, who, session_id, now, form={}, error=exc.message, status_code=400)
+        return render_session(
+            request,
+            db,
+            who,
+            session_id,
+            now,
+            form={"reason": reason},
+            error=exc.message,
+            error_at="pump",
+            status_code=400,
+        )
     return RedirectResponse(f"/sessions/{session_id}", status_code=303)
 
 
@@ -69,8 +108,16 @@ def vitals_form(
         )
     except InvalidInput as exc:
         db.rollback()  # nothing of a refused entry is kept
-        return _session_page(
-            request, db, who, session_id, now, form=typed, error=exc.message, status_code=400
+        return render_session(
+            request,
+            db,
+            who,
+            session_id,
+            now,
+            form=typed,
+            error=exc.message,
+            error_at="vitals",
+            status_code=400,
         )
     return RedirectResponse(f"/sessions/{session_id}#vitals", status_code=303)
 
@@ -112,8 +159,16 @@ def order_form(
         )
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _session_page(
-            request, db, who, session_id, now, form=typed, error=exc.message, status_code=400
+        return render_session(
+            request,
+            db,
+            who,
+            session_id,
+            now,
+            form=typed,
+            error=exc.message,
+            error_at="order",
+            status_code=400,
         )
     return RedirectResponse(f"/sessions/{session_id}", status_code=303)
 
@@ -152,6 +207,7 @@ def order_api(session_id: uuid.UUID, body: OrderIn, db: Db, who: ApiWho, now: No
 
 class PumpIn(BaseModel):
     kind: str = Field(description="start, pause, resume or stop")
+    reason: str | None = Field(None, description="Why the pump is paused or stopped, e.g. BP 182/110")
 
 
 class VitalsIn(BaseModel):
@@ -187,18 +243,78 @@ def session_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, 
             "volume_ml": v.order.volume_ml,
         },
         "events": [
-            {"kind": e.kind.value, "at": e.at.isoformat(), "cumulative_mg": e.cumulative_mg} for e in v.events
+            {
+                "kind": e.kind.value,
+                "at": e.at.isoformat(),
+                "cumulative_mg": e.cumulative_mg,
+                "reason": e.reason,
+            }
+            for e in v.pump_events
         ],
         "vitals": [
             {**asdict(r), "id": str(r.id), "measured_at": r.measured_at.isoformat()} for r in v.vitals
         ],
+        "side_effects": [side_effect_json(e) for e in v.side_effects],
+        "interventions": [
+            {
+                **asdict(i),
+                "id": str(i.id),
+                "given_at": i.given_at.isoformat(),
+                "side_effect_id": str(i.side_effect_id) if i.side_effect_id else None,
+            }
+            for i in v.interventions
+        ],
+        "comfort": comfort_json(v.comfort),
+        "assistance": [assistance_json(r, now) for r in v.assistance],
+        "cadss": [
+            {
+                "id": str(q.id),
+                "total": q.total,
+                "answered_at": q.answered_at.isoformat(),
+                "answers": q.answers,
+            }
+            for q in v.cadss
+        ],
+        "suggested_pause_reason": v.suggested_pause_reason or None,
+        "discharged_at": v.discharge.discharged_at.isoformat() if v.discharge else None,
+    }
+
+
+def side_effect_json(e: m.SideEffect) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "kind": str(e.kind),
+        "severity": str(e.severity),
+        "onset_at": e.onset_at.isoformat(),
+        "resolved_at": e.resolved_at.isoformat() if e.resolved_at else None,
+        "adverse_event": e.is_adverse_event,
+        "notes": e.notes,
+        "amends_id": str(e.amends_id) if e.amends_id else None,
+    }
+
+
+def comfort_json(c: m.ComfortSetting | None) -> dict[str, Any]:
+    values = {k: bool(getattr(c, k)) if c else False for k in chairside.COMFORT_FIELDS}
+    return {**values, "set_at": c.set_at.isoformat() if c else None}
+
+
+def assistance_json(r: m.AssistanceRequest, now: Any) -> dict[str, Any]:
+    return {
+        "id": str(r.id),
+        "reason": str(r.reason),
+        "asked_at": r.asked_at.isoformat(),
+        "helped_at": r.helped_at.isoformat() if r.helped_at else None,
+        "helped_by_id": str(r.helped_by_id) if r.helped_by_id else None,
+        "minutes_waiting": None if r.helped_at else chairside.minutes_waiting(r, now),
+        "notes": r.notes,
+        "amends_id": str(r.amends_id) if r.amends_id else None,
     }
 
 
 @router.post("/api/sessions/{session_id}/pump")
 def pump_api(session_id: uuid.UUID, body: PumpIn, db: Db, who: ApiWho, now: Now) -> dict[str, str]:
-    """Chart a pump event now: start, pause, resume or stop."""
-    return {"state": infusion.pump(db, who, session_id, _kind(body.kind), now).value}
+    """Chart a pump event now: start, pause, resume or stop (a pause or stop may give its reason)."""
+    return {"state": infusion.pump(db, who, session_id, _kind(body.kind), now, reason=body.reason).value}
 
 
 @router.post("/api/sessions/{session_id}/vitals")

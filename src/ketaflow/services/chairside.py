@@ -1,0 +1,585 @@
+"""The nurse in the chair: side effects, interventions, comfort, assistance requests, CADSS, vitals check.
+
+Each function is one clinical action in one transaction, checked against the user's role
+and clinic (Action.CHART_INFUSION for writes) and written to the audit trail. Charted facts
+are only ever added: resolving a side effect or answering a request is an amendment row.
+
+Once the patient is discharged no NEW entry is charted on the session (it is closed; a
+late finding belongs to the next contact), but the open entries may still be closed off:
+a side effect can be marked resolved and a request answered, because the record must be
+able to say when they ended.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import ketaflow.clinical as clinical
+from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.services.audit import record, record_read
+from ketaflow.services.auth import CurrentUser
+from ketaflow.services.infusion import load_session
+from ketaflow.services.permissions import Action
+from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
+from ketaflow.store.facts import amend, current
+from ketaflow.store.models.base import ClinicalFact
+from ketaflow.vocabulary import (
+    AssistanceReason,
+    Instrument,
+    InterventionKind,
+    Respondent,
+    Severity,
+    SideEffectKind,
+)
+
+E = TypeVar("E", bound=StrEnum)
+F = TypeVar("F", bound=ClinicalFact)
+
+# When a time is charted: an aware datetime (API), a wall-clock time today in the clinic's
+# time zone (forms), or None for now.
+When = datetime | time | None
+
+NOTES_MAX = 2000
+REASON_MAX = 500
+
+
+# ---- small parsers shared by the form and API paths ------------------------------------------
+
+
+def parse_choice(enum: type[E], text: str | None, label: str) -> E:
+    """The enum member named by `text`, or one sentence listing the choices."""
+    value = (text or "").strip().lower().replace(" ", "_")
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(e.value.replace("_", " ") for e in enum)
+        if not value:
+            raise InvalidInput(f"Choose the {label}: {choices}.") from None
+        raise InvalidInput(f"The {label} must be one of {choices}; got {text!r}.") from None
+
+
+def parse_clock(text: str | None, label: str) -> time | None:
+    """'14:05' -> time(14, 5); blank -> None (meaning now)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        hours, minutes = text.split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise InvalidInput(f"{label} must be a time like 14:05; got {text!r}.") from None
+
+
+def _text(value: str | None, label: str, limit: int) -> str | None:
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{label} is too long ({len(value)} characters); keep it under {limit}.")
+    return value or None
+
+
+def _hhmm(at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).strftime("%H:%M")
+
+
+def _zone(db: Session, session: m.InfusionSession) -> ZoneInfo:
+    clinic = db.get(m.Clinic, session.clinic_id)
+    return ZoneInfo(clinic.timezone if clinic else "UTC")
+
+
+def _when(
+    at: When,
+    label: str,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    not_before: datetime,
+    not_before_label: str,
+) -> datetime:
+    """Resolve `at` to an aware datetime between `not_before` and now, or say what is wrong."""
+    if at is None:
+        resolved = now
+    elif isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise InvalidInput(f"{label} needs a time zone (for example 2026-12-01T10:05:00-06:00).")
+        resolved = at
+    else:
+        local_day = now.astimezone(zone).date()
+        resolved = datetime.combine(local_day, at, tzinfo=zone)
+    if resolved > now:
+        raise InvalidInput(
+            f"{label} {_hhmm(resolved, zone)} is in the future (it is now {_hhmm(now, zone)}); "
+            "check the time."
+        )
+    if resolved < not_before:
+        raise InvalidInput(
+            f"{label} {_hhmm(resolved, zone)} is before {not_before_label} at "
+            f"{_hhmm(not_before, zone)}; check the time."
+        )
+    return resolved
+
+
+def _chartable(db: Session, who: CurrentUser, session_id: uuid.UUID) -> m.InfusionSession:
+    """The session, if this user may chart on it and the patient has not been discharged."""
+    session = load_session(db, who, session_id, Action.CHART_INFUSION)
+    discharged = db.scalars(current(m.Discharge).where(m.Discharge.session_id == session_id)).first()
+    if discharged is not None:
+        raise Conflict(
+            "This patient has been discharged, so nothing new can be charted on this infusion; "
+            "open side effects can still be marked resolved and requests answered."
+        )
+    return session
+
+
+def _own(db: Session, model: type[F], row_id: uuid.UUID, session_id: uuid.UUID, what: str) -> F:
+    row = db.get(model, row_id)
+    if row is None or getattr(row, "session_id", None) != session_id:
+        raise NotFound(f"There is no such {what} on this infusion.")
+    return row
+
+
+def _latest(db: Session, row: F) -> F:
+    """The latest version of a charted fact (following its amendments forward)."""
+    cls = type(row)
+    while True:
+        newer = db.scalars(select(cls).where(cls.amends_id == row.id)).first()
+        if newer is None:
+            return row
+        row = newer
+
+
+def _audit(
+    db: Session,
+    who: CurrentUser,
+    session: m.InfusionSession,
+    action: str,
+    entity: str,
+    entity_id: uuid.UUID,
+    **details: object,
+) -> None:
+    record(
+        db,
+        who.actor(),
+        action,
+        entity,
+        entity_id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        details={k: v for k, v in details.items() if v is not None},
+    )
+
+
+# ---- side effects -----------------------------------------------------------------------------
+
+
+def chart_side_effect(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    kind: str,
+    severity: str,
+    onset: When = None,
+    adverse_event: bool = False,
+    notes: str | None = None,
+    now: datetime,
+) -> m.SideEffect:
+    """Chart a side effect (or adverse event) with its onset, not in the future nor before the visit."""
+    kind_ = parse_choice(SideEffectKind, kind, "side effect")
+    severity_ = parse_choice(Severity, severity, "severity")
+    note = _text(notes, "The note", NOTES_MAX)
+    begin_write(db)
+    session = _chartable(db, who, session_id)
+    zone = _zone(db, session)
+    onset_at = _when(
+        onset,
+        "The onset",
+        now=now,
+        zone=zone,
+        not_before=session.opened_at,
+        not_before_label="this infusion was opened",
+    )
+    row = m.SideEffect(
+        clinic_id=session.clinic_id,
+        session_id=session_id,
+        kind=kind_,
+        severity=severity_,
+        onset_at=onset_at,
+        resolved_at=None,
+        is_adverse_event=bool(adverse_event),
+        notes=note,
+        recorded_by_id=who.user.id,
+        recorded_at=now,
+    )
+    db.add(row)
+    db.flush()
+    _audit(
+        db,
+        who,
+        session,
+        "side_effect.create",
+        "side_effect",
+        row.id,
+        kind=kind_.value,
+        severity=severity_.value,
+        adverse_event=bool(adverse_event) or None,
+    )
+    db.commit()
+    return row
+
+
+def resolve_side_effect(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    side_effect_id: uuid.UUID,
+    *,
+    resolved: When = None,
+    now: datetime,
+) -> m.SideEffect:
+    """Mark a side effect resolved: a new row amending it; the charted original stays as it was."""
+    begin_write(db)
+    session = load_session(db, who, session_id, Action.CHART_INFUSION)
+    latest = _latest(db, _own(db, m.SideEffect, side_effect_id, session_id, "side effect"))
+    zone = _zone(db, session)
+    if latest.resolved_at is not None:
+        raise Conflict(
+            f"This {latest.kind.replace('_', ' ')} was already marked resolved at "
+            f"{_hhmm(latest.resolved_at, zone)}."
+        )
+    resolved_at = _when(
+        resolved,
+        "The resolution time",
+        now=now,
+        zone=zone,
+        not_before=latest.onset_at,
+        not_before_label="its onset",
+    )
+    row = amend(db, latest, reason="resolved", by_user_id=who.user.id, resolved_at=resolved_at)
+    _audit(db, who, session, "side_effect.resolve", "side_effect", row.id, amends=str(latest.id))
+    db.commit()
+    return row
+
+
+# ---- interventions ----------------------------------------------------------------------------
+
+
+def record_intervention(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    kind: str,
+    drug_name: str | None = None,
+    dose_text: str | None = None,
+    description: str | None = None,
+    side_effect_id: uuid.UUID | None = None,
+    given: When = None,
+    now: datetime,
+) -> m.Intervention:
+    """Chart a drug given (name and dose, e.g. ondansetron 4 mg IV) or an action taken."""
+    kind_ = parse_choice(InterventionKind, kind, "intervention kind")
+    drug = _text(drug_name, "The drug name", 120)
+    dose = _text(dose_text, "The dose", 60)
+    what = _text(description, "The description", 255)
+    if kind_ is InterventionKind.DRUG:
+        if not drug:
+            raise InvalidInput("Name the drug given (for example ondansetron).")
+        if not dose:
+            raise InvalidInput(f"Write the dose of {drug} given, with unit and route (for example 4 mg IV).")
+        what = _text(f"{drug} {dose}" + (f": {what}" if what else ""), "The description", 255)
+    else:
+        if drug or dose:
+            raise InvalidInput(
+                "A drug name and dose belong to a drug intervention; choose 'drug' as the kind."
+            )
+        if not what:
+            raise InvalidInput("Describe the action taken (for example reassurance, repositioned).")
+    begin_write(db)
+    session = _chartable(db, who, session_id)
+    linked = None
+    if side_effect_id is not None:
+        linked = _own(db, m.SideEffect, side_effect_id, session_id, "side effect")
+    zone = _zone(db, session)
+    given_at = _when(
+        given,
+        "The time given",
+        now=now,
+        zone=zone,
+        not_before=session.opened_at,
+        not_before_label="this infusion was opened",
+    )
+    assert what is not None
+    row = m.Intervention(
+        clinic_id=session.clinic_id,
+        session_id=session_id,
+        side_effect_id=linked.id if linked else None,
+        kind=kind_,
+        description=what,
+        drug_name=drug,
+        dose_text=dose,
+        given_at=given_at,
+        recorded_by_id=who.user.id,
+        recorded_at=now,
+    )
+    db.add(row)
+    db.flush()
+    _audit(
+        db,
+        who,
+        session,
+        "intervention.create",
+        "intervention",
+        row.id,
+        kind=kind_.value,
+        side_effect=str(linked.id) if linked else None,
+    )
+    db.commit()
+    return row
+
+
+# ---- comfort ----------------------------------------------------------------------------------
+
+COMFORT_FIELDS = ("music", "dimmed_light", "eye_mask", "companion_present")
+
+
+def set_comfort(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    music: bool,
+    dimmed_light: bool,
+    eye_mask: bool,
+    companion_present: bool,
+    now: datetime,
+) -> tuple[m.ComfortSetting, bool]:
+    """Record the comfort settings now in force (a new row per change); (row, whether it changed)."""
+    begin_write(db)
+    session = _chartable(db, who, session_id)
+    wanted = {
+        "music": music,
+        "dimmed_light": dimmed_light,
+        "eye_mask": eye_mask,
+        "companion_present": companion_present,
+    }
+    now_in_force = db.scalars(
+        current(m.ComfortSetting)
+        .where(m.ComfortSetting.session_id == session_id)
+        .order_by(m.ComfortSetting.set_at.desc())
+    ).first()
+    if now_in_force is not None and all(getattr(now_in_force, k) == v for k, v in wanted.items()):
+        db.rollback()
+        return now_in_force, False  # nothing changed: a repeated click adds no row
+    row = m.ComfortSetting(
+        clinic_id=session.clinic_id,
+        session_id=session_id,
+        set_at=now,
+        recorded_by_id=who.user.id,
+        recorded_at=now,
+        **wanted,
+    )
+    db.add(row)
+    db.flush()
+    _audit(db, who, session, "comfort.set", "comfort_setting", row.id, **wanted)
+    db.commit()
+    return row, True
+
+
+# ---- assistance requests -----------------------------------------------------------------------
+
+
+def request_assistance(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    reason: str,
+    asked: When = None,
+    notes: str | None = None,
+    now: datetime,
+) -> m.AssistanceRequest:
+    """Chart that the patient asked for help (e.g. to walk to the restroom) and when."""
+    reason_ = parse_choice(AssistanceReason, reason, "reason for the request")
+    note = _text(notes, "The note", NOTES_MAX)
+    begin_write(db)
+    session = _chartable(db, who, session_id)
+    zone = _zone(db, session)
+    asked_at = _when(
+        asked,
+        "The time asked",
+        now=now,
+        zone=zone,
+        not_before=session.opened_at,
+        not_before_label="this infusion was opened",
+    )
+    row = m.AssistanceRequest(
+        clinic_id=session.clinic_id,
+        session_id=session_id,
+        reason=reason_,
+        asked_at=asked_at,
+        helped_at=None,
+        helped_by_id=None,
+        notes=note,
+        recorded_by_id=who.user.id,
+        recorded_at=now,
+    )
+    db.add(row)
+    db.flush()
+    _audit(db, who, session, "assistance.create", "assistance_request", row.id, reason=reason_.value)
+    db.commit()
+    return row
+
+
+def answer_assistance(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    request_id: uuid.UUID,
+    *,
+    helped: When = None,
+    now: datetime,
+) -> m.AssistanceRequest:
+    """Chart that the request was answered, by whom and when: a new row amending the request."""
+    begin_write(db)
+    session = load_session(db, who, session_id, Action.CHART_INFUSION)
+    latest = _latest(db, _own(db, m.AssistanceRequest, request_id, session_id, "request for help"))
+    zone = _zone(db, session)
+    if latest.helped_at is not None:
+        raise Conflict(f"This request was already answered at {_hhmm(latest.helped_at, zone)}.")
+    helped_at = _when(
+        helped,
+        "The time helped",
+        now=now,
+        zone=zone,
+        not_before=latest.asked_at,
+        not_before_label="the request",
+    )
+    row = amend(
+        db, latest, reason="answered", by_user_id=who.user.id, helped_at=helped_at, helped_by_id=who.user.id
+    )
+    _audit(
+        db,
+        who,
+        session,
+        "assistance.answer",
+        "assistance_request",
+        row.id,
+        amends=str(latest.id),
+        waited_min=round((helped_at - latest.asked_at).total_seconds() / 60, 1),
+    )
+    db.commit()
+    return row
+
+
+# ---- CADSS -------------------------------------------------------------------------------------
+
+
+def cadss_form() -> clinical.Questionnaire:
+    """The CADSS items and allowed answers, as the rules file defines them."""
+    return clinical.describe_instrument(Instrument.CADSS.value)
+
+
+def rate_cadss(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    answers: list[int | None],
+    *,
+    now: datetime,
+) -> tuple[m.QuestionnaireResponse, clinical.ScaleScore]:
+    """Score a clinician-rated CADSS (Bremner 1998) and store it with the infusion."""
+    scored = clinical.score(Instrument.CADSS.value, answers)  # refuses missing or out-of-range items
+    begin_write(db)
+    session = _chartable(db, who, session_id)
+    zone = _zone(db, session)
+    row = m.QuestionnaireResponse(
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        session_id=session_id,
+        instrument=Instrument.CADSS,
+        answers=list(answers),
+        total=scored.total,
+        respondent=Respondent.CLINICIAN,
+        answered_at=now,
+        for_date=now.astimezone(zone).date(),
+        recorded_by_id=who.user.id,
+        recorded_at=now,
+    )
+    db.add(row)
+    db.flush()
+    _audit(db, who, session, "cadss.create", "questionnaire_response", row.id, total=scored.total)
+    db.commit()
+    return row, scored
+
+
+# ---- vitals as they are typed ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VitalsCheck:
+    level: str
+    alerts: tuple[clinical.VitalAlert, ...]
+    actions: tuple[str, ...]
+    baseline: clinical.VitalSigns | None
+
+
+def check_vitals(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    bp: str | None,
+    heart_rate: float | None,
+    spo2: float | None,
+    respiratory_rate: float | None,
+) -> VitalsCheck:
+    """Classify typed vitals against this session's baseline (its first reading); nothing is written
+    but the audited read of the baseline."""
+    session = load_session(db, who, session_id, Action.READ_CHART)
+    pressure = clinical.parse_bp(bp) if bp and bp.strip() else None
+    signs = clinical.VitalSigns(
+        bp=pressure,
+        heart_rate_per_min=heart_rate,
+        spo2_percent=spo2,
+        respiratory_rate_per_min=respiratory_rate,
+    )
+    first = db.scalars(
+        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+    ).first()
+    baseline = None
+    if first is not None:
+        base_bp = None
+        if first.systolic_mmhg is not None and first.diastolic_mmhg is not None:
+            base_bp = clinical.BloodPressure(first.systolic_mmhg, first.diastolic_mmhg)
+        baseline = clinical.VitalSigns(
+            bp=base_bp,
+            heart_rate_per_min=first.heart_rate_bpm,
+            spo2_percent=first.spo2_percent,
+            respiratory_rate_per_min=first.respiratory_rate_per_min,
+        )
+    assessment = clinical.classify_vitals(signs, baseline=baseline)
+    record_read(
+        db,
+        who.actor(),
+        "vitals.check",
+        "infusion_session",
+        session_id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        details={"level": assessment.level.value},
+    )
+    return VitalsCheck(assessment.level.value, assessment.alerts, assessment.actions, baseline)
+
+
+def minutes_waiting(request: m.AssistanceRequest, now: datetime) -> int:
+    """Whole minutes an open request has waited (0 if charted ahead of the clock)."""
+    return max(0, int((now - request.asked_at) / timedelta(minutes=1)))

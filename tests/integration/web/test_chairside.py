@@ -1,0 +1,790 @@
+"""The nurse in the chair: side effects, interventions, pause reasons, comfort, help requests, CADSS,
+vitals checked as typed; through the API and the HTML forms, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import Session
+
+from ketaflow.clinical import default_rules
+from ketaflow.demo.catalog import DEMO_PASSWORD
+from ketaflow.services import infusion
+from ketaflow.services.auth import CurrentUser
+from ketaflow.store import models as m
+from ketaflow.vocabulary import (
+    AdministrationKind,
+    AppointmentKind,
+    AppointmentStatus,
+    Instrument,
+    Respondent,
+    Role,
+    TreatmentPhase,
+)
+from ketaflow.web.app import create_app
+from ketaflow.web.deps import clock
+
+# 10:00 in Austin on a day no other test books.
+T0 = datetime(2033, 2, 14, 16, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class ChairWorld:
+    """Fresh infusion sessions at the Austin clinic, one per test, each in its own chair slot."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        with Session(engine) as db:
+            clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
+            assert clinic is not None
+            plan = db.scalars(
+                select(m.TreatmentPlan)
+                .where(m.TreatmentPlan.clinic_id == clinic.id)
+                .order_by(m.TreatmentPlan.id)
+            ).first()
+            assert plan is not None
+            chair = db.scalars(
+                select(m.Chair).where(m.Chair.clinic_id == clinic.id).order_by(m.Chair.label)
+            ).first()
+            assert chair is not None
+            self.clinic_id, self.plan_id, self.patient_id = clinic.id, plan.id, plan.patient_id
+            self.chair_id = chair.id
+            psychiatrist = db.scalar(
+                select(m.StaffUser.id).where(m.StaffUser.email == "psychiatrist1.aus@demo.ketaflow.org")
+            )
+            assert psychiatrist is not None
+            self.psychiatrist_id = psychiatrist
+
+    def session(self, *, at: datetime = T0, ordered: bool = True, started: bool = False) -> uuid.UUID:
+        """An open infusion (opened at `at`), with a dose order and optionally a started pump."""
+        with Session(self.engine) as db:
+            appt = m.Appointment(
+                clinic_id=self.clinic_id,
+                patient_id=self.patient_id,
+                chair_id=self.chair_id,
+                treatment_plan_id=self.plan_id,
+                kind=AppointmentKind.INFUSION,
+                starts_at=at,
+                ends_at=at + timedelta(hours=3),
+                status=AppointmentStatus.IN_CHAIR,
+                escort_name="Dana Reyes",
+                escort_phone="555-0100",
+            )
+            db.add(appt)
+            db.flush()
+            session = m.InfusionSession(
+                clinic_id=self.clinic_id,
+                patient_id=self.patient_id,
+                appointment_id=appt.id,
+                treatment_plan_id=self.plan_id,
+                chair_id=self.chair_id,
+                series_number=98,
+                phase=TreatmentPhase.MAINTENANCE,
+                opened_at=at,
+            )
+            db.add(session)
+            db.flush()
+            if ordered:
+                db.add(
+                    m.DoseOrder(
+                        clinic_id=self.clinic_id,
+                        session_id=session.id,
+                        ordered_by_id=self.psychiatrist_id,
+                        ordered_at=at,
+                        protocol_code="depression-induction",
+                        dosing_weight_kg=70.0,
+                        dose_mg_per_kg=0.5,
+                        dose_mg=35.0,
+                        duration_min=40.0,
+                        bag_drug_mg=100.0,
+                        bag_volume_ml=100.0,
+                        rate_ml_per_h=52.5,
+                        volume_ml=35.0,
+                    )
+                )
+            if started:
+                db.add(
+                    m.AdministrationEvent(
+                        clinic_id=self.clinic_id,
+                        session_id=session.id,
+                        kind=AdministrationKind.START,
+                        occurred_at=at + timedelta(minutes=1),
+                        rate_ml_per_h=52.5,
+                        rate_mg_per_min=35.0 / 40,
+                        cumulative_mg=0.0,
+                    )
+                )
+            db.commit()
+            return session.id
+
+    def discharge(self, session_id: uuid.UUID, at: datetime) -> None:
+        with Session(self.engine) as db:
+            db.add(
+                m.Discharge(
+                    clinic_id=self.clinic_id,
+                    session_id=session_id,
+                    discharged_at=at,
+                    recovery_score_kind="aldrete",
+                    recovery_score=10,
+                    escort_name="Dana Reyes",
+                    escort_phone="555-0100",
+                    instructions_given=True,
+                )
+            )
+            db.commit()
+
+    def count(self, model: Any, session_id: uuid.UUID) -> int:
+        with self.engine.connect() as conn:
+            return (
+                conn.scalar(select(func.count()).select_from(model).where(model.session_id == session_id))
+                or 0
+            )
+
+    def rows(self, model: Any, session_id: uuid.UUID) -> list[Any]:
+        with Session(self.engine) as db:
+            return list(
+                db.scalars(select(model).where(model.session_id == session_id).order_by(model.recorded_at))
+            )
+
+
+@pytest.fixture
+def app_clock(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock]]:
+    app = create_app(demo_engine)
+    frozen = Clock()
+    app.dependency_overrides[clock] = frozen
+    with TestClient(app) as client:
+        yield client, frozen
+
+
+@pytest.fixture
+def world(demo_engine: Engine) -> ChairWorld:
+    return ChairWorld(demo_engine)
+
+
+def sign_in(client: TestClient, who: str) -> dict[str, str]:
+    client.cookies.clear()
+    r = client.post(
+        "/login",
+        data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
+
+
+def refused(r: Any, status: int, words: str) -> None:
+    assert r.status_code == status, r.text
+    assert "Traceback" not in r.text
+    assert words in r.json()["error"], r.json()["error"]
+
+
+# ---- side effects -----------------------------------------------------------------------------
+
+
+def test_a_side_effect_is_charted_and_resolved_by_an_amendment(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = T0 + timedelta(minutes=15)
+
+    r = client.post(
+        f"{api}/side-effects",
+        json={"kind": "nausea", "severity": "moderate", "notes": "queasy", "adverse_event": False},
+        headers=nurse,
+    )
+    assert r.status_code == 200, r.text
+    nausea = r.json()
+    assert nausea["onset_at"] == frozen.now.isoformat() and nausea["resolved_at"] is None
+
+    view = client.get(api).json()
+    assert [e["kind"] for e in view["side_effects"]] == ["nausea"]
+    page = client.get(f"/sessions/{sid}")
+    assert page.status_code == 200 and "Side effect: nausea (moderate) since 10:15" in page.text
+
+    frozen.now = T0 + timedelta(minutes=25)
+    early = client.post(
+        f"{api}/side-effects/{nausea['id']}/resolve",
+        json={"resolved_at": (T0 + timedelta(minutes=10)).isoformat()},
+        headers=nurse,
+    )
+    refused(early, 400, "before its onset")
+    done = client.post(f"{api}/side-effects/{nausea['id']}/resolve", json={}, headers=nurse)
+    assert done.status_code == 200, done.text
+    assert done.json()["amends_id"] == nausea["id"] and done.json()["resolved_at"] == frozen.now.isoformat()
+
+    rows = world.rows(m.SideEffect, sid)
+    assert len(rows) == 2
+    original = next(r for r in rows if str(r.id) == nausea["id"])
+    assert original.resolved_at is None and original.amends_id is None  # the charted original is intact
+    assert [e["resolved_at"] for e in client.get(api).json()["side_effects"]] == [frozen.now.isoformat()]
+
+    again = client.post(f"{api}/side-effects/{nausea['id']}/resolve", json={}, headers=nurse)
+    refused(again, 409, "already marked resolved")
+    again_latest = client.post(f"{api}/side-effects/{done.json()['id']}/resolve", json={}, headers=nurse)
+    refused(again_latest, 409, "already marked resolved")
+    assert world.count(m.SideEffect, sid) == 2
+
+    with Session(world.engine) as db:
+        audit = db.scalars(
+            select(m.AuditEvent.action).where(
+                m.AuditEvent.patient_id == world.patient_id, m.AuditEvent.action.like("side_effect.%")
+            )
+        ).all()
+    assert {"side_effect.create", "side_effect.resolve"} <= set(audit)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"kind": "itching", "severity": "mild"}, 400, "must be one of nausea"),
+        ({"kind": "nausea", "severity": "awful"}, 400, "severity must be one of mild"),
+        ({"kind": "", "severity": "mild"}, 400, "Choose the side effect"),
+        (
+            {"kind": "nausea", "severity": "mild", "onset_at": "2033-02-14T16:30:00+00:00"},
+            400,
+            "in the future",
+        ),
+        ({"kind": "nausea", "severity": "mild", "onset_at": "2033-02-14T15:00:00+00:00"}, 400, "before this"),
+        ({"kind": "nausea", "severity": "mild", "onset_at": "2033-02-14T16:05:00"}, 400, "time zone"),
+        ({"kind": "nausea", "severity": "mild", "notes": "x" * 2001}, 400, "too long"),
+    ],
+)
+def test_bad_side_effects_are_refused_and_nothing_is_saved(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld, body: dict[str, Any], status: int, words: str
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    frozen.now = T0 + timedelta(minutes=20)
+    refused(client.post(f"/api/sessions/{sid}/side-effects", json=body, headers=nurse), status, words)
+    assert world.count(m.SideEffect, sid) == 0
+
+
+# ---- interventions ----------------------------------------------------------------------------
+
+
+def test_interventions_drug_or_action_linked_to_a_side_effect(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = T0 + timedelta(minutes=12)
+    se = client.post(f"{api}/side-effects", json={"kind": "nausea", "severity": "mild"}, headers=nurse).json()
+
+    refused(
+        client.post(f"{api}/interventions", json={"kind": "drug", "drug_name": "ondansetron"}, headers=nurse),
+        400,
+        "Write the dose of ondansetron",
+    )
+    refused(
+        client.post(f"{api}/interventions", json={"kind": "drug", "dose_text": "4 mg IV"}, headers=nurse),
+        400,
+        "Name the drug",
+    )
+    refused(
+        client.post(f"{api}/interventions", json={"kind": "action"}, headers=nurse),
+        400,
+        "Describe the action",
+    )
+    refused(
+        client.post(f"{api}/interventions", json={"kind": "prayer", "description": "x"}, headers=nurse),
+        400,
+        "must be one of drug",
+    )
+    refused(
+        client.post(
+            f"{api}/interventions",
+            json={"kind": "action", "description": "x", "side_effect_id": str(uuid.uuid4())},
+            headers=nurse,
+        ),
+        404,
+        "no such side effect",
+    )
+    assert world.count(m.Intervention, sid) == 0
+
+    drug = client.post(
+        f"{api}/interventions",
+        json={"kind": "drug", "drug_name": "ondansetron", "dose_text": "4 mg IV", "side_effect_id": se["id"]},
+        headers=nurse,
+    )
+    assert drug.status_code == 200, drug.text
+    assert drug.json()["description"] == "ondansetron 4 mg IV"
+    action = client.post(
+        f"{api}/interventions",
+        json={"kind": "action", "description": "reassurance, lights dimmed"},
+        headers=nurse,
+    )
+    assert action.status_code == 200, action.text
+
+    # The side effect is resolved afterwards: the intervention still shows what it was for.
+    frozen.now = T0 + timedelta(minutes=20)
+    assert client.post(f"{api}/side-effects/{se['id']}/resolve", json={}, headers=nurse).status_code == 200
+    listed = client.get(api).json()["interventions"]
+    assert [(i["kind"], i["side_effect_kind"]) for i in listed] == [("drug", "nausea"), ("action", None)]
+    page = client.get(f"/sessions/{sid}").text
+    assert "ondansetron 4 mg IV" in page and "(for nausea)" in page
+
+
+# ---- pump pause with a reason -------------------------------------------------------------------
+
+
+def test_a_pause_carries_its_reason_prefilled_from_the_latest_alert(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = T0 + timedelta(minutes=5)
+    assert (
+        client.post(f"{api}/vitals", json={"bp": "128/82", "heart_rate": 72}, headers=nurse).status_code
+        == 200
+    )
+    frozen.now = T0 + timedelta(minutes=15)
+    high = client.post(f"{api}/vitals", json={"bp": "182/110", "heart_rate": 90}, headers=nurse).json()
+    assert high["level"] in {"pause", "stop"}
+    suggested = client.get(api).json()["suggested_pause_reason"]
+    assert suggested.startswith("BP 182/110: ")
+    page = client.get(f"/sessions/{sid}").text
+    assert 'name="reason"' in page and "BP 182/110: " in page
+
+    refused(
+        client.post(f"{api}/pump", json={"kind": "resume", "reason": "why"}, headers=nurse),
+        400,
+        "pause or a stop only",
+    )
+    r = client.post(f"{api}/pump", json={"kind": "pause", "reason": "BP 182/110"}, headers=nurse)
+    assert r.status_code == 200 and r.json()["state"] == "paused"
+    events = client.get(api).json()["events"]
+    assert [(e["kind"], e["reason"]) for e in events] == [("start", None), ("pause", "BP 182/110")]
+    assert "<em>BP 182/110</em>" in client.get(f"/sessions/{sid}").text
+
+    # The form path: stop with a reason.
+    frozen.now = T0 + timedelta(minutes=20)
+    csrf = nurse["X-CSRF-Token"]
+    form = client.post(
+        f"/sessions/{sid}/pump",
+        data={"csrf": csrf, "kind": "stop", "reason": "patient asked"},
+        follow_redirects=False,
+    )
+    assert form.status_code == 303
+    assert client.get(api).json()["events"][-1]["reason"] == "patient asked"
+    page = client.get(f"/sessions/{sid}").text
+    assert f'href="/sessions/{sid}/discharge">Recovery and discharge</a>' in page
+
+
+def test_the_discharge_link_appears_only_once_the_infusion_is_stopped(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    sign_in(client, "nurse1.aus")
+    frozen.now = T0 + timedelta(minutes=10)
+    assert "Recovery and discharge" not in client.get(f"/sessions/{sid}").text
+
+
+# ---- comfort ------------------------------------------------------------------------------------
+
+
+def test_comfort_settings_are_a_new_row_per_change(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = T0 + timedelta(minutes=3)
+    first = client.post(f"{api}/comfort", json={"music": True, "dimmed_light": True}, headers=nurse).json()
+    assert first["changed"] and first["music"] and first["dimmed_light"] and not first["eye_mask"]
+    same = client.post(f"{api}/comfort", json={"music": True, "dimmed_light": True}, headers=nurse).json()
+    assert same["changed"] is False
+    assert world.count(m.ComfortSetting, sid) == 1
+    frozen.now = T0 + timedelta(minutes=8)
+    csrf = nurse["X-CSRF-Token"]
+    form = client.post(
+        f"/sessions/{sid}/comfort", data={"csrf": csrf, "music": "1", "eye_mask": "1"}, follow_redirects=False
+    )
+    assert form.status_code == 303
+    assert world.count(m.ComfortSetting, sid) == 2
+    comfort = client.get(api).json()["comfort"]
+    assert (comfort["music"], comfort["dimmed_light"], comfort["eye_mask"]) == (True, False, True)
+    page = client.get(f"/sessions/{sid}").text
+    assert 'name="eye_mask" value="1" checked' in page and 'name="dimmed_light" value="1">' in page
+
+
+def _board_slot(board: dict[str, Any], sid: uuid.UUID) -> dict[str, Any]:
+    """The board's slot for this session, wherever the board placed it (other tests share the chair)."""
+    slots = [c["now"] for c in board["chairs"]] + [s for c in board["chairs"] for s in c["later"]]
+    found = [s for s in slots + board["unassigned"] if s and s["session_id"] == str(sid)]
+    assert found, "the session is on the board"
+    return found[0]
+
+
+# ---- assistance requests --------------------------------------------------------------------------
+
+
+def test_a_request_for_help_waits_then_is_answered_by_an_amendment(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    B = T0 + timedelta(days=1)
+    sid = world.session(at=B, started=True)  # its own day: the board shows one slot per chair
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = B + timedelta(minutes=30)
+    refused(
+        client.post(f"{api}/assistance", json={"reason": "snack"}, headers=nurse),
+        400,
+        "must be one of restroom",
+    )
+    asked = client.post(
+        f"{api}/assistance",
+        json={"reason": "restroom", "asked_at": (B + timedelta(minutes=28)).isoformat()},
+        headers=nurse,
+    )
+    assert asked.status_code == 200, asked.text
+    req = asked.json()
+    assert req["minutes_waiting"] == 2
+
+    frozen.now = B + timedelta(minutes=34)
+    assert client.get(api).json()["assistance"][0]["minutes_waiting"] == 6
+    assert "waiting 6 min" in client.get(f"/sessions/{sid}").text
+    board = client.get("/api/clinics/aus/board").json()
+    mine = _board_slot(board, sid)
+    assert mine["open_requests"] == [{"reason": "restroom", "asked_at": req["asked_at"]}]
+
+    refused(
+        client.post(
+            f"{api}/assistance/{req['id']}/answer",
+            json={"helped_at": (B + timedelta(minutes=20)).isoformat()},
+            headers=nurse,
+        ),
+        400,
+        "before the request",
+    )
+    helped = client.post(f"{api}/assistance/{req['id']}/answer", json={}, headers=nurse)
+    assert helped.status_code == 200, helped.text
+    with Session(world.engine) as db:
+        nurse_id = db.scalar(
+            select(m.StaffUser.id).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org")
+        )
+    assert helped.json()["helped_by_id"] == str(nurse_id) and helped.json()["amends_id"] == req["id"]
+    refused(
+        client.post(f"{api}/assistance/{req['id']}/answer", json={}, headers=nurse), 409, "already answered"
+    )
+    rows = world.rows(m.AssistanceRequest, sid)
+    original = next(r for r in rows if r.amends_id is None)
+    assert len(rows) == 2 and original.helped_at is None  # the original request stays as charted
+    board = client.get("/api/clinics/aus/board").json()
+    assert _board_slot(board, sid)["open_requests"] == []
+
+
+# ---- CADSS ----------------------------------------------------------------------------------------
+
+
+def test_cadss_is_scored_by_the_scales_module_and_stored_as_clinician_rated(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = T0 + timedelta(minutes=41)
+    answers = [i % 5 for i in range(23)]  # 0,1,2,3,4 four times (4 x 10 = 40) then 0,1,2 (3): total 43
+    refused(
+        client.post(f"{api}/cadss", json={"answers": answers[:22] + [None]}, headers=nurse),
+        400,
+        "item 23 is unanswered",
+    )
+    refused(
+        client.post(f"{api}/cadss", json={"answers": answers[:22]}, headers=nurse), 400, "needs 23 answers"
+    )
+    refused(
+        client.post(f"{api}/cadss", json={"answers": [5] + answers[1:]}, headers=nurse),
+        400,
+        "item 1 must be 0 to 4",
+    )
+    assert world.count(m.QuestionnaireResponse, sid) == 0
+
+    r = client.post(f"{api}/cadss", json={"answers": answers}, headers=nurse)
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 43 and r.json()["max_total"] == 92
+    (row,) = world.rows(m.QuestionnaireResponse, sid)
+    assert (row.instrument, row.respondent, row.total, row.answers) == (
+        Instrument.CADSS,
+        Respondent.CLINICIAN,
+        43,
+        answers,
+    )
+    assert row.patient_id == world.patient_id and str(row.for_date) == "2033-02-14"
+    assert client.get(api).json()["cadss"][0]["total"] == 43
+    assert "total <strong>43</strong> of 92" in client.get(f"/sessions/{sid}").text
+
+
+# ---- vitals as they are typed ------------------------------------------------------------------------
+
+
+def test_the_vitals_check_follows_the_published_thresholds_and_saves_nothing(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    check = f"/api/sessions/{sid}/vitals/check"
+    rules = default_rules().vitals
+    sys_high = rules.thresholds["systolic_high"]
+    spo2_low = rules.thresholds["spo2_low"]
+    assert sys_high.pause is not None and spo2_low.watch is not None
+
+    ok = client.get(check, params={"bp": "120/80", "heart_rate": 70, "spo2": 98, "respiratory_rate": 14})
+    assert ok.status_code == 200 and ok.json()["level"] == "normal" and ok.json()["baseline"] is None
+    at_pause = client.get(check, params={"bp": f"{int(sys_high.pause)}/80"}).json()
+    assert at_pause["level"] in {"pause", "stop"}
+    assert any(
+        a["parameter"] == "systolic_high" and a["source"] == sys_high.source for a in at_pause["alerts"]
+    )
+    below = int(sys_high.watch if sys_high.watch is not None else sys_high.pause) - 1
+    assert client.get(check, params={"bp": f"{below}/80"}).json()["level"] == "normal"
+    low = client.get(check, params={"spo2": int(spo2_low.watch)}).json()
+    assert low["level"] != "normal" and low["alerts"][0]["parameter"] == "spo2_low"
+
+    # Against the session's baseline (its first charted reading): a rise the absolute rules do not flag.
+    frozen.now = T0 + timedelta(minutes=2)
+    charted = client.post(
+        f"/api/sessions/{sid}/vitals", json={"bp": "112/70", "heart_rate": 70}, headers=nurse
+    )
+    assert charted.status_code == 200
+    rise = rules.relative["systolic_rise"]
+    assert rise.watch is not None and sys_high.watch is not None
+    risen = int(112 * (1 + rise.watch)) + 1
+    assert risen < sys_high.watch
+    relative = client.get(check, params={"bp": f"{risen}/70"}).json()
+    assert relative["baseline"]["bp"] == "112/70" and relative["level"] == "watch"
+    assert [a["parameter"] for a in relative["alerts"]] == ["systolic_rise"]
+    assert client.get(check, params={"bp": f"{risen - 2}/70"}).json()["level"] == "normal"
+
+    refused(client.get(check, params={"bp": "400/20"}), 400, "outside the range")
+    refused(client.get(check, params={"heart_rate": 900}), 400, "Heart rate must be between")
+    assert world.count(m.VitalSign, sid) == 1  # the checks charted nothing
+    with Session(world.engine) as db:
+        audited = db.scalar(
+            select(func.count())
+            .select_from(m.AuditEvent)
+            .where(m.AuditEvent.entity_id == sid, m.AuditEvent.action == "vitals.check")
+        )
+    assert audited and audited >= 4
+    page = client.get(f"/sessions/{sid}").text
+    assert 'id="vitals-check"' in page and "/static/chairside.js" in page
+    assert client.get("/static/chairside.js").status_code == 200
+
+
+# ---- after discharge ---------------------------------------------------------------------------------
+
+
+def test_after_discharge_nothing_new_is_charted_but_open_items_can_be_closed(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = T0 + timedelta(minutes=20)
+    se = client.post(
+        f"{api}/side-effects", json={"kind": "headache", "severity": "mild"}, headers=nurse
+    ).json()
+    req = client.post(f"{api}/assistance", json={"reason": "reposition"}, headers=nurse).json()
+    world.discharge(sid, T0 + timedelta(minutes=100))
+    frozen.now = T0 + timedelta(minutes=110)
+    for path, body in [
+        ("side-effects", {"kind": "nausea", "severity": "mild"}),
+        ("interventions", {"kind": "action", "description": "reassurance"}),
+        ("comfort", {"music": True}),
+        ("assistance", {"reason": "restroom"}),
+        ("cadss", {"answers": [0] * 23}),
+    ]:
+        refused(client.post(f"{api}/{path}", json=body, headers=nurse), 409, "discharged")
+    assert client.post(f"{api}/side-effects/{se['id']}/resolve", json={}, headers=nurse).status_code == 200
+    assert client.post(f"{api}/assistance/{req['id']}/answer", json={}, headers=nurse).status_code == 200
+    page = client.get(f"/sessions/{sid}")
+    assert page.status_code == 200 and "Discharged" in page.text and "Recovery and discharge" in page.text
+    assert f'action="/sessions/{sid}/side-effects"' not in page.text
+
+
+# ---- the HTML forms ---------------------------------------------------------------------------------
+
+
+def _counts(world: ChairWorld, sid: uuid.UUID) -> tuple[int, ...]:
+    return tuple(
+        world.count(model, sid)
+        for model in (
+            m.SideEffect,
+            m.Intervention,
+            m.ComfortSetting,
+            m.AssistanceRequest,
+            m.QuestionnaireResponse,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "words"),
+    [
+        ("side-effects", {"kind": "itching", "severity": "mild"}, "must be one of nausea"),
+        ("side-effects", {"kind": "nausea", "severity": "mild", "onset": "10:45"}, "in the future"),
+        ("side-effects", {"kind": "nausea", "severity": "mild", "onset": "9:30"}, "before this infusion"),
+        ("side-effects", {"kind": "nausea", "severity": "mild", "onset": "half past"}, "a time like 14:05"),
+        ("interventions", {"kind": "drug", "drug_name": "ondansetron"}, "Write the dose of ondansetron"),
+        ("interventions", {"kind": "action", "side_effect_id": "nope", "description": "x"}, "from the list"),
+        ("assistance", {"reason": ""}, "Choose the reason"),
+        ("cadss", {f"item_{i}": "1" for i in range(1, 23)}, "item 23 is unanswered"),
+        ("cadss", {**{f"item_{i}": "1" for i in range(1, 23)}, "item_23": "x"}, "whole number from 0 to 4"),
+    ],
+)
+def test_a_bad_form_comes_back_with_the_message_and_what_was_typed(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld, path: str, data: dict[str, str], words: str
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    csrf = sign_in(client, "nurse1.aus")["X-CSRF-Token"]
+    frozen.now = T0 + timedelta(minutes=30)  # 10:30 in Austin
+    before = _counts(world, sid)
+    r = client.post(f"/sessions/{sid}/{path}", data={"csrf": csrf, **data}, follow_redirects=False)
+    assert r.status_code == 400 and "Traceback" not in r.text
+    assert words in r.text.replace("&#39;", "'")
+    assert _counts(world, sid) == before
+    if path == "side-effects" and "onset" in data:
+        assert f'value="{data["onset"]}"' in r.text  # what was typed is kept
+    if path == "cadss":
+        assert "<details open>" in r.text and "<option selected>1</option>" in r.text
+
+
+def test_the_forms_chart_and_redirect_back_to_their_section(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    csrf = sign_in(client, "nurse1.aus")["X-CSRF-Token"]
+    frozen.now = T0 + timedelta(minutes=30)
+
+    def post(path: str, **data: str) -> str:
+        r = client.post(f"/sessions/{sid}/{path}", data={"csrf": csrf, **data}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        return r.headers["location"]
+
+    assert post(
+        "side-effects",
+        kind="dizziness",
+        severity="mild",
+        onset="10:20",
+        adverse_event="1",
+        notes="on standing",
+    ).endswith("#side-effects")
+    (se,) = world.rows(m.SideEffect, sid)
+    assert se.onset_at == T0 + timedelta(minutes=20) and se.is_adverse_event
+    post("interventions", kind="action", description="repositioned", side_effect_id=str(se.id))
+    post("assistance", reason="anxiety", asked="10:25")
+    post("cadss", **{f"item_{i}": "2" for i in range(1, 24)})
+    (req,) = world.rows(m.AssistanceRequest, sid)
+    post(f"assistance/{req.id}/answer", helped="10:29")
+    post(f"side-effects/{se.id}/resolve")
+    assert _counts(world, sid) == (2, 1, 0, 2, 1)
+    page = client.get(f"/sessions/{sid}").text
+    for text in (
+        "Side effects",
+        "Interventions",
+        "Comfort",
+        "Requests for help",
+        "Dissociation (CADSS)",
+        "repositioned",
+        "helped 10:29 (after 4 min)",
+        "total <strong>46</strong>",
+    ):
+        assert text in page, text
+    # A stale second answer on the form path: 400 with the message, nothing saved.
+    r = client.post(
+        f"/sessions/{sid}/assistance/{req.id}/answer", data={"csrf": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 400 and "already answered" in r.text
+    assert _counts(world, sid) == (2, 1, 0, 2, 1)
+
+
+def test_front_desk_reads_the_page_without_the_charting_forms(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    sign_in(client, "frontdesk1.aus")
+    frozen.now = T0 + timedelta(minutes=5)
+    page = client.get(f"/sessions/{sid}")
+    assert page.status_code == 200 and "Requests for help" in page.text
+    assert f'action="/sessions/{sid}/side-effects"' not in page.text
+
+
+# ---- the page stays a fixed handful of queries ----------------------------------------------------------
+
+
+def test_session_view_does_not_grow_queries_with_rows(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld, demo_engine: Engine
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    with Session(demo_engine) as db:
+        user = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
+        assert user is not None
+        web = db.scalars(select(m.WebSession).where(m.WebSession.user_id == user.id)).first()
+        assert web is not None
+        who = CurrentUser(user, web, {str(world.clinic_id): {Role.NURSE}})
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def count(*_args: Any) -> None:
+            seen.append("x")
+
+        with Session(demo_engine) as db:
+            event.listen(demo_engine, "before_cursor_execute", count)
+            try:
+                infusion.session_view(db, who, sid, frozen.now)
+            finally:
+                event.remove(demo_engine, "before_cursor_execute", count)
+        return len(seen)
+
+    frozen.now = T0 + timedelta(minutes=5)
+    empty = statements()
+    for minute in range(6, 16):
+        frozen.now = T0 + timedelta(minutes=minute)
+        se = client.post(
+            f"{api}/side-effects", json={"kind": "nausea", "severity": "mild"}, headers=nurse
+        ).json()
+        client.post(
+            f"{api}/interventions",
+            json={"kind": "action", "description": "reassurance", "side_effect_id": se["id"]},
+            headers=nurse,
+        )
+        client.post(f"{api}/assistance", json={"reason": "other"}, headers=nurse)
+        client.post(f"{api}/vitals", json={"bp": "120/80"}, headers=nurse)
+        client.post(f"{api}/comfort", json={"music": minute % 2 == 0}, headers=nurse)
+    frozen.now = T0 + timedelta(minutes=20)
+    full = statements()
+    assert full == empty
+    assert full <= 16, f"session_view ran {full} statements"
