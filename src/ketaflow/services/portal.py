@@ -82,16 +82,17 @@ def _questions(db: Session, patient_id: uuid.UUID) -> list[m.PatientQuestion]:
 
 
 def _due(db: Session, patient_id: uuid.UUID, now: datetime) -> list[Due]:
-    last = dict(
-        db.execute(
-            select(m.QuestionnaireResponse.instrument, func.max(m.QuestionnaireResponse.answered_at))
-            .where(
-                m.QuestionnaireResponse.patient_id == patient_id,
-                m.QuestionnaireResponse.instrument.in_(list(DUE_EVERY)),
-            )
-            .group_by(m.QuestionnaireResponse.instrument)
-        ).all()
-    )
+    rows = db.execute(
+        select(m.QuestionnaireResponse.instrument, func.max(m.QuestionnaireResponse.answered_at))
+        .where(
+            m.QuestionnaireResponse.patient_id == patient_id,
+            m.QuestionnaireResponse.instrument.in_(list(DUE_EVERY)),
+        )
+        .group_by(m.QuestionnaireResponse.instrument)
+    ).all()
+    last: dict[Instrument, datetime] = {}
+    for instrument, at in rows:
+        last[instrument] = at
     out = []
     for instrument, every in DUE_EVERY.items():
         form = describe_instrument(instrument.value)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,10 +16,15 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ketaflow.demo.catalog import DEMO_PASSWORD
+from ketaflow.errors import Forbidden
 from ketaflow.security import token_digest
+from ketaflow.services import auth, patient_access
+from ketaflow.services.patient_reports import patient_reports
 from ketaflow.store import models as m
+from ketaflow.store.engine import make_sessionmaker
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument, Respondent, Sex
 from ketaflow.web.app import create_app
+from ketaflow.web.content import portal_content
 from ketaflow.web.deps import clock
 
 # A date no other test module uses: 2027-02-10, 10:00 in Austin (America/Chicago, UTC-6).
@@ -416,3 +423,72 @@ def test_gad7_from_home(world: World) -> None:
     r = client.post("/api/me/questionnaires/gad7", json={"answers": [3, 3, 2, 2, 1, 1, 0]}, headers=headers)
     assert r.status_code == 200 and r.json()["total"] == 12 and r.json()["severity"] == "moderate"
     assert r.json()["suicide_risk"] is False and r.json()["crisis"] is None
+
+
+# ---- the staff side and the link's single use under concurrency ------------------------------
+
+
+def _staff(db: Session, login: str) -> auth.CurrentUser:
+    signed = auth.sign_in(db, f"{login}@demo.ketaflow.org", DEMO_PASSWORD, ip_address=None, user_agent=None)
+    who = auth.current_user(db, signed.token)
+    assert who is not None
+    return who
+
+
+def test_staff_read_the_patients_questions_and_home_alerts(world: World) -> None:
+    client = world.client
+    headers = open_as_patient(client, world.patient)
+    client.post("/api/me/questions", json={"text": "Will it make me sleepy?"}, headers=headers)
+    client.post("/api/me/questionnaires/phq9", json={"answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}, headers=headers)
+    client.post("/api/me/questionnaires/gad7", json={"answers": [1, 1, 1, 1, 1, 1, 1]}, headers=headers)
+    with Session(world.engine) as db:
+        reports = patient_reports(db, _staff(db, "psychiatrist1.aus"), world.patient)
+        assert [q.text for q in reports.questions] == ["Will it make me sleepy?"]
+        assert {a.instrument for a in reports.home_answers} == {"phq9", "gad7"}
+        (flagged,) = reports.alerts
+        assert (
+            flagged.instrument == "phq9" and flagged.total == 11 and flagged.alerts[0].kind == "suicide_risk"
+        )
+        with pytest.raises(Forbidden):
+            patient_reports(db, _staff(db, "nurse1.den"), world.patient)
+        assert patient_reports(db, _staff(db, "nurse1.aus"), world.other).questions == []
+    assert audits(world.engine, world.patient, "patient_reports.read")
+    with world.engine.begin() as conn:
+        conn.execute(delete(m.SignInAttempt))
+
+
+def test_two_simultaneous_uses_of_one_link_open_one_session(world: World) -> None:
+    token = issue_link(world.client, world.patient).rsplit("/", 1)[1]
+    sessions = make_sessionmaker(world.engine)
+    barrier = threading.Barrier(4)
+
+    def use() -> str:
+        barrier.wait()
+        with sessions() as db:
+            try:
+                patient_access.redeem_link(db, token, T0)
+                return "opened"
+            except patient_access.LinkRefused as exc:
+                return "refused" if exc.gone else "invalid"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(lambda _: use(), range(4)))
+    assert outcomes == ["opened", "refused", "refused", "refused"]
+    with Session(world.engine) as db:
+        opened = db.scalar(
+            select(func.count())
+            .select_from(m.PatientSession)
+            .where(m.PatientSession.patient_id == world.patient)
+        )
+        assert opened == 1
+
+
+def test_every_statement_on_the_patient_page_has_a_source() -> None:
+    content = portal_content()
+    assert len(content.preparation) >= 8
+    for s in content.preparation:
+        assert s.heading and s.text and s.source.strip(), s
+        if "source not found" in s.source or "not from a published source" in s.source:
+            assert s.clinic_specific, f"{s.heading}: unsourced statements must be marked clinic-specific"
+    us, elsewhere = content.crisis("US"), content.crisis("CA")
+    assert "988" in us.text and "988" in us.source and "988" not in elsewhere.text

@@ -101,11 +101,11 @@ def open_link(request: Request, token: str, db: Db, now: Now) -> Response:
             db, token, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
         )
     except patient_access.LinkRefused as exc:
-        response = page(
+        refused: Response = page(
             request, "portal_link_refused.html", status_code=410 if exc.gone else 400, message=exc.message
         )
-        response.headers.update(NO_STORE)
-        return response
+        refused.headers.update(NO_STORE)
+        return refused
     response = RedirectResponse("/me", status_code=303)
     response.headers.update(NO_STORE)
     response.set_cookie(
