@@ -1,23 +1,23 @@
 """The director's page: today's board in brief, the week's bookings and chair use per day.
 
-Counts only (no patient names): today's summary reuses `board.chair_board`; the week is
-one query over the clinic's appointments, aggregated per local day.
+Counts only (no patient names shown): today's summary reuses `board.chair_board`, the
+week reuses `booking.week_view`, aggregated per local day.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import NotFound
 from ketaflow.services import board as boards
+from ketaflow.services import booking
 from ketaflow.services.auth import CurrentUser
-from ketaflow.services.permissions import Action, require
+from ketaflow.services.permissions import Action
+from ketaflow.services.registration import clinic_for
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
 
@@ -33,8 +33,6 @@ OPENING_HOURS_TEXT = (
     "clinic local time; a clinic setting, not a clinical figure."
 )
 
-# Bookings that do not hold a chair (the patient never came or the booking was cancelled).
-_NOT_HOLDING = {AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW}
 _BUSY_STATES = {"running", "paused", "stopped", "not started", "checked in"}
 
 
@@ -106,14 +104,6 @@ class DirectorView:
         return round(100 * self.week_booked_hours / avail, 1) if avail > 0 else None
 
 
-def _clinic(db: Session, who: CurrentUser, code: str) -> m.Clinic:
-    clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == code))
-    if clinic is None:
-        raise NotFound(f"There is no clinic {code!r}.")
-    require(who, Action.VIEW_CLINIC_DASHBOARD, clinic.id)  # another clinic's staff: 403
-    return clinic
-
-
 def _today(db: Session, who: CurrentUser, clinic: m.Clinic, now: datetime) -> Today:
     b = boards.chair_board(db, who, clinic.code, now)
     busy = [c for c in b.chairs if c.now is not None and c.now.state in _BUSY_STATES]
@@ -162,56 +152,35 @@ def _overlap_hours(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> fl
     return max(0.0, (min(a1, b1) - max(a0, b0)).total_seconds() / 3600)
 
 
-def week_use(db: Session, clinic: m.Clinic, week_start: date, active_chairs: int) -> list[DayUse]:
-    """Bookings and chair use per local day of the week from `week_start` (one query)."""
-    zone = ZoneInfo(clinic.timezone)
-    first = datetime.combine(week_start, time(0), zone)
-    rows = db.execute(
-        select(
-            m.Appointment.starts_at,
-            m.Appointment.ends_at,
-            m.Appointment.status,
-            m.Appointment.kind,
-            m.Appointment.chair_id,
-        ).where(
-            m.Appointment.clinic_id == clinic.id,
-            m.Appointment.starts_at >= first,
-            m.Appointment.starts_at < datetime.combine(week_start + timedelta(days=7), time(0), zone),
-        )
-    ).all()
-    infusions: Counter[date] = Counter()
-    other: Counter[date] = Counter()
-    completed: Counter[date] = Counter()
-    dropped: Counter[date] = Counter()
-    hours: defaultdict[date, float] = defaultdict(float)
-    for starts, ends, status, kind, chair_id in rows:
-        starts = starts if starts.tzinfo else starts.replace(tzinfo=UTC)
-        ends = ends if ends.tzinfo else ends.replace(tzinfo=UTC)
-        day = starts.astimezone(zone).date()
-        (infusions if kind == AppointmentKind.INFUSION else other)[day] += 1
-        if status == AppointmentStatus.COMPLETED:
-            completed[day] += 1
-        if status in _NOT_HOLDING:
-            dropped[day] += 1
-            continue
-        if chair_id is not None and day.weekday() in OPEN_WEEKDAYS:
-            opens = datetime.combine(day, OPENS, zone)
-            closes = datetime.combine(day, CLOSES, zone)
-            hours[day] += _overlap_hours(starts, ends, opens, closes)
-    open_hours = (datetime.combine(week_start, CLOSES) - datetime.combine(week_start, OPENS)).seconds / 3600
+def week_use(week: booking.Week, active_chairs: int) -> list[DayUse]:
+    """Bookings and chair use per local day of `booking.week_view`'s week.
+
+    Booked chair-hours count bookings in a chair that still hold it (not cancelled or
+    no-show), clipped to the opening hours, so the share of available hours stays <= 100 %
+    unless chairs are double-booked. (`booking.chair_use` clips to the whole day and has no
+    denominator, hence this.)
+    """
+    zone = week.zone
+    open_hours = (datetime.combine(week.start, CLOSES) - datetime.combine(week.start, OPENS)).seconds / 3600
     out = []
-    for i in range(7):
-        day = week_start + timedelta(days=i)
-        is_open = day.weekday() in OPEN_WEEKDAYS
+    for d in week.days:
+        in_chairs = [b for bs in d.by_chair.values() for b in bs]
+        every = in_chairs + d.no_chair
+        is_open = d.day.weekday() in OPEN_WEEKDAYS
+        hours = 0.0
+        if is_open:
+            opens = datetime.combine(d.day, OPENS, zone)
+            closes = datetime.combine(d.day, CLOSES, zone)
+            hours = sum(_overlap_hours(b.starts_at, b.ends_at, opens, closes) for b in in_chairs if b.active)
         out.append(
             DayUse(
-                day=day,
+                day=d.day,
                 open=is_open,
-                infusions=infusions[day],
-                other=other[day],
-                completed=completed[day],
-                cancelled_or_no_show=dropped[day],
-                booked_hours=round(hours[day], 2),
+                infusions=sum(1 for b in every if b.kind == AppointmentKind.INFUSION),
+                other=sum(1 for b in every if b.kind != AppointmentKind.INFUSION),
+                completed=sum(1 for b in every if b.status == AppointmentStatus.COMPLETED),
+                cancelled_or_no_show=sum(1 for b in every if not b.active),
+                booked_hours=round(hours, 2),
                 available_hours=active_chairs * open_hours if is_open else 0.0,
             )
         )
@@ -222,7 +191,7 @@ def director_view(
     db: Session, who: CurrentUser, code: str, now: datetime, week_start: date | None = None
 ) -> DirectorView:
     """Today's board in brief, and the week's bookings and chair use (admin and director)."""
-    clinic = _clinic(db, who, code)
+    clinic = clinic_for(db, who, code, Action.VIEW_CLINIC_DASHBOARD)  # another clinic's staff: 403
     today = _today(db, who, clinic, now)
     active = (
         db.scalar(
@@ -237,6 +206,6 @@ def director_view(
         clinic=clinic,
         today=today,
         week_start=start,
-        days=week_use(db, clinic, start, active),
+        days=week_use(booking.week_view(db, who, clinic.code, start, now), active),
         active_chairs=active,
     )

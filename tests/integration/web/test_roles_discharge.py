@@ -1,0 +1,120 @@
+"""Who may read the discharge checklist and who may discharge, through the API; bad input."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete
+
+from ketaflow.store import models as m
+from ketaflow.web.app import create_app
+from ketaflow.web.deps import clock
+from tests.integration.web.test_discharge import READY, Clock, at_observation_end, make_visit, sign_in
+
+# (login, may read the checklist [READ_CHART], may discharge [DISCHARGE])
+ROLES = [
+    ("admin", True, False),
+    ("director1.aus", True, False),
+    ("psychiatrist1.aus", True, True),
+    ("nurse1.aus", True, True),
+    ("frontdesk1.aus", True, False),
+    ("nurse1.den", False, False),  # a nurse of the other demo clinic
+]
+
+
+@pytest.fixture
+def app(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock]]:
+    application = create_app(demo_engine)
+    frozen = Clock()
+    application.dependency_overrides[clock] = frozen
+    with TestClient(application) as client:
+        yield client, frozen
+    with demo_engine.begin() as conn:
+        conn.execute(delete(m.SignInAttempt))
+
+
+@pytest.mark.parametrize(("login", "may_read", "may_discharge"), ROLES)
+def test_readiness_and_discharge_by_role(
+    app: tuple[TestClient, Clock], demo_engine: Engine, login: str, may_read: bool, may_discharge: bool
+) -> None:
+    client, frozen = app
+    visit = make_visit(demo_engine)
+    at_observation_end(frozen, visit)
+    headers = sign_in(client, login)
+    url = f"/api/sessions/{visit.session_id}/discharge"
+    read = client.get(url)
+    assert read.status_code == (200 if may_read else 403), read.text
+    if may_read:
+        assert read.json()["ready"] is False and len(read.json()["criteria"]) == 7
+    else:
+        assert "clinic you are not a member of" in read.json()["error"]
+    done = client.post(url, json=READY, headers=headers)
+    assert done.status_code == (200 if may_discharge else 403), done.text
+    if not may_discharge:
+        assert "error" in done.json() and "Traceback" not in done.text
+    page = client.get(f"/sessions/{visit.session_id}/discharge")
+    assert page.status_code == (200 if may_read else 403)
+    sheet = client.get(f"/sessions/{visit.session_id}/aftercare")
+    assert sheet.status_code == (200 if may_read else 403)
+
+
+def test_anonymous_is_401_and_a_missing_csrf_header_is_403(
+    app: tuple[TestClient, Clock], demo_engine: Engine
+) -> None:
+    client, frozen = app
+    visit = make_visit(demo_engine)
+    at_observation_end(frozen, visit)
+    url = f"/api/sessions/{visit.session_id}/discharge"
+    client.cookies.clear()
+    assert client.get(url).status_code == 401
+    assert client.post(url, json=READY).status_code == 401
+    assert client.get(f"/sessions/{visit.session_id}/discharge", follow_redirects=False).status_code == 303
+    sign_in(client, "nurse1.aus")
+    no_token = client.post(url, json=READY)
+    assert no_token.status_code == 403 and "X-CSRF-Token" in no_token.json()["error"]
+    wrong = client.post(url, json=READY, headers={"X-CSRF-Token": "forged"})
+    assert wrong.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({"score": 11}, 400, "must be 0 to 10"),
+        ({"score": -1}, 400, "must be 0 to 10"),
+        ({"score_kind": "gcs"}, 400, "Aldrete or PADSS"),
+        ({"nausea": "awful"}, 400, "Nausea must be one of"),
+        ({"score": "ten"}, 422, "score"),
+        ({"walks_with_help": "perhaps"}, 422, "walks_with_help"),
+        ({"driver": "555-0100"}, 400, "Confirm the driver"),
+        ({"version": 99}, 409, "changed by someone else"),
+    ],
+)
+def test_bad_input_is_refused_with_a_sentence_and_nothing_saved(
+    app: tuple[TestClient, Clock], demo_engine: Engine, change: dict[str, object], status: int, words: str
+) -> None:
+    client, frozen = app
+    visit = make_visit(demo_engine)
+    at_observation_end(frozen, visit)
+    nurse = sign_in(client, "nurse1.aus")
+    url = f"/api/sessions/{visit.session_id}/discharge"
+    r = client.post(url, json={**READY, **change}, headers=nurse)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]
+    assert client.get(url).json()["discharged"] is None
+
+
+def test_bad_preview_values_and_unknown_sessions(app: tuple[TestClient, Clock], demo_engine: Engine) -> None:
+    client, frozen = app
+    visit = make_visit(demo_engine)
+    at_observation_end(frozen, visit)
+    nurse = sign_in(client, "nurse1.aus")
+    url = f"/api/sessions/{visit.session_id}/discharge"
+    bad = client.get(url, params={"score": "abc"})
+    assert bad.status_code == 400 and bad.json()["field"] == "score"
+    missing = f"/api/sessions/{uuid.uuid4()}/discharge"
+    assert client.get(missing).status_code == 404
+    assert client.post(missing, json=READY, headers=nurse).status_code == 404
+    assert client.get("/api/sessions/not-a-uuid/discharge").status_code == 422
