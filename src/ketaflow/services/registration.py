@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaflow.clinical.rules import ClinicalRules, default_rules
 from ketaflow.errors import Conflict, InvalidInput, NotFound
@@ -175,7 +175,10 @@ def parse_date_of_birth(value: str | date, today: date) -> date:
             ) from None
     if dob > today:
         raise FieldError("date_of_birth", "The date of birth is in the future; check the year.")
-    if today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day)) > MAX_AGE_YEARS:
+    oldest = today.replace(
+        year=today.year - MAX_AGE_YEARS, day=28 if (today.month, today.day) == (2, 29) else today.day
+    )
+    if dob < oldest:
         raise FieldError(
             "date_of_birth",
             f"A date of birth more than {MAX_AGE_YEARS} years ago is not plausible; check the year.",
@@ -415,8 +418,8 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _starts(column: object, text: str) -> object:
-    return column.ilike(_escape(text) + "%", escape="\\")  # type: ignore[attr-defined]
+def _starts(column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    return column.ilike(_escape(text) + "%", escape="\\")
 
 
 def _search_statement(clinic: m.Clinic, q: str) -> tuple[Select[tuple[m.Patient]], str]:
@@ -444,17 +447,17 @@ def _search_statement(clinic: m.Clinic, q: str) -> tuple[Select[tuple[m.Patient]
     words = [w for w in re.split(r"[\s,]+", q) if w]
     if len(words) == 1:
         w = words[0]
-        return base.where(or_(_starts(m.Patient.family_name, w), _starts(m.Patient.given_name, w))), "name"  # type: ignore[arg-type]
+        return base.where(or_(_starts(m.Patient.family_name, w), _starts(m.Patient.given_name, w))), "name"
     first, rest = words[0], " ".join(words[1:])
     if "," in q:  # "Rivera, Alex": family name first
         first, rest = q.split(",", 1)[0].strip(), q.split(",", 1)[1].strip()
-        cond = and_(_starts(m.Patient.family_name, first), _starts(m.Patient.given_name, rest))  # type: ignore[arg-type]
+        cond = and_(_starts(m.Patient.family_name, first), _starts(m.Patient.given_name, rest))
     else:
         last = words[-1]
         head = " ".join(words[:-1])
         cond = or_(
-            and_(_starts(m.Patient.given_name, head), _starts(m.Patient.family_name, last)),  # type: ignore[arg-type]
-            and_(_starts(m.Patient.family_name, first), _starts(m.Patient.given_name, rest)),  # type: ignore[arg-type]
+            and_(_starts(m.Patient.given_name, head), _starts(m.Patient.family_name, last)),
+            and_(_starts(m.Patient.family_name, first), _starts(m.Patient.given_name, rest)),
             _starts(m.Patient.family_name, q.strip()),  # a family name with a space ("De La Cruz")
         )
     return base.where(cond), "name"

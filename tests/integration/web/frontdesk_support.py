@@ -115,7 +115,9 @@ def make_patient(
 def chairs(engine: Engine, code: str = "aus") -> list[uuid.UUID]:
     with Session(engine) as db:
         c = clinic(db, code)
-        return list(db.scalars(select(m.Chair.id).where(m.Chair.clinic_id == c.id).order_by(m.Chair.position)))
+        return list(
+            db.scalars(select(m.Chair.id).where(m.Chair.clinic_id == c.id).order_by(m.Chair.position))
+        )
 
 
 def count(engine: Engine, model: type, **where: object) -> int:

@@ -35,7 +35,9 @@ def appointment(engine: Engine, appt_id: str) -> m.Appointment:
 
 def give_plan(engine: Engine, patient_id: uuid.UUID, minutes: float = 40) -> uuid.UUID:
     with Session(engine) as db:
-        psych = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "psychiatrist1.aus@demo.ketaflow.org"))
+        psych = db.scalar(
+            select(m.StaffUser).where(m.StaffUser.email == "psychiatrist1.aus@demo.ketaflow.org")
+        )
         assert psych is not None
         plan = m.TreatmentPlan(
             clinic_id=clinic(db).id,
@@ -61,7 +63,13 @@ def test_an_infusion_is_booked_from_the_form_with_the_usual_length_and_the_plan(
     assert page.status_code == 200 and "Book an appointment" in page.text and "Chair 1" in page.text
     r = client.post(
         f"/patients/{pid}/book",
-        data={"csrf": headers["X-CSRF-Token"], "kind": "infusion", "day": "2031-03-04", "start": "08:00", "chair_id": str(chair)},
+        data={
+            "csrf": headers["X-CSRF-Token"],
+            "kind": "infusion",
+            "day": "2031-03-04",
+            "start": "08:00",
+            "chair_id": str(chair),
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
@@ -71,7 +79,9 @@ def test_an_infusion_is_booked_from_the_form_with_the_usual_length_and_the_plan(
         assert appt.ends_at - appt.starts_at == timedelta(minutes=booking.INFUSION_VISIT_MIN)
         assert appt.treatment_plan_id == plan_id and appt.chair_id == chair
         assert db.scalars(
-            select(m.AuditEvent).where(m.AuditEvent.entity_id == appt.id, m.AuditEvent.action == "appointment.book")
+            select(m.AuditEvent).where(
+                m.AuditEvent.entity_id == appt.id, m.AuditEvent.action == "appointment.book"
+            )
         ).one()
     listed = client.get(f"/patients/{pid}/book")
     assert "Tue 04 Mar 2031 08:00–11:30" in listed.text and "Reschedule or cancel" in listed.text
@@ -83,7 +93,12 @@ def test_a_four_hour_infusion_plan_holds_the_chair_for_the_long_visit(desk: Desk
     give_plan(desk.engine, pid, minutes=240)
     r = client.post(
         f"/api/patients/{pid}/appointments",
-        json={"kind": "infusion", "day": "2031-03-05", "start": "08:00", "chair_id": str(chairs(desk.engine)[7])},
+        json={
+            "kind": "infusion",
+            "day": "2031-03-05",
+            "start": "08:00",
+            "chair_id": str(chairs(desk.engine)[7]),
+        },
         headers=headers,
     )
     assert r.status_code == 201, r.text
@@ -105,9 +120,16 @@ def test_clashes_are_refused_and_touching_bookings_are_allowed(desk: Desk) -> No
     before = count(desk.engine, m.Appointment)
 
     status, body = book(desk, second, kind="infusion", day="2031-03-06", start="10:00", chair_id=chair)
-    assert status == 409 and "Chair 2 is already booked Thu 06 Mar 2031 08:00-11:30 for Clara Chairfirst" in str(body["error"])
-    status, body = book(desk, first, kind="infusion", day="2031-03-06", start="09:00", chair_id=str(chairs(desk.engine)[2]))
-    assert status == 409 and "Clara Chairfirst is already booked Thu 06 Mar 2031 08:00-11:30" in str(body["error"])
+    assert (
+        status == 409
+        and "Chair 2 is already booked Thu 06 Mar 2031 08:00-11:30 for Clara Chairfirst" in str(body["error"])
+    )
+    status, body = book(
+        desk, first, kind="infusion", day="2031-03-06", start="09:00", chair_id=str(chairs(desk.engine)[2])
+    )
+    assert status == 409 and "Clara Chairfirst is already booked Thu 06 Mar 2031 08:00-11:30" in str(
+        body["error"]
+    )
     status, body = book(desk, first, kind="consultation", day="2031-03-06", start="11:00")
     assert status == 409 and "already booked" in str(body["error"])
     assert count(desk.engine, m.Appointment) == before  # nothing saved
@@ -115,16 +137,26 @@ def test_clashes_are_refused_and_touching_bookings_are_allowed(desk: Desk) -> No
     # Touching, not overlapping: 11:30 is when the first booking ends (half-open intervals).
     status, body = book(desk, second, kind="infusion", day="2031-03-06", start="11:30", chair_id=chair)
     assert status == 201, body
-    status, body = book(desk, second, kind="infusion", day="2031-03-06", start="04:30", chair_id=chair, length_min=210)
+    status, body = book(
+        desk, second, kind="infusion", day="2031-03-06", start="04:30", chair_id=chair, length_min=210
+    )
     assert status == 201, body  # ends 08:00 exactly
 
     # The form shows the clash beside the page and keeps what was typed.
     client, headers = desk.as_("front_desk")
     page = client.post(
         f"/patients/{second}/book",
-        data={"csrf": headers["X-CSRF-Token"], "kind": "infusion", "day": "2031-03-06", "start": "09:15", "chair_id": chair},
+        data={
+            "csrf": headers["X-CSRF-Token"],
+            "kind": "infusion",
+            "day": "2031-03-06",
+            "start": "09:15",
+            "chair_id": chair,
+        },
     )
-    assert page.status_code == 400 and "Chair 2 is already booked" in page.text and 'value="09:15"' in page.text
+    assert (
+        page.status_code == 400 and "Chair 2 is already booked" in page.text and 'value="09:15"' in page.text
+    )
 
 
 def test_cancelled_and_no_show_bookings_free_the_chair(desk: Desk) -> None:
@@ -132,7 +164,9 @@ def test_cancelled_and_no_show_bookings_free_the_chair(desk: Desk) -> None:
     pid, other = make_patient(desk.engine), make_patient(desk.engine)
     status, a = book(desk, pid, kind="infusion", day="2031-03-07", start="08:00", chair_id=chair)
     client, headers = desk.as_("front_desk")
-    r = client.post(f"/api/appointments/{a['id']}/cancel", json={"version": 1, "reason": "unwell"}, headers=headers)
+    r = client.post(
+        f"/api/appointments/{a['id']}/cancel", json={"version": 1, "reason": "unwell"}, headers=headers
+    )
     assert r.status_code == 200 and r.json()["status"] == "cancelled" and r.json()["version"] == 2
     again = client.post(f"/api/appointments/{a['id']}/cancel", json={"version": 2}, headers=headers)
     assert again.status_code == 409 and "only a booked appointment can be changed" in again.json()["error"]
@@ -152,13 +186,22 @@ def test_cancelled_and_no_show_bookings_free_the_chair(desk: Desk) -> None:
     [
         ({"kind": "massage", "day": "2031-03-04", "start": "09:00"}, "Choose what the appointment is for"),
         ({"kind": "infusion", "day": "2031-03-04", "start": "09:00"}, "An infusion needs a chair"),
-        ({"kind": "consultation", "day": "2031-03-04", "start": "09:00", "chair": 0}, "Only infusions are booked into a chair"),
+        (
+            {"kind": "consultation", "day": "2031-03-04", "start": "09:00", "chair": 0},
+            "Only infusions are booked into a chair",
+        ),
         ({"kind": "consultation", "day": "04/03/2031", "start": "09:00"}, "Write the day as YYYY-MM-DD"),
         ({"kind": "consultation", "day": "2031-03-04", "start": "25:00"}, "Write the start time as HH:MM"),
         ({"kind": "consultation", "day": "2031-03-03", "start": "07:59"}, "is in the past"),
         ({"kind": "consultation", "day": "2030-03-04", "start": "09:00"}, "is in the past"),
-        ({"kind": "consultation", "day": "2031-03-04", "start": "09:00", "length_min": 0}, "between 15 and 720 minutes"),
-        ({"kind": "infusion", "day": "2031-03-04", "start": "09:00", "chair_id": "nope"}, "Choose a chair from the list"),
+        (
+            {"kind": "consultation", "day": "2031-03-04", "start": "09:00", "length_min": 0},
+            "between 15 and 720 minutes",
+        ),
+        (
+            {"kind": "infusion", "day": "2031-03-04", "start": "09:00", "chair_id": "nope"},
+            "Choose a chair from the list",
+        ),
         ({"kind": "infusion", "day": "2031-03-04", "start": "09:00", "chair": "den"}, "Choose one of"),
     ],
 )
@@ -208,7 +251,9 @@ def test_reschedule_checks_clashes_and_refuses_a_stale_version(desk: Desk) -> No
     )
     assert page.status_code == 400 and "changed by someone else" in page.text
     ok = client.post(
-        f"/appointments/{a['id']}/cancel", data={"csrf": headers["X-CSRF-Token"], "version": "3"}, follow_redirects=False
+        f"/appointments/{a['id']}/cancel",
+        data={"csrf": headers["X-CSRF-Token"], "version": "3"},
+        follow_redirects=False,
     )
     assert ok.status_code == 303 and appointment(desk.engine, str(a["id"])).status == "cancelled"
     assert b
@@ -217,7 +262,9 @@ def test_reschedule_checks_clashes_and_refuses_a_stale_version(desk: Desk) -> No
 def test_the_week_shows_bookings_per_chair_and_consultations_per_day(desk: Desk) -> None:
     chair_ids = chairs(desk.engine)
     pid = make_patient(desk.engine, given="Wendy", family="Weekview")
-    _, infusion = book(desk, pid, kind="infusion", day="2031-03-19", start="08:00", chair_id=str(chair_ids[5]))
+    _, infusion = book(
+        desk, pid, kind="infusion", day="2031-03-19", start="08:00", chair_id=str(chair_ids[5])
+    )
     _, consult = book(desk, pid, kind="consultation", day="2031-03-20", start="09:00")
     _, cancelled = book(desk, pid, kind="follow-up", day="2031-03-21", start="09:00")
     client, headers = desk.as_("front_desk")
@@ -291,7 +338,9 @@ def test_two_bookings_at_the_same_instant_cannot_both_win(demo_engine: Engine, s
         with Session(demo_engine) as db:
             start.wait()
             try:
-                booking.book(db, who, patients[i], kind="infusion", day=day, start="08:00", chair_id=chosen[i], now=NOW)
+                booking.book(
+                    db, who, patients[i], kind="infusion", day=day, start="08:00", chair_id=chosen[i], now=NOW
+                )
                 outcomes.append("booked")
             except Conflict as exc:
                 outcomes.append(f"refused: {exc.message}")

@@ -46,7 +46,9 @@ def person(**changes: Any) -> dict[str, Any]:
 
 
 def form_of(body: dict[str, Any], csrf: str) -> dict[str, str]:
-    data = {k: ("\n".join(v) if isinstance(v, list) else "" if v is None else str(v)) for k, v in body.items()}
+    data = {
+        k: ("\n".join(v) if isinstance(v, list) else "" if v is None else str(v)) for k, v in body.items()
+    }
     data["csrf"] = csrf
     return data
 
@@ -60,7 +62,9 @@ def test_the_form_registers_a_patient_with_weight_medications_and_allergies(desk
     page = client.get("/clinics/aus/patients/new")
     assert page.status_code == 200 and "Register a patient" in page.text and "Date of birth" in page.text
     body = person()
-    r = client.post("/clinics/aus/patients/new", data=form_of(body, headers["X-CSRF-Token"]), follow_redirects=False)
+    r = client.post(
+        "/clinics/aus/patients/new", data=form_of(body, headers["X-CSRF-Token"]), follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     patient_id = uuid.UUID(r.headers["location"].rsplit("/", 1)[1])
     with Session(desk.engine) as db:
@@ -78,7 +82,9 @@ def test_the_form_registers_a_patient_with_weight_medications_and_allergies(desk
         allergy = db.scalars(select(m.Allergy).where(m.Allergy.patient_id == p.id)).one()
         assert (allergy.substance, allergy.reaction) == ("penicillin", "rash")
         audit = db.scalars(
-            select(m.AuditEvent).where(m.AuditEvent.patient_id == p.id, m.AuditEvent.action == "patient.register")
+            select(m.AuditEvent).where(
+                m.AuditEvent.patient_id == p.id, m.AuditEvent.action == "patient.register"
+            )
         ).one()
         assert audit.details["mrn"] == p.mrn
 
@@ -86,7 +92,9 @@ def test_the_form_registers_a_patient_with_weight_medications_and_allergies(desk
 def test_the_api_registers_and_mrns_follow_each_other(desk: Desk) -> None:
     client, headers = desk.as_("front_desk")
     first = client.post("/api/clinics/aus/patients", json=person(), headers=headers)
-    second = client.post("/api/clinics/aus/patients", json=person(weight_kg=None, height_cm=None), headers=headers)
+    second = client.post(
+        "/api/clinics/aus/patients", json=person(weight_kg=None, height_cm=None), headers=headers
+    )
     assert first.status_code == 201 and second.status_code == 201, (first.text, second.text)
     a, b = first.json()["mrn"], second.json()["mrn"]
     assert a[:4] == b[:4] and int(b[4:]) == int(a[4:]) + 1
@@ -149,7 +157,9 @@ def test_near_misses_are_not_duplicates(desk: Desk, given: str, family: str, dob
     make_patient(desk.engine, given="Jon", family="Smith" + suffix, dob=dob)
     client, headers = desk.as_("front_desk")
     body = person(
-        given_name=given, family_name=family + suffix, date_of_birth=date(1961, 6, 1 + int(tag, 16) % 20 + dob_shift).isoformat()
+        given_name=given,
+        family_name=family + suffix,
+        date_of_birth=date(1961, 6, 1 + int(tag, 16) % 20 + dob_shift).isoformat(),
     )
     r = client.post("/api/clinics/aus/patients", json=body, headers=headers)
     assert r.status_code == 201, r.text
@@ -169,7 +179,11 @@ BAD = [
     ({"weight_kg": None, "height_cm": 170}, "weight_kg", "Enter the weight with the height"),
     ({"phone": "12"}, "phone", "phone number must have 7 to 15 digits"),
     ({"email": "regina-at-example"}, "email", "is not valid"),
-    ({"emergency_contact_name": "", "emergency_contact_phone": "555-0100"}, "emergency_contact_name", "Name the emergency contact"),
+    (
+        {"emergency_contact_name": "", "emergency_contact_phone": "555-0100"},
+        "emergency_contact_name",
+        "Name the emergency contact",
+    ),
 ]
 
 
@@ -193,7 +207,9 @@ def test_bad_input_is_refused_beside_the_field_and_nothing_is_saved(
 def test_a_weight_that_is_not_a_number_comes_back_on_the_form(desk: Desk) -> None:
     client, headers = desk.as_("front_desk")
     before = rows(desk.engine)
-    page = client.post("/clinics/aus/patients/new", data=form_of(person(weight_kg="seventy"), headers["X-CSRF-Token"]))
+    page = client.post(
+        "/clinics/aus/patients/new", data=form_of(person(weight_kg="seventy"), headers["X-CSRF-Token"])
+    )
     assert page.status_code == 400 and "Weight (kg) must be a number" in page.text
     assert rows(desk.engine) == before
 
@@ -227,7 +243,10 @@ def test_search_finds_by_name_mrn_and_date_of_birth(desk: Desk) -> None:
     assert len(one["patients"]) == 25 and one["has_next"]
     assert not {p["patient_id"] for p in one["patients"]} & {p["patient_id"] for p in two["patients"]}
     with Session(desk.engine) as db:
-        assert db.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "patient.search")).first() is not None
+        assert (
+            db.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "patient.search")).first()
+            is not None
+        )
 
 
 def test_the_pages_are_linked_from_the_clinic_nav(desk: Desk) -> None:
