@@ -279,3 +279,28 @@ def submit(
         )
     db.commit()
     return Submitted(response, scored, suicide_risk)
+
+
+def sent(
+    db: Session, me: CurrentPatient, response_id: uuid.UUID, *, ip_address: str | None = None
+) -> Submitted:
+    """One of the patient's own home questionnaires, scored again for the thank-you page."""
+    response = db.get(m.QuestionnaireResponse, response_id)
+    if (
+        response is None
+        or response.patient_id != me.patient.id
+        or response.respondent != Respondent.PATIENT
+        or response.instrument not in DUE_EVERY
+    ):
+        raise NotFound("There is no such questionnaire answer on your page.")
+    scored = score(response.instrument.value, response.answers)
+    record_read(
+        db,
+        me.actor(ip_address),
+        "questionnaire.read",
+        "questionnaire_response",
+        response.id,
+        clinic_id=me.clinic.id,
+        patient_id=me.patient.id,
+    )
+    return Submitted(response, scored, any(a.kind == SUICIDE_REVIEW for a in scored.alerts))

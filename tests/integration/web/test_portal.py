@@ -493,3 +493,19 @@ def test_every_statement_on_the_patient_page_has_a_source() -> None:
             assert s.clinic_specific, f"{s.heading}: unsourced statements must be marked clinic-specific"
     us, elsewhere = content.crisis("US"), content.crisis("CA")
     assert "988" in us.text and "988" in us.source and "988" not in elsewhere.text
+
+
+def test_the_thank_you_page_is_the_patients_own(world: World) -> None:
+    client = world.client
+    open_as_patient(client, world.patient)
+    csrf = csrf_of(client.get("/me/questionnaires/phq9").text)
+    r = client.post("/me/questionnaires/phq9", data=_form(csrf, [0] * 9), follow_redirects=False)
+    assert r.status_code == 303
+    sent = r.headers["location"]
+    assert re.fullmatch(r"/me/questionnaires/phq9/sent/[0-9a-f-]{36}", sent)
+    assert "Your total is 0 out of 27" in client.get(sent).text
+    assert len(responses_of(world.engine, world.patient)) == 1  # reloading does not resend
+    client.cookies.clear()
+    open_as_patient(client, world.other)
+    assert client.get(sent).status_code == 404
+    assert client.get(f"/me/questionnaires/phq9/sent/{uuid.uuid4()}").status_code == 404

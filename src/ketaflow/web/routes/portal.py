@@ -237,6 +237,14 @@ def questionnaire_submit(
         db.rollback()  # nothing of a refused questionnaire is kept
         missing = {i for i, v in typed.items() if not v.strip()}
         return _questionnaire_page(request, me, key, typed, exc.message, missing, status_code=400)
+    # Post/redirect/get: reloading the thank-you page does not send the answers twice.
+    return RedirectResponse(f"/me/questionnaires/{key}/sent/{done.response.id}", status_code=303)
+
+
+@router.get("/me/questionnaires/{key}/sent/{response_id}", include_in_schema=False)
+def questionnaire_sent(request: Request, key: str, response_id: uuid.UUID, db: Db, me: Me) -> Response:
+    form = portal.questionnaire(portal.instrument_for(key))
+    done = portal.sent(db, me, response_id, ip_address=client_ip(request))
     response = page(
         request,
         "portal_questionnaire_done.html",
