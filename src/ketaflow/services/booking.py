@@ -139,8 +139,11 @@ def _lock(db: Session, model: type, row_id: uuid.UUID) -> None:
 
 def _overlapping(starts: datetime, ends: datetime, ignore: uuid.UUID | None) -> list[object]:
     # Half-open intervals: one booking ending at 11:30 and the next starting at 11:30 do not clash.
+    # The lower bound on starts_at lets the (chair_id, starts_at) index read only nearby rows:
+    # no booking is longer than the longest length accepted here.
     conds: list[object] = [
         m.Appointment.starts_at < ends,
+        m.Appointment.starts_at > starts - timedelta(minutes=LENGTH_RANGE_MIN[1]),
         m.Appointment.ends_at > starts,
         m.Appointment.status.not_in(INACTIVE),
     ]
@@ -329,6 +332,14 @@ def book(
     )
     db.commit()
     return appt
+
+
+def patient_of(db: Session, appointment_id: uuid.UUID) -> uuid.UUID:
+    """The patient an appointment is for (to send a form back to their booking page)."""
+    patient_id = db.scalar(select(m.Appointment.patient_id).where(m.Appointment.id == appointment_id))
+    if patient_id is None:
+        raise NotFound("There is no such appointment.")
+    return patient_id
 
 
 def _booked_appointment(db: Session, who: CurrentUser, appointment_id: uuid.UUID) -> m.Appointment:

@@ -10,33 +10,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from ketaflow.errors import Conflict, InvalidInput, KetaflowError, NotFound
+from ketaflow.errors import Conflict, InvalidInput, KetaflowError
 from ketaflow.services import booking, registration
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action
 from ketaflow.services.registration import FieldError, NewPatient, PossibleDuplicates
-from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, Sex
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
-
-REGISTER_FIELDS = (
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "sex",
-    "phone",
-    "email",
-    "address",
-    "emergency_contact_name",
-    "emergency_contact_phone",
-    "emergency_contact_relationship",
-    "weight_kg",
-    "height_cm",
-    "medications",
-    "allergies",
-)
 
 
 def _number(text: str, field: str, label: str) -> float | None:
@@ -92,15 +74,50 @@ def register_page(request: Request, code: str, db: Db, who: Who) -> Response:
 
 
 @router.post("/clinics/{code}/patients/new", include_in_schema=False)
-async def register_form(request: Request, code: str, db: Db, who: FormWho, now: Now) -> Response:
-    data = await request.form()
-    typed = {k: str(data.get(k, "")) for k in REGISTER_FIELDS}
-    confirm = data.get("confirm_not_duplicate") in {"on", "yes", "true", "1"}
+def register_form(
+    request: Request,
+    code: str,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    given_name: Annotated[str, Form()] = "",
+    family_name: Annotated[str, Form()] = "",
+    date_of_birth: Annotated[str, Form()] = "",
+    sex: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    address: Annotated[str, Form()] = "",
+    emergency_contact_name: Annotated[str, Form()] = "",
+    emergency_contact_phone: Annotated[str, Form()] = "",
+    emergency_contact_relationship: Annotated[str, Form()] = "",
+    weight_kg: Annotated[str, Form()] = "",
+    height_cm: Annotated[str, Form()] = "",
+    medications: Annotated[str, Form()] = "",
+    allergies: Annotated[str, Form()] = "",
+    confirm_not_duplicate: Annotated[str, Form()] = "",
+) -> Response:
+    typed = {
+        "given_name": given_name,
+        "family_name": family_name,
+        "date_of_birth": date_of_birth,
+        "sex": sex,
+        "phone": phone,
+        "email": email,
+        "address": address,
+        "emergency_contact_name": emergency_contact_name,
+        "emergency_contact_phone": emergency_contact_phone,
+        "emergency_contact_relationship": emergency_contact_relationship,
+        "weight_kg": weight_kg,
+        "height_cm": height_cm,
+        "medications": medications,
+        "allergies": allergies,
+    }
+    confirm = confirm_not_duplicate.strip().lower() in {"on", "yes", "true", "1"}
     try:
         new = NewPatient(
             **{k: v for k, v in typed.items() if k not in {"weight_kg", "height_cm"}},
-            weight_kg=_number(typed["weight_kg"], "weight_kg", "Weight (kg)"),
-            height_cm=_number(typed["height_cm"], "height_cm", "Height (cm)"),
+            weight_kg=_number(weight_kg, "weight_kg", "Weight (kg)"),
+            height_cm=_number(height_cm, "height_cm", "Height (cm)"),
         )
         patient = registration.register(db, who, code, new, confirm_not_duplicate=confirm, now=now)
     except PossibleDuplicates as exc:
@@ -286,10 +303,7 @@ def book_form(
 
 
 def _patient_of(db: Db, appointment_id: uuid.UUID) -> uuid.UUID:
-    appt = db.get(m.Appointment, appointment_id)
-    if appt is None:
-        raise NotFound("There is no such appointment.")
-    return appt.patient_id
+    return booking.patient_of(db, appointment_id)
 
 
 @router.post("/appointments/{appointment_id}/cancel", include_in_schema=False)
