@@ -7,8 +7,9 @@ The criteria and their sources come from `clinical.discharge` (rules file
 
 from __future__ import annotations
 
+import math
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from ketaflow.errors import Conflict, InvalidInput
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session
-from ketaflow.services.permissions import Action
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import current
@@ -101,7 +102,7 @@ class Readiness:
     aftercare: tuple[str, ...]
     discharge: m.Discharge | None
     charted_nausea: str | None = None
-    notes: list[str] = field(default_factory=list)
+    may_discharge: bool = False
 
     @property
     def ready(self) -> bool:
@@ -172,6 +173,11 @@ def _signs(row: m.VitalSign | None) -> clinical.VitalSigns:
         spo2_percent=row.spo2_percent,
         respiratory_rate_per_min=row.respiratory_rate_per_min,
     )
+
+
+def clinic_contact(clinic: m.Clinic) -> str:
+    """Whom the patient calls, for the after-care text: the clinic's name and phone."""
+    return f"{clinic.name} on {clinic.phone}" if clinic.phone else clinic.name
 
 
 def _prefill(appt: m.Appointment, charted_nausea: str | None) -> DischargeEntries:
@@ -246,7 +252,8 @@ def _evaluate(
     if entries.score is not None:
         score_args[entries.score_kind] = entries.score
     result = evaluate_discharge(
-        minutes_since_end=round(minutes, 1) if minutes is not None else 0.0,
+        # Whole minutes, rounded down: 119.6 minutes is not yet 120.
+        minutes_since_end=float(math.floor(minutes)) if minutes is not None else 0.0,
         vitals=_signs(recovery_reading),
         baseline=_signs(baseline) if baseline is not None and baseline is not recovery_reading else None,
         aldrete=score_args["aldrete"],
@@ -255,7 +262,7 @@ def _evaluate(
         nausea=entries.nausea or "none",
         driver=entries.driver or None,
         instructions_given=entries.instructions_given,
-        clinic_phone=clinic.phone,
+        clinic_phone=clinic_contact(clinic),
         rules=rules,
     )
     unmet = list(result.unmet)
@@ -327,7 +334,7 @@ def _evaluate(
         entries=entries,
         criteria=criteria,
         unmet=tuple(unmet),
-        aftercare=aftercare_instructions(clinic.phone, rules),
+        aftercare=aftercare_instructions(clinic_contact(clinic), rules),
         discharge=got["discharge"],
         charted_nausea=got["charted_nausea"],
     )
@@ -362,7 +369,10 @@ def readiness(
     Reading the checklist is a read of the chart; it is audited.
     """
     session = load_session(db, who, session_id, Action.READ_CHART)
-    view = _evaluate(db, session, entries, now, rules or default_rules())
+    view = replace(
+        _evaluate(db, session, entries, now, rules or default_rules()),
+        may_discharge=allowed(who, Action.DISCHARGE, session.clinic_id),
+    )
     record_read(
         db,
         who.actor(),
@@ -405,7 +415,7 @@ def discharge(
     who_drives = parse_driver(entries.driver or None, rules)
     snapshot: dict[str, Any] = {
         "criteria": {c.key: {"met": c.met, "detail": c.message, "source": c.source} for c in view.criteria},
-        "minutes_since_end": round(view.minutes_since_end or 0.0, 1),
+        "minutes_since_end": math.floor(view.minutes_since_end or 0.0),
         "stopped_at": view.stopped_at.isoformat() if view.stopped_at else None,
         "vitals_level": view.vitals_level,
         "vitals_id": str(view.latest.id) if view.latest is not None else None,

@@ -49,6 +49,7 @@ def test_readiness_and_discharge_by_role(
     assert read.status_code == (200 if may_read else 403), read.text
     if may_read:
         assert read.json()["ready"] is False and len(read.json()["criteria"]) == 7
+        assert read.json()["may_discharge"] is may_discharge
     else:
         assert "clinic you are not a member of" in read.json()["error"]
     done = client.post(url, json=READY, headers=headers)
@@ -57,6 +58,8 @@ def test_readiness_and_discharge_by_role(
         assert "error" in done.json() and "Traceback" not in done.text
     page = client.get(f"/sessions/{visit.session_id}/discharge")
     assert page.status_code == (200 if may_read else 403)
+    if may_read and not may_discharge:
+        assert "Discharge the patient</button>" not in page.text
     sheet = client.get(f"/sessions/{visit.session_id}/aftercare")
     assert sheet.status_code == (200 if may_read else 403)
 

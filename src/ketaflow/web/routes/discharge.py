@@ -154,6 +154,7 @@ def _readiness_json(view: service.Readiness) -> dict[str, Any]:
         "session_id": str(view.session.id),
         "patient": {"id": str(view.patient.id), "mrn": view.patient.mrn},
         "ready": view.ready,
+        "may_discharge": view.may_discharge,
         "discharged": None
         if done is None
         else {
