@@ -10,6 +10,7 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -139,7 +140,7 @@ def consultation_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> C
     clinic = db.get(m.Clinic, patient.clinic_id)
     assert clinic is not None
 
-    def history(model: type, order: object) -> list:  # type: ignore[type-arg]
+    def history(model: Any, order: Any) -> list[Any]:
         rows = db.scalars(current(model).where(model.patient_id == patient_id).order_by(order))
         return [r for r in rows if getattr(r, "status", None) not in _INACTIVE]
 
@@ -159,15 +160,10 @@ def consultation_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> C
         )
     )
     staff_ids = {c.psychiatrist_id for c in consultations} | {c.obtained_by_id for c in consent_history}
-    names = (
-        dict(
-            db.execute(
-                select(m.StaffUser.id, m.StaffUser.full_name).where(m.StaffUser.id.in_(staff_ids))
-            ).all()
-        )
-        if staff_ids
-        else {}
-    )
+    names: dict[uuid.UUID, str] = {}
+    if staff_ids:
+        query = select(m.StaffUser.id, m.StaffUser.full_name).where(m.StaffUser.id.in_(staff_ids))
+        names = dict(db.execute(query).tuples().all())
     view = ConsultationView(
         patient=patient,
         clinic=clinic,

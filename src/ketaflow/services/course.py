@@ -13,6 +13,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaflow.clinical import SeriesOutcome, default_rules, series_outcome
+from ketaflow.clinical.scales import max_total
+from ketaflow.errors import InvalidInput
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.consultation import load_patient
@@ -49,6 +52,17 @@ class Score:
 
 
 @dataclass(frozen=True)
+class InstrumentSeries:
+    """One questionnaire over the course, with response and remission by the clinical rules."""
+
+    instrument: str
+    name: str
+    top: int  # the highest total the instrument can give
+    scores: list[Score]
+    outcome: SeriesOutcome | None  # None without a completed score
+
+
+@dataclass(frozen=True)
 class Course:
     patient: m.Patient
     clinic: m.Clinic
@@ -56,12 +70,27 @@ class Course:
     infusions: list[CourseInfusion]
     scores: list[Score]  # in time order, every instrument
 
-    def by_instrument(self) -> dict[str, list[Score]]:
-        out: dict[str, list[Score]] = {}
+    def series(self) -> list[InstrumentSeries]:
+        """Each instrument but CADSS (shown per infusion), in the order first answered."""
+        grouped: dict[str, list[Score]] = {}
         for s in self.scores:
-            if s.instrument != Instrument.CADSS:  # CADSS is shown per infusion
-                out.setdefault(s.instrument, []).append(s)
-        return out
+            if s.instrument != Instrument.CADSS:
+                grouped.setdefault(s.instrument, []).append(s)
+        return [_series(key, scores) for key, scores in grouped.items()]
+
+
+def _series(key: str, scores: list[Score]) -> InstrumentSeries:
+    rules = default_rules()
+    try:
+        inst = rules.instrument(key)
+    except InvalidInput:
+        inst = rules.instrument(key.split("_")[0])  # e.g. cssrs_screen is the rules' cssrs
+    totals = [s.total for s in scores if s.total is not None]
+    try:
+        outcome = series_outcome(key if key in rules.scales else inst.name, totals) if totals else None
+    except InvalidInput:
+        outcome = None  # e.g. the C-SSRS screener has no response definition
+    return InstrumentSeries(key, inst.name, max_total(inst), scores, outcome)
 
 
 def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
@@ -97,7 +126,9 @@ def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
                 .with_only_columns(m.SideEffect.session_id, func.count())
                 .where(m.SideEffect.session_id.in_(ids))
                 .group_by(m.SideEffect.session_id)
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         given = dict(
             db.execute(
@@ -107,7 +138,9 @@ def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
                 )
                 .where(m.AdministrationEvent.session_id.in_(ids))
                 .group_by(m.AdministrationEvent.session_id)
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         bp = {
             sid: (sys_, dia)
@@ -131,12 +164,12 @@ def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
         )
     ]
     cadss: dict[uuid.UUID, int] = {}
-    for s in scores:
-        if s.instrument == Instrument.CADSS and s.session_id is not None and s.total is not None:
-            cadss[s.session_id] = max(cadss.get(s.session_id, s.total), s.total)
+    for sc in scores:
+        if sc.instrument == Instrument.CADSS and sc.session_id is not None and sc.total is not None:
+            cadss[sc.session_id] = max(cadss.get(sc.session_id, sc.total), sc.total)
     infusions = []
     for s in sessions:
-        o = orders.get(s.id)
+        order = orders.get(s.id)
         high = bp.get(s.id, (None, None))
         infusions.append(
             CourseInfusion(
@@ -144,11 +177,11 @@ def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
                 opened_at=s.opened_at,
                 series_number=s.series_number,
                 phase=s.phase,
-                protocol=o.protocol_code if o else None,
-                dose_mg=o.dose_mg if o else None,
-                dose_mg_per_kg=o.dose_mg_per_kg if o else None,
-                limit_status=o.limit_status if o else None,
-                override_reason=o.override_reason if o else None,
+                protocol=order.protocol_code if order else None,
+                dose_mg=order.dose_mg if order else None,
+                dose_mg_per_kg=order.dose_mg_per_kg if order else None,
+                limit_status=order.limit_status if order else None,
+                override_reason=order.override_reason if order else None,
                 given_mg=given.get(s.id),
                 side_effects=effects.get(s.id, 0),
                 peak_cadss=cadss.get(s.id),

@@ -239,13 +239,29 @@ def edit_plan(
     if plan is None:
         raise NotFound("There is no such treatment plan.")
     require(who, Action.PLAN_TREATMENT, plan.clinic_id)
+    apply_edit(db, plan, expected_version=expected_version)  # a stale form is refused first
     changes: dict[str, object] = {}
     if status:
         try:
-            changes["status"] = PlanStatus(status)
+            new_status = PlanStatus(status)
         except ValueError:
             known = ", ".join(s.value for s in PlanStatus)
             raise invalid("status", f"The plan status must be one of {known}.") from None
+        if new_status != plan.status:
+            changes["status"] = new_status
+        if new_status == PlanStatus.ACTIVE and plan.status != PlanStatus.ACTIVE:
+            other = db.scalars(
+                select(m.TreatmentPlan).where(
+                    m.TreatmentPlan.patient_id == plan.patient_id,
+                    m.TreatmentPlan.status == PlanStatus.ACTIVE,
+                    m.TreatmentPlan.id != plan.id,
+                )
+            ).first()
+            if other is not None:
+                raise Conflict(
+                    f"The patient already has an active plan ({other.protocol_code}); "
+                    "complete or stop it before reopening this one."
+                )
     notes = plan.notes or ""
     if planned_infusions is not None and planned_infusions != plan.planned_infusions:
         protocol = default_rules().protocol(plan.protocol_code)

@@ -422,7 +422,9 @@ def test_the_course_page_shows_every_infusion_and_the_questionnaires(
         "soft limit",
         "partial response",
         "152/92",
-        "PHQ9",
+        "PHQ-9",
+        "response: <strong>no",
+        "22% reduction",
     ):
         assert text in page.text, text
     assert "<svg" in page.text and "<polyline" in page.text

@@ -287,41 +287,47 @@ def plan_edit_form(
     return RedirectResponse(f"/patients/{patient_id}/consultation#plans", status_code=303)
 
 
-def _trajectory(scores: list[course.Score], top: int) -> dict[str, Any] | None:
-    """Points for a small inline SVG of one questionnaire's totals over time."""
-    points = [s for s in scores if s.total is not None]
+def _trajectory(
+    series: course.InstrumentSeries, infusions: list[course.CourseInfusion]
+) -> dict[str, Any] | None:
+    """Points for a small inline SVG of one questionnaire's totals over time, with infusion ticks."""
+    points = [s for s in series.scores if s.total is not None]
     if len(points) < 2:
         return None
     t0, t1 = points[0].answered_at, points[-1].answered_at
     span = max((t1 - t0).total_seconds(), 1.0)
-    width, height = 720, 150
-    xy = [
-        (
-            round(40 + (p.answered_at - t0).total_seconds() / span * (width - 60), 1),
-            round(10 + (1 - min(p.total or 0, top) / top) * (height - 30), 1),
-        )
-        for p in points
-    ]
-    return {"points": " ".join(f"{x},{y}" for x, y in xy), "dots": xy, "width": width, "height": height}
+    width, height, top = 720, 150, max(series.top, 1)
 
+    def x(t: datetime) -> float:
+        return round(40 + (t - t0).total_seconds() / span * (width - 60), 1)
 
-# Maximum totals for the inline charts' y axes (the instruments' own score ranges).
-_TOP = {"phq9": 27, "gad7": 21, "madrs": 60, "qids_sr16": 27, "cssrs_screen": 6}
+    def y(total: float) -> float:
+        return round(10 + (1 - min(total, top) / top) * (height - 30), 1)
+
+    xy = [(x(p.answered_at), y(p.total or 0)) for p in points]
+    return {
+        "points": " ".join(f"{a},{b}" for a, b in xy),
+        "dots": xy,
+        "ticks": [x(i.opened_at) for i in infusions if t0 <= i.opened_at <= t1],
+        "grid": [(level, y(level)) for level in (0, top // 2, top)],
+        "width": width,
+        "height": height,
+        "first": points[0],
+        "last": points[-1],
+    }
 
 
 @router.get("/patients/{patient_id}/course", include_in_schema=False)
 def course_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who) -> Response:
     c = course.course_view(db, who, patient_id)
-    series = c.by_instrument()
-    charts = {k: _trajectory(v, _TOP.get(k, max((s.total or 0) for s in v) or 1)) for k, v in series.items()}
+    series = c.series()
     return page(
         request,
         "course.html",
         who=who,
         course=c,
         series=series,
-        charts=charts,
-        tops=_TOP,
+        charts={s.instrument: _trajectory(s, c.infusions) for s in series},
         zone=ZoneInfo(c.clinic.timezone),
     )
 
