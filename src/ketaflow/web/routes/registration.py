@@ -298,7 +298,9 @@ def book_form(
         )
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _book_page(request, db, who, patient_id, now, status_code=400, form=typed, errors=_errors(exc))
+        # A clash is about the time (and chair): show it beside the start time.
+        errors = {"start": exc.message} if isinstance(exc, Conflict) else _errors(exc)
+        return _book_page(request, db, who, patient_id, now, status_code=400, form=typed, errors=errors)
     return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
 
 
