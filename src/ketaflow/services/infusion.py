@@ -42,6 +42,8 @@ class VitalRow:
     level: str
     alerts: tuple[str, ...]
     amended: bool
+    # The level of each alert, in the same order (e.g. to quote only the pause/stop ones).
+    alert_levels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
                 level=assessment.level.value,
                 alerts=tuple(a.message for a in assessment.alerts),
                 amended=row.amends_id is not None,
+                alert_levels=tuple(a.level.value for a in assessment.alerts),
             )
         )
     return out
@@ -186,7 +189,10 @@ def _suggested_pause_reason(vitals: list[VitalRow]) -> str:
         return ""
     last = vitals[-1]
     bp = f"BP {last.systolic}/{last.diastolic}" if last.systolic is not None else "Vitals"
-    return f"{bp}: " + " ".join(last.alerts)
+    serious = [
+        a for a, level in zip(last.alerts, last.alert_levels, strict=True) if level in {"pause", "stop"}
+    ]
+    return f"{bp}: " + " ".join(serious)
 
 
 def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> SessionView:

@@ -128,7 +128,8 @@ class ChairWorld:
                     )
                 )
             db.commit()
-            return session.id
+            sid: uuid.UUID = session.id
+            return sid
 
     def discharge(self, session_id: uuid.UUID, at: datetime) -> None:
         with Session(self.engine) as db:
@@ -435,7 +436,8 @@ def _board_slot(board: dict[str, Any], sid: uuid.UUID) -> dict[str, Any]:
     slots = [c["now"] for c in board["chairs"]] + [s for c in board["chairs"] for s in c["later"]]
     found = [s for s in slots + board["unassigned"] if s and s["session_id"] == str(sid)]
     assert found, "the session is on the board"
-    return found[0]
+    slot: dict[str, Any] = found[0]
+    return slot
 
 
 # ---- assistance requests --------------------------------------------------------------------------
@@ -687,7 +689,7 @@ def test_the_forms_chart_and_redirect_back_to_their_section(
     def post(path: str, **data: str) -> str:
         r = client.post(f"/sessions/{sid}/{path}", data={"csrf": csrf, **data}, follow_redirects=False)
         assert r.status_code == 303, r.text
-        return r.headers["location"]
+        return str(r.headers["location"])
 
     assert post(
         "side-effects",
