@@ -20,7 +20,7 @@ from ketaflow.services.patient_access import CurrentPatient
 from ketaflow.store import models as m
 from ketaflow.web.content import portal_content
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, client_ip, page
-from ketaflow.web.patient_deps import PATIENT_COOKIE, ApiMe, FormMe, Me
+from ketaflow.web.patient_deps import PATIENT_COOKIE, SIGN_IN_NEEDED, ApiMe, FormMe, MaybeMe, Me
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -146,7 +146,15 @@ def _home_page(request: Request, db: Db, me: CurrentPatient, now: datetime, **ex
 
 
 @router.get("/me", include_in_schema=False)
-def me_page(request: Request, db: Db, me: Me, now: Now) -> Response:
+def me_page(request: Request, db: Db, me: MaybeMe, now: Now) -> Response:
+    if me is None:  # a patient's own explanation rather than the staff sign-in page
+        return page(
+            request,
+            "portal_link_refused.html",
+            status_code=401,
+            heading="Your page needs your clinic's link",
+            message=SIGN_IN_NEEDED,
+        )
     return _home_page(request, db, me, now)
 
 
