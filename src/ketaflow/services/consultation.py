@@ -213,7 +213,8 @@ def _checked(form: ScreeningInput, *, need_indication: bool) -> ScreeningResult:
     drinks = form.drinks_per_week
     if drinks is not None and (not math.isfinite(drinks) or drinks < 0):
         raise invalid(
-            "drinks_per_week", "Drinks per week cannot be negative; write 0 if the patient does not drink."
+            "drinks_per_week",
+            "Drinks per week must be a number from 0 up; write 0 if the patient does not drink.",
         )
     if drinks is not None and drinks > MAX_DRINKS_PER_WEEK:
         raise invalid(

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaflow.clinical import OrderStatus, default_rules
+from ketaflow.clinical import OrderStatus, Sex, default_rules, dosing_weight
 from ketaflow.clinical.limits import LimitCheck, check_ceiling, check_limit, worst_status
 from ketaflow.clinical.rules import Protocol
 from ketaflow.errors import Conflict, InvalidInput, NotFound
@@ -115,6 +115,17 @@ def _with_reason(notes: str, reason: str, checks: list[LimitCheck]) -> str | Non
     return "\n".join(parts) or None
 
 
+def _dosing_kg(patient: m.Patient, weight: m.BodyMeasurement | None) -> float | None:
+    """The weight a dose would be ordered on (the clinic's dosing-weight policy), if known."""
+    if weight is None:
+        return None
+    sex = Sex(patient.sex) if patient.sex in {"male", "female"} else None
+    try:
+        return dosing_weight(weight.weight_kg, height_cm=weight.height_cm, sex=sex).dosing_weight_kg
+    except InvalidInput:
+        return None  # an implausible weight on file is refused when the dose is ordered
+
+
 def missing_for_plan(db: Session, patient_id: uuid.UUID) -> tuple[m.Consultation | None, list[str]]:
     """The eligible consultation to plan from, and what is missing before a plan can be set."""
     consultation = latest_consultation(db, patient_id)
@@ -181,7 +192,7 @@ def create_plan(
         dose_mg_per_kg=dose,
         minutes=mins,
         planned_infusions=count,
-        weight_kg=weight.weight_kg if weight else None,
+        weight_kg=_dosing_kg(patient, weight),
     )
     _judge(checks, reason)
     assert consultation is not None

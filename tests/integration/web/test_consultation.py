@@ -141,7 +141,7 @@ def test_recording_a_consultation_stores_findings_eligibility_and_open_questions
     ("field", "value", "message"),
     [
         ("bp", "400/20", "outside the range"),
-        ("drinks_per_week", "-2", "cannot be negative"),
+        ("drinks_per_week", "-2", "from 0 up"),
         ("drinks_per_week", "lots", "must be a number"),
         ("indication", "", "Write the indication"),
     ],
@@ -473,3 +473,57 @@ def test_another_clinics_nurse_cannot_open_the_pages(who: dict[str, Caller], dem
         r = other.get(url)
         assert r.status_code == 403 and "Traceback" not in r.text
     assert who["anonymous"].client.get(f"/patients/{pid}/course", follow_redirects=False).status_code == 303
+
+
+def test_a_stopped_plan_cannot_be_reopened_beside_an_active_one(
+    who: dict[str, Caller], demo_engine: Engine
+) -> None:
+    pid = new_patient(demo_engine, NOW)
+    ready_for_plan(demo_engine, pid, NOW)
+    psych = who["psychiatrist"]
+    first = psych.client.post(f"/api/patients/{pid}/plan", json={}, headers=psych.headers).json()
+    stopped = _form(psych, f"/plans/{first['id']}", {"version": "1", "status": "stopped"})
+    assert stopped.status_code == 303  # type: ignore[attr-defined]
+    second = psych.client.post(
+        f"/api/patients/{pid}/plan", json={"protocol": "depression-maintenance"}, headers=psych.headers
+    )
+    assert second.status_code == 200
+    reopen = psych.client.post(
+        f"/api/plans/{first['id']}", json={"version": 2, "status": "active"}, headers=psych.headers
+    )
+    assert reopen.status_code == 409 and "already has an active plan" in reopen.json()["error"]
+
+
+def test_the_total_dose_limit_uses_the_weight_on_file(who: dict[str, Caller], demo_engine: Engine) -> None:
+    pid = new_patient(demo_engine, NOW)
+    with Session(demo_engine) as db:
+        patient = db.get(m.Patient, pid)
+        assert patient is not None
+        db.add(
+            m.BodyMeasurement(
+                clinic_id=patient.clinic_id, patient_id=pid, measured_at=NOW, weight_kg=130.0, height_cm=180
+            )
+        )
+        db.commit()
+    ready_for_plan(demo_engine, pid, NOW)
+    psych = who["psychiatrist"]
+    url = f"/api/patients/{pid}/plan"
+    heavy = psych.client.post(url, json={}, headers=psych.headers)
+    assert heavy.status_code == 400 and "total dose 65 mg" in heavy.json()["error"]
+    ok = psych.client.post(url, json={"reason": "reviewed weight and BP"}, headers=psych.headers)
+    assert ok.status_code == 200 and "total dose" in ok.json()["notes"]
+
+
+def test_consent_to_data_sharing_is_separate(who: dict[str, Caller], demo_engine: Engine) -> None:
+    pid = new_patient(demo_engine, NOW)
+    psych = who["psychiatrist"]
+    r = psych.client.post(
+        f"/api/patients/{pid}/consent",
+        json={"kind": "data_sharing", "signed_at": (NOW - timedelta(minutes=3)).isoformat()},
+        headers=psych.headers,
+    )
+    assert r.status_code == 200 and r.json()["kind"] == "data_sharing"
+    consents = psych.client.get(f"/api/patients/{pid}/consultation").json()["consents"]
+    assert consents["data_sharing"]["status"] == "given" and consents["ketamine_treatment"] is None
+    plan = psych.client.post(f"/api/patients/{pid}/plan", json={}, headers=psych.headers)
+    assert plan.status_code == 409 and "consent to ketamine treatment" in plan.json()["error"]

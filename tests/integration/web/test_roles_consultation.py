@@ -136,7 +136,7 @@ def test_a_change_without_the_csrf_header_is_refused_and_changes_nothing(
 BAD_CONSULTATIONS = [
     ({"indication": "TRD", "bp": "400/20"}, 400, "outside the range"),
     ({"indication": "TRD", "bp": "120"}, 400, "systolic/diastolic"),
-    ({"indication": "TRD", "drinks_per_week": -1}, 400, "cannot be negative"),
+    ({"indication": "TRD", "drinks_per_week": -1}, 400, "from 0 up"),
     ({"indication": "TRD", "drinks_per_week": 5000}, 400, "typing error"),
     ({"indication": "  "}, 400, "Write the indication"),
     ({"indication": "TRD", "medications": "Xanax"}, 422, "medications"),
