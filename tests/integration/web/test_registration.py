@@ -255,3 +255,42 @@ def test_the_pages_are_linked_from_the_clinic_nav(desk: Desk) -> None:
     assert '/clinics/aus/patients/new"' in board.text and '/clinics/aus/patients"' in board.text
     search = client.get("/clinics/aus/patients")
     assert search.status_code == 200 and "Find a patient" in search.text
+
+
+def test_two_desks_registering_the_same_person_at_once_make_one_patient(demo_engine: Engine) -> None:
+    """Both desks check for duplicates and take an MRN; the organization lock makes them queue."""
+    import threading
+
+    from ketaflow.services import registration
+    from ketaflow.services.auth import CurrentUser
+
+    with Session(demo_engine) as db:
+        user = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "frontdesk1.aus@demo.ketaflow.org"))
+        assert user is not None
+        roles: dict[str, set[Any]] = {}
+        for r in db.scalars(select(m.StaffRole).where(m.StaffRole.user_id == user.id)):
+            roles.setdefault(str(r.clinic_id), set()).add(r.role)
+        db.expunge_all()
+    who = CurrentUser(user, None, roles)  # type: ignore[arg-type]
+    tag = uuid.uuid4().hex[:6]
+    new = registration.NewPatient(
+        given_name="Twin", family_name=f"Concurrent{tag}", date_of_birth="1977-07-07", sex="male"
+    )
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        with Session(demo_engine, expire_on_commit=False) as db:
+            barrier.wait()
+            try:
+                outcomes.append(registration.register(db, who, "aus", new, now=NOW).mrn)
+            except registration.PossibleDuplicates:
+                outcomes.append("duplicate")
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes)[1] == "duplicate" and sorted(outcomes)[0].startswith("KF"), outcomes
+    assert count(demo_engine, m.Patient, family_name=f"Concurrent{tag}") == 1
