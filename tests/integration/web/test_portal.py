@@ -277,7 +277,7 @@ def test_staff_cannot_open_the_patient_page(world: World) -> None:
     sign_in(client, "psychiatrist1.aus")
     page = client.get("/me")
     assert page.status_code == 401 and "Open the link your clinic sent you" in page.text
-    assert "Your page needs your clinic's link" in page.text and "psychiatrist1" not in page.text
+    assert "Your page needs your clinic" in page.text and "psychiatrist1" not in page.text
     assert client.get("/api/me/session").status_code == 401
     assert client.get("/api/me/questions").status_code == 401
 
