@@ -527,3 +527,22 @@ def test_consent_to_data_sharing_is_separate(who: dict[str, Caller], demo_engine
     assert consents["data_sharing"]["status"] == "given" and consents["ketamine_treatment"] is None
     plan = psych.client.post(f"/api/patients/{pid}/plan", json={}, headers=psych.headers)
     assert plan.status_code == 409 and "consent to ketamine treatment" in plan.json()["error"]
+
+
+@pytest.mark.parametrize("label", ["admin", "director", "nurse", "front_desk", "other_clinic_nurse"])
+def test_only_the_psychiatrist_may_post_the_forms(
+    who: dict[str, Caller], demo_engine: Engine, label: str
+) -> None:
+    pid = new_patient(demo_engine, NOW)
+    ready_for_plan(demo_engine, pid, NOW)
+    forms = {
+        "consultation": {"indication": "Treatment-resistant depression"},
+        "consent": {"kind": "data_sharing", "status": "given", "signed_at": "2032-03-10T09:00"},
+        "plan": {"protocol": "depression-induction"},
+    }
+    for path, data in forms.items():
+        r = _form(who[label], f"/patients/{pid}/{path}", data)
+        assert r.status_code == 403 and "Traceback" not in r.text, path  # type: ignore[attr-defined]
+    assert count(demo_engine, m.Consultation, pid) == 1  # only the one charted by ready_for_plan
+    assert count(demo_engine, m.Consent, pid) == 1
+    assert count(demo_engine, m.TreatmentPlan, pid) == 0
