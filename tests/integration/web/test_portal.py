@@ -510,3 +510,17 @@ def test_the_thank_you_page_is_the_patients_own(world: World) -> None:
     open_as_patient(client, world.other)
     assert client.get(sent).status_code == 404
     assert client.get(f"/me/questionnaires/phq9/sent/{uuid.uuid4()}").status_code == 404
+
+
+def test_the_staff_link_page_shows_what_the_patient_sent_with_the_item_9_alert_first(world: World) -> None:
+    client = world.client
+    headers = open_as_patient(client, world.patient)
+    client.post("/api/me/questions", json={"text": "Is <b>music</b> allowed?"}, headers=headers)
+    client.post("/api/me/questionnaires/phq9", json={"answers": [1, 1, 1, 1, 1, 1, 1, 1, 1]}, headers=headers)
+    sign_in(client, "psychiatrist1.aus")
+    page = client.get(f"/patients/{world.patient}/portal-link")
+    assert page.status_code == 200
+    assert "What the patient sent from their page" in page.text
+    assert "same-day suicide-risk review by the psychiatrist" in page.text
+    assert "Is &lt;b&gt;music&lt;/b&gt; allowed?" in page.text  # escaped, never markup
+    assert page.text.index("suicide-risk review") < page.text.index("Give the patient a link")

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, StrictInt
 
 from ketaflow.errors import Conflict, InvalidInput
-from ketaflow.services import patient_access, portal
+from ketaflow.services import patient_access, patient_reports, portal
 from ketaflow.services.patient_access import CurrentPatient
 from ketaflow.store import models as m
 from ketaflow.web.content import portal_content
@@ -41,6 +41,7 @@ def _link_page(
     request: Request, db: Db, who: Any, patient_id: uuid.UUID, now: datetime, **extra: Any
 ) -> Response:
     view = patient_access.link_page(db, who, patient_id, ip_address=client_ip(request))
+    reports = patient_reports.patient_reports(db, who, patient_id, ip_address=client_ip(request))
     status = extra.pop("status_code", 200)
     response = page(
         request,
@@ -48,6 +49,7 @@ def _link_page(
         status_code=status,
         who=who,
         view=view,
+        reports=reports,
         patient=view.patient,
         zone=ZoneInfo(view.clinic.timezone),
         now=now,
