@@ -72,6 +72,6 @@ def test_visit_lengths_follow_the_kind_and_the_plan() -> None:
         infusion_minutes = 240.0
 
     assert booking.default_length_min(AppointmentKind.INFUSION, None) == 210
-    assert booking.default_length_min(AppointmentKind.INFUSION, Plan()) == 420  # type: ignore[arg-type]
+    assert booking.default_length_min(AppointmentKind.INFUSION, Plan()) == 420
     assert booking.default_length_min(AppointmentKind.CONSULTATION, None) == 60
     assert booking.default_length_min(AppointmentKind.FOLLOW_UP, None) == 30

@@ -109,7 +109,8 @@ def make_patient(
         )
         db.add(p)
         db.commit()
-        return p.id
+        made: uuid.UUID = p.id
+        return made
 
 
 def chairs(engine: Engine, code: str = "aus") -> list[uuid.UUID]:

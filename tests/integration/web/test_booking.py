@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -51,7 +52,8 @@ def give_plan(engine: Engine, patient_id: uuid.UUID, minutes: float = 40) -> uui
         )
         db.add(plan)
         db.commit()
-        return plan.id
+        made: uuid.UUID = plan.id
+        return made
 
 
 def test_an_infusion_is_booked_from_the_form_with_the_usual_length_and_the_plan(desk: Desk) -> None:
@@ -314,11 +316,11 @@ def _who(engine: Engine, login: str) -> CurrentUser:
     with Session(engine) as db:
         user = db.scalar(select(m.StaffUser).where(m.StaffUser.email == f"{login}@demo.ketaflow.org"))
         assert user is not None
-        roles: dict[str, set] = {}
+        roles: dict[str, set[Any]] = {}
         for r in db.scalars(select(m.StaffRole).where(m.StaffRole.user_id == user.id)):
             roles.setdefault(str(r.clinic_id), set()).add(r.role)
         db.expunge_all()
-        return CurrentUser(user, None, roles)  # type: ignore[arg-type]
+        return CurrentUser(user, None, roles)
 
 
 @pytest.mark.parametrize("same", ["chair", "patient"])

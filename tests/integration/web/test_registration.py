@@ -271,7 +271,7 @@ def test_two_desks_registering_the_same_person_at_once_make_one_patient(demo_eng
         for r in db.scalars(select(m.StaffRole).where(m.StaffRole.user_id == user.id)):
             roles.setdefault(str(r.clinic_id), set()).add(r.role)
         db.expunge_all()
-    who = CurrentUser(user, None, roles)  # type: ignore[arg-type]
+    who = CurrentUser(user, None, roles)
     tag = uuid.uuid4().hex[:6]
     new = registration.NewPatient(
         given_name="Twin", family_name=f"Concurrent{tag}", date_of_birth="1977-07-07", sex="male"

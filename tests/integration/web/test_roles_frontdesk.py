@@ -43,7 +43,8 @@ def consultation(engine: Engine, pid: uuid.UUID) -> uuid.UUID:
         )
         db.add(appt)
         db.commit()
-        return appt.id
+        made: uuid.UUID = appt.id
+        return made
 
 
 def new_person() -> dict[str, Any]:
@@ -111,7 +112,7 @@ def test_role_matrix(desk: Desk, endpoint: str, case: str) -> None:
     url = url_of(desk.engine)
     body = body_of() if body_of else None
     if case == "anonymous":
-        client, headers = desk.anonymous, {}
+        client, headers = desk.anonymous, dict[str, str]()
     elif case == "no_csrf":
         client, headers = desk.clients["front_desk"], {}
     else:
