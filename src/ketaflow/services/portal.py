@@ -142,6 +142,11 @@ def home(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | No
     return result
 
 
+def session_read(db: Session, me: CurrentPatient, *, ip_address: str | None = None) -> None:
+    """Audit the patient reading their own session details (name, clinic, CSRF token)."""
+    _audit_read(db, me, "portal.session", ip_address)
+
+
 def questions(db: Session, me: CurrentPatient, *, ip_address: str | None = None) -> list[m.PatientQuestion]:
     """The patient's questions for the psychiatrist, newest first; the read is audited."""
     result = _questions(db, me.patient.id)

@@ -284,8 +284,9 @@ def signed_out(request: Request) -> Response:
 
 
 @router.get("/api/me/session")
-def session_api(me: Me) -> dict[str, Any]:
+def session_api(request: Request, db: Db, me: Me) -> dict[str, Any]:
     """The signed-in patient's session and the CSRF token to send (X-CSRF-Token) with changes."""
+    portal.session_read(db, me, ip_address=client_ip(request))
     return {
         "given_name": me.patient.given_name,
         "clinic": me.clinic.name,
