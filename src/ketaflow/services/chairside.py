@@ -294,7 +294,7 @@ def record_intervention(
         if not drug:
             raise InvalidInput("Name the drug given (for example ondansetron).")
         if not dose:
-            raise InvalidInput(f"Write the dose of {drug} given, with unit and route (for example 4 mg IV).")
+            raise InvalidInput(f"Write the dose of {drug} given: amount, unit and route.")
         what = _text(f"{drug} {dose}" + (f": {what}" if what else ""), "The description", 255)
     else:
         if drug or dose:

@@ -219,7 +219,8 @@ class VitalsIn(BaseModel):
 
 @router.get("/api/sessions/{session_id}")
 def session_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, Any]:
-    """The session: order, pump events, state, drug given so far, vitals with alert levels."""
+    """The session: order, pump events (with pause/stop reasons), state, drug given so far, vitals with
+    alert levels, side effects, interventions, comfort, requests for help (minutes waiting), CADSS."""
     v = infusion.session_view(db, who, session_id, now)
     return {
         "id": str(v.session.id),
