@@ -3,6 +3,8 @@ vitals checked as typed; through the API and the HTML forms, on SQLite and Postg
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from ketaflow.clinical import default_rules
 from ketaflow.demo.catalog import DEMO_PASSWORD
-from ketaflow.services import infusion
+from ketaflow.errors import Conflict
+from ketaflow.services import chairside, infusion
 from ketaflow.services.auth import CurrentUser
 from ketaflow.store import models as m
 from ketaflow.vocabulary import (
@@ -750,12 +753,7 @@ def test_session_view_does_not_grow_queries_with_rows(
     sid = world.session(started=True)
     nurse = sign_in(client, "nurse1.aus")
     api = f"/api/sessions/{sid}"
-    with Session(demo_engine) as db:
-        user = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
-        assert user is not None
-        web = db.scalars(select(m.WebSession).where(m.WebSession.user_id == user.id)).first()
-        assert web is not None
-        who = CurrentUser(user, web, {str(world.clinic_id): {Role.NURSE}})
+    who = _nurse(demo_engine, world)
 
     def statements() -> int:
         seen: list[str] = []
@@ -790,3 +788,50 @@ def test_session_view_does_not_grow_queries_with_rows(
     full = statements()
     assert full == empty
     assert full <= 16, f"session_view ran {full} statements"
+
+
+def _nurse(engine: Engine, world: ChairWorld) -> CurrentUser:
+    """nurse1.aus as the services see her (she has signed in during these tests)."""
+    with Session(engine) as db:
+        user = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
+        assert user is not None
+        web = db.scalars(select(m.WebSession).where(m.WebSession.user_id == user.id)).first()
+        assert web is not None
+        db.expunge_all()
+        return CurrentUser(user, web, {str(world.clinic_id): {Role.NURSE}})
+
+
+def test_two_nurses_answering_the_same_request_at_once_only_one_is_charted(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld, demo_engine: Engine
+) -> None:
+    if demo_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serializes writers with BEGIN IMMEDIATE; the row lock matters on PostgreSQL")
+    client, _frozen = app_clock
+    sign_in(client, "nurse1.aus")
+    who = _nurse(demo_engine, world)
+    sid = world.session(started=True)
+    with Session(demo_engine) as db:
+        req = chairside.request_assistance(db, who, sid, reason="restroom", now=T0 + timedelta(minutes=10))
+        req_id = req.id
+    outcomes: list[str] = []
+
+    def answer() -> None:
+        with Session(demo_engine) as db:
+            try:
+                chairside.answer_assistance(db, who, sid, req_id, now=T0 + timedelta(minutes=12))
+                outcomes.append("answered")
+            except Conflict:
+                outcomes.append("conflict")
+
+    # Hold the session's row lock so both answers queue up behind it, then let them go together.
+    with demo_engine.connect() as holder:
+        holder.execute(select(m.InfusionSession.id).where(m.InfusionSession.id == sid).with_for_update())
+        threads = [threading.Thread(target=answer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        holder.rollback()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["answered", "conflict"]
+    assert world.count(m.AssistanceRequest, sid) == 2
