@@ -6,10 +6,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ketaflow.store.engine import begin_write
-from ketaflow.store.models import AuditEvent
+from ketaflow.store.group_commit import GroupCommitWriter, writer_for
+from ketaflow.store.models import AuditEvent, utcnow
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,56 @@ def record_read(
     patient_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Audit a read and commit it.
+    """Audit a read and commit it; returns only once the audit event is committed.
 
-    The reading transaction is ended first, so the audit insert starts a short write of
-    its own: on SQLite a read that later asked to write could fail outright when another
-    writer committed meanwhile; a fresh write simply waits its turn.
+    The reading transaction is ended first (it wrote nothing). On SQLite the event then
+    goes to the engine's group-commit writer, which commits the audits of every read
+    finishing at that moment in one short write (see `ketaflow.store.group_commit`);
+    elsewhere, or when this session is already writing, it is a short write of its own.
     """
-    begin_write(db)  # ends the reading transaction, then a short write of its own
-    record(
-        db, actor, action, entity_type, entity_id, clinic_id=clinic_id, patient_id=patient_id, details=details
+    writer = _group_writer(db)
+    if writer is None:
+        begin_write(db)  # ends the reading transaction, then a short write of its own
+        record(
+            db,
+            actor,
+            action,
+            entity_type,
+            entity_id,
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            details=details,
+        )
+        db.commit()
+        return
+    if db.in_transaction():
+        db.commit()
+    writer.submit(
+        AuditEvent.__table__,  # type: ignore[arg-type]
+        {
+            "id": uuid.uuid4(),
+            "occurred_at": utcnow(),
+            "actor_user_id": actor.user_id,
+            "actor_label": actor.label,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "clinic_id": clinic_id,
+            "patient_id": patient_id,
+            "ip_address": actor.ip_address,
+            "user_agent": (actor.user_agent or "")[:255] or None,
+            "details": details or {},
+        },
     )
-    db.commit()
+
+
+def _group_writer(db: Session) -> GroupCommitWriter | None:
+    """The group-commit writer if this read may use it: SQLite, own engine, nothing of its own to write."""
+    bind = db.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return None  # PostgreSQL writes concurrently; a session joined to a test's transaction stays in it
+    if db.new or db.dirty or db.deleted:
+        return None
+    if db.in_transaction() and db.connection().info.get("ketaflow_write_lock"):
+        return None  # already holds the write lock: the audit joins that write
+    return writer_for(bind)

@@ -92,18 +92,28 @@ class CurrentUser:
 
 
 def current_user(db: Session, token: str | None) -> CurrentUser | None:
-    """The signed-in user for a session cookie, or None if it is missing, expired or revoked."""
+    """The signed-in user for a session cookie, or None if it is missing, expired or revoked.
+
+    One query per request (session, user and every role, by the session's unique token
+    hash): this runs before every page and API call.
+    """
     if not token:
         return None
-    session = db.scalar(select(WebSession).where(WebSession.token_sha256 == token_digest(token)))
-    if session is None or session.revoked_at is not None or session.expires_at <= utcnow():
+    rows = db.execute(
+        select(WebSession, StaffUser, StaffRole.clinic_id, StaffRole.role)
+        .join(StaffUser, StaffUser.id == WebSession.user_id)
+        .outerjoin(StaffRole, StaffRole.user_id == StaffUser.id)
+        .where(WebSession.token_sha256 == token_digest(token))
+    ).all()
+    if not rows:
         return None
-    user = db.get(StaffUser, session.user_id)
-    if user is None or not user.active:
+    session, user = rows[0][0], rows[0][1]
+    if session.revoked_at is not None or session.expires_at <= utcnow() or not user.active:
         return None
     roles: dict[str, set[Role]] = {}
-    for role in db.scalars(select(StaffRole).where(StaffRole.user_id == user.id)):
-        roles.setdefault(str(role.clinic_id), set()).add(role.role)
+    for _, _, clinic_id, role in rows:
+        if clinic_id is not None:
+            roles.setdefault(str(clinic_id), set()).add(role)
     return CurrentUser(user, session, roles)
 
 
