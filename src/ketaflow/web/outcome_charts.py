@@ -48,9 +48,7 @@ def percent(p: Proportion, counts: bool = True) -> str:
     return f"{text}, {p.successes:,}/{p.n:,}" if counts else text
 
 
-def forest(
-    title: str, rows: list[tuple[str, Proportion]], pooled: tuple[str, Proportion] | None
-) -> Forest:
+def forest(title: str, rows: list[tuple[str, Proportion]], pooled: tuple[str, Proportion] | None) -> Forest:
     """A forest plot of proportions: a dot and its interval per row, the pooled row last in bold."""
     every = rows + ([pooled] if pooled else [])
     highs = [p.ci_high for _, p in every if p.ci_high is not None]

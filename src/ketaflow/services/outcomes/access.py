@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, InvalidInput, NotFound
@@ -69,6 +69,12 @@ def clinic_by_code(db: Session, who: CurrentUser, code: str) -> ClinicRef:
     return ClinicRef(row[0], row[1], row[2])
 
 
+def _engine(db: Session) -> Engine:
+    """The session's engine: the dashboard reads on a connection of its own (and may reuse figures)."""
+    bind = db.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
 def _audit(db: Session, who: CurrentUser, what: str, clinics: tuple[ClinicRef, ...]) -> None:
     record_read(
         db,
@@ -83,7 +89,9 @@ def _audit(db: Session, who: CurrentUser, what: str, clinics: tuple[ClinicRef, .
 def network_dashboard(db: Session, who: CurrentUser) -> tuple[Dashboard, Visible]:
     """The outcomes of every clinic the user may see, side by side, and their total."""
     visible = visible_clinics(db, who)
-    dashboard = outcomes_dashboard(db, clinic_ids=[c.id for c in visible.clinics], label=visible.label)
+    dashboard = outcomes_dashboard(
+        _engine(db), clinic_ids=[c.id for c in visible.clinics], label=visible.label
+    )
     _audit(db, who, "outcomes.read", visible.clinics)
     return dashboard, visible
 
@@ -91,7 +99,7 @@ def network_dashboard(db: Session, who: CurrentUser) -> tuple[Dashboard, Visible
 def clinic_dashboard(db: Session, who: CurrentUser, code: str) -> tuple[Dashboard, ClinicRef]:
     """One clinic's outcomes (the user must be allowed to see outcomes there)."""
     clinic = clinic_by_code(db, who, code)
-    dashboard = outcomes_dashboard(db, clinic_ids=[clinic.id], label=clinic.name)
+    dashboard = outcomes_dashboard(_engine(db), clinic_ids=[clinic.id], label=clinic.name)
     _audit(db, who, "outcomes.read", (clinic,))
     return dashboard, clinic
 

@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Connection, Engine
+
 from ketaflow.analytics import (
     HomogeneityTest,
     MeanSummary,
@@ -22,6 +24,7 @@ from ketaflow.services.outcomes.common import (
     Bind,
     Scope,
     connection,
+    memoized,
     outcome_definitions,
     resolve_scope,
 )
@@ -138,34 +141,48 @@ def outcomes_dashboard(
     clinic_ids: Sequence[uuid.UUID] | None = None,
     label: str | None = None,
     rules: ClinicalRules | None = None,
+    cache: bool = True,
 ) -> Dashboard:
     """The clinic's (or, with clinic None, the network's) outcomes, with each clinic alongside.
 
     `clinic_ids` (instead of `clinic`) limits the figures to those clinics, e.g. the ones a
-    user may see; their sum is the total, labelled `label`.
+    user may see; their sum is the total, labelled `label`. Given an Engine on a SQLite file,
+    the result is reused until the data change (:func:`.common.memoized`); `cache=False`
+    always computes.
     """
     d = outcome_definitions(rules)
     scope = resolve_scope(bind, clinic) if clinic_ids is None else Scope(label or NETWORK, tuple(clinic_ids))
-    ids = scope.clinic_ids
     with connection(bind) as conn:
-        names = {r[0]: (r[1], r[2]) for r in q.clinics(conn)}
-        summary = q.course_summary(conn, d, ids)
-        g = _Gathered(
-            names=names,
-            courses={c.clinic_id: c for c in summary.counts},
-            histogram=summary.first_responses,
-            infusions=q.infusion_counts(conn, ids),
-            side_effects=q.side_effect_counts(conn, ids),
-            adverse=q.adverse_event_infusions(conn, ids),
-            pauses=q.blood_pressure_pauses(conn, ids),
-            recovery=q.recovery_minutes_sums(conn, ids),
+        return memoized(
+            conn,
+            ("dashboard", d, scope, clinic_ids is None),
+            lambda: _compute(conn, d, scope, clinic_ids is None),
+            # Only on a connection of its own: a caller's session may hold uncommitted rows
+            # that a rollback would take back (and their rowids be reused by other rows).
+            cache=cache and isinstance(bind, Engine),
         )
+
+
+def _compute(conn: Connection, d: q.OutcomeDefinitions, scope: Scope, network_label: bool) -> Dashboard:
+    ids = scope.clinic_ids
+    names = {r[0]: (r[1], r[2]) for r in q.clinics(conn)}
+    summary = q.course_summary(conn, d, ids)
+    g = _Gathered(
+        names=names,
+        courses={c.clinic_id: c for c in summary.counts},
+        histogram=summary.first_responses,
+        infusions=q.infusion_counts(conn, ids),
+        side_effects=q.side_effect_counts(conn, ids),
+        adverse=q.adverse_event_infusions(conn, ids),
+        pauses=q.blood_pressure_pauses(conn, ids),
+        recovery=q.recovery_minutes_sums(conn, ids),
+    )
     members = list(ids) if ids is not None else list(names)
     per_clinic = tuple(_unit(g, [i], *names[i]) for i in members)
     total = (
         per_clinic[0]
         if ids is not None and len(per_clinic) == 1
-        else _unit(g, members, NETWORK, "All clinics" if clinic_ids is None else scope.label)
+        else _unit(g, members, NETWORK, "All clinics" if network_label else scope.label)
     )
     return Dashboard(
         scope=scope.label,

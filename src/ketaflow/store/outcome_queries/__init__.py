@@ -52,6 +52,7 @@ from ketaflow.store.outcome_queries.safety import (
     recovery_minutes_sums,
     side_effect_counts,
 )
+from ketaflow.store.outcome_queries.version import data_version
 
 __all__ = [
     "END_OF_INDUCTION_WINDOW_DAYS",
@@ -64,6 +65,7 @@ __all__ = [
     "course_counts",
     "course_summary",
     "courses",
+    "data_version",
     "days_between",
     "demo_ground_truth",
     "dissociation_rows",

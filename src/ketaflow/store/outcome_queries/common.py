@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import typing
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Float,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     literal,
@@ -23,6 +25,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 
 from ketaflow.store import models as m
+
+T = TypeVar("T")
 
 # How long after the last induction infusion a home PHQ-9 still counts as the end-of-induction
 # measure. The demo asks for it after 7 days; 28 days is our choice (no source), wide enough
@@ -83,8 +87,35 @@ def current_rows(model: type[Any]) -> Select[Any]:
     return select(model).where(not_amended(model, model))
 
 
+# The clinic ids of a scoped query travel as one expanding parameter, so each statement is
+# built (and compiled) once per shape, network or clinics, and reused for any clinics.
+CLINIC_IDS = "outcome_clinic_ids"
+_BUILT: dict[Hashable, Any] = {}
+
+
 def scoped(column: Any, clinic_ids: Sequence[uuid.UUID] | None) -> ColumnElement[bool]:
-    return literal(True) if clinic_ids is None else column.in_(list(clinic_ids))
+    """`column` is one of the clinics (pass :func:`scope_params` when executing); True for the network."""
+    if clinic_ids is None:
+        return literal(True)
+    condition: ColumnElement[bool] = column.in_(bindparam(CLINIC_IDS, expanding=True))
+    return condition
+
+
+def scope_params(clinic_ids: Sequence[uuid.UUID] | None) -> dict[str, Any]:
+    """The parameters a statement built with :func:`scoped` for these clinics needs."""
+    return {} if clinic_ids is None else {CLINIC_IDS: list(clinic_ids)}
+
+
+def built(key: Hashable, make: Callable[[], T]) -> T:
+    """The statement for `key`, built on first use.
+
+    Building the outcome statements (aliases, correlated subqueries, column proxies) costs
+    tens of milliseconds of Python per dashboard, as much as running some of them.
+    """
+    found = _BUILT.get(key)
+    if found is None:
+        found = _BUILT[key] = make()
+    return typing.cast(T, found)
 
 
 def responds(baseline: Any, later: Any, d: OutcomeDefinitions) -> ColumnElement[bool]:

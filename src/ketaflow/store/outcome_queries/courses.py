@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     CTE,
     Connection,
     Float,
+    Select,
     and_,
     case,
     cast,
@@ -24,11 +26,13 @@ from ketaflow.store.outcome_queries.common import (
     END_OF_INDUCTION_WINDOW_DAYS,
     OPEN_BOOKINGS,
     OutcomeDefinitions,
+    built,
     current_phq9,
     current_rows,
     days_between,
     flag,
     responds,
+    scope_params,
     scoped,
 )
 
@@ -178,29 +182,35 @@ def course_summary(
     there counts k - 1 infusions; a response first seen at the end-of-induction PHQ-9 counts
     every induction infusion. Courses that never responded fall in the NULL group.
     """
-    c = courses(d, clinic_ids)
-    end_response = and_(c.c.completed == 1, responds(c.c.baseline_total, c.c.end_total, d))
-    infusions = func.coalesce(c.c.first_response_series - 1, case((end_response, c.c.n_induction)))
-    days = days_between(c.c.first_at, func.coalesce(c.c.first_response_at, case((end_response, c.c.end_at))))
-    stmt = (
-        select(
-            c.c.clinic_id,
-            infusions,
-            func.count(),
-            func.sum(c.c.completed),
-            func.sum(c.c.dropped_out),
-            func.sum(c.c.evaluable),
-            func.sum(c.c.response),
-            func.sum(c.c.remission),
-            func.sum(days),
-            func.sum(days * days),
+
+    def make() -> Select[Any]:
+        c = courses(d, clinic_ids)
+        end_response = and_(c.c.completed == 1, responds(c.c.baseline_total, c.c.end_total, d))
+        infusions = func.coalesce(c.c.first_response_series - 1, case((end_response, c.c.n_induction)))
+        days = days_between(
+            c.c.first_at, func.coalesce(c.c.first_response_at, case((end_response, c.c.end_at)))
         )
-        .where(c.c.n_induction > 0)
-        .group_by(c.c.clinic_id, infusions)
-    )
+        return (
+            select(
+                c.c.clinic_id,
+                infusions,
+                func.count(),
+                func.sum(c.c.completed),
+                func.sum(c.c.dropped_out),
+                func.sum(c.c.evaluable),
+                func.sum(c.c.response),
+                func.sum(c.c.remission),
+                func.sum(days),
+                func.sum(days * days),
+            )
+            .where(c.c.n_induction > 0)
+            .group_by(c.c.clinic_id, infusions)
+        )
+
+    stmt = built(("course_summary", d, clinic_ids is None), make)
     totals: dict[uuid.UUID, list[int]] = {}
     firsts = []
-    for row in conn.execute(stmt):
+    for row in conn.execute(stmt, scope_params(clinic_ids)):
         acc = totals.setdefault(row[0], [0] * 6)
         for i, v in enumerate(row[2:8]):
             acc[i] += int(v or 0)
@@ -231,24 +241,32 @@ def dissociation_rows(
 
     This is per-patient data by necessity (the logistic model needs it), one row per course.
     """
-    c = courses(d, clinic_ids)
-    qr = current_rows(m.QuestionnaireResponse).where(m.QuestionnaireResponse.instrument == "cadss").subquery()
-    s = m.InfusionSession
-    cadss = (
-        select(
-            s.treatment_plan_id.label("plan_id"),
-            func.avg(cast(qr.c.total, Float)).label("mean_cadss"),
-            func.count(func.distinct(s.series_number)).label("n"),
+
+    def make() -> Select[Any]:
+        c = courses(d, clinic_ids)
+        qr = (
+            current_rows(m.QuestionnaireResponse)
+            .where(m.QuestionnaireResponse.instrument == "cadss")
+            .subquery()
         )
-        .join(qr, qr.c.session_id == s.id)
-        .where(s.series_number <= infusions, s.treatment_plan_id.in_(select(c.c.plan_id)))
-        .group_by(s.treatment_plan_id)
-        .subquery()
-    )
-    stmt = (
-        select(cadss.c.mean_cadss, c.c.baseline_total, c.c.response)
-        .join(cadss, cadss.c.plan_id == c.c.plan_id)
-        .where(c.c.evaluable == 1, cadss.c.n == infusions)
-        .order_by(c.c.plan_id)
-    )
-    return [(float(r[0]), int(r[1]), int(r[2])) for r in conn.execute(stmt)]
+        s = m.InfusionSession
+        cadss = (
+            select(
+                s.treatment_plan_id.label("plan_id"),
+                func.avg(cast(qr.c.total, Float)).label("mean_cadss"),
+                func.count(func.distinct(s.series_number)).label("n"),
+            )
+            .join(qr, qr.c.session_id == s.id)
+            .where(s.series_number <= infusions, s.treatment_plan_id.in_(select(c.c.plan_id)))
+            .group_by(s.treatment_plan_id)
+            .subquery()
+        )
+        return (
+            select(cadss.c.mean_cadss, c.c.baseline_total, c.c.response)
+            .join(cadss, cadss.c.plan_id == c.c.plan_id)
+            .where(c.c.evaluable == 1, cadss.c.n == infusions)
+            .order_by(c.c.plan_id)
+        )
+
+    stmt = built(("dissociation_rows", d, clinic_ids is None, infusions), make)
+    return [(float(r[0]), int(r[1]), int(r[2])) for r in conn.execute(stmt, scope_params(clinic_ids))]
