@@ -104,25 +104,41 @@ def recovery_minutes_sums(
     """Per clinic: (n, sum, sum of squares) of minutes from the pump's (last) stop to discharge.
 
     Driven from the current discharges (one scan; a session discharged twice counts each
-    discharge); the session's last current stop is one probe of the (kind, session_id,
-    occurred_at) index. The minutes are computed in a subquery fenced with OFFSET 0: flattened
-    into the aggregate, the probe would run once per reference (four times); MATERIALIZED
-    would write every row to a temporary table first (measured: 2 to 3 times slower).
+    discharge); on SQLite the session's last current stop is one probe of the (kind,
+    session_id, occurred_at) index, on PostgreSQL a grouped pass over the stops, hash-joined.
+    The minutes are computed in a subquery fenced with OFFSET 0: flattened into the
+    aggregate, the SQLite probe would run once per reference (four times); MATERIALIZED would
+    write every row to a temporary table first (measured: 2 to 3 times slower).
     """
 
     def make() -> Select[Any]:
         ev, dc = m.AdministrationEvent, m.Discharge
-        stop = aliased(ev)
-        last_stop = (
-            select(func.max(stop.occurred_at))
-            .where(stop.kind == "stop", stop.session_id == dc.session_id, not_amended(ev, stop))
-            .scalar_subquery()
-        )
+        if conn.dialect.name == "sqlite":
+            stop = aliased(ev)
+            stopped_at: Any = (
+                select(func.max(stop.occurred_at))
+                .where(stop.kind == "stop", stop.session_id == dc.session_id, not_amended(ev, stop))
+                .scalar_subquery()
+            )
+            source: Any = dc
+        else:
+            # PostgreSQL: the last stop of every session in one grouped pass, hash-joined to the
+            # discharges (measured at 1x: 110 ms, against 260 ms for a probe per discharge).
+            stops = (
+                current_rows(ev)
+                .where(ev.kind == "stop")
+                .with_only_columns(ev.session_id, func.max(ev.occurred_at).label("stopped_at"))
+                .group_by(ev.session_id)
+                .subquery()
+            )
+            stopped_at = stops.c.stopped_at
+            source = dc.__table__.join(stops, stops.c.session_id == dc.session_id)
         per = (
             current_rows(dc)
+            .select_from(source)
             .where(scoped(dc.clinic_id, clinic_ids))
             .with_only_columns(
-                dc.clinic_id, (days_between(last_stop, dc.discharged_at) * 1440.0).label("minutes")
+                dc.clinic_id, (days_between(stopped_at, dc.discharged_at) * 1440.0).label("minutes")
             )
             .offset(0)
             .subquery()
@@ -132,7 +148,7 @@ def recovery_minutes_sums(
             per.c.clinic_id, func.count(minutes), func.sum(minutes), func.sum(minutes * minutes)
         ).group_by(per.c.clinic_id)
 
-    stmt = built(("recovery_minutes_sums", clinic_ids is None), make)
+    stmt = built(("recovery_minutes_sums", conn.dialect.name, clinic_ids is None), make)
     return {
         r[0]: (int(r[1]), float(r[2] or 0), float(r[3] or 0))
         for r in conn.execute(stmt, scope_params(clinic_ids))
