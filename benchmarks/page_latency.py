@@ -240,10 +240,13 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=30, help="seconds of load")
     parser.add_argument("--client", choices=["wrk", "httpx"], default="wrk")
     parser.add_argument("--port", type=int, default=8077)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="server worker processes (0: one per core, as `serve` does)"
+    )
     parser.add_argument("--quiet-wait", type=float, default=120, help="seconds to wait for an idle machine")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    args.workers = args.workers or len(os.sched_getaffinity(0))
     if args.client == "wrk" and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk); or use --client httpx.")
     clinics = patients_by_clinic(args.database_url)

@@ -168,12 +168,25 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, max=32, help="Worker processes (one per core is usual).")
-    ] = 1,
+        int,
+        typer.Option(
+            min=0, max=32, help="Worker processes; 0 (the default) means one per core, as `nproc` reports."
+        ),
+    ] = 0,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Serve the web app on a database that is already migrated."""
-    _serve(_engine(database_url), host, port, workers)
+    _serve(_engine(database_url), host, port, workers or default_workers())
+
+
+def default_workers() -> int:
+    """One worker process per core this process may run on (each worker is one Python interpreter)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ignore[no-untyped-def]
@@ -188,15 +201,20 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
         check_schema(engine)
     except KetaflowError as exc:
         fail(str(exc))
-    typer.echo(f"ketaflow is serving on http://{host}:{port} (Ctrl+C to stop)")
-    if workers == 1:
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
-        return
-    # Each worker process builds its own app (and engine) from the same database URL.
-    os.environ["KETAFLOW_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
-    uvicorn.run(
-        "ketaflow.web.asgi:create", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    plural = "es" if workers > 1 else ""
+    typer.echo(
+        f"ketaflow is serving on http://{host}:{port} with {workers} worker process{plural} (Ctrl+C to stop)"
     )
+    # No access log: a line per request costs CPU on every page; errors still go to the log.
+    options = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    if workers == 1:
+        uvicorn.run(create_app(engine), **options)  # type: ignore[arg-type]
+        return
+    # Each worker process builds its own app (and engine) from the same database URL. On
+    # SQLite the workers share the file in WAL mode: reads run side by side, writes take
+    # turns (busy_timeout between processes).
+    os.environ["KETAFLOW_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    uvicorn.run("ketaflow.web.asgi:create", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 def demo(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -52,14 +53,17 @@ class Chart:
 
 def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
     """The whole chart in a fixed number of indexed queries; the read is audited."""
-    patient = db.get(m.Patient, patient_id)
-    if patient is None:
+    found = db.execute(
+        select(m.Patient, m.Clinic)
+        .join(m.Clinic, m.Clinic.id == m.Patient.clinic_id)
+        .where(m.Patient.id == patient_id)
+    ).first()
+    if found is None:
         raise NotFound("There is no such patient.")
+    patient, clinic = found.tuple()
     require(who, Action.READ_CHART, patient.clinic_id)
-    clinic = db.get(m.Clinic, patient.clinic_id)
-    assert clinic is not None
 
-    def history(model: type, order: object) -> list:  # type: ignore[type-arg]
+    def history(model: Any, order: Any) -> list[Any]:
         return list(db.scalars(current(model).where(model.patient_id == patient_id).order_by(order)))
 
     weight = db.scalars(
@@ -82,19 +86,23 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
             )
         )
     }
-    effects = dict(
+    effects: dict[uuid.UUID, int] = dict(
         db.execute(
             select(m.SideEffect.session_id, func.count())
             .where(m.SideEffect.session_id.in_(ids), m.SideEffect.amends_id.is_(None))
             .group_by(m.SideEffect.session_id)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
-    discharges = dict(
+    discharges: dict[uuid.UUID, datetime] = dict(
         db.execute(
             select(m.Discharge.session_id, m.Discharge.discharged_at).where(
                 m.Discharge.session_id.in_(ids), m.Discharge.amends_id.is_(None)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     infusions = [
         InfusionLine(

@@ -1,5 +1,6 @@
 """Request dependencies shared by every route: database session, signed-in user, CSRF, clock."""
 
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,10 @@ from ketaflow.store.models import utcnow
 
 COOKIE = "ketaflow_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# Compiled templates are kept; by default Jinja also stats every template file (and each
+# one it extends or includes) on every page to see whether it changed. Set
+# KETAFLOW_RELOAD_TEMPLATES=1 while editing templates on a running server.
+templates.env.auto_reload = os.environ.get("KETAFLOW_RELOAD_TEMPLATES", "") == "1"
 
 
 class SignInNeeded(Exception):
@@ -45,8 +50,11 @@ Who = Annotated[auth.CurrentUser, Depends(_who)]
 MaybeWho = Annotated[auth.CurrentUser | None, Depends(_who_or_none)]
 
 
-def clock() -> datetime:
-    """The current time; tests replace this dependency to freeze the clock."""
+async def clock() -> datetime:
+    """The current time; tests replace this dependency to freeze the clock.
+
+    `async` only so that FastAPI calls it on the event loop instead of a worker thread.
+    """
     return utcnow()
 
 
