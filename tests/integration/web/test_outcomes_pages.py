@@ -234,3 +234,16 @@ def test_a_stranger_is_sent_to_sign_in(client: TestClient) -> None:
     client.cookies.clear()
     for url in ("/outcomes", "/clinics/aus/outcomes", "/outcomes/dissociation"):
         assert client.get(url, follow_redirects=False).headers["location"] == "/login"
+
+
+def test_each_look_at_the_outcomes_is_audited(client: TestClient, demo_engine: Engine) -> None:
+    def count(action: str) -> int:
+        with demo_engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(m.AuditEvent.action == action)) or 0
+
+    before = count("outcomes.read"), count("outcomes.dissociation.read")
+    sign_in(client, "director1.aus")
+    assert client.get("/clinics/aus/outcomes").status_code == 200
+    assert client.get("/api/outcomes").status_code == 200
+    assert client.get("/outcomes/dissociation").status_code == 200
+    assert (count("outcomes.read"), count("outcomes.dissociation.read")) == (before[0] + 2, before[1] + 1)
