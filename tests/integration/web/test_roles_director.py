@@ -14,6 +14,7 @@ from ketaflow.web.deps import clock
 from tests.integration.web.test_director import NOW, sign_in
 
 # (login, may see the director's page [VIEW_CLINIC_DASHBOARD])
+COVERS = {("GET", "/api/clinics/{code}/director")}
 ROLES = [
     ("admin", True),
     ("director1.aus", True),

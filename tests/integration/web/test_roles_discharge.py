@@ -15,6 +15,7 @@ from ketaflow.web.deps import clock
 from tests.integration.web.test_discharge import READY, Clock, at_observation_end, make_visit, sign_in
 
 # (login, may read the checklist [READ_CHART], may discharge [DISCHARGE])
+COVERS = {("GET", "/api/sessions/{session_id}/discharge"), ("POST", "/api/sessions/{session_id}/discharge")}
 ROLES = [
     ("admin", True, False),
     ("director1.aus", True, False),

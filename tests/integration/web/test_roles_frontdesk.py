@@ -17,6 +17,15 @@ from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
 from tests.integration.web.frontdesk_support import Desk, clinic, count, make_patient, open_desk
 
+COVERS = {
+    ("GET", "/api/clinics/{code}/patients"),
+    ("POST", "/api/clinics/{code}/patients"),
+    ("GET", "/api/patients/{patient_id}/appointments"),
+    ("POST", "/api/patients/{patient_id}/appointments"),
+    ("POST", "/api/appointments/{appointment_id}/cancel"),
+    ("POST", "/api/appointments/{appointment_id}/reschedule"),
+    ("GET", "/api/clinics/{code}/week"),
+}
 NOW = datetime(2031, 6, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 in Austin (CDT)
 _hour = itertools.count(0)
 
