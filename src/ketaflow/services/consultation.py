@@ -235,19 +235,15 @@ def preview_screening(
     return _checked(form, need_indication=False)
 
 
-def _summary(form: ScreeningInput) -> str:
-    """The consultation's inputs as text (the Consultation row has no columns of its own for them)."""
-    drinks = "not asked" if form.drinks_per_week is None else f"{form.drinks_per_week:g} drinks per week"
-    parts = [
-        "Medications as written: " + ("; ".join(form.medications) or "none"),
-        "Medical conditions: " + ("; ".join(form.conditions) or "none"),
-        f"Alcohol: {drinks}; drinking on the infusion day expected: "
-        + ("yes" if form.alcohol_on_infusion_day else "no"),
-        "Blood pressure at consultation: " + (form.bp.strip() or "not taken"),
-    ]
-    if form.notes.strip():
-        parts.append("Notes: " + form.notes.strip())
-    return "\n".join(parts)
+def screening_input_dict(form: ScreeningInput) -> dict[str, object]:
+    """What was screened, as stored on the consultation (schema 0003): the inputs as typed."""
+    return {
+        "medications": list(form.medications),
+        "conditions": list(form.conditions),
+        "drinks_per_week": form.drinks_per_week,
+        "alcohol_on_infusion_day": form.alcohol_on_infusion_day,
+        "bp": form.bp.strip() or None,
+    }
 
 
 def record_consultation(
@@ -268,7 +264,8 @@ def record_consultation(
         screening_level=result.level,
         screening_findings=[finding_dict(f) for f in result.findings],
         patient_questions="\n".join(q.text.strip() for q in reversed(open_questions)) or None,
-        notes=_summary(form),
+        notes=form.notes.strip() or None,
+        screening_input=screening_input_dict(form),
         eligible=result.level != ScreeningLevel.CONTRAINDICATED,
         recorded_by_id=who.user.id,
         # recorded_at: the real time of charting (orders same-minute entries; held_at/signed_at

@@ -107,12 +107,12 @@ def _judge(checks: list[LimitCheck], reason: str) -> None:
         )
 
 
-def _with_reason(notes: str, reason: str, checks: list[LimitCheck]) -> str | None:
-    parts = [notes.strip()] if notes.strip() else []
-    if checks and reason.strip():
-        crossed = ", ".join(c.quantity for c in checks)
-        parts.append(f"Outside the protocol's soft limits ({crossed}): {reason.strip()}")
-    return "\n".join(parts) or None
+def _override_reason(reason: str, checks: list[LimitCheck]) -> str | None:
+    """The written reason for going beyond a soft limit, naming what it goes beyond."""
+    if not (checks and reason.strip()):
+        return None
+    crossed = ", ".join(c.quantity for c in checks)
+    return f"Outside the protocol's soft limits ({crossed}): {reason.strip()}"
 
 
 def _dosing_kg(patient: m.Patient, weight: m.BodyMeasurement | None) -> float | None:
@@ -205,7 +205,8 @@ def create_plan(
         target_dose_mg_per_kg=dose,
         infusion_minutes=mins,
         status=PlanStatus.ACTIVE,
-        notes=_with_reason(notes, reason, checks),
+        notes=notes.strip() or None,
+        override_reason=_override_reason(reason, checks),
         created_by_id=who.user.id,
         created_at=now,
         updated_at=now,
@@ -273,7 +274,6 @@ def edit_plan(
                     f"The patient already has an active plan ({other.protocol_code}); "
                     "complete or stop it before reopening this one."
                 )
-    notes = plan.notes or ""
     if planned_infusions is not None and planned_infusions != plan.planned_infusions:
         protocol = default_rules().protocol(plan.protocol_code)
         checks = plan_checks(
@@ -286,7 +286,9 @@ def edit_plan(
         checks = [c for c in checks if c.quantity == "planned infusions"]
         _judge(checks, reason)
         changes["planned_infusions"] = planned_infusions
-        changes["notes"] = _with_reason(notes, reason, checks)
+        override = _override_reason(reason, checks)
+        if override:
+            changes["override_reason"] = override
     if not changes:
         raise invalid("status", "Nothing to change: choose a new status or number of planned infusions.")
     changes["updated_at"] = now
@@ -299,7 +301,8 @@ def edit_plan(
         plan.id,
         clinic_id=plan.clinic_id,
         patient_id=plan.patient_id,
-        details={k: str(v) for k, v in changes.items() if k != "notes"} | {"reason": reason.strip() or None},
+        details={k: str(v) for k, v in changes.items() if k != "override_reason"}
+        | {"reason": reason.strip() or None},
     )
     db.commit()
     return plan

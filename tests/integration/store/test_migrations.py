@@ -74,3 +74,30 @@ def test_it_turns_on_wal_and_foreign_keys_for_sqlite(tmp_path: object) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     eng.dispose()
+
+
+def _guarded(engine: Engine, table: str) -> bool:
+    """Whether `table` carries its append-only trigger(s) (row triggers; an empty table shows nothing)."""
+    if engine.dialect.name == "sqlite":
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
+        wanted = 2  # one for UPDATE, one for DELETE
+    else:
+        sql = (
+            "SELECT count(DISTINCT trigger_name) FROM information_schema.triggers "
+            "WHERE event_object_table = :t"
+        )
+        wanted = 1
+    with engine.connect() as conn:
+        return conn.scalar(text(sql), {"t": table}) == wanted
+
+
+@pytest.mark.parametrize("step_down_to", ["0002", "0001"])
+def test_clinical_facts_stay_append_only_after_a_step_down(empty_engine: Engine, step_down_to: str) -> None:
+    # SQLite rebuilds a table to drop a column, losing its triggers; the migrations put them back.
+    upgrade(empty_engine)
+    downgrade(empty_engine, step_down_to)
+    for table in ("consultations", "administration_events", "vital_signs"):
+        assert _guarded(empty_engine, table), table
+    upgrade(empty_engine)
+    for table in ("consultations", "administration_events", "patient_questions"):
+        assert _guarded(empty_engine, table), table

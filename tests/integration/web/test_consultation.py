@@ -115,7 +115,7 @@ def test_recording_a_consultation_stores_findings_eligibility_and_open_questions
         assert row.eligible and row.screening_level == "psychiatrist_review"
         assert row.patient_questions == "Can I drive the next day?"
         assert {f["matched"] for f in row.screening_findings} >= {"Benzodiazepine", "Alcohol"}
-        assert "Blood pressure at consultation: 132/84" in (row.notes or "")
+        assert row.screening_input is not None and row.screening_input["bp"] == "132/84"
         assert db.scalar(
             select(m.AuditEvent).where(
                 m.AuditEvent.patient_id == pid, m.AuditEvent.action == "consultation.record"
@@ -245,7 +245,7 @@ def test_plan_limits_follow_the_dose_limit_rules(who: dict[str, Caller], demo_en
     ok = psych.client.post(
         url, json={"dose_mg_per_kg": 0.6, "reason": "partial response at 0.5"}, headers=psych.headers
     )
-    assert ok.status_code == 200 and "partial response at 0.5" in ok.json()["notes"]
+    assert ok.status_code == 200 and "partial response at 0.5" in ok.json()["override_reason"]
     second = psych.client.post(url, json={}, headers=psych.headers)
     assert second.status_code == 409 and "already has an active plan" in second.json()["error"]
 
@@ -511,7 +511,7 @@ def test_the_total_dose_limit_uses_the_weight_on_file(who: dict[str, Caller], de
     heavy = psych.client.post(url, json={}, headers=psych.headers)
     assert heavy.status_code == 400 and "total dose 65 mg" in heavy.json()["error"]
     ok = psych.client.post(url, json={"reason": "reviewed weight and BP"}, headers=psych.headers)
-    assert ok.status_code == 200 and "total dose" in ok.json()["notes"]
+    assert ok.status_code == 200 and "total dose" in ok.json()["override_reason"]
 
 
 def test_consent_to_data_sharing_is_separate(who: dict[str, Caller], demo_engine: Engine) -> None:

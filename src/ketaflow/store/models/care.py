@@ -43,6 +43,9 @@ class Consultation(ClinicalFact, Base):
     patient_questions: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
     eligible: Mapped[bool]
+    # What was screened, as typed: medications, conditions, alcohol use, blood pressure
+    # (null on consultations charted before schema 0003 and on demo history).
+    screening_input: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Consent(ClinicalFact, Base):
@@ -72,6 +75,8 @@ class TreatmentPlan(Identified, ClinicOwned, Versioned, Base):
     infusion_minutes: Mapped[float] = mapped_column(Float)
     status: Mapped[PlanStatus] = mapped_column(enum_column(PlanStatus), default=PlanStatus.ACTIVE)
     notes: Mapped[str | None] = mapped_column(Text)
+    # The psychiatrist's written reason when the plan is outside a protocol's soft limit.
+    override_reason: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaflow.store.models.base import (
@@ -24,7 +24,11 @@ class Patient(Identified, ClinicOwned, Versioned, Base):
     """A patient of the organization; `clinic_id` is the home clinic that registered them."""
 
     __tablename__ = "patients"
-    __table_args__ = (UniqueConstraint("organization_id", "mrn"),)
+    __table_args__ = (
+        UniqueConstraint("organization_id", "mrn"),
+        # Duplicate detection and date-of-birth search at registration.
+        Index("ix_patients_org_birth", "organization_id", "date_of_birth"),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
     mrn: Mapped[str] = mapped_column(String(32))

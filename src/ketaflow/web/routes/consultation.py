@@ -367,6 +367,7 @@ def _consultation_json(c: m.Consultation) -> dict[str, Any]:
         "findings": c.screening_findings,
         "eligible": c.eligible,
         "patient_questions": c.patient_questions,
+        "screening_input": c.screening_input,
         "notes": c.notes,
     }
 
@@ -391,6 +392,7 @@ def _plan_json(p: m.TreatmentPlan) -> dict[str, Any]:
         "status": str(p.status),
         "version": p.version,
         "notes": p.notes,
+        "override_reason": p.override_reason,
     }
 
 
