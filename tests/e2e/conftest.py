@@ -16,12 +16,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import Engine
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -66,22 +68,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@contextmanager
+def _serving(engine: Engine, database_url: str) -> Iterator[LiveServer]:
+    """Serve the app on `engine` with uvicorn in a thread, on a movable clock (1 March 2027, 14:00 UTC)."""
     import uvicorn
 
-    from ketaflow.demo.build import build_network
-    from ketaflow.demo.settings import DemoSettings
-    from ketaflow.store.engine import make_engine
-    from ketaflow.store.migrate import upgrade
     from ketaflow.web.app import create_app
     from ketaflow.web.deps import clock
 
-    path: Path = tmp_path_factory.mktemp("e2e") / "ketaflow.sqlite"
-    database_url = f"sqlite:///{path}"
-    engine = make_engine(database_url)
-    upgrade(engine)
-    build_network(engine, DemoSettings(clinics=2, patients=24, seed=5, as_of=DEMO_AS_OF))
     app = create_app(engine)
     moving = MovableClock(datetime(2027, 3, 1, 14, 0, tzinfo=UTC))
     app.dependency_overrides[clock] = moving
@@ -97,7 +91,44 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     yield LiveServer(f"http://127.0.0.1:{port}", moving, database_url)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def _demo(engine: Engine) -> None:
+    from ketaflow.demo.build import build_network
+    from ketaflow.demo.settings import DemoSettings
+    from ketaflow.store.migrate import upgrade
+
+    upgrade(engine)
+    build_network(engine, DemoSettings(clinics=2, patients=24, seed=5, as_of=DEMO_AS_OF))
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from ketaflow.store.engine import make_engine
+
+    path: Path = tmp_path_factory.mktemp("e2e") / "ketaflow.sqlite"
+    database_url = f"sqlite:///{path}"
+    engine = make_engine(database_url)
+    _demo(engine)
+    with _serving(engine, database_url) as live:
+        yield live
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The same demo network and server on a brand-new PostgreSQL database (dropped afterwards);
+    skipped without KETAFLOW_TEST_POSTGRES_URL, as the other PostgreSQL tests are."""
+    from tests.conftest import FreshDatabases
+
+    databases = FreshDatabases("postgres", tmp_path_factory.mktemp("e2e-pg"))
+    try:
+        engine = databases.new()
+        _demo(engine)
+        with _serving(engine, engine.url.render_as_string(hide_password=False)) as live:
+            yield live
+    finally:
+        databases.drop_all()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import LiveServer, sign_in
@@ -56,6 +57,12 @@ class Journey:
     def now(self, when: datetime) -> None:
         self.live.clock.set(when)
 
+    def shot(self, page: Page, name: str) -> None:
+        """Save a full-page screenshot for the docs: only when asked, and from the SQLite run."""
+        if SCREENSHOTS and self.live.database_url.startswith("sqlite"):
+            IMG.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(IMG / name), full_page=True)
+
     def go(self, page: Page, path: str) -> None:
         response = page.goto(f"{self.base}{path}")
         assert response is not None and response.status == 200, f"{path}: {response and response.status}"
@@ -74,12 +81,6 @@ def submit(page: Page, button: Locator) -> None:
     response = nav.value
     assert response is None or response.status < 500, f"{page.url}: {response.status}"
     clean(page)
-
-
-def shot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(IMG / name), full_page=True)
 
 
 # ---- 1. front desk registers the patient and books a consultation -------------------------------
@@ -390,7 +391,7 @@ def first_infusion(j: Journey) -> None:
     expect(card.locator(".vitals .level")).to_have_text("stop")
     expect(card.locator("p.alert").first).to_contain_text("Systolic blood pressure 182 mmHg is high")
     expect(card.locator("p.request")).to_have_text("Needs help: restroom (asked 3 min ago)")
-    shot(board, "chair-board.png")
+    j.shot(board, "chair-board.png")
 
     j.now(at(day, 10, 22))
     j.go(nurse, f"/sessions/{sid}")
@@ -434,7 +435,7 @@ def first_infusion(j: Journey) -> None:
     submit(nurse, nurse.get_by_role("button", name="Score and save CADSS"))
     expect(nurse.locator("#cadss ul.facts")).to_contain_text(f"10:40: total {sum(ratings)} of 92")
     expect(nurse.locator("#levels-summary")).to_contain_text(re.compile(r"^Now:"))
-    shot(nurse, "infusion-session.png")
+    j.shot(nurse, "infusion-session.png")
 
     # The pump ran 20 + 20 minutes (paused 6); stop at the end of the 40 minutes.
     j.now(at(day, 10, 46))
@@ -552,9 +553,15 @@ def other_clinic_refused(j: Journey, new_page: Callable[[], Page]) -> None:
         expect(denver.locator("main")).not_to_contain_text(FAMILY)
 
 
+@pytest.mark.parametrize(
+    "server",
+    ["live_server", pytest.param("live_server_postgres", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgres"],
+)
 def test_one_patient_from_registration_to_the_second_discharge(
-    live_server: LiveServer, new_page: Callable[[], Page]
+    server: str, request: pytest.FixtureRequest, new_page: Callable[[], Page]
 ) -> None:
+    live_server: LiveServer = request.getfixturevalue(server)
     staff = {}
     for who in ("frontdesk1.aus", "psychiatrist1.aus", "nurse1.aus"):
         staff[who] = new_page()
