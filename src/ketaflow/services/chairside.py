@@ -26,7 +26,7 @@ import ketaflow.clinical as clinical
 from ketaflow.errors import Conflict, InvalidInput, NotFound
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
-from ketaflow.services.infusion import load_session
+from ketaflow.services.infusion import comfort_in_force, load_session
 from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
@@ -379,11 +379,7 @@ def set_comfort(
         "eye_mask": eye_mask,
         "companion_present": companion_present,
     }
-    now_in_force = db.scalars(
-        current(m.ComfortSetting)
-        .where(m.ComfortSetting.session_id == session_id)
-        .order_by(m.ComfortSetting.set_at.desc())
-    ).first()
+    now_in_force = comfort_in_force(db, session_id)
     if now_in_force is not None and all(getattr(now_in_force, k) == v for k, v in wanted.items()):
         db.rollback()
         return now_in_force, False  # nothing changed: a repeated click adds no row
@@ -392,7 +388,7 @@ def set_comfort(
         session_id=session_id,
         set_at=now,
         recorded_by_id=who.user.id,
-        recorded_at=now,
+        # recorded_at: the real time of charting, which orders two changes in the same minute.
         **wanted,
     )
     db.add(row)

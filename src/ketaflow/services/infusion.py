@@ -195,6 +195,15 @@ def _suggested_pause_reason(vitals: list[VitalRow]) -> str:
     return f"{bp}: " + " ".join(serious)
 
 
+def comfort_in_force(db: Session, session_id: uuid.UUID) -> m.ComfortSetting | None:
+    """The comfort settings in force: the latest set, ties (same minute) broken by when charted."""
+    return db.scalars(
+        current(m.ComfortSetting)
+        .where(m.ComfortSetting.session_id == session_id)
+        .order_by(m.ComfortSetting.set_at.desc(), m.ComfortSetting.recorded_at.desc())
+    ).first()
+
+
 def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> SessionView:
     """Everything the session page shows, in a fixed handful of queries; the read is audited."""
     session = load_session(db, who, session_id, Action.READ_CHART)
@@ -212,11 +221,7 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
     discharge = db.scalars(current(m.Discharge).where(m.Discharge.session_id == session_id)).first()
-    comfort = db.scalars(
-        current(m.ComfortSetting)
-        .where(m.ComfortSetting.session_id == session_id)
-        .order_by(m.ComfortSetting.set_at.desc())
-    ).first()
+    comfort = comfort_in_force(db, session_id)
     # Every version of the side effects (one query): interventions may point at an earlier one.
     side_effects, side_effect_latest = _current_rows(
         list(
