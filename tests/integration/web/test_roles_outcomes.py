@@ -20,6 +20,14 @@ from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
 from ketaflow.web.app import create_app
 
+# The endpoints this module tests for every role (checked together by test_endpoint_coverage.py).
+COVERS = {
+    ("GET", "/api/outcomes"),
+    ("GET", "/api/clinics/{code}/outcomes"),
+    ("GET", "/api/outcomes/dissociation"),
+    ("GET", "/api/patients/{patient_id}/outcomes"),
+}
+
 ADMIN = "admin@demo.ketaflow.org"
 DIRECTOR = "director1.aus"
 PSYCHIATRIST = "psychiatrist1.aus"
