@@ -208,7 +208,11 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
     # No access log: a line per request costs CPU on every page; errors still go to the log.
     options = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers == 1:
-        uvicorn.run(create_app(engine), **options)  # type: ignore[arg-type]
+        from ketaflow.web.asgi import tune_gc
+
+        app = create_app(engine)
+        tune_gc()
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     # Each worker process builds its own app (and engine) from the same database URL. On
     # SQLite the workers share the file in WAL mode: reads run side by side, writes take
