@@ -11,9 +11,9 @@ from ketaflow.web.app import create_app
 # The cyclic garbage collector's youngest generation is collected every 700 allocations
 # by default; one page allocates tens of thousands of objects (ORM rows, template
 # output), so the collector ran dozens of times per page. Measured (1 worker, 20 wrk
-# clients on charts and boards, 8 alternating 10 s runs on a busy 2-core machine): about
-# 12 ms of server CPU per page with the default, about 10 ms with 20,000, better in 7 of
-# the 8 pairs. Reference counting still frees almost everything at once; only reference
+# clients on charts and boards, 6 alternating pairs of 10 s runs on a busy 2-core machine):
+# about 12 ms of server CPU per page with the default, about 10 ms with 20,000, better in 5
+# of the 6 pairs. Reference counting still frees almost everything at once; only reference
 # cycles wait a little longer.
 GC_GEN0_THRESHOLD = 20_000
 
