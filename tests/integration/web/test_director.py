@@ -26,8 +26,8 @@ from ketaflow.vocabulary import (
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
 
-# A week nobody else books: Monday 10 March 2031 (Austin is on CDT, UTC-5, from 9 March).
-MONDAY = date(2031, 3, 10)
+# A week no other test books (the demo test network is shared): Monday 9 July 2035, CDT.
+MONDAY = date(2035, 7, 9)
 TUESDAY = MONDAY + timedelta(days=1)
 AUSTIN = ZoneInfo("America/Chicago")
 NOW = datetime.combine(TUESDAY, time(12, 0), AUSTIN).astimezone(UTC)
@@ -237,8 +237,8 @@ def test_the_api_counts_today_and_the_week(client: TestClient, week: dict[str, i
 
 def test_another_week_is_chosen_by_date(client: TestClient, week: dict[str, int]) -> None:
     sign_in(client, "admin")
-    later = client.get("/api/clinics/aus/director", params={"week": "2031-03-19"}).json()["week"]
-    assert later["start"] == "2031-03-17" and later["booked_chair_hours"] == 0
+    later = client.get("/api/clinics/aus/director", params={"week": "2035-07-18"}).json()["week"]
+    assert later["start"] == "2035-07-16" and later["booked_chair_hours"] == 0
     bad = client.get("/api/clinics/aus/director", params={"week": "next tuesday"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["error"]
     page = client.get("/clinics/aus/director", params={"week": "31/03/2031"})
@@ -260,7 +260,7 @@ def test_the_page_shows_the_summary_the_chart_and_the_assumption(
     assert f"{pct:g}%" in text
     assert "08:00–18:30" in text and "not a clinical figure" in text
     assert 'href="/clinics/aus/outcomes"' in text and 'href="/clinics/aus/board"' in text
-    assert "?week=2031-03-03" in text and "?week=2031-03-17" in text
+    assert "?week=2035-07-02" in text and "?week=2035-07-16" in text
     # Reachable: the clinic navigation on the board links here.
     board = client.get("/clinics/aus/board")
     assert board.status_code == 200 and 'href="/clinics/aus/director"' in board.text
