@@ -46,7 +46,8 @@ class PatientReports:
         return [a for a in self.home_answers if a.alerts]
 
 
-def _scored(q: m.QuestionnaireResponse) -> HomeAnswer:
+def scored(q: m.QuestionnaireResponse) -> HomeAnswer:
+    """A stored questionnaire with its severity and the alerts its answers raise (re-derived)."""
     try:
         s = score(q.instrument.value, q.answers)
         severity, alerts = s.severity, s.alerts
@@ -78,7 +79,7 @@ def patient_reports(
         qs = qs.where(m.PatientQuestion.asked_at >= since)
         rs = rs.where(m.QuestionnaireResponse.answered_at >= since)
     questions = list(db.scalars(qs.order_by(m.PatientQuestion.asked_at.desc())))
-    answers = [_scored(q) for q in db.scalars(rs.order_by(m.QuestionnaireResponse.answered_at.desc()))]
+    answers = [scored(q) for q in db.scalars(rs.order_by(m.QuestionnaireResponse.answered_at.desc()))]
     record_read(
         db,
         who.actor(ip_address),

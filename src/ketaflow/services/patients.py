@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.patient_reports import HomeAnswer, scored
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.facts import current
+from ketaflow.vocabulary import Respondent
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Chart:
     plans: list[m.TreatmentPlan]
     infusions: list[InfusionLine]
     scores: list[ScorePoint]
+    # Questionnaires the patient answered from home whose answers raise an alert (e.g. PHQ-9
+    # item 9 above 0: a same-day suicide-risk review), newest first.
+    home_alerts: list[HomeAnswer]
 
 
 def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
@@ -60,7 +65,7 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
     ).first()
     if found is None:
         raise NotFound("There is no such patient.")
-    patient, clinic = found.tuple()
+    patient, clinic = found._tuple()
     require(who, Action.READ_CHART, patient.clinic_id)
 
     def history(model: Any, order: Any) -> list[Any]:
@@ -117,14 +122,14 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         )
         for s in sessions
     ]
-    scores = [
-        ScorePoint(q.instrument, q.answered_at, q.total)
-        for q in db.scalars(
-            current(m.QuestionnaireResponse)
-            .where(m.QuestionnaireResponse.patient_id == patient_id)
-            .order_by(m.QuestionnaireResponse.answered_at)
-        )
-    ]
+    responses = db.scalars(
+        current(m.QuestionnaireResponse)
+        .where(m.QuestionnaireResponse.patient_id == patient_id)
+        .order_by(m.QuestionnaireResponse.answered_at)
+    ).all()
+    scores = [ScorePoint(q.instrument, q.answered_at, q.total) for q in responses]
+    home = [scored(q) for q in responses if q.respondent == Respondent.PATIENT and q.session_id is None]
+    home_alerts = [a for a in reversed(home) if a.alerts]
     result = Chart(
         patient=patient,
         clinic=clinic,
@@ -136,6 +141,7 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         plans=list(db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == patient_id))),
         infusions=infusions,
         scores=scores,
+        home_alerts=home_alerts,
     )
     record_read(
         db,

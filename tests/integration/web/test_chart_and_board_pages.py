@@ -86,3 +86,43 @@ def test_a_nurse_of_another_clinic_sees_neither_and_nothing_is_audited(
     assert client.get(f"/api/patients/{patient.id}").status_code == 403
     assert client.get("/api/clinics/aus/board").status_code == 404
     assert audits(demo_engine, "patient.read", patient.id) == before
+
+
+def test_a_home_phq9_with_thoughts_of_self_harm_is_flagged_on_the_chart(
+    client: TestClient, demo_engine: Engine
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from ketaflow.vocabulary import Instrument, Respondent
+
+    with demo_engine.begin() as conn:
+        row = conn.execute(
+            select(m.Patient.id, m.Patient.clinic_id)
+            .join(m.Clinic, m.Clinic.id == m.Patient.clinic_id)
+            .where(m.Clinic.code == "aus")
+            .order_by(m.Patient.mrn.desc())
+            .limit(1)
+        ).one()
+    from sqlalchemy.orm import Session
+
+    with Session(demo_engine) as db:
+        db.add(
+            m.QuestionnaireResponse(
+                clinic_id=row.clinic_id,
+                patient_id=row.id,
+                instrument=Instrument.PHQ9,
+                answers=[1, 1, 1, 1, 1, 1, 1, 1, 2],  # item 9 (self-harm) answered 2
+                total=10,
+                respondent=Respondent.PATIENT,
+                answered_at=datetime(2031, 8, 4, 15, 0, tzinfo=UTC),
+                for_date=date(2031, 8, 4),
+            )
+        )
+        db.commit()
+    sign_in(client, "nurse1.aus@demo.ketaflow.org")
+    page = client.get(f"/patients/{row.id}")
+    assert page.status_code == 200 and 'class="card alert-card"' in page.text
+    assert "PHQ9 answered at home 04 Aug 2031" in page.text
+    api = client.get(f"/api/patients/{row.id}").json()
+    assert api["home_alerts"][0]["instrument"] == "phq9" and api["home_alerts"][0]["total"] == 10
+    assert api["home_alerts"][0]["alerts"], "item 9 above 0 raises the scale's alert"

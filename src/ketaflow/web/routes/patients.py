@@ -76,4 +76,13 @@ def patient_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
         "allergies": [a.substance for a in c.allergies],
         "infusions": [{**asdict(i), "session_id": str(i.session_id)} for i in c.infusions],
         "scores": [asdict(s) for s in c.scores],
+        "home_alerts": [
+            {
+                "instrument": a.instrument,
+                "answered_at": a.answered_at.isoformat(),
+                "total": a.total,
+                "alerts": [al.message for al in a.alerts],
+            }
+            for a in c.home_alerts
+        ],
     }
