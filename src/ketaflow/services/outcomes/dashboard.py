@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
@@ -28,6 +29,8 @@ from ketaflow.services.outcomes.common import (
     outcome_definitions,
     resolve_scope,
 )
+from ketaflow.services.outcomes.gathered import Gathered, gather_live
+from ketaflow.services.outcomes.summary import gather_from_summary, use_summary
 from ketaflow.store import outcome_queries as q
 
 
@@ -73,21 +76,11 @@ class Dashboard:
     response_between_clinics: HomogeneityTest
     remission_between_clinics: HomogeneityTest
     definitions: tuple[str, ...]
+    # When the figures come from a stored summary (:mod:`.summary`): the time they are as of.
+    as_of: datetime | None = None
 
 
-@dataclass(frozen=True)
-class _Gathered:
-    names: dict[uuid.UUID, tuple[str, str]]
-    courses: dict[uuid.UUID, q.CourseCounts]
-    histogram: list[tuple[uuid.UUID, int, int, float, float]]
-    infusions: dict[uuid.UUID, tuple[int, int]]
-    side_effects: list[tuple[uuid.UUID, str, int, int]]
-    adverse: dict[uuid.UUID, int]
-    pauses: dict[uuid.UUID, int]
-    recovery: dict[uuid.UUID, tuple[int, float, float]]
-
-
-def _unit(g: _Gathered, ids: Sequence[uuid.UUID], code: str, name: str) -> UnitOutcomes:
+def _unit(g: Gathered, ids: Sequence[uuid.UUID], code: str, name: str) -> UnitOutcomes:
     idset = set(ids)
     cc = [g.courses[i] for i in ids if i in g.courses]
     started = sum(c.started for c in cc)
@@ -142,17 +135,24 @@ def outcomes_dashboard(
     label: str | None = None,
     rules: ClinicalRules | None = None,
     cache: bool = True,
+    summary: bool | None = None,
 ) -> Dashboard:
     """The clinic's (or, with clinic None, the network's) outcomes, with each clinic alongside.
 
     `clinic_ids` (instead of `clinic`) limits the figures to those clinics, e.g. the ones a
     user may see; their sum is the total, labelled `label`. Given an Engine on a SQLite file,
     the result is reused until the data change (:func:`.common.memoized`); `cache=False`
-    always computes.
+    always computes. `summary`: read the stored per-clinic summary when there is one for every
+    clinic in scope (True), never (False), or by default only on PostgreSQL (see
+    :mod:`.summary`); figures from a summary carry the time they are as of (`as_of`).
     """
     d = outcome_definitions(rules)
     scope = resolve_scope(bind, clinic) if clinic_ids is None else Scope(label or NETWORK, tuple(clinic_ids))
     with connection(bind) as conn:
+        if use_summary(conn, summary):
+            board = _from_summary(conn, d, scope, clinic_ids is None)
+            if board is not None:
+                return board
         return memoized(
             conn,
             ("dashboard", d, scope, clinic_ids is None),
@@ -164,19 +164,32 @@ def outcomes_dashboard(
 
 
 def _compute(conn: Connection, d: q.OutcomeDefinitions, scope: Scope, network_label: bool) -> Dashboard:
-    ids = scope.clinic_ids
     names = {r[0]: (r[1], r[2]) for r in q.clinics(conn)}
-    summary = q.course_summary(conn, d, ids)
-    g = _Gathered(
-        names=names,
-        courses={c.clinic_id: c for c in summary.counts},
-        histogram=summary.first_responses,
-        infusions=q.infusion_counts(conn, ids),
-        side_effects=q.side_effect_counts(conn, ids),
-        adverse=q.adverse_event_infusions(conn, ids),
-        pauses=q.blood_pressure_pauses(conn, ids),
-        recovery=q.recovery_minutes_sums(conn, ids),
+    return _board(gather_live(conn, d, scope.clinic_ids), names, d, scope, network_label)
+
+
+def _from_summary(
+    conn: Connection, d: q.OutcomeDefinitions, scope: Scope, network_label: bool
+) -> Dashboard | None:
+    names = {r[0]: (r[1], r[2]) for r in q.clinics(conn)}
+    stored = gather_from_summary(
+        conn, d, list(scope.clinic_ids) if scope.clinic_ids is not None else list(names)
     )
+    if stored is None:
+        return None
+    g, as_of = stored
+    return _board(g, names, d, scope, network_label, as_of)
+
+
+def _board(
+    g: Gathered,
+    names: dict[uuid.UUID, tuple[str, str]],
+    d: q.OutcomeDefinitions,
+    scope: Scope,
+    network_label: bool,
+    as_of: datetime | None = None,
+) -> Dashboard:
+    ids = scope.clinic_ids
     members = list(ids) if ids is not None else list(names)
     per_clinic = tuple(_unit(g, [i], *names[i]) for i in members)
     total = (
@@ -194,7 +207,15 @@ def _compute(conn: Connection, d: q.OutcomeDefinitions, scope: Scope, network_la
         remission_between_clinics=homogeneity_test(
             [u.remission.successes for u in per_clinic], [u.remission.n for u in per_clinic]
         ),
-        definitions=_definition_notes(d),
+        definitions=_definition_notes(d) + (() if as_of is None else (_as_of_note(as_of),)),
+        as_of=as_of,
+    )
+
+
+def _as_of_note(as_of: datetime) -> str:
+    return (
+        f"Figures as of {as_of:%Y-%m-%d %H:%M} UTC: read from the stored outcome summary, which is "
+        "recomputed from every record at each refresh; rows charted since then are not yet included."
     )
 
 

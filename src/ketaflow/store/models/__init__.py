@@ -23,6 +23,7 @@ from ketaflow.store.models.records import (
     SignInAttempt,
     WebSession,
 )
+from ketaflow.store.models.summaries import OutcomeSummary
 
 __all__ = [
     "AdministrationEvent",
@@ -46,6 +47,7 @@ __all__ = [
     "Intervention",
     "Medication",
     "Organization",
+    "OutcomeSummary",
     "Patient",
     "PatientAccessLink",
     "PatientQuestion",

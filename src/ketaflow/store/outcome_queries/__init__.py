@@ -14,7 +14,8 @@ charted outside an infusion, at or after the last induction infusion and within
 
 Modules: :mod:`.common` (definitions, currency, scope, day arithmetic), :mod:`.courses`
 (depression courses, counts, first responses, dissociation rows), :mod:`.safety` (per-infusion
-figures), :mod:`.patient` (one patient, the clinic list), :mod:`.export` (research tables).
+figures), :mod:`.patient` (one patient, the clinic list), :mod:`.export` (research tables),
+:mod:`.summary` (the stored per-clinic dashboard summaries).
 """
 
 from ketaflow.store.outcome_queries.common import (
@@ -52,6 +53,7 @@ from ketaflow.store.outcome_queries.safety import (
     recovery_minutes_sums,
     side_effect_counts,
 )
+from ketaflow.store.outcome_queries.summary import read_summaries, replace_summaries
 from ketaflow.store.outcome_queries.version import data_version
 
 __all__ = [
@@ -79,6 +81,8 @@ __all__ = [
     "patient_infusions",
     "patient_questionnaires",
     "patients_by_mrn",
+    "read_summaries",
     "recovery_minutes_sums",
+    "replace_summaries",
     "side_effect_counts",
 ]

@@ -1,0 +1,87 @@
+"""The stored outcome summary gives the live dashboard's figures, value for value, as of its refresh."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ketaflow.demo.build import build_network
+from ketaflow.demo.settings import DemoSettings
+from ketaflow.services.outcomes import Dashboard, outcomes_dashboard
+from ketaflow.services.outcomes.summary import refresh_outcome_summaries
+from ketaflow.store import models as m
+from ketaflow.store import outcome_queries as q
+from tests.integration.analytics.outcome_charts import clinic, course
+
+SETTINGS = DemoSettings(clinics=3, patients=90, seed=5, as_of=date(2026, 6, 1), vitals_every_min=60)
+
+
+def same(stored: Dashboard, live: Dashboard) -> None:
+    """Equal in every figure (repr: NaN p-values compare equal too), apart from the as-of note."""
+    assert stored.as_of is not None and live.as_of is None
+    assert stored.definitions[:-1] == live.definitions
+    assert stored.definitions[-1].startswith(f"Figures as of {stored.as_of:%Y-%m-%d %H:%M} UTC")
+    assert repr(dataclasses.replace(stored, as_of=None, definitions=live.definitions)) == repr(live)
+
+
+@pytest.fixture
+def network(fresh_engine: Callable[[], Engine]) -> Engine:
+    engine = fresh_engine()
+    build_network(engine, SETTINGS)
+    return engine
+
+
+def test_the_summary_gives_the_live_figures_for_the_network_and_each_clinic(network: Engine) -> None:
+    live = outcomes_dashboard(network, cache=False, summary=False)
+    assert live.total.infusions > 300 and live.total.courses_evaluable > 20  # a network worth comparing
+
+    refreshed = refresh_outcome_summaries(network)
+
+    assert refreshed.clinics == SETTINGS.clinics
+    stored = outcomes_dashboard(network, summary=True)
+    assert stored.as_of == refreshed.computed_at
+    same(stored, live)
+    with network.connect() as conn:
+        codes = [r[1] for r in q.clinics(conn)]
+    for code in codes:
+        same(
+            outcomes_dashboard(network, clinic=code, summary=True),
+            outcomes_dashboard(network, clinic=code, cache=False, summary=False),
+        )
+
+
+def test_postgresql_reads_the_summary_by_default_and_sqlite_computes(network: Engine) -> None:
+    refresh_outcome_summaries(network)
+    board = outcomes_dashboard(network, cache=False)
+    assert (board.as_of is not None) == (network.dialect.name == "postgresql")
+
+
+def test_a_refresh_replaces_the_summary_and_takes_in_new_rows(network: Engine) -> None:
+    first = refresh_outcome_summaries(network)
+    with Session(network, expire_on_commit=False) as db:
+        a = db.scalars(select(m.Clinic).order_by(m.Clinic.code)).first()
+        assert a is not None
+        charts = clinic(db)  # a new clinic and staff; the course below is charted at clinic `a`
+        charts.clinic = a
+        course(db, charts, before=[20, 15, 12], end=4)
+        db.commit()
+    # The new clinic has no summary yet: the network figures are computed live, not half stored.
+    assert outcomes_dashboard(network, summary=True).as_of is None
+    before = outcomes_dashboard(network, clinic=a.code, summary=True)
+    assert before.as_of == first.computed_at  # clinic `a` still reads its stored (older) figures
+
+    second = refresh_outcome_summaries(network)
+
+    assert second.computed_at > first.computed_at
+    with network.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(m.OutcomeSummary)).scalar_one() == second.clinics
+    after = outcomes_dashboard(network, clinic=a.code, summary=True)
+    assert after.as_of == second.computed_at
+    assert after.total.infusions == before.total.infusions + 3
+    assert after.total.courses_evaluable == before.total.courses_evaluable + 1
+    same(outcomes_dashboard(network, summary=True), outcomes_dashboard(network, cache=False, summary=False))
