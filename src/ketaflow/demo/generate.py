@@ -203,6 +203,8 @@ class ClinicContext:
     zone: ZoneInfo
     intercept: float
     cache: dict[Any, Any] = field(default_factory=dict)
+    # When given, every treated patient's outcome draws (the generator's own truth), by patient id.
+    courses: dict[uuid.UUID, PatientCourse] | None = None
 
     @property
     def clinic_id(self) -> uuid.UUID:
@@ -218,8 +220,19 @@ class ClinicContext:
         return row_id  # type: ignore[no-any-return]
 
 
-def clinic_rows(settings: DemoSettings, network: Network, index: int) -> Rows:
-    """Every patient of clinic `index` with their whole record."""
+def clinic_rows(
+    settings: DemoSettings,
+    network: Network,
+    index: int,
+    *,
+    courses: dict[uuid.UUID, PatientCourse] | None = None,
+) -> Rows:
+    """Every patient of clinic `index` with their whole record.
+
+    `courses`, when given, is filled with each treated patient's outcome draws (responder,
+    latent dissociation and severity), so a test can compare what the analytics find course
+    by course with what the generator drew. Filling it changes neither the rows nor the draws.
+    """
     zone = ZoneInfo(catalog.CLINICS[index % len(catalog.CLINICS)][4])
     ctx = ClinicContext(
         settings=settings,
@@ -230,6 +243,7 @@ def clinic_rows(settings: DemoSettings, network: Network, index: int) -> Rows:
         book=ChairBook(network.chair_ids[index], zone),
         zone=zone,
         intercept=response_intercept(settings),
+        courses=courses,
     )
     count = patients_per_clinic(settings)[index]
     starts = sorted(ctx.rng.randrange(settings.history_days) for _ in range(count))
@@ -375,6 +389,8 @@ def _patient(ctx: ClinicContext, *, mrn: str, consult_day: date) -> None:
         version=1,
     )
     course = draw_course(rng, s, ctx.intercept)
+    if ctx.courses is not None:
+        ctx.courses[pid] = course
     _series(ctx, pid, plan_id, course, consult_day, weight, escort, pain)
 
 

@@ -41,6 +41,17 @@ def response_intercept(settings: DemoSettings) -> float:
     return (lo + hi) / 2
 
 
+def response_probability(
+    settings: DemoSettings, intercept: float, z_cadss: float, z_baseline: float
+) -> float:
+    """A patient's probability of responding, given their latent dissociation and severity draws."""
+    return _expit(
+        intercept
+        + settings.log_odds_response_per_sd_cadss * z_cadss
+        + settings.log_odds_response_per_sd_baseline * z_baseline
+    )
+
+
 @dataclass(frozen=True)
 class PatientCourse:
     baseline_phq9: int
@@ -57,12 +68,7 @@ def draw_course(rng: random.Random, settings: DemoSettings, intercept: float) ->
     baseline = round(settings.baseline_phq9_mean + settings.baseline_phq9_sd * z_base)
     baseline = max(10, min(PHQ9_MAX, baseline))
     z_cadss = rng.gauss(0, 1)
-    p = _expit(
-        intercept
-        + settings.log_odds_response_per_sd_cadss * z_cadss
-        + settings.log_odds_response_per_sd_baseline * z_base
-    )
-    responder = rng.random() < p
+    responder = rng.random() < response_probability(settings, intercept, z_cadss, z_base)
     remit_given_response = settings.remission_fraction / settings.response_fraction
     remitter = responder and rng.random() < remit_given_response
     if remitter:
