@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinics import clinic_for
 from ketaflow.services.infusion import VitalRow, assess_vitals
-from ketaflow.services.permissions import Action, require
+from ketaflow.services.permissions import Action
 from ketaflow.services.session_state import InfusionState, PumpRecord, state_of
 from ketaflow.store import models as m
 from ketaflow.store.facts import current
@@ -55,17 +55,9 @@ class Board:
     unassigned: list[Slot]
 
 
-def clinic_by_code(db: Session, who: CurrentUser, code: str) -> m.Clinic:
-    clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == code))
-    if clinic is None or str(clinic.id) not in who.roles:
-        raise NotFound(f"There is no clinic {code!r} among yours.")
-    return clinic
-
-
 def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Board:
     """Today's board (the clinic's local day), built from a fixed handful of queries."""
-    clinic = clinic_by_code(db, who, code)
-    require(who, Action.VIEW_BOARD, clinic.id)
+    clinic = clinic_for(db, who, code, Action.VIEW_BOARD)
     zone = ZoneInfo(clinic.timezone)
     day = now.astimezone(zone).date()
     start = datetime.combine(day, time(0), zone)

@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Conflict, InvalidInput, NotFound
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action, allowed, require
-from ketaflow.services.registration import FieldError, clinic_for
+from ketaflow.services.registration import FieldError
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.store.versioning import apply_edit

@@ -9,9 +9,22 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaflow.errors import NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.permissions import Action, require
 from ketaflow.store.models import Chair, Clinic, InfusionSession, Patient, utcnow
+
+
+def clinic_for(db: Session, who: CurrentUser, code: str, action: Action) -> Clinic:
+    """The clinic with `code` in the user's organization; 403 unless `who` may do `action` there."""
+    clinic = db.scalar(
+        select(Clinic).where(Clinic.code == code, Clinic.organization_id == who.user.organization_id)
+    )
+    if clinic is None:
+        raise NotFound(f"There is no clinic {code!r} in your organization.")
+    require(who, action, clinic.id)
+    return clinic
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from ketaflow.services import board as boards
 from ketaflow.services import booking
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action
-from ketaflow.services.registration import clinic_for
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
 

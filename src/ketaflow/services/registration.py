@@ -27,10 +27,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaflow.clinical.rules import ClinicalRules, default_rules
-from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.errors import Conflict, InvalidInput
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
-from ketaflow.services.permissions import Action, require
+from ketaflow.services.clinics import clinic_for
+from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.vocabulary import RecordStatus, Sex
@@ -276,17 +277,6 @@ def next_mrn(db: Session, clinic: m.Clinic) -> str:
 
 
 # ---- use cases --------------------------------------------------------------------------
-
-
-def clinic_for(db: Session, who: CurrentUser, code: str, action: Action) -> m.Clinic:
-    """The clinic with `code` in the user's organization; 403 unless `who` may do `action` there."""
-    clinic = db.scalar(
-        select(m.Clinic).where(m.Clinic.code == code, m.Clinic.organization_id == who.user.organization_id)
-    )
-    if clinic is None:
-        raise NotFound(f"There is no clinic {code!r} in your organization.")
-    require(who, action, clinic.id)
-    return clinic
 
 
 def register(

@@ -156,7 +156,7 @@ def test_it_walks_an_infusion_from_check_in_to_stop(
     other = sign_in(client, "nurse1.den")
     assert client.get(api).status_code == 403
     assert client.get(f"/sessions/{session_id}").status_code == 403
-    assert client.get("/api/clinics/aus/board").status_code == 404
+    assert client.get("/api/clinics/aus/board").status_code == 403
     del other
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from ketaflow.errors import Conflict, InvalidInput, KetaflowError
-from ketaflow.services import booking, registration
+from ketaflow.services import booking, clinics, registration
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action
 from ketaflow.services.registration import FieldError, NewPatient, PossibleDuplicates
@@ -53,7 +53,7 @@ def _errors(exc: KetaflowError) -> dict[str, str]:
 def _register_page(
     request: Request, db: Db, who: CurrentUser, code: str, *, status_code: int = 200, **extra: Any
 ) -> Response:
-    clinic = registration.clinic_for(db, who, code, Action.REGISTER_PATIENT)
+    clinic = clinics.clinic_for(db, who, code, Action.REGISTER_PATIENT)
     extra.setdefault("form", {})
     extra.setdefault("errors", {})
     extra.setdefault("candidates", [])
@@ -189,7 +189,7 @@ def search_page(request: Request, code: str, db: Db, who: Who, q: str = "", page
         result = registration.search(db, who, code, q, page=page_no)
     except InvalidInput as exc:
         db.rollback()
-        clinic = registration.clinic_for(db, who, code, Action.READ_CHART)
+        clinic = clinics.clinic_for(db, who, code, Action.READ_CHART)
         return page(
             request,
             "patient_search.html",
