@@ -109,3 +109,16 @@ def test_it_answers_unknown_pages_without_a_stack_trace(client: TestClient) -> N
     assert response.status_code == 404
     assert "There is no page at this address." in response.text
     assert client.get("/api/nothing").json() == {"error": "There is no page at this address."}
+
+
+def test_the_clinic_list_links_the_network_outcomes_for_those_who_may_see_them(client: TestClient) -> None:
+    for who, shown in (("director1.aus", True), ("nurse1.aus", False)):
+        client.cookies.clear()
+        r = client.post(
+            "/login",
+            data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        page = client.get("/clinics").text
+        assert ('href="/outcomes"' in page) is shown, who

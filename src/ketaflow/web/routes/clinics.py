@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ketaflow.services import board, clinics
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.web.deps import Db, Now, Who, page
 
 router = APIRouter()
@@ -15,7 +16,9 @@ router = APIRouter()
 
 @router.get("/clinics", include_in_schema=False)
 def clinics_page(request: Request, db: Db, who: Who) -> Response:
-    return page(request, "clinics.html", who=who, clinics=clinics.list_clinics(db, who))
+    listed = clinics.list_clinics(db, who)
+    outcomes = any(allowed(who, Action.VIEW_OUTCOMES, c.id) for c in listed)
+    return page(request, "clinics.html", who=who, clinics=listed, outcomes=outcomes)
 
 
 @router.get("/api/clinics")
