@@ -43,6 +43,7 @@ from report import machine, wait_for_quiet, write_section  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from ketaflow.services import outcomes as o  # noqa: E402
+from ketaflow.services.outcomes.summary import refresh_outcome_summaries  # noqa: E402
 from ketaflow.store import models as m  # noqa: E402
 from ketaflow.store import outcome_queries as q  # noqa: E402
 from ketaflow.store.engine import make_engine  # noqa: E402
@@ -146,8 +147,9 @@ def replicate(admin_url: str, source: str, target: str, times: int) -> None:
     engine.dispose()
 
 
-def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float, float]:
-    fn()  # compile and warm once
+def median_ms(fn: Callable[[], Any], runs: int, warm: bool = True) -> tuple[float, float, float]:
+    if warm:
+        fn()  # compile and warm once
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -158,6 +160,35 @@ def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float, float]:
 
 # Above this many infusions a database is "large": fewer runs, and the queries are not timed alone.
 LARGE_INFUSIONS = 200_000
+
+
+def summary_calls(engine: Any, clinic: str, runs: int) -> dict[str, tuple[float, float, float]]:
+    """PostgreSQL: the stored summary's refresh (timed once per run) and the dashboard read from it.
+
+    The dashboard from the summary is timed cold: each call on a new engine (new connection,
+    nothing cached in the process but compiled statements), then warm on one engine.
+    """
+    out = {
+        "summary refresh (every query, stored)": median_ms(
+            lambda: refresh_outcome_summaries(engine), runs, warm=False
+        )
+    }
+    url = engine.url.render_as_string(hide_password=False)
+
+    def cold(**kw: Any) -> None:
+        fresh = make_engine(url)
+        try:
+            board = o.outcomes_dashboard(fresh, **kw)
+            assert board.as_of is not None, "the dashboard did not read the stored summary"
+        finally:
+            fresh.dispose()
+
+    out["network dashboard from summary, cold (new connection)"] = median_ms(lambda: cold(), 7, warm=False)
+    out["network dashboard from summary, warm"] = median_ms(lambda: o.outcomes_dashboard(engine), 7)
+    out[f"clinic dashboard ({clinic}) from summary, cold"] = median_ms(
+        lambda: cold(clinic=clinic), 7, warm=False
+    )
+    return out
 
 
 def bench(url: str, runs: int, note: str = "", large_runs: int = 1) -> dict[str, Any]:
@@ -173,16 +204,21 @@ def bench(url: str, runs: int, note: str = "", large_runs: int = 1) -> dict[str,
             .limit(1)
         ).scalar_one()
     calls: dict[str, Callable[[], Any]] = {
-        "network dashboard": lambda: o.outcomes_dashboard(engine, cache=False),
-        "network dashboard, reused (data unchanged)": lambda: o.outcomes_dashboard(engine),
-        f"clinic dashboard ({clinic})": lambda: o.outcomes_dashboard(engine, clinic=clinic, cache=False),
+        "network dashboard": lambda: o.outcomes_dashboard(engine, cache=False, summary=False),
+        "network dashboard, reused (data unchanged)": lambda: o.outcomes_dashboard(engine, summary=False),
+        f"clinic dashboard ({clinic})": lambda: o.outcomes_dashboard(
+            engine, clinic=clinic, cache=False, summary=False
+        ),
         "dissociation report": lambda: o.dissociation_report(engine),
         "one patient's trajectory": lambda: o.patient_trajectory(engine, mrn=mrn),
     }
     large = infusions > LARGE_INFUSIONS
     if large:
         runs = large_runs
-    results = {name: median_ms(fn, runs) for name, fn in calls.items()}
+    # Large databases: the slow live calls run once, cold, without a warm-up run.
+    results = {name: median_ms(fn, runs, warm=not large) for name, fn in calls.items()}
+    if engine.dialect.name != "sqlite":
+        results.update(summary_calls(engine, clinic, runs if not large else 1))
     queries: dict[str, Callable[[Any], Any]] = {
         "course_summary (counts and first responses)": lambda c: q.course_summary(c, d, None),
         "infusion_counts": lambda c: q.infusion_counts(c, None),

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.demo.build import build_network
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.services.outcomes import Dashboard, outcomes_dashboard
-from ketaflow.services.outcomes.summary import refresh_outcome_summaries
+from ketaflow.services.outcomes.summary import SUMMARY_MAX_AGE, refresh_outcome_summaries, running_refresh
 from ketaflow.store import models as m
 from ketaflow.store import outcome_queries as q
 from tests.integration.analytics.outcome_charts import clinic, course
@@ -85,3 +85,31 @@ def test_a_refresh_replaces_the_summary_and_takes_in_new_rows(network: Engine) -
     assert after.total.infusions == before.total.infusions + 3
     assert after.total.courses_evaluable == before.total.courses_evaluable + 1
     same(outcomes_dashboard(network, summary=True), outcomes_dashboard(network, cache=False, summary=False))
+
+
+def test_reading_an_old_summary_starts_a_refresh_in_the_background(network: Engine) -> None:
+    first = refresh_outcome_summaries(network)
+    old = first.computed_at - SUMMARY_MAX_AGE - timedelta(minutes=1)
+    with network.begin() as conn:
+        conn.execute(update(m.OutcomeSummary).values(computed_at=old))
+
+    board = outcomes_dashboard(network, summary=True)
+
+    assert board.as_of == old  # the reader is not kept waiting: the stored figures, with their time
+    thread = running_refresh(network)
+    if thread is not None:
+        thread.join(timeout=120)
+    assert running_refresh(network) is None
+    fresh = outcomes_dashboard(network, summary=True)
+    assert fresh.as_of is not None and fresh.as_of > first.computed_at
+    assert running_refresh(network) is None  # fresh figures start nothing
+
+
+def test_a_refresh_computed_earlier_does_not_overwrite_a_later_one(network: Engine) -> None:
+    later = refresh_outcome_summaries(network)
+    with network.begin() as conn:
+        stored = q.replace_summaries(conn, "x" * 64, later.computed_at, {})
+        assert stored  # another key: nothing there yet
+        key = conn.execute(select(m.OutcomeSummary.definitions_key).limit(1)).scalar_one()
+        assert not q.replace_summaries(conn, key, later.computed_at - timedelta(seconds=1), {})
+    assert outcomes_dashboard(network, summary=True).as_of == later.computed_at

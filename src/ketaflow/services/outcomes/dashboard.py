@@ -30,8 +30,14 @@ from ketaflow.services.outcomes.common import (
     resolve_scope,
 )
 from ketaflow.services.outcomes.gathered import Gathered, gather_live
-from ketaflow.services.outcomes.summary import gather_from_summary, use_summary
+from ketaflow.services.outcomes.summary import (
+    SUMMARY_MAX_AGE,
+    gather_from_summary,
+    refresh_in_background,
+    use_summary,
+)
 from ketaflow.store import outcome_queries as q
+from ketaflow.store.models.base import utcnow
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,12 @@ def outcomes_dashboard(
         if use_summary(conn, summary):
             board = _from_summary(conn, d, scope, clinic_ids is None)
             if board is not None:
+                if (
+                    isinstance(bind, Engine)
+                    and board.as_of is not None
+                    and utcnow() - board.as_of > SUMMARY_MAX_AGE
+                ):
+                    refresh_in_background(bind, rules=rules)
                 return board
         return memoized(
             conn,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from ketaflow.store import models as m
 
@@ -30,15 +30,22 @@ def replace_summaries(
     definitions_key: str,
     computed_at: datetime,
     figures: Mapping[uuid.UUID, dict[str, Any]],
-) -> None:
-    """Replace every clinic's summary under these definitions (the caller commits).
+) -> bool:
+    """Replace every clinic's summary under these definitions, unless a summary computed later is
+    stored already (then nothing is written and the answer is False). The caller commits.
 
     On PostgreSQL a transaction-scoped advisory lock makes concurrent refreshes take turns
-    instead of failing on the (clinic, definitions) unique key.
+    (instead of failing on the (clinic, definitions) unique key); on SQLite the caller's
+    write transaction does.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('ketaflow.outcome_summaries'))"))
     s = m.OutcomeSummary
+    latest = conn.execute(
+        select(func.max(s.computed_at)).where(s.definitions_key == definitions_key)
+    ).scalar_one_or_none()
+    if latest is not None and latest > computed_at:
+        return False
     conn.execute(delete(s).where(s.definitions_key == definitions_key))
     if figures:
         conn.execute(
@@ -54,3 +61,4 @@ def replace_summaries(
                 for cid, f in figures.items()
             ],
         )
+    return True
