@@ -11,7 +11,7 @@ A 95% interval misses its target one time in twenty; the seed is the default one
 before this test was first run, not chosen to make it pass. The default demo network (9
 clinics, 3,500 patients, seed 7) is such a miss for the response rate: 1,568 of 2,797
 evaluable courses (56.1%, interval 54.2-57.9%) against 0.536, 2.6 standard errors. That is
-the generator's own draws, not the analytics: the second test checks that the dashboard counts
+the generator's own draws, not the analytics: the test also checks that the dashboard counts
 exactly the courses and responders the generator drew, and tests/unit/demo/test_response_truth.py
 that the courses measured have the setting as their expected rate and that the interval's
 coverage over eight seeds is what a 95% interval promises.
@@ -57,16 +57,9 @@ def test_it_recovers_the_generators_response_rate_and_dissociation_effect(
     assert report.demo_truth is not None
     assert report.demo_truth.response_rate_in_ci and report.demo_truth.association_in_ci
 
-
-def test_the_dashboard_counts_exactly_the_courses_and_responders_the_generator_drew(
-    fresh_engine: Callable[[], Engine],
-) -> None:
-    """No definition gap between generator and analytics: tolerance zero, course counts and responders."""
-    engine = fresh_engine()
-    build_network(engine, SETTINGS)
+    # No definition gap between generator and analytics (tolerance zero): the dashboard counts
+    # exactly the evaluable courses and the responders the generator drew for them.
     truth = response_truth(SETTINGS)  # regenerated in memory with each patient's draws
-
-    board = outcomes_dashboard(engine)
     assert (board.total.response.successes, board.total.response.n) == (truth.drawn_responders, truth.n)
     # Course by course as well: the charted PHQ-9 response is the generator's responder draw.
     assert all(c.responded == c.course.responder for c in truth.courses)
@@ -80,7 +73,8 @@ def test_the_dashboard_counts_exactly_the_courses_and_responders_the_generator_d
     }
     assert {u.code: (u.response.successes, u.response.n) for u in board.clinics} == drawn
     # Which courses are measured does not depend on the draws: the mean response probability of
-    # the measured courses is the setting within 3 standard errors (about 0.006 here).
+    # the measured courses is the setting within 3 standard errors (0.009 here; the mean is 0.532 on
+    # 1,203 courses).
     p = [c.probability for c in truth.courses]
     sd = (sum((x - truth.expected_rate) ** 2 for x in p) / (len(p) - 1)) ** 0.5
     assert abs(truth.expected_rate - SETTINGS.response_fraction) < 3 * sd / len(p) ** 0.5
