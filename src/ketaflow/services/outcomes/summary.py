@@ -79,6 +79,10 @@ def refresh_outcome_summaries(bind: Engine, *, rules: ClinicalRules | None = Non
     else:
         with bind.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            # One big report query: no JIT (measured at 100x: 3 s of compiling) and room for its
+            # hashes and sorts in memory rather than temporary files (this transaction only).
+            conn.exec_driver_sql("SET LOCAL jit = off")
+            conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
             computed_at, figures = _figures(conn, d)
             conn.rollback()
         with bind.begin() as conn:
