@@ -11,9 +11,11 @@ from __future__ import annotations
 class KetaflowError(Exception):
     """Base of every error whose message is meant for the person at the keyboard."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The form field the message belongs beside, when one field is at fault.
+        self.field = field
 
     def __str__(self) -> str:
         return self.message
@@ -21,6 +23,11 @@ class KetaflowError(Exception):
 
 class InvalidInput(KetaflowError, ValueError):
     """The input cannot be used as given (out of range, malformed, unknown name)."""
+
+
+def invalid(field: str, message: str) -> InvalidInput:
+    """Invalid input tied to one form field, so a page can show the message beside it."""
+    return InvalidInput(message, field=field)
 
 
 class NotFound(KetaflowError, LookupError):

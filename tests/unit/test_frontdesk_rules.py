@@ -51,7 +51,7 @@ def test_dates_of_birth() -> None:
         ("2031-03-04", "future"),
         ("1980-02-30", "YYYY-MM-DD"),
     ]:
-        with pytest.raises(registration.FieldError, match=message) as caught:
+        with pytest.raises(InvalidInput, match=message) as caught:
             registration.parse_date_of_birth(bad, today)
         assert caught.value.field == "date_of_birth"
 

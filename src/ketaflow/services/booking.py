@@ -27,12 +27,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.errors import Conflict, InvalidInput, NotFound, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action, allowed, require
-from ketaflow.services.registration import FieldError
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.store.versioning import apply_edit
@@ -63,7 +62,7 @@ def parse_kind(value: str) -> AppointmentKind:
     try:
         return AppointmentKind(text)
     except ValueError:
-        raise FieldError(
+        raise invalid(
             "kind", "Choose what the appointment is for: consultation, infusion or follow-up."
         ) from None
 
@@ -73,13 +72,11 @@ def parse_day(value: str | date) -> date:
         return value
     text = (value or "").strip()
     if not text:
-        raise FieldError("day", "Choose the day (YYYY-MM-DD).")
+        raise invalid("day", "Choose the day (YYYY-MM-DD).")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise FieldError(
-            "day", f"Write the day as YYYY-MM-DD (for example 2026-12-01); got {text!r}."
-        ) from None
+        raise invalid("day", f"Write the day as YYYY-MM-DD (for example 2026-12-01); got {text!r}.") from None
 
 
 def parse_time(value: str | time) -> time:
@@ -88,9 +85,9 @@ def parse_time(value: str | time) -> time:
     text = (value or "").strip()
     hit = re.fullmatch(r"(\d{1,2})[:.h](\d{2})", text)
     if not text:
-        raise FieldError("start", "Choose the start time (HH:MM, 24-hour clock).")
+        raise invalid("start", "Choose the start time (HH:MM, 24-hour clock).")
     if not hit or int(hit.group(1)) > 23 or int(hit.group(2)) > 59:
-        raise FieldError(
+        raise invalid(
             "start", f"Write the start time as HH:MM on the 24-hour clock (for example 09:30); got {text!r}."
         )
     return time(int(hit.group(1)), int(hit.group(2)))
@@ -105,7 +102,7 @@ def parse_uuid(value: str | uuid.UUID | None, field_name: str, what: str) -> uui
     try:
         return uuid.UUID(text)
     except ValueError:
-        raise FieldError(field_name, f"Choose {what} from the list.") from None
+        raise invalid(field_name, f"Choose {what} from the list.") from None
 
 
 def default_length_min(kind: AppointmentKind, plan: m.TreatmentPlan | None) -> int:
@@ -121,7 +118,7 @@ def _length(value: int | None) -> int | None:
         return None
     lo, hi = LENGTH_RANGE_MIN
     if not lo <= value <= hi:
-        raise FieldError("length_min", f"The length must be between {lo} and {hi} minutes; got {value}.")
+        raise invalid("length_min", f"The length must be between {lo} and {hi} minutes; got {value}.")
     return value
 
 
@@ -230,22 +227,20 @@ def _slot(
     starts = datetime.combine(the_day, at, zone).astimezone(UTC)
     ends = starts + timedelta(minutes=minutes)
     if starts < now:
-        raise FieldError(
-            "day", f"{the_day:%a %d %b %Y} {at:%H:%M} is in the past; choose a time still to come."
-        )
+        raise invalid("day", f"{the_day:%a %d %b %Y} {at:%H:%M} is in the past; choose a time still to come.")
     cid = parse_uuid(chair_id, "chair_id", "a chair")
     chair: m.Chair | None = None
     if kind is AppointmentKind.INFUSION:
         if cid is None:
-            raise FieldError("chair_id", "An infusion needs a chair; choose one.")
+            raise invalid("chair_id", "An infusion needs a chair; choose one.")
     elif cid is not None:
-        raise FieldError("chair_id", "Only infusions are booked into a chair; leave the chair empty.")
+        raise invalid("chair_id", "Only infusions are booked into a chair; leave the chair empty.")
     if cid is not None:
         chair = db.get(m.Chair, cid)
         if chair is None or chair.clinic_id != clinic.id:
-            raise FieldError("chair_id", f"Choose one of {clinic.name}'s chairs.")
+            raise invalid("chair_id", f"Choose one of {clinic.name}'s chairs.")
         if not chair.active:
-            raise FieldError("chair_id", f"{chair.label} is out of service; choose another chair.")
+            raise invalid("chair_id", f"{chair.label} is out of service; choose another chair.")
     return Slot(kind, starts, ends, chair)
 
 

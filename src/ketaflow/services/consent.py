@@ -16,11 +16,10 @@ from importlib import resources
 
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import Conflict, NotFound
+from ketaflow.errors import Conflict, NotFound, invalid
 from ketaflow.services.audit import record
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.consult_records import latest_consultation
-from ketaflow.services.field_errors import invalid
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write

@@ -23,12 +23,11 @@ from ketaflow.clinical import (
     parse_bp,
     screen,
 )
-from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.errors import InvalidInput, NotFound, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.consent import ConsentText, consent_texts, latest_consents
 from ketaflow.services.consult_records import consultations_newest_first, latest_consultation
-from ketaflow.services.field_errors import invalid
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write

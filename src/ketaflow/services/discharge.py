@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 import ketaflow.clinical as clinical
 from ketaflow.clinical.discharge import Unmet, aftercare_instructions, evaluate_discharge, parse_driver
 from ketaflow.clinical.rules import ClinicalRules, default_rules
-from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session
@@ -41,14 +41,6 @@ CRITERIA: tuple[tuple[str, str, str], ...] = (
     ("driver", "Driver confirmed (or transport arranged)", "driver"),
     ("instructions", "After-care instructions given and explained", "instructions_given"),
 )
-
-
-class DischargeInputError(InvalidInput):
-    """A value the nurse typed cannot be used; `field` names the form field it belongs to."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
 
 
 class NotReady(InvalidInput):
@@ -123,9 +115,7 @@ def parse_entries(
     """Check the typed values (not the criteria): a bad value names its field."""
     kind = (score_kind or "aldrete").strip().lower()
     if kind not in SCORE_KINDS:
-        raise DischargeInputError(
-            "score", f"The recovery score must be Aldrete or PADSS; got {score_kind!r}."
-        )
+        raise invalid("score", f"The recovery score must be Aldrete or PADSS; got {score_kind!r}.")
     value: int | None
     if score is None or (isinstance(score, str) and not score.strip()):
         value = None
@@ -135,20 +125,14 @@ def parse_entries(
         try:
             value = int(str(score).strip())
         except ValueError:
-            raise DischargeInputError(
-                "score", f"The recovery score must be a whole number; got {score!r}."
-            ) from None
+            raise invalid("score", f"The recovery score must be a whole number; got {score!r}.") from None
     rules = default_rules().discharge
     cut = rules.aldrete if kind == "aldrete" else rules.padss
     if value is not None and not 0 <= value <= cut.max_score:
-        raise DischargeInputError(
-            "score", f"The {SCORE_KINDS[kind]} score must be 0 to {cut.max_score}; got {value}."
-        )
+        raise invalid("score", f"The {SCORE_KINDS[kind]} score must be 0 to {cut.max_score}; got {value}.")
     feel = (nausea or "").strip().lower()
     if feel and feel not in rules.nausea.choices:
-        raise DischargeInputError(
-            "nausea", f"Nausea must be one of {', '.join(rules.nausea.choices)}; got {nausea!r}."
-        )
+        raise invalid("nausea", f"Nausea must be one of {', '.join(rules.nausea.choices)}; got {nausea!r}.")
     return DischargeEntries(
         score_kind=kind,
         score=value,

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaflow.clinical.rules import ClinicalRules, default_rules
-from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
@@ -46,14 +46,6 @@ NAME_MAX = 100  # the column width of Patient.given_name / family_name
 SIMILAR_PREFIX = 3  # "a family name that matches with a similar given name, e.g. first 3 letters"
 PAGE_SIZE = 25
 MRN_PREFIX = "KF"  # the demo generator's MRNs: KF + 2-digit clinic number + 5-digit sequence
-
-
-class FieldError(InvalidInput):
-    """Invalid input tied to one form field, so the page can show the message beside it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -152,11 +144,11 @@ def find_duplicates(
 def _name(value: str, field: str, label: str) -> str:
     value = re.sub(r"\s+", " ", value or "").strip()
     if not value:
-        raise FieldError(field, f"Enter the patient's {label}.")
+        raise invalid(field, f"Enter the patient's {label}.")
     if len(value) > NAME_MAX:
-        raise FieldError(field, f"The {label} is longer than {NAME_MAX} characters; shorten it.")
+        raise invalid(field, f"The {label} is longer than {NAME_MAX} characters; shorten it.")
     if not any(ch.isalpha() for ch in value):
-        raise FieldError(field, f"The {label} must contain letters.")
+        raise invalid(field, f"The {label} must contain letters.")
     return value
 
 
@@ -166,21 +158,21 @@ def parse_date_of_birth(value: str | date, today: date) -> date:
     else:
         text = (value or "").strip()
         if not text:
-            raise FieldError("date_of_birth", "Enter the date of birth (YYYY-MM-DD).")
+            raise invalid("date_of_birth", "Enter the date of birth (YYYY-MM-DD).")
         try:
             dob = date.fromisoformat(text)
         except ValueError:
-            raise FieldError(
+            raise invalid(
                 "date_of_birth",
                 f"Write the date of birth as YYYY-MM-DD (for example 1980-05-17); got {text!r}.",
             ) from None
     if dob > today:
-        raise FieldError("date_of_birth", "The date of birth is in the future; check the year.")
+        raise invalid("date_of_birth", "The date of birth is in the future; check the year.")
     oldest = today.replace(
         year=today.year - MAX_AGE_YEARS, day=28 if (today.month, today.day) == (2, 29) else today.day
     )
     if dob < oldest:
-        raise FieldError(
+        raise invalid(
             "date_of_birth",
             f"A date of birth more than {MAX_AGE_YEARS} years ago is not plausible; check the year.",
         )
@@ -191,7 +183,7 @@ def _sex(value: str) -> Sex:
     try:
         return Sex((value or "").strip().lower())
     except ValueError:
-        raise FieldError("sex", "Choose the patient's sex: female, male, other or unknown.") from None
+        raise invalid("sex", "Choose the patient's sex: female, male, other or unknown.") from None
 
 
 def _phone(value: str, field: str, label: str) -> str | None:
@@ -204,7 +196,7 @@ def _phone(value: str, field: str, label: str) -> str | None:
         not re.fullmatch(r"\+?[\d\s().\-/]+(\s*(x|ext\.?)\s*\d+)?", value, re.IGNORECASE)
         or not lo <= digits <= hi
     ):
-        raise FieldError(
+        raise invalid(
             field, f"The {label} must have {lo} to {hi} digits (for example 555-0100 123); got {value!r}."
         )
     return value[:40]
@@ -215,7 +207,7 @@ def _email(value: str) -> str | None:
     if not value:
         return None
     if len(value) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-        raise FieldError("email", f"The email address {value!r} is not valid; check it or leave it empty.")
+        raise invalid("email", f"The email address {value!r} is not valid; check it or leave it empty.")
     return value
 
 
@@ -226,15 +218,15 @@ def _measure(
     dw = rules.dosing_weight
     if weight_kg is None:
         if height_cm is not None:
-            raise FieldError("weight_kg", "Enter the weight with the height (both are measured together).")
+            raise invalid("weight_kg", "Enter the weight with the height (both are measured together).")
         return None, None
     lo, hi = dw.plausible_weight_kg.min, dw.plausible_weight_kg.max
     if not lo <= weight_kg <= hi:  # NaN fails this comparison too
-        raise FieldError("weight_kg", f"Weight must be between {lo:g} and {hi:g} kg; got {weight_kg:g}.")
+        raise invalid("weight_kg", f"Weight must be between {lo:g} and {hi:g} kg; got {weight_kg:g}.")
     if height_cm is not None:
         lo, hi = dw.plausible_height_cm.min, dw.plausible_height_cm.max
         if not lo <= height_cm <= hi:
-            raise FieldError("height_cm", f"Height must be between {lo:g} and {hi:g} cm; got {height_cm:g}.")
+            raise invalid("height_cm", f"Height must be between {lo:g} and {hi:g} cm; got {height_cm:g}.")
     return weight_kg, height_cm
 
 
@@ -302,9 +294,7 @@ def register(
     ec_name = re.sub(r"\s+", " ", new.emergency_contact_name or "").strip()[:200] or None
     ec_phone = _phone(new.emergency_contact_phone, "emergency_contact_phone", "emergency contact's phone")
     if ec_phone and not ec_name:
-        raise FieldError(
-            "emergency_contact_name", "Name the emergency contact whose phone number you entered."
-        )
+        raise invalid("emergency_contact_name", "Name the emergency contact whose phone number you entered.")
     weight, height = _measure(new.weight_kg, new.height_cm, rules or default_rules())
     medications = _lines(new.medications)
     allergies = [_allergy(line) for line in _lines(new.allergies)]

@@ -18,12 +18,11 @@ from sqlalchemy.orm import Session
 from ketaflow.clinical import OrderStatus, Sex, default_rules, dosing_weight
 from ketaflow.clinical.limits import LimitCheck, check_ceiling, check_limit, worst_status
 from ketaflow.clinical.rules import Protocol
-from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.errors import Conflict, InvalidInput, NotFound, invalid
 from ketaflow.services.audit import record
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.consent import latest_consents
 from ketaflow.services.consult_records import latest_consultation
-from ketaflow.services.field_errors import invalid
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write

@@ -71,7 +71,8 @@ def create_app(engine: Engine) -> FastAPI:
     async def _domain_error(request: Request, exc: KetaflowError) -> Response:
         status = next((code for cls, code in STATUS_FOR.items() if isinstance(exc, cls)), 400)
         if wants_json(request):
-            return JSONResponse({"error": exc.message}, status_code=status)
+            body = {"error": exc.message} if exc.field is None else {"error": exc.message, "field": exc.field}
+            return JSONResponse(body, status_code=status)
         return page(request, "error.html", status_code=status, message=exc.message)
 
     @app.exception_handler(RequestValidationError)

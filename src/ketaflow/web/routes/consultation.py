@@ -1,6 +1,5 @@
 """Psychiatrist: consultation with screening, consent, treatment plan, course review."""
 
-import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,51 +13,11 @@ from ketaflow.clinical import ScreeningResult
 from ketaflow.errors import Conflict, InvalidInput
 from ketaflow.services import consent, course, treatment_plans
 from ketaflow.services import consultation as consult
-from ketaflow.services.field_errors import field_of, invalid
 from ketaflow.store import models as m
+from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
-
-
-# ---------------------------------------------------------------------------------- parsing
-def _number(text: str, field: str, label: str) -> float | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise invalid(field, f"{label} must be a number; got {text!r}.") from None
-    if not math.isfinite(value):
-        raise invalid(field, f"{label} must be a number; got {text!r}.")
-    return value
-
-
-def _whole(text: str, field: str, label: str) -> int | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise invalid(field, f"{label} must be a whole number; got {text!r}.") from None
-
-
-def _local_time(text: str, field: str, zone: ZoneInfo) -> datetime | None:
-    """A datetime-local field ('2026-12-01T10:30') read in the clinic's time zone."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise invalid(field, f"Write the date and time like 2026-12-01 10:30; got {text!r}.") from None
-    return value if value.tzinfo else value.replace(tzinfo=zone)
-
-
-def _yes(text: str) -> bool:
-    return text.strip().lower() in {"1", "yes", "on", "true"}
 
 
 # ---------------------------------------------------------------------------------- pages
@@ -98,7 +57,7 @@ def _consult_page(
         zone=zone,
         forms=forms,
         error_form=form if error else "",
-        error_field=field_of(error) if error else None,
+        error_field=getattr(error, "field", None) if error else None,
         error=error.message if error else None,
         preview=preview,
         missing=missing,
@@ -123,8 +82,8 @@ def _screening_input(
         indication=indication,
         medications=consult.lines(medications),
         conditions=consult.lines(conditions),
-        drinks_per_week=_number(drinks_per_week, "drinks_per_week", "Drinks per week"),
-        alcohol_on_infusion_day=_yes(alcohol_on_infusion_day),
+        drinks_per_week=forms.number(drinks_per_week, "drinks_per_week", "Drinks per week"),
+        alcohol_on_infusion_day=forms.ticked(alcohol_on_infusion_day),
         bp=bp,
         notes=notes,
     )
@@ -190,7 +149,7 @@ def consent_form(
             patient_id,
             kind=kind,
             status=status,
-            signed_at=_local_time(signed_at, "signed_at", zone),
+            signed_at=forms.local_time(signed_at, "signed_at", zone),
             text_version=text_version,
             now=now,
         )
@@ -230,9 +189,9 @@ def plan_form(
             who,
             patient_id,
             protocol=protocol,
-            planned_infusions=_whole(planned_infusions, "planned_infusions", "Planned infusions"),
-            dose_mg_per_kg=_number(dose_mg_per_kg, "dose_mg_per_kg", "Target dose (mg/kg)"),
-            minutes=_number(minutes, "minutes", "Minutes"),
+            planned_infusions=forms.whole(planned_infusions, "planned_infusions", "Planned infusions"),
+            dose_mg_per_kg=forms.number(dose_mg_per_kg, "dose_mg_per_kg", "Target dose (mg/kg)"),
+            minutes=forms.number(minutes, "minutes", "Minutes"),
             reason=reason,
             notes=notes,
             now=now,
@@ -272,9 +231,9 @@ def plan_edit_form(
             db,
             who,
             plan_id,
-            expected_version=_whole(version, "version", "Version") or 0,
+            expected_version=forms.whole(version, "version", "Version") or 0,
             status=status,
-            planned_infusions=_whole(planned_infusions, "planned_infusions", "Planned infusions"),
+            planned_infusions=forms.whole(planned_infusions, "planned_infusions", "Planned infusions"),
             reason=reason,
             now=now,
         )

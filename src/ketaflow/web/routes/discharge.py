@@ -100,21 +100,20 @@ def discharge_form(
         entries = service.parse_entries(**typed)
         expected = int(version) if version.strip().isdigit() else None
         service.discharge(db, who, session_id, entries, now, expected_version=expected)
-    except service.DischargeInputError as exc:
-        db.rollback()
-        return _discharge_page(
-            request,
-            db,
-            who,
-            session_id,
-            now,
-            form=typed,
-            error=exc.message,
-            field_error=(exc.field, exc.message),
-            status_code=400,
-        )
     except (InvalidInput, Conflict) as exc:
         db.rollback()  # nothing of a refused discharge is kept
+        if exc.field is not None:  # one typed value is at fault: show the message beside it
+            return _discharge_page(
+                request,
+                db,
+                who,
+                session_id,
+                now,
+                form=typed,
+                error=exc.message,
+                field_error=(exc.field, exc.message),
+                status_code=400,
+            )
         return _discharge_page(
             request, db, who, session_id, now, entries=entries, form=typed, error=exc.message, status_code=400
         )
@@ -214,7 +213,7 @@ def readiness_api(
                 transport=transport,
                 instructions_given=bool(instructions_given),
             )
-        except service.DischargeInputError as exc:
+        except InvalidInput as exc:
             return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
     return JSONResponse(_readiness_json(service.readiness(db, who, session_id, now, entries)))
 
@@ -252,7 +251,7 @@ def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho,
         db.rollback()
         unmet = [{"criterion": u.criterion, "message": u.message, "source": u.source} for u in exc.unmet]
         return JSONResponse({"error": exc.message, "unmet": unmet}, status_code=400)
-    except service.DischargeInputError as exc:
+    except InvalidInput as exc:
         db.rollback()
         return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
     return JSONResponse(

@@ -1,6 +1,5 @@
 """Front desk: registering patients (with duplicate detection), booking, the week view."""
 
-import math
 import uuid
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -14,33 +13,12 @@ from ketaflow.errors import Conflict, InvalidInput, KetaflowError
 from ketaflow.services import booking, clinics, registration
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action
-from ketaflow.services.registration import FieldError, NewPatient, PossibleDuplicates
+from ketaflow.services.registration import NewPatient, PossibleDuplicates
 from ketaflow.vocabulary import AppointmentKind, Sex
+from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
-
-
-def _number(text: str, field: str, label: str) -> float | None:
-    text = (text or "").strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise FieldError(field, f"{label} must be a number; got {text!r}.") from None
-    if not math.isfinite(value):
-        raise FieldError(field, f"{label} must be a number; got {text!r}.")
-    return value
-
-
-def _whole(text: str, field: str, label: str) -> int | None:
-    value = _number(text, field, label)
-    if value is None:
-        return None
-    if value != int(value):
-        raise FieldError(field, f"{label} must be a whole number; got {text!r}.")
-    return int(value)
 
 
 def _errors(exc: KetaflowError) -> dict[str, str]:
@@ -116,8 +94,8 @@ def register_form(
     try:
         new = NewPatient(
             **{k: v for k, v in typed.items() if k not in {"weight_kg", "height_cm"}},
-            weight_kg=_number(weight_kg, "weight_kg", "Weight (kg)"),
-            height_cm=_number(height_cm, "height_cm", "Height (cm)"),
+            weight_kg=forms.number(weight_kg, "weight_kg", "Weight (kg)"),
+            height_cm=forms.number(height_cm, "height_cm", "Height (cm)"),
         )
         patient = registration.register(db, who, code, new, confirm_not_duplicate=confirm, now=now)
     except PossibleDuplicates as exc:
@@ -174,7 +152,7 @@ def register_api(code: str, body: RegisterIn, db: Db, who: ApiWho, now: Now) -> 
         return JSONResponse(
             {"error": exc.message, "candidates": [_candidate(c) for c in exc.candidates]}, status_code=409
         )
-    except FieldError as exc:
+    except InvalidInput as exc:
         db.rollback()
         return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
     return {"id": str(patient.id), "mrn": patient.mrn, "version": patient.version}
@@ -292,7 +270,7 @@ def book_form(
             day=day,
             start=start,
             chair_id=chair_id,
-            length_min=_whole(length_min, "length_min", "Length (minutes)"),
+            length_min=forms.whole(length_min, "length_min", "Length (minutes)"),
             notes=notes,
             now=now,
         )
@@ -351,7 +329,7 @@ def reschedule_form(
             day=day,
             start=start,
             chair_id=chair_id,
-            length_min=_whole(length_min, "length_min", "Length (minutes)"),
+            length_min=forms.whole(length_min, "length_min", "Length (minutes)"),
             now=now,
         )
     except (InvalidInput, Conflict) as exc:

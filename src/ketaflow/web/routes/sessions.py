@@ -14,6 +14,7 @@ from ketaflow.services import chairside, infusion, levels, seating
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AdministrationKind, AssistanceReason, Severity, SideEffectKind
+from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
@@ -101,9 +102,9 @@ def vitals_form(
             who,
             session_id,
             bp=bp,
-            heart_rate=_whole(heart_rate, "Heart rate"),
-            spo2=_whole(spo2, "SpO2"),
-            respiratory_rate=_whole(respiratory_rate, "Respiratory rate"),
+            heart_rate=forms.whole(heart_rate, "heart_rate", "Heart rate"),
+            spo2=forms.whole(spo2, "spo2", "SpO2"),
+            respiratory_rate=forms.whole(respiratory_rate, "respiratory_rate", "Respiratory rate"),
             now=now,
         )
     except InvalidInput as exc:
@@ -150,10 +151,10 @@ def order_form(
             who,
             session_id,
             protocol=protocol,
-            dose_mg_per_kg=_number(dose_mg_per_kg, "Dose (mg/kg)"),
-            minutes=_number(minutes, "Minutes"),
-            bag_mg=_number(bag_mg, "Bag drug (mg)") or 0.0,
-            bag_ml=_number(bag_ml, "Bag volume (mL)") or 0.0,
+            dose_mg_per_kg=forms.number(dose_mg_per_kg, "dose_mg_per_kg", "Dose (mg/kg)"),
+            minutes=forms.number(minutes, "minutes", "Minutes"),
+            bag_mg=forms.number(bag_mg, "bag_mg", "Bag drug (mg)") or 0.0,
+            bag_ml=forms.number(bag_ml, "bag_ml", "Bag volume (mL)") or 0.0,
             reason=reason,
             now=now,
         )
@@ -345,23 +346,3 @@ def _kind(text: str) -> AdministrationKind:
     if text not in allowed:
         raise InvalidInput(f"The pump action must be one of {', '.join(sorted(allowed))}; got {text!r}.")
     return AdministrationKind(text)
-
-
-def _whole(text: str, label: str) -> int | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidInput(f"{label} must be a whole number; got {text!r}.") from None
-
-
-def _number(text: str, label: str) -> float | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{label} must be a number; got {text!r}.") from None
