@@ -7,15 +7,18 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.demo.build import build_network
+from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.services.outcomes import Dashboard, outcomes_dashboard
 from ketaflow.services.outcomes.summary import SUMMARY_MAX_AGE, refresh_outcome_summaries, running_refresh
 from ketaflow.store import models as m
 from ketaflow.store import outcome_queries as q
+from ketaflow.web.app import create_app
 from tests.integration.analytics.outcome_charts import clinic, course
 
 SETTINGS = DemoSettings(clinics=3, patients=90, seed=5, as_of=date(2026, 6, 1), vitals_every_min=60)
@@ -113,3 +116,24 @@ def test_a_refresh_computed_earlier_does_not_overwrite_a_later_one(network: Engi
         key = conn.execute(select(m.OutcomeSummary.definitions_key).limit(1)).scalar_one()
         assert not q.replace_summaries(conn, key, later.computed_at - timedelta(seconds=1), {})
     assert outcomes_dashboard(network, summary=True).as_of == later.computed_at
+
+
+def test_the_pages_and_api_say_when_the_figures_are_from(network: Engine) -> None:
+    refreshed = refresh_outcome_summaries(network)
+    stamp = f"Figures as of {refreshed.computed_at:%Y-%m-%d %H:%M} UTC"
+    from_summary = network.dialect.name == "postgresql"  # SQLite always shows live figures
+    with TestClient(create_app(network)) as client:
+        r = client.post(
+            "/login",
+            data={"email": "admin@demo.ketaflow.org", "password": DEMO_PASSWORD},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        page = client.get("/outcomes")
+        assert page.status_code == 200
+        assert (stamp in page.text) == from_summary
+        api = client.get("/api/outcomes")
+        assert api.status_code == 200
+        assert (api.json()["as_of"] is not None) == from_summary
+        live = outcomes_dashboard(network, cache=False, summary=False)
+        assert api.json()["total"]["infusions"] == live.total.infusions
