@@ -37,13 +37,17 @@ from ketaflow.store.outcome_queries.common import (
 )
 
 
-def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CTE:
+def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None, dialect: str = "sqlite") -> CTE:
     """One row per depression course: counts, dates, baseline and end-of-induction PHQ-9, flags.
+
+    On PostgreSQL the same rows come from :func:`_courses_setwise` (set-based passes).
 
     Built from per-course lookups (correlated subqueries that read a few rows each through
     the (patient_id, instrument, answered_at) index) rather than window functions over every
     questionnaire: the former reads about ten rows per course, the latter the whole table.
     """
+    if dialect == "postgresql":
+        return _courses_setwise(d, clinic_ids)
     tp, s = m.TreatmentPlan, m.InfusionSession
     induction = (
         select(
@@ -151,6 +155,130 @@ def courses(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CT
     )
 
 
+def _induction(clinic_ids: Sequence[uuid.UUID] | None) -> Any:
+    s = m.InfusionSession
+    return (
+        select(
+            s.treatment_plan_id.label("plan_id"),
+            func.count().label("n_induction"),
+            func.min(s.opened_at).label("first_at"),
+            func.max(s.opened_at).label("last_induction_at"),
+        )
+        .where(s.phase == "induction", scoped(s.clinic_id, clinic_ids))
+        .group_by(s.treatment_plan_id)
+        .subquery()
+    )
+
+
+def _phq9_rows() -> Any:
+    """Every current PHQ-9 (a new subquery at each use, so the planner can push filters in)."""
+    qr = m.QuestionnaireResponse
+    return (
+        current_rows(qr)
+        .where(qr.instrument == "phq9")
+        .with_only_columns(qr.id, qr.patient_id, qr.session_id, qr.answered_at, qr.total)
+        .subquery()
+    )
+
+
+def _courses_setwise(d: OutcomeDefinitions, clinic_ids: Sequence[uuid.UUID] | None) -> CTE:
+    """The rows of :func:`courses`, found by a few set-based passes (PostgreSQL).
+
+    PostgreSQL runs the per-course lookups of :func:`courses` as one index probe per course
+    and then hash-joins whole questionnaire tables (measured at 100x: 55 to 66 s). Here each
+    PHQ-9 the courses need (baseline, end of induction, first response) is picked by
+    DISTINCT ON over a join, with the same order (answered_at, id) and the same conditions.
+    """
+    tp, s = m.TreatmentPlan, m.InfusionSession
+    induction = _induction(clinic_ids)
+    first_phq = _phq9_rows()
+    baseline = (
+        select(first_phq.c.patient_id, first_phq.c.total)
+        .distinct(first_phq.c.patient_id)
+        .order_by(first_phq.c.patient_id, first_phq.c.answered_at, first_phq.c.id)
+        .subquery()
+    )
+    ap = m.Appointment
+    booked = exists().where(
+        ap.patient_id == tp.patient_id, ap.kind == "infusion", ap.status.in_(OPEN_BOOKINGS)
+    )
+    n_induction = func.coalesce(induction.c.n_induction, 0)
+    base = (
+        select(
+            tp.id.label("plan_id"),
+            tp.patient_id,
+            tp.clinic_id,
+            tp.planned_infusions,
+            n_induction.label("n_induction"),
+            induction.c.first_at,
+            induction.c.last_induction_at,
+            baseline.c.total.label("baseline_total"),
+            flag(and_(n_induction < tp.planned_infusions, n_induction > 0, ~booked)).label("dropped_out"),
+        )
+        .outerjoin(induction, induction.c.plan_id == tp.id)
+        .outerjoin(baseline, baseline.c.patient_id == tp.patient_id)
+        .where(tp.protocol_code.in_(d.depression_protocols), scoped(tp.clinic_id, clinic_ids))
+        .cte("course_base")
+        .prefix_with("MATERIALIZED")
+    )
+    e = _phq9_rows()
+    end = (
+        select(base.c.plan_id, e.c.total.label("end_total"), e.c.answered_at.label("end_at"))
+        .distinct(base.c.plan_id)
+        .join(
+            e,
+            and_(
+                e.c.patient_id == base.c.patient_id,
+                e.c.session_id.is_(None),
+                e.c.answered_at >= base.c.last_induction_at,
+                days_between(base.c.last_induction_at, e.c.answered_at) <= END_OF_INDUCTION_WINDOW_DAYS,
+            ),
+        )
+        .order_by(base.c.plan_id, e.c.answered_at, e.c.id)
+        .subquery()
+    )
+    r = _phq9_rows()
+    first = (
+        select(
+            base.c.plan_id,
+            s.series_number.label("first_response_series"),
+            r.c.answered_at.label("first_response_at"),
+        )
+        .distinct(base.c.plan_id)
+        .select_from(r)
+        .join(s, s.id == r.c.session_id)
+        .join(base, and_(base.c.plan_id == s.treatment_plan_id, base.c.patient_id == r.c.patient_id))
+        .where(s.phase == "induction", s.series_number > 1, responds(base.c.baseline_total, r.c.total, d))
+        .order_by(base.c.plan_id, r.c.answered_at, r.c.id)
+        .subquery()
+    )
+    completed = base.c.n_induction >= base.c.planned_infusions
+    return (
+        select(
+            base.c.plan_id,
+            base.c.patient_id,
+            base.c.clinic_id,
+            base.c.n_induction,
+            base.c.first_at,
+            base.c.last_induction_at,
+            base.c.baseline_total,
+            end.c.end_total,
+            end.c.end_at,
+            flag(completed).label("completed"),
+            base.c.dropped_out,
+            flag(and_(completed, end.c.end_total.is_not(None))).label("evaluable"),
+            flag(and_(completed, responds(base.c.baseline_total, end.c.end_total, d))).label("response"),
+            flag(and_(completed, end.c.end_total <= d.remission_max_total)).label("remission"),
+            first.c.first_response_series,
+            first.c.first_response_at,
+        )
+        .outerjoin(end, end.c.plan_id == base.c.plan_id)
+        .outerjoin(first, first.c.plan_id == base.c.plan_id)
+        .cte("courses")
+        .prefix_with("MATERIALIZED")
+    )
+
+
 @dataclass(frozen=True)
 class CourseCounts:
     """Per clinic: depression courses started, completed, dropped out, evaluable, responding, remitting."""
@@ -184,7 +312,7 @@ def course_summary(
     """
 
     def make() -> Select[Any]:
-        c = courses(d, clinic_ids)
+        c = courses(d, clinic_ids, conn.dialect.name)
         end_response = and_(c.c.completed == 1, responds(c.c.baseline_total, c.c.end_total, d))
         infusions = func.coalesce(c.c.first_response_series - 1, case((end_response, c.c.n_induction)))
         days = days_between(
@@ -207,7 +335,7 @@ def course_summary(
             .group_by(c.c.clinic_id, infusions)
         )
 
-    stmt = built(("course_summary", d, clinic_ids is None), make)
+    stmt = built(("course_summary", conn.dialect.name, d, clinic_ids is None), make)
     totals: dict[uuid.UUID, list[int]] = {}
     firsts = []
     for row in conn.execute(stmt, scope_params(clinic_ids)):
@@ -243,7 +371,7 @@ def dissociation_rows(
     """
 
     def make() -> Select[Any]:
-        c = courses(d, clinic_ids)
+        c = courses(d, clinic_ids, conn.dialect.name)
         qr = (
             current_rows(m.QuestionnaireResponse)
             .where(m.QuestionnaireResponse.instrument == "cadss")
@@ -268,5 +396,5 @@ def dissociation_rows(
             .order_by(c.c.plan_id)
         )
 
-    stmt = built(("dissociation_rows", d, clinic_ids is None, infusions), make)
+    stmt = built(("dissociation_rows", conn.dialect.name, d, clinic_ids is None, infusions), make)
     return [(float(r[0]), int(r[1]), int(r[2])) for r in conn.execute(stmt, scope_params(clinic_ids))]
