@@ -114,6 +114,26 @@ def outcomes(
         typer.echo(f"Note: {note}")
 
 
+@outcomes_app.command("refresh")
+def refresh(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Recompute and store the outcome summary the dashboard reads on PostgreSQL (run it on a schedule)."""
+    from ketaflow.services.outcomes.summary import refresh_outcome_summaries
+
+    engine = _checked_engine(database_url)
+    try:
+        r = refresh_outcome_summaries(engine)
+    except KetaflowError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json({"clinics": r.clinics, "computed_at": r.computed_at.isoformat(), "seconds": r.seconds})
+        return
+    kept = "" if r.stored else " (a newer summary was stored meanwhile and kept)"
+    typer.echo(
+        f"Outcome summary of {r.clinics} clinics as of {r.computed_at:%Y-%m-%d %H:%M} UTC "
+        f"({r.seconds:.1f} s){kept}."
+    )
+
+
 @outcomes_app.command("dissociation")
 def dissociation(
     clinic: ClinicOption = None,

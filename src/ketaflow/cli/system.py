@@ -95,6 +95,12 @@ def demo_data(
         f"{counts['infusion_sessions']:,} infusion sessions, {counts['vital_signs']:,} vital-sign sets, "
         f"{counts['questionnaire_responses']:,} questionnaires."
     )
+    if engine.dialect.name == "postgresql":
+        # The outcomes dashboard reads a stored summary on PostgreSQL; write the first one now.
+        from ketaflow.services.outcomes.summary import refresh_outcome_summaries
+
+        r = refresh_outcome_summaries(engine)
+        typer.echo(f"Outcome summary stored for {r.clinics} clinics ({r.seconds:.1f} s).")
     del DemoSettings
 
 

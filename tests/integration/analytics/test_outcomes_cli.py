@@ -110,3 +110,18 @@ def test_it_refuses_an_unknown_export_format(demo_engine: Engine, tmp_path: Path
     )
     assert result.exit_code == 2
     assert "--format must be csv or parquet" in result.output
+
+
+def test_it_refreshes_the_stored_summary(fresh_engine: object) -> None:
+    # A database of its own: a stored summary changes what the dashboard reads on PostgreSQL.
+    from ketaflow.store.migrate import upgrade
+
+    engine = fresh_engine()  # type: ignore[operator]
+    upgrade(engine)
+    result = runner.invoke(app, ["outcomes", "refresh", "--database-url", url_of(engine)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Outcome summary of 0 clinics as of ")
+    data = json.loads(
+        runner.invoke(app, ["outcomes", "refresh", "--json", "--database-url", url_of(engine)]).output
+    )
+    assert data["clinics"] == 0 and data["seconds"] >= 0
