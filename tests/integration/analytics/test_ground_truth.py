@@ -56,6 +56,8 @@ def test_it_recovers_the_generators_response_rate_and_dissociation_effect(
     assert a.baseline_ci_low <= SETTINGS.log_odds_response_per_sd_baseline <= a.baseline_ci_high
     assert report.demo_truth is not None
     assert report.demo_truth.response_rate_in_ci and report.demo_truth.association_in_ci
+    z = report.demo_truth.response_rate_z
+    assert z is not None and abs(z) < 1.96  # inside its 95% interval, so under about 2 SE
 
     # No definition gap between generator and analytics (tolerance zero): the dashboard counts
     # exactly the evaluable courses and the responders the generator drew for them.

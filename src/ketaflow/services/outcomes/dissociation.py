@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ class DemoTruth:
     log_odds_response_per_sd_cadss: float
     response_rate_in_ci: bool
     association_in_ci: bool
+    # How far the recovered response rate is from the setting, in standard errors of a
+    # proportion at the setting (sqrt(p(1-p)/n)): a 95% interval misses its target about one
+    # network in twenty, at about 2 SE or more.
+    response_rate_z: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,5 +94,10 @@ def dissociation_report(
                 response.ci_low is not None and response.ci_low <= rate <= (response.ci_high or 0)
             ),
             association_in_ci=a.ci_low <= beta <= a.ci_high,
+            response_rate_z=(
+                (response.estimate - rate) / math.sqrt(rate * (1 - rate) / response.n)
+                if response.estimate is not None and response.n and 0 < rate < 1
+                else None
+            ),
         )
     return DissociationReport(scope.label, a, response, statement, demo)
