@@ -82,19 +82,22 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         .order_by(m.InfusionSession.opened_at)
     ).all()
     ids = [s.id for s in sessions]
-    # Each of these goes straight to its session_id index with the patient's session ids.
+    # Each of these goes straight to its session_id index with the patient's session ids, and
+    # reads the current version of each fact (a corrected dose or discharge time shows corrected).
     orders = {
         sid: (mg, mgkg)
         for sid, mg, mgkg in db.execute(
-            select(m.DoseOrder.session_id, m.DoseOrder.dose_mg, m.DoseOrder.dose_mg_per_kg).where(
-                m.DoseOrder.session_id.in_(ids), m.DoseOrder.amends_id.is_(None)
-            )
+            current(m.DoseOrder)
+            .with_only_columns(m.DoseOrder.session_id, m.DoseOrder.dose_mg, m.DoseOrder.dose_mg_per_kg)
+            .where(m.DoseOrder.session_id.in_(ids))
+            .order_by(m.DoseOrder.ordered_at)
         )
     }
     effects: dict[uuid.UUID, int] = dict(
         db.execute(
-            select(m.SideEffect.session_id, func.count())
-            .where(m.SideEffect.session_id.in_(ids), m.SideEffect.amends_id.is_(None))
+            current(m.SideEffect)
+            .with_only_columns(m.SideEffect.session_id, func.count())
+            .where(m.SideEffect.session_id.in_(ids))
             .group_by(m.SideEffect.session_id)
         )
         .tuples()
@@ -102,9 +105,9 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
     )
     discharges: dict[uuid.UUID, datetime] = dict(
         db.execute(
-            select(m.Discharge.session_id, m.Discharge.discharged_at).where(
-                m.Discharge.session_id.in_(ids), m.Discharge.amends_id.is_(None)
-            )
+            current(m.Discharge)
+            .with_only_columns(m.Discharge.session_id, m.Discharge.discharged_at)
+            .where(m.Discharge.session_id.in_(ids))
         )
         .tuples()
         .all()
