@@ -229,6 +229,9 @@ def patient_page(j: Journey, new_page: Callable[[], Page]) -> None:
     me = new_page()  # the patient's own device: a new browser context, no staff cookie
     me.goto(url)
     clean(me)
+    # The link's own page only offers a button: fetching the link (a scanner) uses nothing up.
+    expect(me.get_by_role("heading", level=1)).to_contain_text("Open your clinic page")
+    submit(me, me.get_by_role("button", name="Open my page"))
     expect(me.get_by_role("heading", level=1)).to_contain_text(f"Hello {GIVEN}")
     expect(me.locator("#appointments")).to_contain_text("Wednesday 17 March 2027 at 10:00")
     question = "Can my partner sit with me during the first infusion?"

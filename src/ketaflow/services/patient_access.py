@@ -153,6 +153,24 @@ class OpenedSession:
     session: m.PatientSession
 
 
+def check_link(db: Session, token: str, now: datetime) -> None:
+    """Refuse a link that is unknown, used or expired, without using it up.
+
+    Opening a link is two steps: looking at it (this; e-mail scanners and link previews
+    fetch links without a person there) and then the patient pressing the button, which
+    redeems it. Only redeeming writes anything, refusals included.
+    """
+    link = db.scalar(
+        select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == token_digest(token or ""))
+    )
+    if link is None:
+        raise LinkRefused(NOT_VALID, gone=False)
+    if link.used_at is not None:
+        raise LinkRefused(ALREADY_USED, gone=True)
+    if link.expires_at <= now:
+        raise LinkRefused(EXPIRED, gone=True)
+
+
 def redeem_link(
     db: Session,
     token: str,

@@ -113,7 +113,7 @@ def issue_link(client: TestClient, patient_id: uuid.UUID, who: str = "frontdesk1
 def open_as_patient(client: TestClient, patient_id: uuid.UUID) -> dict[str, str]:
     """Issue a link, open it with no other cookie, and return the patient's CSRF header."""
     url = issue_link(client, patient_id)
-    r = client.get(url, follow_redirects=False)
+    r = client.post(url, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/me", r.text
     return {"X-CSRF-Token": client.get("/api/me/session").json()["csrf_token"]}
 
@@ -165,7 +165,12 @@ def test_a_link_opens_the_page_once_and_a_second_use_is_refused(world: World) ->
     client = world.client
     url = issue_link(client, world.patient)
     assert url.startswith("http://testserver/p/")
-    first = client.get(url, follow_redirects=False)
+    for _ in range(2):  # looking at the link (a scanner, a preview) does not use it up
+        look = client.get(url, follow_redirects=False)
+        assert look.status_code == 200 and "Open my page" in look.text
+        assert look.headers["cache-control"] == "no-store" and "noindex" in look.headers["x-robots-tag"]
+        assert "set-cookie" not in look.headers and world.given_name not in look.text
+    first = client.post(url, follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/me"
     cookie = first.headers["set-cookie"]
     assert (
@@ -179,7 +184,9 @@ def test_a_link_opens_the_page_once_and_a_second_use_is_refused(world: World) ->
     assert "Getting ready for your first visit" in home.text
 
     client.cookies.clear()
-    again = client.get(url, follow_redirects=False)
+    looked = client.get(url, follow_redirects=False)
+    assert looked.status_code == 410 and "already been used" in looked.text
+    again = client.post(url, follow_redirects=False)
     assert again.status_code == 410
     assert "already been used" in again.text and "Ask your clinic for a new link" in again.text
     assert world.given_name not in again.text
@@ -196,11 +203,12 @@ def test_an_expired_or_unknown_link_gets_a_friendly_page_and_no_session(world: W
     client = world.client
     url = issue_link(client, world.patient)
     world.clock.now = T0 + timedelta(days=7, seconds=1)
-    expired = client.get(url, follow_redirects=False)
-    assert expired.status_code == 410 and "This link has expired" in expired.text
-    assert "ketaflow_patient" not in expired.headers.get("set-cookie", "")
-    unknown = client.get("/p/not-a-real-token", follow_redirects=False)
-    assert unknown.status_code == 400 and "This link is not valid" in unknown.text
+    for method in ("GET", "POST"):
+        expired = client.request(method, url, follow_redirects=False)
+        assert expired.status_code == 410 and "This link has expired" in expired.text
+        assert "ketaflow_patient" not in expired.headers.get("set-cookie", "")
+        unknown = client.request(method, "/p/not-a-real-token", follow_redirects=False)
+        assert unknown.status_code == 400 and "This link is not valid" in unknown.text
     assert "Traceback" not in unknown.text and client.get("/me").status_code == 401
 
 

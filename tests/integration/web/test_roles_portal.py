@@ -86,7 +86,7 @@ def patient(demo_engine: Engine, who: dict[str, Caller]) -> Iterator[PatientCall
     app = create_app(demo_engine)
     app.dependency_overrides[clock] = lambda: NOW
     with TestClient(app) as client:
-        assert client.get(url, follow_redirects=False).status_code == 303
+        assert client.post(url, follow_redirects=False).status_code == 303
         headers = {"X-CSRF-Token": client.get("/api/me/session").json()["csrf_token"]}
         yield PatientCaller(client, headers, pid)
 

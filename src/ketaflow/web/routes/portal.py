@@ -1,7 +1,8 @@
 """The patient's own page: one-time link, preparation, questions, questionnaires due.
 
-Staff issue a one-time link (/patients/{id}/portal-link); the patient opens it (/p/{token}),
-which sets the separate `ketaflow_patient` cookie and leads to /me. Patient API calls live
+Staff issue a one-time link (/patients/{id}/portal-link); the patient opens it (/p/{token})
+and presses its button (POST /p/{token}), which uses the link up, sets the separate
+`ketaflow_patient` cookie and leads to /me. Patient API calls live
 under /api/me/... and send the X-CSRF-Token from GET /api/me/session.
 """
 
@@ -96,18 +97,38 @@ def link_issue_api(request: Request, patient_id: uuid.UUID, db: Db, who: ApiWho,
 # ---- the patient opens the link -------------------------------------------------------------
 
 
+def _link_refused(request: Request, exc: patient_access.LinkRefused) -> Response:
+    refused: Response = page(
+        request, "portal_link_refused.html", status_code=410 if exc.gone else 400, message=exc.message
+    )
+    refused.headers.update(NO_STORE)
+    return refused
+
+
 @router.get("/p/{token}", include_in_schema=False)
+def look_at_link(request: Request, token: str, db: Db, now: Now) -> Response:
+    """The link's page: a button that opens the patient's page. Looking uses nothing up, so an
+    e-mail scanner or a chat app's link preview fetching the link does not spend it."""
+    try:
+        patient_access.check_link(db, token, now)
+    except patient_access.LinkRefused as exc:
+        return _link_refused(request, exc)
+    response = page(
+        request, "portal_link_open.html", token=token, session_hours=patient_access.PATIENT_SESSION_HOURS
+    )
+    response.headers.update({**NO_STORE, "X-Robots-Tag": "noindex, nofollow"})
+    return response
+
+
+@router.post("/p/{token}", include_in_schema=False)
 def open_link(request: Request, token: str, db: Db, now: Now) -> Response:
+    # No CSRF field: the unguessable token in the address is the secret a forger lacks.
     try:
         opened = patient_access.redeem_link(
             db, token, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
         )
     except patient_access.LinkRefused as exc:
-        refused: Response = page(
-            request, "portal_link_refused.html", status_code=410 if exc.gone else 400, message=exc.message
-        )
-        refused.headers.update(NO_STORE)
-        return refused
+        return _link_refused(request, exc)
     response = RedirectResponse("/me", status_code=303)
     response.headers.update(NO_STORE)
     response.set_cookie(
