@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # The address patients reach this server by (e.g. https://care.example.org): the
+    # one-time links given to patients are built on it. Unset, a link is built on the
+    # address the staff member's own request came to, which behind a proxy may be an
+    # internal one, so set it in production.
+    public_url: str | None = None
 
     def resolved_database_url(self) -> str:
         """The database URL to use: the setting, or the SQLite file under `data_dir`."""

@@ -20,6 +20,7 @@ from ketaflow.errors import Forbidden
 from ketaflow.security import token_digest
 from ketaflow.services import auth, patient_access
 from ketaflow.services.patient_reports import patient_reports
+from ketaflow.settings import get_settings
 from ketaflow.store import models as m
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument, Respondent, Sex
@@ -197,6 +198,21 @@ def test_a_link_opens_the_page_once_and_a_second_use_is_refused(world: World) ->
     assert refused.actor_label == "patient" and refused.actor_user_id is None
     (read,) = audits(world.engine, world.patient, "portal.home")
     assert read.actor_label == "patient"
+
+
+def test_links_are_built_on_the_public_address_when_one_is_set(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KETAFLOW_PUBLIC_URL", "https://care.example.org/")
+    get_settings.cache_clear()
+    try:
+        url = issue_link(world.client, world.patient)
+    finally:
+        monkeypatch.delenv("KETAFLOW_PUBLIC_URL")
+        get_settings.cache_clear()
+    assert url.startswith("https://care.example.org/p/") and "//p/" not in url
+    token_path = url.removeprefix("https://care.example.org")
+    assert world.client.post(token_path, follow_redirects=False).status_code == 303
 
 
 def test_an_expired_or_unknown_link_gets_a_friendly_page_and_no_session(world: World) -> None:

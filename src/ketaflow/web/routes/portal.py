@@ -18,6 +18,7 @@ from pydantic import BaseModel, StrictInt
 from ketaflow.errors import Conflict, InvalidInput
 from ketaflow.services import patient_access, patient_reports, portal
 from ketaflow.services.patient_access import CurrentPatient
+from ketaflow.settings import get_settings
 from ketaflow.store import models as m
 from ketaflow.web.content import portal_content
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, client_ip, page
@@ -35,7 +36,8 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _link_url(request: Request, token: str) -> str:
-    return str(request.base_url).rstrip("/") + f"/p/{token}"
+    base = get_settings().public_url or str(request.base_url)
+    return base.rstrip("/") + f"/p/{token}"
 
 
 def _link_page(
