@@ -287,7 +287,7 @@ def check_in_and_seat(j: Journey, day: date, *, try_without_driver: bool) -> Non
     submit(page, card.get_by_role("button", name="Check in"))
     card = page.locator("section.chair", has=page.get_by_role("heading", name=j.chair, exact=True))
     expect(card.locator(".badge")).to_have_text("checked in")
-    expect(card).to_contain_text("Driver: Dana Reyes")
+    expect(card).to_contain_text("Driver: Dana Reyes, 555-0100")  # the phone, to call at discharge
 
     j.now(at(day, 9, 55))
     nurse = j.nurse

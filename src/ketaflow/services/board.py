@@ -30,7 +30,8 @@ class Slot:
     patient_name: str
     mrn: str
     status: str
-    driver: str | None
+    driver: str | None  # the driver's name, or the arranged transport
+    driver_phone: str | None = None  # to call when the patient is ready to go home
     version: int = 1
     session_id: uuid.UUID | None = None
     state: str = "booked"
@@ -118,6 +119,7 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
             mrn=mrn,
             status=appt.status,
             driver=appt.escort_name or appt.transport_arranged,
+            driver_phone=appt.escort_phone if appt.escort_name else None,
             version=appt.version,
         )
         if session is not None:

@@ -150,6 +150,7 @@ def test_it_walks_an_infusion_from_check_in_to_stop(
     board = client.get("/api/clinics/aus/board").json()
     mine = [c["now"] for c in board["chairs"] if c["now"] and c["now"]["session_id"] == session_id]
     assert mine and mine[0]["state"] == "stopped" and mine[0]["last_vitals"]["level"] in {"pause", "stop"}
+    assert (mine[0]["driver"], mine[0]["driver_phone"]) == ("Dana Reyes", "555-0100")
     page = client.get(f"/sessions/{session_id}")
     assert page.status_code == 200 and "Predicted ketamine levels" in page.text
 
