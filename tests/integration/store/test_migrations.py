@@ -39,6 +39,40 @@ def test_it_matches_the_models_exactly(empty_engine: Engine) -> None:
     assert diff == []
 
 
+def test_only_amendments_are_in_the_amends_id_indexes(empty_engine: Engine) -> None:
+    """Partial indexes (schema 0005): the set of amended rows is read from the index, not by
+    scanning the table, whatever the statistics say."""
+    upgrade(empty_engine)
+    facts = sorted(t.name for t in Base.metadata.tables.values() if "amends_id" in t.c)
+    assert len(facts) == 16
+    with empty_engine.connect() as conn:
+        if empty_engine.dialect.name == "sqlite":
+            definitions = dict(
+                conn.execute(text("SELECT tbl_name, sql FROM sqlite_master WHERE name LIKE '%_amends_id'"))
+                .tuples()
+                .all()
+            )
+            conn.exec_driver_sql("ANALYZE")
+            plan = " ".join(
+                row[-1]
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT amends_id FROM vital_signs WHERE amends_id IS NOT NULL"
+                )
+            )
+            assert "USING COVERING INDEX ix_vital_signs_amends_id" in plan, plan
+        else:
+            definitions = dict(
+                conn.execute(
+                    text("SELECT tablename, indexdef FROM pg_indexes WHERE indexname LIKE '%_amends_id'")
+                )
+                .tuples()
+                .all()
+            )
+    assert sorted(definitions) == facts
+    for table, sql in definitions.items():
+        assert "amends_id IS NOT NULL" in sql.replace("(", "").replace(")", ""), (table, sql)
+
+
 def test_it_downgrades_to_empty_and_back(empty_engine: Engine) -> None:
     upgrade(empty_engine)
     downgrade(empty_engine, "base")
