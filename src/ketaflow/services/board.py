@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
-from ketaflow.services.infusion import VitalRow, assess_vitals
+from ketaflow.services.infusion import VitalRow, assess_latest
 from ketaflow.services.permissions import Action
 from ketaflow.services.session_state import InfusionState, PumpRecord, state_of
 from ketaflow.store import models as m
@@ -125,13 +125,12 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         if session is not None:
             evs = events.get(session.id, [])
             state = state_of(evs, discharged=session.id in discharged)
-            assessed = assess_vitals(vitals.get(session.id, []))
             slot = replace(
                 slot,
                 session_id=session.id,
                 state=state.value,
                 elapsed_min=(now - evs[0].at).total_seconds() / 60 if evs else None,
-                last_vitals=assessed[-1] if assessed else None,
+                last_vitals=assess_latest(vitals.get(session.id, [])),
                 open_requests=tuple(requests.get(session.id, [])),
             )
         elif appt.status == AppointmentStatus.CHECKED_IN:

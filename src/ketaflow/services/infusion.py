@@ -172,6 +172,14 @@ def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
     return out
 
 
+def assess_latest(rows: list[m.VitalSign]) -> VitalRow | None:
+    """The latest reading assessed exactly as `assess_vitals` would (against the first reading),
+    without classifying every reading in between: the chair board shows only this one."""
+    if not rows:
+        return None
+    return assess_vitals(rows[:1] if len(rows) == 1 else [rows[0], rows[-1]])[-1]
+
+
 def _current_rows(rows: list[F]) -> tuple[list[F], dict[uuid.UUID, F]]:
     """The current rows of one session's facts (none amends them), and each id's current version."""
     newer = {r.amends_id: r for r in rows if r.amends_id is not None}
