@@ -81,7 +81,17 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         s.appointment_id: s
         for s in db.scalars(select(m.InfusionSession).where(m.InfusionSession.appointment_id.in_(appt_ids)))
     }
-    session_ids = [s.id for s in sessions.values()]
+    discharged = set(
+        db.scalars(
+            select(m.Discharge.session_id).where(
+                m.Discharge.session_id.in_([s.id for s in sessions.values()])
+            )
+        )
+    )
+    # A discharged patient has left the chair: the board shows only their state, so only the
+    # sessions still in the chair need their pump events, vitals and requests (late in the
+    # day that is a handful, not the whole day's infusions).
+    session_ids = [s.id for s in sessions.values() if s.id not in discharged]
     events: dict[uuid.UUID, list[PumpRecord]] = defaultdict(list)
     for e in db.scalars(
         current(m.AdministrationEvent)
@@ -97,9 +107,6 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
     ):
         if v.session_id is not None:
             vitals[v.session_id].append(v)
-    discharged = set(
-        db.scalars(select(m.Discharge.session_id).where(m.Discharge.session_id.in_(session_ids)))
-    )
     requests: dict[uuid.UUID, list[tuple[str, datetime]]] = defaultdict(list)
     for r in db.scalars(
         current(m.AssistanceRequest).where(
@@ -122,9 +129,11 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
             driver_phone=appt.escort_phone if appt.escort_name else None,
             version=appt.version,
         )
-        if session is not None:
+        if session is not None and session.id in discharged:
+            slot = replace(slot, session_id=session.id, state=InfusionState.DISCHARGED.value)
+        elif session is not None:
             evs = events.get(session.id, [])
-            state = state_of(evs, discharged=session.id in discharged)
+            state = state_of(evs, discharged=False)
             slot = replace(
                 slot,
                 session_id=session.id,

@@ -363,6 +363,9 @@ def test_discharge_when_all_is_met_then_a_second_is_a_conflict(
     assert counts(demo_engine, visit) == (1, "completed", 2)
     after = client.get(f"/api/sessions/{visit.session_id}/discharge").json()
     assert after["ready"] is False and after["discharged"]["driver"] == "Dana Reyes"
+    board = client.get("/api/clinics/aus/board").json()
+    in_chairs = [c["now"]["session_id"] for c in board["chairs"] if c["now"] and c["now"]["session_id"]]
+    assert str(visit.session_id) not in in_chairs  # discharged: the chair is free on the board
 
 
 def test_arranged_transport_stands_in_for_a_driver(
