@@ -428,7 +428,8 @@ def record_vitals(
     rows = db.scalars(
         current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
-    assessed = assess_vitals(list(rows))[-1]
+    assessed = assess_latest(list(rows))  # measured now: the latest reading is this one
+    assert assessed is not None  # the reading was just flushed
     record(
         db,
         who.actor(),
