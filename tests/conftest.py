@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from ketaflow.store.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("KETAFLOW_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+DEMO_AS_OF = date(2026, 11, 25)  # the shared demo test network's as-of day (see demo_engine)
 
 
 def postgres_url_or_skip() -> str:
@@ -115,6 +117,8 @@ def demo_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
     databases = FreshDatabases(request.param, tmp_path_factory.mktemp("demo"))
     engine = databases.new()
-    build_network(engine, DemoSettings(clinics=2, patients=40, seed=21))
+    # A fixed as-of day: the network (its rows and ids) is then the same on every day the
+    # suite runs; with today's date it changed daily, and so did which rows tests picked.
+    build_network(engine, DemoSettings(clinics=2, patients=40, seed=21, as_of=DEMO_AS_OF))
     yield engine
     databases.drop_all()

@@ -32,6 +32,7 @@ from ketaflow.vocabulary import (
 )
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
+from tests.integration.web.demo_support import demo_plan
 
 # 10:00 in Austin on a day no other test books.
 T0 = datetime(2033, 2, 14, 16, 0, tzinfo=UTC)
@@ -53,12 +54,7 @@ class ChairWorld:
         with Session(engine) as db:
             clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
             assert clinic is not None
-            plan = db.scalars(
-                select(m.TreatmentPlan)
-                .where(m.TreatmentPlan.clinic_id == clinic.id)
-                .order_by(m.TreatmentPlan.id)
-            ).first()
-            assert plan is not None
+            plan = demo_plan(db, "aus")
             chair = db.scalars(
                 select(m.Chair).where(m.Chair.clinic_id == clinic.id).order_by(m.Chair.label)
             ).first()

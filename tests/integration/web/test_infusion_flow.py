@@ -15,6 +15,7 @@ from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
+from tests.integration.web.demo_support import demo_plan
 
 T0 = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # 10:00 in Austin
 
@@ -35,8 +36,7 @@ def world(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock, m.Appointmen
     with Session(demo_engine) as db:
         clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
         assert clinic is not None
-        plan = db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.clinic_id == clinic.id)).first()
-        assert plan is not None
+        plan = demo_plan(db, "aus")
         chair = db.scalars(select(m.Chair).where(m.Chair.clinic_id == clinic.id)).first()
         appt = m.Appointment(
             clinic_id=clinic.id,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AdministrationKind, AppointmentKind, AppointmentStatus, TreatmentPhase
+from tests.integration.web.demo_support import demo_plan
 from tests.integration.web.roles import AUS_STAFF, ROLES, Caller, callers, expected
 
 COVERS = {
@@ -44,12 +45,7 @@ class World:
         with Session(engine) as db:
             clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
             assert clinic is not None
-            plan = db.scalars(
-                select(m.TreatmentPlan)
-                .where(m.TreatmentPlan.clinic_id == clinic.id)
-                .order_by(m.TreatmentPlan.id)
-            ).first()
-            assert plan is not None
+            plan = demo_plan(db, "aus")
             self.clinic_id, self.plan_id, self.patient_id = clinic.id, plan.id, plan.patient_id
 
     def appointment(self, status: AppointmentStatus) -> m.Appointment:
