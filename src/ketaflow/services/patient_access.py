@@ -163,12 +163,21 @@ def check_link(db: Session, token: str, now: datetime) -> None:
     link = db.scalar(
         select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == token_digest(token or ""))
     )
+    if link is None or link.used_at is not None or link.expires_at <= now:
+        raise _refusal(_why_refused(link))
+
+
+def _why_refused(link: m.PatientAccessLink | None) -> str:
+    """Why a link that cannot open a session now is refused: unknown, used, or else expired."""
     if link is None:
-        raise LinkRefused(NOT_VALID, gone=False)
-    if link.used_at is not None:
-        raise LinkRefused(ALREADY_USED, gone=True)
-    if link.expires_at <= now:
-        raise LinkRefused(EXPIRED, gone=True)
+        return "unknown"
+    return "used" if link.used_at is not None else "expired"
+
+
+def _refusal(reason: str) -> LinkRefused:
+    if reason == "unknown":
+        return LinkRefused(NOT_VALID, gone=False)
+    return LinkRefused(ALREADY_USED if reason == "used" else EXPIRED, gone=True)
 
 
 def redeem_link(
@@ -194,10 +203,10 @@ def redeem_link(
     )
     link = db.scalar(select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == digest))
     if used.rowcount != 1 or link is None:  # type: ignore[attr-defined]
+        reason = _why_refused(link)
         if link is None:
             db.rollback()
-            raise LinkRefused(NOT_VALID, gone=False)
-        reason = "used" if link.used_at is not None else "expired"
+            raise _refusal(reason)
         record(
             db,
             patient_actor(ip_address, user_agent),
@@ -208,7 +217,7 @@ def redeem_link(
             patient_id=link.patient_id,
         )
         db.commit()
-        raise LinkRefused(ALREADY_USED if reason == "used" else EXPIRED, gone=True)
+        raise _refusal(reason)
     session_token = new_token()
     session = m.PatientSession(
         patient_id=link.patient_id,
