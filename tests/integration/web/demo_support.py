@@ -11,9 +11,11 @@ from ketaflow.store import models as m
 def demo_plan(db: Session, clinic_code: str) -> m.TreatmentPlan:
     """A treatment plan from the demo build whose patient has a weight on the chart.
 
-    Chosen by the patient's MRN (the demo's patients come first), never by a random id:
-    other tests add plans to the shared network, and a plan of theirs sorting first (a
-    patient with no weight yet) made dose orders fail now and then.
+    Chosen by the patient's MRN among the demo's own numbers (``KF`` + clinic + serial;
+    patients registered later get higher numbers), never by a random id: other tests add
+    patients and plans to the shared network, and one of theirs sorting first made dose
+    orders fail now and then (a patient with no weight yet; a ``CONS-`` patient weighing
+    130 kg, whose standard dose is beyond a soft limit).
     """
     plan = db.scalars(
         select(m.TreatmentPlan)
@@ -21,6 +23,7 @@ def demo_plan(db: Session, clinic_code: str) -> m.TreatmentPlan:
         .join(m.Clinic, m.Clinic.id == m.TreatmentPlan.clinic_id)
         .where(
             m.Clinic.code == clinic_code,
+            m.Patient.mrn.like("KF%"),
             select(m.BodyMeasurement.id).where(m.BodyMeasurement.patient_id == m.Patient.id).exists(),
         )
         .order_by(m.Patient.mrn, m.TreatmentPlan.created_at)
