@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ketaflow.errors import InvalidInput
 
 
 class Settings(BaseSettings):
@@ -25,6 +28,21 @@ class Settings(BaseSettings):
     # internal one, so set it in production.
     public_url: str | None = None
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_address(cls, value: str | None) -> str | None:
+        """An http(s) address with a host and nothing after the path; kept without the last slash."""
+        if value is None or not value.strip():
+            return None
+        address = value.strip()
+        parts = urlsplit(address)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                f"KETAFLOW_PUBLIC_URL must be the address patients reach this server by, such as "
+                f"https://care.example.org (http:// or https://, a host, no ? or #); got {address!r}."
+            )
+        return address.rstrip("/")
+
     def resolved_database_url(self) -> str:
         """The database URL to use: the setting, or the SQLite file under `data_dir`."""
         if self.database_url:
@@ -42,4 +60,18 @@ def normalise_database_url(url: str) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings; a bad value is an `InvalidInput` naming the variable and what to set."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(_sentence(e) for e in exc.errors())) from None
+
+
+def _sentence(error: object) -> str:
+    """One line for one bad setting: our own message where we wrote one, else pydantic's, named."""
+    assert isinstance(error, dict)
+    own = error.get("ctx", {}).get("error")
+    if isinstance(own, ValueError):
+        return str(own)
+    name = "KETAFLOW_" + "_".join(str(part) for part in error.get("loc", ())).upper()
+    return f"{name}: {error.get('msg', 'not a valid value')} (got {error.get('input')!r})."

@@ -204,6 +204,7 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
     from ketaflow.web.app import create_app
 
     try:
+        get_settings()  # a bad KETAFLOW_ setting stops the start, not a patient's link later
         check_schema(engine)
     except KetaflowError as exc:
         fail(str(exc))

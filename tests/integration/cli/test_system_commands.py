@@ -112,3 +112,22 @@ def test_it_answers_bad_input_with_one_sentence_and_exit_2(
     err = capsys.readouterr().err
     assert sentence in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_bad_public_address_before_it_starts(
+    fresh_engine: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ketaflow.settings import get_settings
+
+    monkeypatch.setenv("KETAFLOW_PUBLIC_URL", "care.example.org")
+    monkeypatch.setattr("sys.argv", ["ketaflow", "serve", "--database-url", url_of(fresh_engine())])
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main()
+    finally:
+        get_settings.cache_clear()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "KETAFLOW_PUBLIC_URL must be the address patients reach this server by" in err
+    assert "Traceback" not in err
