@@ -549,7 +549,7 @@ def check_vitals(
 ) -> VitalsCheck:
     """Classify typed vitals against this session's baseline (its first reading); nothing is written
     but the audited read of the baseline."""
-    session = load_session(db, who, session_id, Action.READ_CHART)
+    session = load_session(db, who, session_id, Action.READ_CLINICAL)
     pressure = clinical.parse_bp(bp) if bp and bp.strip() else None
     signs = clinical.VitalSigns(
         bp=pressure,

@@ -135,7 +135,7 @@ def _questions(db: Session, patient_id: uuid.UUID, since: datetime | None) -> li
 
 def consultation_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> ConsultationView:
     """Everything the psychiatrist needs at the consultation; the read is audited."""
-    patient = load_patient(db, who, patient_id, Action.READ_CHART)
+    patient = load_patient(db, who, patient_id, Action.READ_CLINICAL)
     clinic = db.get(m.Clinic, patient.clinic_id)
     assert clinic is not None
 

@@ -95,7 +95,7 @@ def _series(key: str, scores: list[Score]) -> InstrumentSeries:
 
 def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
     """The course review; the read is audited."""
-    patient = load_patient(db, who, patient_id, Action.READ_CHART)
+    patient = load_patient(db, who, patient_id, Action.READ_CLINICAL)
     clinic = db.get(m.Clinic, patient.clinic_id)
     assert clinic is not None
     plans = list(

@@ -352,7 +352,7 @@ def readiness(
 
     Reading the checklist is a read of the chart; it is audited.
     """
-    session = load_session(db, who, session_id, Action.READ_CHART)
+    session = load_session(db, who, session_id, Action.READ_CLINICAL)
     view = replace(
         _evaluate(db, session, entries, now, rules or default_rules()),
         may_discharge=allowed(who, Action.DISCHARGE, session.clinic_id),
@@ -456,7 +456,9 @@ class Aftercare:
 
 
 def aftercare(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> Aftercare:
-    """The printable after-care sheet: the instructions, the clinic to call, who drove the patient."""
+    """The printable after-care sheet: the instructions, the clinic to call, who drove the patient.
+
+    Open to everyone who may open the chart: the front desk often hands it over at the door."""
     session = load_session(db, who, session_id, Action.READ_CHART)
     patient = db.get(m.Patient, session.patient_id)
     clinic = db.get(m.Clinic, session.clinic_id)

@@ -214,7 +214,7 @@ def comfort_in_force(db: Session, session_id: uuid.UUID) -> m.ComfortSetting | N
 
 def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> SessionView:
     """Everything the session page shows, in a fixed handful of queries; the read is audited."""
-    session = load_session(db, who, session_id, Action.READ_CHART)
+    session = load_session(db, who, session_id, Action.READ_CLINICAL)
     patient, clinic, chair = db.execute(
         select(m.Patient, m.Clinic, m.Chair)
         .select_from(m.InfusionSession)

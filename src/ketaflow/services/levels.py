@@ -51,7 +51,7 @@ def _clear_level() -> float:
 
 def live_levels(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> Levels:
     """Predicted plasma and effect-site levels from what the pump actually did, and when clear."""
-    session = load_session(db, who, session_id, Action.READ_CHART)
+    session = load_session(db, who, session_id, Action.READ_CLINICAL)
     events = pump_records(db, session_id)
     order = current_order(db, session_id)
     if not events or order is None:

@@ -68,7 +68,7 @@ def patient_reports(
     patient = db.get(m.Patient, patient_id)
     if patient is None:
         raise NotFound("There is no such patient.")
-    require(who, Action.READ_CHART, patient.clinic_id)
+    require(who, Action.READ_CLINICAL, patient.clinic_id)
     qs = current(m.PatientQuestion).where(m.PatientQuestion.patient_id == patient_id)
     rs = current(m.QuestionnaireResponse).where(
         m.QuestionnaireResponse.patient_id == patient_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from ketaflow.errors import NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.patient_reports import HomeAnswer, scored
-from ketaflow.services.permissions import Action, require
+from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
 from ketaflow.store.facts import current
 from ketaflow.vocabulary import Respondent
@@ -54,6 +54,10 @@ class Chart:
     # Questionnaires the patient answered from home whose answers raise an alert (e.g. PHQ-9
     # item 9 above 0: a same-day suicide-risk review), newest first.
     home_alerts: list[HomeAnswer]
+    # False for a reader who may open the chart but not clinical records (the front desk):
+    # diagnoses, consultations, plans, infusions and questionnaires are then left out (empty,
+    # and not read at all), and the page says so rather than showing "none".
+    clinical: bool = True
 
 
 def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
@@ -76,6 +80,38 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         .where(m.BodyMeasurement.patient_id == patient_id)
         .order_by(m.BodyMeasurement.measured_at.desc())
     ).first()
+    administrative = Chart(
+        patient=patient,
+        clinic=clinic,
+        weight=weight,
+        diagnoses=[],
+        medications=history(m.Medication, m.Medication.recorded_at),
+        allergies=history(m.Allergy, m.Allergy.recorded_at),
+        consultations=[],
+        plans=[],
+        infusions=[],
+        scores=[],
+        home_alerts=[],
+        clinical=False,
+    )
+    if allowed(who, Action.READ_CLINICAL, patient.clinic_id):
+        result = replace(administrative, clinical=True, **_clinical_parts(db, patient_id, history))
+    else:
+        result = administrative
+    record_read(
+        db,
+        who.actor(),
+        "patient.read",
+        "patient",
+        patient_id,
+        clinic_id=patient.clinic_id,
+        patient_id=patient_id,
+    )
+    return result
+
+
+def _clinical_parts(db: Session, patient_id: uuid.UUID, history: Any) -> dict[str, Any]:
+    """The chart's clinical records: history, series with doses and side effects, questionnaires."""
     sessions = db.scalars(
         select(m.InfusionSession)
         .where(m.InfusionSession.patient_id == patient_id)
@@ -133,26 +169,11 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
     scores = [ScorePoint(q.instrument, q.answered_at, q.total) for q in responses]
     home = [scored(q) for q in responses if q.respondent == Respondent.PATIENT and q.session_id is None]
     home_alerts = [a for a in reversed(home) if a.alerts]
-    result = Chart(
-        patient=patient,
-        clinic=clinic,
-        weight=weight,
-        diagnoses=history(m.Diagnosis, m.Diagnosis.recorded_at),
-        medications=history(m.Medication, m.Medication.recorded_at),
-        allergies=history(m.Allergy, m.Allergy.recorded_at),
-        consultations=history(m.Consultation, m.Consultation.held_at),
-        plans=list(db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == patient_id))),
-        infusions=infusions,
-        scores=scores,
-        home_alerts=home_alerts,
-    )
-    record_read(
-        db,
-        who.actor(),
-        "patient.read",
-        "patient",
-        patient_id,
-        clinic_id=patient.clinic_id,
-        patient_id=patient_id,
-    )
-    return result
+    return {
+        "diagnoses": history(m.Diagnosis, m.Diagnosis.recorded_at),
+        "consultations": history(m.Consultation, m.Consultation.held_at),
+        "plans": list(db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == patient_id))),
+        "infusions": infusions,
+        "scores": scores,
+        "home_alerts": home_alerts,
+    }

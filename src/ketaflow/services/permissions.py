@@ -13,6 +13,7 @@ from ketaflow.vocabulary import Role
 class Action(StrEnum):
     VIEW_BOARD = "view the chair board"
     READ_CHART = "open a patient's chart"
+    READ_CLINICAL = "read clinical records (consultations, infusions, questionnaires)"
     REGISTER_PATIENT = "register a patient"
     BOOK = "book appointments"
     CHECK_IN = "check patients in"
@@ -31,7 +32,12 @@ class Action(StrEnum):
 _ALL = set(Role)
 ALLOWED: dict[Action, set[Role]] = {
     Action.VIEW_BOARD: _ALL,
+    # The chart's administrative part (who the patient is, contact, weight, medications and
+    # allergies as registered, bookings) is open to the front desk, who register and book;
+    # clinical records only to the clinical staff and the director (minimum necessary: the
+    # front desk registers, books, checks in and confirms the driver, BRIEF.md).
     Action.READ_CHART: {Role.ADMIN, Role.DIRECTOR, Role.PSYCHIATRIST, Role.NURSE, Role.FRONT_DESK},
+    Action.READ_CLINICAL: {Role.ADMIN, Role.DIRECTOR, Role.PSYCHIATRIST, Role.NURSE},
     Action.REGISTER_PATIENT: {Role.ADMIN, Role.FRONT_DESK},
     Action.BOOK: {Role.ADMIN, Role.FRONT_DESK},
     Action.CHECK_IN: {Role.ADMIN, Role.FRONT_DESK, Role.NURSE},

@@ -1,6 +1,7 @@
 """Request dependencies shared by every route: database session, signed-in user, CSRF, clock."""
 
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,10 +14,20 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden
 from ketaflow.services import auth
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.store.models import utcnow
 
 COOKIE = "ketaflow_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _can(who: auth.CurrentUser, action: str, clinic_id: uuid.UUID) -> bool:
+    """For templates: may `who` do `action` (an `Action` name) at this clinic? (Links only; the
+    services check again.)"""
+    return allowed(who, Action[action], clinic_id)
+
+
+templates.env.globals["can"] = _can
 # Compiled templates are kept; by default Jinja also stats every template file (and each
 # one it extends or includes) on every page to see whether it changed. Set
 # KETAFLOW_RELOAD_TEMPLATES=1 while editing templates on a running server.

@@ -29,6 +29,8 @@ ROLES: dict[str, str | None] = {
     "anonymous": None,
 }
 AUS_STAFF = ("admin", "director", "psychiatrist", "nurse", "front_desk")
+# Who may read clinical records (permissions.READ_CLINICAL): not the front desk.
+CLINICAL_READERS = ("admin", "director", "psychiatrist", "nurse")
 
 
 @dataclass

@@ -727,12 +727,24 @@ def test_the_forms_chart_and_redirect_back_to_their_section(
     assert _counts(world, sid) == (2, 1, 0, 2, 1)
 
 
-def test_front_desk_reads_the_page_without_the_charting_forms(
+def test_the_front_desk_is_refused_the_infusion_page_with_a_reason(
     app_clock: tuple[TestClient, Clock], world: ChairWorld
 ) -> None:
     client, frozen = app_clock
     sid = world.session(started=True)
     sign_in(client, "frontdesk1.aus")
+    frozen.now = T0 + timedelta(minutes=5)
+    page = client.get(f"/sessions/{sid}")
+    assert page.status_code == 403 and "does not allow you to read clinical records" in page.text
+    assert "Requests for help" not in page.text and "Traceback" not in page.text
+
+
+def test_the_director_reads_the_page_without_the_charting_forms(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    sign_in(client, "director1.aus")
     frozen.now = T0 + timedelta(minutes=5)
     page = client.get(f"/sessions/{sid}")
     assert page.status_code == 200 and "Requests for help" in page.text
@@ -830,3 +842,16 @@ def test_two_nurses_answering_the_same_request_at_once_only_one_is_charted(
         t.join(timeout=30)
     assert sorted(outcomes) == ["answered", "conflict"]
     assert world.count(m.AssistanceRequest, sid) == 2
+
+
+def test_the_board_links_the_infusion_page_only_for_those_who_may_read_it(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    world.session(started=True)  # the chair shows one of this module's open infusions in it
+    frozen.now = T0 + timedelta(minutes=5)
+    sign_in(client, "nurse1.aus")
+    assert 'href="/sessions/' in client.get("/clinics/aus/board").text
+    sign_in(client, "frontdesk1.aus")
+    board = client.get("/clinics/aus/board").text
+    assert 'href="/sessions/' not in board and f'href="/patients/{world.patient_id}"' in board

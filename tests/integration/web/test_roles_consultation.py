@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from ketaflow.store import models as m
 from tests.integration.web.consult_support import count, new_patient, ready_for_plan
-from tests.integration.web.roles import AUS_STAFF, ROLES, Caller, callers, expected
+from tests.integration.web.roles import CLINICAL_READERS, ROLES, Caller, callers, expected
 
 COVERS = {
     ("GET", "/api/patients/{patient_id}/consultation"),
@@ -63,8 +63,8 @@ def test_reading_the_consultation_and_the_course(
     pid = new_patient(demo_engine, NOW, questions=("Is it safe with my Xanax?",))
     for url in (f"/api/patients/{pid}/consultation", f"/api/patients/{pid}/course"):
         r = _call(who[label], "GET", url)
-        assert r.status_code == expected(label, AUS_STAFF), url
-    if label in AUS_STAFF:
+        assert r.status_code == expected(label, CLINICAL_READERS), url
+    if label in CLINICAL_READERS:
         body = _call(who[label], "GET", f"/api/patients/{pid}/consultation").json()
         assert body["questions"][0]["text"] == "Is it safe with my Xanax?"
 

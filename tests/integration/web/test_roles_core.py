@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AdministrationKind, AppointmentKind, AppointmentStatus, TreatmentPhase
 from tests.integration.web.demo_support import demo_plan
-from tests.integration.web.roles import AUS_STAFF, ROLES, Caller, callers, expected
+from tests.integration.web.roles import AUS_STAFF, CLINICAL_READERS, ROLES, Caller, callers, expected
 
 COVERS = {
     ("GET", "/api/me"),
@@ -143,8 +143,27 @@ def test_charts_and_sessions_are_read_by_the_clinics_staff(
     who: dict[str, Caller], world: World, label: str
 ) -> None:
     sid = world.started_session(who["psychiatrist"])
-    for url in (f"/api/patients/{world.patient_id}", f"/api/sessions/{sid}", f"/api/sessions/{sid}/levels"):
-        assert _status(who[label], "GET", url) == expected(label, AUS_STAFF), url
+    assert _status(who[label], "GET", f"/api/patients/{world.patient_id}") == expected(label, AUS_STAFF)
+    for url in (f"/api/sessions/{sid}", f"/api/sessions/{sid}/levels"):
+        assert _status(who[label], "GET", url) == expected(label, CLINICAL_READERS), url
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_the_front_desk_gets_the_charts_administrative_part_only(
+    who: dict[str, Caller], world: World, label: str
+) -> None:
+    world.started_session(who["psychiatrist"])
+    r = who[label].client.get(f"/api/patients/{world.patient_id}")
+    if r.status_code != 200:
+        return
+    chart = r.json()
+    assert {"mrn", "name", "date_of_birth", "weight_kg", "medications", "allergies"} <= chart.keys()
+    clinical = {"diagnoses", "infusions", "scores", "home_alerts"}
+    assert chart["clinical"] is (label in CLINICAL_READERS)
+    if label in CLINICAL_READERS:
+        assert clinical <= chart.keys() and chart["infusions"]
+    else:
+        assert not clinical & chart.keys()  # left out, not shown as empty
 
 
 @pytest.mark.parametrize("label", LABELS)

@@ -14,15 +14,16 @@ from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
 from tests.integration.web.test_discharge import READY, Clock, at_observation_end, make_visit, sign_in
 
-# (login, may read the checklist [READ_CHART], may discharge [DISCHARGE])
+# (login, may read the checklist [READ_CLINICAL], may print the after-care sheet [READ_CHART],
+#  may discharge [DISCHARGE])
 COVERS = {("GET", "/api/sessions/{session_id}/discharge"), ("POST", "/api/sessions/{session_id}/discharge")}
 ROLES = [
-    ("admin", True, False),
-    ("director1.aus", True, False),
-    ("psychiatrist1.aus", True, True),
-    ("nurse1.aus", True, True),
-    ("frontdesk1.aus", True, False),
-    ("nurse1.den", False, False),  # a nurse of the other demo clinic
+    ("admin", True, True, False),
+    ("director1.aus", True, True, False),
+    ("psychiatrist1.aus", True, True, True),
+    ("nurse1.aus", True, True, True),
+    ("frontdesk1.aus", False, True, False),  # hands the sheet over; clinical records are not theirs
+    ("nurse1.den", False, False, False),  # a nurse of the other demo clinic
 ]
 
 
@@ -37,9 +38,14 @@ def app(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock]]:
         conn.execute(delete(m.SignInAttempt))
 
 
-@pytest.mark.parametrize(("login", "may_read", "may_discharge"), ROLES)
+@pytest.mark.parametrize(("login", "may_read", "may_print", "may_discharge"), ROLES)
 def test_readiness_and_discharge_by_role(
-    app: tuple[TestClient, Clock], demo_engine: Engine, login: str, may_read: bool, may_discharge: bool
+    app: tuple[TestClient, Clock],
+    demo_engine: Engine,
+    login: str,
+    may_read: bool,
+    may_print: bool,
+    may_discharge: bool,
 ) -> None:
     client, frozen = app
     visit = make_visit(demo_engine)
@@ -51,6 +57,8 @@ def test_readiness_and_discharge_by_role(
     if may_read:
         assert read.json()["ready"] is False and len(read.json()["criteria"]) == 7
         assert read.json()["may_discharge"] is may_discharge
+    elif may_print:  # a member of the clinic whose role does not read clinical records
+        assert "does not allow you to read clinical records" in read.json()["error"]
     else:
         assert "clinic you are not a member of" in read.json()["error"]
     done = client.post(url, json=READY, headers=headers)
@@ -62,7 +70,7 @@ def test_readiness_and_discharge_by_role(
     if may_read and not may_discharge:
         assert "Discharge the patient</button>" not in page.text
     sheet = client.get(f"/sessions/{visit.session_id}/aftercare")
-    assert sheet.status_code == (200 if may_read else 403)
+    assert sheet.status_code == (200 if may_print else 403)
 
 
 def test_anonymous_is_401_and_a_missing_csrf_header_is_403(

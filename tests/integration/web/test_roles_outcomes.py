@@ -45,12 +45,12 @@ OUTCOME_ROLES = {
     OTHER_NURSE: 403,
     ANONYMOUS: 401,
 }
-CHART_ROLES = {
+CLINICAL_ROLES = {  # permissions.READ_CLINICAL: one patient's questionnaire trajectory
     ADMIN: 200,
     DIRECTOR: 200,
     PSYCHIATRIST: 200,
     NURSE: 200,
-    FRONT_DESK: 200,
+    FRONT_DESK: 403,
     OTHER_NURSE: 403,
     ANONYMOUS: 401,
 }
@@ -58,7 +58,7 @@ ENDPOINTS = {
     "/api/outcomes": OUTCOME_ROLES,
     "/api/clinics/aus/outcomes": OUTCOME_ROLES,
     "/api/outcomes/dissociation": OUTCOME_ROLES,
-    "/api/patients/{patient}/outcomes": CHART_ROLES,
+    "/api/patients/{patient}/outcomes": CLINICAL_ROLES,
 }
 CASES = [(url, who, status) for url, table in ENDPOINTS.items() for who, status in table.items()]
 

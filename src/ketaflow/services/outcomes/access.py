@@ -2,7 +2,7 @@
 
 The figures themselves come from :mod:`.dashboard`, :mod:`.dissociation` and :mod:`.trajectory`;
 this module only decides the scope (``permissions``: ``Action.VIEW_OUTCOMES`` per clinic,
-``Action.READ_CHART`` for one patient) and writes the audit event. The dashboard and the
+``Action.READ_CLINICAL`` for one patient) and writes the audit event. The dashboard and the
 dissociation report are aggregates, but they are computed from patient records, so each
 view is audited like a read.
 """
@@ -137,7 +137,7 @@ def patient_outcomes(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Pa
     patient = db.get(m.Patient, patient_id)
     if patient is None:
         raise NotFound("There is no such patient.")
-    require(who, Action.READ_CHART, patient.clinic_id)
+    require(who, Action.READ_CLINICAL, patient.clinic_id)
     clinic = db.get(m.Clinic, patient.clinic_id)
     assert clinic is not None
     trajectory = patient_trajectory(db, patient_id=patient_id)

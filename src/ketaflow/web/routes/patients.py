@@ -60,10 +60,11 @@ def patient_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who) -> R
 
 @router.get("/api/patients/{patient_id}")
 def patient_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
-    """The patient's chart: demographics, weight, history, infusions and questionnaire totals."""
+    """The patient's chart: demographics, weight, medications, allergies; for the clinical staff also
+    diagnoses, infusions and questionnaire totals (`clinical` says which)."""
     c = patients.chart(db, who, patient_id)
     p = c.patient
-    return {
+    chart = {
         "id": str(p.id),
         "mrn": p.mrn,
         "name": f"{p.given_name} {p.family_name}",
@@ -71,9 +72,15 @@ def patient_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
         "sex": p.sex,
         "clinic": c.clinic.code,
         "weight_kg": c.weight.weight_kg if c.weight else None,
-        "diagnoses": [d.description for d in c.diagnoses],
         "medications": [md.as_written for md in c.medications],
         "allergies": [a.substance for a in c.allergies],
+        # False for the front desk: the clinical keys below are then left out, not empty.
+        "clinical": c.clinical,
+    }
+    if not c.clinical:
+        return chart
+    return chart | {
+        "diagnoses": [d.description for d in c.diagnoses],
         "infusions": [{**asdict(i), "session_id": str(i.session_id)} for i in c.infusions],
         "scores": [asdict(s) for s in c.scores],
         "home_alerts": [

@@ -18,6 +18,7 @@ from pydantic import BaseModel, StrictInt
 from ketaflow.errors import Conflict, InvalidInput
 from ketaflow.services import patient_access, patient_reports, portal
 from ketaflow.services.patient_access import CurrentPatient
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.settings import get_settings
 from ketaflow.store import models as m
 from ketaflow.web.content import portal_content
@@ -44,7 +45,13 @@ def _link_page(
     request: Request, db: Db, who: Any, patient_id: uuid.UUID, now: datetime, **extra: Any
 ) -> Response:
     view = patient_access.link_page(db, who, patient_id, ip_address=client_ip(request))
-    reports = patient_reports.patient_reports(db, who, patient_id, ip_address=client_ip(request))
+    # What the patient sent (questions, questionnaire answers) is clinical: the front desk, who
+    # may give links, sees the link part only.
+    reports = (
+        patient_reports.patient_reports(db, who, patient_id, ip_address=client_ip(request))
+        if allowed(who, Action.READ_CLINICAL, view.clinic.id)
+        else None
+    )
     status = extra.pop("status_code", 200)
     response = page(
         request,

@@ -1,0 +1,144 @@
+"""Every staff page, for every role, with real, unknown and malformed ids: never a stack trace.
+
+The role-matrix modules test what each role may do through the API; this sweep opens every
+HTML page as each role would (and with ids that do not exist or are not ids at all) and
+checks that the answer is a page a person can read: the page itself, a refusal, a "not
+found" or the sign-in page, never a server error or a trace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, select
+
+from ketaflow.store import models as m
+from tests.integration.web.roles import AUS_STAFF, ROLES, Caller, callers
+
+NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+
+# Every staff page (GET), with {code}, {patient} and {session} filled in per case.
+PAGES = (
+    "/",
+    "/clinics",
+    "/clinics/{code}/board",
+    "/clinics/{code}/week",
+    "/clinics/{code}/patients",
+    "/clinics/{code}/patients/new",
+    "/clinics/{code}/director",
+    "/clinics/{code}/outcomes",
+    "/outcomes",
+    "/outcomes/dissociation",
+    "/patients/{patient}",
+    "/patients/{patient}/book",
+    "/patients/{patient}/course",
+    "/patients/{patient}/consultation",
+    "/patients/{patient}/portal-link",
+    "/patients/{patient}/outcomes",
+    "/sessions/{session}",
+    "/sessions/{session}/discharge",
+    "/sessions/{session}/aftercare",
+)
+AUS_DATA = tuple(p for p in PAGES if "{" in p)  # pages of one clinic's patients or rooms
+# Pages of clinical records (permissions.READ_CLINICAL), which the front desk may not open.
+CLINICAL_PAGES = (
+    "/patients/{patient}/course",
+    "/patients/{patient}/consultation",
+    "/patients/{patient}/outcomes",
+    "/sessions/{session}",
+    "/sessions/{session}/discharge",
+)
+
+
+@pytest.fixture(scope="module")
+def who(demo_engine: Engine) -> Iterator[dict[str, Caller]]:
+    yield from callers(demo_engine, NOW)
+
+
+@pytest.fixture(scope="module")
+def ids(demo_engine: Engine) -> dict[str, str]:
+    """A discharged infusion of a demo patient of the Austin clinic (chosen by MRN, never at random)."""
+    with demo_engine.connect() as conn:
+        row = conn.execute(
+            select(m.InfusionSession.id, m.InfusionSession.patient_id)
+            .join(m.Patient, m.Patient.id == m.InfusionSession.patient_id)
+            .join(m.Clinic, m.Clinic.id == m.Patient.clinic_id)
+            .join(m.Discharge, m.Discharge.session_id == m.InfusionSession.id)
+            .where(m.Clinic.code == "aus", m.Patient.mrn.like("KF%"))
+            .order_by(m.Patient.mrn, m.InfusionSession.series_number)
+            .limit(1)
+        ).one()
+    return {"code": "aus", "patient": str(row.patient_id), "session": str(row.id)}
+
+
+def readable(r: object, path: str) -> str:
+    """The page's text, after checking it is a page a person can read (HTML, no trace, no 5xx)."""
+    status = r.status_code  # type: ignore[attr-defined]
+    text: str = r.text  # type: ignore[attr-defined]
+    assert status < 500, f"{path}: {status}"
+    assert "Traceback" not in text and 'File "' not in text, f"{path} shows a trace"
+    if status != 303:
+        assert r.headers["content-type"].startswith("text/html"), f"{path}: {r.headers['content-type']}"  # type: ignore[attr-defined]
+    return text
+
+
+@pytest.mark.parametrize("label", list(ROLES))
+def test_every_page_answers_every_role_with_a_readable_page(
+    label: str, who: dict[str, Caller], ids: dict[str, str]
+) -> None:
+    client = who[label].client
+    seen: dict[str, int] = {}
+    for template in PAGES:
+        path = template.format(**ids)
+        r = client.get(path, follow_redirects=False)
+        readable(r, path)
+        seen[template] = r.status_code
+    if label == "anonymous":
+        assert all(s in {303, 401} for t, s in seen.items() if t != "/"), seen
+    elif label == "other_clinic_nurse":
+        leaked = [t for t in AUS_DATA if seen[t] == 200]
+        assert not leaked, f"a nurse of another clinic opened {leaked}"
+        assert all(seen[t] in {403, 404} for t in AUS_DATA), seen
+    else:
+        assert label in AUS_STAFF
+        assert seen.pop("/") == 303, "the home page sends each role to its own start page"
+        assert all(s in {200, 403} for s in seen.values()), seen
+        assert seen["/patients/{patient}"] == 200 and seen["/sessions/{session}/aftercare"] == 200
+        clinical = {t: seen[t] for t in CLINICAL_PAGES}
+        assert set(clinical.values()) == ({403} if label == "front_desk" else {200}), clinical
+
+
+def test_the_front_desk_sees_the_charts_administrative_part_and_no_clinical_links(
+    who: dict[str, Caller], ids: dict[str, str]
+) -> None:
+    path = "/patients/{patient}".format(**ids)
+    desk = who["front_desk"].client.get(path).text
+    nurse = who["nurse"].client.get(path).text
+    assert 'id="clinical-withheld"' in desk and 'id="clinical-withheld"' not in nurse
+    assert "Allergies:" in desk and "Medications (as written):" in desk
+    for clinical in ("PHQ-9 over the series", "Diagnoses:", "<h2>Infusions", "/consultation", "/course"):
+        assert clinical in nurse and clinical not in desk, clinical
+    assert "/book" in desk and "/portal-link" in desk
+    link = "/patients/{patient}/portal-link".format(**ids)
+    desk_link, nurse_link = (who[w].client.get(link) for w in ("front_desk", "nurse"))
+    assert desk_link.status_code == nurse_link.status_code == 200
+    assert 'id="from-patient"' in nurse_link.text and 'id="from-patient"' not in desk_link.text
+
+
+@pytest.mark.parametrize("bad", ["not-an-id", str(uuid.UUID(int=0)), "%00", "1' or '1'='1"])
+@pytest.mark.parametrize("label", ["nurse", "psychiatrist", "director"])
+def test_unknown_and_malformed_ids_get_a_readable_answer(
+    label: str, bad: str, who: dict[str, Caller], ids: dict[str, str]
+) -> None:
+    client = who[label].client
+    for template in AUS_DATA:
+        for key in ("code", "patient", "session"):
+            if "{" + key + "}" not in template:
+                continue
+            path = template.format(**{**ids, key: bad})
+            r = client.get(path, follow_redirects=False)
+            readable(r, path)
+            assert r.status_code in {403, 404, 422}, f"{path}: {r.status_code}"
