@@ -253,9 +253,13 @@ def patient_page(j: Journey, new_page: Callable[[], Page]) -> None:
     expect(me.get_by_text("your PHQ-9 answers were sent to your care team")).to_be_visible()
     expect(me.get_by_text(f"Your total is {sum(answers)} out of 27")).to_be_visible()
 
-    # The staff see what the patient sent; the psychiatrist sees the question.
+    # The front desk, who gave the link, sees the link part only (what the patient sent is
+    # clinical); a nurse sees it, and the psychiatrist sees the question at the consultation.
     j.go(page, f"/patients/{j.patient_id}/portal-link")
-    sent = page.locator("#from-patient")
+    expect(page.get_by_role("heading", name="Links given")).to_be_visible()
+    expect(page.locator("#from-patient")).to_have_count(0)
+    j.go(j.nurse, f"/patients/{j.patient_id}/portal-link")
+    sent = j.nurse.locator("#from-patient")
     expect(sent).to_contain_text(question)
     expect(sent.locator("tr", has_text="PHQ9")).to_contain_text(str(sum(answers)))
     j.go(j.psychiatrist, f"/patients/{j.patient_id}/consultation")

@@ -15,9 +15,14 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
 from ketaflow.store.models import Chair, Clinic, InfusionSession, Patient, utcnow
 
+CODE_MAX = Clinic.__table__.c.code.type.length  # type: ignore[attr-defined]
+
 
 def clinic_for(db: Session, who: CurrentUser, code: str, action: Action) -> Clinic:
     """The clinic with `code` in the user's organization; 403 unless `who` may do `action` there."""
+    # What cannot be a clinic code is not looked up (PostgreSQL refuses a NUL in text outright).
+    if not code or len(code) > CODE_MAX or "\x00" in code:
+        raise NotFound(f"There is no clinic {code!r} in your organization.")
     clinic = db.scalar(
         select(Clinic).where(Clinic.code == code, Clinic.organization_id == who.user.organization_id)
     )

@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ketaflow
@@ -16,6 +16,7 @@ from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, No
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web.deps import SignInNeeded, page
+from ketaflow.web.nul_guard import RefuseNul
 from ketaflow.web.routes import (
     auth,
     chairside,
@@ -100,6 +101,18 @@ def create_app(engine: Engine) -> FastAPI:
             return JSONResponse({"error": message}, status_code=503)
         return page(request, "error.html", status_code=503, message=message)
 
+    @app.exception_handler(DataError)
+    async def _not_storable(request: Request, exc: DataError) -> Response:
+        # A value the database refuses (e.g. out of its range) after our checks let it through.
+        log.warning("database refused a value on %s: %s", request.url.path, str(exc).splitlines()[0])
+        message = (
+            "A value that was sent cannot be stored (it is out of range or malformed); "
+            "check the entries and send them again. Nothing was saved."
+        )
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=400)
+        return page(request, "error.html", status_code=400, message=message)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
@@ -121,4 +134,8 @@ def create_app(engine: Engine) -> FastAPI:
             "schema": current_revision(engine),
         }
 
+    app.add_middleware(
+        RefuseNul,
+        render_page=lambda request, message: page(request, "error.html", status_code=400, message=message),
+    )
     return app

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Forbidden, InvalidInput, NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinics import clinic_for
 from ketaflow.services.outcomes.dashboard import Dashboard, outcomes_dashboard
 from ketaflow.services.outcomes.dissociation import DissociationReport, dissociation_report
 from ketaflow.services.outcomes.trajectory import PatientTrajectory, patient_trajectory
@@ -62,11 +63,8 @@ def visible_clinics(db: Session, who: CurrentUser) -> Visible:
 
 def clinic_by_code(db: Session, who: CurrentUser, code: str) -> ClinicRef:
     """The clinic with this code, if the user may see its outcomes (403 otherwise, 404 when none)."""
-    row = db.execute(select(m.Clinic.id, m.Clinic.code, m.Clinic.name).where(m.Clinic.code == code)).first()
-    if row is None:
-        raise NotFound(f"There is no clinic with the code {code!r}.")
-    require(who, Action.VIEW_OUTCOMES, row[0])
-    return ClinicRef(row[0], row[1], row[2])
+    clinic = clinic_for(db, who, code, Action.VIEW_OUTCOMES)
+    return ClinicRef(clinic.id, clinic.code, clinic.name)
 
 
 def _engine(db: Session) -> Engine:
