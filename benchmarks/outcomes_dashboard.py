@@ -94,6 +94,15 @@ NOTES = [
     "as a full table scan per row. The outcome queries therefore test currency with NOT IN over the",
     "amends_id values, evaluated once. Measure SQLite on an analyzed database (the demo build analyzes).",
     "",
+    "SQLite re-measured 2026-12-04 (the tables above are from 2026-11-25, when PostgreSQL at 100x",
+    "was built; that database is not on this machine, so the section was not rewritten): on a demo",
+    "network built that day with the same settings, network dashboard cold 167 ms (158-196),",
+    "reused 5 ms, clinic 20 ms, dissociation report 94 ms; course summary 69 ms and recovery",
+    "minutes 66 ms alone (load average 4.2, 08:08 UTC). At 05:00-07:00 the same day, with the",
+    "machine busier, six runs had medians of 234 to 344 ms with every query uniformly slower:",
+    "the cold figure depends on the shared 2-core machine and is under the target when it is not",
+    "saturated.",
+    "",
 ]
 
 
