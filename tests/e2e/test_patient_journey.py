@@ -385,9 +385,17 @@ def first_infusion(j: Journey) -> None:
     expect(nurse.locator("main .badge").first).to_have_text("paused")
     expect(nurse.locator("ul.events")).to_contain_text("BP 182/112; psychiatrist informed")
 
-    # The board: the patient in the chair, the stop-level alert and the waiting request.
+    # The board: the patient in the chair, the stop-level alert and the waiting request. The
+    # front desk sees who is where, the state and the request, not the vital signs.
     j.now(at(day, 10, 21))
-    board = j.frontdesk
+    desk = j.frontdesk
+    j.go(desk, "/clinics/aus/board")
+    desk_card = desk.locator("section.chair", has=desk.get_by_role("heading", name=j.chair, exact=True))
+    expect(desk_card.locator(".badge")).to_have_text("paused")
+    expect(desk_card.locator("p.request")).to_have_text("Needs help: restroom (asked 3 min ago)")
+    expect(desk_card.locator(".vitals")).to_have_count(0)
+    expect(desk_card.locator("p.alert")).to_have_count(0)
+    board = j.nurse
     j.go(board, "/clinics/aus/board")
     card = board.locator("section.chair", has=board.get_by_role("heading", name=j.chair, exact=True))
     expect(card.get_by_role("link", name=NAME)).to_be_visible()

@@ -15,7 +15,7 @@ from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.infusion import VitalRow, assess_latest
-from ketaflow.services.permissions import Action
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.services.session_state import InfusionState, PumpRecord, state_of
 from ketaflow.store import models as m
 from ketaflow.store.facts import current
@@ -54,11 +54,15 @@ class Board:
     day: date
     chairs: list[ChairCard]
     unassigned: list[Slot]
+    # False for a reader who may not read clinical records (the front desk): the board then
+    # shows who is where, the infusion's state and open requests for help, not vitals or alerts.
+    clinical: bool = True
 
 
 def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Board:
     """Today's board (the clinic's local day), built from a fixed handful of queries."""
     clinic = clinic_for(db, who, code, Action.VIEW_BOARD)
+    clinical = allowed(who, Action.READ_CLINICAL, clinic.id)
     zone = ZoneInfo(clinic.timezone)
     day = now.astimezone(zone).date()
     start = datetime.combine(day, time(0), zone)
@@ -102,11 +106,14 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
             PumpRecord(AdministrationKind(e.kind), e.occurred_at, e.rate_mg_per_min, e.cumulative_mg)
         )
     vitals: dict[uuid.UUID, list[m.VitalSign]] = defaultdict(list)
-    for v in db.scalars(
-        current(m.VitalSign).where(m.VitalSign.session_id.in_(session_ids)).order_by(m.VitalSign.measured_at)
-    ):
-        if v.session_id is not None:
-            vitals[v.session_id].append(v)
+    if clinical:  # not read at all for the front desk
+        for v in db.scalars(
+            current(m.VitalSign)
+            .where(m.VitalSign.session_id.in_(session_ids))
+            .order_by(m.VitalSign.measured_at)
+        ):
+            if v.session_id is not None:
+                vitals[v.session_id].append(v)
     requests: dict[uuid.UUID, list[tuple[str, datetime]]] = defaultdict(list)
     for r in db.scalars(
         current(m.AssistanceRequest).where(
@@ -171,4 +178,4 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         later = [s for s in slots if s is not active and s.starts_at > (active.starts_at if active else now)]
         cards.append(ChairCard(chair.id, chair.label, active, later))
     record_read(db, who.actor(), "board.view", "clinic", clinic.id, clinic_id=clinic.id)
-    return Board(clinic=clinic, day=day, chairs=cards, unassigned=by_chair.get(None, []))
+    return Board(clinic=clinic, day=day, chairs=cards, unassigned=by_chair.get(None, []), clinical=clinical)

@@ -855,3 +855,31 @@ def test_the_board_links_the_infusion_page_only_for_those_who_may_read_it(
     sign_in(client, "frontdesk1.aus")
     board = client.get("/clinics/aus/board").text
     assert 'href="/sessions/' not in board and f'href="/patients/{world.patient_id}"' in board
+
+
+def test_the_front_desk_board_withholds_vital_signs_and_alerts(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    world.session(started=True)
+    frozen.now = T0 + timedelta(minutes=5)
+    nurse = sign_in(client, "nurse1.aus")
+
+    def slots(board: dict[str, Any]) -> list[dict[str, Any]]:
+        return [c["now"] for c in board["chairs"] if c["now"]] + board["unassigned"]
+
+    # Vitals for the infusion the board shows in the chair (this module's chair holds several).
+    board = client.get("/api/clinics/aus/board").json()
+    shown = next(s for s in slots(board) if s["session_id"] and s["state"] != "discharged")
+    vitals = {"bp": "182/112", "heart_rate": 96, "spo2": 97, "respiratory_rate": 16}
+    r = client.post(f"/api/sessions/{shown['session_id']}/vitals", json=vitals, headers=nurse)
+    assert r.status_code == 200, r.text
+    seen = client.get("/api/clinics/aus/board").json()
+    assert seen["clinical"] is True and any(s["last_vitals"] for s in slots(seen))
+    assert "Systolic blood pressure 182 mmHg is high" in client.get("/clinics/aus/board").text
+    sign_in(client, "frontdesk1.aus")
+    withheld = client.get("/api/clinics/aus/board").json()
+    assert withheld["clinical"] is False and not any(s["last_vitals"] for s in slots(withheld))
+    assert [s["state"] for s in slots(withheld)] == [s["state"] for s in slots(seen)]
+    page = client.get("/clinics/aus/board").text
+    assert "182/112" not in page and "mmHg" not in page and "shown to the clinical staff" in page

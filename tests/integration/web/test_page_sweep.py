@@ -142,3 +142,33 @@ def test_unknown_and_malformed_ids_get_a_readable_answer(
             r = client.get(path, follow_redirects=False)
             readable(r, path)
             assert r.status_code in {400, 403, 404, 422}, f"{path}: {r.status_code}"
+
+
+# (role, links its clinic navigation offers); each role is offered the pages it may open.
+NAV = {
+    "admin": {"Register a patient", "Director's page", "Outcomes"},
+    "director": {"Director's page", "Outcomes"},
+    "psychiatrist": {"Outcomes"},
+    "nurse": set(),
+    "front_desk": {"Register a patient"},
+}
+
+
+@pytest.mark.parametrize("label", list(NAV))
+def test_the_clinic_navigation_offers_only_pages_the_role_may_open(
+    label: str, who: dict[str, Caller], ids: dict[str, str]
+) -> None:
+    client = who[label].client
+    board = client.get("/clinics/aus/board").text
+    nav = board[
+        board.index('<nav class="clinic-nav"') : board.index("</nav>", board.index('class="clinic-nav"'))
+    ]
+    offered = {name for name in ("Register a patient", "Director's page", "Outcomes") if name in nav}
+    assert offered == NAV[label]
+    assert "Chair board" in nav and "Week of bookings" in nav and "Find a patient" in nav
+    for name, path in (
+        ("Register a patient", "/clinics/aus/patients/new"),
+        ("Director's page", "/clinics/aus/director"),
+        ("Outcomes", "/clinics/aus/outcomes"),
+    ):
+        assert client.get(path).status_code == (200 if name in offered else 403), (label, path)

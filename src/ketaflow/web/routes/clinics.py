@@ -52,4 +52,6 @@ def board_api(code: str, db: Db, who: Who, now: Now) -> dict[str, Any]:
             {"chair": c.label, "now": slot(c.now), "later": [slot(s) for s in c.later]} for c in b.chairs
         ],
         "unassigned": [slot(s) for s in b.unassigned],
+        # False for the front desk: `last_vitals` is then null because it is withheld.
+        "clinical": b.clinical,
     }
