@@ -10,8 +10,8 @@ try:  # typer >= 0.25 carries its own copy of click
     from typer._click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
     from typer._click.exceptions import UsageError as _UsageError
 except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
-    from click.exceptions import UsageError as _UsageError
+    from click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp  # type: ignore[assignment]
+    from click.exceptions import UsageError as _UsageError  # type: ignore[assignment]
 
 from ketaflow.errors import KetaflowError
 

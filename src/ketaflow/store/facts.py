@@ -8,11 +8,10 @@ can act on rather than a driver error.
 from __future__ import annotations
 
 import uuid
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, event, exists, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, class_mapper
 
 from ketaflow.errors import ClinicalRecordImmutable, Conflict, InvalidInput
 from ketaflow.store.models.base import ClinicalFact, utcnow
@@ -39,7 +38,7 @@ def amend(
     if not reason or not reason.strip():
         raise InvalidInput("A correction needs a reason; say why the charted entry is being amended.")
     cls = type(original)
-    columns = {c.key for c in cls.__mapper__.column_attrs}
+    columns = {c.key for c in class_mapper(cls).column_attrs}
     unknown = sorted(set(changes) - columns)
     if unknown:
         raise InvalidInput(f"{cls.__name__} has no field named {', '.join(unknown)}.")
@@ -52,14 +51,14 @@ def amend(
         )
     values = {key: getattr(original, key) for key in columns - _OWN_COLUMNS}
     values.update(changes)
-    amended = cls(
-        **values,
+    values.update(
         id=uuid.uuid4(),
         amends_id=original.id,
         amendment_reason=reason.strip(),
         recorded_by_id=by_user_id,
         recorded_at=utcnow(),
     )
+    amended = cls(**values)
     session.add(amended)
     session.flush()
     return amended
@@ -77,16 +76,17 @@ def current(model: type[F]) -> Select[tuple[F]]:
     the set is small and computed once, whereas a planner with statistics that show
     `amends_id` as almost always NULL may run a correlated probe as a scan for every row.
     """
-    return _current_of(model)
-
-
-@cache
-def _current_of(model: type[F]) -> Select[tuple[F]]:
     # Built once per model: statements are immutable, and building the alias each time
     # cost more than running the query.
-    newer = aliased(model)
-    amended = select(newer.amends_id).where(newer.amends_id.is_not(None))
-    return select(model).where(model.id.not_in(amended))
+    found = _CURRENT.get(model)
+    if found is None:
+        newer = aliased(model)
+        amended = select(newer.amends_id).where(newer.amends_id.is_not(None))
+        found = _CURRENT[model] = select(model).where(model.id.not_in(amended))
+    return cast("Select[tuple[F]]", found)
+
+
+_CURRENT: dict[type[ClinicalFact], Select[Any]] = {}
 
 
 @event.listens_for(Session, "before_flush")

@@ -25,8 +25,11 @@ def clinic_counts(engine: Engine) -> list[dict[str, Any]]:
         clinics = conn.execute(
             select(m.Clinic.id, m.Clinic.code, m.Clinic.name).order_by(m.Clinic.code)
         ).all()
-        per_table = {
-            name: dict(conn.execute(select(t.c.clinic_id, func.count()).group_by(t.c.clinic_id)).all())
+        per_table: dict[str, dict[Any, int]] = {
+            name: {
+                row[0]: int(row[1])
+                for row in conn.execute(select(t.c.clinic_id, func.count()).group_by(t.c.clinic_id))
+            }
             for name, t in sorted(tables.items())
         }
     return [
