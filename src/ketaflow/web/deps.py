@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Header, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -91,6 +91,23 @@ ApiWho = Annotated[auth.CurrentUser, Depends(_header_csrf)]
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def set_session_cookie(response: Response, request: Request, name: str, token: str, hours: float) -> None:
+    """The one way a sign-in cookie is set: HTTP-only, SameSite=Lax, Secure when the request came
+    over HTTPS. Behind a proxy that ends TLS, uvicorn takes the scheme from X-Forwarded-Proto
+    when the proxy is a trusted address (127.0.0.1 by default; `--forwarded-allow-ips`). Not
+    tied to KETAFLOW_PUBLIC_URL: staff who reach the server on an internal http address must
+    still be able to sign in."""
+    response.set_cookie(
+        name,
+        token,
+        max_age=int(hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 def client_ip(request: Request) -> str | None:

@@ -62,6 +62,17 @@ def test_it_sets_a_safe_session_cookie(client: TestClient) -> None:
     )
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # plain http here
+
+
+def test_the_cookie_is_secure_when_the_request_came_over_https(demo_engine: Engine) -> None:
+    with TestClient(create_app(demo_engine), base_url="https://testserver") as https:
+        response = https.post(
+            "/login", data={"email": NURSE_DEN, "password": DEMO_PASSWORD}, follow_redirects=False
+        )
+        assert response.status_code == 303
+        assert "; secure" in response.headers["set-cookie"].lower()
+        assert https.get("/api/me").status_code == 200  # and it is sent back over https
 
 
 def test_it_refuses_a_wrong_password_with_a_plain_sentence(client: TestClient, demo_engine: Engine) -> None:

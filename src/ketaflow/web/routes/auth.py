@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ketaflow.errors import Forbidden, InvalidInput
 from ketaflow.services import auth
-from ketaflow.web.deps import COOKIE, Db, FormWho, MaybeWho, Who, client_ip, page
+from ketaflow.web.deps import COOKIE, Db, FormWho, MaybeWho, Who, client_ip, page, set_session_cookie
 
 router = APIRouter()
 
@@ -39,15 +39,7 @@ def login(
         status = 429 if isinstance(exc, Forbidden) else 400
         return page(request, "login.html", status_code=status, email=email, error=exc.message)
     response = RedirectResponse("/clinics", status_code=303)
-    response.set_cookie(
-        COOKIE,
-        signed.token,
-        max_age=auth.SESSION_HOURS * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(response, request, COOKIE, signed.token, auth.SESSION_HOURS)
     return response
 
 

@@ -22,7 +22,7 @@ from ketaflow.services.permissions import Action, allowed
 from ketaflow.settings import get_settings
 from ketaflow.store import models as m
 from ketaflow.web.content import portal_content
-from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, client_ip, page
+from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, client_ip, page, set_session_cookie
 from ketaflow.web.patient_deps import PATIENT_COOKIE, SIGN_IN_NEEDED, ApiMe, FormMe, MaybeMe, Me
 
 router = APIRouter()
@@ -140,15 +140,7 @@ def open_link(request: Request, token: str, db: Db, now: Now) -> Response:
         return _link_refused(request, exc)
     response = RedirectResponse("/me", status_code=303)
     response.headers.update(NO_STORE)
-    response.set_cookie(
-        PATIENT_COOKIE,
-        opened.token,
-        max_age=patient_access.PATIENT_SESSION_HOURS * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(response, request, PATIENT_COOKIE, opened.token, patient_access.PATIENT_SESSION_HOURS)
     return response
 
 
