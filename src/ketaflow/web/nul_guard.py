@@ -5,6 +5,7 @@ A NUL is never part of what a person types, so every request carrying one (in th
 query, a form or a JSON body) gets the same plain answer on both engines, and nothing is saved.
 """
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -24,13 +25,21 @@ NUL_REFUSED = (
 # A NUL as raw bytes, URL-encoded (the address, the query, a form) or escaped in JSON. What a
 # person types never arrives so: "%00" typed in a form is sent as "%2500", and in JSON as is.
 _RAW = b"\x00"
-_ENCODED = {"urlencoded": b"%00", "json": b"\\u0000"}
+_URL_ENCODED = b"%00"
+# In JSON, \u0000 is a NUL only when its backslash is not itself escaped: an even run of
+# backslashes before it (none, \\, ...) leaves the last one starting the escape.
+_JSON_ESCAPED = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def carries_nul(data: bytes, encoding: str = "urlencoded") -> bool:
     """Does `data` (URL-encoded, JSON, or anything else: raw bytes only) carry a NUL?"""
-    marker = _ENCODED.get(encoding)
-    return _RAW in data or (marker is not None and marker in data)
+    if _RAW in data:
+        return True
+    if encoding == "urlencoded":
+        return _URL_ENCODED in data
+    if encoding == "json":
+        return _JSON_ESCAPED.search(data) is not None
+    return False
 
 
 def _body_encoding(scope: Scope) -> str:

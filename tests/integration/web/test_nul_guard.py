@@ -77,3 +77,6 @@ def test_the_markers_are_the_nul_itself_or_its_encoding() -> None:
     assert carries_nul(b"a\x00b", "raw") and not carries_nul(b"a%00b", "raw")
     assert not carries_nul(b"name=100%25") and not carries_nul(b"%2500")
     assert not carries_nul(b'{"a": "100%00"}', "json")  # typed in JSON, "%00" is only text
+    # JSON escapes: \u0000 is a NUL unless its backslash is itself escaped (\\u0000 is text).
+    assert carries_nul(rb'"a\u0000"', "json") and carries_nul(rb'"a\\\u0000"', "json")
+    assert not carries_nul(rb'"a\\u0000"', "json") and not carries_nul(rb'"C:\\u0000x"', "json")
