@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ketaflow.errors import InvalidInput
@@ -67,9 +68,8 @@ def get_settings() -> Settings:
         raise InvalidInput(" ".join(_sentence(e) for e in exc.errors())) from None
 
 
-def _sentence(error: object) -> str:
+def _sentence(error: ErrorDetails) -> str:
     """One line for one bad setting: our own message where we wrote one, else pydantic's, named."""
-    assert isinstance(error, dict)
     own = error.get("ctx", {}).get("error")
     if isinstance(own, ValueError):
         return str(own)

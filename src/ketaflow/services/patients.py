@@ -72,9 +72,6 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
     patient, clinic = found._tuple()
     require(who, Action.READ_CHART, patient.clinic_id)
 
-    def history(model: Any, order: Any) -> list[Any]:
-        return list(db.scalars(current(model).where(model.patient_id == patient_id).order_by(order)))
-
     weight = db.scalars(
         current(m.BodyMeasurement)
         .where(m.BodyMeasurement.patient_id == patient_id)
@@ -85,8 +82,8 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         clinic=clinic,
         weight=weight,
         diagnoses=[],
-        medications=history(m.Medication, m.Medication.recorded_at),
-        allergies=history(m.Allergy, m.Allergy.recorded_at),
+        medications=_history(db, patient_id, m.Medication, m.Medication.recorded_at),
+        allergies=_history(db, patient_id, m.Allergy, m.Allergy.recorded_at),
         consultations=[],
         plans=[],
         infusions=[],
@@ -95,7 +92,7 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         clinical=False,
     )
     if allowed(who, Action.READ_CLINICAL, patient.clinic_id):
-        result = replace(administrative, clinical=True, **_clinical_parts(db, patient_id, history))
+        result = replace(administrative, clinical=True, **_clinical_parts(db, patient_id))
     else:
         result = administrative
     record_read(
@@ -110,7 +107,12 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
     return result
 
 
-def _clinical_parts(db: Session, patient_id: uuid.UUID, history: Any) -> dict[str, Any]:
+def _history(db: Session, patient_id: uuid.UUID, model: Any, order: Any) -> list[Any]:
+    """The patient's current (as corrected) rows of one history table, in `order`."""
+    return list(db.scalars(current(model).where(model.patient_id == patient_id).order_by(order)))
+
+
+def _clinical_parts(db: Session, patient_id: uuid.UUID) -> dict[str, Any]:
     """The chart's clinical records: history, series with doses and side effects, questionnaires."""
     sessions = db.scalars(
         select(m.InfusionSession)
@@ -170,8 +172,8 @@ def _clinical_parts(db: Session, patient_id: uuid.UUID, history: Any) -> dict[st
     home = [scored(q) for q in responses if q.respondent == Respondent.PATIENT and q.session_id is None]
     home_alerts = [a for a in reversed(home) if a.alerts]
     return {
-        "diagnoses": history(m.Diagnosis, m.Diagnosis.recorded_at),
-        "consultations": history(m.Consultation, m.Consultation.held_at),
+        "diagnoses": _history(db, patient_id, m.Diagnosis, m.Diagnosis.recorded_at),
+        "consultations": _history(db, patient_id, m.Consultation, m.Consultation.held_at),
         "plans": list(db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == patient_id))),
         "infusions": infusions,
         "scores": scores,
