@@ -19,6 +19,7 @@ from ketaflow.pk.regimen import (
     PumpEvent,
     PumpEventKind,
     Regimen,
+    cap_segments,
     segments_from_events,
 )
 from ketaflow.pk.simulate import PatientSimulation, patient_modes, simulate
@@ -63,6 +64,7 @@ def predict_live(
     boluses: Sequence[Bolus] = (),
     age_yr: float | None = None,
     recovery_level_ng_per_ml: float | None = None,
+    vtbi_mg: float | None = None,
 ) -> LivePrediction:
     """Predict Cp and Ce for an infusion charted up to ``now_min``.
 
@@ -85,16 +87,23 @@ def predict_live(
         For the fitted-range check.
     recovery_level_ng_per_ml : float, optional
         Report when Cp will fall below this level, counted from now.
+    vtbi_mg : float, optional
+        What the pump was programmed to deliver (its volume to be infused, in mg). The
+        pump stops there, so neither what was given nor the forecast goes past it, and
+        a pump that reached it is no longer running.
     """
-    given = segments_from_events(events, now_min=now_min)
-    running = _running(events)
+    charted = segments_from_events(events, now_min=now_min)
+    given = charted if vtbi_mg is None else cap_segments(charted, vtbi_mg)
+    running = _running(events) and given == charted
     forecast = list(given)
     end = now_min
     if running and planned_end_min is not None and planned_end_min > now_min and given:
         last = given[-1]
         if last.end_min == now_min:
             forecast[-1] = Infusion(last.start_min, planned_end_min, last.rate_mg_per_min)
-            end = planned_end_min
+            if vtbi_mg is not None:
+                forecast = list(cap_segments(forecast, vtbi_mg))
+            end = forecast[-1].end_min
     if not forecast and not boluses:
         raise InvalidInput("Nothing has been given yet.")
     regimen = Regimen(boluses=tuple(boluses), infusions=tuple(forecast))

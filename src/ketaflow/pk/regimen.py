@@ -241,6 +241,31 @@ def segments_from_events(events: Iterable[PumpEvent], now_min: float | None = No
     return tuple(segments)
 
 
+def cap_segments(segments: Sequence[Infusion], total_mg: float) -> tuple[Infusion, ...]:
+    """Cut infusion segments where ``total_mg`` has been given, as a pump stops at its VTBI.
+
+    A pump programmed with a volume to be infused (VTBI) stops when that volume has run in,
+    whatever the clock says; a segment is shortened at that moment and any later
+    segment is dropped.
+    """
+    if not _finite(total_mg, "volume to be infused") >= 0:
+        raise InvalidInput("The amount in the bag cannot be negative.")
+    capped: list[Infusion] = []
+    left = float(total_mg)
+    for seg in segments:
+        if left <= 0:
+            break
+        if seg.dose_mg <= left:
+            capped.append(seg)
+            left -= seg.dose_mg
+            continue
+        end = seg.start_min + left / seg.rate_mg_per_min
+        if end > seg.start_min:
+            capped.append(Infusion(seg.start_min, end, seg.rate_mg_per_min))
+        left = 0.0
+    return tuple(capped)
+
+
 def _event_rate(ev: PumpEvent) -> float:
     if ev.rate_mg_per_min is None or not ev.rate_mg_per_min > 0:
         raise InvalidInput(f"A '{PumpEventKind(ev.kind).value}' event needs a positive rate.")

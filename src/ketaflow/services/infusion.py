@@ -19,7 +19,14 @@ from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
-from ketaflow.services.session_state import InfusionState, PumpRecord, check_transition, given_mg, state_of
+from ketaflow.services.session_state import (
+    InfusionState,
+    PumpRecord,
+    check_transition,
+    given_mg,
+    order_complete,
+    state_of,
+)
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import current
@@ -88,6 +95,8 @@ class SessionView:
     cadss: list[m.QuestionnaireResponse] = field(default_factory=list)
     # What a pause form could say, from the latest reading's pause/stop alerts ("" if none).
     suggested_pause_reason: str = ""
+    # Charted running, but the pump has delivered its whole volume to be infused: chart Stop.
+    order_complete: bool = False
 
     @property
     def open_side_effects(self) -> list[m.SideEffect]:
@@ -277,15 +286,16 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         )
     )
     assessed = assess_vitals(list(vitals))
+    order = current_order(db, session_id)
     view = SessionView(
         session=session,
         patient=patient,
         clinic=clinic,
         chair_label=chair.label if chair else None,
-        order=current_order(db, session_id),
+        order=order,
         events=events,
         state=state_of(events, discharged=discharge is not None),
-        given_mg=given_mg(events, now),
+        given_mg=0.0 if order is None else given_mg(events, now, vtbi_mg=order.vtbi_mg),
         vitals=assessed,
         side_effects=side_effects,
         assistance=assistance,
@@ -298,6 +308,9 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         interventions=interventions,
         cadss=cadss,
         suggested_pause_reason=_suggested_pause_reason(assessed),
+        order_complete=order is not None
+        and discharge is None
+        and order_complete(events, now, vtbi_mg=order.vtbi_mg),
     )
     record_read(
         db,
@@ -348,7 +361,7 @@ def pump(
     if events and now < events[-1].at:
         raise InvalidInput("A pump event cannot be earlier than the last one charted; check the time.")
     rate_mg_per_min = order.dose_mg / order.duration_min
-    so_far = min(order.dose_mg, given_mg(events, now))
+    so_far = given_mg(events, now, vtbi_mg=order.vtbi_mg)
     running_after = after == InfusionState.RUNNING
     db.add(
         m.AdministrationEvent(

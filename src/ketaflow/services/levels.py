@@ -67,7 +67,7 @@ def live_levels(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datet
         if e.kind.value in {k.value for k in pk.PumpEventKind}
     ]
     now_min = max(0.0, (now - t0).total_seconds() / 60)
-    remaining = max(0.0, order.dose_mg - given_mg(events, now))
+    remaining = max(0.0, order.vtbi_mg - given_mg(events, now, vtbi_mg=order.vtbi_mg))
     planned_end = now_min + remaining / (order.dose_mg / order.duration_min) if remaining > 0 else None
     clear = _clear_level()
     prediction = pk.predict_live(
@@ -79,6 +79,7 @@ def live_levels(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datet
         until_min=max(240.0, now_min + 60),
         step_s=30.0,
         recovery_level_ng_per_ml=clear,
+        vtbi_mg=order.vtbi_mg,
     )
     sim = prediction.simulation
     record_read(

@@ -55,13 +55,27 @@ def check_transition(state: InfusionState, kind: AdministrationKind) -> Infusion
     return after
 
 
-def given_mg(events: Sequence[PumpRecord], at: datetime) -> float:
-    """Drug delivered up to `at`: the last event's total plus what ran since, at its rate."""
+def given_mg(events: Sequence[PumpRecord], at: datetime, *, vtbi_mg: float) -> float:
+    """Drug delivered up to `at`: the last event's total plus what ran since, at its rate.
+
+    Never more than `vtbi_mg`, what the pump was programmed to deliver: a pump stops at
+    its volume to be infused, whatever the clock says.
+    """
     if not events:
         return 0.0
     last = events[-1]
     running = state_of(events, discharged=False) == InfusionState.RUNNING
     if not running or last.rate_mg_per_min is None:
-        return last.cumulative_mg
+        return min(vtbi_mg, last.cumulative_mg)
     minutes = max(0.0, (at - last.at).total_seconds() / 60)
-    return last.cumulative_mg + last.rate_mg_per_min * minutes
+    return min(vtbi_mg, last.cumulative_mg + last.rate_mg_per_min * minutes)
+
+
+def order_complete(events: Sequence[PumpRecord], at: datetime, *, vtbi_mg: float) -> bool:
+    """The pump is charted running but has delivered its whole volume: Stop is due."""
+    running = state_of(events, discharged=False) == InfusionState.RUNNING
+    return running and given_mg(events, at, vtbi_mg=vtbi_mg) >= vtbi_mg - VTBI_TOLERANCE_MG
+
+
+# What counts as "the bag has run in": pump totals are charted to the microgram (3 decimals).
+VTBI_TOLERANCE_MG = 1e-3

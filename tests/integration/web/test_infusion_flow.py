@@ -172,3 +172,45 @@ def test_it_needs_the_csrf_token_for_every_change(world: tuple[TestClient, Clock
         f"/appointments/{appt.id}/check-in", data={"version": "1", "driver": "Dana Reyes, 555-0100"}
     )
     assert form.status_code == 403
+
+
+def test_given_so_far_stops_at_the_bag(
+    world: tuple[TestClient, Clock, m.Appointment], demo_engine: Engine
+) -> None:
+    """A pump stops at its volume to be infused: 45 minutes into a 40-minute order, the page,
+    the API and the predicted levels all say the whole order and no more was given."""
+    client, frozen, appt = world
+    desk = sign_in(client, "frontdesk1.aus")
+    url = f"/api/appointments/{appt.id}"
+    assert (
+        client.post(f"{url}/check-in", json={"version": 1, "driver": "Dana Reyes, 555-0100"}, headers=desk)
+    ).status_code == 200
+    nurse = sign_in(client, "nurse1.aus")
+    session_id = client.post(f"{url}/open", headers=nurse).json()["session_id"]
+    api = f"/api/sessions/{session_id}"
+    psych = sign_in(client, "psychiatrist1.aus")
+    order = client.post(f"{api}/order", json={"protocol": "depression-induction"}, headers=psych).json()
+    vtbi_mg = order["volume_ml"] * order["bag_drug_mg"] / order["bag_volume_ml"]
+    nurse = sign_in(client, "nurse1.aus")
+    assert client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse).json()["state"] == "running"
+
+    frozen.now = T0 + timedelta(minutes=30)
+    halfway = client.get(api).json()
+    assert halfway["given_mg"] < vtbi_mg and halfway["order_complete"] is False
+
+    frozen.now = T0 + timedelta(minutes=45)  # nobody charted the stop
+    view = client.get(api).json()
+    assert view["given_mg"] == pytest.approx(vtbi_mg, abs=0.01)
+    assert view["state"] == "running" and view["order_complete"] is True
+    levels = client.get(f"{api}/levels").json()
+    assert levels["given_mg"] == pytest.approx(vtbi_mg, abs=0.01)
+    assert levels["running"] is False
+    page = client.get(f"/sessions/{session_id}").text
+    assert "order is complete" in page and "chart Stop" in page
+    assert f"{vtbi_mg:.1f} mg given" in page
+
+    frozen.now = T0 + timedelta(minutes=47)
+    client.post(f"{api}/pump", json={"kind": "stop"}, headers=nurse)
+    stopped = client.get(api).json()
+    assert stopped["events"][-1]["cumulative_mg"] == pytest.approx(vtbi_mg, abs=0.01)
+    assert stopped["order_complete"] is False

@@ -65,6 +65,11 @@ class DoseOrder(ClinicalFact, Base):
     limit_status: Mapped[str] = mapped_column(String(16), default="ok")
     override_reason: Mapped[str | None] = mapped_column(Text)
 
+    @property
+    def vtbi_mg(self) -> float:
+        """What the pump is programmed to deliver: its volume to be infused, in mg of drug."""
+        return self.volume_ml * self.bag_drug_mg / self.bag_volume_ml
+
 
 class AdministrationEvent(ClinicalFact, Base):
     """What the pump actually did: start, rate change, pause, resume, stop, bolus."""

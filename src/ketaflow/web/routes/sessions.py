@@ -202,6 +202,9 @@ def order_api(session_id: uuid.UUID, body: OrderIn, db: Db, who: ApiWho, now: No
         "dose_mg": row.dose_mg,
         "rate_ml_per_h": row.rate_ml_per_h,
         "volume_ml": row.volume_ml,
+        "bag_drug_mg": row.bag_drug_mg,
+        "bag_volume_ml": row.bag_volume_ml,
+        "vtbi_mg": round(row.vtbi_mg, 3),
         "limit_status": row.limit_status,
     }
 
@@ -234,6 +237,7 @@ def session_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, 
         "chair": v.chair_label,
         "state": v.state.value,
         "given_mg": round(v.given_mg, 2),
+        "order_complete": v.order_complete,
         "order": None
         if v.order is None
         else {
@@ -243,6 +247,9 @@ def session_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, 
             "duration_min": v.order.duration_min,
             "rate_ml_per_h": v.order.rate_ml_per_h,
             "volume_ml": v.order.volume_ml,
+            "bag_drug_mg": v.order.bag_drug_mg,
+            "bag_volume_ml": v.order.bag_volume_ml,
+            "vtbi_mg": round(v.order.vtbi_mg, 3),
         },
         "events": [
             {
