@@ -67,3 +67,47 @@ def test_comfort_toggles_save_themselves_and_a_side_effect_is_charted(
     with page.expect_navigation():
         side.locator("button[type=submit]").click()
     expect(page.get_by_text("Side effect: nausea (moderate) since 10:12")).to_be_visible()
+
+
+def test_enter_in_the_pause_reason_pauses_and_stop_asks_to_be_confirmed(
+    live_server: LiveServer, new_page: Callable[[], Page], session_url: str
+) -> None:
+    page = new_page()
+    page.set_viewport_size({"width": 1024, "height": 768})
+    sign_in(page, live_server.url, "nurse1.aus")
+    page.goto(session_url)
+    controls = page.locator("#pump button")
+    expect(controls).to_have_text(["Pause", "Stop"])  # running: no Start, no Resume
+    for i in range(controls.count()):  # every pump control is a 44 px target (WCAG 2.5.5)
+        box = controls.nth(i).bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 44, box
+    boxes = [controls.nth(i).bounding_box() for i in range(controls.count())]
+    for i, a in enumerate(boxes):  # and at least 8 px apart, so a thumb does not press the other
+        for b in boxes[i + 1 :]:
+            assert a is not None and b is not None
+            dx = max(b["x"] - (a["x"] + a["width"]), a["x"] - (b["x"] + b["width"]), 0)
+            dy = max(b["y"] - (a["y"] + a["height"]), a["y"] - (b["y"] + b["height"]), 0)
+            assert max(dx, dy) >= 8, (a, b)
+
+    # Enter in the pause reason submits the pause, never another action.
+    page.fill("#pump-pause input[name=reason]", "restroom with help")
+    with page.expect_navigation():
+        page.press("#pump-pause input[name=reason]", "Enter")
+    expect(page.locator("p.error")).to_have_count(0)
+    expect(page.locator("ul.events")).to_contain_text("pause 10:12")
+    expect(page.locator("ul.events")).to_contain_text("restroom with help")
+    expect(page.locator("#pump button")).to_have_text(["Resume", "Stop"])
+
+    # Stop is not sent until its box is ticked; the infusion stays paused.
+    page.fill("#pump-stop input[name=reason]", "patient asked")
+    page.locator("#pump-stop").get_by_role("button", name="Stop", exact=True).click()
+    expect(page.locator("#pump button")).to_have_text(["Resume", "Stop"])
+    assert "stop" not in page.locator("ul.events").inner_text().split()
+    # Enter in the stop reason does not bypass the confirmation either.
+    page.press("#pump-stop input[name=reason]", "Enter")
+    expect(page.locator("#pump button")).to_have_text(["Resume", "Stop"])
+    page.check("#pump-stop input[name=confirm]")
+    with page.expect_navigation():
+        page.locator("#pump-stop").get_by_role("button", name="Stop", exact=True).click()
+    expect(page.locator("#pump button")).to_have_count(0)
+    expect(page.locator("ul.events")).to_contain_text("patient asked")

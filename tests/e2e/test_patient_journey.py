@@ -331,10 +331,14 @@ def chart_vitals(page: Page, bp: str, hr: str, spo2: str, rr: str) -> Locator:
 
 
 def pump(page: Page, kind: str, reason: str | None = None) -> None:
+    """Press a pump action in its own form; Stop is confirmed first, as the page asks."""
+    form = page.locator(f"#pump-{kind.lower()}")
     if reason is not None:
-        page.fill("#pump input[name=reason]", reason)
-    submit(page, page.locator("#pump").get_by_role("button", name=kind, exact=True))
-    expect(page.locator("#pump")).to_be_visible()
+        form.locator("input[name=reason]").fill(reason)
+    if kind == "Stop":
+        form.locator("input[name=confirm]").check()
+    submit(page, form.get_by_role("button", name=kind, exact=True))
+    expect(page.locator("ul.events li").last).to_contain_text(kind.lower())
     expect(page.locator("p.error")).to_have_count(0)
 
 
@@ -380,7 +384,7 @@ def first_infusion(j: Journey) -> None:
     expect(row.locator(".level")).to_have_text("stop")
     expect(row).to_contain_text("Systolic blood pressure 182 mmHg is high")
     # The pause reason is suggested from the alert; the nurse writes her own.
-    expect(nurse.locator("#pump input[name=reason]")).to_have_value(re.compile("182"))
+    expect(nurse.locator("#pump-pause input[name=reason]")).to_have_value(re.compile("182"))
     pump(nurse, "Pause", "BP 182/112; psychiatrist informed, recheck in 5 min")
     expect(nurse.locator("main .badge").first).to_have_text("paused")
     expect(nurse.locator("ul.events")).to_contain_text("BP 182/112; psychiatrist informed")

@@ -3,6 +3,7 @@ vitals checked as typed; through the API and the HTML forms, on SQLite and Postg
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -382,13 +383,56 @@ def test_a_pause_carries_its_reason_prefilled_from_the_latest_alert(
     csrf = nurse["X-CSRF-Token"]
     form = client.post(
         f"/sessions/{sid}/pump",
-        data={"csrf": csrf, "kind": "stop", "reason": "patient asked"},
+        data={"csrf": csrf, "kind": "stop", "reason": "patient asked", "confirm": "yes"},
         follow_redirects=False,
     )
     assert form.status_code == 303
     assert client.get(api).json()["events"][-1]["reason"] == "patient asked"
     page = client.get(f"/sessions/{sid}").text
     assert f'href="/sessions/{sid}/discharge">Recovery and discharge</a>' in page
+
+
+def _pump_buttons(page: str) -> list[str]:
+    """The pump actions a page offers: one form each, its kind in a hidden field."""
+    return re.findall(r'<form method="post" action="/sessions/[^"]+/pump" id="pump-(\w+)"', page)
+
+
+def test_the_page_offers_only_the_pump_actions_valid_now_each_in_its_own_form(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=False)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    assert _pump_buttons(client.get(f"/sessions/{sid}").text) == ["start"]
+    client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse)
+    assert _pump_buttons(client.get(f"/sessions/{sid}").text) == ["pause", "stop"]
+    frozen.now = T0 + timedelta(minutes=5)
+    client.post(f"{api}/pump", json={"kind": "pause", "reason": "restroom"}, headers=nurse)
+    assert _pump_buttons(client.get(f"/sessions/{sid}").text) == ["resume", "stop"]
+    frozen.now = T0 + timedelta(minutes=8)
+    client.post(f"{api}/pump", json={"kind": "stop"}, headers=nurse)
+    assert _pump_buttons(client.get(f"/sessions/{sid}").text) == []
+
+
+def test_stop_from_the_page_needs_its_confirmation_and_nothing_is_charted_without_it(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    frozen.now = T0 + timedelta(minutes=10)
+    before = world.count(m.AdministrationEvent, sid)
+    r = client.post(
+        f"/sessions/{sid}/pump",
+        data={"csrf": nurse["X-CSRF-Token"], "kind": "stop", "reason": "patient asked"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 400 and "confirm" in r.text and "cannot be restarted" in r.text
+    assert world.count(m.AdministrationEvent, sid) == before
+    assert client.get(f"/api/sessions/{sid}").json()["state"] == "running"
+    # What was typed is kept in the stop form, ready to confirm.
+    assert 'value="patient asked"' in r.text
 
 
 def test_the_discharge_link_appears_only_once_the_infusion_is_stopped(

@@ -62,8 +62,14 @@ def pump_form(
     now: Now,
     kind: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
     try:
+        if kind == "stop" and confirm != "yes":
+            raise InvalidInput(
+                "Tick the box to confirm the stop: a stopped infusion cannot be restarted. "
+                "To halt it for now, pause instead."
+            )
         infusion.pump(
             db, who, session_id, _kind(kind), now, reason=reason if kind in {"pause", "stop"} else None
         )
@@ -75,7 +81,7 @@ def pump_form(
             who,
             session_id,
             now,
-            form={"reason": reason},
+            form={"reason": reason, "kind": kind},
             error=exc.message,
             error_at="pump",
             status_code=400,
