@@ -111,3 +111,30 @@ def test_enter_in_the_pause_reason_pauses_and_stop_asks_to_be_confirmed(
         page.locator("#pump-stop").get_by_role("button", name="Stop", exact=True).click()
     expect(page.locator("#pump button")).to_have_count(0)
     expect(page.locator("ul.events")).to_contain_text("patient asked")
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (768, 1024)], ids=["desktop", "tablet"])
+def test_a_stop_level_reading_and_its_action_are_in_the_first_screen(
+    live_server: LiveServer, new_page: Callable[[], Page], session_url: str, size: tuple[int, int]
+) -> None:
+    page = new_page()
+    width, height = size
+    page.set_viewport_size({"width": width, "height": height})
+    sign_in(page, live_server.url, "nurse1.aus")
+    page.goto(session_url)
+    for bp in ("128/82", "184/112"):
+        page.fill("#vitals-form input[name=bp]", bp)
+        page.fill("#vitals-form input[name=heart_rate]", "80")
+        page.fill("#vitals-form input[name=spo2]", "97")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Chart vitals").click()
+    page.evaluate("window.scrollTo(0, 0)")
+    first = page.locator("ol.needs li").first
+    expect(first).to_contain_text("Vital signs: stop")
+    expect(first).to_contain_text("BP 184/112")
+    expect(first).to_contain_text("Stop the infusion and call the psychiatrist")
+    box = first.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= height, (box, size)
+    # The vitals entry is right under the band, its BP field also within reach of the first screen.
+    bp_box = page.locator("#vitals-form input[name=bp]").bounding_box()
+    assert bp_box is not None and bp_box["y"] < 2 * height

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
 from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.services.attention import Attention, LatestVitals, OpenRequest, OpenSideEffect, needs_now
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
@@ -51,6 +52,8 @@ class VitalRow:
     amended: bool
     # The level of each alert, in the same order (e.g. to quote only the pause/stop ones).
     alert_levels: tuple[str, ...] = ()
+    # What to do at this level (the rules' vital-sign actions).
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class SessionView:
     suggested_pause_reason: str = ""
     # Charted running, but the pump has delivered its whole volume to be infused: chart Stop.
     order_complete: bool = False
+    # Everything open that needs a nurse's hand, most urgent first.
+    attention: list[Attention] = field(default_factory=list)
 
     @property
     def open_side_effects(self) -> list[m.SideEffect]:
@@ -176,6 +181,7 @@ def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
                 alerts=tuple(a.message for a in assessment.alerts),
                 amended=row.amends_id is not None,
                 alert_levels=tuple(a.level.value for a in assessment.alerts),
+                actions=assessment.actions,
             )
         )
     return out
@@ -187,6 +193,17 @@ def assess_latest(rows: list[m.VitalSign]) -> VitalRow | None:
     if not rows:
         return None
     return assess_vitals(rows[:1] if len(rows) == 1 else [rows[0], rows[-1]])[-1]
+
+
+def latest_vitals(row: VitalRow) -> LatestVitals:
+    """A reading as the triage shows it: what was measured, its level, alerts and action."""
+    parts = [f"BP {row.systolic}/{row.diastolic}"] if row.systolic is not None else []
+    parts += [f"HR {row.heart_rate}"] if row.heart_rate is not None else []
+    parts += [f"SpO₂ {row.spo2}%"] if row.spo2 is not None else []
+    parts += [f"RR {row.respiratory_rate}"] if row.respiratory_rate is not None else []
+    return LatestVitals(
+        row.measured_at, row.level, ", ".join(parts) or "Vitals", row.alerts, " ".join(row.actions)
+    )
 
 
 def _current_rows(rows: list[F]) -> tuple[list[F], dict[uuid.UUID, F]]:
@@ -287,6 +304,8 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
     )
     assessed = assess_vitals(list(vitals))
     order = current_order(db, session_id)
+    state = state_of(events, discharged=discharge is not None)
+    complete = order is not None and discharge is None and order_complete(events, now, vtbi_mg=order.vtbi_mg)
     view = SessionView(
         session=session,
         patient=patient,
@@ -294,7 +313,7 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         chair_label=chair.label if chair else None,
         order=order,
         events=events,
-        state=state_of(events, discharged=discharge is not None),
+        state=state,
         given_mg=0.0 if order is None else given_mg(events, now, vtbi_mg=order.vtbi_mg),
         vitals=assessed,
         side_effects=side_effects,
@@ -308,9 +327,21 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
         interventions=interventions,
         cadss=cadss,
         suggested_pause_reason=_suggested_pause_reason(assessed),
-        order_complete=order is not None
-        and discharge is None
-        and order_complete(events, now, vtbi_mg=order.vtbi_mg),
+        order_complete=complete,
+        attention=needs_now(
+            state=state,
+            latest=latest_vitals(assessed[-1]) if assessed else None,
+            requests=[OpenRequest(r.id, r.reason, r.asked_at) for r in assistance if r.helped_at is None],
+            side_effects=[
+                OpenSideEffect(e.id, e.kind, e.severity, e.onset_at, e.is_adverse_event)
+                for e in side_effects
+                if e.resolved_at is None
+            ],
+            order_complete=complete,
+            checks_every_min=clinical.default_rules().vitals.monitoring.during_every_minutes,
+            started_at=events[0].at if events else None,
+            now=now,
+        ),
     )
     record_read(
         db,
