@@ -287,8 +287,8 @@ def render(results: list[dict[str, Any]], runs: int, large_runs: int) -> list[st
         "the engine, connecting and the call (not starting Python or importing). Warm: same process, "
         "after one untimed call, every query run (`cache=False`). Figures: median [min-max] (number "
         f"of samples); samples per row: {runs}, or {large_runs} for the live calls on a large database. "
-        "Rows \"read from the stored summary\" (PostgreSQL) reuse what the last summary refresh "
-        "computed; \"computed live\" rows run every query. A cold call includes what a new process "
+        'Rows "read from the stored summary" (PostgreSQL) reuse what the last summary refresh '
+        'computed; "computed live" rows run every query. A cold call includes what a new process '
         "does once (SQLAlchemy configuring its mappers and compiling the statements, reading the "
         "clinical rules), which a running server pays on its first request only; the warm row is "
         "the steady state.",

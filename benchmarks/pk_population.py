@@ -100,9 +100,10 @@ def blas_threads() -> str:
             if hasattr(lib, symbol):
                 found.append(f"{Path(path).name.split('-')[0]} {getattr(lib, symbol)()}")
                 break
-    return ", ".join(found) or "no OpenBLAS found (thread variables set to " + os.environ.get(
-        "OPENBLAS_NUM_THREADS", "?"
-    ) + ")"
+    return (
+        ", ".join(found)
+        or "no OpenBLAS found (thread variables set to " + os.environ.get("OPENBLAS_NUM_THREADS", "?") + ")"
+    )
 
 
 def opentiva_patients(n: int) -> tuple[Any, Any]:
@@ -202,9 +203,7 @@ def child(request: dict[str, Any]) -> dict[str, Any]:
                 mask = cp_ot > 0
                 agreement = {
                     "cp_max_rel": float(np.max(np.abs(cp_us[mask] - cp_ot[mask]) / cp_ot[mask])),
-                    "ce_max_of_peak": float(
-                        np.max(np.abs(ce_us - ce_ot) / ce_ot.max(axis=1, keepdims=True))
-                    ),
+                    "ce_max_of_peak": float(np.max(np.abs(ce_us - ce_ot) / ce_ot.max(axis=1, keepdims=True))),
                 }
             del out
     return {
@@ -266,9 +265,9 @@ def render(run: Run, results: list[dict[str, Any]]) -> list[str]:
     n, m, n_points = first["patients"], first["opentiva_patients"], first["n_points"]
     lines = [
         f"Workload: `ketaflow.pk.protocol_population`, model {MODEL}, {DOSE_MG_PER_KG} mg/kg over "
-        f"{INFUSION_MIN:g} min, 0-{first['until_min']:g} min at {STEP_S:g} s ({n_points:,} points), Cp and Ce "
-        f"for every patient at every point in one call, plus Cmax, tmax, peak Ce, exact AUC and time "
-        f"above threshold; drawing the virtual patients is inside the timed call. Two modes: full "
+        f"{INFUSION_MIN:g} min, 0-{first['until_min']:g} min at {STEP_S:g} s ({n_points:,} points), "
+        "Cp and Ce for every patient at every point in one call, plus Cmax, tmax, peak Ce, exact AUC "
+        f"and time above threshold; drawing the virtual patients is inside the timed call. Two modes: full "
         f"curves returned (`keep_curves=True`, 2 x {n:,} x {n_points:,} float64) and streaming "
         f"(curves reduced block by block, only one-minute samples returned; what `ketaflow pk "
         f"population` uses). opentiva 1.1.2: one `Pump.run()` per patient on the {m} patients "

@@ -63,10 +63,12 @@ def _ram_gib() -> str:
 
 
 def postgres_version(url: str) -> str:
-    """The server's version (``SHOW server_version``), or why it could not be read."""
+    """The server's version (``SHOW server_version``, through its `postgres` database), or why not."""
+    from sqlalchemy import make_url
+
     from ketaflow.store.engine import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
     try:
         with engine.connect() as conn:
             return str(conn.exec_driver_sql("SHOW server_version").scalar_one())
@@ -148,6 +150,11 @@ class Timing:
             return "not measured"
         med = statistics.median(s)
         return f"{med:.{digits}f} {unit} [{min(s):.{digits}f}-{max(s):.{digits}f}] ({len(s)})"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 clinic``, ``9 clinics``, ``3,500 patients``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def verdict(ok: bool) -> str:
