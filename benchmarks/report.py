@@ -144,7 +144,7 @@ class Timing:
         return statistics.median(self.samples)
 
     def text(self, unit: str, digits: int = 0, scale: float = 1.0) -> str:
-        """``median [min-max] (n)``, e.g. ``249 ms [237-411] (7)``."""
+        """``median unit [min-max] (number of samples)``."""
         s = [x * scale for x in self.samples]
         if not s:
             return "not measured"
