@@ -60,7 +60,7 @@ if [ "$WITH_100X" = 1 ]; then
            --note "100x the demo network, by replication inside PostgreSQL (outcomes_dashboard.py --replicate)")
 fi
 
-step "Outcomes dashboard (about 3 minutes; 8 more with WITH_100X=1)"
+step "Outcomes dashboard (about 4 minutes; about 6 more with WITH_100X=1)"
 "$PY" benchmarks/outcomes_dashboard.py "${urls[@]}"
 
 step "Page latency (about 1 minute)"
