@@ -3,6 +3,7 @@ a comfort toggle saves itself, the drug fields show only for a drug, a side effe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -138,3 +139,37 @@ def test_a_stop_level_reading_and_its_action_are_in_the_first_screen(
     # The vitals entry is right under the band, its BP field also within reach of the first screen.
     bp_box = page.locator("#vitals-form input[name=bp]").bounding_box()
     assert bp_box is not None and bp_box["y"] < 2 * height
+
+
+def test_the_board_updates_in_place_without_reloading_or_moving_focus(
+    live_server: LiveServer, new_page: Callable[[], Page]
+) -> None:
+    day = START + timedelta(days=1)  # a day of its own: the chair shows this infusion
+    engine = make_engine(live_server.database_url)
+    sid = ChairWorld(engine).session(at=day, started=True, chair=2)
+    engine.dispose()
+    live_server.clock.set(day + timedelta(minutes=12))
+    session_url = f"{live_server.url}/sessions/{sid}"
+    board = new_page()
+    sign_in(board, live_server.url, "nurse1.aus")
+    board.goto(f"{live_server.url}/clinics/aus/board")
+    expect(board.locator("meta[http-equiv=refresh]")).to_have_count(0)
+    card = board.locator("section.chair", has=board.locator(f'a[href="/sessions/{sid}"]'))
+    card.locator(f'a[href="/sessions/{sid}"]').focus()
+    board.evaluate("window.notReloaded = true")
+
+    # Another nurse charts a stop-level reading at the chair.
+    chair = new_page()
+    sign_in(chair, live_server.url, "nurse1.aus")
+    chair.goto(session_url)
+    for bp in ("128/82", "186/114"):
+        chair.fill("#vitals-form input[name=bp]", bp)
+        with chair.expect_navigation():
+            chair.get_by_role("button", name="Chart vitals").click()
+
+    board.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # what the 30 s timer does
+    expect(board.locator("#triage li").first).to_contain_text("Vital signs: stop")
+    expect(card.locator(".vitals")).to_contain_text("BP 186/114")
+    expect(card).to_have_class(re.compile("urgent-stop"))
+    assert board.evaluate("window.notReloaded") is True
+    assert board.evaluate("document.activeElement.getAttribute('href')") == f"/sessions/{sid}"

@@ -405,7 +405,7 @@ def first_infusion(j: Journey) -> None:
     expect(card.get_by_role("link", name=NAME)).to_be_visible()
     expect(card.locator(".badge")).to_have_text("paused")
     expect(card.locator(".vitals")).to_contain_text("BP 182/112")
-    expect(card.locator(".vitals .level")).to_have_text("stop")
+    expect(card.locator(".vitals .level")).to_have_text("■ stop")
     expect(card.locator("p.alert").first).to_contain_text("Systolic blood pressure 182 mmHg is high")
     expect(card.locator("p.request")).to_have_text("Needs help: restroom (asked 3 min ago)")
     j.shot(board, "chair-board.png")

@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ketaflow.clinical as clinical_rules
+from ketaflow.services.attention import Attention, Need, OpenRequest, OpenSideEffect, needs_now
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
-from ketaflow.services.infusion import VitalRow, assess_latest
+from ketaflow.services.infusion import VitalRow, assess_latest, latest_vitals
 from ketaflow.services.permissions import Action, allowed
-from ketaflow.services.session_state import InfusionState, PumpRecord, state_of
+from ketaflow.services.session_state import InfusionState, PumpRecord, order_complete, state_of
 from ketaflow.store import models as m
 from ketaflow.store.facts import current
 from ketaflow.vocabulary import AdministrationKind, AppointmentStatus
@@ -38,6 +40,15 @@ class Slot:
     elapsed_min: float | None = None
     last_vitals: VitalRow | None = None
     open_requests: tuple[tuple[str, datetime], ...] = ()
+    # What needs a hand, most urgent first (for the front desk: requests for help only).
+    needs: tuple[Attention, ...] = ()
+    paused_reason: str | None = None  # the reason charted with the pause (clinical readers)
+    since_state_min: float | None = None  # minutes since the pause or the stop
+    vitals_age_min: float | None = None
+
+    @property
+    def top(self) -> Attention | None:
+        return self.needs[0] if self.needs else None
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,13 @@ class Board:
     # False for a reader who may not read clinical records (the front desk): the board then
     # shows who is where, the infusion's state and open requests for help, not vitals or alerts.
     clinical: bool = True
+
+    @property
+    def triage(self) -> list[tuple[str, Slot]]:
+        """Chairs whose patient needs a hand, most urgent first: (chair label, slot)."""
+        waiting = [(c.label, c.now) for c in self.chairs if c.now is not None and c.now.needs]
+        waiting += [("no chair", s) for s in self.unassigned if s.needs]
+        return sorted(waiting, key=lambda item: (item[1].needs[0].need, item[1].needs[0].since))
 
 
 def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Board:
@@ -97,6 +115,7 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
     # day that is a handful, not the whole day's infusions).
     session_ids = [s.id for s in sessions.values() if s.id not in discharged]
     events: dict[uuid.UUID, list[PumpRecord]] = defaultdict(list)
+    reasons: dict[uuid.UUID, str | None] = {}  # the last event's reason (a pause's, say)
     for e in db.scalars(
         current(m.AdministrationEvent)
         .where(m.AdministrationEvent.session_id.in_(session_ids))
@@ -105,6 +124,7 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         events[e.session_id].append(
             PumpRecord(AdministrationKind(e.kind), e.occurred_at, e.rate_mg_per_min, e.cumulative_mg)
         )
+        reasons[e.session_id] = e.reason if clinical else None
     vitals: dict[uuid.UUID, list[m.VitalSign]] = defaultdict(list)
     if clinical:  # not read at all for the front desk
         for v in db.scalars(
@@ -114,13 +134,31 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         ):
             if v.session_id is not None:
                 vitals[v.session_id].append(v)
-    requests: dict[uuid.UUID, list[tuple[str, datetime]]] = defaultdict(list)
+    requests: dict[uuid.UUID, list[OpenRequest]] = defaultdict(list)
     for r in db.scalars(
-        current(m.AssistanceRequest).where(
-            m.AssistanceRequest.session_id.in_(session_ids), m.AssistanceRequest.helped_at.is_(None)
-        )
+        current(m.AssistanceRequest)
+        .where(m.AssistanceRequest.session_id.in_(session_ids), m.AssistanceRequest.helped_at.is_(None))
+        .order_by(m.AssistanceRequest.asked_at)
     ):
-        requests[r.session_id].append((r.reason, r.asked_at))
+        requests[r.session_id].append(OpenRequest(r.id, r.reason, r.asked_at))
+    side_effects: dict[uuid.UUID, list[OpenSideEffect]] = defaultdict(list)
+    vtbi: dict[uuid.UUID, float] = {}
+    if clinical:  # open side effects, the bag and pause reasons are clinical records
+        for fx in db.scalars(
+            current(m.SideEffect).where(
+                m.SideEffect.session_id.in_(session_ids), m.SideEffect.resolved_at.is_(None)
+            )
+        ):
+            side_effects[fx.session_id].append(
+                OpenSideEffect(fx.id, fx.kind, fx.severity, fx.onset_at, fx.is_adverse_event)
+            )
+        for o in db.scalars(
+            current(m.DoseOrder)
+            .where(m.DoseOrder.session_id.in_(session_ids))
+            .order_by(m.DoseOrder.ordered_at)
+        ):
+            vtbi[o.session_id] = o.vtbi_mg
+    checks_every = clinical_rules.default_rules().vitals.monitoring.during_every_minutes
 
     by_chair: dict[uuid.UUID | None, list[Slot]] = defaultdict(list)
     for appt, given, family, mrn in rows:
@@ -141,13 +179,32 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         elif session is not None:
             evs = events.get(session.id, [])
             state = state_of(evs, discharged=False)
+            last = assess_latest(vitals.get(session.id, []))
+            asked = requests.get(session.id, [])
+            needs = needs_now(
+                state=state,
+                latest=latest_vitals(last) if last else None,
+                requests=asked,
+                side_effects=side_effects.get(session.id, []),
+                order_complete=session.id in vtbi and order_complete(evs, now, vtbi_mg=vtbi[session.id]),
+                checks_every_min=checks_every,
+                started_at=evs[0].at if evs else None,
+                now=now,
+            )
+            if not clinical:  # the front desk sees requests for help, nothing clinical
+                needs = [n for n in needs if n.need is Need.HELP]
+            held = state in (InfusionState.PAUSED, InfusionState.STOPPED) and evs
             slot = replace(
                 slot,
                 session_id=session.id,
                 state=state.value,
                 elapsed_min=(now - evs[0].at).total_seconds() / 60 if evs else None,
-                last_vitals=assess_latest(vitals.get(session.id, [])),
-                open_requests=tuple(requests.get(session.id, [])),
+                last_vitals=last,
+                open_requests=tuple((r.reason, r.asked_at) for r in asked),
+                needs=tuple(needs),
+                paused_reason=reasons.get(session.id) if state is InfusionState.PAUSED else None,
+                since_state_min=(now - evs[-1].at).total_seconds() / 60 if held else None,
+                vitals_age_min=(now - last.measured_at).total_seconds() / 60 if last else None,
             )
         elif appt.status == AppointmentStatus.CHECKED_IN:
             slot = replace(slot, state="checked in")

@@ -3,6 +3,7 @@ vitals checked as typed; through the API and the HTML forms, on SQLite and Postg
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -68,13 +69,19 @@ class ChairWorld:
             assert psychiatrist is not None
             self.psychiatrist_id = psychiatrist
 
-    def session(self, *, at: datetime = T0, ordered: bool = True, started: bool = False) -> uuid.UUID:
-        """An open infusion (opened at `at`), with a dose order and optionally a started pump."""
+    def session(
+        self, *, at: datetime = T0, ordered: bool = True, started: bool = False, chair: int = 0
+    ) -> uuid.UUID:
+        """An open infusion (opened at `at`), with a dose order and optionally a started pump, in the
+        clinic's first chair (or its `chair`-th, by position)."""
         with Session(self.engine) as db:
+            chair_id = db.scalars(
+                select(m.Chair.id).where(m.Chair.clinic_id == self.clinic_id).order_by(m.Chair.label)
+            ).all()[chair]
             appt = m.Appointment(
                 clinic_id=self.clinic_id,
                 patient_id=self.patient_id,
-                chair_id=self.chair_id,
+                chair_id=chair_id,
                 treatment_plan_id=self.plan_id,
                 kind=AppointmentKind.INFUSION,
                 starts_at=at,
@@ -90,7 +97,7 @@ class ChairWorld:
                 patient_id=self.patient_id,
                 appointment_id=appt.id,
                 treatment_plan_id=self.plan_id,
-                chair_id=self.chair_id,
+                chair_id=chair_id,
                 series_number=98,
                 phase=TreatmentPhase.MAINTENANCE,
                 opened_at=at,
@@ -540,6 +547,65 @@ def test_a_request_for_help_waits_then_is_answered_by_an_amendment(
     assert len(rows) == 2 and original.helped_at is None  # the original request stays as charted
     board = client.get("/api/clinics/aus/board").json()
     assert _board_slot(board, sid)["open_requests"] == []
+
+
+# ---- the board as a triage screen -----------------------------------------------------------------
+
+
+def test_the_board_puts_the_most_urgent_chair_first_with_its_reason(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    """Four chairs on a day of their own: stop-level vitals, a help request, a pause with its reason
+    and a stopped infusion. The triage lists stop first, then help; the paused chair shows its reason
+    and the stopped one the minutes since the stop; the front desk sees the request only."""
+    client, frozen = app_clock
+    D = T0 + timedelta(days=5)
+    frozen.now = D
+    urgent, waiting, paused, stopped = (world.session(at=D, started=True, chair=i) for i in range(4))
+    nurse = sign_in(client, "nurse1.aus")
+    frozen.now = D + timedelta(minutes=4)
+    for sid in (urgent, waiting, paused, stopped):
+        ok = client.post(
+            f"/api/sessions/{sid}/vitals", json={"bp": "128/82", "heart_rate": 72, "spo2": 98}, headers=nurse
+        )
+        assert ok.status_code == 200, ok.text
+    frozen.now = D + timedelta(minutes=8)
+    client.post(
+        f"/api/sessions/{paused}/pump", json={"kind": "pause", "reason": "restroom with help"}, headers=nurse
+    )
+    client.post(f"/api/sessions/{stopped}/pump", json={"kind": "stop"}, headers=nurse)
+    client.post(f"/api/sessions/{waiting}/assistance", json={"reason": "nausea"}, headers=nurse)
+    frozen.now = D + timedelta(minutes=9)
+    high = client.post(
+        f"/api/sessions/{urgent}/vitals", json={"bp": "184/112", "heart_rate": 96, "spo2": 97}, headers=nurse
+    )
+    assert high.json()["level"] == "stop"
+
+    frozen.now = D + timedelta(minutes=12)
+    board = client.get("/api/clinics/aus/board").json()
+    order = [t["session_id"] for t in board["triage"]]
+    assert order[:2] == [str(urgent), str(waiting)], board["triage"]
+    assert board["triage"][0]["level"] == "stop" and "BP 184/112" in board["triage"][0]["text"]
+    assert "(3 min)" in board["triage"][0]["text"]  # how old the reading is
+    assert board["triage"][1]["text"].startswith("Help requested: Asked for help (nausea) (4 min)")
+    lines = {
+        sid: " | ".join(line["text"] for line in _board_slot(board, sid)["lines"])
+        for sid in (urgent, paused, stopped)
+    }
+    assert "4 min: restroom with help" in lines[paused]
+    assert "4 min since the stop" in lines[stopped]
+    assert "BP 184/112" in lines[urgent]
+    assert _board_slot(board, urgent)["lines"][1]["after"] == "3 min ago"
+    page = client.get("/clinics/aus/board").text
+    assert 'http-equiv="refresh"' not in page  # updates itself in place (static/board.js)
+    assert page.index("BP 184/112") < page.index("Asked for help (nausea)")
+    assert "urgent-stop" in page
+
+    sign_in(client, "frontdesk1.aus")
+    desk = client.get("/api/clinics/aus/board").json()
+    assert [t["session_id"] for t in desk["triage"]] == [str(waiting)]
+    desk_text = json.dumps(desk)
+    assert "184/112" not in desk_text and "restroom with help" not in desk_text
 
 
 # ---- CADSS ----------------------------------------------------------------------------------------
