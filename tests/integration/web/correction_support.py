@@ -22,6 +22,8 @@ from ketaflow.vocabulary import (
     Respondent,
     Sex,
     TreatmentPhase,
+    VitalPhase,
+    VitalSource,
 )
 
 WEIGHT_KG, HEIGHT_CM = 70.0, 170.0  # BMI 24.2: the dosing weight is the actual weight
@@ -125,6 +127,29 @@ class CorrectionWorld:
             db.commit()
             sid: uuid.UUID = session.id
             return sid
+
+    def vital(
+        self, session_id: uuid.UUID, at: datetime, bp: tuple[int, int], heart_rate: int = 72
+    ) -> uuid.UUID:
+        """A reading charted by nurse1.aus at `at` (baseline phase)."""
+        with Session(self.engine) as db:
+            row = m.VitalSign(
+                clinic_id=self.clinic_id,
+                patient_id=self.patient_id,
+                session_id=session_id,
+                measured_at=at,
+                phase=VitalPhase.BASELINE,
+                source=VitalSource.MANUAL,
+                systolic_mmhg=bp[0],
+                diastolic_mmhg=bp[1],
+                heart_rate_bpm=heart_rate,
+                recorded_at=at,
+                recorded_by_id=self.nurse_id,
+            )
+            db.add(row)
+            db.commit()
+            vid: uuid.UUID = row.id
+            return vid
 
     def answers(
         self,
