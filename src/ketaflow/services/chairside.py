@@ -271,7 +271,9 @@ def resolve_side_effect(
         not_before=latest.onset_at,
         not_before_label="its onset",
     )
-    row = amend(db, latest, reason="resolved", by_user_id=who.user.id, resolved_at=resolved_at)
+    row = amend(
+        db, latest, reason="resolved", by_user_id=who.user.id, recorded_at=now, resolved_at=resolved_at
+    )
     _audit(db, who, session, "side_effect.resolve", "side_effect", row.id, amends=str(latest.id))
     db.commit()
     return row
@@ -336,6 +338,7 @@ def correct_side_effect(
             "is_adverse_event": bool(adverse_event),
             "notes": note,
         },
+        now=now,
     )
     db.commit()
     return row

@@ -133,6 +133,7 @@ def save(
     reason: str,
     patient_id: uuid.UUID,
     changes: dict[str, Any],
+    now: datetime,
     bookkeeping: dict[str, Any] | None = None,
 ) -> F:
     """Write the correction of `original` (an amendment row) and its audit event.
@@ -147,7 +148,9 @@ def save(
             "The corrected values are the same as the charted ones; change what was wrong, "
             "or leave the entry as it is."
         )
-    row = amend(db, original, reason=reason, by_user_id=who.user.id, **changes, **(bookkeeping or {}))
+    row = amend(
+        db, original, reason=reason, by_user_id=who.user.id, recorded_at=now, **changes, **(bookkeeping or {})
+    )
     kind = KIND_OF[type(original)]
     record(
         db,
@@ -296,6 +299,7 @@ def correct_questionnaire(
     *,
     answers: Sequence[int | None],
     reason: str,
+    now: datetime,
 ) -> CorrectedAnswers:
     """Correct a questionnaire's item answers; scored again as a new answer would be.
 
@@ -316,6 +320,7 @@ def correct_questionnaire(
         reason=text,
         patient_id=original.patient_id,
         changes={"answers": list(answers), "total": scored.total},
+        now=now,
     )
     for alert in scored.alerts:
         record(

@@ -465,6 +465,7 @@ def correct_vitals(
     spo2: int | None,
     respiratory_rate: int | None,
     reason: str,
+    now: datetime,
 ) -> VitalRow:
     """Correct a charted reading (e.g. 182/112 typed for 128/82): a new row amending it, checked as a
     new reading is, and returned classified again (against the session's baseline, which is the
@@ -488,6 +489,7 @@ def correct_vitals(
             "spo2_percent": spo2,
             "respiratory_rate_per_min": respiratory_rate,
         },
+        now=now,
     )
     rows = db.scalars(
         current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)

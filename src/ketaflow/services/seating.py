@@ -215,6 +215,7 @@ def correct_dose_order(
     bag_ml: float,
     override_reason: str,
     reason: str,
+    now: datetime,
 ) -> m.DoseOrder:
     """Correct a dose order before the pump starts: computed and checked against the limits again
     exactly as a new order (`checked_order`), written as a new row amending the order, which stays.
@@ -249,6 +250,7 @@ def correct_dose_order(
         reason=text,
         patient_id=session.patient_id,
         changes=order_columns(order, bag_mg=bag_mg, bag_ml=bag_ml, reason=override_reason),
+        now=now,
         # The psychiatrist who corrects the order now orders the dose as corrected.
         bookkeeping={"ordered_by_id": who.user.id},
     )

@@ -69,6 +69,7 @@ def test_a_corrected_phq9_changes_the_trajectory_and_the_response(db: Session) -
         end.id,
         answers=CORRECTED,
         reason="the patient ticked 'more than half the days' for items 1-3 by mistake",
+        now=last + timedelta(days=8),
     )
     assert done.response.total == 9
 

@@ -185,7 +185,7 @@ def vitals_page(request: Request, session_id: uuid.UUID, vital_id: uuid.UUID, db
 
 @router.post("/sessions/{session_id}/vitals/{vital_id}/correct", include_in_schema=False)
 async def vitals_form(
-    request: Request, session_id: uuid.UUID, vital_id: uuid.UUID, db: Db, who: FormWho
+    request: Request, session_id: uuid.UUID, vital_id: uuid.UUID, db: Db, who: FormWho, now: Now
 ) -> Response:
     typed = await _typed(request)
     return _post(
@@ -206,6 +206,7 @@ async def vitals_form(
                 typed.get("respiratory_rate"), "respiratory_rate", "Respiratory rate"
             ),
             reason=typed.get("reason", ""),
+            now=now,
         ),
         f"/sessions/{session_id}#vitals",
     )
@@ -221,7 +222,7 @@ class VitalsCorrectionIn(BaseModel):
 
 @router.post("/api/sessions/{session_id}/vitals/{vital_id}/correct")
 def vitals_api(
-    session_id: uuid.UUID, vital_id: uuid.UUID, body: VitalsCorrectionIn, db: Db, who: ApiWho
+    session_id: uuid.UUID, vital_id: uuid.UUID, body: VitalsCorrectionIn, db: Db, who: ApiWho, now: Now
 ) -> dict[str, Any]:
     """Correct a charted reading (nurses, psychiatrists): the reading as it should read, with the
     reason. It is checked and classified as a new reading; the original stays. 409 if the
@@ -236,6 +237,7 @@ def vitals_api(
         spo2=body.spo2,
         respiratory_rate=body.respiratory_rate,
         reason=body.reason,
+        now=now,
     )
     return {
         "id": str(row.id),
@@ -342,7 +344,7 @@ def order_page(request: Request, session_id: uuid.UUID, order_id: uuid.UUID, db:
 
 @router.post("/sessions/{session_id}/order/{order_id}/correct", include_in_schema=False)
 async def order_form(
-    request: Request, session_id: uuid.UUID, order_id: uuid.UUID, db: Db, who: FormWho
+    request: Request, session_id: uuid.UUID, order_id: uuid.UUID, db: Db, who: FormWho, now: Now
 ) -> Response:
     typed = await _typed(request)
     return _post(
@@ -363,6 +365,7 @@ async def order_form(
             bag_ml=forms.number(typed.get("bag_ml"), "bag_ml", "Bag volume (mL)") or 0.0,
             override_reason=typed.get("override_reason", ""),
             reason=typed.get("reason", ""),
+            now=now,
         ),
         f"/sessions/{session_id}",
     )
@@ -380,7 +383,7 @@ class OrderCorrectionIn(BaseModel):
 
 @router.post("/api/sessions/{session_id}/order/{order_id}/correct")
 def order_api(
-    session_id: uuid.UUID, order_id: uuid.UUID, body: OrderCorrectionIn, db: Db, who: ApiWho
+    session_id: uuid.UUID, order_id: uuid.UUID, body: OrderCorrectionIn, db: Db, who: ApiWho, now: Now
 ) -> dict[str, Any]:
     """Correct a dose order before the pump starts (psychiatrists): computed and checked against the
     soft and hard limits as a new order. After the pump has started it is refused (409) with what
@@ -397,6 +400,7 @@ def order_api(
         bag_ml=body.bag_ml,
         override_reason=body.override_reason,
         reason=body.reason,
+        now=now,
     )
     return {
         "id": str(row.id),
@@ -443,7 +447,7 @@ def _answers(typed: dict[str, str]) -> list[int | None]:
 
 @router.post("/patients/{patient_id}/questionnaires/{response_id}/correct", include_in_schema=False)
 async def answers_form(
-    request: Request, patient_id: uuid.UUID, response_id: uuid.UUID, db: Db, who: FormWho
+    request: Request, patient_id: uuid.UUID, response_id: uuid.UUID, db: Db, who: FormWho, now: Now
 ) -> Response:
     typed = await _typed(request)
     return _post(
@@ -455,7 +459,13 @@ async def answers_form(
         ),
         typed,
         lambda: corrections.correct_questionnaire(
-            db, who, patient_id, response_id, answers=_answers(typed), reason=typed.get("reason", "")
+            db,
+            who,
+            patient_id,
+            response_id,
+            answers=_answers(typed),
+            reason=typed.get("reason", ""),
+            now=now,
         ),
         f"/patients/{patient_id}#corrections",
     )
@@ -468,13 +478,13 @@ class AnswersCorrectionIn(BaseModel):
 
 @router.post("/api/patients/{patient_id}/questionnaires/{response_id}/correct")
 def answers_api(
-    patient_id: uuid.UUID, response_id: uuid.UUID, body: AnswersCorrectionIn, db: Db, who: ApiWho
+    patient_id: uuid.UUID, response_id: uuid.UUID, body: AnswersCorrectionIn, db: Db, who: ApiWho, now: Now
 ) -> dict[str, Any]:
     """Correct a questionnaire's answers: a clinician-rated one (CADSS) by nurses and psychiatrists,
     the patient's own answers by a psychiatrist only. Scored again as a new answer (alerts
     included); the original stays. 409 if the answers were corrected since they were read."""
     done = corrections.correct_questionnaire(
-        db, who, patient_id, response_id, answers=body.answers, reason=body.reason
+        db, who, patient_id, response_id, answers=body.answers, reason=body.reason, now=now
     )
     r, s = done.response, done.scored
     return {
