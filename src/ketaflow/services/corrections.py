@@ -89,13 +89,12 @@ def claim(db: Session, row: ClinicalFact, what: str) -> None:
     correction and a resolution of the same side effect queue one behind the other; other facts
     lock their own row. On SQLite the write transaction (BEGIN IMMEDIATE) already serializes.
     """
+    model = type(row)
     session_id = getattr(row, "session_id", None)
     if session_id is not None:
         db.execute(select(m.InfusionSession.id).where(m.InfusionSession.id == session_id).with_for_update())
     else:
-        model = type(row)
         db.execute(select(model.id).where(model.id == row.id).with_for_update())
-    model = type(row)
     newer = db.scalars(select(model).where(model.amends_id == row.id)).first()
     if newer is None:
         return
