@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
 from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.services import corrections
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import comfort_in_force, load_session
-from ketaflow.services.permissions import Action
+from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import amend, current
@@ -270,8 +271,75 @@ def resolve_side_effect(
         not_before=latest.onset_at,
         not_before_label="its onset",
     )
-    row = amend(db, latest, reason="resolved", by_user_id=who.user.id, resolved_at=resolved_at)
+    row = amend(
+        db, latest, reason="resolved", by_user_id=who.user.id, recorded_at=now, resolved_at=resolved_at
+    )
     _audit(db, who, session, "side_effect.resolve", "side_effect", row.id, amends=str(latest.id))
+    db.commit()
+    return row
+
+
+def correct_side_effect(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    side_effect_id: uuid.UUID,
+    *,
+    kind: str,
+    severity: str,
+    onset: When = None,
+    adverse_event: bool,
+    notes: str | None,
+    reason: str,
+    now: datetime,
+) -> m.SideEffect:
+    """Correct a charted side effect (its kind, severity, onset, adverse-event flag or note): a new row
+    amending it, checked as a new entry is; the original stays. The onset left out keeps the
+    charted one; a time of day is read on the day of the charted onset. Allowed after discharge:
+    the record must be right. Whether and when it resolved is kept (resolving is its own action)."""
+    kind_ = parse_choice(SideEffectKind, kind, "side effect")
+    severity_ = parse_choice(Severity, severity, "severity")
+    note = _text(notes, "The note", NOTES_MAX)
+    begin_write(db)
+    original = corrections.fetch(db, m.SideEffect, side_effect_id, "side effect", session_id=session_id)
+    require(who, Action.CORRECT_SIDE_EFFECT, original.clinic_id)
+    corrections.claim(db, original, "side effect")
+    text = corrections.check_reason(reason)
+    session = load_session(db, who, session_id, Action.READ_CLINICAL)
+    zone = _zone(db, session)
+    if onset is None:
+        onset_at = original.onset_at
+    else:
+        if isinstance(onset, time):
+            onset = datetime.combine(original.onset_at.astimezone(zone).date(), onset, tzinfo=zone)
+        onset_at = _when(
+            onset,
+            "The onset",
+            now=now,
+            zone=zone,
+            not_before=session.opened_at,
+            not_before_label="this infusion was opened",
+        )
+    if original.resolved_at is not None and onset_at > original.resolved_at:
+        raise InvalidInput(
+            f"The onset {_hhmm(onset_at, zone)} is after the side effect was marked resolved at "
+            f"{_hhmm(original.resolved_at, zone)}; check the time."
+        )
+    row = corrections.save(
+        db,
+        who,
+        original,
+        reason=text,
+        patient_id=session.patient_id,
+        changes={
+            "kind": kind_,
+            "severity": severity_,
+            "onset_at": onset_at,
+            "is_adverse_event": bool(adverse_event),
+            "notes": note,
+        },
+        now=now,
+    )
     db.commit()
     return row
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
 from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.services import corrections
 from ketaflow.services.attention import Attention, LatestVitals, OpenRequest, OpenSideEffect, needs_now
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -422,6 +423,22 @@ def pump(
     return after
 
 
+def checked_vitals(
+    bp: str, heart_rate: int | None, spo2: int | None, respiratory_rate: int | None
+) -> clinical.BloodPressure:
+    """The typed blood pressure, once every value has passed the checks a charted reading must pass
+    (a blood pressure written systolic/diastolic, each value in the range that can be measured)."""
+    pressure = clinical.parse_bp(bp)
+    signs = clinical.VitalSigns(
+        bp=pressure,
+        heart_rate_per_min=heart_rate,
+        spo2_percent=spo2,
+        respiratory_rate_per_min=respiratory_rate,
+    )
+    clinical.classify_vitals(signs)  # validates the ranges before anything is written
+    return pressure
+
+
 def record_vitals(
     db: Session,
     who: CurrentUser,
@@ -436,14 +453,7 @@ def record_vitals(
     """Chart a set of vital signs; return it with its alert level and the recommended action."""
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
-    pressure = clinical.parse_bp(bp)
-    signs = clinical.VitalSigns(
-        bp=pressure,
-        heart_rate_per_min=heart_rate,
-        spo2_percent=spo2,
-        respiratory_rate_per_min=respiratory_rate,
-    )
-    clinical.classify_vitals(signs)  # validates the ranges before anything is written
+    pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate)
     events = pump_records(db, session_id)
     state = state_of(events, discharged=False)
     phase = {
@@ -484,5 +494,50 @@ def record_vitals(
         patient_id=session.patient_id,
         details={"level": assessed.level},
     )
+    db.commit()
+    return assessed
+
+
+def correct_vitals(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    vital_id: uuid.UUID,
+    *,
+    bp: str,
+    heart_rate: int | None,
+    spo2: int | None,
+    respiratory_rate: int | None,
+    reason: str,
+    now: datetime,
+) -> VitalRow:
+    """Correct a charted reading (e.g. 182/112 typed for 128/82): a new row amending it, checked as a
+    new reading is, and returned classified again (against the session's baseline, which is the
+    corrected reading itself when the first reading is corrected). The original stays as charted."""
+    begin_write(db)
+    original = corrections.fetch(db, m.VitalSign, vital_id, "vital signs reading", session_id=session_id)
+    require(who, Action.CORRECT_VITALS, original.clinic_id)
+    corrections.claim(db, original, "vital signs reading")
+    text = corrections.check_reason(reason)
+    pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate)
+    row = corrections.save(
+        db,
+        who,
+        original,
+        reason=text,
+        patient_id=original.patient_id,
+        changes={
+            "systolic_mmhg": pressure.systolic_mm_hg,
+            "diastolic_mmhg": pressure.diastolic_mm_hg,
+            "heart_rate_bpm": heart_rate,
+            "spo2_percent": spo2,
+            "respiratory_rate_per_min": respiratory_rate,
+        },
+        now=now,
+    )
+    rows = db.scalars(
+        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+    ).all()
+    assessed = next(r for r in assess_vitals(list(rows)) if r.id == row.id)
     db.commit()
     return assessed

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.corrections import CorrectionLine, history
 from ketaflow.services.patient_reports import HomeAnswer, scored
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
@@ -37,6 +39,8 @@ class ScorePoint:
     instrument: str
     answered_at: datetime
     total: int | None
+    id: uuid.UUID | None = None  # the questionnaire response (its current version), to correct it
+    respondent: str | None = None  # patient or clinician
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class Chart:
     # diagnoses, consultations, plans, infusions and questionnaires are then left out (empty,
     # and not read at all), and the page says so rather than showing "none".
     clinical: bool = True
+    # Every correction (amendment) of the patient's vitals, dose orders, side effects and
+    # questionnaires, newest first: who changed which entry, when, why, old -> new.
+    corrections: list[CorrectionLine] = field(default_factory=list)
 
 
 def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
@@ -92,7 +99,9 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         clinical=False,
     )
     if allowed(who, Action.READ_CLINICAL, patient.clinic_id):
-        result = replace(administrative, clinical=True, **_clinical_parts(db, patient_id))
+        parts = _clinical_parts(db, patient_id)
+        corrections = history(db, patient_id, ZoneInfo(clinic.timezone))
+        result = replace(administrative, clinical=True, corrections=corrections, **parts)
     else:
         result = administrative
     record_read(
@@ -168,7 +177,7 @@ def _clinical_parts(db: Session, patient_id: uuid.UUID) -> dict[str, Any]:
         .where(m.QuestionnaireResponse.patient_id == patient_id)
         .order_by(m.QuestionnaireResponse.answered_at)
     ).all()
-    scores = [ScorePoint(q.instrument, q.answered_at, q.total) for q in responses]
+    scores = [ScorePoint(q.instrument, q.answered_at, q.total, q.id, q.respondent) for q in responses]
     home = [scored(q) for q in responses if q.respondent == Respondent.PATIENT and q.session_id is None]
     home_alerts = [a for a in reversed(home) if a.alerts]
     return {

@@ -27,6 +27,11 @@ class Action(StrEnum):
     PLAN_TREATMENT = "set a treatment plan"
     ISSUE_PATIENT_LINK = "give a patient a link to their own page"
     VIEW_OUTCOMES = "see outcomes"
+    CORRECT_VITALS = "correct a charted vital sign"
+    CORRECT_SIDE_EFFECT = "correct a charted side effect"
+    CORRECT_DOSE_ORDER = "correct a dose order"
+    CORRECT_CLINICIAN_RATING = "correct a clinician-rated questionnaire (e.g. CADSS)"
+    CORRECT_PATIENT_ANSWERS = "correct the answers a patient gave to a questionnaire"
 
 
 _ALL = set(Role)
@@ -51,6 +56,23 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.PLAN_TREATMENT: {Role.PSYCHIATRIST},
     Action.ISSUE_PATIENT_LINK: {Role.ADMIN, Role.FRONT_DESK, Role.PSYCHIATRIST, Role.NURSE},
     Action.VIEW_OUTCOMES: {Role.ADMIN, Role.DIRECTOR, Role.PSYCHIATRIST},
+    # Corrections (services/corrections.py). A correction is a new row amending the charted one,
+    # with a written reason, and is audited. The rule: whoever may chart an entry of that kind
+    # at the entry's clinic may correct it, so the author may correct their own entry, and a
+    # colleague of the same clinic with the same clinical role may correct it too; authorship
+    # alone grants nothing (an author who no longer holds the role at that clinic cannot).
+    # Vital signs and side effects: the nurses and psychiatrists who chart them.
+    Action.CORRECT_VITALS: {Role.NURSE, Role.PSYCHIATRIST},
+    Action.CORRECT_SIDE_EFFECT: {Role.NURSE, Role.PSYCHIATRIST},
+    # Dose orders: psychiatrists only, as only they order (and only before the pump starts).
+    Action.CORRECT_DOSE_ORDER: {Role.PSYCHIATRIST},
+    # Clinician-rated scales (CADSS): the nurses and psychiatrists who rate them.
+    Action.CORRECT_CLINICIAN_RATING: {Role.NURSE, Role.PSYCHIATRIST},
+    # What the patient answered (PHQ-9, GAD-7 from home or before an infusion): the patient's own
+    # report feeds the suicide-risk review and the outcome figures, so only the psychiatrist
+    # responsible for that review may correct it (e.g. the patient says a box was ticked in
+    # error), always with the reason. Clinic policy, not from a published source.
+    Action.CORRECT_PATIENT_ANSWERS: {Role.PSYCHIATRIST},
 }
 
 

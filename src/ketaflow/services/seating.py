@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
 from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.services import corrections
 from ketaflow.services.audit import record
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session, pump_records
@@ -68,10 +71,9 @@ def open_session(
     return session
 
 
-def order_dose(
+def checked_order(
     db: Session,
-    who: CurrentUser,
-    session_id: uuid.UUID,
+    session: m.InfusionSession,
     *,
     protocol: str,
     dose_mg_per_kg: float | None,
@@ -79,13 +81,12 @@ def order_dose(
     bag_mg: float,
     bag_ml: float,
     reason: str,
-    now: datetime,
-) -> m.DoseOrder:
-    """Order the dose with smart-pump limits: a hard limit is refused; a soft limit needs a written reason."""
-    begin_write(db)
-    session = load_session(db, who, session_id, Action.ORDER_DOSE)
-    if pump_records(db, session_id):
-        raise Conflict("The infusion has already started; stop it before ordering a different dose.")
+) -> clinical.DoseOrder:
+    """The order computed on the chart's latest weight and checked against the smart-pump limits:
+    beyond a hard limit it is refused; beyond a soft limit it stands only with a written `reason`.
+
+    The one place an order (a new one or a correction) is checked against the dose limits.
+    """
     weight = db.scalars(
         current(m.BodyMeasurement)
         .where(m.BodyMeasurement.patient_id == session.patient_id)
@@ -113,22 +114,60 @@ def order_dose(
             + " ".join(order.messages)
             + "); write your reason to order it."
         )
+    return order
+
+
+def order_columns(order: clinical.DoseOrder, *, bag_mg: float, bag_ml: float, reason: str) -> dict[str, Any]:
+    """The charted columns of a dose order computed by `checked_order`."""
+    return {
+        "protocol_code": order.protocol,
+        "dosing_weight_kg": order.dosing_weight_kg,
+        "dose_mg_per_kg": order.dose_mg_per_kg,
+        "dose_mg": order.delivered_dose_mg,
+        "duration_min": order.delivered_minutes,
+        "bag_drug_mg": bag_mg,
+        "bag_volume_ml": bag_ml,
+        "rate_ml_per_h": order.rate_ml_per_h,
+        "volume_ml": order.volume_ml,
+        "limit_status": order.status.value,
+        "override_reason": reason.strip() or None,
+    }
+
+
+def order_dose(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    protocol: str,
+    dose_mg_per_kg: float | None,
+    minutes: float | None,
+    bag_mg: float,
+    bag_ml: float,
+    reason: str,
+    now: datetime,
+) -> m.DoseOrder:
+    """Order the dose with smart-pump limits: a hard limit is refused; a soft limit needs a written reason."""
+    begin_write(db)
+    session = load_session(db, who, session_id, Action.ORDER_DOSE)
+    if pump_records(db, session_id):
+        raise Conflict("The infusion has already started; stop it before ordering a different dose.")
+    order = checked_order(
+        db,
+        session,
+        protocol=protocol,
+        dose_mg_per_kg=dose_mg_per_kg,
+        minutes=minutes,
+        bag_mg=bag_mg,
+        bag_ml=bag_ml,
+        reason=reason,
+    )
     row = m.DoseOrder(
         clinic_id=session.clinic_id,
         session_id=session_id,
         ordered_by_id=who.user.id,
         ordered_at=now,
-        protocol_code=order.protocol,
-        dosing_weight_kg=order.dosing_weight_kg,
-        dose_mg_per_kg=order.dose_mg_per_kg,
-        dose_mg=order.delivered_dose_mg,
-        duration_min=order.delivered_minutes,
-        bag_drug_mg=bag_mg,
-        bag_volume_ml=bag_ml,
-        rate_ml_per_h=order.rate_ml_per_h,
-        volume_ml=order.volume_ml,
-        limit_status=order.status.value,
-        override_reason=reason.strip() or None,
+        **order_columns(order, bag_mg=bag_mg, bag_ml=bag_ml, reason=reason),
         recorded_by_id=who.user.id,
         recorded_at=now,
     )
@@ -142,6 +181,78 @@ def order_dose(
         clinic_id=session.clinic_id,
         patient_id=session.patient_id,
         details={"dose_mg": row.dose_mg, "status": row.limit_status},
+    )
+    db.commit()
+    return row
+
+
+def order_locked(db: Session, session_id: uuid.UUID) -> str | None:
+    """Why the infusion's dose order can no longer be corrected (its pump has started), or None."""
+    events = pump_records(db, session_id)
+    if not events:
+        return None
+    session = db.get(m.InfusionSession, session_id)
+    clinic = db.get(m.Clinic, session.clinic_id) if session else None
+    started = events[0].at.astimezone(ZoneInfo(clinic.timezone if clinic else "UTC")).strftime("%H:%M")
+    return (
+        f"The pump was started at {started}, so this order can no longer be corrected: it is the "
+        "record of what the pump was programmed to give. If the dose is wrong, pause or stop the "
+        "pump now and write why (the reason is charted with the pump event), and tell the "
+        "patient's psychiatrist; the next infusion gets its own order."
+    )
+
+
+def correct_dose_order(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    order_id: uuid.UUID,
+    *,
+    protocol: str,
+    dose_mg_per_kg: float | None,
+    minutes: float | None,
+    bag_mg: float,
+    bag_ml: float,
+    override_reason: str,
+    reason: str,
+    now: datetime,
+) -> m.DoseOrder:
+    """Correct a dose order before the pump starts: computed and checked against the limits again
+    exactly as a new order (`checked_order`), written as a new row amending the order, which stays.
+
+    Once the pump has started the order is what the pump was programmed with and what the drug
+    given is reckoned from, so it is no longer corrected; the refusal says what to do instead.
+    """
+    begin_write(db)
+    original = corrections.fetch(db, m.DoseOrder, order_id, "dose order", session_id=session_id)
+    require(who, Action.CORRECT_DOSE_ORDER, original.clinic_id)
+    corrections.claim(db, original, "dose order")
+    text = corrections.check_reason(reason)
+    refusal = order_locked(db, session_id)
+    if refusal is not None:
+        raise Conflict(refusal)
+    session = db.get(m.InfusionSession, session_id)
+    assert session is not None  # the order belongs to it
+    order = checked_order(
+        db,
+        session,
+        protocol=protocol,
+        dose_mg_per_kg=dose_mg_per_kg,
+        minutes=minutes,
+        bag_mg=bag_mg,
+        bag_ml=bag_ml,
+        reason=override_reason,
+    )
+    row = corrections.save(
+        db,
+        who,
+        original,
+        reason=text,
+        patient_id=session.patient_id,
+        changes=order_columns(order, bag_mg=bag_mg, bag_ml=bag_ml, reason=override_reason),
+        now=now,
+        # The psychiatrist who corrects the order now orders the dose as corrected.
+        bookkeeping={"ordered_by_id": who.user.id},
     )
     db.commit()
     return row

@@ -8,6 +8,7 @@ can act on rather than a driver error.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, event, exists, select
@@ -28,12 +29,14 @@ def amend(
     *,
     reason: str,
     by_user_id: uuid.UUID | None,
+    recorded_at: datetime | None = None,
     **changes: Any,
 ) -> F:
     """Record a correction of `original` as a new row that points at it.
 
     The original row is left exactly as charted. Only the latest row of an amendment
     chain may be amended, so two people correcting the same entry cannot both win.
+    `recorded_at` is when the amendment is written (default: now); use cases pass their clock.
     """
     if not reason or not reason.strip():
         raise InvalidInput("A correction needs a reason; say why the charted entry is being amended.")
@@ -56,7 +59,7 @@ def amend(
         amends_id=original.id,
         amendment_reason=reason.strip(),
         recorded_by_id=by_user_id,
-        recorded_at=utcnow(),
+        recorded_at=recorded_at or utcnow(),
     )
     amended = cls(**values)
     session.add(amended)

@@ -41,6 +41,10 @@ PAGES = (
     "/sessions/{session}",
     "/sessions/{session}/discharge",
     "/sessions/{session}/aftercare",
+    "/sessions/{session}/vitals/{vital}/correct",
+    "/sessions/{session}/order/{order}/correct",
+    "/sessions/{se_session}/side-effects/{side_effect}/correct",
+    "/patients/{patient}/questionnaires/{response}/correct",
 )
 AUS_DATA = tuple(p for p in PAGES if "{" in p)  # pages of one clinic's patients or rooms
 # Pages of clinical records (permissions.READ_CLINICAL), which the front desk may not open.
@@ -50,6 +54,10 @@ CLINICAL_PAGES = (
     "/patients/{patient}/outcomes",
     "/sessions/{session}",
     "/sessions/{session}/discharge",
+    "/sessions/{session}/vitals/{vital}/correct",
+    "/sessions/{session}/order/{order}/correct",
+    "/sessions/{se_session}/side-effects/{side_effect}/correct",
+    "/patients/{patient}/questionnaires/{response}/correct",
 )
 
 
@@ -71,7 +79,36 @@ def ids(demo_engine: Engine) -> dict[str, str]:
             .order_by(m.Patient.mrn, m.InfusionSession.series_number)
             .limit(1)
         ).one()
-    return {"code": "aus", "patient": str(row.patient_id), "session": str(row.id)}
+        # One of each correctable entry (the correction pages): of this infusion and patient, and
+        # a side effect of the first Austin infusion that has one.
+        vital = conn.scalar(select(m.VitalSign.id).where(m.VitalSign.session_id == row.id).limit(1))
+        order = conn.scalar(select(m.DoseOrder.id).where(m.DoseOrder.session_id == row.id).limit(1))
+        response = conn.scalar(
+            select(m.QuestionnaireResponse.id)
+            .where(m.QuestionnaireResponse.patient_id == row.patient_id)
+            .order_by(m.QuestionnaireResponse.answered_at)
+            .limit(1)
+        )
+        effect = conn.execute(
+            select(m.SideEffect.id, m.SideEffect.session_id)
+            .join(m.InfusionSession, m.InfusionSession.id == m.SideEffect.session_id)
+            .join(m.Patient, m.Patient.id == m.InfusionSession.patient_id)
+            .join(m.Clinic, m.Clinic.id == m.Patient.clinic_id)
+            .where(m.Clinic.code == "aus", m.Patient.mrn.like("KF%"))
+            .order_by(m.Patient.mrn, m.InfusionSession.series_number, m.SideEffect.onset_at)
+            .limit(1)
+        ).one()
+    assert vital and order and response, "the demo infusion has vitals, an order and questionnaires"
+    return {
+        "code": "aus",
+        "patient": str(row.patient_id),
+        "session": str(row.id),
+        "vital": str(vital),
+        "order": str(order),
+        "response": str(response),
+        "side_effect": str(effect.id),
+        "se_session": str(effect.session_id),
+    }
 
 
 def readable(r: object, path: str) -> str:

@@ -61,7 +61,8 @@ def patient_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who) -> R
 @router.get("/api/patients/{patient_id}")
 def patient_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
     """The patient's chart: demographics, weight, medications, allergies; for the clinical staff also
-    diagnoses, infusions and questionnaire totals (`clinical` says which)."""
+    diagnoses, infusions, questionnaire totals (with the id to correct each) and every correction
+    of a charted entry: who, when, why, each value old and new (`clinical` says which)."""
     c = patients.chart(db, who, patient_id)
     p = c.patient
     chart = {
@@ -83,6 +84,7 @@ def patient_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
         "diagnoses": [d.description for d in c.diagnoses],
         "infusions": [{**asdict(i), "session_id": str(i.session_id)} for i in c.infusions],
         "scores": [asdict(s) for s in c.scores],
+        "corrections": [asdict(line) for line in c.corrections],
         "home_alerts": [
             {
                 "instrument": a.instrument,

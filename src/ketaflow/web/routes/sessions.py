@@ -247,6 +247,8 @@ def session_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, 
         "order": None
         if v.order is None
         else {
+            "id": str(v.order.id),
+            "amends_id": str(v.order.amends_id) if v.order.amends_id else None,
             "protocol": v.order.protocol_code,
             "dose_mg": v.order.dose_mg,
             "dose_mg_per_kg": v.order.dose_mg_per_kg,
@@ -287,6 +289,7 @@ def session_api(session_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, 
                 "total": q.total,
                 "answered_at": q.answered_at.isoformat(),
                 "answers": q.answers,
+                "amends_id": str(q.amends_id) if q.amends_id else None,
             }
             for q in v.cadss
         ],
