@@ -1,4 +1,9 @@
-"""Seating a checked-in patient and ordering the dose (with smart-pump limits)."""
+"""Seating a checked-in patient and ordering the dose (with smart-pump limits).
+
+The order is judged by the same function as a treatment plan (`clinical.limits.judge_limits`):
+beyond a hard limit or the ceiling it is refused, even with a reason; beyond a soft limit it
+stands only with a written reason, stored with the order's limit status.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
+from ketaflow.clinical.limits import judge_limits
 from ketaflow.errors import Conflict, InvalidInput, NotFound
 from ketaflow.services.audit import record
 from ketaflow.services.auth import CurrentUser
@@ -105,14 +111,7 @@ def order_dose(
         height_cm=weight.height_cm,
         sex=sex,
     )
-    if order.status == clinical.OrderStatus.HARD_LIMIT:
-        raise InvalidInput("Refused by the hard limit: " + " ".join(order.messages))
-    if order.status == clinical.OrderStatus.SOFT_LIMIT and not reason.strip():
-        raise InvalidInput(
-            "This dose is beyond a soft limit ("
-            + " ".join(order.messages)
-            + "); write your reason to order it."
-        )
+    verdict = judge_limits(order.checks, reason, what="dose", refusals=order.refusals)
     row = m.DoseOrder(
         clinic_id=session.clinic_id,
         session_id=session_id,
@@ -127,8 +126,8 @@ def order_dose(
         bag_volume_ml=bag_ml,
         rate_ml_per_h=order.rate_ml_per_h,
         volume_ml=order.volume_ml,
-        limit_status=order.status.value,
-        override_reason=reason.strip() or None,
+        limit_status=verdict.status.value,
+        override_reason=verdict.override_reason,
         recorded_by_id=who.user.id,
         recorded_at=now,
     )
@@ -141,7 +140,7 @@ def order_dose(
         session_id,
         clinic_id=session.clinic_id,
         patient_id=session.patient_id,
-        details={"dose_mg": row.dose_mg, "status": row.limit_status},
+        details={"dose_mg": row.dose_mg, "status": row.limit_status, "reason": reason.strip() or None},
     )
     db.commit()
     return row
