@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, InvalidInput, KetaflowError
 from ketaflow.services import seating
-from ketaflow.services.auth import CurrentUser
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AdministrationKind, AppointmentKind, AppointmentStatus, TreatmentPhase
+from tests.integration.web.demo_support import staff
 from tests.integration.web.frontdesk_support import Desk, clinic, make_patient, open_desk
 
 NOW = datetime(2031, 6, 2, 15, 0, tzinfo=UTC)  # a day no other test uses
@@ -32,18 +32,6 @@ STATUS_OF: dict[type[KetaflowError], int] = {InvalidInput: 400, Conflict: 409}
 @pytest.fixture(scope="module")
 def desk(demo_engine: Engine) -> Iterator[Desk]:
     yield from open_desk(demo_engine, NOW, roles=("psychiatrist", "nurse"))
-
-
-def staff(engine: Engine, login: str) -> CurrentUser:
-    """The user as the services see them, with their roles per clinic from the database."""
-    with Session(engine) as db:
-        user = db.scalar(select(m.StaffUser).where(m.StaffUser.email == f"{login}@demo.ketaflow.org"))
-        assert user is not None
-        roles: dict[str, set[Any]] = {}
-        for r in db.scalars(select(m.StaffRole).where(m.StaffRole.user_id == user.id)):
-            roles.setdefault(str(r.clinic_id), set()).add(r.role)
-        db.expunge_all()
-        return CurrentUser(user, None, roles)
 
 
 def seated(engine: Engine, *, weight_kg: float | None = 70.0) -> uuid.UUID:
