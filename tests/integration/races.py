@@ -35,8 +35,12 @@ from ketaflow.store.engine import begin_write
 QUEUE_TIMEOUT_S = 30.0  # a bound, not a timing: racers normally queue within milliseconds
 
 
-def race(engine: Engine, row_lock: Select[Any], *attempts: Callable[[], None]) -> None:
-    """Run `attempts` at once behind the held lock; return when every one has finished."""
+def race(engine: Engine, row_lock: Select[Any] | None, *attempts: Callable[[], None]) -> None:
+    """Run `attempts` at once behind the held lock; return when every one has finished.
+
+    With `row_lock` None nothing is held: the attempts only set off together (for requests to
+    a server in other processes on SQLite, whose waits for the file lock cannot be seen).
+    """
     start = threading.Barrier(len(attempts))
     errors: list[BaseException] = []
 
@@ -48,9 +52,13 @@ def race(engine: Engine, row_lock: Select[Any], *attempts: Callable[[], None]) -
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(a,), name=f"racer-{i}") for i, a in enumerate(attempts)]
-    with _held_until_queued(engine, row_lock, threads):
+    if row_lock is None:
         for t in threads:
             t.start()
+    else:
+        with _held_until_queued(engine, row_lock, threads):
+            for t in threads:
+                t.start()
     for t in threads:
         t.join(timeout=QUEUE_TIMEOUT_S)
         assert not t.is_alive(), f"{t.name} did not finish"

@@ -66,12 +66,14 @@ def make_visit(
     driver: tuple[str, str] | None = ("Dana Reyes", "555-0100"),
     transport: str | None = None,
     nausea: Severity | None = None,
+    start: datetime | None = None,
 ) -> Visit:
     """A checked-in patient, seated, infused 40 minutes and (by default) stopped, in clinic 'aus'.
 
-    Each visit gets its own patient and its own hour, so tests never see each other's rows.
+    Each visit gets its own patient and its own day (or starts at `start`: a server on the real
+    clock needs a visit that stopped long enough ago), so tests never see each other's rows.
     """
-    start = DAY0 + timedelta(days=next(_slot))
+    start = start or DAY0 + timedelta(days=next(_slot))
     with Session(engine) as db:
         clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
         nurse = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
