@@ -21,7 +21,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session, pump_records
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.facts import current
 from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AppointmentStatus, TreatmentPhase
@@ -90,6 +90,9 @@ def order_dose(
     """Order the dose with smart-pump limits: a hard limit is refused; a soft limit needs a written reason."""
     begin_write(db)
     session = load_session(db, who, session_id, Action.ORDER_DOSE)
+    # The same lock as the pump's: an order and a start pressed at once are taken one after the
+    # other, so the pump never runs an order that is no longer the current one.
+    lock_row(db, m.InfusionSession, session_id)
     if pump_records(db, session_id):
         raise Conflict("The infusion has already started; stop it before ordering a different dose.")
     weight = db.scalars(

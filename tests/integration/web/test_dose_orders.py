@@ -9,7 +9,7 @@ handler that wrote and then refused, or a service that only the web layer guarde
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +19,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, InvalidInput, KetaflowError
-from ketaflow.services import seating
+from ketaflow.services import infusion, seating
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AdministrationKind, AppointmentKind, AppointmentStatus, TreatmentPhase
+from tests.integration.races import race
 from tests.integration.web.demo_support import staff
 from tests.integration.web.frontdesk_support import Desk, clinic, make_patient, open_desk
 
@@ -72,6 +73,11 @@ def seated(engine: Engine, *, weight_kg: float | None = 70.0) -> uuid.UUID:
         db.commit()
         made: uuid.UUID = session.id
         return made
+
+
+def session_row(sid: uuid.UUID) -> Any:
+    """The lock on the infusion's row, which changes to one infusion take (PostgreSQL)."""
+    return select(m.InfusionSession.id).where(m.InfusionSession.id == sid).with_for_update()
 
 
 def start_pump(engine: Engine, sid: uuid.UUID) -> None:
@@ -303,3 +309,61 @@ def test_a_plan_and_an_order_judge_the_same_dose_the_same_way(desk: Desk, demo_e
     order = client.post(order_url, json=body, headers=headers)
     assert plan.status_code == order.status_code == 200, (plan.text, order.text)
     assert plan.json()["override_reason"] == the_order(desk.engine, sid).override_reason
+
+
+def test_an_order_racing_the_pump_start_never_leaves_the_pump_on_an_old_order(desk: Desk) -> None:
+    """A new order and the start button at once: either the order comes first and the pump runs
+    it, or the start comes first and the order is refused (409). Never a pump running one order
+    while the chart's current order is another."""
+    sid = seated(desk.engine)
+    desk.clock.now = NOW - timedelta(minutes=2)  # the first order, two minutes before the second
+    try:
+        assert place(desk, "api", sid, {})[0] == 200  # 0.5 mg/kg: 35 mL at 52.5 mL/h
+    finally:
+        desk.clock.now = NOW
+    outcomes: dict[str, str] = {}
+
+    def reorder() -> None:
+        status, error = place(desk, "service", sid, {"dose_mg_per_kg": 0.6, "reason": "partial response"})
+        outcomes["order"] = str(status) if status == 200 else f"{status} {error}"
+
+    def start() -> None:
+        with Session(desk.engine) as db:
+            infusion.pump(db, staff(desk.engine, "nurse1.aus"), sid, AdministrationKind.START, NOW)
+        outcomes["start"] = "started"
+
+    race(desk.engine, session_row(sid), reorder, start)
+    assert outcomes["start"] == "started"
+    with Session(desk.engine) as db:
+        current = infusion.current_order(db, sid)
+        started = db.scalars(
+            select(m.AdministrationEvent).where(m.AdministrationEvent.session_id == sid)
+        ).one()
+    assert current is not None
+    assert started.rate_ml_per_h == current.rate_ml_per_h, outcomes  # the pump runs the current order
+    if outcomes["order"] == "200":
+        assert current.dose_mg_per_kg == 0.6 and written(desk.engine, sid) == Written(2, 1, 2)
+    else:
+        assert outcomes["order"].startswith("409") and "already started" in outcomes["order"]
+        assert current.dose_mg_per_kg == 0.5 and written(desk.engine, sid) == Written(1, 1, 1)
+
+
+def test_two_nurses_starting_the_pump_at_once_chart_one_start(desk: Desk) -> None:
+    sid = seated(desk.engine)
+    assert place(desk, "api", sid, {})[0] == 200
+    outcomes: list[str] = []
+
+    def start(login: str) -> Callable[[], None]:
+        def run() -> None:
+            with Session(desk.engine) as db:
+                try:
+                    infusion.pump(db, staff(desk.engine, login), sid, AdministrationKind.START, NOW)
+                    outcomes.append("started")
+                except (Conflict, InvalidInput) as exc:
+                    outcomes.append(exc.message)
+
+        return run
+
+    race(desk.engine, session_row(sid), start("nurse1.aus"), start("psychiatrist1.aus"))
+    assert outcomes.count("started") == 1 and len(outcomes) == 2, outcomes
+    assert written(desk.engine, sid) == Written(1, 1, 1)
