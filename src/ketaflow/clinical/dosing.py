@@ -62,6 +62,9 @@ class DoseOrder:
     status: OrderStatus
     messages: tuple[str, ...]
     checks: tuple[LimitCheck, ...]
+    # Why the pump cannot run this order that is not a limit (a bag too small or too strong, a
+    # programme that rounds to nothing); any of these makes the status hard_limit.
+    refusals: tuple[str, ...] = ()
 
 
 def _finite_positive(name: str, value: float, unit: str) -> float:
@@ -258,6 +261,7 @@ def compute_dose_order(
         status=status,
         messages=messages,
         checks=tuple(checks),
+        refusals=tuple(hard_notes),
     )
 
 

@@ -1,12 +1,19 @@
-"""Smart-pump style limit checks: soft limits, hard limits and the absolute ceiling."""
+"""Smart-pump style limit checks: soft limits, hard limits and the absolute ceiling.
+
+`judge_limits` is the one place that decides what the crossed limits mean for an order or a
+treatment plan: beyond a hard limit (or the ceiling) it is refused, whatever reason is written;
+beyond a soft limit it stands only with the psychiatrist's written reason, which is kept
+naming the limits it goes beyond.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ketaflow.clinical.levels import OrderStatus
 from ketaflow.clinical.rules import Ceiling, Limit, ProtocolLimits
+from ketaflow.errors import InvalidInput
 
 # Float noise (0.5 mg/kg x 40 min -> 0.7500000000000001 mg/kg/h) must not trip a limit set at
 # exactly that value; a relative tolerance of one part in a million is far below any dose step.
@@ -106,3 +113,59 @@ def worst_status(checks: Iterable[LimitCheck]) -> OrderStatus:
         if check.status.rank > status.rank:
             status = check.status
     return status
+
+
+# The input to change when a limit refuses an order or plan (parameter names of
+# `compute_dose_order`, and the form fields of the order and plan forms).
+LIMITED_INPUT: Mapping[str, str] = {
+    "dose": "dose_mg_per_kg",
+    "rate": "dose_mg_per_kg",
+    "total dose": "dose_mg_per_kg",
+    "duration": "minutes",
+}
+
+
+@dataclass(frozen=True)
+class LimitVerdict:
+    """An order or plan the limits allow: its status and the reason to store with it."""
+
+    status: OrderStatus
+    # The written reason for going beyond a soft limit, naming the limits; None within limits.
+    override_reason: str | None
+
+
+def judge_limits(
+    checks: Sequence[LimitCheck],
+    reason: str,
+    *,
+    what: str,
+    refusals: Sequence[str] = (),
+    field_of: Mapping[str, str] = LIMITED_INPUT,
+) -> LimitVerdict:
+    """Decide whether an order or plan (``what``: "dose", "plan") may stand, or refuse it.
+
+    ``checks`` are the limits it crosses; ``refusals`` are reasons it cannot run that are not
+    limits (a pump programme that rounds to nothing, a bag too small). Raises InvalidInput
+    (tied to the form field of the first hard limit in ``field_of``) beyond a hard limit or the
+    ceiling, with or without a reason; and (tied to ``reason``) beyond a soft limit when no
+    reason is written. A reason of blanks is no reason.
+    """
+    written = reason.strip()
+    hard = [c for c in checks if c.status is OrderStatus.HARD_LIMIT]
+    if refusals or hard:
+        first = hard[0].quantity if hard and not refusals else None
+        field = field_of.get(first) if first is not None else None
+        message = "Refused by the hard limit: " + " ".join([*refusals, *(c.message for c in hard)])
+        raise InvalidInput(message, field=field)
+    soft = [c for c in checks if c.status is OrderStatus.SOFT_LIMIT]
+    if not soft:
+        return LimitVerdict(OrderStatus.OK, None)
+    if not written:
+        raise InvalidInput(
+            f"This {what} is beyond a soft limit ("
+            + " ".join(c.message for c in soft)
+            + "); write your reason to go beyond it.",
+            field="reason",
+        )
+    crossed = ", ".join(dict.fromkeys(c.quantity for c in soft))
+    return LimitVerdict(OrderStatus.SOFT_LIMIT, f"Outside the protocol's soft limits ({crossed}): {written}")

@@ -24,7 +24,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.facts import current
 from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AdministrationKind, AppointmentStatus, SideEffectKind, VitalPhase
@@ -386,6 +386,9 @@ def discharge(
     """
     begin_write(db)
     session = load_session(db, who, session_id, Action.DISCHARGE)
+    # Two nurses pressing discharge at once: on PostgreSQL the second waits here and then
+    # finds the first one's discharge (on SQLite begin_write already queued it).
+    lock_row(db, m.InfusionSession, session.id)
     rules = rules or default_rules()
     view = _evaluate(db, session, entries, now, rules)
     if view.discharge is not None:

@@ -30,7 +30,7 @@ from ketaflow.services.session_state import (
     state_of,
 )
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.facts import current
 from ketaflow.store.models.base import ClinicalFact
 from ketaflow.vocabulary import AdministrationKind, Instrument, VitalPhase, VitalSource
@@ -381,6 +381,9 @@ def pump(
             raise InvalidInput(f"The reason is too long; keep it under {PUMP_REASON_MAX} characters.")
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
+    # One pump change at a time per infusion, and none while a dose is being ordered: on
+    # PostgreSQL a second press waits here and sees the first (SQLite: begin_write queues it).
+    lock_row(db, m.InfusionSession, session_id)
     events = pump_records(db, session_id)
     discharged = db.scalar(select(m.Discharge.id).where(m.Discharge.session_id == session_id)) is not None
     state = state_of(events, discharged=discharged)

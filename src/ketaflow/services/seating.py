@@ -1,4 +1,9 @@
-"""Seating a checked-in patient and ordering the dose (with smart-pump limits)."""
+"""Seating a checked-in patient and ordering the dose (with smart-pump limits).
+
+The order is judged by the same function as a treatment plan (`clinical.limits.judge_limits`):
+beyond a hard limit or the ceiling it is refused, even with a reason; beyond a soft limit it
+stands only with a written reason, stored with the order's limit status.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
+from ketaflow.clinical.limits import LimitVerdict, judge_limits
 from ketaflow.errors import Conflict, InvalidInput, NotFound
 from ketaflow.services import corrections
 from ketaflow.services.audit import record
@@ -18,7 +24,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session, pump_records
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.facts import current
 from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AppointmentStatus, TreatmentPhase
@@ -81,7 +87,7 @@ def checked_order(
     bag_mg: float,
     bag_ml: float,
     reason: str,
-) -> clinical.DoseOrder:
+) -> tuple[clinical.DoseOrder, LimitVerdict]:
     """The order computed on the chart's latest weight and checked against the smart-pump limits:
     beyond a hard limit it is refused; beyond a soft limit it stands only with a written `reason`.
 
@@ -106,19 +112,14 @@ def checked_order(
         height_cm=weight.height_cm,
         sex=sex,
     )
-    if order.status == clinical.OrderStatus.HARD_LIMIT:
-        raise InvalidInput("Refused by the hard limit: " + " ".join(order.messages))
-    if order.status == clinical.OrderStatus.SOFT_LIMIT and not reason.strip():
-        raise InvalidInput(
-            "This dose is beyond a soft limit ("
-            + " ".join(order.messages)
-            + "); write your reason to order it."
-        )
-    return order
+    verdict = judge_limits(order.checks, reason, what="dose", refusals=order.refusals)
+    return order, verdict
 
 
-def order_columns(order: clinical.DoseOrder, *, bag_mg: float, bag_ml: float, reason: str) -> dict[str, Any]:
-    """The charted columns of a dose order computed by `checked_order`."""
+def order_columns(
+    order: clinical.DoseOrder, verdict: LimitVerdict, *, bag_mg: float, bag_ml: float
+) -> dict[str, Any]:
+    """The charted columns of a dose order computed and judged by `checked_order`."""
     return {
         "protocol_code": order.protocol,
         "dosing_weight_kg": order.dosing_weight_kg,
@@ -129,8 +130,8 @@ def order_columns(order: clinical.DoseOrder, *, bag_mg: float, bag_ml: float, re
         "bag_volume_ml": bag_ml,
         "rate_ml_per_h": order.rate_ml_per_h,
         "volume_ml": order.volume_ml,
-        "limit_status": order.status.value,
-        "override_reason": reason.strip() or None,
+        "limit_status": verdict.status.value,
+        "override_reason": verdict.override_reason,
     }
 
 
@@ -150,9 +151,12 @@ def order_dose(
     """Order the dose with smart-pump limits: a hard limit is refused; a soft limit needs a written reason."""
     begin_write(db)
     session = load_session(db, who, session_id, Action.ORDER_DOSE)
+    # The same lock as the pump's: an order and a start pressed at once are taken one after the
+    # other, so the pump never runs an order that is no longer the current one.
+    lock_row(db, m.InfusionSession, session_id)
     if pump_records(db, session_id):
         raise Conflict("The infusion has already started; stop it before ordering a different dose.")
-    order = checked_order(
+    order, verdict = checked_order(
         db,
         session,
         protocol=protocol,
@@ -167,7 +171,7 @@ def order_dose(
         session_id=session_id,
         ordered_by_id=who.user.id,
         ordered_at=now,
-        **order_columns(order, bag_mg=bag_mg, bag_ml=bag_ml, reason=reason),
+        **order_columns(order, verdict, bag_mg=bag_mg, bag_ml=bag_ml),
         recorded_by_id=who.user.id,
         recorded_at=now,
     )
@@ -180,7 +184,7 @@ def order_dose(
         session_id,
         clinic_id=session.clinic_id,
         patient_id=session.patient_id,
-        details={"dose_mg": row.dose_mg, "status": row.limit_status},
+        details={"dose_mg": row.dose_mg, "status": row.limit_status, "reason": reason.strip() or None},
     )
     db.commit()
     return row
@@ -233,7 +237,7 @@ def correct_dose_order(
         raise Conflict(refusal)
     session = db.get(m.InfusionSession, session_id)
     assert session is not None  # the order belongs to it
-    order = checked_order(
+    order, verdict = checked_order(
         db,
         session,
         protocol=protocol,
@@ -249,7 +253,7 @@ def correct_dose_order(
         original,
         reason=text,
         patient_id=session.patient_id,
-        changes=order_columns(order, bag_mg=bag_mg, bag_ml=bag_ml, reason=override_reason),
+        changes=order_columns(order, verdict, bag_mg=bag_mg, bag_ml=bag_ml),
         now=now,
         # The psychiatrist who corrects the order now orders the dose as corrected.
         bookkeeping={"ordered_by_id": who.user.id},

@@ -1,9 +1,10 @@
 """Treatment plans from a protocol, checked against the protocol's smart-pump style limits.
 
-A plan's dose and duration are checked with the same rules as a dose order
-(`clinical.limits`): outside a hard limit or above the absolute ceiling it is refused; outside
-a soft limit it stands only with the psychiatrist's written reason. A plan needs an eligible
-consultation and a ketamine-treatment consent in force.
+A plan's dose and duration are checked with the same rules as a dose order and judged by the
+same function (`clinical.limits.judge_limits`): outside a hard limit or above the absolute
+ceiling it is refused, even with a reason; outside a soft limit it stands only with the
+psychiatrist's written reason. A plan needs an eligible consultation and a ketamine-treatment
+consent in force.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaflow.clinical import OrderStatus, Sex, default_rules, dosing_weight
-from ketaflow.clinical.limits import LimitCheck, check_ceiling, check_limit, worst_status
+from ketaflow.clinical.limits import (
+    LIMITED_INPUT,
+    LimitCheck,
+    check_ceiling,
+    check_limit,
+    judge_limits,
+)
 from ketaflow.clinical.rules import Protocol
 from ketaflow.errors import Conflict, InvalidInput, NotFound, invalid
 from ketaflow.services.audit import record
@@ -33,13 +40,7 @@ from ketaflow.vocabulary import ConsentKind, ConsentStatus, PlanStatus
 # A data-entry guard (one infusion a day for a year), not a clinical limit: the protocols give a
 # series length but no published maximum; a plan longer than its protocol's series needs a reason.
 MAX_PLANNED_INFUSIONS = 365
-_FIELD_OF = {
-    "dose": "dose_mg_per_kg",
-    "rate": "dose_mg_per_kg",
-    "total dose": "dose_mg_per_kg",
-    "duration": "minutes",
-    "planned infusions": "planned_infusions",
-}
+_FIELD_OF = {**LIMITED_INPUT, "planned infusions": "planned_infusions"}
 
 
 def plan_checks(
@@ -91,27 +92,6 @@ def plan_checks(
             )
         )
     return checks
-
-
-def _judge(checks: list[LimitCheck], reason: str) -> None:
-    status = worst_status(checks)
-    if status == OrderStatus.HARD_LIMIT:
-        hard = [c.message for c in checks if c.status == OrderStatus.HARD_LIMIT]
-        first = next(c for c in checks if c.status == OrderStatus.HARD_LIMIT)
-        raise invalid(_FIELD_OF[first.quantity], "Refused by the hard limit: " + " ".join(hard))
-    if status == OrderStatus.SOFT_LIMIT and not reason.strip():
-        soft = [c.message for c in checks if c.status == OrderStatus.SOFT_LIMIT]
-        raise invalid(
-            "reason", "This plan is beyond a soft limit (" + " ".join(soft) + "); write your reason."
-        )
-
-
-def _override_reason(reason: str, checks: list[LimitCheck]) -> str | None:
-    """The written reason for going beyond a soft limit, naming what it goes beyond."""
-    if not (checks and reason.strip()):
-        return None
-    crossed = ", ".join(c.quantity for c in checks)
-    return f"Outside the protocol's soft limits ({crossed}): {reason.strip()}"
 
 
 def _dosing_kg(patient: m.Patient, weight: m.BodyMeasurement | None) -> float | None:
@@ -193,7 +173,7 @@ def create_plan(
         planned_infusions=count,
         weight_kg=_dosing_kg(patient, weight),
     )
-    _judge(checks, reason)
+    verdict = judge_limits(checks, reason, what="plan", field_of=_FIELD_OF)
     assert consultation is not None
     plan = m.TreatmentPlan(
         clinic_id=patient.clinic_id,
@@ -205,7 +185,7 @@ def create_plan(
         infusion_minutes=mins,
         status=PlanStatus.ACTIVE,
         notes=notes.strip() or None,
-        override_reason=_override_reason(reason, checks),
+        override_reason=verdict.override_reason,
         created_by_id=who.user.id,
         created_at=now,
         updated_at=now,
@@ -225,7 +205,7 @@ def create_plan(
             "dose_mg_per_kg": dose,
             "minutes": mins,
             "planned_infusions": count,
-            "limit_status": worst_status(checks).value,
+            "limit_status": verdict.status.value,
             "reason": reason.strip() or None,
         },
     )
@@ -283,11 +263,10 @@ def edit_plan(
             weight_kg=None,
         )
         checks = [c for c in checks if c.quantity == "planned infusions"]
-        _judge(checks, reason)
+        verdict = judge_limits(checks, reason, what="plan", field_of=_FIELD_OF)
         changes["planned_infusions"] = planned_infusions
-        override = _override_reason(reason, checks)
-        if override:
-            changes["override_reason"] = override
+        if verdict.override_reason:
+            changes["override_reason"] = verdict.override_reason
     if not changes:
         raise invalid("status", "Nothing to change: choose a new status or number of planned infusions.")
     changes["updated_at"] = now

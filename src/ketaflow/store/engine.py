@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,3 +101,13 @@ def begin_write(db: Session) -> None:
     if db.in_transaction() and not db.new and not db.dirty and not db.deleted:
         db.commit()
     db.connection(execution_options={"sqlite_immediate": True})
+
+
+def lock_row(db: Session, model: Any, row_id: Any) -> None:
+    """Lock one row until the transaction ends (PostgreSQL: SELECT ... FOR UPDATE).
+
+    On SQLite the whole database is already held by `begin_write`, and FOR UPDATE is not
+    emitted. Use it after `begin_write` and before reading what the change depends on: a
+    second writer then waits here and reads what the first one committed.
+    """
+    db.execute(select(model.id).where(model.id == row_id).with_for_update())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
@@ -83,10 +84,34 @@ def test_rows_waiting_together_are_committed_in_one_transaction(engine: Engine) 
     assert writer.batches - batches_before == 2
 
 
-def test_a_bad_row_fails_its_own_submitter_only(engine: Engine) -> None:
-    writer = writer_for(engine)
+def test_a_bad_row_fails_its_own_submitter_only(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch with one bad row: the batch fails, each row is retried alone, only the bad one fails.
+
+    Ordered by events, not sleeps: the writer's first insert (one good row) is held open
+    until the three other rows are seen queued, so they go to the writer as one batch.
+    """
+    writer = group_commit.GroupCommitWriter(engine)
+    queued = threading.Semaphore(0)
+
+    class WatchedQueue(queue.SimpleQueue[group_commit._Pending]):
+        def put(self, item: group_commit._Pending, block: bool = True, timeout: float | None = None) -> None:
+            super().put(item, block, timeout)
+            queued.release()
+
+    monkeypatch.setattr(writer, "_queue", WatchedQueue())
+    first_insert, go_on = threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+    real_insert = writer._insert
+
+    def insert(batch: list[group_commit._Pending]) -> None:
+        batches.append([str(item.values["action"]) for item in batch])
+        if len(batches) == 1:
+            first_insert.set()
+            assert go_on.wait(30)
+        real_insert(batch)
+
+    monkeypatch.setattr(writer, "_insert", insert)
     failures: list[BaseException] = []
-    good_done = threading.Event()
 
     def bad() -> None:
         try:
@@ -96,18 +121,21 @@ def test_a_bad_row_fails_its_own_submitter_only(engine: Engine) -> None:
 
     def good() -> None:
         writer.submit(TABLE, row("test.good"))
-        good_done.set()
 
-    sessions = make_sessionmaker(engine)
-    with sessions() as blocker:
-        begin_write(blocker)
-        threads = [threading.Thread(target=f) for f in (good, bad, good, good)]
-        for t in threads:
-            t.start()
-        time.sleep(0.2)
-        blocker.commit()
-    for t in threads:
-        t.join(10)
+    first = threading.Thread(target=good)
+    first.start()
+    assert first_insert.wait(30)  # the writer is inside its first transaction, with that one row
+    others = [threading.Thread(target=f) for f in (bad, good, good)]
+    for t in others:
+        t.start()
+    for _ in range(4):  # the first row and the three others are in the queue
+        assert queued.acquire(timeout=30)
+    go_on.set()
+    for t in [first, *others]:
+        t.join(30)
+    assert batches[0] == ["test.good"]
+    assert sorted(batches[1]) == ["test.bad", "test.good", "test.good"]  # together, and refused
+    assert sorted(batches[2:]) == [["test.bad"], ["test.good"], ["test.good"]]  # then one by one
     assert len(failures) == 1
     assert count(engine, "test.good") == 3
     assert count(engine, "test.bad") == 0

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from ketaflow.services.auth import CurrentUser
 from ketaflow.store import models as m
+
+
+def staff(engine: Engine, login: str) -> CurrentUser:
+    """A demo login (e.g. "nurse1.aus") as the services see them, with their roles per clinic."""
+    with Session(engine) as db:
+        user = db.scalar(select(m.StaffUser).where(m.StaffUser.email == f"{login}@demo.ketaflow.org"))
+        assert user is not None, login
+        roles: dict[str, set[Any]] = {}
+        for r in db.scalars(select(m.StaffRole).where(m.StaffRole.user_id == user.id)):
+            roles.setdefault(str(r.clinic_id), set()).add(r.role)
+        db.expunge_all()
+        return CurrentUser(user, None, roles)
 
 
 def demo_plan(db: Session, clinic_code: str) -> m.TreatmentPlan:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from ketaflow.services import booking
 from ketaflow.services.auth import CurrentUser
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentStatus, PlanStatus
+from tests.integration.races import race
 from tests.integration.web.frontdesk_support import Desk, chairs, clinic, count, make_patient, open_desk
 
 NOW = datetime(2031, 3, 3, 14, 0, tzinfo=UTC)  # Monday 08:00 in Austin (CST, UTC-6)
@@ -325,7 +325,10 @@ def _who(engine: Engine, login: str) -> CurrentUser:
 
 @pytest.mark.parametrize("same", ["chair", "patient"])
 def test_two_bookings_at_the_same_instant_cannot_both_win(demo_engine: Engine, same: str) -> None:
-    """Threads race to book one chair (or one patient) at the same time: exactly one wins."""
+    """Threads race to book one chair (or one patient) at the same time: exactly one wins.
+
+    In one process; over HTTP against `ketaflow serve`'s worker processes see
+    tests/integration/cli/test_serve_races.py."""
     who = _who(demo_engine, "frontdesk1.aus")
     chair_ids = chairs(demo_engine)
     patients = [make_patient(demo_engine), make_patient(demo_engine)]
@@ -333,25 +336,32 @@ def test_two_bookings_at_the_same_instant_cannot_both_win(demo_engine: Engine, s
         patients = [patients[0], patients[0]]
     chosen = [chair_ids[6], chair_ids[6]] if same == "chair" else [chair_ids[6], chair_ids[7]]
     day = date(2031, 9, 1 + 2 * (same == "patient"))
-    start = threading.Barrier(2)
     outcomes: list[str] = []
 
-    def attempt(i: int) -> None:
-        with Session(demo_engine) as db:
-            start.wait()
-            try:
-                booking.book(
-                    db, who, patients[i], kind="infusion", day=day, start="08:00", chair_id=chosen[i], now=NOW
-                )
-                outcomes.append("booked")
-            except Conflict as exc:
-                outcomes.append(f"refused: {exc.message}")
+    def attempt(i: int) -> Callable[[], None]:
+        def run() -> None:
+            with Session(demo_engine) as db:
+                try:
+                    booking.book(
+                        db,
+                        who,
+                        patients[i],
+                        kind="infusion",
+                        day=day,
+                        start="08:00",
+                        chair_id=chosen[i],
+                        now=NOW,
+                    )
+                    outcomes.append("booked")
+                except Conflict as exc:
+                    outcomes.append(f"refused: {exc.message}")
 
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+        return run
+
+    # Both set off together behind the row they contend for, held until both are seen waiting.
+    contended = (m.Chair, chosen[0]) if same == "chair" else (m.Patient, patients[0])
+    lock = select(contended[0].id).where(contended[0].id == contended[1]).with_for_update()
+    race(demo_engine, lock, attempt(0), attempt(1))
     assert sorted(outcomes)[0] == "booked" and sorted(outcomes)[1].startswith("refused"), outcomes
     with Session(demo_engine) as db:
         taken = db.scalars(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,6 +32,7 @@ from ketaflow.vocabulary import (
 )
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
+from tests.integration.races import race
 from tests.integration.web.demo_support import demo_plan
 
 # 10:00 in Austin on a day no other test books.
@@ -940,18 +939,16 @@ def test_two_nurses_answering_the_same_request_at_once_only_one_is_charted(
             except Conflict:
                 outcomes.append("conflict")
 
-    # Hold the session's row lock so both answers queue up behind it, then let them go together.
-    with demo_engine.connect() as holder:
-        holder.execute(select(m.InfusionSession.id).where(m.InfusionSession.id == sid).with_for_update())
-        threads = [threading.Thread(target=answer) for _ in range(2)]
-        for t in threads:
-            t.start()
-        time.sleep(0.5)
-        holder.rollback()
-    for t in threads:
-        t.join(timeout=30)
+    # Both answers set off together (a barrier) behind the lock they need, held by the test
+    # until both are seen waiting for it: then they really do overlap.
+    race(
+        demo_engine,
+        select(m.InfusionSession.id).where(m.InfusionSession.id == sid).with_for_update(),
+        answer,
+        answer,
+    )
     assert sorted(outcomes) == ["answered", "conflict"]
-    assert world.count(m.AssistanceRequest, sid) == 2
+    assert world.count(m.AssistanceRequest, sid) == 2  # the request and one answer amending it
 
 
 def test_the_board_links_the_infusion_page_only_for_those_who_may_read_it(

@@ -350,7 +350,7 @@ def test_a_dose_order_is_corrected_before_the_pump_starts_and_checked_against_th
     assert (original.dose_mg_per_kg, original.limit_status, original.override_reason) == (
         0.7,
         "soft_limit",
-        "titrating up",
+        "Outside the protocol's soft limits (dose, rate): titrating up",
     )
     new = world.get(m.DoseOrder, uuid.UUID(body["id"]))
     assert new.override_reason is None and new.amendment_reason == "typed 0.7 for 0.5 mg/kg"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +14,9 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ketaflow.demo.catalog import DEMO_PASSWORD
+from ketaflow.errors import Conflict
+from ketaflow.services.auth import CurrentUser
+from ketaflow.services.discharge import discharge, parse_entries
 from ketaflow.store import models as m
 from ketaflow.vocabulary import (
     AdministrationKind,
@@ -27,6 +30,8 @@ from ketaflow.vocabulary import (
 )
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
+from tests.integration.races import race
+from tests.integration.web.demo_support import staff
 
 # Far from every other test's bookings: January 2027, Austin (UTC-6).
 DAY0 = datetime(2027, 1, 5, 15, 0, tzinfo=UTC)  # 09:00 in Austin
@@ -61,12 +66,14 @@ def make_visit(
     driver: tuple[str, str] | None = ("Dana Reyes", "555-0100"),
     transport: str | None = None,
     nausea: Severity | None = None,
+    start: datetime | None = None,
 ) -> Visit:
     """A checked-in patient, seated, infused 40 minutes and (by default) stopped, in clinic 'aus'.
 
-    Each visit gets its own patient and its own hour, so tests never see each other's rows.
+    Each visit gets its own patient and its own day (or starts at `start`: a server on the real
+    clock needs a visit that stopped long enough ago), so tests never see each other's rows.
     """
-    start = DAY0 + timedelta(days=next(_slot))
+    start = start or DAY0 + timedelta(days=next(_slot))
     with Session(engine) as db:
         clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
         nurse = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
@@ -469,3 +476,40 @@ def test_the_aftercare_sheet_is_printable_with_the_patient_clinic_and_driver(
     assert "/static/print.css" in text
     sign_in(client, "nurse1.den")
     assert client.get(f"/sessions/{visit.session_id}/aftercare").status_code == 403
+
+
+def test_two_nurses_discharging_the_same_patient_at_once_only_one_is_charted(demo_engine: Engine) -> None:
+    """Both discharges set off together behind the session's lock; one is charted, the other told."""
+    visit = make_visit(demo_engine)
+    assert visit.stopped_at is not None
+    now = visit.stopped_at + timedelta(minutes=125)
+    nurses = [staff(demo_engine, "nurse1.aus"), staff(demo_engine, "psychiatrist1.aus")]
+    entries = parse_entries(**{k: v for k, v in READY.items() if k != "relationship"})
+    outcomes: list[str] = []
+
+    def attempt(who: CurrentUser) -> Callable[[], None]:
+        def run() -> None:
+            with Session(demo_engine) as db:
+                try:
+                    discharge(db, who, visit.session_id, entries, now)
+                    outcomes.append("discharged")
+                except Conflict as exc:
+                    outcomes.append(exc.message)
+
+        return run
+
+    session_lock = (
+        select(m.InfusionSession.id).where(m.InfusionSession.id == visit.session_id).with_for_update()
+    )
+    race(demo_engine, session_lock, attempt(nurses[0]), attempt(nurses[1]))
+    assert outcomes.count("discharged") == 1 and len(outcomes) == 2, outcomes
+    refused = next(o for o in outcomes if o != "discharged")
+    assert "already been discharged" in refused, outcomes  # the reason, not a stale appointment
+    assert counts(demo_engine, visit) == (1, "completed", 2)
+    with Session(demo_engine) as db:
+        audits = db.scalar(
+            select(func.count())
+            .select_from(m.AuditEvent)
+            .where(m.AuditEvent.entity_id == visit.session_id, m.AuditEvent.action == "session.discharge")
+        )
+    assert audits == 1

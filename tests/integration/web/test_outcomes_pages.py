@@ -131,15 +131,16 @@ def test_the_outcome_pages_are_reachable_from_the_clinic_and_patient_navigation(
 def test_the_dissociation_page_states_n_the_interval_and_the_caveat(
     client: TestClient, demo_engine: Engine
 ) -> None:
+    # The shared test network is built from a fixed seed and day: 32 of its patients completed
+    # induction with CADSS at the first infusions, enough for the association (10 are needed;
+    # with fewer the service raises and this test fails), so the real page is checked against
+    # the real service here, with no way out; "too few" has its own test below.
     sign_in(client, "admin@demo.ketaflow.org")
     r = client.get("/outcomes/dissociation")
     assert r.status_code == 200
-    try:
-        report = dissociation_report(demo_engine, clinic_ids=clinic_ids(demo_engine))
-    except InvalidInput as exc:  # the small test network may hold too few patients
-        assert exc.message in r.text
-        return
+    report = dissociation_report(demo_engine, clinic_ids=clinic_ids(demo_engine))
     a = report.association
+    assert a.patients >= 10
     assert figure(r.text, "n-patients").startswith(f"{a.patients} ")
     assert f"{a.odds_ratio_per_sd_cadss:.2f}" in figure(r.text, "odds-ratio")
     assert f"95% CI {a.odds_ratio_ci_low:.2f} to {a.odds_ratio_ci_high:.2f}" in r.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -181,24 +182,57 @@ def test_seating_a_patient(who: dict[str, Caller], world: World, label: str) -> 
     assert _status(who[label], "POST", url) == expected(label, {"nurse", "psychiatrist"})
 
 
+def written(engine: Engine, sid: uuid.UUID) -> dict[str, int]:
+    """What one session holds: dose orders, pump events, vital signs, and the audits of each change."""
+    with Session(engine) as db:
+
+        def n(model: Any, *where: Any) -> int:
+            return db.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+        audits = db.execute(
+            select(m.AuditEvent.action, func.count())
+            .where(m.AuditEvent.entity_id == sid)
+            .group_by(m.AuditEvent.action)
+        ).all()
+        return {
+            "orders": n(m.DoseOrder, m.DoseOrder.session_id == sid),
+            "pump": n(m.AdministrationEvent, m.AdministrationEvent.session_id == sid),
+            "vitals": n(m.VitalSign, m.VitalSign.session_id == sid),
+        } | {action: int(count) for action, count in audits if action in CHANGE_AUDITS}
+
+
+CHANGE_AUDITS = {"dose.order", "session.start", "vitals.create"}
+
+
 @pytest.mark.parametrize("label", LABELS)
-def test_ordering_the_dose(who: dict[str, Caller], world: World, label: str) -> None:
+def test_ordering_the_dose(who: dict[str, Caller], world: World, demo_engine: Engine, label: str) -> None:
     sid = world.session()
     body = {"protocol": "depression-induction"}
-    assert _status(who[label], "POST", f"/api/sessions/{sid}/order", body) == expected(
-        label, {"psychiatrist"}
-    )
+    status = _status(who[label], "POST", f"/api/sessions/{sid}/order", body)
+    assert status == expected(label, {"psychiatrist"})
+    # A refusal writes nothing; the psychiatrist's order is one row and one audit event.
+    done = {"orders": 1, "dose.order": 1} if status == 200 else {}
+    assert written(demo_engine, sid) == {"orders": 0, "pump": 0, "vitals": 0} | done
 
 
 @pytest.mark.parametrize("label", LABELS)
-def test_charting_the_pump_and_vitals(who: dict[str, Caller], world: World, label: str) -> None:
+def test_charting_the_pump_and_vitals(
+    who: dict[str, Caller], world: World, demo_engine: Engine, label: str
+) -> None:
     sid = world.ordered_session(who["psychiatrist"])
     charting = {"nurse", "psychiatrist"}
+    before = written(demo_engine, sid)
+    assert before == {"orders": 1, "pump": 0, "vitals": 0, "dose.order": 1}
     vitals = {"bp": "128/82", "heart_rate": 72, "spo2": 98, "respiratory_rate": 14}
-    assert _status(who[label], "POST", f"/api/sessions/{sid}/vitals", vitals) == expected(label, charting)
-    assert _status(who[label], "POST", f"/api/sessions/{sid}/pump", {"kind": "start"}) == expected(
-        label, charting
-    )
+    vitals_status = _status(who[label], "POST", f"/api/sessions/{sid}/vitals", vitals)
+    assert vitals_status == expected(label, charting)
+    pump_status = _status(who[label], "POST", f"/api/sessions/{sid}/pump", {"kind": "start"})
+    assert pump_status == expected(label, charting)
+    allowed = label in charting
+    after = written(demo_engine, sid)
+    assert after == before | (
+        {"vitals": 1, "vitals.create": 1, "pump": 1, "session.start": 1} if allowed else {}
+    ), label
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,20 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, func, select
 
 from ketaflow.store import models as m
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
-from tests.integration.web.test_discharge import READY, Clock, at_observation_end, make_visit, sign_in
+from tests.integration.web.test_discharge import (
+    READY,
+    Clock,
+    Visit,
+    at_observation_end,
+    counts,
+    make_visit,
+    sign_in,
+)
 
 # (login, may read the checklist [READ_CLINICAL], may print the after-care sheet [READ_CHART],
 #  may discharge [DISCHARGE])
@@ -25,6 +33,18 @@ ROLES = [
     ("frontdesk1.aus", False, True, False),  # hands the sheet over; clinical records are not theirs
     ("nurse1.den", False, False, False),  # a nurse of the other demo clinic
 ]
+
+
+def discharge_audits(engine: Engine, visit: Visit) -> int:
+    with engine.connect() as conn:
+        return (
+            conn.scalar(
+                select(func.count())
+                .select_from(m.AuditEvent)
+                .where(m.AuditEvent.entity_id == visit.session_id, m.AuditEvent.action == "session.discharge")
+            )
+            or 0
+        )
 
 
 @pytest.fixture
@@ -61,10 +81,14 @@ def test_readiness_and_discharge_by_role(
         assert "does not allow you to read clinical records" in read.json()["error"]
     else:
         assert "clinic you are not a member of" in read.json()["error"]
+    assert counts(demo_engine, visit) == (0, "in_chair", 1) and discharge_audits(demo_engine, visit) == 0
     done = client.post(url, json=READY, headers=headers)
     assert done.status_code == (200 if may_discharge else 403), done.text
     if not may_discharge:
         assert "error" in done.json() and "Traceback" not in done.text
+    # A refusal writes nothing: no discharge row, the appointment untouched, no audit of a discharge.
+    assert counts(demo_engine, visit) == ((1, "completed", 2) if may_discharge else (0, "in_chair", 1))
+    assert discharge_audits(demo_engine, visit) == (1 if may_discharge else 0)
     page = client.get(f"/sessions/{visit.session_id}/discharge")
     assert page.status_code == (200 if may_read else 403)
     if may_read and not may_discharge:
