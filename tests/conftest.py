@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from ketaflow.store.engine import make_engine
 from ketaflow.store.migrate import upgrade
+from tests.ci_mode import missing
 
 POSTGRES_URL = os.environ.get("KETAFLOW_TEST_POSTGRES_URL")
-IN_CI = os.environ.get("CI", "").lower() == "true"
 DEMO_AS_OF = date(2026, 11, 25)  # the shared demo test network's as-of day (see demo_engine)
 
 
@@ -29,9 +29,10 @@ def postgres_url_or_skip() -> str:
     """The PostgreSQL test URL; skip without it locally, fail without it in CI."""
     if POSTGRES_URL:
         return POSTGRES_URL
-    if IN_CI:
-        pytest.fail("CI=true but KETAFLOW_TEST_POSTGRES_URL is not set: the PostgreSQL tests must run in CI.")
-    pytest.skip("PostgreSQL tests need KETAFLOW_TEST_POSTGRES_URL (`.ci/run` sets it).")
+    missing(
+        "KETAFLOW_TEST_POSTGRES_URL is not set, so the PostgreSQL tests cannot run; "
+        "point it at a database they may wipe (`.ci/run` creates one)."
+    )
 
 
 def reset_postgres(engine: Engine) -> None:

@@ -25,6 +25,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine
 
+from tests.ci_mode import missing
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -134,10 +136,7 @@ def live_server_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not os.path.exists(CHROMIUM):
-        message = "chromium is not installed; run scripts/install-browser (Debian's chromium package)."
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {message}")
-        pytest.skip(message)
+        missing("chromium is not installed; run scripts/install-browser (Debian's chromium package).")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

@@ -2,29 +2,23 @@
 
 Each command prints a short human summary, or JSON with ``--json``. Bad input exits with code 2
 and one plain sentence. ``--clinic-rules FILE`` applies a clinic's TOML override.
+
+The clinical rules are imported inside the commands, not here: every `ketaflow` command loads
+this module to list its commands, and only these commands need the rules.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ketaflow.cli.output import emit_json, fail
-from ketaflow.clinical import (
-    ClinicalRules,
-    Sex,
-    VitalSigns,
-    classify_vitals,
-    compute_dose_order,
-    evaluate_discharge,
-    load_rules,
-    parse_bp,
-    score,
-    screen,
-)
 from ketaflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ketaflow.clinical import ClinicalRules, Sex, VitalSigns
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 RulesOpt = Annotated[
@@ -35,6 +29,8 @@ _MISSING = {"-", "?", "na", "n/a", "none", "skip"}
 
 
 def _rules(path: Path | None) -> ClinicalRules:
+    from ketaflow.clinical import load_rules
+
     if path is None:
         return load_rules()
     try:
@@ -62,9 +58,24 @@ def _answers(raw: list[str]) -> list[int | None]:
     return out
 
 
+def _sex(value: str | None) -> Sex | None:
+    """The --sex option as the dosing rules' Sex, or one sentence naming the accepted values."""
+    from ketaflow.clinical import Sex
+
+    if value is None:
+        return None
+    try:
+        return Sex(value.strip().lower())
+    except ValueError:
+        accepted = " or ".join(s.value for s in Sex)
+        raise InvalidInput(f"--sex must be {accepted}; got '{value}'.") from None
+
+
 def _vitals(
     bp: str | None, hr: float | None, spo2: float | None, rr: float | None, rules: ClinicalRules
 ) -> VitalSigns:
+    from ketaflow.clinical import VitalSigns, parse_bp
+
     return VitalSigns(
         bp=parse_bp(bp, rules) if bp is not None else None,
         heart_rate_per_min=hr,
@@ -79,7 +90,7 @@ def dose(
     bag_mg: Annotated[float, typer.Option(help="Ketamine in the bag, mg.")],
     bag_ml: Annotated[float, typer.Option(help="Bag volume, mL.")],
     height_cm: Annotated[float | None, typer.Option(help="Height in cm (for BMI).")] = None,
-    sex: Annotated[Sex | None, typer.Option(help="male or female (ideal body weight).")] = None,
+    sex: Annotated[str | None, typer.Option(help="male or female (ideal body weight).")] = None,
     dose_mg_per_kg: Annotated[float | None, typer.Option(help="Dose in mg/kg (protocol default).")] = None,
     minutes: Annotated[
         float | None, typer.Option(help="Infusion time in minutes (protocol default).")
@@ -88,6 +99,8 @@ def dose(
     as_json: JsonOpt = False,
 ) -> None:
     """Compute a dose order and pump programme, checked against the limits."""
+    from ketaflow.clinical import compute_dose_order
+
     try:
         rules = _rules(clinic_rules)
         order = compute_dose_order(
@@ -98,7 +111,7 @@ def dose(
             dose_mg_per_kg=dose_mg_per_kg,
             minutes=minutes,
             height_cm=height_cm,
-            sex=sex,
+            sex=_sex(sex),
             rules=rules,
         )
     except InvalidInput as exc:
@@ -132,6 +145,8 @@ def screen_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Screen conditions and medications for contraindications and interactions."""
+    from ketaflow.clinical import parse_bp, screen
+
     try:
         rules = _rules(clinic_rules)
         result = screen(
@@ -157,6 +172,8 @@ def score_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Score a questionnaire: total, severity and alerts."""
+    from ketaflow.clinical import score
+
     try:
         rules = _rules(clinic_rules)
         result = score(instrument, _answers(answers), rules)
@@ -181,6 +198,8 @@ def vitals_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Classify a vital-sign reading: normal, watch, pause, or stop and call."""
+    from ketaflow.clinical import classify_vitals
+
     try:
         rules = _rules(clinic_rules)
         if bp is None and hr is None and spo2 is None and rr is None:
@@ -224,6 +243,8 @@ def discharge_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Check discharge readiness and list every unmet criterion."""
+    from ketaflow.clinical import evaluate_discharge
+
     try:
         rules = _rules(clinic_rules)
         base = _vitals(baseline, None, None, None, rules) if baseline is not None else None

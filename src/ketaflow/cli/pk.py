@@ -1,4 +1,8 @@
-"""CLI commands for ketaflow.pk: simulate, routes, population, models."""
+"""CLI commands for ketaflow.pk: simulate, routes, population, models.
+
+NumPy, SciPy and the PK engine are imported inside the commands: every `ketaflow` command
+loads this module to list its commands, and only these need them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from ketaflow.cli.output import emit_json, fail
@@ -282,6 +285,8 @@ def population(
             }
         )
         return
+    import numpy as np
+
     typer.echo(
         f"{patients} virtual patients, model {model}, {dose_mg_per_kg:g} mg/kg over "
         f"{minutes:g} min, {result.t_min.size} points each, simulated in {elapsed:.2f} s"

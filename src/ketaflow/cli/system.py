@@ -1,4 +1,8 @@
-"""CLI commands for the database, the demo network and the server."""
+"""CLI commands for the database, the demo network and the server.
+
+Storage, settings, the web app and the progress bar are imported inside the commands that use
+them: every `ketaflow` command loads this module to list its commands.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,10 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import ketaflow
 from ketaflow.cli.output import emit_json, fail
 from ketaflow.errors import KetaflowError
-from ketaflow.settings import get_settings
 
 db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=True)
 
@@ -28,6 +29,7 @@ DatabaseUrl = Annotated[
 
 
 def _engine(database_url: str | None):  # type: ignore[no-untyped-def]
+    from ketaflow.settings import get_settings
     from ketaflow.store.engine import make_engine
 
     try:
@@ -120,6 +122,9 @@ def _demo_settings(engine, *, clinics: int, patients: int, seed: int, as_of: str
 
 
 def _build(engine, settings, *, rebuild: bool):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from ketaflow.demo.build import build_network
 
     console = Console(stderr=True)
@@ -200,6 +205,7 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
 
     import uvicorn
 
+    from ketaflow.settings import get_settings
     from ketaflow.store.migrate import check_schema
     from ketaflow.web.app import create_app
 
