@@ -27,6 +27,7 @@ class Action(StrEnum):
     PLAN_TREATMENT = "set a treatment plan"
     ISSUE_PATIENT_LINK = "give a patient a link to their own page"
     VIEW_OUTCOMES = "see outcomes"
+    SET_CLINIC_HOURS = "set the clinic's opening hours, closures and booking horizon"
 
 
 _ALL = set(Role)
@@ -51,6 +52,9 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.PLAN_TREATMENT: {Role.PSYCHIATRIST},
     Action.ISSUE_PATIENT_LINK: {Role.ADMIN, Role.FRONT_DESK, Role.PSYCHIATRIST, Role.NURSE},
     Action.VIEW_OUTCOMES: {Role.ADMIN, Role.DIRECTOR, Role.PSYCHIATRIST},
+    # Opening hours are read by everyone at the clinic (VIEW_SCHEDULE); the director runs the
+    # clinic's days and the administrator the network, so they set them.
+    Action.SET_CLINIC_HOURS: {Role.ADMIN, Role.DIRECTOR},
 }
 
 
