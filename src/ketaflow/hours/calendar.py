@@ -129,7 +129,7 @@ class ClinicCalendar:
         same_day = [
             (a, b) for a, b in intervals if a.astimezone(zone).date() <= day <= b.astimezone(zone).date()
         ]
-        latest = [b - length for a, b in same_day if b - a >= length]
+        fitting = [(a, b - length) for a, b in same_day if b - a >= length]
         if containing is not None:
             at = f"{local_end:%H:%M}"
             if local_end.date() != day:
@@ -137,20 +137,30 @@ class ClinicCalendar:
             happens = f"{hours}; this {what} would end at {at}"
         else:
             happens = f"{hours}; this {what} would start at {local_start:%H:%M}"
-        if not latest:
+        if not fitting:
             return invalid(
                 "start",
                 f"{happens}, and no stretch of these hours is long enough for {duration(length)}. "
                 "Choose a day with longer hours or a shorter visit.",
             )
-        last_start = f"the last start that ends by closing is {max(latest).astimezone(zone):%H:%M}"
+
+        def hm(instant: datetime) -> str:
+            return f"{instant.astimezone(zone):%H:%M}"
+
+        closing = max(b for _a, b in same_day)
+        last_start = f"the last start that ends by closing is {hm(max(s for _a, s in fitting))}"
+        if containing is not None and containing[1] - containing[0] >= length:
+            by = "closing" if containing[1] == closing else hm(containing[1])
+            return invalid(
+                "start",
+                f"{happens}. Choose an earlier time: the last start that ends by {by} is {hm(containing[1] - length)}.",
+            )
         if containing is not None:
-            return invalid("start", f"{happens}. Choose an earlier time: {last_start}.")
+            options = " or ".join(f"from {hm(a)} to {hm(s)}" for a, s in fitting)
+            return invalid("start", f"{happens}. Choose a start {options}.")
         first_open = min((a for a, _b in same_day if a.astimezone(zone).date() == day), default=None)
         if first_open is not None and starts < first_open:
-            return invalid(
-                "start", f"{happens}. Choose {first_open.astimezone(zone):%H:%M} or later ({last_start})."
-            )
+            return invalid("start", f"{happens}. Choose {hm(first_open)} or later ({last_start}).")
         return invalid("start", f"{happens}. Choose a time within the hours ({last_start}).")
 
     def check(self, starts: datetime, ends: datetime, what: str) -> None:

@@ -144,7 +144,9 @@ def test_role_matrix(desk: Desk, endpoint: str, case: str) -> None:
         body = r.json()
         assert body["week"]["monday"] == ["08:00-18:30"] and body["week"]["sunday"] == []
         assert body["booking_horizon_days"] == 365 and body["bookable_until"] == "2032-07-06"
-        assert body["may_edit"] == (case in {*SETTERS, "no_csrf"}) and "not clinical figures" in body["policy"]
+        assert (
+            body["may_edit"] == (case in {*SETTERS, "no_csrf"}) and "not clinical figures" in body["policy"]
+        )
     elif endpoint == "set":
         assert r.json()["version"] == before[1] + 1 and hours_rows(desk.engine) == before[2]
     elif endpoint == "close":
