@@ -153,7 +153,8 @@ class ClinicCalendar:
             by = "closing" if containing[1] == closing else hm(containing[1])
             return invalid(
                 "start",
-                f"{happens}. Choose an earlier time: the last start that ends by {by} is {hm(containing[1] - length)}.",
+                f"{happens}. Choose an earlier time: the last start that ends by {by} is "
+                f"{hm(containing[1] - length)}.",
             )
         if containing is not None:
             options = " or ".join(f"from {hm(a)} to {hm(s)}" for a, s in fitting)
