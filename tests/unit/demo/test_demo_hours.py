@@ -58,4 +58,3 @@ def test_the_holidays_are_on_their_dates() -> None:
         date(2027, 11, 25),
         date(2028, 11, 23),
     ]
-
