@@ -36,6 +36,21 @@ FORBIDDEN = {
         "ketaflow.demo",
         "ketaflow.clinical",
     },
+    # opening hours, closures, the booking horizon and clock changes: pure, like the clinical rules
+    "hours": {
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+        "ketaflow.demo",
+        "ketaflow.clinical",
+        "ketaflow.pk",
+    },
     "vocabulary.py": {"sqlalchemy", "fastapi", "ketaflow"},
     "errors.py": {"sqlalchemy", "fastapi", "ketaflow"},
     # outcome statistics: NumPy/SciPy only, fed plain arrays by the services

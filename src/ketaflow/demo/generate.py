@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ketaflow.clinical import ProtocolSummary, ScreeningLevel, list_protocols, screen
 from ketaflow.demo import catalog
+from ketaflow.demo import hours as demo_hours
 from ketaflow.demo.outcomes import (
     PatientCourse,
     cadss_total,
@@ -42,6 +43,8 @@ TABLE_ORDER = [
     "chairs",
     "staff_users",
     "staff_roles",
+    "clinic_hours",
+    "clinic_closures",
     "patients",
     "body_measurements",
     "diagnoses",
@@ -111,9 +114,11 @@ def network_rows(settings: DemoSettings, password_hash: str) -> Network:
                 "phone": f"555-01{ci:02d}",
                 "timezone": tz,
                 "created_at": created,
+                "booking_horizon_days": demo_hours.HORIZON_DAYS,
                 "version": 1,
             }
         )
+        _hours_rows(rows, settings, cid, code)
         chair_ids[ci] = []
         for k in range(chairs):
             chair_id = make_id(rng)
@@ -181,6 +186,40 @@ def network_rows(settings: DemoSettings, password_hash: str) -> Network:
     return Network(dict(rows), org_id, clinic_ids, chair_ids, {k: dict(v) for k, v in staff.items()}, logins)
 
 
+def closed_days(settings: DemoSettings) -> tuple[date, date, list[tuple[date, str]]]:
+    """The window the demo books in (its history and a year past the as-of day) and the
+    holiday closures within it."""
+    first = settings.as_of - timedelta(days=settings.history_days + 30)
+    last = settings.as_of + timedelta(days=demo_hours.HORIZON_DAYS)
+    return first, last, demo_hours.holidays(first, last)
+
+
+def _hours_rows(rows: Rows, settings: DemoSettings, clinic_id: uuid.UUID, code: str) -> None:
+    for weekday, opens, closes in demo_hours.hours_of(code).rows():
+        rows["clinic_hours"].append(
+            {
+                "id": demo_hours.row_id(clinic_id, f"hours:{weekday}:{opens}"),
+                "clinic_id": clinic_id,
+                "weekday": weekday,
+                "opens_min": opens,
+                "closes_min": closes,
+            }
+        )
+    created = datetime.combine(settings.as_of, time(0), UTC) - timedelta(days=settings.history_days + 30)
+    for day, reason in closed_days(settings)[2]:
+        rows["clinic_closures"].append(
+            {
+                "id": demo_hours.row_id(clinic_id, f"closure:{day.isoformat()}"),
+                "clinic_id": clinic_id,
+                "first_day": day,
+                "last_day": day,
+                "reason": reason,
+                "created_at": created,
+                "created_by_id": None,
+            }
+        )
+
+
 def patients_per_clinic(settings: DemoSettings) -> list[int]:
     """Split the patients across clinics in proportion to their chairs (largest remainder)."""
     chairs = [catalog.CLINICS[i % len(catalog.CLINICS)][5] for i in range(settings.clinics)]
@@ -240,7 +279,7 @@ def clinic_rows(
         index=index,
         rng=random.Random(f"{settings.seed}:clinic:{index}"),
         rows=defaultdict(list),
-        book=ChairBook(network.chair_ids[index], zone),
+        book=ChairBook(network.chair_ids[index], zone, {d for d, _ in closed_days(settings)[2]}),
         zone=zone,
         intercept=response_intercept(settings),
         courses=courses,

@@ -1,4 +1,5 @@
-"""Chair booking for the demo: no chair is double-booked, appointments fall on weekdays."""
+"""Chair booking for the demo: no chair is double-booked, appointments fall on weekdays the
+clinic is open (never on its holiday closures, `ketaflow.demo.hours`), inside its hours."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ def appointment_length(whole_day: bool) -> timedelta:
 
 
 class ChairBook:
-    def __init__(self, chair_ids: list[uuid.UUID], zone: ZoneInfo) -> None:
+    def __init__(self, chair_ids: list[uuid.UUID], zone: ZoneInfo, closed: set[date] | None = None) -> None:
         self.chair_ids = chair_ids
         self.zone = zone
+        self.closed = closed or set()
         self.taken: set[tuple[date, int, int]] = set()
 
     def local_to_utc(self, day: date, at: time) -> datetime:
@@ -33,13 +35,13 @@ class ChairBook:
     def reserve(
         self, day: date, rng_pick: int, *, whole_day: bool = False
     ) -> tuple[date, uuid.UUID, datetime]:
-        """The first free (chair, slot) on `day` or the next weekday; `rng_pick` rotates the order.
+        """The first free (chair, slot) on `day` or the next open weekday; `rng_pick` rotates the order.
 
         A whole-day booking takes the first two slots of one chair.
         """
         chairs = len(self.chair_ids)
         while True:
-            while day.weekday() >= 5:
+            while day.weekday() >= 5 or day in self.closed:
                 day += timedelta(days=1)
             if whole_day:
                 for k in range(chairs):

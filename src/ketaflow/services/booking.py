@@ -6,13 +6,18 @@ per-clinic setting yet, so these defaults follow the demo network's chair schedu
 infusion and at least two hours' observation, the discharge rule's minimum), and an
 infusion longer than an hour (the 4-hour pain protocols) holds it 7 hours.
 
-Opening hours: the model has none (Clinic has no hours), so bookings are not checked
-against them and `chair_use` reports booked chair-hours without a denominator.
+Opening hours, closures and the booking horizon are the clinic's (`ketaflow.hours`, loaded by
+`services.clinic_hours`): a new booking or a reschedule that falls outside them, lies beyond
+the horizon, or names a time the clocks skip or pass twice that night is refused with a
+sentence saying what to choose instead. `chair_use` still reports booked chair-hours without
+a denominator; the director's page (`services.director`) sets them against the open hours.
 
 Double booking: the clash check and the insert run in one write transaction. On SQLite
 `begin_write` takes the database's single writer lock first; on PostgreSQL the patient's
 row and then the chair's row are locked (SELECT ... FOR UPDATE, always in that order), so
 two bookings for the same chair or the same patient queue and the second sees the first.
+The clinic's row is share-locked before both, so a change of opening hours waits for the
+bookings being checked against the old ones (and they for it).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, InvalidInput, NotFound, invalid
+from ketaflow.hours import local_instant
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinic_hours import calendar_of
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
@@ -130,9 +137,9 @@ def _when(appt: m.Appointment, zone: ZoneInfo) -> str:
     return f"{a:%a %d %b %Y} {a:%H:%M}-{b:%H:%M}"
 
 
-def _lock(db: Session, model: type, row_id: uuid.UUID) -> None:
+def _lock(db: Session, model: type, row_id: uuid.UUID, *, shared: bool = False) -> None:
     """Lock one row until commit (PostgreSQL; SQLite's writer lock is already held)."""
-    db.execute(select(model.id).where(model.id == row_id).with_for_update())  # type: ignore[attr-defined]
+    db.execute(select(model.id).where(model.id == row_id).with_for_update(read=shared))  # type: ignore[attr-defined]
 
 
 def _overlapping(starts: datetime, ends: datetime, ignore: uuid.UUID | None) -> list[object]:
@@ -224,10 +231,19 @@ def _slot(
     zone = ZoneInfo(clinic.timezone)
     the_day, at = parse_day(day), parse_time(start)
     minutes = _length(length_min) or default_length_min(kind, plan)
-    starts = datetime.combine(the_day, at, zone).astimezone(UTC)
+    past = f"{the_day:%a %d %b %Y} {at:%H:%M} is in the past; choose a time still to come."
+    today = now.astimezone(zone).date()
+    if the_day < today:  # (days are compared first: a year 1 or 9999 date has no UTC instant)
+        raise invalid("day", past)
+    calendar = calendar_of(db, clinic, first=the_day - timedelta(days=1), last=the_day + timedelta(days=2))
+    beyond = calendar.horizon_misfit(the_day, today)
+    if beyond is not None:
+        raise beyond
+    starts = local_instant(the_day, at, zone, field="start")
     ends = starts + timedelta(minutes=minutes)
     if starts < now:
-        raise invalid("day", f"{the_day:%a %d %b %Y} {at:%H:%M} is in the past; choose a time still to come.")
+        raise invalid("day", past)
+    calendar.check(starts, ends, KIND_LABEL[kind])
     cid = parse_uuid(chair_id, "chair_id", "a chair")
     chair: m.Chair | None = None
     if kind is AppointmentKind.INFUSION:
@@ -274,6 +290,7 @@ def book(
     begin_write(db)
     patient, clinic = _patient_for_booking(db, who, patient_id)
     the_kind = kind if isinstance(kind, AppointmentKind) else parse_kind(kind)
+    _lock(db, m.Clinic, clinic.id, shared=True)  # the hours stay as read until commit
     plan = _active_plan(db, patient.id)
     slot = _slot(
         db,
@@ -409,6 +426,7 @@ def reschedule(
     patient = db.get(m.Patient, appt.patient_id)
     clinic = db.get(m.Clinic, appt.clinic_id)
     assert patient is not None and clinic is not None
+    _lock(db, m.Clinic, clinic.id, shared=True)  # the hours stay as read until commit
     kind = AppointmentKind(appt.kind)
     keep = int((appt.ends_at - appt.starts_at).total_seconds() // 60)
     slot = _slot(

@@ -1,7 +1,8 @@
 """The director's page: today's board in brief, the week's bookings and chair use per day.
 
 Counts only (no patient names shown): today's summary reuses `board.chair_board`, the
-week reuses `booking.week_view`, aggregated per local day.
+week reuses `booking.week_view`, aggregated per local day. Available chair-hours come from
+the clinic's own opening hours less its closures (`services.clinic_hours.calendar_of`).
 """
 
 from __future__ import annotations
@@ -13,25 +14,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaflow.hours import ClinicCalendar
 from ketaflow.services import board as boards
 from ketaflow.services import booking
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinic_hours import calendar_of
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
-
-# Opening hours used for "available chair-hours". A CLINIC SETTING, not a clinical number:
-# there is no per-clinic opening-hours column yet, so every clinic is assumed open 08:00-18:30
-# local time, Monday to Friday -- the span of the three 3.5-hour chair slots (08:00, 11:30,
-# 15:00) the demo network books (ketaflow.demo.schedule). Change here until clinics carry it.
-OPENS = time(8, 0)
-CLOSES = time(18, 30)
-OPEN_WEEKDAYS = frozenset({0, 1, 2, 3, 4})
-OPENING_HOURS_TEXT = (
-    "Chair use assumes every active chair is available 08:00–18:30 (10.5 h), Monday to Friday, "
-    "clinic local time; a clinic setting, not a clinical figure."
-)
 
 _BUSY_STATES = {"running", "paused", "stopped", "not started", "checked in"}
 
@@ -72,6 +63,8 @@ class DayUse:
     cancelled_or_no_show: int
     booked_hours: float
     available_hours: float
+    hours: str = ""  # the day's opening hours as shown ("08:00–18:30", "closed")
+    closure: str | None = None  # why the clinic is closed that day, when a closure says so
 
     @property
     def use_percent(self) -> float | None:
@@ -87,7 +80,7 @@ class DirectorView:
     week_start: date
     days: list[DayUse]
     active_chairs: int
-    opening_hours: str = OPENING_HOURS_TEXT
+    opening_hours: str
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -152,36 +145,52 @@ def _overlap_hours(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> fl
     return max(0.0, (min(a1, b1) - max(a0, b0)).total_seconds() / 3600)
 
 
-def week_use(week: booking.Week, active_chairs: int) -> list[DayUse]:
+def opening_hours_text(calendar: ClinicCalendar, days: list[date]) -> str:
+    """The sentence under the chart saying what "available" means for this week."""
+    closed = [c for c in calendar.closures if any(c.covers(d) for d in days)]
+    closures = "".join(f"; closed {c.when()} ({c.reason})" for c in closed)
+    return (
+        f"Chair use counts every active chair as available during the clinic's opening hours "
+        f"({calendar.week.summary()}{closures}), clinic local time; opening hours are a clinic "
+        "setting, not a clinical figure."
+    )
+
+
+def week_use(week: booking.Week, active_chairs: int, calendar: ClinicCalendar) -> list[DayUse]:
     """Bookings and chair use per local day of `booking.week_view`'s week.
 
-    Booked chair-hours count bookings in a chair that still hold it (not cancelled or
-    no-show), clipped to the opening hours, so the share of available hours stays <= 100 %
-    unless chairs are double-booked. (`booking.chair_use` clips to the whole day and has no
-    denominator, hence this.)
+    Available chair-hours are the active chairs times the hours the clinic is open that day
+    (its weekly hours, none on a closure; elapsed time, so a day the clocks change has an
+    hour more or less). Booked chair-hours count bookings in a chair that still hold it (not
+    cancelled or no-show), clipped to the open hours, so the share of available hours stays
+    <= 100 % unless chairs are double-booked. (`booking.chair_use` clips to the whole day and
+    has no denominator, hence this.)
     """
-    zone = week.zone
-    open_hours = (datetime.combine(week.start, CLOSES) - datetime.combine(week.start, OPENS)).seconds / 3600
     out = []
     for d in week.days:
         in_chairs = [b for bs in d.by_chair.values() for b in bs]
         every = in_chairs + d.no_chair
-        is_open = d.day.weekday() in OPEN_WEEKDAYS
-        hours = 0.0
-        if is_open:
-            opens = datetime.combine(d.day, OPENS, zone)
-            closes = datetime.combine(d.day, CLOSES, zone)
-            hours = sum(_overlap_hours(b.starts_at, b.ends_at, opens, closes) for b in in_chairs if b.active)
+        intervals = calendar.open_intervals(d.day)
+        closure = calendar.closure_on(d.day)
+        hours = sum(
+            _overlap_hours(b.starts_at, b.ends_at, opens, closes)
+            for b in in_chairs
+            if b.active
+            for opens, closes in intervals
+        )
+        open_hours = sum((closes - opens).total_seconds() for opens, closes in intervals) / 3600
         out.append(
             DayUse(
                 day=d.day,
-                open=is_open,
+                open=bool(intervals),
                 infusions=sum(1 for b in every if b.kind == AppointmentKind.INFUSION),
                 other=sum(1 for b in every if b.kind != AppointmentKind.INFUSION),
                 completed=sum(1 for b in every if b.status == AppointmentStatus.COMPLETED),
                 cancelled_or_no_show=sum(1 for b in every if not b.active),
                 booked_hours=round(hours, 2),
-                available_hours=active_chairs * open_hours if is_open else 0.0,
+                available_hours=round(active_chairs * open_hours, 2),
+                hours=f"closed ({closure.reason})" if closure else calendar.week.day_text(d.day.weekday()),
+                closure=closure.reason if closure else None,
             )
         )
     return out
@@ -202,10 +211,13 @@ def director_view(
         or 0
     )
     start = week_start_of(week_start or today.day)
+    days = [start + timedelta(days=i) for i in range(7)]
+    calendar = calendar_of(db, clinic, first=days[0], last=days[-1])
     return DirectorView(
         clinic=clinic,
         today=today,
         week_start=start,
-        days=week_use(booking.week_view(db, who, clinic.code, start, now), active),
+        days=week_use(booking.week_view(db, who, clinic.code, start, now), active, calendar),
         active_chairs=active,
+        opening_hours=opening_hours_text(calendar, days),
     )

@@ -32,6 +32,7 @@ class Action(StrEnum):
     CORRECT_DOSE_ORDER = "correct a dose order"
     CORRECT_CLINICIAN_RATING = "correct a clinician-rated questionnaire (e.g. CADSS)"
     CORRECT_PATIENT_ANSWERS = "correct the answers a patient gave to a questionnaire"
+    SET_CLINIC_HOURS = "set the clinic's opening hours, closures and booking horizon"
 
 
 _ALL = set(Role)
@@ -73,6 +74,9 @@ ALLOWED: dict[Action, set[Role]] = {
     # responsible for that review may correct it (e.g. the patient says a box was ticked in
     # error), always with the reason. Clinic policy, not from a published source.
     Action.CORRECT_PATIENT_ANSWERS: {Role.PSYCHIATRIST},
+    # Opening hours are read by everyone at the clinic (VIEW_SCHEDULE); the director runs the
+    # clinic's days and the administrator the network, so they set them.
+    Action.SET_CLINIC_HOURS: {Role.ADMIN, Role.DIRECTOR},
 }
 
 

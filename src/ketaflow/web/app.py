@@ -20,6 +20,7 @@ from ketaflow.web.nul_guard import RefuseNul
 from ketaflow.web.routes import (
     auth,
     chairside,
+    clinic_hours,
     clinics,
     consultation,
     corrections,
@@ -56,6 +57,7 @@ def create_app(engine: Engine) -> FastAPI:
         discharge,
         portal,
         director,
+        clinic_hours,
         outcomes,
     ):
         app.include_router(module.router)

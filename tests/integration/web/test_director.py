@@ -229,6 +229,8 @@ def test_the_api_counts_today_and_the_week(client: TestClient, week: dict[str, i
     sat = days[(MONDAY + timedelta(days=5)).isoformat()]
     assert sat["open"] is False and sat["infusions"] == 1
     assert sat["booked_chair_hours"] == 0 and sat["available_chair_hours"] == 0 and sat["use_percent"] is None
+    assert sat["hours"] == "closed" and tue["hours"] == "08:00–18:30" and tue["closure"] is None
+    assert body["hours_url"] == "/clinics/aus/hours"
     assert days[MONDAY.isoformat()]["booked_chair_hours"] == 0
     assert w["booked_chair_hours"] == pytest.approx(12.0)
     assert w["available_chair_hours"] == pytest.approx(available * 5)
@@ -259,6 +261,7 @@ def test_the_page_shows_the_summary_the_chart_and_the_assumption(
     pct = round(100 * 10.5 / (week["chairs"] * 10.5), 1)
     assert f"{pct:g}%" in text
     assert "08:00–18:30" in text and "not a clinical figure" in text
+    assert 'href="/clinics/aus/hours"' in text  # the hours behind "available", and where to set them
     assert 'href="/clinics/aus/outcomes"' in text and 'href="/clinics/aus/board"' in text
     assert "?week=2035-07-02" in text and "?week=2035-07-16" in text
     # Reachable: the clinic navigation on the board links here.

@@ -29,6 +29,7 @@ PAGES = (
     "/clinics/{code}/patients",
     "/clinics/{code}/patients/new",
     "/clinics/{code}/director",
+    "/clinics/{code}/hours",
     "/clinics/{code}/outcomes",
     "/outcomes",
     "/outcomes/dissociation",

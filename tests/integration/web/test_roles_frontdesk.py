@@ -67,9 +67,12 @@ def new_person() -> dict[str, Any]:
 
 
 def slot() -> dict[str, Any]:
-    at = NOW + timedelta(days=10, hours=next(_hour) * 2)
-    local = at - timedelta(hours=5)  # CDT
-    return {"day": local.date().isoformat(), "start": local.strftime("%H:%M")}
+    """A time of our own inside Austin's opening hours (Monday to Friday 08:00-18:30): a weekday
+    from ten days on, at 09:00, 11:00, 13:00 or 15:00."""
+    n = next(_hour)
+    day = (NOW - timedelta(hours=5)).date() + timedelta(days=10)  # CDT
+    weekdays = [day + timedelta(days=k) for k in range(400) if (day + timedelta(days=k)).weekday() < 5]
+    return {"day": weekdays[n // 4].isoformat(), "start": f"{9 + 2 * (n % 4):02d}:00"}
 
 
 # endpoint -> (method, url builder, body builder, roles allowed, success status)

@@ -13,7 +13,15 @@ from ketaflow.store.models.infusion import (
     SideEffect,
     VitalSign,
 )
-from ketaflow.store.models.org import Chair, Clinic, Organization, StaffRole, StaffUser
+from ketaflow.store.models.org import (
+    Chair,
+    Clinic,
+    ClinicClosure,
+    ClinicHours,
+    Organization,
+    StaffRole,
+    StaffUser,
+)
 from ketaflow.store.models.patients import Allergy, BodyMeasurement, Diagnosis, Medication, Patient
 from ketaflow.store.models.portal import PatientAccessLink, PatientQuestion, PatientSession
 from ketaflow.store.models.records import (
@@ -35,6 +43,8 @@ __all__ = [
     "BodyMeasurement",
     "Chair",
     "Clinic",
+    "ClinicClosure",
+    "ClinicHours",
     "ClinicalFact",
     "ComfortSetting",
     "Consent",

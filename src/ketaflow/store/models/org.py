@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaflow.store.models.base import Base, ClinicOwned, Identified, Versioned, utcnow
@@ -38,9 +38,44 @@ class Clinic(Identified, Versioned, Base):
     # IANA zone name; times are stored in UTC and shown in the clinic's zone.
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # How many days ahead the clinic takes bookings: clinic policy, default 365
+    # (ketaflow.hours.calendar.DEFAULT_HORIZON_DAYS). Opening hours: `ClinicHours`.
+    booking_horizon_days: Mapped[int] = mapped_column(Integer, default=365, server_default="365")
 
     organization: Mapped[Organization] = relationship(back_populates="clinics")
     chairs: Mapped[list[Chair]] = relationship(back_populates="clinic", order_by="Chair.label")
+
+
+class ClinicHours(Identified, ClinicOwned, Base):
+    """One span of a weekday a clinic is open, in wall-clock minutes after local midnight.
+
+    A weekday without rows is closed; several rows make a day with a break. Edited as a whole
+    week (`ketaflow.services.clinic_hours.set_hours`), guarded by the clinic's version.
+    """
+
+    __tablename__ = "clinic_hours"
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "weekday", "opens_min"),
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint("opens_min >= 0 AND opens_min < closes_min AND closes_min <= 1440", name="span"),
+    )
+
+    weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 Monday ... 6 Sunday
+    opens_min: Mapped[int] = mapped_column(Integer)
+    closes_min: Mapped[int] = mapped_column(Integer)  # 1440: midnight at the end of the day
+
+
+class ClinicClosure(Identified, ClinicOwned, Base):
+    """Days (first to last, inclusive, clinic-local dates) a clinic is closed whatever its hours say."""
+
+    __tablename__ = "clinic_closures"
+    __table_args__ = (CheckConstraint("first_day <= last_day", name="days"),)
+
+    first_day: Mapped[date]
+    last_day: Mapped[date]
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
 
 
 class Chair(Identified, ClinicOwned, Base):

@@ -105,6 +105,8 @@ def director_api(code: str, db: Db, who: Who, now: Now, week: str | None = None)
                 {
                     "day": d.day.isoformat(),
                     "open": d.open,
+                    "hours": d.hours,
+                    "closure": d.closure,
                     "infusions": d.infusions,
                     "other": d.other,
                     "completed": d.completed,
@@ -117,4 +119,5 @@ def director_api(code: str, db: Db, who: Who, now: Now, week: str | None = None)
             ],
         },
         "outcomes_url": f"/clinics/{v.clinic.code}/outcomes",
+        "hours_url": f"/clinics/{v.clinic.code}/hours",
     }
