@@ -30,9 +30,13 @@ def _partial(engine: Engine, table: str) -> bool:
     """Whether `table`'s amends_id index holds the amendments only (WHERE amends_id IS NOT NULL)."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": f"ix_{table}_amends_id"})
+            sql = conn.scalar(
+                text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": f"ix_{table}_amends_id"}
+            )
         else:
-            sql = conn.scalar(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": f"ix_{table}_amends_id"})
+            sql = conn.scalar(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": f"ix_{table}_amends_id"}
+            )
     return sql is not None and "amends_id IS NOT NULL" in sql.replace("(", "").replace(")", "")
 
 

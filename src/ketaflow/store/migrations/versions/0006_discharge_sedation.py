@@ -57,7 +57,9 @@ def upgrade() -> None:
             ["discharge_screens.id"],
             name=op.f("fk_discharge_screens_amends_id_discharge_screens"),
         ),
-        sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], name=op.f("fk_discharge_screens_clinic_id_clinics")),
+        sa.ForeignKeyConstraint(
+            ["clinic_id"], ["clinics.id"], name=op.f("fk_discharge_screens_clinic_id_clinics")
+        ),
         sa.ForeignKeyConstraint(
             ["recorded_by_id"],
             ["staff_users.id"],
