@@ -44,6 +44,9 @@ class VitalRow:
     amended: bool
     # The level of each alert, in the same order (e.g. to quote only the pause/stop ones).
     alert_levels: tuple[str, ...] = ()
+    sedation: int | None = None  # the sedation scale's level (MOAA/S)
+    # What to do: the level's action, then each alert's own (e.g. support the airway).
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,15 +147,21 @@ def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
         heart_rate_per_min=row.heart_rate_bpm,
         spo2_percent=row.spo2_percent,
         respiratory_rate_per_min=row.respiratory_rate_per_min,
+        sedation_score=row.sedation_score,
     )
 
 
 def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
-    """Each reading with its alert level against the session's own baseline (the first reading)."""
+    """Each reading with its alert level against the session's own baseline (the first reading).
+
+    A reading taken during the infusion without an expected value (SpO2, the sedation level)
+    carries the alert the rules give for it (`vitals.expected`)."""
     baseline = _vital_signs(rows[0]) if rows else None
     out = []
     for i, row in enumerate(rows):
-        assessment = clinical.classify_vitals(_vital_signs(row), baseline=None if i == 0 else baseline)
+        assessment = clinical.classify_vitals(
+            _vital_signs(row), baseline=None if i == 0 else baseline, phase=str(row.phase)
+        )
         out.append(
             VitalRow(
                 id=row.id,
@@ -167,6 +176,8 @@ def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
                 alerts=tuple(a.message for a in assessment.alerts),
                 amended=row.amends_id is not None,
                 alert_levels=tuple(a.level.value for a in assessment.alerts),
+                sedation=row.sedation_score,
+                actions=assessment.actions,
             )
         )
     return out
@@ -388,8 +399,13 @@ def record_vitals(
     spo2: int | None,
     respiratory_rate: int | None,
     now: datetime,
+    sedation: int | None = None,
 ) -> VitalRow:
-    """Chart a set of vital signs; return it with its alert level and the recommended action."""
+    """Chart a set of vital signs; return it with its alert level and the recommended actions.
+
+    During the infusion a set without SpO2 or the sedation level is charted (refusing it would
+    lose the other readings of that moment and hide their alerts) with the rules' alert for
+    each missing one, so the gap shows on the page and the board."""
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     pressure = clinical.parse_bp(bp)
@@ -398,6 +414,7 @@ def record_vitals(
         heart_rate_per_min=heart_rate,
         spo2_percent=spo2,
         respiratory_rate_per_min=respiratory_rate,
+        sedation_score=sedation,
     )
     clinical.classify_vitals(signs)  # validates the ranges before anything is written
     events = pump_records(db, session_id)
@@ -420,6 +437,7 @@ def record_vitals(
             heart_rate_bpm=heart_rate,
             spo2_percent=spo2,
             respiratory_rate_per_min=respiratory_rate,
+            sedation_score=sedation,
             recorded_by_id=who.user.id,
             recorded_at=now,
         )
