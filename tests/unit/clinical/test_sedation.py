@@ -95,3 +95,49 @@ def test_a_clinic_can_expect_readings_in_recovery_too() -> None:
     )
     recovery = classify_vitals(VitalSigns(parse_bp("128/82"), 72), phase="recovery", rules=rules)
     assert {a.parameter for a in recovery.alerts} == {"spo2_missing", "sedation_missing"}
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        (
+            {"discharge": {"sedation": {"min_score": 6, "source": "Clinic policy 2027-01-04"}}},
+            "sedation scale",
+        ),
+        (
+            {"vitals": {"expected": {"fields": ["temperature"], "source": "Clinic policy 2027-01-04"}}},
+            "fields",
+        ),
+        (
+            {
+                "vitals": {
+                    "expected": {"fields": ["spo2", "heart_rate"], "source": "Clinic policy 2027-01-04"}
+                }
+            },
+            "needs its missing message",
+        ),
+        (
+            {
+                "vitals": {
+                    "sedation": {
+                        "levels": [
+                            {"score": 1, "wording": "Awake", "depth": "awake", "level": "normal"},
+                            {
+                                "score": 2,
+                                "wording": "Asleep",
+                                "depth": "deep",
+                                "level": "stop",
+                                "action": "Call",
+                            },
+                        ],
+                        "source": "Clinic policy 2027-01-04",
+                    }
+                }
+            },
+            "scores 0 to n",
+        ),
+    ],
+)
+def test_a_clinic_override_that_breaks_the_scale_is_refused(override: dict[str, object], words: str) -> None:
+    with pytest.raises(InvalidInput, match=words):
+        load_rules(override)

@@ -32,10 +32,10 @@ depends_on: str | Sequence[str] | None = None
 
 AMENDMENTS_ONLY = sa.text("amends_id IS NOT NULL")
 # The new discharge columns, each added NULL (not recorded) for the discharges already charted.
-DISCHARGE_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
+DISCHARGE_COLUMNS: tuple[tuple[str, sa.String], ...] = (
     ("mental_status", sa.String(length=16)),
     ("suicidal_ideation", sa.String(length=16)),
-    ("suicide_risk_assessment", sa.Text()),
+    ("suicide_risk_assessment", sa.Text()),  # Text is a String without a length
 )
 
 
