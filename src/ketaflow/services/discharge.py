@@ -24,6 +24,7 @@ from ketaflow.clinical.discharge import (
     parse_driver,
 )
 from ketaflow.clinical.rules import ClinicalRules, default_rules
+from ketaflow.clinical.schema import ChoiceCriterion
 from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -188,7 +189,8 @@ def parse_entries(
     )
 
 
-def _choice(field: str, value: str | None, rule: Any, what: str) -> str:
+def _choice(field: str, value: str | None, rule: ChoiceCriterion, what: str) -> str:
+    """A choice criterion's answer ("" when not given); a bad one is refused beside its field."""
     try:
         return parse_choice(value, rule, what) or ""
     except InvalidInput as exc:
