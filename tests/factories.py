@@ -211,6 +211,12 @@ def make_chart(db: Session) -> Chart:
                 escort_phone="555-0100",
                 instructions_given=True,
             ),
+            m.DischargeScreen(
+                **sid,
+                screened_at=T0 + timedelta(minutes=100),
+                suicidal_ideation="present",
+                mental_status="baseline",
+            ),
             m.QuestionnaireResponse(
                 **sid,
                 patient_id=patient.id,

@@ -38,6 +38,14 @@ def test_typed_vitals_are_classified_before_they_are_charted(
     page.fill("#vitals-form input[name=bp]", "182/112")
     expect(check).to_contain_text("Before charting: stop")
     expect(check).to_contain_text("Systolic blood pressure 182 mmHg is high")
+    # The sedation level chosen is checked too: deep sedation stops the infusion, with its action.
+    page.fill("#vitals-form input[name=bp]", "128/82")
+    page.select_option("#vitals-form select[name=sedation]", "1")
+    expect(check).to_contain_text("Before charting: stop")
+    expect(check).to_contain_text("Sedation MOAA/S 1 (Responds only after painful trapezius squeeze)")
+    expect(check).to_contain_text("open and support the airway")
+    page.select_option("#vitals-form select[name=sedation]", "5")
+    expect(check).to_contain_text("Before charting: normal")
     page.fill("#vitals-form input[name=bp]", "400/20")
     expect(check).to_contain_text("outside the range")
     # Nothing was charted by checking: the table has no rows yet.

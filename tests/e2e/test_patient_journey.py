@@ -318,12 +318,13 @@ def order_dose(j: Journey, day: date) -> None:
     expect(order).to_contain_text("over 40 min")
 
 
-def chart_vitals(page: Page, bp: str, hr: str, spo2: str, rr: str) -> Locator:
-    """Chart vitals on the session page; the newest row of the table."""
+def chart_vitals(page: Page, bp: str, hr: str, spo2: str, rr: str, sedation: str = "5") -> Locator:
+    """Chart vitals with the sedation level (MOAA/S) on the session page; the newest row of the table."""
     page.fill("#vitals-form input[name=bp]", bp)
     page.fill("#vitals-form input[name=heart_rate]", hr)
     page.fill("#vitals-form input[name=spo2]", spo2)
     page.fill("#vitals-form input[name=respiratory_rate]", rr)
+    page.select_option("#vitals-form select[name=sedation]", sedation)
     submit(page, page.get_by_role("button", name="Chart vitals"))
     row = page.locator("#vitals tbody tr").first
     expect(row).to_contain_text(bp)
@@ -380,9 +381,10 @@ def first_infusion(j: Journey) -> None:
     j.go(nurse, f"/sessions/{sid}")
     nurse.fill("#vitals-form input[name=bp]", "182/112")
     expect(nurse.locator("#vitals-check")).to_contain_text("Before charting: stop")
-    row = chart_vitals(nurse, "182/112", "96", "97", "16")
+    row = chart_vitals(nurse, "182/112", "96", "97", "16", sedation="4")
     expect(row.locator(".level")).to_have_text("stop")
     expect(row).to_contain_text("Systolic blood pressure 182 mmHg is high")
+    expect(row).to_contain_text("Sedation MOAA/S 4 (Lethargic response to name spoken in normal tone)")
     # The pause reason is suggested from the alert; the nurse writes her own.
     expect(nurse.locator("#pump-pause input[name=reason]")).to_have_value(re.compile("182"))
     pump(nurse, "Pause", "BP 182/112; psychiatrist informed, recheck in 5 min")
@@ -472,6 +474,7 @@ def first_infusion(j: Journey) -> None:
     expect(refusal).to_contain_text("The patient cannot be discharged yet")
     expect(refusal).to_contain_text("Observed 30 of at least 120 minutes after the infusion ended.")
     expect(nurse.locator("#criterion-observation .badge")).to_have_text("not met")
+    expect(nurse.locator("#criterion-sedation .badge")).to_have_text("met")  # MOAA/S 5 with the vitals
     expect(nurse.locator("main")).not_to_contain_text("Discharged")
     expect(nurse.locator("input[name=driver]")).to_have_value(DRIVER)  # what was typed is kept
 
@@ -485,6 +488,10 @@ def first_infusion(j: Journey) -> None:
 
 
 def fill_discharge(page: Page) -> None:
+    # The repeat suicide-risk screen: the nurse asks the two questions shown on the page.
+    expect(page.locator("#criterion-suicidal_ideation")).to_contain_text("thoughts of killing yourself?")
+    page.select_option("select[name=mental_status]", "baseline")
+    page.select_option("select[name=suicidal_ideation]", "none")
     page.fill("input[name=score]", "10")
     page.check("input[name=walks_with_help]")
     page.select_option("select[name=nausea]", "none")
@@ -501,6 +508,7 @@ def discharge(j: Journey, sid: str, hhmm: str) -> None:
     submit(nurse, nurse.get_by_role("button", name="Discharge the patient"))
     done = nurse.locator("section.discharged")
     expect(done).to_contain_text(f"{hhmm} on")
+    expect(done).to_contain_text("Mental status: baseline · suicidal ideation at the screen: none.")
     expect(done).to_contain_text("with Dana Reyes (partner), 555-0100")
     submit(nurse, done.get_by_role("link", name="Printable after-care instructions"))
     expect(nurse.get_by_role("heading", level=1)).to_have_text("After your ketamine infusion")

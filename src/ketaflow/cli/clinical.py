@@ -72,7 +72,12 @@ def _sex(value: str | None) -> Sex | None:
 
 
 def _vitals(
-    bp: str | None, hr: float | None, spo2: float | None, rr: float | None, rules: ClinicalRules
+    bp: str | None,
+    hr: float | None,
+    spo2: float | None,
+    rr: float | None,
+    rules: ClinicalRules,
+    sedation: int | None = None,
 ) -> VitalSigns:
     from ketaflow.clinical import VitalSigns, parse_bp
 
@@ -81,7 +86,18 @@ def _vitals(
         heart_rate_per_min=hr,
         spo2_percent=spo2,
         respiratory_rate_per_min=rr,
+        sedation_score=sedation,
     )
+
+
+SedationOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--sedation",
+        help="Sedation level on the MOAA/S: 5 responds readily to name in a normal tone ... "
+        "0 no response to a painful trapezius squeeze.",
+    ),
+]
 
 
 def dose(
@@ -194,6 +210,14 @@ def vitals_check(
     rr: Annotated[float | None, typer.Option("--rr", help="Respiratory rate, breaths/min.")] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline blood pressure.")] = None,
     baseline_hr: Annotated[float | None, typer.Option("--baseline-hr", help="Baseline heart rate.")] = None,
+    sedation: SedationOpt = None,
+    during_infusion: Annotated[
+        bool,
+        typer.Option(
+            "--during-infusion",
+            help="The reading was taken during the infusion: a missing SpO2 or sedation level is flagged.",
+        ),
+    ] = False,
     clinic_rules: RulesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -202,13 +226,14 @@ def vitals_check(
 
     try:
         rules = _rules(clinic_rules)
-        if bp is None and hr is None and spo2 is None and rr is None:
-            raise InvalidInput("Give at least one reading: --bp, --hr, --spo2 or --rr.")
-        now = _vitals(bp, hr, spo2, rr, rules)
+        if bp is None and hr is None and spo2 is None and rr is None and sedation is None:
+            raise InvalidInput("Give at least one reading: --bp, --hr, --spo2, --rr or --sedation.")
+        now = _vitals(bp, hr, spo2, rr, rules, sedation)
         base = None
         if baseline is not None or baseline_hr is not None:
             base = _vitals(baseline, baseline_hr, None, None, rules)
-        result = classify_vitals(now, baseline=base, rules=rules)
+        phase = "infusion" if during_infusion else None
+        result = classify_vitals(now, baseline=base, rules=rules, phase=phase)
     except InvalidInput as exc:
         fail(str(exc))
     if as_json:
@@ -238,6 +263,18 @@ def discharge_check(
     instructions_given: Annotated[
         bool, typer.Option("--instructions-given", help="After-care instructions given.")
     ] = False,
+    sedation: SedationOpt = None,
+    mental_status: Annotated[
+        str | None,
+        typer.Option(help="baseline (back to the patient's own mental status) or altered."),
+    ] = None,
+    suicidal_ideation: Annotated[
+        str | None,
+        typer.Option(
+            help="none or present: the repeat suicide-risk screen at discharge "
+            "(C-SSRS screener questions 1-2, about today). Not given = not asked yet (unmet)."
+        ),
+    ] = None,
     clinic_phone: Annotated[str | None, typer.Option(help="Clinic phone for the instructions.")] = None,
     clinic_rules: RulesOpt = None,
     as_json: JsonOpt = False,
@@ -250,7 +287,7 @@ def discharge_check(
         base = _vitals(baseline, None, None, None, rules) if baseline is not None else None
         result = evaluate_discharge(
             minutes_since_end=minutes_since_end,
-            vitals=_vitals(bp, hr, spo2, rr, rules),
+            vitals=_vitals(bp, hr, spo2, rr, rules, sedation),
             baseline=base,
             aldrete=aldrete,
             padss=padss,
@@ -258,6 +295,8 @@ def discharge_check(
             nausea=nausea,
             driver=driver,
             instructions_given=instructions_given,
+            mental_status=mental_status,
+            suicidal_ideation=suicidal_ideation,
             clinic_phone=clinic_phone,
             rules=rules,
         )

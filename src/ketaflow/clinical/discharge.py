@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from ketaflow.clinical.levels import VitalLevel
 from ketaflow.clinical.rules import ClinicalRules, default_rules
-from ketaflow.clinical.vitals import VitalSigns, classify_vitals
+from ketaflow.clinical.schema import ChoiceCriterion
+from ketaflow.clinical.vitals import VitalSigns, check_sedation, classify_vitals
 from ketaflow.errors import InvalidInput
 
 
@@ -63,6 +64,50 @@ def aftercare_instructions(
     return tuple(i.text.replace("{clinic_phone}", phone) for i in rules.aftercare.instructions)
 
 
+def _one_of(choices: tuple[str, ...]) -> str:
+    return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def parse_choice(value: str | None, rule: ChoiceCriterion, what: str) -> str | None:
+    """The answer to a choice criterion, normalised; None when not answered. A value that is
+    not one of the rule's choices raises InvalidInput in one sentence naming them."""
+    if value is None or not value.strip():
+        return None
+    answer = value.strip().lower()
+    if answer not in rule.choices:
+        raise InvalidInput(f"{what} must be {_one_of(rule.choices)}; got '{value.strip()}'.")
+    return answer
+
+
+def _choice_unmet(key: str, answer: str | None, rule: ChoiceCriterion) -> Unmet | None:
+    if answer is None:
+        return Unmet(key, rule.missing, rule.source)
+    if answer not in rule.allowed:
+        return Unmet(key, rule.unmet, rule.source)
+    return None
+
+
+def _sedation_unmet(score: int | None, rules: ClinicalRules) -> Unmet | None:
+    need = rules.discharge.sedation
+    scale = rules.vitals.sedation
+    if score is None:
+        return Unmet(
+            "sedation",
+            f"Chart the sedation level ({scale.scale}) with the vitals after the stop before discharge.",
+            need.source,
+        )
+    if score < need.min_score:
+        lv = scale.level(int(score))
+        alert = scale.level(need.min_score)
+        return Unmet(
+            "sedation",
+            f"Sedation {scale.scale} {lv.score} ({lv.wording}): the patient must be alert "
+            f"({scale.scale} {alert.score}, {alert.wording.lower()}) before discharge.",
+            need.source,
+        )
+    return None
+
+
 def evaluate_discharge(
     *,
     minutes_since_end: float,
@@ -74,12 +119,25 @@ def evaluate_discharge(
     nausea: str = "none",
     driver: str | None = None,
     instructions_given: bool = False,
+    mental_status: str | None = None,
+    suicidal_ideation: str | None = None,
+    suicide_risk_cleared: bool = False,
     clinic_phone: str | None = None,
     rules: ClinicalRules | None = None,
 ) -> DischargeResult:
-    """Evaluate discharge readiness; list every unmet criterion (none means ready)."""
+    """Evaluate discharge readiness; list every unmet criterion (none means ready).
+
+    `mental_status` (baseline or altered) and `suicidal_ideation` (none or present, from the
+    repeat suicide-risk screen) are what the nurse found at the discharge check; None means not
+    recorded yet, itself an unmet item. Suicidal ideation present is met only when
+    `suicide_risk_cleared`: the psychiatrist has assessed the patient and discharges them.
+    The sedation level is the one charted with `vitals`.
+    """
     rules = rules or default_rules()
     d = rules.discharge
+    mind = parse_choice(mental_status, d.mental_status, "Mental status")
+    ideation = parse_choice(suicidal_ideation, d.suicidal_ideation, "Suicidal ideation")
+    check_sedation(vitals.sedation_score, rules)
     if not math.isfinite(minutes_since_end):
         raise InvalidInput(f"Minutes since the infusion ended must be a number; got {minutes_since_end:g}.")
     if minutes_since_end < 0:
@@ -119,6 +177,13 @@ def evaluate_discharge(
         if level.rank > d.vitals.max_level.rank:
             why = "; ".join(a.message for a in assessment.alerts)
             unmet.append(Unmet("vitals", f"Vitals are not back within limits: {why}", d.vitals.source))
+    sedated = _sedation_unmet(vitals.sedation_score, rules)
+    unmet += [sedated] if sedated is not None else []
+    mind_unmet = _choice_unmet("mental_status", mind, d.mental_status)
+    unmet += [mind_unmet] if mind_unmet is not None else []
+    if not (ideation == "present" and suicide_risk_cleared):
+        risk = _choice_unmet("suicidal_ideation", ideation, d.suicidal_ideation)
+        unmet += [risk] if risk is not None else []
     scores = [(aldrete, d.aldrete, "modified Aldrete"), (padss, d.padss, "PADSS")]
     given = [(v, c, n) for v, c, n in scores if v is not None]
     if not given:

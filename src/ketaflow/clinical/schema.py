@@ -293,12 +293,72 @@ class MonitoringSchedule(_Frozen):
     source: Source
 
 
+class SedationLevel(_Frozen):
+    """One level of the sedation scale: its score and wording, and what it asks of the nurse."""
+
+    score: int = Field(ge=0)
+    wording: str = Field(min_length=3)
+    depth: str
+    level: VitalLevel
+    action: str = ""
+
+
+class SedationScale(_Frozen):
+    """The sedation scale charted with the vitals (MOAA/S by default), highest (alert) first."""
+
+    scale: str
+    title: str
+    source: Source
+    levels: tuple[SedationLevel, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _whole_scale(self) -> SedationScale:
+        scores = sorted(lv.score for lv in self.levels)
+        if scores != list(range(len(scores))):
+            raise ValueError("sedation levels must be the scores 0 to n, each once")
+        for lv in self.levels:
+            if lv.level is not VitalLevel.NORMAL and not lv.action.strip():
+                raise ValueError(f"sedation level {lv.score} raises an alert and needs its action")
+        return self
+
+    @property
+    def max_score(self) -> int:
+        return max(lv.score for lv in self.levels)
+
+    def level(self, score: int) -> SedationLevel:
+        """The level with this score (the caller has checked the score is on the scale)."""
+        return next(lv for lv in self.levels if lv.score == score)
+
+
+ExpectedField = Literal["bp", "heart_rate", "spo2", "respiratory_rate", "sedation"]
+
+
+class ExpectedReadings(_Frozen):
+    """Readings expected in every set of vitals charted in the given phases."""
+
+    fields: tuple[ExpectedField, ...]
+    phases: tuple[Literal["baseline", "infusion", "recovery"], ...]
+    level: VitalLevel
+    missing: dict[ExpectedField, str]
+    actions: dict[ExpectedField, str]
+    source: Source
+
+    @model_validator(mode="after")
+    def _worded(self) -> ExpectedReadings:
+        for name in self.fields:
+            if not self.missing.get(name) or not self.actions.get(name):
+                raise ValueError(f"expected reading '{name}' needs its missing message and its action")
+        return self
+
+
 class VitalRules(_Frozen):
     thresholds: dict[str, VitalThreshold]
     relative: dict[str, RelativeThreshold]
     plausible: VitalPlausible
     actions: VitalActions
     monitoring: MonitoringSchedule
+    sedation: SedationScale
+    expected: ExpectedReadings
 
 
 # ----------------------------------------------------------------------------- discharge
@@ -324,6 +384,34 @@ class DriverRule(_Frozen):
     source: Source
 
 
+class DischargeSedation(_Frozen):
+    min_score: int = Field(ge=0)
+    source: Source
+
+
+class ChoiceCriterion(_Frozen):
+    """A discharge criterion the nurse answers from a short list of choices."""
+
+    choices: tuple[str, ...] = Field(min_length=2)
+    allowed: tuple[str, ...] = Field(min_length=1)
+    label: str
+    unmet: str  # the reason and what to do, when the answer is not an allowed one
+    missing: str  # what to do when it has not been answered
+    source: Source
+
+    @model_validator(mode="after")
+    def _allowed_are_choices(self) -> ChoiceCriterion:
+        if not set(self.allowed) <= set(self.choices):
+            raise ValueError("the allowed answers must be among the choices")
+        return self
+
+
+class SuicidalIdeationRule(ChoiceCriterion):
+    instrument: str
+    questions: tuple[str, ...] = Field(min_length=1)
+    cleared: str  # shown when the psychiatrist has assessed and discharges with ideation present
+
+
 class DischargeRules(_Frozen):
     min_observation_minutes: SourcedValue
     aldrete: ScoreCutoff
@@ -331,6 +419,9 @@ class DischargeRules(_Frozen):
     nausea: NauseaRule
     vitals: DischargeVitals
     driver: DriverRule
+    sedation: DischargeSedation
+    mental_status: ChoiceCriterion
+    suicidal_ideation: SuicidalIdeationRule
 
 
 class AftercareInstruction(_Frozen):
@@ -358,6 +449,12 @@ class ClinicalRules(_Frozen):
     vitals: VitalRules
     discharge: DischargeRules
     aftercare: AftercareRules
+
+    @model_validator(mode="after")
+    def _discharge_sedation_on_the_scale(self) -> ClinicalRules:
+        if self.discharge.sedation.min_score > self.vitals.sedation.max_score:
+            raise ValueError("the discharge sedation level must be a level of the sedation scale")
+        return self
 
     def protocol(self, key: str) -> Protocol:
         """Return the protocol named ``key`` or raise InvalidInput listing the known ones."""

@@ -26,23 +26,29 @@ class BloodPressure:
 
 @dataclass(frozen=True)
 class VitalSigns:
-    """One set of vital signs; any may be missing."""
+    """One set of vital signs; any may be missing. `sedation_score` is the sedation scale's level
+    (MOAA/S by default: 5 alert ... 0 unresponsive)."""
 
     bp: BloodPressure | None = None
     heart_rate_per_min: float | None = None
     spo2_percent: float | None = None
     respiratory_rate_per_min: float | None = None
+    sedation_score: int | None = None
 
 
 @dataclass(frozen=True)
 class VitalAlert:
-    """One reading that crossed a threshold."""
+    """One reading that crossed a threshold, or an expected reading that is missing (value None).
+
+    `action` is what this alert in particular asks of the nurse, beside the level's general action.
+    """
 
     parameter: str
-    value: float
+    value: float | None
     level: VitalLevel
     message: str
     source: str
+    action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,52 @@ def _plausible(name: str, value: float | None, lo: float, hi: float, unit: str) 
         raise InvalidInput(f"{name} must be between {lo:g} and {hi:g} {unit}; got {value:g}.")
 
 
+def check_sedation(score: float | None, rules: ClinicalRules | None = None) -> None:
+    """Refuse a sedation level that is not a whole number on the scale, in one sentence."""
+    if score is None:
+        return
+    scale = (rules or default_rules()).vitals.sedation
+    whole = not isinstance(score, bool) and math.isfinite(score) and float(score).is_integer()
+    if not whole or not 0 <= score <= scale.max_score:
+        raise InvalidInput(
+            f"Sedation ({scale.scale}) must be a whole number from 0 to {scale.max_score}; got {score:g}."
+        )
+
+
+def _sedation_alert(score: int, rules: ClinicalRules) -> VitalAlert | None:
+    scale = rules.vitals.sedation
+    lv = scale.level(int(score))
+    if lv.level is VitalLevel.NORMAL:
+        return None
+    msg = f"Sedation {scale.scale} {lv.score} ({lv.wording}): {lv.depth}: {lv.level.value}."
+    return VitalAlert("sedation", lv.score, lv.level, msg, scale.source, lv.action)
+
+
+def _missing_alerts(vitals: VitalSigns, phase: str | None, rules: ClinicalRules) -> list[VitalAlert]:
+    expected = rules.vitals.expected
+    if phase is None or phase not in expected.phases:
+        return []
+    present = {
+        "bp": vitals.bp,
+        "heart_rate": vitals.heart_rate_per_min,
+        "spo2": vitals.spo2_percent,
+        "respiratory_rate": vitals.respiratory_rate_per_min,
+        "sedation": vitals.sedation_score,
+    }
+    return [
+        VitalAlert(
+            f"{name}_missing",
+            None,
+            expected.level,
+            f"{expected.missing[name]}: {expected.level.value}.",
+            expected.source,
+            expected.actions[name],
+        )
+        for name in expected.fields
+        if present[name] is None
+    ]
+
+
 def _level_for(value: float, t: VitalThreshold) -> VitalLevel:
     high = t.direction == "high"
     for level, bound in ((VitalLevel.STOP, t.stop), (VitalLevel.PAUSE, t.pause), (VitalLevel.WATCH, t.watch)):
@@ -95,8 +147,14 @@ def classify_vitals(
     *,
     baseline: VitalSigns | None = None,
     rules: ClinicalRules | None = None,
+    phase: str | None = None,
 ) -> VitalAssessment:
-    """Classify a set of vitals: normal, watch, pause the infusion, or stop and call."""
+    """Classify a set of vitals: normal, watch, pause the infusion, or stop and call.
+
+    `phase` is when the set was taken (baseline, infusion, recovery): in the phases the rules
+    list under `vitals.expected`, a missing expected reading (SpO2, the sedation level) raises
+    its own alert, so a set charted without it shows the gap and what to do.
+    """
     rules = rules or default_rules()
     v = rules.vitals
     p = v.plausible
@@ -109,6 +167,7 @@ def classify_vitals(
         p.respiratory_rate_max,
         "breaths/min",
     )
+    check_sedation(vitals.sedation_score, rules)
     readings: list[tuple[str, float | None]] = [
         ("systolic_high", vitals.bp.systolic_mm_hg if vitals.bp else None),
         ("systolic_low", vitals.bp.systolic_mm_hg if vitals.bp else None),
@@ -129,11 +188,18 @@ def classify_vitals(
             word = "high" if t.direction == "high" else "low"
             msg = f"{t.label} {value:g} {t.unit} is {word}: {level.value}."
             alerts.append(VitalAlert(key, value, level, msg, t.source))
+    if vitals.sedation_score is not None:
+        sedated = _sedation_alert(vitals.sedation_score, rules)
+        alerts += [sedated] if sedated is not None else []
     if baseline is not None:
         alerts += _relative_alerts(vitals, baseline, rules)
+    alerts += _missing_alerts(vitals, phase, rules)
     level = max((a.level for a in alerts), key=lambda lv: lv.rank, default=VitalLevel.NORMAL)
-    actions = (v.actions.for_level(level),)
-    return VitalAssessment(level, tuple(alerts), actions)
+    actions = [v.actions.for_level(level)]
+    for alert in alerts:
+        if alert.action and alert.action not in actions:
+            actions.append(alert.action)
+    return VitalAssessment(level, tuple(alerts), tuple(actions))
 
 
 def _relative_alerts(vitals: VitalSigns, baseline: VitalSigns, rules: ClinicalRules) -> list[VitalAlert]:

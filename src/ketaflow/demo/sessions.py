@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ketaflow.clinical import DoseOrder, compute_dose_order, default_rules
 from ketaflow.demo.outcomes import spread_items
+from ketaflow.demo.sedation import DISCHARGE_SCREEN, peak_sedation, sedation_at
 
 if TYPE_CHECKING:
     from ketaflow.demo.generate import ClinicContext
@@ -153,6 +154,7 @@ def chart_infusion(
     observe_min = minimum_observation_min() + rng.randint(0, 20)
     discharged = end + timedelta(minutes=observe_min)
     total_min = (discharged - start).total_seconds() / 60
+    sedation_peak = peak_sedation(sid)
     t = -5.0
     while t <= total_min:
         at = start + timedelta(minutes=t)
@@ -174,6 +176,7 @@ def chart_infusion(
             heart_rate_bpm=round(base_hr + 6 * shape + rng.gauss(0, 3)),
             spo2_percent=min(100, round(rng.gauss(97.5, 1.0))),
             respiratory_rate_per_min=round(rng.gauss(15, 1.5)),
+            sedation_score=sedation_at(sedation_peak, shape),
             recorded_at=at,
             **by_nurse,
         )
@@ -242,6 +245,7 @@ def chart_infusion(
         escort_relationship=None if transport else escort["relationship"],
         transport_arranged="rideshare booked by clinic" if transport else None,
         instructions_given=True,
+        **DISCHARGE_SCREEN,
         recorded_at=discharged,
         **by_nurse,
     )

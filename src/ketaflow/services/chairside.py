@@ -614,6 +614,7 @@ def check_vitals(
     heart_rate: float | None,
     spo2: float | None,
     respiratory_rate: float | None,
+    sedation: int | None = None,
 ) -> VitalsCheck:
     """Classify typed vitals against this session's baseline (its first reading); nothing is written
     but the audited read of the baseline."""
@@ -624,6 +625,7 @@ def check_vitals(
         heart_rate_per_min=heart_rate,
         spo2_percent=spo2,
         respiratory_rate_per_min=respiratory_rate,
+        sedation_score=sedation,
     )
     first = db.scalars(
         current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)

@@ -16,8 +16,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
-from ketaflow.clinical.discharge import Unmet, aftercare_instructions, evaluate_discharge, parse_driver
+from ketaflow.clinical.discharge import (
+    Unmet,
+    aftercare_instructions,
+    evaluate_discharge,
+    parse_choice,
+    parse_driver,
+)
 from ketaflow.clinical.rules import ClinicalRules, default_rules
+from ketaflow.clinical.schema import ChoiceCriterion
 from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -30,11 +37,16 @@ from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AdministrationKind, AppointmentStatus, SideEffectKind, VitalPhase
 
 SCORE_KINDS = {"aldrete": "modified Aldrete", "padss": "PADSS"}
+PRESENT = "present"  # the suicide-risk screen's positive answer
+ASSESSMENT_MAX = 2000
 
 # The checklist in the order the nurse works through it: key, label, input field on the form.
 CRITERIA: tuple[tuple[str, str, str], ...] = (
     ("observation", "Observation time since the infusion stopped", ""),
     ("vitals", "Latest vital signs back within limits (vs. baseline)", ""),
+    ("sedation", "Alert on the sedation scale (latest vital signs)", ""),
+    ("mental_status", "Mental status back to baseline", "mental_status"),
+    ("suicidal_ideation", "Repeat suicide-risk screen: no suicidal ideation", "suicidal_ideation"),
     ("recovery_score", "Recovery score (modified Aldrete or PADSS)", "score"),
     ("walking", "Awake and alert, walks steadily with help", "walks_with_help"),
     ("nausea", "Nausea controlled", "nausea"),
@@ -44,12 +56,20 @@ CRITERIA: tuple[tuple[str, str, str], ...] = (
 
 
 class NotReady(InvalidInput):
-    """Discharge refused: every unmet criterion is listed."""
+    """Discharge refused: every unmet criterion is listed. `chart_flagged`: the check found
+    suicidal ideation, which was charted (and flags the chart) although the discharge was not."""
 
-    def __init__(self, unmet: tuple[Unmet, ...]) -> None:
+    def __init__(self, unmet: tuple[Unmet, ...], *, chart_flagged: bool = False) -> None:
         items = " ".join(f"({i}) {u.message}" for i, u in enumerate(unmet, 1))
-        super().__init__(f"The patient cannot be discharged yet: {items}")
+        kept = (
+            " The positive suicide-risk screen is charted and flagged on the patient's chart"
+            " for the psychiatrist."
+            if chart_flagged
+            else ""
+        )
+        super().__init__(f"The patient cannot be discharged yet: {items}{kept}")
         self.unmet = unmet
+        self.chart_flagged = chart_flagged
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,9 @@ class DischargeEntries:
     relationship: str = ""
     transport: str = ""
     instructions_given: bool = False
+    mental_status: str = ""  # baseline | altered
+    suicidal_ideation: str = ""  # none | present (the repeat suicide-risk screen)
+    suicide_risk_assessment: str = ""  # the psychiatrist's, when ideation is present
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,7 @@ class Readiness:
     discharge: m.Discharge | None
     charted_nausea: str | None = None
     may_discharge: bool = False
+    may_assess_suicide_risk: bool = False
 
     @property
     def ready(self) -> bool:
@@ -111,6 +135,9 @@ def parse_entries(
     relationship: str | None = "",
     transport: str | None = "",
     instructions_given: bool = False,
+    mental_status: str | None = "",
+    suicidal_ideation: str | None = "",
+    suicide_risk_assessment: str | None = "",
 ) -> DischargeEntries:
     """Check the typed values (not the criteria): a bad value names its field."""
     kind = (score_kind or "aldrete").strip().lower()
@@ -133,6 +160,20 @@ def parse_entries(
     feel = (nausea or "").strip().lower()
     if feel and feel not in rules.nausea.choices:
         raise invalid("nausea", f"Nausea must be one of {', '.join(rules.nausea.choices)}; got {nausea!r}.")
+    mind = _choice("mental_status", mental_status, rules.mental_status, "Mental status")
+    ideation = _choice("suicidal_ideation", suicidal_ideation, rules.suicidal_ideation, "Suicidal ideation")
+    assessment = (suicide_risk_assessment or "").strip()
+    if assessment and ideation != PRESENT:
+        raise invalid(
+            "suicide_risk_assessment",
+            "Write the psychiatrist's suicide-risk assessment only when the screen found suicidal "
+            "ideation present; leave it empty otherwise.",
+        )
+    if len(assessment) > ASSESSMENT_MAX:
+        raise invalid(
+            "suicide_risk_assessment",
+            f"The assessment is too long; keep it under {ASSESSMENT_MAX} characters.",
+        )
     return DischargeEntries(
         score_kind=kind,
         score=value,
@@ -142,7 +183,18 @@ def parse_entries(
         relationship=(relationship or "").strip(),
         transport=(transport or "").strip(),
         instructions_given=bool(instructions_given),
+        mental_status=mind,
+        suicidal_ideation=ideation,
+        suicide_risk_assessment=assessment,
     )
+
+
+def _choice(field: str, value: str | None, rule: ChoiceCriterion, what: str) -> str:
+    """A choice criterion's answer ("" when not given); a bad one is refused beside its field."""
+    try:
+        return parse_choice(value, rule, what) or ""
+    except InvalidInput as exc:
+        raise invalid(field, exc.message) from None
 
 
 def _signs(row: m.VitalSign | None) -> clinical.VitalSigns:
@@ -156,6 +208,7 @@ def _signs(row: m.VitalSign | None) -> clinical.VitalSigns:
         heart_rate_per_min=row.heart_rate_bpm,
         spo2_percent=row.spo2_percent,
         respiratory_rate_per_min=row.respiratory_rate_per_min,
+        sedation_score=row.sedation_score,
     )
 
 
@@ -215,6 +268,8 @@ def _evaluate(
     entries: DischargeEntries | None,
     now: datetime,
     rules: ClinicalRules,
+    *,
+    may_assess: bool,
 ) -> Readiness:
     patient = db.get(m.Patient, session.patient_id)
     clinic = db.get(m.Clinic, session.clinic_id)
@@ -223,6 +278,12 @@ def _evaluate(
     got = _gather(db, session)
     if entries is None:
         entries = _prefill(appt, got["charted_nausea"])
+    if entries.suicide_risk_assessment and not may_assess:
+        raise invalid(
+            "suicide_risk_assessment",
+            "Only a psychiatrist can record the suicide-risk assessment that lets a patient with "
+            "suicidal ideation go home; ask the psychiatrist to assess the patient now.",
+        )
     d = rules.discharge
     stop: m.AdministrationEvent | None = got["stop"]
     latest: m.VitalSign | None = got["latest"]
@@ -246,6 +307,9 @@ def _evaluate(
         nausea=entries.nausea or "none",
         driver=entries.driver or None,
         instructions_given=entries.instructions_given,
+        mental_status=entries.mental_status or None,
+        suicidal_ideation=entries.suicidal_ideation or None,
+        suicide_risk_cleared=bool(entries.suicide_risk_assessment) and may_assess,
         clinic_phone=clinic_contact(clinic),
         rules=rules,
     )
@@ -282,6 +346,9 @@ def _evaluate(
     sources = {
         "observation": d.min_observation_minutes.source,
         "vitals": d.vitals.source,
+        "sedation": d.sedation.source,
+        "mental_status": d.mental_status.source,
+        "suicidal_ideation": d.suicidal_ideation.source,
         "recovery_score": score_source,
         "walking": d.aldrete.source,
         "nausea": d.nausea.source,
@@ -299,7 +366,7 @@ def _evaluate(
                 met=not mine,
                 message=" ".join(u.message for u in mine)
                 if mine
-                else _met_text(key, minutes, result, entries),
+                else _met_text(key, minutes, result, entries, recovery_reading, rules),
                 source=mine[0].source if mine else sources[key],
             )
         )
@@ -324,11 +391,27 @@ def _evaluate(
     )
 
 
-def _met_text(key: str, minutes: float | None, result: Any, entries: DischargeEntries) -> str:
+def _met_text(
+    key: str,
+    minutes: float | None,
+    result: Any,
+    entries: DischargeEntries,
+    latest: m.VitalSign | None,
+    rules: ClinicalRules,
+) -> str:
     if key == "observation":
         return f"Observed {minutes or 0:.0f} minutes since the infusion stopped."
     if key == "vitals":
         return f"Latest vitals: {result.vitals_level.value if result.vitals_level else 'charted'}."
+    if key == "sedation" and latest is not None and latest.sedation_score is not None:
+        scale = rules.vitals.sedation
+        return f"{scale.scale} {latest.sedation_score}: {scale.level(latest.sedation_score).wording.lower()}."
+    if key == "mental_status":
+        return "Back to baseline."
+    if key == "suicidal_ideation":
+        if entries.suicidal_ideation == PRESENT:
+            return f"{rules.discharge.suicidal_ideation.cleared} {entries.suicide_risk_assessment}"
+        return "None (screen asked at discharge)."
     if key == "recovery_score":
         return f"{SCORE_KINDS[entries.score_kind]} {entries.score}."
     if key == "nausea":
@@ -353,9 +436,11 @@ def readiness(
     Reading the checklist is a read of the chart; it is audited.
     """
     session = load_session(db, who, session_id, Action.READ_CLINICAL)
+    may_assess = allowed(who, Action.ASSESS_SUICIDE_RISK, session.clinic_id)
     view = replace(
-        _evaluate(db, session, entries, now, rules or default_rules()),
+        _evaluate(db, session, entries, now, rules or default_rules(), may_assess=may_assess),
         may_discharge=allowed(who, Action.DISCHARGE, session.clinic_id),
+        may_assess_suicide_risk=may_assess,
     )
     record_read(
         db,
@@ -382,7 +467,12 @@ def discharge(
     """Discharge the patient when every criterion is met (else NotReady listing each unmet one).
 
     One transaction: the Discharge row (criteria snapshot, recovery score, driver or
-    transport, instructions given), the appointment marked completed, and the audit event.
+    transport, instructions given, mental status and suicide-risk screen), the appointment
+    marked completed, and the audit event.
+
+    Suicidal ideation found by the check is charted on its own (a DischargeScreen row and a
+    `discharge.suicide_risk_alert` audit event, which flag the patient's chart) whether or not
+    the discharge goes through: a refused discharge keeps that finding and nothing else.
     """
     begin_write(db)
     session = load_session(db, who, session_id, Action.DISCHARGE)
@@ -390,14 +480,20 @@ def discharge(
     # finds the first one's discharge (on SQLite begin_write already queued it).
     lock_row(db, m.InfusionSession, session.id)
     rules = rules or default_rules()
-    view = _evaluate(db, session, entries, now, rules)
+    may_assess = allowed(who, Action.ASSESS_SUICIDE_RISK, session.clinic_id)
+    view = _evaluate(db, session, entries, now, rules, may_assess=may_assess)
     if view.discharge is not None:
         raise Conflict(
             "This patient has already been discharged from this infusion "
             f"(at {view.discharge.discharged_at:%H:%M} UTC); reload the page."
         )
+    flagged = entries.suicidal_ideation == PRESENT
+    if flagged:
+        _chart_positive_screen(db, who, session, entries, now, rules)
     if view.unmet:
-        raise NotReady(view.unmet)
+        if flagged:
+            db.commit()  # the finding stays in the chart; no discharge is written
+        raise NotReady(view.unmet, chart_flagged=flagged)
     assert entries.score is not None  # a ready checklist has a recovery score
     who_drives = parse_driver(entries.driver or None, rules)
     snapshot: dict[str, Any] = {
@@ -409,6 +505,9 @@ def discharge(
         "baseline_vitals_id": str(view.baseline.id) if view.baseline is not None else None,
         "nausea": entries.nausea,
         "walks_with_help": entries.walks_with_help,
+        "sedation_score": view.latest.sedation_score if view.latest is not None else None,
+        "mental_status": entries.mental_status,
+        "suicidal_ideation": entries.suicidal_ideation,
     }
     row = m.Discharge(
         clinic_id=session.clinic_id,
@@ -423,6 +522,9 @@ def discharge(
         escort_relationship=(entries.relationship or None) if who_drives else None,
         transport_arranged=None if who_drives else entries.transport,
         instructions_given=entries.instructions_given,
+        mental_status=entries.mental_status,
+        suicidal_ideation=entries.suicidal_ideation,
+        suicide_risk_assessment=entries.suicide_risk_assessment or None,
         recorded_by_id=who.user.id,
         recorded_at=now,
     )
@@ -442,10 +544,54 @@ def discharge(
         session.id,
         clinic_id=session.clinic_id,
         patient_id=session.patient_id,
-        details={"recovery_score": f"{entries.score_kind} {entries.score}", "driver": bool(who_drives)},
+        details={
+            "recovery_score": f"{entries.score_kind} {entries.score}",
+            "driver": bool(who_drives),
+            "suicidal_ideation": entries.suicidal_ideation,
+        },
     )
     db.commit()
     return row
+
+
+def _chart_positive_screen(
+    db: Session,
+    who: CurrentUser,
+    session: m.InfusionSession,
+    entries: DischargeEntries,
+    now: datetime,
+    rules: ClinicalRules,
+) -> m.DischargeScreen:
+    """Chart suicidal ideation found at the discharge check, and its alert for the psychiatrist."""
+    rule = rules.discharge.suicidal_ideation
+    screen = m.DischargeScreen(
+        clinic_id=session.clinic_id,
+        session_id=session.id,
+        screened_at=now,
+        suicidal_ideation=PRESENT,
+        mental_status=entries.mental_status or None,
+        recorded_by_id=who.user.id,
+        recorded_at=now,
+    )
+    db.add(screen)
+    db.flush()
+    record(
+        db,
+        who.actor(),
+        "discharge.suicide_risk_alert",
+        "discharge_screen",
+        screen.id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        details={
+            "session_id": str(session.id),
+            "instrument": rule.instrument,
+            "message": rule.unmet,
+            "source": rule.source,
+            "assessed_by_psychiatrist": bool(entries.suicide_risk_assessment),
+        },
+    )
+    return screen
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ class VitalRow:
     amended: bool
     # The level of each alert, in the same order (e.g. to quote only the pause/stop ones).
     alert_levels: tuple[str, ...] = ()
-    # What to do at this level (the rules' vital-sign actions).
+    sedation: int | None = None  # the sedation scale's level (MOAA/S)
+    # What to do: the level's action, then each alert's own (e.g. support the airway).
     actions: tuple[str, ...] = ()
 
 
@@ -159,15 +160,21 @@ def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
         heart_rate_per_min=row.heart_rate_bpm,
         spo2_percent=row.spo2_percent,
         respiratory_rate_per_min=row.respiratory_rate_per_min,
+        sedation_score=row.sedation_score,
     )
 
 
 def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
-    """Each reading with its alert level against the session's own baseline (the first reading)."""
+    """Each reading with its alert level against the session's own baseline (the first reading).
+
+    A reading taken during the infusion without an expected value (SpO2, the sedation level)
+    carries the alert the rules give for it (`vitals.expected`)."""
     baseline = _vital_signs(rows[0]) if rows else None
     out = []
     for i, row in enumerate(rows):
-        assessment = clinical.classify_vitals(_vital_signs(row), baseline=None if i == 0 else baseline)
+        assessment = clinical.classify_vitals(
+            _vital_signs(row), baseline=None if i == 0 else baseline, phase=str(row.phase)
+        )
         out.append(
             VitalRow(
                 id=row.id,
@@ -182,6 +189,7 @@ def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
                 alerts=tuple(a.message for a in assessment.alerts),
                 amended=row.amends_id is not None,
                 alert_levels=tuple(a.level.value for a in assessment.alerts),
+                sedation=row.sedation_score,
                 actions=assessment.actions,
             )
         )
@@ -427,7 +435,11 @@ def pump(
 
 
 def checked_vitals(
-    bp: str, heart_rate: int | None, spo2: int | None, respiratory_rate: int | None
+    bp: str,
+    heart_rate: int | None,
+    spo2: int | None,
+    respiratory_rate: int | None,
+    sedation: int | None = None,
 ) -> clinical.BloodPressure:
     """The typed blood pressure, once every value has passed the checks a charted reading must pass
     (a blood pressure written systolic/diastolic, each value in the range that can be measured)."""
@@ -437,6 +449,7 @@ def checked_vitals(
         heart_rate_per_min=heart_rate,
         spo2_percent=spo2,
         respiratory_rate_per_min=respiratory_rate,
+        sedation_score=sedation,
     )
     clinical.classify_vitals(signs)  # validates the ranges before anything is written
     return pressure
@@ -452,11 +465,16 @@ def record_vitals(
     spo2: int | None,
     respiratory_rate: int | None,
     now: datetime,
+    sedation: int | None = None,
 ) -> VitalRow:
-    """Chart a set of vital signs; return it with its alert level and the recommended action."""
+    """Chart a set of vital signs; return it with its alert level and the recommended actions.
+
+    During the infusion a set without SpO2 or the sedation level is charted (refusing it would
+    lose the other readings of that moment and hide their alerts) with the rules' alert for
+    each missing one, so the gap shows on the page and the board."""
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
-    pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate)
+    pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate, sedation)
     events = pump_records(db, session_id)
     state = state_of(events, discharged=False)
     phase = {
@@ -477,6 +495,7 @@ def record_vitals(
             heart_rate_bpm=heart_rate,
             spo2_percent=spo2,
             respiratory_rate_per_min=respiratory_rate,
+            sedation_score=sedation,
             recorded_by_id=who.user.id,
             recorded_at=now,
         )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaflow.clinical.rules import default_rules
 from ketaflow.errors import NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
@@ -44,6 +45,19 @@ class ScorePoint:
 
 
 @dataclass(frozen=True)
+class DischargeAlert:
+    """Suicidal ideation found at an infusion's discharge check, and what became of the discharge."""
+
+    session_id: uuid.UUID
+    series_number: int
+    screened_at: datetime
+    message: str
+    source: str
+    discharged_at: datetime | None  # discharged later (by the psychiatrist, after assessing)
+    assessment: str | None  # the psychiatrist's assessment, when they discharged the patient
+
+
+@dataclass(frozen=True)
 class Chart:
     patient: m.Patient
     clinic: m.Clinic
@@ -65,6 +79,9 @@ class Chart:
     # Every correction (amendment) of the patient's vitals, dose orders, side effects and
     # questionnaires, newest first: who changed which entry, when, why, old -> new.
     corrections: list[CorrectionLine] = field(default_factory=list)
+    # Suicidal ideation found at a discharge check (the repeat suicide-risk screen), newest first:
+    # flagged for the psychiatrist like a home item-9 answer.
+    discharge_alerts: list[DischargeAlert] = field(default_factory=list)
 
 
 def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
@@ -150,15 +167,15 @@ def _clinical_parts(db: Session, patient_id: uuid.UUID) -> dict[str, Any]:
         .tuples()
         .all()
     )
-    discharges: dict[uuid.UUID, datetime] = dict(
-        db.execute(
-            current(m.Discharge)
-            .with_only_columns(m.Discharge.session_id, m.Discharge.discharged_at)
-            .where(m.Discharge.session_id.in_(ids))
+    discharged = db.execute(
+        current(m.Discharge)
+        .with_only_columns(
+            m.Discharge.session_id, m.Discharge.discharged_at, m.Discharge.suicide_risk_assessment
         )
-        .tuples()
-        .all()
-    )
+        .where(m.Discharge.session_id.in_(ids))
+    ).all()
+    discharges: dict[uuid.UUID, datetime] = {sid: at for sid, at, _ in discharged}
+    assessments: dict[uuid.UUID, str | None] = {sid: note for sid, _, note in discharged}
     infusions = [
         InfusionLine(
             session_id=s.id,
@@ -180,6 +197,25 @@ def _clinical_parts(db: Session, patient_id: uuid.UUID) -> dict[str, Any]:
     scores = [ScorePoint(q.instrument, q.answered_at, q.total, q.id, q.respondent) for q in responses]
     home = [scored(q) for q in responses if q.respondent == Respondent.PATIENT and q.session_id is None]
     home_alerts = [a for a in reversed(home) if a.alerts]
+    series = {s.id: s.series_number for s in sessions}
+    rule = default_rules().discharge.suicidal_ideation
+    discharge_alerts = [
+        DischargeAlert(
+            session_id=sid,
+            series_number=series[sid],
+            screened_at=at,
+            message=rule.unmet,
+            source=rule.source,
+            discharged_at=discharges.get(sid),
+            assessment=assessments.get(sid),
+        )
+        for sid, at in db.execute(
+            current(m.DischargeScreen)
+            .with_only_columns(m.DischargeScreen.session_id, m.DischargeScreen.screened_at)
+            .where(m.DischargeScreen.session_id.in_(ids), m.DischargeScreen.suicidal_ideation == "present")
+            .order_by(m.DischargeScreen.screened_at.desc())
+        ).tuples()
+    ]
     return {
         "diagnoses": _history(db, patient_id, m.Diagnosis, m.Diagnosis.recorded_at),
         "consultations": _history(db, patient_id, m.Consultation, m.Consultation.held_at),
@@ -187,4 +223,5 @@ def _clinical_parts(db: Session, patient_id: uuid.UUID) -> dict[str, Any]:
         "infusions": infusions,
         "scores": scores,
         "home_alerts": home_alerts,
+        "discharge_alerts": discharge_alerts,
     }

@@ -21,6 +21,7 @@ class Action(StrEnum):
     ORDER_DOSE = "order a dose"
     CHART_INFUSION = "chart an infusion"
     DISCHARGE = "discharge a patient"
+    ASSESS_SUICIDE_RISK = "assess suicidal ideation found at discharge and discharge the patient home"
     VIEW_CLINIC_DASHBOARD = "see the clinic dashboard"
     VIEW_SCHEDULE = "see the clinic's bookings"
     RECORD_CONSENT = "record consent"
@@ -51,6 +52,9 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.ORDER_DOSE: {Role.PSYCHIATRIST},
     Action.CHART_INFUSION: {Role.NURSE, Role.PSYCHIATRIST},
     Action.DISCHARGE: {Role.NURSE, Role.PSYCHIATRIST},
+    # Suicidal ideation at the discharge check stops the discharge until the psychiatrist has
+    # assessed the patient; only the psychiatrist's written assessment lets them go home.
+    Action.ASSESS_SUICIDE_RISK: {Role.PSYCHIATRIST},
     Action.VIEW_CLINIC_DASHBOARD: {Role.ADMIN, Role.DIRECTOR},
     Action.VIEW_SCHEDULE: _ALL,
     Action.RECORD_CONSENT: {Role.PSYCHIATRIST},

@@ -89,7 +89,7 @@ def staff_name(engine: Engine, user_id: uuid.UUID) -> str:
 
 
 def chart_vitals(client: TestClient, sid: uuid.UUID, headers: dict[str, str], bp: str) -> dict[str, Any]:
-    r = client.post(f"/api/sessions/{sid}/vitals", json={"bp": bp, **VITALS}, headers=headers)
+    r = client.post(f"/api/sessions/{sid}/vitals", json={"bp": bp, **VITALS, "sedation": 5}, headers=headers)
     assert r.status_code == 200, r.text
     return dict(r.json())
 

@@ -67,6 +67,7 @@ def make_visit(
     transport: str | None = None,
     nausea: Severity | None = None,
     start: datetime | None = None,
+    sedation: int | None = 5,
 ) -> Visit:
     """A checked-in patient, seated, infused 40 minutes and (by default) stopped, in clinic 'aus'.
 
@@ -120,7 +121,7 @@ def make_visit(
         db.flush()
         fact = {"clinic_id": clinic.id, "recorded_by_id": nurse.id}
 
-        def vitals(at: datetime, phase: VitalPhase, v: Vitals) -> m.VitalSign:
+        def vitals(at: datetime, phase: VitalPhase, v: Vitals, moaas: int | None = 5) -> m.VitalSign:
             return m.VitalSign(
                 **fact,
                 patient_id=patient.id,
@@ -133,6 +134,7 @@ def make_visit(
                 heart_rate_bpm=v[2],
                 spo2_percent=v[3],
                 respiratory_rate_per_min=v[4],
+                sedation_score=moaas,
             )
 
         db.add(vitals(start + timedelta(minutes=5), VitalPhase.BASELINE, NORMAL))
@@ -161,7 +163,7 @@ def make_visit(
                 )
             )
             if recovery is not None:
-                db.add(vitals(stop_at + timedelta(minutes=100), VitalPhase.RECOVERY, recovery))
+                db.add(vitals(stop_at + timedelta(minutes=100), VitalPhase.RECOVERY, recovery, sedation))
         if nausea is not None:
             db.add(
                 m.SideEffect(
@@ -207,6 +209,8 @@ READY = {
     "driver": "Dana Reyes, 555-0100",
     "relationship": "sister",
     "instructions_given": True,
+    "mental_status": "baseline",
+    "suicidal_ideation": "none",
 }
 
 
@@ -244,6 +248,9 @@ def test_readiness_lists_each_criterion_with_its_source_and_the_observation_end(
     assert list(crit) == [
         "observation",
         "vitals",
+        "sedation",
+        "mental_status",
+        "suicidal_ideation",
         "recovery_score",
         "walking",
         "nausea",
@@ -314,6 +321,9 @@ def test_every_unmet_item_is_listed_at_once(app: tuple[TestClient, Clock], demo_
     assert set(unmet) == {
         "observation",
         "vitals",
+        "sedation",
+        "mental_status",
+        "suicidal_ideation",
         "recovery_score",
         "walking",
         "nausea",
@@ -321,7 +331,7 @@ def test_every_unmet_item_is_listed_at_once(app: tuple[TestClient, Clock], demo_
         "instructions",
     }
     assert "has not been stopped" in unmet["observation"]
-    assert "(1)" in r.json()["error"] and "(7)" in r.json()["error"]
+    assert "(1)" in r.json()["error"] and "(10)" in r.json()["error"]
     assert counts(demo_engine, visit)[0] == 0
     # The checklist prefills the charted, unresolved nausea.
     assert client.get(f"/api/sessions/{visit.session_id}/discharge").json()["entries"]["nausea"] == "severe"
@@ -335,7 +345,8 @@ def test_vitals_must_be_charted_after_the_stop(app: tuple[TestClient, Clock], de
     r = client.post(f"/api/sessions/{visit.session_id}/discharge", json=READY, headers=nurse)
     assert r.status_code == 400
     assert [u["message"] for u in r.json()["unmet"]] == [
-        "Chart a set of vital signs taken after the infusion stopped."
+        "Chart a set of vital signs taken after the infusion stopped.",
+        "Chart the sedation level (MOAA/S) with the vitals after the stop before discharge.",
     ]
 
 
@@ -426,7 +437,15 @@ def test_the_page_shows_the_checklist_and_refuses_with_the_message_beside_the_fi
     assert 'value="Sam Lee, 555-0199"' in bad.text  # what was typed is kept
     assert "Traceback" not in bad.text
 
-    form = {"csrf": csrf, "score_kind": "aldrete", "score": "10", "walks_with_help": "1", "nausea": "none"}
+    form = {
+        "csrf": csrf,
+        "score_kind": "aldrete",
+        "score": "10",
+        "walks_with_help": "1",
+        "nausea": "none",
+        "mental_status": "baseline",
+        "suicidal_ideation": "none",
+    }
     refused = client.post(url, data={**form, "driver": "Dana Reyes, 555-0100", "instructions_given": "1"})
     assert refused.status_code == 400 and "cannot be discharged yet" in refused.text
     assert counts(demo_engine, visit)[0] == 0

@@ -159,7 +159,7 @@ def test_the_front_desk_gets_the_charts_administrative_part_only(
         return
     chart = r.json()
     assert {"mrn", "name", "date_of_birth", "weight_kg", "medications", "allergies"} <= chart.keys()
-    clinical = {"diagnoses", "infusions", "scores", "home_alerts"}
+    clinical = {"diagnoses", "infusions", "scores", "home_alerts", "discharge_alerts"}
     assert chart["clinical"] is (label in CLINICAL_READERS)
     if label in CLINICAL_READERS:
         assert clinical <= chart.keys() and chart["infusions"]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
 
 from ketaflow.store import models as m
 from ketaflow.web.app import create_app
@@ -75,7 +76,7 @@ def test_readiness_and_discharge_by_role(
     read = client.get(url)
     assert read.status_code == (200 if may_read else 403), read.text
     if may_read:
-        assert read.json()["ready"] is False and len(read.json()["criteria"]) == 7
+        assert read.json()["ready"] is False and len(read.json()["criteria"]) == 10
         assert read.json()["may_discharge"] is may_discharge
     elif may_print:  # a member of the clinic whose role does not read clinical records
         assert "does not allow you to read clinical records" in read.json()["error"]
@@ -154,3 +155,47 @@ def test_bad_preview_values_and_unknown_sessions(app: tuple[TestClient, Clock], 
     assert client.get(missing).status_code == 404
     assert client.post(missing, json=READY, headers=nurse).status_code == 404
     assert client.get("/api/sessions/not-a-uuid/discharge").status_code == 422
+
+
+# (login, status of a discharge with suicidal ideation present and a written assessment, status of
+#  the checklist previewed with them): only ASSESS_SUICIDE_RISK (the psychiatrist) may give the
+#  assessment; others who may read the checklist get the refusal beside the field.
+ASSESSORS = [
+    ("admin", 403, 400),
+    ("director1.aus", 403, 400),
+    ("psychiatrist1.aus", 200, 200),
+    ("nurse1.aus", 400, 400),  # may discharge, not with ideation present: the assessment is refused
+    ("frontdesk1.aus", 403, 403),
+    ("nurse1.den", 403, 403),
+]
+
+
+@pytest.mark.parametrize(("login", "status", "preview_status"), ASSESSORS)
+def test_only_the_psychiatrist_discharges_a_patient_with_suicidal_ideation(
+    app: tuple[TestClient, Clock], demo_engine: Engine, login: str, status: int, preview_status: int
+) -> None:
+    client, frozen = app
+    visit = make_visit(demo_engine)
+    at_observation_end(frozen, visit)
+    headers = sign_in(client, login)
+    url = f"/api/sessions/{visit.session_id}/discharge"
+    body = {
+        **READY,
+        "suicidal_ideation": "present",
+        "suicide_risk_assessment": "No intent or plan; safety plan.",
+    }
+    done = client.post(url, json=body, headers=headers)
+    assert done.status_code == status, done.text
+    if status == 400:
+        assert done.json()["field"] == "suicide_risk_assessment"
+    preview = client.get(url, params={k: str(v) for k, v in body.items()})
+    assert preview.status_code == preview_status, preview.text
+    if preview_status == 400:
+        assert preview.json()["field"] == "suicide_risk_assessment"
+    with Session(demo_engine) as db:
+        written = db.scalar(
+            select(func.count())
+            .select_from(m.DischargeScreen)
+            .where(m.DischargeScreen.session_id == visit.session_id)
+        )
+    assert written == (1 if status == 200 else 0)  # refused input charts nothing

@@ -21,6 +21,12 @@ def run_json(*args: str) -> dict[str, Any]:
     return data
 
 
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def run_error(*args: str) -> str:
     result = runner.invoke(app, list(args))
     assert result.exit_code == 2, result.output
@@ -138,6 +144,9 @@ def test_it_checks_discharge() -> None:
         "--walks-with-help",
         "--nausea", "none",
         "--driver", "Dana Reyes, 555-0100",
+        "--sedation", "5",
+        "--mental-status", "baseline",
+        "--suicidal-ideation", "none",
     )  # fmt: skip
     assert data["ready"] is False
     assert {u["criterion"] for u in data["unmet"]} == {"observation", "instructions"}
@@ -148,6 +157,7 @@ def test_it_checks_a_ready_discharge() -> None:
     data = run_json(
         "discharge-check", "--minutes-since-end", "130", "--bp", "132/84", "--hr", "80", "--spo2", "98",
         "--padss", "10", "--walks-with-help", "--driver", "Dana Reyes, 555-0100", "--instructions-given",
+        "--sedation", "5", "--mental-status", "baseline", "--suicidal-ideation", "none",
     )  # fmt: skip
     assert data["ready"] is True
     assert data["unmet"] == []
@@ -190,6 +200,15 @@ def test_it_checks_a_ready_discharge() -> None:
             ["discharge-check", "--minutes-since-end", "130", "--aldrete", "12"],
             "Aldrete score must be 0 to 10",
         ),
+        (
+            ["discharge-check", "--minutes-since-end", "130", "--mental-status", "foggy"],
+            "Mental status must be baseline or altered; got 'foggy'.",
+        ),
+        (
+            ["discharge-check", "--minutes-since-end", "130", "--suicidal-ideation", "maybe"],
+            "Suicidal ideation must be none or present; got 'maybe'.",
+        ),
+        (["vitals-check", "--sedation", "6"], "Sedation (MOAA/S) must be a whole number from 0 to 5"),
     ],
 )
 def test_it_fails_with_one_plain_sentence(args: list[str], sentence: str) -> None:
@@ -207,6 +226,7 @@ def test_it_applies_a_clinic_rules_file(tmp_path: Path) -> None:
     data = run_json(
         "discharge-check", "--minutes-since-end", "60", "--bp", "132/84", "--hr", "80", "--spo2", "98",
         "--aldrete", "9", "--walks-with-help", "--driver", "Dana Reyes, 555-0100", "--instructions-given",
+        "--sedation", "5", "--mental-status", "baseline", "--suicidal-ideation", "none",
         "--clinic-rules", str(rules),
     )  # fmt: skip
     assert data["ready"] is True
@@ -225,3 +245,35 @@ def test_it_refuses_a_clinic_file_that_raises_the_ceiling(tmp_path: Path) -> Non
 def test_it_accepts_comma_separated_answers() -> None:
     data = run_json("score", "phq9", "1,2,0,3,1,0,2,1,0")
     assert data["total"] == 10
+
+
+READY_ARGS = [
+    "discharge-check", "--minutes-since-end", "130", "--bp", "132/84", "--hr", "80", "--spo2", "98",
+    "--padss", "10", "--walks-with-help", "--driver", "Dana Reyes, 555-0100", "--instructions-given",
+]  # fmt: skip
+
+
+def test_discharge_check_lists_an_unasked_screen_and_mental_status_and_no_sedation_level() -> None:
+    data = run_json(*READY_ARGS)
+    assert data["ready"] is False
+    assert [u["criterion"] for u in data["unmet"]] == ["sedation", "mental_status", "suicidal_ideation"]
+
+
+def test_discharge_check_says_what_to_do_with_suicidal_ideation() -> None:
+    args = [*READY_ARGS, "--sedation", "5", "--mental-status", "baseline", "--suicidal-ideation", "present"]
+    data = run_json(*args)
+    assert data["ready"] is False
+    assert [u["message"] for u in data["unmet"]] == [
+        "Suicidal ideation present at discharge: do not discharge; the psychiatrist must assess now."
+    ]
+    text = run(*args)
+    assert "the psychiatrist must assess now" in text
+
+
+def test_vitals_check_grades_sedation_and_flags_missing_spo2_during_the_infusion() -> None:
+    deep = run_json("vitals-check", "--bp", "128/82", "--hr", "72", "--spo2", "97", "--sedation", "1")
+    assert deep["level"] == "stop"
+    assert any("airway" in a for a in deep["actions"])
+    gap = run_json("vitals-check", "--bp", "128/82", "--hr", "72", "--sedation", "5", "--during-infusion")
+    assert gap["level"] == "watch"
+    assert [a["parameter"] for a in gap["alerts"]] == ["spo2_missing"]

@@ -9,6 +9,7 @@ import pytest
 from ketaflow.clinical import (
     VitalSigns,
     aftercare_instructions,
+    default_rules,
     evaluate_discharge,
     parse_bp,
     parse_driver,
@@ -19,12 +20,14 @@ from ketaflow.errors import InvalidInput
 def ready_case(**overrides: Any) -> dict[str, Any]:
     case: dict[str, Any] = {
         "minutes_since_end": 120,
-        "vitals": VitalSigns(parse_bp("132/84"), 80, 98),
+        "vitals": VitalSigns(parse_bp("132/84"), 80, 98, sedation_score=5),
         "aldrete": 9,
         "walks_with_help": True,
         "nausea": "none",
         "driver": "Dana Reyes, 555-0100",
         "instructions_given": True,
+        "mental_status": "baseline",
+        "suicidal_ideation": "none",
     }
     case.update(overrides)
     return case
@@ -122,6 +125,8 @@ def test_it_needs_the_instructions_given() -> None:
         ({"aldrete": 11}, "Aldrete score must be 0 to 10; got 11."),
         ({"padss": -1}, "PADSS score must be 0 to 10"),
         ({"nausea": "a bit"}, "Nausea must be one of none, mild, moderate, severe"),
+        ({"mental_status": "foggy"}, "Mental status must be baseline or altered; got 'foggy'."),
+        ({"suicidal_ideation": "maybe"}, "Suicidal ideation must be none or present; got 'maybe'."),
     ],
 )
 def test_it_refuses_bad_input_in_one_sentence(kw: dict[str, Any], message: str) -> None:
@@ -137,3 +142,51 @@ def test_it_writes_the_aftercare_instructions() -> None:
     assert "617-555-0199" in text
     assert "988" in text
     assert "{clinic_phone}" not in " ".join(aftercare_instructions())
+
+
+def test_it_needs_the_mental_status_back_to_baseline() -> None:
+    rule = default_rules().discharge.mental_status
+    (item,) = evaluate_discharge(**ready_case(mental_status="altered")).unmet
+    assert item.criterion == "mental_status" and item.message == rule.unmet
+    assert "not back to baseline" in item.message and "Anesthesiology 2002" in item.source
+
+
+def test_suicidal_ideation_at_discharge_blocks_it_and_says_what_to_do() -> None:
+    result = evaluate_discharge(**ready_case(suicidal_ideation=" Present "))
+    assert result.ready is False
+    (item,) = result.unmet
+    assert item.criterion == "suicidal_ideation"
+    assert item.message == (
+        "Suicidal ideation present at discharge: do not discharge; the psychiatrist must assess now."
+    )
+    assert "C-SSRS" in item.source and "McInnes" in item.source and "2022" in item.source
+
+
+def test_the_psychiatrists_assessment_clears_suicidal_ideation() -> None:
+    result = evaluate_discharge(**ready_case(suicidal_ideation="present", suicide_risk_cleared=True))
+    assert result.ready is True
+
+
+def test_an_unasked_screen_and_an_unjudged_mental_status_are_each_listed() -> None:
+    d = default_rules().discharge
+    result = evaluate_discharge(**ready_case(mental_status=None, suicidal_ideation=None))
+    assert {u.criterion: u.message for u in result.unmet} == {
+        "mental_status": d.mental_status.missing,
+        "suicidal_ideation": d.suicidal_ideation.missing,
+    }
+
+
+@pytest.mark.parametrize(("sedation", "met"), [(5, True), (4, False), (0, False), (None, False)])
+def test_it_needs_the_patient_alert_on_the_sedation_scale(sedation: int | None, met: bool) -> None:
+    vitals = VitalSigns(parse_bp("132/84"), 80, 98, sedation_score=sedation)
+    result = evaluate_discharge(**ready_case(vitals=vitals))
+    assert ("sedation" not in {u.criterion for u in result.unmet}) is met
+    if not met:
+        item = next(u for u in result.unmet if u.criterion == "sedation")
+        assert "MOAA/S" in item.message and "Anesthesiology 2002" in item.source
+
+
+def test_the_screen_questions_are_in_the_rules() -> None:
+    rule = default_rules().discharge.suicidal_ideation
+    assert rule.instrument.startswith("C-SSRS screener")
+    assert len(rule.questions) == 2 and all(q.endswith("?") for q in rule.questions)

@@ -108,6 +108,9 @@ class VitalSign(ClinicalFact, Base):
     heart_rate_bpm: Mapped[int | None] = mapped_column(Integer)
     spo2_percent: Mapped[int | None] = mapped_column(Integer)
     respiratory_rate_per_min: Mapped[int | None] = mapped_column(Integer)
+    # The sedation scale's level (MOAA/S, 5 alert ... 0 unresponsive); NULL = not recorded
+    # (every reading charted before schema 0006).
+    sedation_score: Mapped[int | None] = mapped_column(Integer)
 
 
 class SideEffect(ClinicalFact, Base):
@@ -188,3 +191,21 @@ class Discharge(ClinicalFact, Base):
     escort_relationship: Mapped[str | None] = mapped_column(String(60))
     transport_arranged: Mapped[str | None] = mapped_column(String(200))
     instructions_given: Mapped[bool] = mapped_column(Boolean)
+    # The discharge check's mental status (baseline | altered) and repeat suicide-risk screen
+    # (none | present); NULL = not recorded (discharges before schema 0006).
+    mental_status: Mapped[str | None] = mapped_column(String(16))
+    suicidal_ideation: Mapped[str | None] = mapped_column(String(16))
+    # The psychiatrist's assessment, when they discharge a patient with ideation present.
+    suicide_risk_assessment: Mapped[str | None] = mapped_column(Text)
+
+
+class DischargeScreen(ClinicalFact, Base):
+    """A discharge check that found suicidal ideation: kept even though the discharge is refused,
+    so the finding stays in the chart and flags it for the psychiatrist."""
+
+    __tablename__ = "discharge_screens"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    screened_at: Mapped[datetime]
+    suicidal_ideation: Mapped[str] = mapped_column(String(16))
+    mental_status: Mapped[str | None] = mapped_column(String(16))

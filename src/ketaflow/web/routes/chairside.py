@@ -482,10 +482,18 @@ def vitals_check_api(
     heart_rate: Annotated[float | None, Query()] = None,
     spo2: Annotated[float | None, Query()] = None,
     respiratory_rate: Annotated[float | None, Query()] = None,
+    sedation: Annotated[int | None, Query(description="MOAA/S level, 0-5")] = None,
 ) -> dict[str, Any]:
     """Classify typed vitals against the session's baseline before they are charted; saves nothing."""
     check = chairside.check_vitals(
-        db, who, session_id, bp=bp, heart_rate=heart_rate, spo2=spo2, respiratory_rate=respiratory_rate
+        db,
+        who,
+        session_id,
+        bp=bp,
+        heart_rate=heart_rate,
+        spo2=spo2,
+        respiratory_rate=respiratory_rate,
+        sedation=sedation,
     )
     base = check.baseline
     return {

@@ -26,6 +26,9 @@ def _form_of(entries: service.DischargeEntries) -> dict[str, Any]:
         "relationship": entries.relationship,
         "transport": entries.transport,
         "instructions_given": entries.instructions_given,
+        "mental_status": entries.mental_status,
+        "suicidal_ideation": entries.suicidal_ideation,
+        "suicide_risk_assessment": entries.suicide_risk_assessment,
     }
 
 
@@ -56,6 +59,7 @@ def _discharge_page(
         field_error=field_error,
         score_kinds=service.SCORE_KINDS,
         nausea_choices=_nausea_choices(),
+        rules=default_rules(),
     )
 
 
@@ -84,6 +88,9 @@ def discharge_form(
     relationship: Annotated[str, Form()] = "",
     transport: Annotated[str, Form()] = "",
     instructions_given: Annotated[str, Form()] = "",
+    mental_status: Annotated[str, Form()] = "",
+    suicidal_ideation: Annotated[str, Form()] = "",
+    suicide_risk_assessment: Annotated[str, Form()] = "",
 ) -> Response:
     typed: dict[str, Any] = {
         "score_kind": score_kind,
@@ -94,6 +101,9 @@ def discharge_form(
         "relationship": relationship,
         "transport": transport,
         "instructions_given": bool(instructions_given),
+        "mental_status": mental_status,
+        "suicidal_ideation": suicidal_ideation,
+        "suicide_risk_assessment": suicide_risk_assessment,
     }
     entries: service.DischargeEntries | None = None
     try:
@@ -134,6 +144,8 @@ def aftercare_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, no
 
 
 def _readiness_json(view: service.Readiness) -> dict[str, Any]:
+    screen = default_rules().discharge.suicidal_ideation
+
     def at(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 
@@ -146,6 +158,7 @@ def _readiness_json(view: service.Readiness) -> dict[str, Any]:
             "heart_rate": row.heart_rate_bpm,
             "spo2": row.spo2_percent,
             "respiratory_rate": row.respiratory_rate_per_min,
+            "sedation": row.sedation_score,
         }
 
     done = view.discharge
@@ -161,6 +174,9 @@ def _readiness_json(view: service.Readiness) -> dict[str, Any]:
             "recovery_score": f"{done.recovery_score_kind} {done.recovery_score}",
             "driver": done.escort_name,
             "transport": done.transport_arranged,
+            "mental_status": done.mental_status,
+            "suicidal_ideation": done.suicidal_ideation,
+            "suicide_risk_assessment": done.suicide_risk_assessment,
         },
         "stopped_at": at(view.stopped_at),
         "observation_ends_at": at(view.observation_ends_at),
@@ -175,6 +191,12 @@ def _readiness_json(view: service.Readiness) -> dict[str, Any]:
             for c in view.criteria
         ],
         "unmet": [{"criterion": u.criterion, "message": u.message, "source": u.source} for u in view.unmet],
+        "suicide_risk_screen": {
+            "instrument": screen.instrument,
+            "questions": list(screen.questions),
+            "source": screen.source,
+        },
+        "may_assess_suicide_risk": view.may_assess_suicide_risk,
         "aftercare": list(view.aftercare),
     }
 
@@ -193,16 +215,32 @@ def readiness_api(
     relationship: str | None = None,
     transport: str | None = None,
     instructions_given: bool | None = None,
+    mental_status: str | None = None,
+    suicidal_ideation: str | None = None,
+    suicide_risk_assessment: str | None = None,
 ) -> Response:
     """Discharge readiness: every criterion met or not, with its source, and when observation ends.
 
     Without query parameters the nurse's entries are prefilled from the chart (the check-in
     driver, charted nausea); with them, the checklist is evaluated for what would be entered.
+    Nothing is charted, not even suicidal ideation given here: that is charted by the discharge.
     """
-    given = (score_kind, score, walks_with_help, nausea, driver, relationship, transport, instructions_given)
+    given = (
+        score_kind,
+        score,
+        walks_with_help,
+        nausea,
+        driver,
+        relationship,
+        transport,
+        instructions_given,
+        mental_status,
+        suicidal_ideation,
+        suicide_risk_assessment,
+    )
     entries = None
-    if any(v is not None for v in given):
-        try:
+    try:
+        if any(v is not None for v in given):
             entries = service.parse_entries(
                 score_kind=score_kind or "aldrete",
                 score=score,
@@ -212,10 +250,14 @@ def readiness_api(
                 relationship=relationship,
                 transport=transport,
                 instructions_given=bool(instructions_given),
+                mental_status=mental_status,
+                suicidal_ideation=suicidal_ideation,
+                suicide_risk_assessment=suicide_risk_assessment,
             )
-        except InvalidInput as exc:
-            return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
-    return JSONResponse(_readiness_json(service.readiness(db, who, session_id, now, entries)))
+        view = service.readiness(db, who, session_id, now, entries)
+    except InvalidInput as exc:
+        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+    return JSONResponse(_readiness_json(view))
 
 
 class DischargeIn(BaseModel):
@@ -227,6 +269,18 @@ class DischargeIn(BaseModel):
     relationship: str = ""
     transport: str = Field("", description="Arranged transport, when there is no driver")
     instructions_given: bool = False
+    mental_status: str = Field("", description="baseline (back to the patient's own) or altered")
+    suicidal_ideation: str = Field(
+        "",
+        description="none or present: the repeat suicide-risk screen at discharge (C-SSRS screener "
+        "questions 1-2 about today; the questions are in GET's suicide_risk_screen). Present is charted "
+        "and flags the chart even when the discharge is refused",
+    )
+    suicide_risk_assessment: str = Field(
+        "",
+        description="The psychiatrist's assessment when ideation is present; only a psychiatrist may "
+        "give it, and only with it can a patient with ideation present be discharged",
+    )
     version: int | None = Field(
         None, description="The appointment's version (from GET), to refuse a stale form"
     )
@@ -234,7 +288,9 @@ class DischargeIn(BaseModel):
 
 @router.post("/api/sessions/{session_id}/discharge")
 def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho, now: Now) -> Response:
-    """Discharge the patient; refused (400) with every unmet criterion listed, 409 if already discharged."""
+    """Discharge the patient; refused (400) with every unmet criterion listed, 409 if already discharged.
+
+    `chart_flagged` says suicidal ideation found by the check was charted and flags the chart."""
     try:
         entries = service.parse_entries(
             score_kind=body.score_kind,
@@ -245,12 +301,17 @@ def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho,
             relationship=body.relationship,
             transport=body.transport,
             instructions_given=body.instructions_given,
+            mental_status=body.mental_status,
+            suicidal_ideation=body.suicidal_ideation,
+            suicide_risk_assessment=body.suicide_risk_assessment,
         )
         row = service.discharge(db, who, session_id, entries, now, expected_version=body.version)
     except service.NotReady as exc:
         db.rollback()
         unmet = [{"criterion": u.criterion, "message": u.message, "source": u.source} for u in exc.unmet]
-        return JSONResponse({"error": exc.message, "unmet": unmet}, status_code=400)
+        return JSONResponse(
+            {"error": exc.message, "unmet": unmet, "chart_flagged": exc.chart_flagged}, status_code=400
+        )
     except InvalidInput as exc:
         db.rollback()
         return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
@@ -263,6 +324,9 @@ def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho,
             "driver": row.escort_name,
             "driver_phone": row.escort_phone,
             "transport": row.transport_arranged,
+            "mental_status": row.mental_status,
+            "suicidal_ideation": row.suicidal_ideation,
+            "chart_flagged": row.suicidal_ideation == service.PRESENT,
             "aftercare_url": f"/sessions/{session_id}/aftercare",
         }
     )

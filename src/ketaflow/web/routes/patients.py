@@ -94,4 +94,16 @@ def patient_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
             }
             for a in c.home_alerts
         ],
+        "discharge_alerts": [
+            {
+                "session_id": str(a.session_id),
+                "series_number": a.series_number,
+                "screened_at": a.screened_at.isoformat(),
+                "message": a.message,
+                "source": a.source,
+                "discharged_at": a.discharged_at.isoformat() if a.discharged_at else None,
+                "assessment": a.assessment,
+            }
+            for a in c.discharge_alerts
+        ],
     }

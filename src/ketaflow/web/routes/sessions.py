@@ -9,7 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.clinical import default_rules
+from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services import chairside, infusion, levels, seating
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
@@ -44,8 +45,21 @@ def render_session(
         side_effect_kinds=[k.value for k in SideEffectKind],
         severities=[k.value for k in Severity],
         assistance_reasons=[k.value for k in AssistanceReason],
+        sedation_scale=default_rules().vitals.sedation,
         **extra,
     )
+
+
+def _sedation(text: str) -> int | None:
+    """The sedation level as typed or chosen; a value that is not a whole number says so."""
+    scale = default_rules().vitals.sedation
+    label = f"Sedation ({scale.scale})"
+    try:
+        return forms.whole(text, "sedation", label)
+    except InvalidInput:
+        raise invalid(
+            "sedation", f"{label} must be a whole number from 0 to {scale.max_score}; got {text.strip()!r}."
+        ) from None
 
 
 @router.get("/sessions/{session_id}", include_in_schema=False)
@@ -100,8 +114,15 @@ def vitals_form(
     heart_rate: Annotated[str, Form()] = "",
     spo2: Annotated[str, Form()] = "",
     respiratory_rate: Annotated[str, Form()] = "",
+    sedation: Annotated[str, Form()] = "",
 ) -> Response:
-    typed = {"bp": bp, "heart_rate": heart_rate, "spo2": spo2, "respiratory_rate": respiratory_rate}
+    typed = {
+        "bp": bp,
+        "heart_rate": heart_rate,
+        "spo2": spo2,
+        "respiratory_rate": respiratory_rate,
+        "sedation": sedation,
+    }
     try:
         infusion.record_vitals(
             db,
@@ -111,6 +132,7 @@ def vitals_form(
             heart_rate=forms.whole(heart_rate, "heart_rate", "Heart rate"),
             spo2=forms.whole(spo2, "spo2", "SpO2"),
             respiratory_rate=forms.whole(respiratory_rate, "respiratory_rate", "Respiratory rate"),
+            sedation=_sedation(sedation),
             now=now,
         )
     except InvalidInput as exc:
@@ -225,6 +247,13 @@ class VitalsIn(BaseModel):
     heart_rate: int | None = None
     spo2: int | None = None
     respiratory_rate: int | None = None
+    sedation: int | None = Field(
+        None,
+        description="Sedation level on the MOAA/S: 5 responds readily to name in a normal tone, 4 lethargic "
+        "response, 3 only when called loudly or repeatedly, 2 only after mild prodding or shaking, 1 only "
+        "after a painful trapezius squeeze, 0 no response. Expected, with SpO2, at every reading during "
+        "the infusion (charted without them with a 'watch' alert)",
+    )
 
 
 @router.get("/api/sessions/{session_id}")
@@ -346,6 +375,7 @@ def vitals_api(session_id: uuid.UUID, body: VitalsIn, db: Db, who: ApiWho, now: 
         heart_rate=body.heart_rate,
         spo2=body.spo2,
         respiratory_rate=body.respiratory_rate,
+        sedation=body.sedation,
         now=now,
     )
     return {**asdict(row), "id": str(row.id), "measured_at": row.measured_at.isoformat()}

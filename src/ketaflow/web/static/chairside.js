@@ -27,7 +27,7 @@
       const bp = field("bp");
       const params = new URLSearchParams();
       if (bp) { if (!BP.test(bp)) { out.textContent = ""; return; } params.set("bp", bp); }
-      ["heart_rate", "spo2", "respiratory_rate"].forEach((name) => { if (field(name)) params.set(name, field(name)); });
+      ["heart_rate", "spo2", "respiratory_rate", "sedation"].forEach((name) => { if (field(name)) params.set(name, field(name)); });
       if ([...params.keys()].length === 0) { out.textContent = ""; return; }
       const mine = ++asked;
       fetch(out.dataset.url + "?" + params.toString(), { credentials: "same-origin" })
