@@ -225,3 +225,26 @@ def test_it_refuses_a_clinic_file_that_raises_the_ceiling(tmp_path: Path) -> Non
 def test_it_accepts_comma_separated_answers() -> None:
     data = run_json("score", "phq9", "1,2,0,3,1,0,2,1,0")
     assert data["total"] == 10
+
+
+def test_screen_takes_age_pregnancy_status_and_route() -> None:
+    result = runner.invoke(
+        app,
+        ["screen", "--age", "17", "--pregnancy", "possible", "--route", "oral", "--med", "clarithromycin",
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rules = {f["rule"]: f["level"] for f in data["findings"]}
+    assert rules["age"] == "contraindicated"
+    assert rules["pregnancy_status"] == "psychiatrist_review"
+    assert rules["cyp_inhibitor"] == "caution"
+    assert any(g["rule"] == "fasting" for g in data["guidance"])
+    text = runner.invoke(app, ["screen", "--age", "40"]).stdout
+    assert "Fasting" in text or "fasting" in text
+
+
+def test_screen_refuses_an_unknown_pregnancy_status_in_one_sentence() -> None:
+    result = runner.invoke(app, ["screen", "--pregnancy", "maybe"])
+    assert result.exit_code == 2
+    assert "pregnancy" in result.output.lower()
