@@ -52,8 +52,8 @@ def test_the_label_dilution_is_ok_and_the_fluid_restricted_one_needs_a_reason() 
 def test_a_volume_below_the_minimum_is_refused() -> None:
     pump = default_rules().pump
     assert pump.min_volume_ml.value >= 5
-    # 0.1 mg/kg x 50 kg = 5 mg = 5 mL at 1 mg/mL
-    o = compute_dose_order("depression-induction", 50, dose_mg_per_kg=0.1, bag_mg=100, bag_ml=100, minutes=40)
+    # 0.1 mg/kg x 45 kg = 4.5 mg = 4.5 mL at 1 mg/mL
+    o = compute_dose_order("depression-induction", 45, dose_mg_per_kg=0.1, bag_mg=100, bag_ml=100, minutes=40)
     assert o.status is HARD
     assert any("minimum volume" in m for m in o.messages)
 

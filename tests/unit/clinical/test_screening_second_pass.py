@@ -120,7 +120,7 @@ def test_meperidine_and_linezolid_carry_the_mao_inhibitor_cautions() -> None:
 
 
 # ---- missing: CYP3A4 / CYP2B6 interactions for the oral and sublingual routes -----------------
-@pytest.mark.parametrize("med", ["clarithromycin", "ticlopidine", "ritonavir", "Paxlovid"])
+@pytest.mark.parametrize("med", ["clarithromycin", "clopidogrel", "ritonavir", "Paxlovid"])
 def test_a_cyp_inhibitor_matters_for_oral_and_sublingual_ketamine(med: str) -> None:
     assert levels(medications=[med], route=Route.ORAL)["cyp_inhibitor"] is CAUTION
     assert levels(medications=[med], route=Route.SUBLINGUAL)["cyp_inhibitor"] is CAUTION
