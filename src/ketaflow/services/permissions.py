@@ -27,6 +27,7 @@ class Action(StrEnum):
     PLAN_TREATMENT = "set a treatment plan"
     ISSUE_PATIENT_LINK = "give a patient a link to their own page"
     VIEW_OUTCOMES = "see outcomes"
+    RECORD_MONITORING = "record a maintenance check (liver tests, bladder screening)"
 
 
 _ALL = set(Role)
@@ -51,6 +52,7 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.PLAN_TREATMENT: {Role.PSYCHIATRIST},
     Action.ISSUE_PATIENT_LINK: {Role.ADMIN, Role.FRONT_DESK, Role.PSYCHIATRIST, Role.NURSE},
     Action.VIEW_OUTCOMES: {Role.ADMIN, Role.DIRECTOR, Role.PSYCHIATRIST},
+    Action.RECORD_MONITORING: {Role.PSYCHIATRIST, Role.NURSE},
 }
 
 
