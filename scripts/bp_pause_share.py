@@ -83,7 +83,9 @@ def simulate(settings: DemoSettings = SETTINGS, clinic_index: int = CLINIC_INDEX
 
 if __name__ == "__main__":
     s = simulate()
-    print(f"infusions simulated: {s.infusions} (clinic {CLINIC_INDEX} of the seed-{SETTINGS.seed} demo network)")
+    print(
+        f"infusions simulated: {s.infusions} (clinic {CLINIC_INDEX} of the seed-{SETTINGS.seed} demo network)"
+    )
     print(f"reach pause or stop (new rule, confirmed): {s.pause:.1%}")
     print(f"reach stop (new rule):                     {s.stop:.1%}")
     print(f"a recheck only, never confirmed:           {s.unconfirmed_only:.1%}")

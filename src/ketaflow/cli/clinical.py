@@ -130,7 +130,9 @@ def screen_cmd(
         list[str] | None, typer.Option("--condition", help="A condition, as written.")
     ] = None,
     bp: Annotated[str | None, typer.Option("--bp", help="Pre-infusion blood pressure, e.g. 150/95.")] = None,
-    age: Annotated[float | None, typer.Option("--age", help="Age in years (under 18 is not treated).")] = None,
+    age: Annotated[
+        float | None, typer.Option("--age", help="Age in years (under 18 is not treated).")
+    ] = None,
     pregnancy: Annotated[
         str | None,
         typer.Option(

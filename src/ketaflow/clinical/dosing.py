@@ -220,8 +220,8 @@ def compute_dose_order(
             hard_notes.append("Dilute ketamine for infusion (1 mg/mL, or 2 mg/mL where fluid is restricted).")
     if 0 < volume_ml < pump.min_volume_ml.value:
         hard_notes.append(
-            f"The volume {volume_ml:g} mL is below the pump's minimum volume {pump.min_volume_ml.value:g} mL; "
-            "use a more dilute bag."
+            f"The volume {volume_ml:g} mL is below the pump's minimum volume "
+            f"{pump.min_volume_ml.value:g} mL; use a more dilute bag."
         )
     drift = pump.max_duration_drift_fraction.value
     if math.isfinite(delivered_minutes) and abs(delivered_minutes - minutes) > drift * minutes:

@@ -219,7 +219,9 @@ def assess_infusion_reading(
     return replace(result, level=VitalLevel.WATCH, actions=(action,), recheck_in_minutes=c.recheck_minutes)
 
 
-def bp_level(bp: BloodPressure, rules: ClinicalRules | None = None) -> tuple[VitalLevel, tuple[VitalAlert, ...]]:
+def bp_level(
+    bp: BloodPressure, rules: ClinicalRules | None = None
+) -> tuple[VitalLevel, tuple[VitalAlert, ...]]:
     """The level a blood pressure alone would have during an infusion (absolute thresholds only)."""
     result = classify_vitals(VitalSigns(bp=bp), rules=rules)
     return result.level, result.alerts

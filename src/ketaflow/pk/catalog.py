@@ -92,12 +92,12 @@ class ModelSpec:
     def clearance_l_per_h(self, weight_kg: float) -> float:
         """Total clearance at ``weight_kg``, in L/h."""
         scale = weight_kg / self.ref_weight_kg
-        return self.cl_l_per_min * 60 * scale**self.clearance_exponent
+        return float(self.cl_l_per_min * 60 * scale**self.clearance_exponent)
 
     def vss_l(self, weight_kg: float) -> float:
         """Volume of distribution at steady state at ``weight_kg``, in L."""
         scale = weight_kg / self.ref_weight_kg
-        return (self.v1_l + self.v2_l + self.v3_l) * scale**self.volume_exponent
+        return float((self.v1_l + self.v2_l + self.v3_l) * scale**self.volume_exponent)
 
 
 @dataclass(frozen=True)

@@ -214,9 +214,7 @@ def age_on(born: date, day: date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-def _checked(
-    form: ScreeningInput, *, need_indication: bool, age_years: int | None = None
-) -> ScreeningResult:
+def _checked(form: ScreeningInput, *, need_indication: bool, age_years: int | None = None) -> ScreeningResult:
     """Validate the entry and screen it; raise InvalidInput naming the field at fault."""
     if need_indication and not form.indication.strip():
         raise invalid(

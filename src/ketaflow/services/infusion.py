@@ -150,9 +150,7 @@ def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
     )
 
 
-def assess_vitals(
-    rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ()
-) -> list[VitalRow]:
+def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ()) -> list[VitalRow]:
     """Each reading with its alert level against the session's own baseline (the first reading).
 
     A reading charted while the infusion runs follows the confirmed-pause rule: one blood
@@ -165,7 +163,9 @@ def assess_vitals(
         signs = _vital_signs(row)
         if row.phase == VitalPhase.INFUSION:
             earlier = [
-                clinical.EarlierReading((row.measured_at - e.measured_at).total_seconds() / 60, _vital_signs(e))
+                clinical.EarlierReading(
+                    (row.measured_at - e.measured_at).total_seconds() / 60, _vital_signs(e)
+                )
                 for e in rows[:i]
                 if e.phase == VitalPhase.INFUSION
             ]
@@ -227,9 +227,7 @@ def assess_latest(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ())
         return None
     window = clinical.default_rules().vitals.confirmation.window_minutes
     last = rows[-1]
-    recent = [
-        r for r in rows[1:-1] if 0 <= (last.measured_at - r.measured_at).total_seconds() / 60 <= window
-    ]
+    recent = [r for r in rows[1:-1] if 0 <= (last.measured_at - r.measured_at).total_seconds() / 60 <= window]
     return assess_vitals([rows[0], *recent, last] if len(rows) > 1 else rows[:1], symptoms_at)[-1]
 
 

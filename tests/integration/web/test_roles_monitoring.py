@@ -47,9 +47,15 @@ def test_without_the_csrf_header_nothing_is_written(who: dict[str, Caller], demo
 
 @pytest.mark.parametrize(
     "body",
-    [{"kind": "liver_tests"}, {"kind": "x", "done_on": "2032-06-20"}, {"kind": "liver_tests", "done_on": "2040-01-01"}],
+    [
+        {"kind": "liver_tests"},
+        {"kind": "x", "done_on": "2032-06-20"},
+        {"kind": "liver_tests", "done_on": "2040-01-01"},
+    ],
 )
-def test_a_bad_entry_is_refused_in_one_sentence(who: dict[str, Caller], demo_engine: Engine, body: dict[str, str]) -> None:
+def test_a_bad_entry_is_refused_in_one_sentence(
+    who: dict[str, Caller], demo_engine: Engine, body: dict[str, str]
+) -> None:
     pid = new_patient(demo_engine, NOW)
     psych = who["psychiatrist"]
     r = psych.client.post(f"/api/patients/{pid}/monitoring", json=body, headers=psych.headers)

@@ -54,7 +54,9 @@ def _session_with_order(engine: Engine, pid: uuid.UUID, *, phase: TreatmentPhase
                 session_id=s.id,
                 ordered_by_id=psychiatrist_id(engine),
                 ordered_at=at,
-                protocol_code="depression-maintenance" if phase is TreatmentPhase.MAINTENANCE else "depression-induction",
+                protocol_code="depression-maintenance"
+                if phase is TreatmentPhase.MAINTENANCE
+                else "depression-induction",
                 dosing_weight_kg=70,
                 dose_mg_per_kg=0.5,
                 dose_mg=35,
@@ -72,9 +74,14 @@ def _session_with_order(engine: Engine, pid: uuid.UUID, *, phase: TreatmentPhase
 
 def _pump_events(engine: Engine, sid: uuid.UUID) -> int:
     with engine.connect() as conn:
-        return conn.scalar(
-            select(func.count()).select_from(m.AdministrationEvent).where(m.AdministrationEvent.session_id == sid)
-        ) or 0
+        return (
+            conn.scalar(
+                select(func.count())
+                .select_from(m.AdministrationEvent)
+                .where(m.AdministrationEvent.session_id == sid)
+            )
+            or 0
+        )
 
 
 # ---- fault 1: a pre-infusion reading at the pause level defers; one cuff value does not pause --
@@ -82,7 +89,9 @@ def test_the_pump_will_not_start_after_a_pre_infusion_reading_at_the_pause_level
     who: dict[str, Caller], demo_engine: Engine
 ) -> None:
     pid = new_patient(demo_engine, NOW)
-    sid = _session_with_order(demo_engine, pid, phase=TreatmentPhase.INDUCTION, at=NOW - timedelta(minutes=30))
+    sid = _session_with_order(
+        demo_engine, pid, phase=TreatmentPhase.INDUCTION, at=NOW - timedelta(minutes=30)
+    )
     nurse = who["nurse"]
     api = f"/api/sessions/{sid}"
     r = nurse.client.post(f"{api}/vitals", json={"bp": "184/112", "heart_rate": 80}, headers=nurse.headers)
@@ -102,7 +111,9 @@ def test_one_high_reading_asks_for_a_recheck_and_a_second_confirms_the_pause(
     who: dict[str, Caller], demo_engine: Engine
 ) -> None:
     pid = new_patient(demo_engine, NOW)
-    sid = _session_with_order(demo_engine, pid, phase=TreatmentPhase.INDUCTION, at=NOW - timedelta(minutes=40))
+    sid = _session_with_order(
+        demo_engine, pid, phase=TreatmentPhase.INDUCTION, at=NOW - timedelta(minutes=40)
+    )
     with Session(demo_engine) as db:  # baseline 10 min before, running since 5 min before
         s = db.get(m.InfusionSession, sid)
         assert s is not None
@@ -150,7 +161,9 @@ def test_one_high_reading_asks_for_a_recheck_and_a_second_confirms_the_pause(
 
 
 # ---- screening inputs: age from the date of birth, pregnancy status, route ----------------------
-def test_a_patient_under_18_by_date_of_birth_is_not_eligible(who: dict[str, Caller], demo_engine: Engine) -> None:
+def test_a_patient_under_18_by_date_of_birth_is_not_eligible(
+    who: dict[str, Caller], demo_engine: Engine
+) -> None:
     pid = new_patient(demo_engine, NOW)
     with demo_engine.begin() as conn:
         conn.execute(
@@ -168,7 +181,9 @@ def test_a_patient_under_18_by_date_of_birth_is_not_eligible(who: dict[str, Call
     assert r.json()["screening_input"]["age_years"] == 17
 
 
-def test_pregnancy_status_and_route_are_screened_and_stored(who: dict[str, Caller], demo_engine: Engine) -> None:
+def test_pregnancy_status_and_route_are_screened_and_stored(
+    who: dict[str, Caller], demo_engine: Engine
+) -> None:
     pid = new_patient(demo_engine, NOW)
     psych = who["psychiatrist"]
     body = {
@@ -214,7 +229,11 @@ def test_the_course_shows_maintenance_checks_due_and_records_them(
     page = psych.client.get(f"/patients/{pid}/course")
     assert "Liver" in page.text and "overdue" in page.text
 
-    done = {"kind": "liver_tests", "done_on": (NOW - timedelta(days=1)).date().isoformat(), "result": "normal"}
+    done = {
+        "kind": "liver_tests",
+        "done_on": (NOW - timedelta(days=1)).date().isoformat(),
+        "result": "normal",
+    }
     r = psych.client.post(f"/api/patients/{pid}/monitoring", json=done, headers=psych.headers)
     assert r.status_code == 200, r.text
     assert count(demo_engine, m.MonitoringCheck, pid) == 1
@@ -226,11 +245,16 @@ def test_the_course_shows_maintenance_checks_due_and_records_them(
     bad = psych.client.post(f"/api/patients/{pid}/monitoring", json=future, headers=psych.headers)
     assert bad.status_code == 400 and "future" in bad.json()["error"]
     unknown = {"kind": "kidney", "done_on": NOW.date().isoformat()}
-    assert psych.client.post(f"/api/patients/{pid}/monitoring", json=unknown, headers=psych.headers).status_code == 400
+    assert (
+        psych.client.post(f"/api/patients/{pid}/monitoring", json=unknown, headers=psych.headers).status_code
+        == 400
+    )
     assert count(demo_engine, m.MonitoringCheck, pid) == 1
 
 
-def test_an_induction_patient_has_no_maintenance_checks_due(who: dict[str, Caller], demo_engine: Engine) -> None:
+def test_an_induction_patient_has_no_maintenance_checks_due(
+    who: dict[str, Caller], demo_engine: Engine
+) -> None:
     pid = new_patient(demo_engine, NOW)
     _session_with_order(demo_engine, pid, phase=TreatmentPhase.INDUCTION, at=NOW - timedelta(days=3))
     course = who["psychiatrist"].client.get(f"/api/patients/{pid}/course").json()

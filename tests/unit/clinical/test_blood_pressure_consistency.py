@@ -104,7 +104,5 @@ def test_no_startable_pre_infusion_reading_would_pause_the_infusion(systolic: in
         return
     signs = VitalSigns(bp=reading)
     # the same reading during the infusion, confirmed twice over and with symptoms
-    during = assess_infusion_reading(
-        signs, baseline=signs, earlier=[EarlierReading(5, signs)], symptoms=True
-    )
+    during = assess_infusion_reading(signs, baseline=signs, earlier=[EarlierReading(5, signs)], symptoms=True)
     assert during.level.rank < VitalLevel.PAUSE.rank, (reading, during)

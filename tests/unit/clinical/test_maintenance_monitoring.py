@@ -42,6 +42,9 @@ def test_a_recent_check_is_not_due_until_the_interval_has_passed() -> None:
     assert item["bladder_screen"].status is MonitoringStatus.UP_TO_DATE  # type: ignore[attr-defined]
     assert item["bladder_screen"].due_on == done + timedelta(days=rules.interval_days)  # type: ignore[attr-defined]
     late = done + timedelta(days=rules.interval_days + rules.grace_days + 1)
-    assert by_key(maintenance_since=START, last_done={"bladder_screen": done}, today=late)[
-        "bladder_screen"
-    ].status is MonitoringStatus.OVERDUE  # type: ignore[attr-defined]
+    assert (
+        by_key(maintenance_since=START, last_done={"bladder_screen": done}, today=late)[
+            "bladder_screen"
+        ].status
+        is MonitoringStatus.OVERDUE
+    )  # type: ignore[attr-defined]

@@ -20,7 +20,13 @@ def levels(**kw: object) -> dict[str, ScreeningLevel]:
 # ---- fault 2: stable heart disease is for the psychiatrist with cardiology clearance ---------
 @pytest.mark.parametrize(
     "condition",
-    ["myocardial infarction in 2015", "coronary artery disease", "arrhythmia", "heart failure", "heart attack"],
+    [
+        "myocardial infarction in 2015",
+        "coronary artery disease",
+        "arrhythmia",
+        "heart failure",
+        "heart attack",
+    ],
 )
 def test_stable_heart_disease_is_for_the_psychiatrist_not_a_contraindication(condition: str) -> None:
     result = screen(conditions=[condition])

@@ -90,7 +90,12 @@ def test_it_grades_respiratory_rate(rr: float, level: VitalLevel) -> None:
 
 @pytest.mark.parametrize(
     ("systolic", "level"),
-    [(119, N), (120, W), (129, W), (130, W)],  # baseline 100: +20% watch (issue 13: no pause for a rise alone)
+    [
+        (119, N),
+        (120, W),
+        (129, W),
+        (130, W),
+    ],  # baseline 100: +20% watch (issue 13: no pause for a rise alone)
 )
 def test_it_grades_the_rise_from_baseline(systolic: int, level: VitalLevel) -> None:
     result = classify_vitals(bp(systolic, 70), baseline=bp(100, 60))

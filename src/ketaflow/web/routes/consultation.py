@@ -561,7 +561,9 @@ class MonitoringIn(BaseModel):
 
 
 @router.post("/api/patients/{patient_id}/monitoring")
-def monitoring_api(patient_id: uuid.UUID, body: MonitoringIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+def monitoring_api(
+    patient_id: uuid.UUID, body: MonitoringIn, db: Db, who: ApiWho, now: Now
+) -> dict[str, Any]:
     """Record a maintenance check done (liver tests, bladder-symptom screening) with its result."""
     row = course.record_monitoring_check(
         db, who, patient_id, kind=body.kind, done_on=body.done_on, result=body.result, now=now

@@ -74,14 +74,20 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("clinic_id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["amends_id"], ["monitoring_checks.id"], name=op.f("fk_monitoring_checks_amends_id_monitoring_checks")
+            ["amends_id"],
+            ["monitoring_checks.id"],
+            name=op.f("fk_monitoring_checks_amends_id_monitoring_checks"),
         ),
-        sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], name=op.f("fk_monitoring_checks_clinic_id_clinics")),
+        sa.ForeignKeyConstraint(
+            ["clinic_id"], ["clinics.id"], name=op.f("fk_monitoring_checks_clinic_id_clinics")
+        ),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_monitoring_checks_patient_id_patients")
         ),
         sa.ForeignKeyConstraint(
-            ["recorded_by_id"], ["staff_users.id"], name=op.f("fk_monitoring_checks_recorded_by_id_staff_users")
+            ["recorded_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_monitoring_checks_recorded_by_id_staff_users"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitoring_checks")),
     )
