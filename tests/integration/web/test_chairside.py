@@ -358,6 +358,11 @@ def test_a_pause_carries_its_reason_prefilled_from_the_latest_alert(
         client.post(f"{api}/vitals", json={"bp": "128/82", "heart_rate": 72}, headers=nurse).status_code
         == 200
     )
+    # issue 13: one cuff value at the pause level asks for a recheck; the second confirms the pause
+    frozen.now = T0 + timedelta(minutes=10)
+    first = client.post(f"{api}/vitals", json={"bp": "182/110", "heart_rate": 90}, headers=nurse).json()
+    assert first["level"] == "watch" and any("Recheck" in a for a in first["actions"])
+    assert not client.get(api).json()["suggested_pause_reason"]
     frozen.now = T0 + timedelta(minutes=15)
     high = client.post(f"{api}/vitals", json={"bp": "182/110", "heart_rate": 90}, headers=nurse).json()
     assert high["level"] in {"pause", "stop"}
