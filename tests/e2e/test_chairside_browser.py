@@ -34,9 +34,9 @@ def test_typed_vitals_are_classified_before_they_are_charted(
     check = page.locator("#vitals-check")
     page.fill("#vitals-form input[name=bp]", "128/82")
     expect(check).to_contain_text("Before charting: normal")
-    page.fill("#vitals-form input[name=bp]", "182/112")
+    page.fill("#vitals-form input[name=bp]", "204/122")  # issue 13: stop at >= 200/120
     expect(check).to_contain_text("Before charting: stop")
-    expect(check).to_contain_text("Systolic blood pressure 182 mmHg is high")
+    expect(check).to_contain_text("Systolic blood pressure 204 mmHg is high")
     page.fill("#vitals-form input[name=bp]", "400/20")
     expect(check).to_contain_text("outside the range")
     # Nothing was charted by checking: the table has no rows yet.
