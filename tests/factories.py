@@ -236,6 +236,13 @@ def make_chart(db: Session) -> Chart:
                 asked_at=T0 - timedelta(days=3),
                 text="Can I drive the next day?",
             ),
+            m.MonitoringCheck(
+                **ids,
+                patient_id=patient.id,
+                kind="liver_tests",
+                done_on=(T0 - timedelta(days=10)).date(),
+                result="normal",
+            ),
         ]
     )
     db.flush()

@@ -35,9 +35,9 @@ def test_typed_vitals_are_classified_before_they_are_charted(
     check = page.locator("#vitals-check")
     page.fill("#vitals-form input[name=bp]", "128/82")
     expect(check).to_contain_text("Before charting: normal")
-    page.fill("#vitals-form input[name=bp]", "182/112")
+    page.fill("#vitals-form input[name=bp]", "204/122")  # issue 13: stop at >= 200/120
     expect(check).to_contain_text("Before charting: stop")
-    expect(check).to_contain_text("Systolic blood pressure 182 mmHg is high")
+    expect(check).to_contain_text("Systolic blood pressure 204 mmHg is high")
     # The sedation level chosen is checked too: deep sedation stops the infusion, with its action.
     page.fill("#vitals-form input[name=bp]", "128/82")
     page.select_option("#vitals-form select[name=sedation]", "1")
@@ -131,7 +131,7 @@ def test_a_stop_level_reading_and_its_action_are_in_the_first_screen(
     page.set_viewport_size({"width": width, "height": height})
     sign_in(page, live_server.url, "nurse1.aus")
     page.goto(session_url)
-    for bp in ("128/82", "184/112"):
+    for bp in ("128/82", "204/122"):
         page.fill("#vitals-form input[name=bp]", bp)
         page.fill("#vitals-form input[name=heart_rate]", "80")
         page.fill("#vitals-form input[name=spo2]", "97")
@@ -140,7 +140,7 @@ def test_a_stop_level_reading_and_its_action_are_in_the_first_screen(
     page.evaluate("window.scrollTo(0, 0)")
     first = page.locator("ol.needs li").first
     expect(first).to_contain_text("Vital signs: stop")
-    expect(first).to_contain_text("BP 184/112")
+    expect(first).to_contain_text("BP 204/122")
     expect(first).to_contain_text("Stop the infusion and call the psychiatrist")
     box = first.bounding_box()
     assert box is not None and box["y"] + box["height"] <= height, (box, size)
@@ -170,14 +170,14 @@ def test_the_board_updates_in_place_without_reloading_or_moving_focus(
     chair = new_page()
     sign_in(chair, live_server.url, "nurse1.aus")
     chair.goto(session_url)
-    for bp in ("128/82", "186/114"):
+    for bp in ("128/82", "204/122"):
         chair.fill("#vitals-form input[name=bp]", bp)
         with chair.expect_navigation():
             chair.get_by_role("button", name="Chart vitals").click()
 
     board.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # what the 30 s timer does
     expect(board.locator("#triage li").first).to_contain_text("Vital signs: stop")
-    expect(card.locator(".vitals")).to_contain_text("BP 186/114")
+    expect(card.locator(".vitals")).to_contain_text("BP 204/122")
     expect(card).to_have_class(re.compile("urgent-stop"))
     assert board.evaluate("window.notReloaded") is True
     assert board.evaluate("document.activeElement.getAttribute('href')") == f"/sessions/{sid}"

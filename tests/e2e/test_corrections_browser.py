@@ -41,13 +41,13 @@ def test_a_nurse_corrects_a_mistyped_vital_sign_and_sees_the_history(
     sign_in(page, live.url, "nurse1.aus")
     page.goto(f"{live.url}/sessions/{sid}")
     form = page.locator("#vitals-form")
-    form.locator("input[name=bp]").fill("182/112")
+    form.locator("input[name=bp]").fill("204/122")
     form.locator("input[name=heart_rate]").fill("72")
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
     row = page.locator("#vitals tbody tr")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("182/112")
+    expect(row).to_contain_text("204/122")
     expect(row.locator(".level")).to_have_text("stop")
 
     live.clock.set(START + timedelta(minutes=14))
@@ -56,9 +56,9 @@ def test_a_nurse_corrects_a_mistyped_vital_sign_and_sees_the_history(
     expect(page.locator("h1")).to_contain_text("Vital signs of 03 Mar 2027 10:12")
     expect(page.locator("#history")).to_contain_text("Not corrected")
     bp = page.locator("#correct input[name=bp]")
-    expect(bp).to_have_value("182/112")
+    expect(bp).to_have_value("204/122")
     bp.fill("128/82")
-    page.locator("#correct input[name=reason]").fill("typed 182/112 for 128/82")
+    page.locator("#correct input[name=reason]").fill("typed 204/122 for 128/82")
     with page.expect_navigation():
         page.get_by_role("button", name="Save correction").click()
 
@@ -66,20 +66,20 @@ def test_a_nurse_corrects_a_mistyped_vital_sign_and_sees_the_history(
     assert page.url.endswith(f"/sessions/{sid}#vitals")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("128/82")
-    expect(row).not_to_contain_text("182/112")
+    expect(row).not_to_contain_text("204/122")
     expect(row.locator(".level")).to_have_text("normal")
 
     with page.expect_navigation():
         row.get_by_role("link", name="(corrected)").click()
     history = page.locator("#history")
     expect(history).to_contain_text(nurse_name)
-    expect(history).to_contain_text("BP: 182/112 → 128/82")
-    expect(history).to_contain_text("typed 182/112 for 128/82")
+    expect(history).to_contain_text("BP: 204/122 → 128/82")
+    expect(history).to_contain_text("typed 204/122 for 128/82")
 
     page.goto(f"{live.url}/patients/{world.patient_id}")
     chart = page.locator("#corrections")
     expect(chart).to_contain_text("Vital signs of 03 Mar 2027 10:12 (infusion 1)")
-    expect(chart).to_contain_text("BP: 182/112 → 128/82")
+    expect(chart).to_contain_text("BP: 204/122 → 128/82")
     expect(chart).to_contain_text(nurse_name)
     assert "Traceback" not in page.content()
     engine.dispose()

@@ -375,21 +375,21 @@ def first_infusion(j: Journey) -> None:
     expect(nurse.locator("#assistance")).to_contain_text("restroom at 10:18")
     expect(nurse.locator("section.now-open")).to_contain_text("Asked for help (restroom) at 10:18")
 
-    # Before walking her there, the nurse takes vitals: a high blood pressure, classified as typed
-    # and charted with its alert.
+    # Before walking her there, the nurse takes vitals: a blood pressure at the stop level (which,
+    # unlike a pause-level reading, needs no confirming recheck), classified as typed and charted.
     j.now(at(day, 10, 20))
     j.go(nurse, f"/sessions/{sid}")
-    nurse.fill("#vitals-form input[name=bp]", "182/112")
+    nurse.fill("#vitals-form input[name=bp]", "204/122")
     expect(nurse.locator("#vitals-check")).to_contain_text("Before charting: stop")
-    row = chart_vitals(nurse, "182/112", "96", "97", "16", sedation="4")
+    row = chart_vitals(nurse, "204/122", "96", "97", "16", sedation="4")
     expect(row.locator(".level")).to_have_text("stop")
-    expect(row).to_contain_text("Systolic blood pressure 182 mmHg is high")
+    expect(row).to_contain_text("Systolic blood pressure 204 mmHg is high")
     expect(row).to_contain_text("Sedation MOAA/S 4 (Lethargic response to name spoken in normal tone)")
     # The pause reason is suggested from the alert; the nurse writes her own.
-    expect(nurse.locator("#pump-pause input[name=reason]")).to_have_value(re.compile("182"))
-    pump(nurse, "Pause", "BP 182/112; psychiatrist informed, recheck in 5 min")
+    expect(nurse.locator("#pump-pause input[name=reason]")).to_have_value(re.compile("204"))
+    pump(nurse, "Pause", "BP 204/122; psychiatrist informed, recheck in 5 min")
     expect(nurse.locator("main .badge").first).to_have_text("paused")
-    expect(nurse.locator("ul.events")).to_contain_text("BP 182/112; psychiatrist informed")
+    expect(nurse.locator("ul.events")).to_contain_text("BP 204/122; psychiatrist informed")
 
     # The board: the patient in the chair, the stop-level alert and the waiting request. The
     # front desk sees who is where, the state and the request, not the vital signs.
@@ -406,9 +406,9 @@ def first_infusion(j: Journey) -> None:
     card = board.locator("section.chair", has=board.get_by_role("heading", name=j.chair, exact=True))
     expect(card.get_by_role("link", name=NAME)).to_be_visible()
     expect(card.locator(".badge")).to_have_text("paused")
-    expect(card.locator(".vitals")).to_contain_text("BP 182/112")
+    expect(card.locator(".vitals")).to_contain_text("BP 204/122")
     expect(card.locator(".vitals .level")).to_have_text("■ stop")
-    expect(card.locator("p.alert").first).to_contain_text("Systolic blood pressure 182 mmHg is high")
+    expect(card.locator("p.alert").first).to_contain_text("Systolic blood pressure 204 mmHg is high")
     expect(card.locator("p.request")).to_have_text("Needs help: restroom (asked 3 min ago)")
     j.shot(board, "chair-board.png")
 
@@ -555,7 +555,7 @@ def course(j: Journey) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Course review: {NAME}")
     infusions = page.locator("section.card", has=page.get_by_role("heading", name="Infusions (2)"))
     expect(infusions.locator("tbody tr")).to_have_count(2)
-    expect(infusions.locator("tbody tr").first).to_contain_text("182/112")
+    expect(infusions.locator("tbody tr").first).to_contain_text("204/122")
     questionnaires = page.locator("section.card", has=page.get_by_role("heading", name="Questionnaires"))
     expect(questionnaires).to_contain_text("PHQ-9")
     expect(questionnaires.locator("tr", has_text="15 Mar 2027")).to_contain_text("12")

@@ -157,18 +157,35 @@ def screen_cmd(
         list[str] | None, typer.Option("--condition", help="A condition, as written.")
     ] = None,
     bp: Annotated[str | None, typer.Option("--bp", help="Pre-infusion blood pressure, e.g. 150/95.")] = None,
+    age: Annotated[
+        float | None, typer.Option("--age", help="Age in years (under 18 is not treated).")
+    ] = None,
+    pregnancy: Annotated[
+        str | None,
+        typer.Option(
+            "--pregnancy", help="Pregnancy status: pregnant, possible, test_negative or not_applicable."
+        ),
+    ] = None,
+    route: Annotated[
+        str, typer.Option("--route", help="iv (default), im, intranasal, oral or sublingual.")
+    ] = "iv",
     clinic_rules: RulesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Screen conditions and medications for contraindications and interactions."""
-    from ketaflow.clinical import parse_bp, screen
+    from ketaflow.clinical import parse_bp, parse_pregnancy_status, parse_route, screen
 
     try:
         rules = _rules(clinic_rules)
+        if age is not None and not 0 <= age <= 120:
+            raise InvalidInput(f"Age must be between 0 and 120 years; got {age:g}.")
         result = screen(
             conditions=condition or [],
             medications=med or [],
             blood_pressure=parse_bp(bp, rules) if bp is not None else None,
+            age_years=age,
+            pregnancy=parse_pregnancy_status(pregnancy),
+            route=parse_route(route),
             rules=rules,
         )
     except InvalidInput as exc:
@@ -179,6 +196,8 @@ def screen_cmd(
     typer.echo(f"Overall: {result.level.value}")
     for f in result.findings:
         typer.echo(f"- [{f.level.value}] {f.item}: {f.matched}. {f.reason} Advice: {f.advice}")
+    for g in result.guidance:
+        typer.echo(f"Preparation: {g.text}")
 
 
 def score_cmd(

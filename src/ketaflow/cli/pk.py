@@ -19,6 +19,25 @@ import typer
 from ketaflow.cli.output import emit_json, fail
 from ketaflow.errors import KetaflowError
 
+
+def _default_model_name() -> str:
+    """The `[evidence] default_model` of pk/data/models.toml, read without importing the PK engine
+    (importing ketaflow.pk loads NumPy and SciPy, which `ketaflow --help` must not pay for); the
+    engine itself checks the name against its models (`ketaflow.pk.catalog.pooled_evidence`)."""
+    import tomllib
+    from importlib import resources
+
+    text = (resources.files("ketaflow") / "pk" / "data" / "models.toml").read_text(encoding="utf-8")
+    return str(tomllib.loads(text)["evidence"]["default_model"])
+
+
+# Wherever no model is named, the one closest to the pooled evidence (pk/data/models.toml).
+DEFAULT_MODEL = _default_model_name()
+MODEL_HELP = (
+    f"Model name (see `ketaflow pk models`). Default {DEFAULT_MODEL}: the adult model closest to the "
+    "pooled evidence (Kamp 2020 meta-analysis, clearance 79 L/h); domino clears about 1.5x faster."
+)
+
 pk_app = typer.Typer(
     name="pk",
     help="Pharmacokinetics: predicted ketamine levels, routes and populations.",
@@ -69,7 +88,7 @@ def _plot(path: Path | None, draw: Callable[[Path], Path]) -> None:
 @pk_app.command()
 def simulate(
     weight_kg: Annotated[float, typer.Option(help="Body weight in kg.")],
-    model: Annotated[str, typer.Option(help="Model name (see `ketaflow pk models`).")] = "domino",
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = DEFAULT_MODEL,
     dose_mg_per_kg: Annotated[float, typer.Option(help="Dose in mg/kg.")] = 0.5,
     minutes: Annotated[float, typer.Option(help="Infusion duration in minutes.")] = 40.0,
     until_min: Annotated[float, typer.Option(help="Simulate from 0 to this minute.")] = 240.0,
@@ -152,7 +171,7 @@ def routes(
     weight_kg: Annotated[float, typer.Option(help="Body weight in kg.")],
     patients: Annotated[int, typer.Option(help="Virtual patients per route.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
-    model: Annotated[str, typer.Option(help="Disposition model.")] = "kamp2020",
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = DEFAULT_MODEL,
     route: Annotated[
         list[str] | None,
         typer.Option(help="Route to include (repeatable); default iv, im, intranasal, oral."),
@@ -228,7 +247,7 @@ def routes(
 
 @pk_app.command()
 def population(
-    model: Annotated[str, typer.Option(help="Model name.")] = "domino",
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = DEFAULT_MODEL,
     patients: Annotated[int, typer.Option(help="Number of virtual patients.")] = 10000,
     dose_mg_per_kg: Annotated[float, typer.Option(help="Dose in mg/kg.")] = 0.5,
     minutes: Annotated[float, typer.Option(help="Infusion duration in minutes.")] = 40.0,
@@ -312,11 +331,18 @@ def models(json_out: JsonOpt = False) -> None:
 
     with _domain_errors():
         rows: list[dict[str, Any]] = []
+        evidence = pk.pooled_evidence()
         for m in pk.list_models():
             ke0 = pk.derive_ke0(m.name)
+            at = evidence.weight_kg
             rows.append(
                 {
                     "name": m.name,
+                    "default": m.name == evidence.default_model,
+                    "clearance_l_per_h_at_70_kg": round(m.clearance_l_per_h(at), 1),
+                    "vss_l_at_70_kg": round(m.vss_l(at), 1),
+                    "clearance_vs_pooled": round(m.clearance_l_per_h(at) / evidence.cl_l_per_h, 2),
+                    "evidence_note": m.evidence_note,
                     "title": m.title,
                     "compartments": m.compartments,
                     "citation": asdict(m.citation),
@@ -341,11 +367,22 @@ def models(json_out: JsonOpt = False) -> None:
                 }
             )
     if json_out:
-        emit_json({"models": rows})
+        emit_json({"models": rows, "pooled_evidence": asdict(evidence)})
         return
+    typer.echo(
+        f"Pooled evidence: clearance {evidence.cl_l_per_h:g} L/h, volume {evidence.vss_l:g} L at "
+        f"{evidence.weight_kg:g} kg ({evidence.source})."
+    )
     for r in rows:
         c, f = r["citation"], r["fitted_range"]
-        typer.echo(f"{r['name']}: {r['title']}")
+        mark = " (default)" if r["default"] else ""
+        typer.echo(f"{r['name']}{mark}: {r['title']}")
+        typer.echo(
+            f"  clearance {r['clearance_l_per_h_at_70_kg']:g} L/h at 70 kg, "
+            f"{r['clearance_vs_pooled']:g}x the pooled value"
+        )
+        if r["evidence_note"]:
+            typer.echo(f"  {r['evidence_note']}")
         typer.echo(f"  {c['authors']} ({c['year']}). {c['journal']}.")
         typer.echo(f"  PMID {c['pmid'] or '-'}  DOI {c['doi'] or 'not recorded'}")
         ages = f"{f['age_min_yr'] or '-'} to {f['age_max_yr'] or '-'} y"

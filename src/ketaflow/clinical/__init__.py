@@ -12,6 +12,9 @@ The web app's entry points:
 - :func:`describe_instrument` - a questionnaire's items and allowed answers, for forms
 - :func:`score` / :func:`series_outcome` - questionnaires, alerts, response and remission
 - :func:`classify_vitals` (with :func:`parse_bp`) - vital-sign level and actions
+- :func:`assess_infusion_reading` - the same during an infusion, with the confirmed-pause rule
+- :func:`pre_infusion_bp` - a pre-infusion blood pressure: review, defer (not today) or contraindicated
+- :func:`maintenance_monitoring` - liver tests and bladder screening due or overdue on maintenance
 - :func:`evaluate_discharge` / :func:`aftercare_instructions` - discharge readiness
 - :func:`list_protocols` / :func:`next_titration_dose` / :func:`check_interval` - protocols
 - :func:`load_rules` / :func:`apply_overrides` - a clinic's tuned rules
@@ -27,8 +30,18 @@ from ketaflow.clinical.discharge import (
     parse_driver,
 )
 from ketaflow.clinical.dosing import DoseOrder, DosingWeight, compute_dose_order, dosing_weight
-from ketaflow.clinical.levels import OrderStatus, ScreeningLevel, Sex, VitalLevel, WeightPolicy
+from ketaflow.clinical.levels import (
+    MonitoringStatus,
+    OrderStatus,
+    PregnancyStatus,
+    Route,
+    ScreeningLevel,
+    Sex,
+    VitalLevel,
+    WeightPolicy,
+)
 from ketaflow.clinical.limits import LimitCheck
+from ketaflow.clinical.monitoring import MonitoringItem, maintenance_monitoring
 from ketaflow.clinical.protocols import (
     ProtocolSummary,
     TitrationAdvice,
@@ -53,18 +66,39 @@ from ketaflow.clinical.scales import (
     score,
     series_outcome,
 )
-from ketaflow.clinical.screening import Finding, ScreeningResult, screen
+from ketaflow.clinical.screening import (
+    Finding,
+    Guidance,
+    ScreeningResult,
+    parse_pregnancy_status,
+    parse_route,
+    pre_infusion_bp,
+    screen,
+)
 from ketaflow.clinical.vitals import (
     BloodPressure,
+    EarlierReading,
     VitalAlert,
     VitalAssessment,
     VitalSigns,
+    assess_infusion_reading,
     classify_vitals,
     parse_bp,
 )
 
 __all__ = [
     "BloodPressure",
+    "EarlierReading",
+    "Guidance",
+    "MonitoringItem",
+    "MonitoringStatus",
+    "PregnancyStatus",
+    "Route",
+    "assess_infusion_reading",
+    "maintenance_monitoring",
+    "parse_pregnancy_status",
+    "parse_route",
+    "pre_infusion_bp",
     "ClinicalRules",
     "DischargeResult",
     "DoseOrder",

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from ketaflow.clinical.levels import VitalLevel
 from ketaflow.clinical.rules import ClinicalRules, default_rules
-from ketaflow.clinical.schema import ChoiceCriterion
-from ketaflow.clinical.vitals import VitalSigns, check_sedation, classify_vitals
+from ketaflow.clinical.schema import ChoiceCriterion, DischargeBloodPressure
+from ketaflow.clinical.vitals import BloodPressure, VitalSigns, check_sedation, classify_vitals
 from ketaflow.errors import InvalidInput
 
 
@@ -62,6 +62,13 @@ def aftercare_instructions(
     rules = rules or default_rules()
     phone = clinic_phone or rules.aftercare.clinic_phone_placeholder
     return tuple(i.text.replace("{clinic_phone}", phone) for i in rules.aftercare.instructions)
+
+
+def _bp_fit_for_home(bp: BloodPressure, home: DischargeBloodPressure) -> bool:
+    return (
+        home.min_systolic_mm_hg <= bp.systolic_mm_hg <= home.max_systolic_mm_hg
+        and bp.diastolic_mm_hg <= home.max_diastolic_mm_hg
+    )
 
 
 def _one_of(choices: tuple[str, ...]) -> str:
@@ -177,6 +184,17 @@ def evaluate_discharge(
         if level.rank > d.vitals.max_level.rank:
             why = "; ".join(a.message for a in assessment.alerts)
             unmet.append(Unmet("vitals", f"Vitals are not back within limits: {why}", d.vitals.source))
+        elif vitals.bp is not None and not _bp_fit_for_home(vitals.bp, d.vitals.blood_pressure):
+            home = d.vitals.blood_pressure
+            unmet.append(
+                Unmet(
+                    "vitals",
+                    f"Blood pressure {vitals.bp} mmHg is not back within the discharge limits "
+                    f"(systolic {home.min_systolic_mm_hg:g}-{home.max_systolic_mm_hg:g}, diastolic up to "
+                    f"{home.max_diastolic_mm_hg:g} mmHg).",
+                    home.source,
+                )
+            )
     sedated = _sedation_unmet(vitals.sedation_score, rules)
     unmet += [sedated] if sedated is not None else []
     mind_unmet = _choice_unmet("mental_status", mind, d.mental_status)

@@ -18,6 +18,7 @@ from ketaflow.clinical.levels import OrderStatus, Sex, WeightPolicy
 from ketaflow.clinical.limits import (
     LimitCheck,
     check_ceiling,
+    check_limit,
     check_protocol_limits,
     worst_status,
 )
@@ -168,6 +169,7 @@ def compute_dose_order(
     """
     rules = rules or default_rules()
     proto = rules.protocol(protocol)
+    defaulted_dose = dose_mg_per_kg is None
     dose_mg_per_kg = _finite_positive(
         "Dose", proto.default_dose_mg_per_kg if dose_mg_per_kg is None else dose_mg_per_kg, "mg/kg"
     )
@@ -178,6 +180,17 @@ def compute_dose_order(
     bag_ml = _finite_positive("Bag volume", bag_ml, "mL")
     weight = dosing_weight(weight_kg, height_cm=height_cm, sex=sex, rules=rules)
     dw_kg = weight.dosing_weight_kg
+    cap_notes: list[str] = []
+    hourly_cap = proto.limits.rate_mg_per_h
+    if defaulted_dose and hourly_cap is not None:
+        capped = hourly_cap.hard_max * (minutes / 60.0) / dw_kg
+        if capped < dose_mg_per_kg:
+            cap_notes.append(
+                f"The protocol's {dose_mg_per_kg:g} mg/kg would run at "
+                f"{dose_mg_per_kg * dw_kg / (minutes / 60.0):.1f} mg/h; capped at "
+                f"{hourly_cap.hard_max:g} mg/h as in its trial, so {round_down(capped, 0.01):g} mg/kg."
+            )
+            dose_mg_per_kg = round_down(capped, 0.01)
 
     dose_mg = dose_mg_per_kg * dw_kg
     conc = bag_mg / bag_ml
@@ -203,10 +216,21 @@ def compute_dose_order(
     else:
         delivered_minutes = volume_ml / rate_ml_per_h * 60.0
         delivered_rate = rate_ml_per_h * conc / dw_kg
-    if conc > pump.max_concentration_mg_per_ml.value:
+    concentration = check_limit("concentration", conc, "mg/mL", pump.concentration_mg_per_ml)
+    if concentration is not None:
+        checks.append(concentration)
+        if concentration.status is OrderStatus.HARD_LIMIT:
+            hard_notes.append("Dilute ketamine for infusion (1 mg/mL, or 2 mg/mL where fluid is restricted).")
+    if 0 < volume_ml < pump.min_volume_ml.value:
         hard_notes.append(
-            f"Bag concentration {conc:.3g} mg/mL is above {pump.max_concentration_mg_per_ml.value:g} "
-            "mg/mL; dilute ketamine before IV use."
+            f"The volume {volume_ml:g} mL is below the pump's minimum volume "
+            f"{pump.min_volume_ml.value:g} mL; use a more dilute bag."
+        )
+    drift = pump.max_duration_drift_fraction.value
+    if math.isfinite(delivered_minutes) and abs(delivered_minutes - minutes) > drift * minutes:
+        hard_notes.append(
+            f"Rounding the pump rate makes the infusion run {delivered_minutes:.1f} min instead of "
+            f"{minutes:g} min (more than {drift:.1%} off); use a more dilute bag."
         )
     if volume_ml > bag_ml:
         hard_notes.append(
@@ -224,6 +248,10 @@ def compute_dose_order(
         rate_mg_per_kg_per_h=rate_mg_per_kg_per_h,
         total_mg=dose_mg,
     )
+    if hourly_cap is not None:
+        hourly = check_limit("hourly rate", dose_mg / (minutes / 60.0), "mg/h", hourly_cap)
+        if hourly is not None:
+            checks.append(hourly)
     for dose_kg, rate, total in (
         (dose_mg_per_kg, rate_mg_per_kg_per_h, dose_mg),
         (delivered_mg / dw_kg, delivered_rate, delivered_mg),
@@ -235,7 +263,7 @@ def compute_dose_order(
     status = worst_status(checks)
     if hard_notes:
         status = OrderStatus.HARD_LIMIT
-    messages = tuple(hard_notes) + tuple(c.message for c in checks)
+    messages = tuple(hard_notes) + tuple(c.message for c in checks) + tuple(cap_notes)
     rounding = (
         f"Volume rounded down to {vol_res:g} mL ({volume_exact:.4f} -> {volume_ml:g} mL); "
         f"rate rounded down to {rate_res:g} mL/h ({rate_exact:.4f} -> {rate_ml_per_h:g} mL/h); "

@@ -27,6 +27,7 @@ class ScreeningLevel(StrEnum):
     INFORMATION = "information"
     CAUTION = "caution"
     PSYCHIATRIST_REVIEW = "psychiatrist_review"
+    DEFER = "defer"  # not startable today (e.g. blood pressure at the pause level): reassess
     CONTRAINDICATED = "contraindicated"
 
     @property
@@ -60,3 +61,31 @@ class Sex(StrEnum):
 
     MALE = "male"
     FEMALE = "female"
+
+
+class PregnancyStatus(StrEnum):
+    """What the consultation knows about pregnancy."""
+
+    PREGNANT = "pregnant"
+    POSSIBLE = "possible"  # could be pregnant, not tested
+    TEST_NEGATIVE = "test_negative"  # could become pregnant; a test was negative
+    NOT_APPLICABLE = "not_applicable"  # cannot become pregnant
+
+
+class Route(StrEnum):
+    """How the ketamine is given (some interactions matter only for some routes)."""
+
+    IV = "iv"
+    IM = "im"
+    INTRANASAL = "intranasal"
+    ORAL = "oral"
+    SUBLINGUAL = "sublingual"
+
+
+class MonitoringStatus(StrEnum):
+    """Where a periodic maintenance check stands."""
+
+    NOT_APPLICABLE = "not_applicable"  # not (yet) on maintenance
+    UP_TO_DATE = "up_to_date"
+    DUE = "due"
+    OVERDUE = "overdue"

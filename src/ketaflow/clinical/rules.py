@@ -58,7 +58,14 @@ __all__ = [
     "unconfirmed_rules",
 ]
 
-RULE_FILES = ("dosing.toml", "screening.toml", "scales.toml", "vitals.toml", "discharge.toml")
+RULE_FILES = (
+    "dosing.toml",
+    "screening.toml",
+    "scales.toml",
+    "vitals.toml",
+    "discharge.toml",
+    "maintenance.toml",
+)
 
 
 def _read_packaged() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from ketaflow.clinical.levels import ScreeningLevel, VitalLevel, WeightPolicy
+from ketaflow.clinical.levels import Route, ScreeningLevel, VitalLevel, WeightPolicy
 from ketaflow.errors import InvalidInput
 
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10)]
@@ -63,13 +63,6 @@ class PositiveSourcedValue(SourcedValue):
     value: float = Field(gt=0)
 
 
-class PumpRules(_Frozen):
-    # A resolution of 0 would divide by zero when rounding; a negative one makes no sense.
-    rate_resolution_ml_per_h: PositiveSourcedValue
-    volume_resolution_ml: PositiveSourcedValue
-    max_concentration_mg_per_ml: PositiveSourcedValue
-
-
 class Limit(_Frozen):
     """Soft and hard limits on one quantity, like a smart pump's drug library entry."""
 
@@ -87,11 +80,31 @@ class Limit(_Frozen):
         return self
 
 
+class PumpRules(_Frozen):
+    """The pump's drug-library entry for ketamine, as a smart pump holds it."""
+
+    # A resolution of 0 would divide by zero when rounding; a negative one makes no sense.
+    rate_resolution_ml_per_h: PositiveSourcedValue
+    volume_resolution_ml: PositiveSourcedValue
+    concentration_mg_per_ml: Limit
+    min_volume_ml: PositiveSourcedValue
+    max_duration_drift_fraction: PositiveSourcedValue
+
+    @model_validator(mode="after")
+    def _positive_concentration(self) -> PumpRules:
+        low = self.concentration_mg_per_ml.hard_min
+        if low is None or not low > 0:
+            raise ValueError("the concentration range needs a hard_min above 0 mg/mL")
+        return self
+
+
 class ProtocolLimits(_Frozen):
     dose_mg_per_kg: Limit
     minutes: Limit
     rate_mg_per_kg_per_h: Limit
     total_mg: Limit
+    # An absolute hourly cap (mg/h) where the protocol's trial had one (e.g. CRPS, 25 mg/h).
+    rate_mg_per_h: Limit | None = None
 
 
 class SeriesPlan(_Frozen):
@@ -129,9 +142,18 @@ class BloodPressureCutoff(_Frozen):
     source: Source
 
 
+class DeferRule(_Frozen):
+    """Not startable today; the level itself is read from the in-infusion thresholds."""
+
+    label: str
+    advice: str
+    source: Source
+
+
 class ScreeningBloodPressure(_Frozen):
     review: BloodPressureCutoff
-    contraindicated: BloodPressureCutoff
+    expected_rise: BloodPressureCutoff
+    defer: DeferRule
 
 
 class ScreeningEntry(_Frozen):
@@ -148,12 +170,37 @@ class ConditionRule(ScreeningEntry):
 
 class MedicationRule(ScreeningEntry):
     names: tuple[str, ...] = Field(min_length=1)
+    # Routes this interaction matters for; empty means every route. For the other routes the
+    # finding is shown at `information` level with `other_routes_note`.
+    routes: tuple[Route, ...] = ()
+    other_routes_note: str = ""
+
+
+class AgeRule(ScreeningEntry):
+    min_years: float = Field(gt=0)
+
+
+class GuidanceRule(_Frozen):
+    """Preparation advice every patient gets with the screening (e.g. fasting)."""
+
+    text: str
+    source: Source
 
 
 class ScreeningRules(_Frozen):
     blood_pressure: ScreeningBloodPressure
+    age: AgeRule
+    pregnancy: dict[str, ScreeningEntry]
+    guidance: dict[str, GuidanceRule]
     conditions: dict[str, ConditionRule]
     medications: dict[str, MedicationRule]
+
+    @model_validator(mode="after")
+    def _pregnancy_statuses(self) -> ScreeningRules:
+        known = {"pregnant", "possible", "test_negative"}
+        if set(self.pregnancy) != known:
+            raise ValueError(f"screening.pregnancy must define exactly {sorted(known)}")
+        return self
 
 
 # ----------------------------------------------------------------------------- scales
@@ -351,6 +398,23 @@ class ExpectedReadings(_Frozen):
         return self
 
 
+class PauseConfirmation(_Frozen):
+    """A pause for these parameters needs a second reading within the window, or symptoms."""
+
+    parameters: tuple[str, ...] = Field(min_length=1)
+    recheck_minutes: float = Field(gt=0)
+    window_minutes: float = Field(gt=0)
+    recheck_action: str
+    symptoms: tuple[str, ...]
+    source: Source
+
+    @model_validator(mode="after")
+    def _window(self) -> PauseConfirmation:
+        if self.window_minutes < self.recheck_minutes:
+            raise ValueError("the confirmation window must be at least as long as the recheck time")
+        return self
+
+
 class VitalRules(_Frozen):
     thresholds: dict[str, VitalThreshold]
     relative: dict[str, RelativeThreshold]
@@ -359,6 +423,7 @@ class VitalRules(_Frozen):
     monitoring: MonitoringSchedule
     sedation: SedationScale
     expected: ExpectedReadings
+    confirmation: PauseConfirmation
 
 
 # ----------------------------------------------------------------------------- discharge
@@ -374,9 +439,19 @@ class NauseaRule(_Frozen):
     source: Source
 
 
+class DischargeBloodPressure(_Frozen):
+    """The blood pressure a patient goes home with (tighter than the in-infusion pause level)."""
+
+    min_systolic_mm_hg: float
+    max_systolic_mm_hg: float
+    max_diastolic_mm_hg: float
+    source: Source
+
+
 class DischargeVitals(_Frozen):
     max_level: VitalLevel
     source: Source
+    blood_pressure: DischargeBloodPressure
 
 
 class DriverRule(_Frozen):
@@ -435,6 +510,18 @@ class AftercareRules(_Frozen):
     instructions: tuple[AftercareInstruction, ...]
 
 
+# ----------------------------------------------------------------------------- maintenance
+class MonitoringRule(_Frozen):
+    """A periodic check for patients on maintenance (e.g. liver tests, bladder symptoms)."""
+
+    label: str
+    reason: str
+    interval_days: int = Field(ge=1)
+    grace_days: int = Field(ge=0)
+    source: Source
+    interval_source: Source
+
+
 # ----------------------------------------------------------------------------- all rules
 class ClinicalRules(_Frozen):
     """Every clinical rule ketaflow applies, validated."""
@@ -449,6 +536,7 @@ class ClinicalRules(_Frozen):
     vitals: VitalRules
     discharge: DischargeRules
     aftercare: AftercareRules
+    monitoring: dict[str, MonitoringRule]
 
     @model_validator(mode="after")
     def _discharge_sedation_on_the_scale(self) -> ClinicalRules:

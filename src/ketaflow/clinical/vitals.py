@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from ketaflow.clinical.levels import VitalLevel
 from ketaflow.clinical.rules import ClinicalRules, RelativeThreshold, VitalThreshold, default_rules
@@ -53,11 +54,24 @@ class VitalAlert:
 
 @dataclass(frozen=True)
 class VitalAssessment:
-    """The overall level of a set of vitals, its alerts and the recommended actions."""
+    """The overall level of a set of vitals, its alerts and the recommended actions.
+
+    ``recheck_in_minutes`` is set when a blood-pressure reading is at the pause level but not
+    yet confirmed (by a second reading within the window, or symptoms): recheck, do not pause.
+    """
 
     level: VitalLevel
     alerts: tuple[VitalAlert, ...]
     actions: tuple[str, ...]
+    recheck_in_minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class EarlierReading:
+    """A reading taken ``minutes_before`` the one being assessed, in the same infusion."""
+
+    minutes_before: float
+    vitals: VitalSigns
 
 
 def parse_bp(text: str, rules: ClinicalRules | None = None) -> BloodPressure:
@@ -222,3 +236,65 @@ def _relative_alerts(vitals: VitalSigns, baseline: VitalSigns, rules: ClinicalRu
             msg = f"{t.label}: {base:g} -> {now:g} ({rise:+.0%}): {level.value}."
             out.append(VitalAlert(key, round(rise, 4), level, msg, t.source))
     return out
+
+
+def _needs_confirmation(alerts: Sequence[VitalAlert], rules: ClinicalRules) -> bool:
+    """True when the worst level is PAUSE and every pause comes from a parameter that needs confirming."""
+    confirm = set(rules.vitals.confirmation.parameters)
+    pausing = [a for a in alerts if a.level is VitalLevel.PAUSE]
+    stopping = [a for a in alerts if a.level is VitalLevel.STOP]
+    return bool(pausing) and not stopping and all(a.parameter in confirm for a in pausing)
+
+
+def _confirmed_earlier(
+    earlier: Sequence[EarlierReading], baseline: VitalSigns | None, rules: ClinicalRules
+) -> bool:
+    window = rules.vitals.confirmation.window_minutes
+    confirm = set(rules.vitals.confirmation.parameters)
+    for e in earlier:
+        if not 0 <= e.minutes_before <= window:
+            continue
+        past = classify_vitals(e.vitals, baseline=baseline, rules=rules)
+        if any(a.parameter in confirm and a.level.rank >= VitalLevel.PAUSE.rank for a in past.alerts):
+            return True
+    return False
+
+
+def assess_infusion_reading(
+    vitals: VitalSigns,
+    *,
+    baseline: VitalSigns | None = None,
+    earlier: Sequence[EarlierReading] = (),
+    symptoms: bool = False,
+    rules: ClinicalRules | None = None,
+    phase: str | None = "infusion",
+) -> VitalAssessment:
+    """Classify a reading taken while the infusion runs, with the blood-pressure confirmation rule.
+
+    One cuff value at the blood-pressure pause level asks for a recheck (level ``watch``, with
+    ``recheck_in_minutes``); a second reading at that level within the window, or symptoms,
+    confirms the pause. Stop-level readings and other parameters are not held back.
+    """
+    rules = rules or default_rules()
+    result = classify_vitals(vitals, baseline=baseline, rules=rules, phase=phase)
+    if not _needs_confirmation(result.alerts, rules):
+        return result
+    if symptoms or _confirmed_earlier(earlier, baseline, rules):
+        return result
+    c = rules.vitals.confirmation
+    action = c.recheck_action.format(minutes=c.recheck_minutes, window=c.window_minutes)
+    # The recheck replaces the pause's action; each alert's own action (a missing SpO2, say) stays.
+    return replace(
+        result,
+        level=VitalLevel.WATCH,
+        actions=(action, *result.actions[1:]),
+        recheck_in_minutes=c.recheck_minutes,
+    )
+
+
+def bp_level(
+    bp: BloodPressure, rules: ClinicalRules | None = None
+) -> tuple[VitalLevel, tuple[VitalAlert, ...]]:
+    """The level a blood pressure alone would have during an infusion (absolute thresholds only)."""
+    result = classify_vitals(VitalSigns(bp=bp), rules=rules)
+    return result.level, result.alerts

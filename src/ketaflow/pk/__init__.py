@@ -23,12 +23,15 @@ Plotting lives in :mod:`ketaflow.pk.plot`, which this package does not import.
 from ketaflow.pk.catalog import (
     ConcentrationBand,
     ModelSpec,
+    PooledEvidence,
     RouteSpec,
     concentration_bands,
+    default_model,
     get_model,
     get_route,
     list_models,
     list_routes,
+    pooled_evidence,
 )
 from ketaflow.pk.grid import concentrations_on_grid
 from ketaflow.pk.live import LivePrediction, predict_live
@@ -71,6 +74,9 @@ from ketaflow.pk.simulate import PatientSimulation, Summary, patient_modes, simu
 from ketaflow.pk.solve import auc_exact, concentrations
 
 __all__ = [
+    "PooledEvidence",
+    "default_model",
+    "pooled_evidence",
     "Absorption",
     "Bolus",
     "ConcentrationBand",

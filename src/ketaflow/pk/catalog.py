@@ -87,6 +87,28 @@ class ModelSpec:
     ke0_rule: str
     ke0_tpeak_min: float
     published_form: dict[str, float] = field(default_factory=dict)
+    evidence_note: str = ""
+
+    def clearance_l_per_h(self, weight_kg: float) -> float:
+        """Total clearance at ``weight_kg``, in L/h."""
+        scale = weight_kg / self.ref_weight_kg
+        return float(self.cl_l_per_min * 60 * scale**self.clearance_exponent)
+
+    def vss_l(self, weight_kg: float) -> float:
+        """Volume of distribution at steady state at ``weight_kg``, in L."""
+        scale = weight_kg / self.ref_weight_kg
+        return float((self.v1_l + self.v2_l + self.v3_l) * scale**self.volume_exponent)
+
+
+@dataclass(frozen=True)
+class PooledEvidence:
+    """The meta-analytic clearance and volume the models are compared with, and the default model."""
+
+    default_model: str
+    cl_l_per_h: float
+    vss_l: float
+    weight_kg: float
+    source: str
 
 
 @dataclass(frozen=True)
@@ -220,6 +242,7 @@ def _model_from_table(t: dict[str, Any], tpeak_min: float, rule: str) -> ModelSp
         ke0_rule=rule,
         ke0_tpeak_min=tpeak_min,
         published_form=published,
+        evidence_note=str(t.get("evidence_note", "")),
     )
 
 
@@ -235,6 +258,27 @@ def _models() -> dict[str, ModelSpec]:
             raise InvalidInput(f"Model '{spec.name}' is defined twice.")
         out[spec.name] = spec
     return out
+
+
+@cache
+def pooled_evidence() -> PooledEvidence:
+    """The pooled evidence (Kamp 2020 meta-analysis) and the default model chosen by it."""
+    e = _read(_MODELS_FILE)["evidence"]
+    evidence = PooledEvidence(
+        default_model=str(e["default_model"]),
+        cl_l_per_h=_positive(e, "cl_l_per_h", "evidence"),
+        vss_l=_positive(e, "vss_l", "evidence"),
+        weight_kg=_positive(e, "weight_kg", "evidence"),
+        source=str(e["source"]),
+    )
+    if evidence.default_model not in _models():
+        raise InvalidInput(f"The default model '{evidence.default_model}' is not in the model data.")
+    return evidence
+
+
+def default_model() -> str:
+    """The model used wherever none is named: the one closest to the pooled evidence."""
+    return pooled_evidence().default_model
 
 
 def list_models() -> tuple[ModelSpec, ...]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ketaflow.errors import InvalidInput
-from ketaflow.pk.catalog import RouteSpec, get_route
+from ketaflow.pk.catalog import RouteSpec, default_model, get_route
 from ketaflow.pk.grid import grid_simulation
 from ketaflow.pk.modes import FloatArray
 from ketaflow.pk.parameters import as_weights
@@ -18,7 +18,7 @@ from ketaflow.pk.simulate import time_grid
 from ketaflow.pk.solve import auc_exact
 
 DEFAULT_ROUTES = ("iv", "im", "intranasal", "oral")
-DEFAULT_MODEL = "kamp2020"
+DEFAULT_MODEL = default_model()  # the model closest to the pooled evidence (pk/data/models.toml)
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,21 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaflow.clinical import (
+    Guidance,
     ProtocolSummary,
     ScreeningLevel,
     ScreeningResult,
     list_protocols,
     parse_bp,
+    parse_pregnancy_status,
+    parse_route,
     screen,
 )
 from ketaflow.errors import InvalidInput, NotFound, invalid
@@ -52,6 +55,8 @@ class ScreeningInput:
     alcohol_on_infusion_day: bool = False
     bp: str = ""
     notes: str = ""
+    pregnancy_status: str = ""  # pregnant, possible, test_negative, not_applicable; blank = not asked
+    route: str = "iv"
 
     def substances(self) -> list[str]:
         """Medications plus the alcohol use as lines the screening list recognises."""
@@ -90,6 +95,8 @@ class ConsultationView:
     can_consent: bool
     can_plan: bool
     staff_names: dict[uuid.UUID, str] = field(default_factory=dict)
+    # Preparation every patient gets (e.g. fasting), from the screening rules, with sources.
+    guidance: tuple[Guidance, ...] = ()
 
     @property
     def open_questions(self) -> list[Question]:
@@ -109,6 +116,8 @@ class ConsultationView:
             "alcohol_on_infusion_day": "",
             "bp": "",
             "notes": "",
+            "pregnancy_status": "",
+            "route": "iv",
         }
 
 
@@ -181,6 +190,7 @@ def consultation_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> C
         can_consent=allowed(who, Action.RECORD_CONSENT, patient.clinic_id),
         can_plan=allowed(who, Action.PLAN_TREATMENT, patient.clinic_id),
         staff_names=names,
+        guidance=screen().guidance,
     )
     record_read(
         db,
@@ -199,7 +209,12 @@ def lines(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (text or "").splitlines() if t.strip())
 
 
-def _checked(form: ScreeningInput, *, need_indication: bool) -> ScreeningResult:
+def age_on(born: date, day: date) -> int:
+    """Whole years of age on ``day``."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _checked(form: ScreeningInput, *, need_indication: bool, age_years: int | None = None) -> ScreeningResult:
     """Validate the entry and screen it; raise InvalidInput naming the field at fault."""
     if need_indication and not form.indication.strip():
         raise invalid(
@@ -223,18 +238,33 @@ def _checked(form: ScreeningInput, *, need_indication: bool) -> ScreeningResult:
         bp = parse_bp(form.bp.strip()) if form.bp.strip() else None
     except InvalidInput as exc:
         raise invalid("bp", exc.message) from None
-    return screen(conditions=form.conditions, medications=form.substances(), blood_pressure=bp)
+    try:
+        pregnancy = parse_pregnancy_status(form.pregnancy_status)
+    except InvalidInput as exc:
+        raise invalid("pregnancy_status", exc.message) from None
+    try:
+        route = parse_route(form.route)
+    except InvalidInput as exc:
+        raise invalid("route", exc.message) from None
+    return screen(
+        conditions=form.conditions,
+        medications=form.substances(),
+        blood_pressure=bp,
+        age_years=age_years,
+        pregnancy=pregnancy,
+        route=route,
+    )
 
 
 def preview_screening(
-    db: Session, who: CurrentUser, patient_id: uuid.UUID, form: ScreeningInput
+    db: Session, who: CurrentUser, patient_id: uuid.UUID, form: ScreeningInput, now: datetime
 ) -> ScreeningResult:
     """Screen what has been typed so far, saving nothing (for the page's live preview)."""
-    load_patient(db, who, patient_id, Action.CONSULT)
-    return _checked(form, need_indication=False)
+    patient = load_patient(db, who, patient_id, Action.CONSULT)
+    return _checked(form, need_indication=False, age_years=age_on(patient.date_of_birth, now.date()))
 
 
-def screening_input_dict(form: ScreeningInput) -> dict[str, object]:
+def screening_input_dict(form: ScreeningInput, age_years: int | None = None) -> dict[str, object]:
     """What was screened, as stored on the consultation (schema 0003): the inputs as typed."""
     return {
         "medications": list(form.medications),
@@ -242,6 +272,9 @@ def screening_input_dict(form: ScreeningInput) -> dict[str, object]:
         "drinks_per_week": form.drinks_per_week,
         "alcohol_on_infusion_day": form.alcohol_on_infusion_day,
         "bp": form.bp.strip() or None,
+        "age_years": age_years,
+        "pregnancy_status": form.pregnancy_status.strip() or None,
+        "route": form.route.strip() or "iv",
     }
 
 
@@ -251,7 +284,8 @@ def record_consultation(
     """Screen and chart the consultation; a contraindication makes the patient not eligible."""
     begin_write(db)
     patient = load_patient(db, who, patient_id, Action.CONSULT)
-    result = _checked(form, need_indication=True)
+    age = age_on(patient.date_of_birth, now.date())
+    result = _checked(form, need_indication=True, age_years=age)
     previous = latest_consultation(db, patient_id)
     open_questions = [q for q in _questions(db, patient_id, previous.held_at if previous else None) if q.open]
     row = m.Consultation(
@@ -264,7 +298,7 @@ def record_consultation(
         screening_findings=[finding_dict(f) for f in result.findings],
         patient_questions="\n".join(q.text.strip() for q in reversed(open_questions)) or None,
         notes=form.notes.strip() or None,
-        screening_input=screening_input_dict(form),
+        screening_input=screening_input_dict(form, age),
         eligible=result.level != ScreeningLevel.CONTRAINDICATED,
         recorded_by_id=who.user.id,
         # recorded_at: the real time of charting (orders same-minute entries; held_at/signed_at
@@ -290,3 +324,8 @@ def finding_dict(f: object) -> dict[str, str]:
     """A screening finding as stored and sent (level, item, matched, reason, advice, source, rule)."""
     keys = ("level", "item", "matched", "reason", "advice", "source", "rule")
     return {k: str(getattr(f, k)) for k in keys}
+
+
+def guidance_dict(g: object) -> dict[str, str]:
+    """A preparation guidance line as sent (rule, text, source)."""
+    return {k: str(getattr(g, k)) for k in ("rule", "text", "source")}

@@ -7,22 +7,30 @@ keyed by the patient's session ids and aggregated in the database.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ketaflow.clinical import SeriesOutcome, default_rules, series_outcome
+from ketaflow.clinical import (
+    MonitoringItem,
+    SeriesOutcome,
+    default_rules,
+    maintenance_monitoring,
+    series_outcome,
+)
 from ketaflow.clinical.scales import max_total
-from ketaflow.errors import InvalidInput
-from ketaflow.services.audit import record_read
+from ketaflow.errors import InvalidInput, invalid
+from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.consultation import load_patient
-from ketaflow.services.permissions import Action
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import current
-from ketaflow.vocabulary import Instrument
+from ketaflow.vocabulary import Instrument, PlanStatus, TreatmentPhase
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,9 @@ class Course:
     plans: list[m.TreatmentPlan]
     infusions: list[CourseInfusion]
     scores: list[Score]  # in time order, every instrument
+    # Periodic maintenance checks (liver tests, bladder screening): up to date, due or overdue.
+    monitoring: list[MonitoringItem] = field(default_factory=list)
+    can_record_check: bool = False
 
     def series(self) -> list[InstrumentSeries]:
         """Each instrument but CADSS (shown per infusion), in the order first answered."""
@@ -93,8 +104,93 @@ def _series(key: str, scores: list[Score]) -> InstrumentSeries:
     return InstrumentSeries(key, inst.name, max_total(inst), scores, outcome)
 
 
-def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
-    """The course review; the read is audited."""
+def _maintenance_since(
+    plans: list[m.TreatmentPlan], sessions: list[m.InfusionSession], zone: ZoneInfo
+) -> date | None:
+    """The day maintenance began: the first maintenance infusion, or an active maintenance plan."""
+    rules = default_rules()
+    days = [s.opened_at.astimezone(zone).date() for s in sessions if s.phase == TreatmentPhase.MAINTENANCE]
+    days += [
+        p.created_at.astimezone(zone).date()
+        for p in plans
+        if p.status == PlanStatus.ACTIVE
+        and p.protocol_code in rules.protocols
+        and rules.protocols[p.protocol_code].kind == "maintenance"
+    ]
+    return min(days) if days else None
+
+
+def _last_checks(db: Session, patient_id: uuid.UUID) -> dict[str, date | None]:
+    return dict(
+        db.execute(
+            current(m.MonitoringCheck)
+            .with_only_columns(m.MonitoringCheck.kind, func.max(m.MonitoringCheck.done_on))
+            .where(m.MonitoringCheck.patient_id == patient_id)
+            .group_by(m.MonitoringCheck.kind)
+        )
+        .tuples()
+        .all()
+    )
+
+
+MONITORING_RESULT_MAX = 500
+
+
+def record_monitoring_check(
+    db: Session,
+    who: CurrentUser,
+    patient_id: uuid.UUID,
+    *,
+    kind: str,
+    done_on: date | None,
+    result: str | None,
+    now: datetime,
+) -> m.MonitoringCheck:
+    """Chart a maintenance check done (liver tests, bladder screening) on a day, with its result."""
+    begin_write(db)
+    patient = load_patient(db, who, patient_id, Action.RECORD_MONITORING)
+    checks = default_rules().monitoring
+    if kind not in checks:
+        known = ", ".join(sorted(checks))
+        raise invalid("kind", f"Unknown check '{kind}'; choose one of: {known}.")
+    if done_on is None:
+        raise invalid("done_on", "Give the day the check was done (YYYY-MM-DD).")
+    clinic = db.get(m.Clinic, patient.clinic_id)
+    today = now.astimezone(ZoneInfo(clinic.timezone if clinic else "UTC")).date()
+    if done_on > today:
+        raise invalid("done_on", f"The day {done_on.isoformat()} is in the future; give the day it was done.")
+    if done_on < patient.date_of_birth:
+        raise invalid("done_on", "The day is before the patient was born; check the date.")
+    text = (result or "").strip() or None
+    if text is not None and len(text) > MONITORING_RESULT_MAX:
+        raise invalid("result", f"Keep the result under {MONITORING_RESULT_MAX} characters.")
+    row = m.MonitoringCheck(
+        clinic_id=patient.clinic_id,
+        patient_id=patient_id,
+        kind=kind,
+        done_on=done_on,
+        result=text,
+        recorded_by_id=who.user.id,
+        recorded_at=now,
+    )
+    db.add(row)
+    db.flush()
+    record(
+        db,
+        who.actor(),
+        "monitoring.record",
+        "monitoring_check",
+        row.id,
+        clinic_id=patient.clinic_id,
+        patient_id=patient_id,
+        details={"kind": kind, "done_on": done_on.isoformat()},
+    )
+    db.commit()
+    return row
+
+
+def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID, now: datetime | None = None) -> Course:
+    """The course review, with the maintenance checks as of ``now``; the read is audited."""
     patient = load_patient(db, who, patient_id, Action.READ_CLINICAL)
     clinic = db.get(m.Clinic, patient.clinic_id)
     assert clinic is not None
@@ -189,7 +285,22 @@ def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Course:
                 max_diastolic=high[1],
             )
         )
-    course = Course(patient, clinic, plans, infusions, scores)
+    zone = ZoneInfo(clinic.timezone)
+    today = (now or datetime.now(zone)).astimezone(zone).date()
+    monitoring = maintenance_monitoring(
+        maintenance_since=_maintenance_since(plans, list(sessions), zone),
+        last_done=_last_checks(db, patient_id),
+        today=today,
+    )
+    course = Course(
+        patient,
+        clinic,
+        plans,
+        infusions,
+        scores,
+        monitoring,
+        can_record_check=allowed(who, Action.RECORD_MONITORING, patient.clinic_id),
+    )
     record_read(
         db,
         who.actor(),

@@ -7,6 +7,7 @@ role and clinic, and written to the audit trail. Charted facts are only ever add
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
-from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.errors import Conflict, InvalidInput, NotFound
 from ketaflow.services import corrections
 from ketaflow.services.attention import Attention, LatestVitals, OpenRequest, OpenSideEffect, needs_now
 from ketaflow.services.audit import record, record_read
@@ -54,7 +55,8 @@ class VitalRow:
     # The level of each alert, in the same order (e.g. to quote only the pause/stop ones).
     alert_levels: tuple[str, ...] = ()
     sedation: int | None = None  # the sedation scale's level (MOAA/S)
-    # What to do: the level's action, then each alert's own (e.g. support the airway).
+    # What to do now: the level's action (or the recheck for an unconfirmed pause), then each
+    # alert's own (e.g. support the airway).
     actions: tuple[str, ...] = ()
 
 
@@ -164,17 +166,35 @@ def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
     )
 
 
-def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
+def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ()) -> list[VitalRow]:
     """Each reading with its alert level against the session's own baseline (the first reading).
 
-    A reading taken during the infusion without an expected value (SpO2, the sedation level)
-    carries the alert the rules give for it (`vitals.expected`)."""
+    A reading charted while the infusion runs follows the confirmed-pause rule: one blood
+    pressure at the pause level asks for a recheck; a second one within the window, or a
+    confirming symptom charted before it (``symptoms_at``: onset times), pauses. A reading taken
+    in a phase where the rules expect a value (SpO2, the sedation level) without it carries the
+    alert the rules give for it (`vitals.expected`).
+    """
     baseline = _vital_signs(rows[0]) if rows else None
     out = []
     for i, row in enumerate(rows):
-        assessment = clinical.classify_vitals(
-            _vital_signs(row), baseline=None if i == 0 else baseline, phase=str(row.phase)
-        )
+        signs = _vital_signs(row)
+        if row.phase == VitalPhase.INFUSION:
+            earlier = [
+                clinical.EarlierReading(
+                    (row.measured_at - e.measured_at).total_seconds() / 60, _vital_signs(e)
+                )
+                for e in rows[:i]
+                if e.phase == VitalPhase.INFUSION
+            ]
+            symptoms = any(at <= row.measured_at for at in symptoms_at)
+            assessment = clinical.assess_infusion_reading(
+                signs, baseline=None if i == 0 else baseline, earlier=earlier, symptoms=symptoms
+            )
+        else:
+            assessment = clinical.classify_vitals(
+                signs, baseline=None if i == 0 else baseline, phase=str(row.phase)
+            )
         out.append(
             VitalRow(
                 id=row.id,
@@ -196,12 +216,40 @@ def assess_vitals(rows: list[m.VitalSign]) -> list[VitalRow]:
     return out
 
 
-def assess_latest(rows: list[m.VitalSign]) -> VitalRow | None:
-    """The latest reading assessed exactly as `assess_vitals` would (against the first reading),
-    without classifying every reading in between: the chair board shows only this one."""
+def symptom_onsets(db: Session, session_id: uuid.UUID) -> list[datetime]:
+    """When side effects that confirm a blood-pressure pause (the rules' list) began in this session."""
+    kinds = clinical.default_rules().vitals.confirmation.symptoms
+    return list(
+        db.scalars(
+            current(m.SideEffect)
+            .with_only_columns(m.SideEffect.onset_at)
+            .where(m.SideEffect.session_id == session_id, m.SideEffect.kind.in_(kinds))
+        )
+    )
+
+
+def pre_infusion_refusal(rows: Sequence[m.VitalSign]) -> str | None:
+    """The sentence refusing the pump start if the last pre-infusion reading is at the defer level."""
+    baseline = [r for r in rows if r.phase == VitalPhase.BASELINE and r.systolic_mmhg and r.diastolic_mmhg]
+    if not baseline:
+        return None
+    last = baseline[-1]
+    finding = clinical.pre_infusion_bp(clinical.BloodPressure(last.systolic_mmhg, last.diastolic_mmhg))  # type: ignore[arg-type]
+    if finding is None or finding.level.rank < clinical.ScreeningLevel.DEFER.rank:
+        return None
+    return f"{finding.reason}. {finding.advice}"
+
+
+def assess_latest(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ()) -> VitalRow | None:
+    """The latest reading assessed exactly as `assess_vitals` would (against the first reading and
+    the infusion readings within the confirmation window), without classifying every reading in
+    between: the chair board shows only this one."""
     if not rows:
         return None
-    return assess_vitals(rows[:1] if len(rows) == 1 else [rows[0], rows[-1]])[-1]
+    window = clinical.default_rules().vitals.confirmation.window_minutes
+    last = rows[-1]
+    recent = [r for r in rows[1:-1] if 0 <= (last.measured_at - r.measured_at).total_seconds() / 60 <= window]
+    return assess_vitals([rows[0], *recent, last] if len(rows) > 1 else rows[:1], symptoms_at)[-1]
 
 
 def latest_vitals(row: VitalRow) -> LatestVitals:
@@ -311,7 +359,7 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
             .order_by(m.QuestionnaireResponse.answered_at)
         )
     )
-    assessed = assess_vitals(list(vitals))
+    assessed = assess_vitals(list(vitals), symptom_onsets(db, session_id))
     order = current_order(db, session_id)
     state = state_of(events, discharged=discharge is not None)
     complete = order is not None and discharge is None and order_complete(events, now, vtbi_mg=order.vtbi_mg)
@@ -403,6 +451,15 @@ def pump(
         )
     if events and now < events[-1].at:
         raise InvalidInput("A pump event cannot be earlier than the last one charted; check the time.")
+    if kind == AdministrationKind.START:
+        readings = db.scalars(
+            current(m.VitalSign)
+            .where(m.VitalSign.session_id == session_id, m.VitalSign.measured_at <= now)
+            .order_by(m.VitalSign.measured_at)
+        ).all()
+        refusal = pre_infusion_refusal(list(readings))
+        if refusal is not None:
+            raise Conflict(refusal)
     rate_mg_per_min = order.dose_mg / order.duration_min
     so_far = given_mg(events, now, vtbi_mg=order.vtbi_mg)
     running_after = after == InfusionState.RUNNING
@@ -504,7 +561,7 @@ def record_vitals(
     rows = db.scalars(
         current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
-    assessed = assess_latest(list(rows))  # measured now: the latest reading is this one
+    assessed = assess_latest(list(rows), symptom_onsets(db, session_id))  # the latest is this one
     assert assessed is not None  # the reading was just flushed
     record(
         db,

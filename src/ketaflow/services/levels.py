@@ -17,14 +17,20 @@ from ketaflow.services.infusion import current_order, load_session, pump_records
 from ketaflow.services.permissions import Action
 from ketaflow.services.session_state import given_mg
 
-# The model the live chart uses. Domino 1982 is the one with reference values in
-# shared/reference/pk-models.md; the chart names it so nobody mistakes it for a measurement.
-LIVE_MODEL = "domino"
+# The model the live chart uses: the default, closest to the pooled evidence (Kamp 2020; see
+# pk/data/models.toml). The chart names it so nobody mistakes it for a measurement.
+LIVE_MODEL = pk.default_model()
+
+
+def live_model_title() -> str:
+    """The live chart's model as the page names it (e.g. "Kamp 2020, pooled adult ...")."""
+    return pk.get_model(LIVE_MODEL).title
 
 
 @dataclass(frozen=True)
 class Levels:
     model: str
+    model_title: str
     t_min: list[float]
     cp_ng_per_ml: list[float]
     ce_ng_per_ml: list[float]
@@ -93,6 +99,7 @@ def live_levels(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datet
     )
     return Levels(
         model=LIVE_MODEL,
+        model_title=pk.get_model(LIVE_MODEL).title,
         t_min=[round(float(t), 2) for t in sim.t_min],
         cp_ng_per_ml=[round(float(c), 2) for c in sim.cp_ng_per_ml],
         ce_ng_per_ml=[round(float(c), 2) for c in sim.ce_ng_per_ml],

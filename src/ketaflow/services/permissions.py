@@ -34,6 +34,7 @@ class Action(StrEnum):
     CORRECT_CLINICIAN_RATING = "correct a clinician-rated questionnaire (e.g. CADSS)"
     CORRECT_PATIENT_ANSWERS = "correct the answers a patient gave to a questionnaire"
     SET_CLINIC_HOURS = "set the clinic's opening hours, closures and booking horizon"
+    RECORD_MONITORING = "record a maintenance check (liver tests, bladder screening)"
 
 
 _ALL = set(Role)
@@ -81,6 +82,7 @@ ALLOWED: dict[Action, set[Role]] = {
     # Opening hours are read by everyone at the clinic (VIEW_SCHEDULE); the director runs the
     # clinic's days and the administrator the network, so they set them.
     Action.SET_CLINIC_HOURS: {Role.ADMIN, Role.DIRECTOR},
+    Action.RECORD_MONITORING: {Role.PSYCHIATRIST, Role.NURSE},
 }
 
 

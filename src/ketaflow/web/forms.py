@@ -1,4 +1,4 @@
-"""Reading typed form fields: numbers, whole numbers, local times and tick boxes.
+"""Reading typed form fields: numbers, whole numbers, local times, days and tick boxes.
 
 Each reader returns None for an empty field and raises InvalidInput tagged with the
 field's name (so the page shows the message beside it) for anything it cannot read.
@@ -7,7 +7,7 @@ field's name (so the page shows the message beside it) for anything it cannot re
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ketaflow.errors import invalid
@@ -47,6 +47,17 @@ def local_time(text: str | None, field: str, zone: ZoneInfo) -> datetime | None:
     except ValueError:
         raise invalid(field, f"Write the date and time like 2026-12-01 10:30; got {text!r}.") from None
     return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def day(text: str | None, field: str, label: str) -> date | None:
+    """A date field ('2026-12-01'); None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise invalid(field, f"{label}: write the date like 2026-12-01; got {text!r}.") from None
 
 
 def ticked(text: str | None) -> bool:

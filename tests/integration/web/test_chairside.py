@@ -365,6 +365,11 @@ def test_a_pause_carries_its_reason_prefilled_from_the_latest_alert(
         client.post(f"{api}/vitals", json={"bp": "128/82", "heart_rate": 72}, headers=nurse).status_code
         == 200
     )
+    # issue 13: one cuff value at the pause level asks for a recheck; the second confirms the pause
+    frozen.now = T0 + timedelta(minutes=10)
+    first = client.post(f"{api}/vitals", json={"bp": "182/110", "heart_rate": 90}, headers=nurse).json()
+    assert first["level"] == "watch" and any("Recheck" in a for a in first["actions"])
+    assert not client.get(api).json()["suggested_pause_reason"]
     frozen.now = T0 + timedelta(minutes=15)
     high = client.post(f"{api}/vitals", json={"bp": "182/110", "heart_rate": 90}, headers=nurse).json()
     assert high["level"] in {"pause", "stop"}
@@ -576,7 +581,7 @@ def test_the_board_puts_the_most_urgent_chair_first_with_its_reason(
     client.post(f"/api/sessions/{waiting}/assistance", json={"reason": "nausea"}, headers=nurse)
     frozen.now = D + timedelta(minutes=9)
     high = client.post(
-        f"/api/sessions/{urgent}/vitals", json={"bp": "184/112", "heart_rate": 96, "spo2": 97}, headers=nurse
+        f"/api/sessions/{urgent}/vitals", json={"bp": "204/122", "heart_rate": 96, "spo2": 97}, headers=nurse
     )
     assert high.json()["level"] == "stop"
 
@@ -584,7 +589,7 @@ def test_the_board_puts_the_most_urgent_chair_first_with_its_reason(
     board = client.get("/api/clinics/aus/board").json()
     order = [t["session_id"] for t in board["triage"]]
     assert order[:2] == [str(urgent), str(waiting)], board["triage"]
-    assert board["triage"][0]["level"] == "stop" and "BP 184/112" in board["triage"][0]["text"]
+    assert board["triage"][0]["level"] == "stop" and "BP 204/122" in board["triage"][0]["text"]
     assert "(3 min)" in board["triage"][0]["text"]  # how old the reading is
     assert board["triage"][1]["text"].startswith("Help requested: Asked for help (nausea) (4 min)")
     lines = {
@@ -593,18 +598,18 @@ def test_the_board_puts_the_most_urgent_chair_first_with_its_reason(
     }
     assert "4 min: restroom with help" in lines[paused]
     assert "4 min since the stop" in lines[stopped]
-    assert "BP 184/112" in lines[urgent]
+    assert "BP 204/122" in lines[urgent]
     assert _board_slot(board, urgent)["lines"][1]["after"] == "3 min ago"
     page = client.get("/clinics/aus/board").text
     assert 'http-equiv="refresh"' not in page  # updates itself in place (static/board.js)
-    assert page.index("BP 184/112") < page.index("Asked for help (nausea)")
+    assert page.index("BP 204/122") < page.index("Asked for help (nausea)")
     assert "urgent-stop" in page
 
     sign_in(client, "frontdesk1.aus")
     desk = client.get("/api/clinics/aus/board").json()
     assert [t["session_id"] for t in desk["triage"]] == [str(waiting)]
     desk_text = json.dumps(desk)
-    assert "184/112" not in desk_text and "restroom with help" not in desk_text
+    assert "204/122" not in desk_text and "restroom with help" not in desk_text
 
 
 # ---- CADSS ----------------------------------------------------------------------------------------

@@ -106,14 +106,14 @@ def test_a_mistyped_vital_sign_is_corrected_and_classified_again(
     frozen.now = T0 + timedelta(minutes=10)
     chart_vitals(client, sid, nurse, "124/80")
     frozen.now = T0 + timedelta(minutes=15)
-    typo = chart_vitals(client, sid, nurse, "182/112")
-    assert typo["level"] == "stop"  # 182 systolic: stop and call (vitals rules)
+    typo = chart_vitals(client, sid, nurse, "204/122")
+    assert typo["level"] == "stop"  # 204 systolic: stop and call (vitals rules)
     vid = uuid.UUID(typo["id"])
     frozen.now = T0 + timedelta(minutes=17)
 
     r = client.post(
         f"/api/sessions/{sid}/vitals/{vid}/correct",
-        json={"bp": "128/82", **VITALS, "reason": "typed 182/112 for 128/82"},
+        json={"bp": "128/82", **VITALS, "reason": "typed 204/122 for 128/82"},
         headers=nurse,
     )
     assert r.status_code == 200, r.text
@@ -124,10 +124,10 @@ def test_a_mistyped_vital_sign_is_corrected_and_classified_again(
 
     # The original stays exactly as charted; the amendment row says who, when and why.
     original = world.get(m.VitalSign, vid)
-    assert (original.systolic_mmhg, original.diastolic_mmhg, original.amends_id) == (182, 112, None)
+    assert (original.systolic_mmhg, original.diastolic_mmhg, original.amends_id) == (204, 122, None)
     new = world.get(m.VitalSign, uuid.UUID(body["id"]))
     assert new.amends_id == vid and new.recorded_by_id == world.nurse_id
-    assert new.amendment_reason == "typed 182/112 for 128/82"
+    assert new.amendment_reason == "typed 204/122 for 128/82"
     assert new.recorded_at == frozen.now
     assert (new.measured_at, new.phase, new.heart_rate_bpm) == (original.measured_at, original.phase, 72)
     assert world.count(m.VitalSign, session_id=sid) == 3
@@ -145,8 +145,8 @@ def test_a_mistyped_vital_sign_is_corrected_and_classified_again(
     assert audit.actor_user_id == world.nurse_id and audit.clinic_id == world.clinic_id
     assert audit.details == {
         "amends": str(vid),
-        "reason": "typed 182/112 for 128/82",
-        "changes": {"systolic_mmhg": [182, 128], "diastolic_mmhg": [112, 82]},
+        "reason": "typed 204/122 for 128/82",
+        "changes": {"systolic_mmhg": [204, 128], "diastolic_mmhg": [122, 82]},
     }
 
     # The chart's history: who corrected what, when, why, old -> new.
@@ -154,8 +154,8 @@ def test_a_mistyped_vital_sign_is_corrected_and_classified_again(
     (line,) = [c for c in chart["corrections"] if c["entry_id"] == str(new.id)]
     assert line["kind"] == "vital_sign" and line["amends_id"] == str(vid)
     assert line["corrected_by"] == staff_name(demo_engine, world.nurse_id)
-    assert line["reason"] == "typed 182/112 for 128/82"
-    assert line["changes"] == [{"label": "BP", "old": "182/112", "new": "128/82"}]
+    assert line["reason"] == "typed 204/122 for 128/82"
+    assert line["changes"] == [{"label": "BP", "old": "204/122", "new": "128/82"}]
     assert line["what"].startswith("Vital signs of 08 Jan 2035 10:15")
 
 
@@ -171,12 +171,12 @@ def test_a_reading_corrected_upwards_raises_its_alert(
     vid = chart_vitals(client, sid, nurse, "128/82")["id"]
     r = client.post(
         f"/api/sessions/{sid}/vitals/{vid}/correct",
-        json={"bp": "182/112", **VITALS, "reason": "the monitor said 182/112; I typed the last one"},
+        json={"bp": "204/122", **VITALS, "reason": "the monitor said 204/122; I typed the last one"},
         headers=nurse,
     )
     assert r.status_code == 200, r.text
     assert r.json()["level"] == "stop"
-    assert any("Systolic blood pressure 182 mmHg is high" in a for a in r.json()["alerts"])
+    assert any("Systolic blood pressure 204 mmHg is high" in a for a in r.json()["alerts"])
     assert client.get(f"/api/sessions/{sid}").json()["vitals"][-1]["level"] == "stop"
 
 
@@ -189,7 +189,7 @@ def test_a_reading_corrected_upwards_raises_its_alert(
         ({"bp": "400/20", **VITALS, "reason": "typo"}, "own", 400, "outside the range"),
         ({"bp": "128", **VITALS, "reason": "typo"}, "own", 400, "systolic/diastolic"),
         ({"bp": "128/82", "heart_rate": 400, "reason": "typo"}, "own", 400, "Heart rate"),
-        ({"bp": "182/112", **VITALS, "reason": "no change"}, "own", 400, "same as the charted"),
+        ({"bp": "204/122", **VITALS, "reason": "no change"}, "own", 400, "same as the charted"),
         ({"bp": "128/82", **VITALS, "reason": "typo"}, "missing", 404, "no such vital signs reading"),
         ({"bp": "128/82", **VITALS, "reason": "typo"}, "other", 404, "no such vital signs reading on this"),
     ],
@@ -207,7 +207,7 @@ def test_a_refused_vitals_correction_saves_nothing(
     elsewhere = world.session(T0 + timedelta(days=1, hours=4), ordered=True, started=True)
     nurse = sign_in(client, "nurse1.aus")
     frozen.now = T0 + timedelta(days=1, minutes=10)
-    vid = chart_vitals(client, sid, nurse, "182/112")["id"]
+    vid = chart_vitals(client, sid, nurse, "204/122")["id"]
     target = {"own": f"{sid}/vitals/{vid}", "missing": f"{sid}/vitals/{uuid.uuid4()}"}.get(
         where, f"{elsewhere}/vitals/{vid}"
     )
@@ -225,7 +225,7 @@ def test_a_reading_corrected_since_it_was_read_is_refused_with_a_sentence_to_rel
     sid = world.session(T0 + timedelta(days=2), ordered=True, started=True)
     nurse = sign_in(client, "nurse1.aus")
     frozen.now = T0 + timedelta(days=2, minutes=10)
-    vid = chart_vitals(client, sid, nurse, "182/112")["id"]
+    vid = chart_vitals(client, sid, nurse, "204/122")["id"]
     first = client.post(
         f"/api/sessions/{sid}/vitals/{vid}/correct",
         json={"bp": "128/82", **VITALS, "reason": "typed 182 for 128"},
@@ -258,7 +258,7 @@ def test_a_reading_corrected_since_it_was_read_is_refused_with_a_sentence_to_rel
         if c["kind"] == "vital_sign" and c["session_id"] == str(sid)
     ]
     assert [c["changes"][0]["new"] for c in lines] == ["138/88", "128/82"]  # newest first
-    assert [c["changes"][0]["old"] for c in lines] == ["128/82", "182/112"]
+    assert [c["changes"][0]["old"] for c in lines] == ["128/82", "204/122"]
 
 
 def test_two_corrections_of_the_same_reading_at_once_only_one_is_saved(
@@ -269,7 +269,7 @@ def test_two_corrections_of_the_same_reading_at_once_only_one_is_saved(
     sid = world.session(T0 + timedelta(days=3), ordered=True, started=True)
     nurse = sign_in(client, "nurse1.aus")
     frozen.now = T0 + timedelta(days=3, minutes=10)
-    vid = uuid.UUID(chart_vitals(client, sid, nurse, "182/112")["id"])
+    vid = uuid.UUID(chart_vitals(client, sid, nurse, "204/122")["id"])
     with Session(demo_engine) as db:
         user = db.get(m.StaffUser, world.nurse_id)
         db.expunge_all()
@@ -611,14 +611,14 @@ def test_the_pages_correct_a_vital_sign_and_show_its_history(
     sid = world.session(T0 + timedelta(days=11), ordered=True, started=True)
     frozen.now = T0 + timedelta(days=11, minutes=10)
     nurse = sign_in(client, "nurse1.aus")
-    vid = chart_vitals(client, sid, nurse, "182/112")["id"]
+    vid = chart_vitals(client, sid, nurse, "204/122")["id"]
     session_page = client.get(f"/sessions/{sid}").text
     link = f"/sessions/{sid}/vitals/{vid}/correct"
     assert f'href="{link}"' in session_page
 
     form = client.get(link)
     assert form.status_code == 200
-    assert 'name="bp"' in form.text and 'value="182/112"' in form.text and 'name="reason"' in form.text
+    assert 'name="bp"' in form.text and 'value="204/122"' in form.text and 'name="reason"' in form.text
     token = csrf_of(form.text)
     typed = {"csrf": token, "bp": "128/82", "heart_rate": "72", "spo2": "98", "respiratory_rate": "14"}
 
@@ -630,11 +630,11 @@ def test_the_pages_correct_a_vital_sign_and_show_its_history(
     assert bad_hr.status_code == 400 and "Heart rate must be a number" in bad_hr.text
     assert world.count(m.VitalSign, session_id=sid) == 1
 
-    ok = client.post(link, data={**typed, "reason": "typed 182/112 for 128/82"}, follow_redirects=False)
+    ok = client.post(link, data={**typed, "reason": "typed 204/122 for 128/82"}, follow_redirects=False)
     assert ok.status_code == 303 and ok.headers["location"] == f"/sessions/{sid}#vitals"
     assert world.count(m.VitalSign, session_id=sid) == 2
     page = client.get(f"/sessions/{sid}").text
-    assert "128/82" in page and "182/112" not in page and "(corrected)" in page
+    assert "128/82" in page and "204/122" not in page and "(corrected)" in page
 
     # Sending the same form again (the original is no longer current): 409, the page says to reload.
     again = client.post(link, data={**typed, "bp": "126/80", "reason": "again"}, follow_redirects=False)
@@ -645,11 +645,11 @@ def test_the_pages_correct_a_vital_sign_and_show_its_history(
     nurse_name = staff_name(demo_engine, world.nurse_id)
     chart = client.get(f"/patients/{world.patient_id}").text
     history = chart[chart.index('id="corrections"') :]
-    for words in ("182/112", "128/82", "typed 182/112 for 128/82", nurse_name, "Vital signs of"):
+    for words in ("204/122", "128/82", "typed 204/122 for 128/82", nurse_name, "Vital signs of"):
         assert words in history, words
     (new,) = world.amendments_of(m.VitalSign, uuid.UUID(vid))
     entry = client.get(f"/sessions/{sid}/vitals/{new.id}/correct").text
-    assert "typed 182/112 for 128/82" in entry[entry.index('id="history"') :]
+    assert "typed 204/122 for 128/82" in entry[entry.index('id="history"') :]
 
 
 @pytest.mark.parametrize(
@@ -662,7 +662,7 @@ def test_who_may_open_a_correction_page(
     sid = world.session(T0 + timedelta(days=12), ordered=True, started=True)
     frozen.now = T0 + timedelta(days=12, minutes=10)
     nurse = sign_in(client, "nurse1.aus")
-    vid = chart_vitals(client, sid, nurse, "182/112")["id"]
+    vid = chart_vitals(client, sid, nurse, "204/122")["id"]
     sign_in(client, login)
     r = client.get(f"/sessions/{sid}/vitals/{vid}/correct")
     assert r.status_code == status and "Traceback" not in r.text

@@ -146,6 +146,7 @@ def week(demo_engine: Engine) -> dict[str, int]:
         fact = {"clinic_id": clinic.id, "recorded_by_id": nurse.id}
         for minutes, bp, phase in (
             (0, (126, 80), VitalPhase.BASELINE),
+            (15, (184, 112), VitalPhase.INFUSION),  # issue 13: a second high reading confirms the pause
             (20, (186, 114), VitalPhase.INFUSION),
         ):
             db.add(

@@ -119,6 +119,14 @@ def test_it_walks_an_infusion_from_check_in_to_stop(
     assert client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse).json()["state"] == "running"
     assert client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse).status_code == 409
 
+    # issue 13: one reading at the pause level asks for a recheck; a second one confirms the pause
+    frozen.now = T0 + timedelta(minutes=15)
+    first = client.post(
+        f"{api}/vitals",
+        json={"bp": "186/114", "heart_rate": 96, "spo2": 97, "respiratory_rate": 16},
+        headers=nurse,
+    ).json()
+    assert first["level"] == "watch" and any("Recheck" in a for a in first["actions"])
     frozen.now = T0 + timedelta(minutes=20)
     before = vitals_count(demo_engine)
     bad = client.post(f"{api}/vitals", json={"bp": "400/20", "heart_rate": 80}, headers=nurse)
@@ -126,7 +134,7 @@ def test_it_walks_an_infusion_from_check_in_to_stop(
     assert vitals_count(demo_engine) == before  # nothing of a refused entry is kept
     high = client.post(
         f"{api}/vitals",
-        json={"bp": "176/104", "heart_rate": 96, "spo2": 97, "respiratory_rate": 16},
+        json={"bp": "184/112", "heart_rate": 96, "spo2": 97, "respiratory_rate": 16},
         headers=nurse,
     ).json()
     assert high["level"] in {"pause", "stop"} and high["alerts"]

@@ -127,9 +127,9 @@ def test_it_shows_the_suicide_alert() -> None:
 
 def test_it_checks_vitals() -> None:
     data = run_json(
-        "vitals-check", "--baseline", "128/82", "--bp", "176/104", "--hr", "96", "--spo2", "97", "--rr", "16"
+        "vitals-check", "--baseline", "128/82", "--bp", "186/112", "--hr", "96", "--spo2", "97", "--rr", "16"
     )
-    assert data["level"] == "pause"
+    assert data["level"] == "pause"  # one reading, as the CLI classifies it (no confirmation here)
     assert data["actions"]
 
 
@@ -277,3 +277,26 @@ def test_vitals_check_grades_sedation_and_flags_missing_spo2_during_the_infusion
     gap = run_json("vitals-check", "--bp", "128/82", "--hr", "72", "--sedation", "5", "--during-infusion")
     assert gap["level"] == "watch"
     assert [a["parameter"] for a in gap["alerts"]] == ["spo2_missing"]
+
+
+def test_screen_takes_age_pregnancy_status_and_route() -> None:
+    result = runner.invoke(
+        app,
+        ["screen", "--age", "17", "--pregnancy", "possible", "--route", "oral", "--med", "clarithromycin",
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rules = {f["rule"]: f["level"] for f in data["findings"]}
+    assert rules["age"] == "contraindicated"
+    assert rules["pregnancy_status"] == "psychiatrist_review"
+    assert rules["cyp_inhibitor"] == "caution"
+    assert any(g["rule"] == "fasting" for g in data["guidance"])
+    text = runner.invoke(app, ["screen", "--age", "40"]).stdout
+    assert "Fasting" in text or "fasting" in text
+
+
+def test_screen_refuses_an_unknown_pregnancy_status_in_one_sentence() -> None:
+    result = runner.invoke(app, ["screen", "--pregnancy", "maybe"])
+    assert result.exit_code == 2
+    assert "pregnancy" in result.output.lower()

@@ -129,7 +129,7 @@ def test_it_applies_the_titration_dose_limits(dose: float, expected: OrderStatus
     [
         (1.4, 240, OK),  # 0.35 mg/kg/h x 4 h (Cohen 2018)
         (1.4, 239, SOFT),
-        (1.5, 240, SOFT),  # 0.375 mg/kg/h, above soft rate and dose
+        (1.5, 240, HARD),  # 0.375 mg/kg/h = 30 mg/h at 80 kg: above the trial's 25 mg/h (issue 13)
         (1.4, 119, HARD),  # below the 2-hour minimum
         (1.4, 120, HARD),  # 0.7 mg/kg/h, above the hard rate 0.42
         (1.51, 240, HARD),  # above the absolute ceiling
@@ -158,9 +158,9 @@ def test_it_refuses_a_bag_that_is_too_small() -> None:
     assert any("bag holds 40 mL" in m for m in o.messages)
 
 
-@pytest.mark.parametrize(("bag_mg", "expected"), [(2500.0, OK), (2550.0, HARD)])
+@pytest.mark.parametrize(("bag_mg", "expected"), [(50.0, OK), (100.0, SOFT), (101.0, HARD), (2500.0, HARD)])
 def test_it_refuses_undiluted_ketamine(bag_mg: float, expected: OrderStatus) -> None:
-    # 50 mg/mL is the label's equal-volume dilution of 100 mg/mL
+    # issue 13: the label dilutes infusions to 1 mg/mL (2 mg/mL if fluid-restricted)
     assert order(weight=70, bag_mg=bag_mg, bag_ml=50) is expected
 
 

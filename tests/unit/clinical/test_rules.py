@@ -174,7 +174,8 @@ def test_the_ceiling_check_refuses_a_nan_bound_even_if_one_got_through() -> None
 
 
 @pytest.mark.parametrize(
-    "field", ["rate_resolution_ml_per_h", "volume_resolution_ml", "max_concentration_mg_per_ml"]
+    "field",
+    ["rate_resolution_ml_per_h", "volume_resolution_ml", "min_volume_ml", "max_duration_drift_fraction"],
 )
 @pytest.mark.parametrize("value", [0.0, -0.1])
 def test_it_refuses_a_pump_setting_that_is_not_positive(field: str, value: float) -> None:

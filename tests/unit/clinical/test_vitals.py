@@ -21,20 +21,23 @@ def bp(s: int, d: int) -> VitalSigns:
 @pytest.mark.parametrize(
     ("systolic", "level"),
     [
-        (89, S),
-        (90, S),
-        (91, P),
-        (100, P),
-        (101, W),
-        (110, W),
+        # issue 13: low side shifted one NEWS2 band (91-100 watch, <= 90 pause); high side pauses
+        # at severe hypertension (180) and stops at 200, not at JNC 7 stage 2 (160)
+        (89, P),
+        (90, P),
+        (91, W),
+        (100, W),
+        (101, N),
+        (110, N),
         (111, N),
         (139, N),
         (140, W),
         (159, W),
-        (160, P),
-        (179, P),
-        (180, S),
-        (181, S),
+        (160, W),
+        (179, W),
+        (180, P),
+        (199, P),
+        (200, S),
     ],
 )
 def test_it_grades_systolic_pressure(systolic: int, level: VitalLevel) -> None:
@@ -43,7 +46,7 @@ def test_it_grades_systolic_pressure(systolic: int, level: VitalLevel) -> None:
 
 @pytest.mark.parametrize(
     ("diastolic", "level"),
-    [(89, N), (90, W), (99, W), (100, P), (119, P), (120, S)],
+    [(89, N), (90, W), (99, W), (100, W), (109, W), (110, P), (119, P), (120, S)],
 )
 def test_it_grades_diastolic_pressure(diastolic: int, level: VitalLevel) -> None:
     assert classify_vitals(bp(130, diastolic)).level is level
@@ -87,7 +90,12 @@ def test_it_grades_respiratory_rate(rr: float, level: VitalLevel) -> None:
 
 @pytest.mark.parametrize(
     ("systolic", "level"),
-    [(119, N), (120, W), (129, W), (130, P)],  # baseline 100: +20% watch, +30% pause
+    [
+        (119, N),
+        (120, W),
+        (129, W),
+        (130, W),
+    ],  # baseline 100: +20% watch (issue 13: no pause for a rise alone)
 )
 def test_it_grades_the_rise_from_baseline(systolic: int, level: VitalLevel) -> None:
     result = classify_vitals(bp(systolic, 70), baseline=bp(100, 60))
@@ -98,8 +106,9 @@ def test_it_classifies_the_issue_example() -> None:
     result = classify_vitals(
         VitalSigns(parse_bp("176/104"), 96, 97, 16), baseline=VitalSigns(parse_bp("128/82"))
     )
-    assert result.level is P
-    assert "Pause the infusion" in result.actions[0]
+    # issue 13: 176/104 is below the severe-hypertension pause level (180/110): watch, recheck
+    assert result.level is W
+    assert "Recheck" in result.actions[0]
     assert {a.parameter for a in result.alerts} == {
         "systolic_high",
         "diastolic_high",
@@ -110,7 +119,7 @@ def test_it_classifies_the_issue_example() -> None:
 
 
 def test_it_says_what_to_do_at_each_level() -> None:
-    assert "call the psychiatrist now" in classify_vitals(bp(190, 100)).actions[0]
+    assert "call the psychiatrist now" in classify_vitals(bp(205, 100)).actions[0]
     assert "Continue" in classify_vitals(bp(120, 80)).actions[0]
 
 

@@ -1,7 +1,7 @@
 """All ORM models, importable from one place (and registered on `Base.metadata`)."""
 
 from ketaflow.store.models.base import Base, ClinicalFact, utcnow
-from ketaflow.store.models.care import Appointment, Consent, Consultation, TreatmentPlan
+from ketaflow.store.models.care import Appointment, Consent, Consultation, MonitoringCheck, TreatmentPlan
 from ketaflow.store.models.infusion import (
     AdministrationEvent,
     AssistanceRequest,
@@ -49,6 +49,7 @@ __all__ = [
     "ClinicalFact",
     "ComfortSetting",
     "Consent",
+    "MonitoringCheck",
     "Consultation",
     "DemoBuild",
     "Diagnosis",

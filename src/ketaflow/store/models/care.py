@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaflow.clinical.levels import ScreeningLevel
@@ -109,3 +109,19 @@ class Appointment(Identified, ClinicOwned, Versioned, Base):
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MonitoringCheck(ClinicalFact, Base):
+    """A periodic maintenance check done (liver tests, bladder-symptom screening), with its result.
+
+    `kind` is a key of the clinical rules' `monitoring` table; the course review works out from
+    the latest of each kind whether the next one is due or overdue.
+    """
+
+    __tablename__ = "monitoring_checks"
+    __table_args__ = (Index("ix_monitoring_checks_patient_kind", "patient_id", "kind", "done_on"),)
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    done_on: Mapped[date] = mapped_column(Date)
+    result: Mapped[str | None] = mapped_column(Text)

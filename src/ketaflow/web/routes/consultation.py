@@ -1,7 +1,7 @@
 """Psychiatrist: consultation with screening, consent, treatment plan, course review."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -77,6 +77,8 @@ def _screening_input(
     alcohol_on_infusion_day: str,
     bp: str,
     notes: str,
+    pregnancy_status: str = "",
+    route: str = "iv",
 ) -> consult.ScreeningInput:
     return consult.ScreeningInput(
         indication=indication,
@@ -86,6 +88,8 @@ def _screening_input(
         alcohol_on_infusion_day=forms.ticked(alcohol_on_infusion_day),
         bp=bp,
         notes=notes,
+        pregnancy_status=pregnancy_status,
+        route=route,
     )
 
 
@@ -103,6 +107,8 @@ def consultation_form(
     alcohol_on_infusion_day: Annotated[str, Form()] = "",
     bp: Annotated[str, Form()] = "",
     notes: Annotated[str, Form()] = "",
+    pregnancy_status: Annotated[str, Form()] = "",
+    route: Annotated[str, Form()] = "iv",
 ) -> Response:
     typed = {
         "indication": indication,
@@ -112,10 +118,20 @@ def consultation_form(
         "alcohol_on_infusion_day": alcohol_on_infusion_day,
         "bp": bp,
         "notes": notes,
+        "pregnancy_status": pregnancy_status,
+        "route": route,
     }
     try:
         entry = _screening_input(
-            indication, medications, conditions, drinks_per_week, alcohol_on_infusion_day, bp, notes
+            indication,
+            medications,
+            conditions,
+            drinks_per_week,
+            alcohol_on_infusion_day,
+            bp,
+            notes,
+            pregnancy_status,
+            route,
         )
         consult.record_consultation(db, who, patient_id, entry, now)
     except (InvalidInput, Conflict) as exc:
@@ -276,19 +292,66 @@ def _trajectory(
     }
 
 
-@router.get("/patients/{patient_id}/course", include_in_schema=False)
-def course_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who) -> Response:
-    c = course.course_view(db, who, patient_id)
+def _course_page(
+    request: Request,
+    db: Db,
+    who: Any,
+    patient_id: uuid.UUID,
+    now: datetime,
+    *,
+    status_code: int = 200,
+    typed: dict[str, str] | None = None,
+    error: InvalidInput | None = None,
+) -> Response:
+    c = course.course_view(db, who, patient_id, now)
     series = c.series()
+    zone = ZoneInfo(c.clinic.timezone)
     return page(
         request,
         "course.html",
+        status_code=status_code,
         who=who,
         course=c,
         series=series,
         charts={s.instrument: _trajectory(s, c.infusions) for s in series},
-        zone=ZoneInfo(c.clinic.timezone),
+        zone=zone,
+        check_form=typed or {"done_on": now.astimezone(zone).date().isoformat()},
+        error=error.message if error else None,
+        error_field=getattr(error, "field", None) if error else None,
     )
+
+
+@router.get("/patients/{patient_id}/course", include_in_schema=False)
+def course_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
+    return _course_page(request, db, who, patient_id, now)
+
+
+@router.post("/patients/{patient_id}/monitoring", include_in_schema=False)
+def monitoring_form(
+    request: Request,
+    patient_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    kind: Annotated[str, Form()] = "",
+    done_on: Annotated[str, Form()] = "",
+    result: Annotated[str, Form()] = "",
+) -> Response:
+    typed = {"kind": kind, "done_on": done_on, "result": result}
+    try:
+        course.record_monitoring_check(
+            db,
+            who,
+            patient_id,
+            kind=kind,
+            done_on=forms.day(done_on, "done_on", "Done on"),
+            result=result,
+            now=now,
+        )
+    except InvalidInput as exc:
+        db.rollback()
+        return _course_page(request, db, who, patient_id, now, status_code=400, typed=typed, error=exc)
+    return RedirectResponse(f"/patients/{patient_id}/course#monitoring", status_code=303)
 
 
 # ---------------------------------------------------------------------------------- API
@@ -300,6 +363,10 @@ class ScreeningIn(BaseModel):
     alcohol_on_infusion_day: bool = False
     bp: str = Field("", description="Blood pressure at consultation, e.g. 128/82 (optional)")
     notes: str = ""
+    pregnancy_status: str = Field(
+        "", description="pregnant, possible, test_negative or not_applicable (blank: not asked)"
+    )
+    route: str = Field("iv", description="iv (default), im, intranasal, oral or sublingual")
 
     def entry(self) -> consult.ScreeningInput:
         return consult.ScreeningInput(
@@ -310,11 +377,17 @@ class ScreeningIn(BaseModel):
             alcohol_on_infusion_day=self.alcohol_on_infusion_day,
             bp=self.bp,
             notes=self.notes,
+            pregnancy_status=self.pregnancy_status,
+            route=self.route,
         )
 
 
 def _screening_json(result: ScreeningResult) -> dict[str, Any]:
-    return {"level": result.level.value, "findings": [consult.finding_dict(f) for f in result.findings]}
+    return {
+        "level": result.level.value,
+        "findings": [consult.finding_dict(f) for f in result.findings],
+        "guidance": [consult.guidance_dict(g) for g in result.guidance],
+    }
 
 
 def _consultation_json(c: m.Consultation) -> dict[str, Any]:
@@ -380,9 +453,9 @@ def consultation_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
 
 
 @router.post("/api/patients/{patient_id}/screen")
-def screen_api(patient_id: uuid.UUID, body: ScreeningIn, db: Db, who: ApiWho) -> dict[str, Any]:
+def screen_api(patient_id: uuid.UUID, body: ScreeningIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
     """Screen what has been typed so far without saving anything (live preview)."""
-    return _screening_json(consult.preview_screening(db, who, patient_id, body.entry()))
+    return _screening_json(consult.preview_screening(db, who, patient_id, body.entry(), now))
 
 
 @router.post("/api/patients/{patient_id}/consultation")
@@ -467,11 +540,44 @@ def plan_edit_api(plan_id: uuid.UUID, body: PlanEditIn, db: Db, who: ApiWho, now
     return _plan_json(plan)
 
 
-@router.get("/api/patients/{patient_id}/course")
-def course_api(patient_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
-    """The course: plans, every infusion with dose, limits, side effects, CADSS and BP; scores by date."""
-    c = course.course_view(db, who, patient_id)
+def _monitoring_json(i: Any) -> dict[str, Any]:
     return {
+        "key": i.key,
+        "label": i.label,
+        "status": i.status.value,
+        "last_done": i.last_done.isoformat() if i.last_done else None,
+        "due_on": i.due_on.isoformat() if i.due_on else None,
+        "interval_days": i.interval_days,
+        "reason": i.reason,
+        "source": i.source,
+        "interval_source": i.interval_source,
+    }
+
+
+class MonitoringIn(BaseModel):
+    kind: str = Field(description="liver_tests or bladder_screen (the clinical rules' monitoring keys)")
+    done_on: date | None = Field(None, description="The day the check was done (YYYY-MM-DD)")
+    result: str = ""
+
+
+@router.post("/api/patients/{patient_id}/monitoring")
+def monitoring_api(
+    patient_id: uuid.UUID, body: MonitoringIn, db: Db, who: ApiWho, now: Now
+) -> dict[str, Any]:
+    """Record a maintenance check done (liver tests, bladder-symptom screening) with its result."""
+    row = course.record_monitoring_check(
+        db, who, patient_id, kind=body.kind, done_on=body.done_on, result=body.result, now=now
+    )
+    return {"id": str(row.id), "kind": row.kind, "done_on": row.done_on.isoformat(), "result": row.result}
+
+
+@router.get("/api/patients/{patient_id}/course")
+def course_api(patient_id: uuid.UUID, db: Db, who: Who, now: Now) -> dict[str, Any]:
+    """The course: plans, every infusion with dose, limits, side effects, CADSS and BP; scores by date;
+    the maintenance checks (liver tests, bladder screening) up to date, due or overdue."""
+    c = course.course_view(db, who, patient_id, now)
+    return {
+        "monitoring": [_monitoring_json(i) for i in c.monitoring],
         "plans": [_plan_json(p) for p in c.plans],
         "infusions": [
             {

@@ -29,6 +29,7 @@ def render_session(
     status = extra.pop("status_code", 200)
     zone = ZoneInfo(view.clinic.timezone)
     extra.setdefault("form", {})
+    extra.setdefault("live_model", levels.live_model_title())
     extra.setdefault("error", None)
     extra.setdefault("error_at", None)
     return page(

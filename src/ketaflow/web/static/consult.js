@@ -14,6 +14,8 @@
       drinks_per_week: drinks === "" ? null : Number(drinks),
       alcohol_on_infusion_day: form.elements.alcohol_on_infusion_day.checked,
       bp: form.elements.bp.value.trim(),
+      pregnancy_status: form.elements.pregnancy_status.value,
+      route: form.elements.route.value,
     };
     try {
       const r = await fetch(form.dataset.screenUrl, {
