@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ketaflow.clinical.rules import default_rules
-from ketaflow.demo.generate import PAIN_PROTOCOL, Rows, clinic_rows, network_rows
+from ketaflow.demo.context import Rows
+from ketaflow.demo.generate import PAIN_PROTOCOL, clinic_rows, network_rows
 from ketaflow.demo.outcomes import PatientCourse, response_intercept, response_probability
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.store.outcome_queries import END_OF_INDUCTION_WINDOW_DAYS

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from ketaflow.demo.generate import INDUCTION_PROTOCOL, Rows, clinic_rows, network_rows, protocol_plan
+from ketaflow.demo.context import Rows
+from ketaflow.demo.generate import INDUCTION_PROTOCOL, clinic_rows, network_rows, protocol_plan
 from ketaflow.demo.settings import DemoSettings
 
 AS_OF = date(2026, 11, 1)
