@@ -154,6 +154,31 @@ def test_it_charts_side_effects_near_their_set_rates() -> None:
         assert abs(kinds[kind] / n - rate) < tol, kind
 
 
+def test_its_charted_first_infusion_cadss_has_the_published_mean_and_sd() -> None:
+    # van Schalkwyk 2018: mean 7.7, SD 9.2, right-skewed. About 950 first infusions here: the
+    # SE of the mean is 0.3 and of the SD about 0.5 (a heavy tail), so allow 1.0 and 1.5 points
+    # (the draws themselves are checked tightly in test_dissociation_draws.py).
+    first_sessions = {s["id"] for s in rows()["infusion_sessions"] if s["series_number"] == 1}
+    first = [
+        q["total"]
+        for q in rows()["questionnaire_responses"]
+        if q["instrument"] == "cadss" and q["session_id"] in first_sessions
+    ]
+    assert len(first) > 900
+    assert abs(statistics.fmean(first) - SETTINGS.cadss_mean) < 1.0
+    assert abs(statistics.stdev(first) - SETTINGS.cadss_sd) < 1.5
+    assert statistics.median(first) < statistics.fmean(first) - 1.5  # right-skewed
+
+
+def test_settings_stored_by_an_older_generator_still_read() -> None:
+    stored = {**SETTINGS.as_json(), "cadss_decline_per_infusion": 0.6}  # a key this generator dropped
+    del stored["cadss_session_cv"]  # and one it added since
+    again = DemoSettings.from_json(stored)
+    assert again.seed == SETTINGS.seed and again.as_of == AS_OF
+    assert again.cadss_session_cv == DemoSettings().cadss_session_cv
+    assert again.identity() != stored  # so a rerun on that build is refused, not mixed in
+
+
 def test_it_is_deterministic_for_a_seed() -> None:
     again = clinic_rows(SETTINGS, network_rows(SETTINGS, "hash"), 0)
     assert again == rows()
