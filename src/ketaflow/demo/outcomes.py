@@ -59,7 +59,7 @@ def mean_cadss_reliability(settings: DemoSettings, infusions: int) -> float:
     a^2 var P / (a^2 var P + E[P^2] var A + r), with a = E[A], var A = c^2 sum((1 - d)**(2(n-1))) / N^2
     and r = 1 / (12 N) for rounding each score to a whole point. The log-odds per SD of X is
     about the log-odds per SD of P times its square root (regression dilution; Frost & Thompson,
-    J R Stat Soc A 2000;163:173-189). Clipping at 92 is ignored (about 1 score in 10,000).
+    J R Stat Soc A 2000;163:173-189). Capping at 92 is ignored (about 2 first-infusion scores in 10,000).
     """
     shape, scale = cadss_propensity_gamma(settings)
     var_p = shape * scale * scale
