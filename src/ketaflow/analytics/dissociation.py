@@ -21,12 +21,14 @@ is biased towards zero by the reliability ratio (regression dilution): with expo
 :math:`x = t + e`, the slope per SD of :math:`x` is the slope per SD of :math:`t` times
 :math:`\sqrt{\lambda}`, :math:`\lambda = \operatorname{var} t / \operatorname{var} x`
 (Frost & Thompson 2000). Averaging three infusions divides the noise variance by three
-and raises :math:`\lambda`. The demo generator draws CADSS as 7 points per SD of the
-latent propensity plus 2 points of noise per infusion, so for the mean of three
-:math:`\lambda = 49 / (49 + 4/3 + 1/36) \approx 0.97` (the last term is rounding to
-integers) and the expected attenuation is about 1.4%: far inside the interval at any
-realistic sample size. In real clinics the noise is larger and the estimate is a lower
-bound on the association with the underlying propensity.
+and raises :math:`\lambda`. The demo generator draws a patient's peak CADSS as their
+propensity (gamma-distributed, SD 8.7 points) times a session factor (mean 1, coefficient of
+variation 0.25) and a 4% decline per infusion, and plants its effect per SD of the propensity;
+for the mean of three infusions :math:`\lambda` (here the squared correlation of that mean with
+the propensity) is about 0.964 (``ketaflow.demo.outcomes.mean_cadss_reliability``), so the
+expected attenuation is about 1.8% (0.40 becomes 0.393): far inside the interval at any
+realistic sample size. In real clinics the noise is larger and the estimate is a lower bound
+on the association with the underlying propensity.
 
 This is observational: patients are not assigned their dissociation, and anything that
 drives both (dose, expectation, other medicines) may explain an association.

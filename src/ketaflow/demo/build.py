@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, Engine, func, insert, select, update
 from sqlalchemy.engine import make_url
 
-from ketaflow.demo.generate import TABLE_ORDER, Rows, clinic_rows, network_rows, patients_per_clinic
+from ketaflow.demo.context import Rows
+from ketaflow.demo.generate import TABLE_ORDER, clinic_rows, network_rows, patients_per_clinic
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.errors import Conflict
 from ketaflow.security import hash_password

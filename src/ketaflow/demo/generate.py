@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 from ketaflow.clinical import ProtocolSummary, ScreeningLevel, list_protocols, screen
 from ketaflow.demo import catalog
 from ketaflow.demo import hours as demo_hours
+from ketaflow.demo.context import ClinicContext, Network, Rows, make_id
 from ketaflow.demo.outcomes import (
     PatientCourse,
     cadss_total,
@@ -32,7 +32,6 @@ from ketaflow.demo.schedule import ChairBook
 from ketaflow.demo.sessions import chart_infusion, questionnaire
 from ketaflow.demo.settings import DemoSettings
 
-Rows = dict[str, list[dict[str, Any]]]
 PAIN_PROTOCOL = "chronic-pain-crps"
 INDUCTION_PROTOCOL = "depression-induction"
 
@@ -66,22 +65,6 @@ TABLE_ORDER = [
     "questionnaire_responses",
     "audit_events",
 ]
-
-
-def make_id(rng: random.Random) -> uuid.UUID:
-    return uuid.UUID(int=rng.getrandbits(128), version=4)
-
-
-@dataclass
-class Network:
-    """The organization-level rows plus what clinic generation needs to refer to."""
-
-    rows: Rows
-    org_id: uuid.UUID
-    clinic_ids: list[uuid.UUID]
-    chair_ids: dict[int, list[uuid.UUID]]
-    staff: dict[int, dict[str, list[uuid.UUID]]]
-    logins: list[tuple[str, str, str]] = field(default_factory=list)  # (email, role, clinic)
 
 
 def network_rows(settings: DemoSettings, password_hash: str) -> Network:
@@ -229,34 +212,6 @@ def patients_per_clinic(settings: DemoSettings) -> list[int]:
     for i in order[: settings.patients - sum(counts)]:
         counts[i] += 1
     return counts
-
-
-@dataclass
-class ClinicContext:
-    settings: DemoSettings
-    network: Network
-    index: int
-    rng: random.Random
-    rows: Rows
-    book: ChairBook
-    zone: ZoneInfo
-    intercept: float
-    cache: dict[Any, Any] = field(default_factory=dict)
-    # When given, every treated patient's outcome draws (the generator's own truth), by patient id.
-    courses: dict[uuid.UUID, PatientCourse] | None = None
-
-    @property
-    def clinic_id(self) -> uuid.UUID:
-        return self.network.clinic_ids[self.index]
-
-    def staff_of(self, role: str) -> uuid.UUID:
-        return self.rng.choice(self.network.staff[self.index][role])
-
-    def add(self, table: str, **values: Any) -> uuid.UUID:
-        row_id = values.setdefault("id", make_id(self.rng))
-        values.setdefault("clinic_id", self.clinic_id)
-        self.rows[table].append(values)
-        return row_id  # type: ignore[no-any-return]
 
 
 def clinic_rows(

@@ -1,4 +1,20 @@
-"""Patient-level outcome draws for the demo: who responds, who remits, PHQ-9 and CADSS paths."""
+"""Patient-level outcome draws for the demo: who responds, who remits, PHQ-9 and CADSS paths.
+
+Dissociation. A patient's peak CADSS at infusion n is ``P * E_n * (1 - d)**(n - 1)``, rounded
+and kept in 0-92: P, the patient's propensity (their expected peak at the first infusion), is
+gamma-distributed; E_n, the session factor, is lognormal with mean 1 and coefficient of
+variation c; d is the decline per infusion. The gamma is fitted by moments so that the first
+infusion's peak has the published mean m and SD s (van Schalkwyk 2018, see the settings):
+E[P E] = E[P] = m and E[(P E)^2] = E[P^2] (1 + c^2), so
+
+    var P = (s^2 + m^2) / (1 + c^2) - m^2,   shape k = m^2 / var P,   scale = var P / m.
+
+With m = 7.7, s = 9.2, c = 0.25: SD of P 8.73 points, k = 0.778, scale 9.89 points.
+
+Response. The log-odds of response are linear in P per SD of P (and in the baseline severity
+latent per SD), so "log-odds per SD of dissociation" has one meaning for the generator and
+for the analytics, which estimate it per SD of the mean peak CADSS over the first infusions.
+"""
 
 from __future__ import annotations
 
@@ -6,56 +22,106 @@ import math
 import random
 from dataclasses import dataclass
 
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, gammaincinv
+
 from ketaflow.demo.settings import DemoSettings
 
 PHQ9_MAX = 27  # 9 items scored 0-3 (Kroenke 2001)
 CADSS_ITEMS = 23  # subjective items scored 0-4 (Bremner 1998)
+CADSS_MAX = CADSS_ITEMS * 4
 
 
-def _expit(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+def cadss_propensity_gamma(settings: DemoSettings) -> tuple[float, float]:
+    """(shape, scale) of the propensity P, fitted by moments (see the module docstring)."""
+    m, s, c = settings.cadss_mean, settings.cadss_sd, settings.cadss_session_cv
+    var_p = (s * s + m * m) / (1 + c * c) - m * m
+    if m <= 0 or var_p <= 0:
+        raise ValueError("CADSS mean must be positive and its SD large enough for the session variation.")
+    return m * m / var_p, var_p / m
+
+
+def cadss_propensity_sd(settings: DemoSettings) -> float:
+    shape, scale = cadss_propensity_gamma(settings)
+    return math.sqrt(shape) * scale
+
+
+def _session_sigma(settings: DemoSettings) -> float:
+    """SD of log E for a lognormal session factor E with mean 1 and the set coefficient of variation."""
+    return math.sqrt(math.log1p(settings.cadss_session_cv**2))
+
+
+def mean_cadss_reliability(settings: DemoSettings, infusions: int) -> float:
+    """Reliability of the mean peak CADSS over infusions 1..`infusions` as a measure of P.
+
+    The squared correlation of X = P * A with P, A = mean over n of E_n (1 - d)**(n - 1):
+    a^2 var P / (a^2 var P + E[P^2] var A + r), with a = E[A], var A = c^2 sum((1 - d)**(2(n-1))) / N^2
+    and r = 1 / (12 N) for rounding each score to a whole point. The log-odds per SD of X is
+    about the log-odds per SD of P times its square root (regression dilution; Frost & Thompson,
+    J R Stat Soc A 2000;163:173-189). Capping at 92 is ignored (about 2 first-infusion scores in 10,000).
+    """
+    shape, scale = cadss_propensity_gamma(settings)
+    var_p = shape * scale * scale
+    mean_sq_p = var_p + settings.cadss_mean**2
+    steps = [(1 - settings.cadss_decline_fraction_per_infusion) ** k for k in range(infusions)]
+    a = sum(steps) / infusions
+    var_a = settings.cadss_session_cv**2 * sum(x * x for x in steps) / infusions**2
+    signal = a * a * var_p
+    return signal / (signal + mean_sq_p * var_a + 1 / (12 * infusions))
+
+
+# The intercept's quadrature: the propensity at 4,000 equal-probability nodes (midpoints of
+# its quantiles), baseline severity at 41 normal nodes over [-5, 5].
+_PROPENSITY_NODES = 4000
+_NORMAL_NODES = 41
 
 
 def response_intercept(settings: DemoSettings) -> float:
     """The logistic intercept that makes the marginal response rate equal the target.
 
-    The linear predictor's random part is normal with variance b1^2 + b2^2 (independent
-    standard-normal latents), so the marginal rate is E[expit(b0 + s Z)]; solved by
-    bisection with a fixed 41-point midpoint rule over Z in [-5, 5].
+    The marginal rate is E[expit(b0 + b1 Zp + b2 Zb)], Zp the standardised gamma propensity
+    (capped at 92 like the scale) and Zb standard normal, independent: the expectation is taken
+    on a fixed grid (gamma quantiles at 4,000 equal-probability midpoints, a 41-point midpoint
+    rule for the normal over [-5, 5]) and solved for b0 by Brent's method.
     """
-    s = math.hypot(settings.log_odds_response_per_sd_cadss, settings.log_odds_response_per_sd_baseline)
-    zs = [-5 + 10 * (i + 0.5) / 41 for i in range(41)]
-    ws = [math.exp(-z * z / 2) for z in zs]
-    total_w = sum(ws)
+    shape, scale = cadss_propensity_gamma(settings)
+    u = (np.arange(_PROPENSITY_NODES) + 0.5) / _PROPENSITY_NODES
+    p = np.minimum(CADSS_MAX, scale * gammaincinv(shape, u))
+    zp = (p - settings.cadss_mean) / cadss_propensity_sd(settings)
+    zb = -5 + 10 * (np.arange(_NORMAL_NODES) + 0.5) / _NORMAL_NODES
+    wb = np.exp(-zb * zb / 2)
+    wb /= wb.sum()
+    linear = (
+        settings.log_odds_response_per_sd_cadss * zp[:, None]
+        + settings.log_odds_response_per_sd_baseline * zb[None, :]
+    )
 
-    def marginal(b0: float) -> float:
-        return sum(w * _expit(b0 + s * z) for w, z in zip(ws, zs, strict=True)) / total_w
+    def excess(b0: float) -> float:
+        rate = float((expit(b0 + linear) * wb[None, :]).sum() / _PROPENSITY_NODES)
+        return rate - settings.response_fraction
 
-    lo, hi = -5.0, 5.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if marginal(mid) < settings.response_fraction:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    return float(brentq(excess, -20.0, 20.0, xtol=1e-12))
 
 
 def response_probability(
     settings: DemoSettings, intercept: float, z_cadss: float, z_baseline: float
 ) -> float:
-    """A patient's probability of responding, given their latent dissociation and severity draws."""
-    return _expit(
-        intercept
-        + settings.log_odds_response_per_sd_cadss * z_cadss
-        + settings.log_odds_response_per_sd_baseline * z_baseline
+    """A patient's probability of responding, given their standardised propensity and severity draws."""
+    return float(
+        expit(
+            intercept
+            + settings.log_odds_response_per_sd_cadss * z_cadss
+            + settings.log_odds_response_per_sd_baseline * z_baseline
+        )
     )
 
 
 @dataclass(frozen=True)
 class PatientCourse:
     baseline_phq9: int
-    z_cadss: float
+    cadss_propensity: float  # points: the expected peak CADSS at the first infusion
+    z_cadss: float  # the propensity in SDs from its mean (what response depends on)
     z_baseline: float
     responder: bool
     remitter: bool
@@ -67,7 +133,9 @@ def draw_course(rng: random.Random, settings: DemoSettings, intercept: float) ->
     z_base = rng.gauss(0, 1)
     baseline = round(settings.baseline_phq9_mean + settings.baseline_phq9_sd * z_base)
     baseline = max(10, min(PHQ9_MAX, baseline))
-    z_cadss = rng.gauss(0, 1)
+    shape, scale = cadss_propensity_gamma(settings)
+    propensity = min(float(CADSS_MAX), rng.gammavariate(shape, scale))
+    z_cadss = (propensity - settings.cadss_mean) / cadss_propensity_sd(settings)
     responder = rng.random() < response_probability(settings, intercept, z_cadss, z_base)
     remit_given_response = settings.remission_fraction / settings.response_fraction
     remitter = responder and rng.random() < remit_given_response
@@ -79,6 +147,7 @@ def draw_course(rng: random.Random, settings: DemoSettings, intercept: float) ->
         final = rng.uniform(0.6, 1.0)
     return PatientCourse(
         baseline_phq9=baseline,
+        cadss_propensity=propensity,
         z_cadss=z_cadss,
         z_baseline=z_base,
         responder=responder,
@@ -135,10 +204,8 @@ def spread_items(rng: random.Random, total: int, n_items: int, item_max: int) ->
 
 
 def cadss_total(rng: random.Random, settings: DemoSettings, course: PatientCourse, infusion_no: int) -> int:
-    raw = (
-        settings.cadss_mean
-        + settings.cadss_sd * course.z_cadss
-        + rng.gauss(0, 2.0)
-        - settings.cadss_decline_per_infusion * (infusion_no - 1)
-    )
-    return max(0, min(CADSS_ITEMS * 4, round(raw)))
+    """Peak CADSS total at infusion `infusion_no`: propensity x session factor x decline (see above)."""
+    sigma = _session_sigma(settings)
+    session = rng.lognormvariate(-sigma * sigma / 2, sigma)
+    decline = (1 - settings.cadss_decline_fraction_per_infusion) ** (infusion_no - 1)
+    return max(0, min(CADSS_MAX, round(course.cadss_propensity * session * decline)))

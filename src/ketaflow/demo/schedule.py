@@ -3,19 +3,29 @@ clinic is open (never on its holiday closures, `ketaflow.demo.hours`), inside it
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:
-    from ketaflow.demo.generate import ClinicContext
 
 # Local start times of the chair slots. A depression infusion holds its chair for one
 # slot (3.5 h: check-in, 40-minute infusion, at least two hours' observation); a 4-hour
 # pain infusion holds it from the first slot to the end of the second (7 h).
 SLOT_STARTS = [time(8, 0), time(11, 30), time(15, 0)]
 SLOT_HOURS = 3.5
+
+
+class Charting(Protocol):
+    """What booking needs of the clinic being generated (``ketaflow.demo.context.ClinicContext``).
+
+    Stated here as a protocol rather than imported, so that this module imports nothing of the
+    generator's and the context (which holds a :class:`ChairBook`) can import it.
+    """
+
+    rng: random.Random
+
+    def add(self, table: str, **values: Any) -> uuid.UUID: ...
 
 
 def appointment_length(whole_day: bool) -> timedelta:
@@ -62,7 +72,7 @@ class ChairBook:
 
     def book(
         self,
-        ctx: ClinicContext,
+        ctx: Charting,
         *,
         pid: uuid.UUID,
         plan_id: uuid.UUID,

@@ -6,14 +6,12 @@ import math
 import uuid
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ketaflow.clinical import DoseOrder, compute_dose_order, default_rules
+from ketaflow.demo.context import ClinicContext
 from ketaflow.demo.outcomes import spread_items
 from ketaflow.demo.sedation import DISCHARGE_SCREEN, peak_sedation, sedation_at
-
-if TYPE_CHECKING:
-    from ketaflow.demo.generate import ClinicContext
 
 # Standard bag: 100 mg ketamine in 100 mL normal saline (1 mg/mL). A common clinic
 # preparation; each clinic sets its own in the dosing rules.

@@ -8,7 +8,7 @@ the number is our choice for realistic-looking synthetic data, not a clinical ru
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -50,19 +50,34 @@ class DemoSettings:
     baseline_phq9_mean: float = 18.5
     baseline_phq9_sd: float = 4.0
     # The open question (does dissociation go with response?): the generator's answer.
-    # Log-odds of response per SD of a patient's peak CADSS in the first infusions, and
-    # per SD of baseline PHQ-9. Our choice (no settled literature value): a modest
-    # positive association, so analytics have something real to find.
+    # Log-odds of response per SD of a patient's dissociation propensity (their expected peak
+    # CADSS at the first infusion, gamma-distributed: see below), and per SD of baseline PHQ-9
+    # (a normal latent). Our choice (no settled literature value): a modest positive
+    # association, so analytics have something real to find. The dissociation page estimates
+    # it per SD of the mean peak CADSS over the first three infusions, a noisy measure of the
+    # propensity; `ketaflow.demo.outcomes.mean_cadss_reliability` gives the (small) dilution.
     log_odds_response_per_sd_cadss: float = 0.40
     log_odds_response_per_sd_baseline: float = -0.20
 
     # --- dissociation (CADSS, 23 items scored 0-4, 0-92) --------------------------------
-    # Peak CADSS after 0.5 mg/kg is typically around 10-20 points at 40 min (e.g. Singh JB
-    # et al., Am J Psychiatry 2016;173:816-826 report mean CADSS rises of this order);
-    # the exact per-patient distribution is our choice.
-    cadss_mean: float = 14.0
-    cadss_sd: float = 7.0
-    cadss_decline_per_infusion: float = 0.6
+    # Peak CADSS total during IV ketamine for mood disorders: mean 7.7, SD 9.2 (110 patients);
+    # low for most, high for a few (right-skewed). van Schalkwyk GI, Wilkinson ST, Davidson L,
+    # Silverman WK, Sanacora G. Acute psychoactive effects of intravenous ketamine during
+    # treatment of mood disorders: analysis of the Clinician Administered Dissociative State
+    # Scale. J Affect Disord 2018;227:11-16. doi:10.1016/j.jad.2017.09.023.
+    # The generator matches these at the first infusion: a patient's peak there is their
+    # propensity P ~ gamma times a session factor (mean 1), with the gamma fitted by moments so
+    # the product has this mean and SD (`ketaflow.demo.outcomes.cadss_propensity_gamma`).
+    cadss_mean: float = 7.7
+    cadss_sd: float = 9.2
+    # Session-to-session variation of one patient's peak CADSS: a lognormal factor with mean 1
+    # and this coefficient of variation (multiplicative, so a score never goes below zero).
+    # Our choice; no published figure found.
+    cadss_session_cv: float = 0.25
+    # Each infusion's expected peak is this fraction below the previous one (dissociation
+    # lessens over repeated infusions). Our choice, no per-infusion figure found; the same
+    # relative step as the 0.6 of 14 points used before.
+    cadss_decline_fraction_per_infusion: float = 0.04
 
     # --- vital signs --------------------------------------------------------------------
     # Mean peak rise at ~40 min: systolic 16.0 (SD 11.2), diastolic 11.0 (SD 8.45) mmHg;
@@ -100,7 +115,13 @@ class DemoSettings:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DemoSettings:
-        values = dict(data)
+        """Settings as stored with a build; keys an older generator had and this one lacks are dropped.
+
+        (An older build then reads with today's defaults for the rest, and a rerun is refused
+        as "built with other settings", since its stored identity differs.)
+        """
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
         values["as_of"] = date.fromisoformat(values["as_of"])
         values["booster_gap_days"] = tuple(values["booster_gap_days"])
         return cls(**values)

@@ -7,8 +7,8 @@ regenerates a network's rows (a pure function of its settings) with each patient
 draws, picks those courses out of the rows by the same definitions, and pairs each course's
 charted response with the generator's own draw. It lets a test tell apart a definition
 mismatch (charted response differs from the draw), a selection effect (the courses measured
-have a different expected rate than the setting) and plain sampling chance (the draws
-themselves land away from the setting).
+have a different expected rate than the setting, or courses are measured more often when
+they respond) and plain sampling chance (the draws themselves land away from the setting).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ketaflow.clinical.rules import default_rules
-from ketaflow.demo.generate import PAIN_PROTOCOL, Rows, clinic_rows, network_rows
+from ketaflow.demo.context import Rows
+from ketaflow.demo.generate import PAIN_PROTOCOL, clinic_rows, network_rows
 from ketaflow.demo.outcomes import PatientCourse, response_intercept, response_probability
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.store.outcome_queries import END_OF_INDUCTION_WINDOW_DAYS
@@ -43,11 +44,24 @@ class MeasuredCourse:
 
 
 @dataclass(frozen=True)
+class DrawnCourse:
+    """A depression course the generator drew, whether or not the analytics can measure it."""
+
+    patient_id: uuid.UUID
+    course: PatientCourse
+    evaluable: bool
+
+
+@dataclass(frozen=True)
 class ResponseTruth:
     """The evaluable courses of a generated network, with the generator's draws."""
 
     setting: float
     courses: tuple[MeasuredCourse, ...]
+    # Every depression course drawn (evaluable or not: dropped out, still in induction on the
+    # as-of day, no end-of-induction PHQ-9 yet), to check that being measured is independent
+    # of the response draw.
+    drawn: tuple[DrawnCourse, ...] = ()
 
     @property
     def n(self) -> int:
@@ -63,6 +77,11 @@ class ResponseTruth:
         """Mean response probability of the evaluable courses: the setting unless selection depends on it."""
         return statistics.fmean(c.probability for c in self.courses)
 
+    def evaluable_fraction(self, responder: bool) -> tuple[int, int]:
+        """(evaluable, drawn) among the courses drawn as responders (True) or non-responders."""
+        group = [d for d in self.drawn if d.course.responder == responder]
+        return sum(d.evaluable for d in group), len(group)
+
     def z_of_drawn_rate(self) -> float:
         """How far the drawn responder rate lies from the setting, in binomial standard errors."""
         se = math.sqrt(self.setting * (1 - self.setting) / self.n)
@@ -75,15 +94,26 @@ def response_truth(settings: DemoSettings, clinics: Iterable[int] | None = None)
     intercept = response_intercept(settings)
     min_reduction = default_rules().response.min_reduction_fraction
     measured: list[MeasuredCourse] = []
+    drawn: list[DrawnCourse] = []
     for index in range(settings.clinics) if clinics is None else clinics:
         courses: dict[uuid.UUID, PatientCourse] = {}
         rows = clinic_rows(settings, network, index, courses=courses)
-        for patient_id, clinic_id, baseline, end in _evaluable(rows):
+        evaluable = _evaluable(rows)
+        for patient_id, clinic_id, baseline, end in evaluable:
             course = courses[patient_id]
             p = response_probability(settings, intercept, course.z_cadss, course.z_baseline)
             responded = baseline > 0 and baseline - end >= min_reduction * baseline - EPS
             measured.append(MeasuredCourse(patient_id, clinic_id, responded, course, p))
-    return ResponseTruth(settings.response_fraction, tuple(measured))
+        measured_ids = {e[0] for e in evaluable}
+        depression = {
+            p["patient_id"] for p in rows.get("treatment_plans", []) if p["protocol_code"] != PAIN_PROTOCOL
+        }
+        drawn.extend(
+            DrawnCourse(pid, course, pid in measured_ids)
+            for pid, course in courses.items()
+            if pid in depression
+        )
+    return ResponseTruth(settings.response_fraction, tuple(measured), tuple(drawn))
 
 
 def _evaluable(rows: Rows) -> list[tuple[uuid.UUID, uuid.UUID, int, int]]:

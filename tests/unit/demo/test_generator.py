@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from ketaflow.demo.generate import INDUCTION_PROTOCOL, Rows, clinic_rows, network_rows, protocol_plan
+from ketaflow.demo.context import Rows
+from ketaflow.demo.generate import INDUCTION_PROTOCOL, clinic_rows, network_rows, protocol_plan
 from ketaflow.demo.settings import DemoSettings
 
 AS_OF = date(2026, 11, 1)
@@ -151,6 +152,31 @@ def test_it_charts_side_effects_near_their_set_rates() -> None:
         # 3.5 standard errors: about 3 after a Bonferroni correction over the seven kinds.
         tol = 3.5 * (rate * (1 - rate) / n) ** 0.5
         assert abs(kinds[kind] / n - rate) < tol, kind
+
+
+def test_its_charted_first_infusion_cadss_has_the_published_mean_and_sd() -> None:
+    # van Schalkwyk 2018: mean 7.7, SD 9.2, right-skewed. About 950 first infusions here: the
+    # SE of the mean is 0.3 and of the SD about 0.5 (a heavy tail), so allow 1.0 and 1.5 points
+    # (the draws themselves are checked tightly in test_dissociation_draws.py).
+    first_sessions = {s["id"] for s in rows()["infusion_sessions"] if s["series_number"] == 1}
+    first = [
+        q["total"]
+        for q in rows()["questionnaire_responses"]
+        if q["instrument"] == "cadss" and q["session_id"] in first_sessions
+    ]
+    assert len(first) > 900
+    assert abs(statistics.fmean(first) - SETTINGS.cadss_mean) < 1.0
+    assert abs(statistics.stdev(first) - SETTINGS.cadss_sd) < 1.5
+    assert statistics.median(first) < statistics.fmean(first) - 1.5  # right-skewed
+
+
+def test_settings_stored_by_an_older_generator_still_read() -> None:
+    stored = {**SETTINGS.as_json(), "cadss_decline_per_infusion": 0.6}  # a key this generator dropped
+    del stored["cadss_session_cv"]  # and one it added since
+    again = DemoSettings.from_json(stored)
+    assert again.seed == SETTINGS.seed and again.as_of == AS_OF
+    assert again.cadss_session_cv == DemoSettings().cadss_session_cv
+    assert again.identity() != stored  # so a rerun on that build is refused, not mixed in
 
 
 def test_it_is_deterministic_for_a_seed() -> None:
