@@ -35,23 +35,17 @@ def postgres_url_or_skip() -> str:
     )
 
 
-def reset_postgres(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-
-
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """A migrated database engine, once per test session and engine kind."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}")
-    else:
-        eng = make_engine(postgres_url_or_skip())
-        reset_postgres(eng)
+    """A migrated database engine, once per test session (per pytest-xdist worker) and engine kind.
+
+    On PostgreSQL it is a database of its own on the test server, so parallel workers never
+    share one (KETAFLOW_TEST_POSTGRES_URL names the server and a database the tests may use)."""
+    databases = FreshDatabases(request.param, tmp_path_factory.mktemp("db"))
+    eng = databases.new()
     upgrade(eng)
     yield eng
-    eng.dispose()
+    databases.drop_all()
 
 
 @pytest.fixture

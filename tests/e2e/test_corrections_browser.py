@@ -43,6 +43,8 @@ def test_a_nurse_corrects_a_mistyped_vital_sign_and_sees_the_history(
     form = page.locator("#vitals-form")
     form.locator("input[name=bp]").fill("204/122")
     form.locator("input[name=heart_rate]").fill("72")
+    form.locator("input[name=spo2]").fill("98")
+    form.locator("select[name=sedation]").select_option("5")
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
     row = page.locator("#vitals tbody tr")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -43,7 +44,21 @@ from tests.integration.web.test_discharge import READY, counts, make_visit
 
 KETAFLOW = Path(sys.executable).parent / "ketaflow"
 START_TIMEOUT_S = 60.0  # a bound on start-up (workers import the app), not a timing
-BOOKING_NOW = datetime(2026, 12, 1, tzinfo=UTC)  # for bookings made directly by the test
+BOOKING_NOW = datetime.now(UTC)  # the served app books on the real clock too
+AUSTIN = ZoneInfo("America/Chicago")
+
+
+def open_weekday(weekday: int) -> date:
+    """A day about nine weeks ahead on `weekday` (0 = Monday), inside every booking horizon and away
+    from the demo clinics' holiday closures (Thanksgiving week, 20 December to 3 January)."""
+    day = BOOKING_NOW.date() + timedelta(days=63)
+    while day.weekday() != weekday or not (1, 3) < (day.month, day.day) < (11, 20):
+        day += timedelta(days=1)
+    return day
+
+
+def at_austin(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=AUSTIN).astimezone(UTC)
 
 
 @dataclass
@@ -170,7 +185,8 @@ def test_two_bookings_of_one_chair_at_once_only_one_is_made(served: Served) -> N
     chair = chairs(served.engine)[5]
     patients = [make_patient(served.engine), make_patient(served.engine)]
     desks = [signed_in(served, "frontdesk1.aus"), signed_in(served, "admin")]
-    slot = {"kind": "infusion", "day": "2032-02-02", "start": "08:00", "chair_id": str(chair)}
+    day = open_weekday(0)
+    slot = {"kind": "infusion", "day": day.isoformat(), "start": "08:00", "chair_id": str(chair)}
     responses = both(
         served,
         held(served, m.Chair, chair),
@@ -183,7 +199,7 @@ def test_two_bookings_of_one_chair_at_once_only_one_is_made(served: Served) -> N
     with Session(served.engine) as db:
         made = db.scalars(select(m.Appointment).where(m.Appointment.patient_id.in_(patients))).all()
     assert len(made) == 1 and made[0].chair_id == chair
-    assert made[0].starts_at == datetime(2032, 2, 2, 14, 0, tzinfo=UTC)  # 08:00 in Austin (CST)
+    assert made[0].starts_at == at_austin(day, 8)
     assert str(made[0].id) == next(r.json()["id"] for r in responses if r.status_code == 201)
     assert audits(served.engine, "appointment.book", [made[0].id]) == 1
 
@@ -201,14 +217,15 @@ def test_two_reschedules_into_one_slot_at_once_only_one_moves(served: Served) ->
                     who,
                     make_patient(served.engine),
                     kind="infusion",
-                    day=date(2032, 2, 3),
+                    day=open_weekday(1),
                     start="08:00",
                     chair_id=chair_ids[i],
                     now=BOOKING_NOW,
                 )
             )
     ids = [a.id for a in booked]
-    move = {"version": 1, "day": "2032-02-04", "start": "09:00", "chair_id": str(target)}
+    move_day = open_weekday(2)
+    move = {"version": 1, "day": move_day.isoformat(), "start": "09:00", "chair_id": str(target)}
     desks = [signed_in(served, "frontdesk1.aus"), signed_in(served, "admin")]
     responses = both(
         served,
@@ -220,7 +237,7 @@ def test_two_reschedules_into_one_slot_at_once_only_one_moves(served: Served) ->
         rows = {a.id: a for a in db.scalars(select(m.Appointment).where(m.Appointment.id.in_(ids)))}
     moved = [a for a in rows.values() if a.chair_id == target]
     assert len(moved) == 1 and moved[0].version == 2
-    assert moved[0].starts_at == datetime(2032, 2, 4, 15, 0, tzinfo=UTC)  # 09:00 in Austin (CST)
+    assert moved[0].starts_at == at_austin(move_day, 9)
     stayed = next(a for a in rows.values() if a.id != moved[0].id)
     original = next(a for a in booked if a.id == stayed.id)
     assert (stayed.version, stayed.chair_id, stayed.starts_at) == (1, original.chair_id, original.starts_at)

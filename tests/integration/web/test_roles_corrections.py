@@ -68,7 +68,12 @@ def _order(who: dict[str, Caller], sid: uuid.UUID) -> str:
 
 VITALS = {"bp": "128/82", "heart_rate": 72, "reason": "typed 182/112 for 128/82"}
 SIDE_EFFECT = {"kind": "headache", "severity": "mild", "reason": "wrong line chosen"}
-ORDER = {"protocol": "depression-induction", "bag_mg": 100, "bag_ml": 50, "reason": "the bag was 50 mL"}
+ORDER = {
+    "protocol": "depression-induction",
+    "bag_mg": 50,
+    "bag_ml": 50,
+    "reason": "the bag was 50 mg in 50 mL",
+}
 
 
 @pytest.mark.parametrize("label", LABELS)

@@ -274,7 +274,13 @@ BAD_INPUTS: list[tuple[str, str, Callable[[Engine], Any], int, str]] = [
         400,
         "under 200 characters",
     ),
-    ("DELETE", f"/api/clinics/aus/closures/{uuid.uuid4()}", lambda e: None, 404, "no such closure"),
+    (
+        "DELETE",
+        "/api/clinics/aus/closures/00000000-0000-4000-8000-00000000c105",
+        lambda e: None,
+        404,
+        "no such closure",
+    ),
 ]
 
 
