@@ -63,6 +63,9 @@ fi
 step "Outcomes dashboard (about 4 minutes; about 6 more with WITH_100X=1)"
 "$PY" benchmarks/outcomes_dashboard.py "${urls[@]}"
 
+step "CLI start-up (about 1 minute)"
+"$PY" benchmarks/cli_startup.py --runs 20 --write
+
 step "Page latency (about 1 minute)"
 "$PY" benchmarks/page_latency.py --database-url "sqlite:///$SQLITE_DEMO" --duration 30 --client wrk
 

@@ -39,7 +39,7 @@ def test_the_readme_opens_with_exactly_the_two_commands_and_ci_runs_the_second()
     command = ci_run.test_command(README)
     assert command == blocks[1]
     assert command.startswith("python3 -m venv .venv && ")
-    assert command.endswith(".venv/bin/python -m pytest -q")
+    assert command.endswith(".venv/bin/python -m pytest -q -n auto --dist loadfile")
 
 
 def test_the_script_prints_the_same_command() -> None:
