@@ -26,11 +26,12 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import machine, wait_for_quiet, write_section  # noqa: E402
+from report import load_average, machine, wait_for_quiet, write_section  # noqa: E402
 
 PYTHON = sys.executable
 SCRIPT = Path(PYTHON).parent / "ketaflow"
@@ -106,7 +107,7 @@ def report(times: dict[str, list[tuple[float, float]]], runs: int, quiet: bool) 
             f"| {ratio:.2f} | {1000 * cpu:.0f} | {cpu_ratio:.2f} | {heaviest_imports(COMMANDS[name])} |"
         )
         if name in TARGETED:
-            met = "met" if max(ratio, cpu_ratio) <= TARGET_RATIO else "NOT met"
+            met = "**met**" if max(ratio, cpu_ratio) <= TARGET_RATIO else "**not met**"
             verdicts.append(
                 f"`{name}`: {ratio:.2f} times the NumPy import in wall time, "
                 f"{cpu_ratio:.2f} in CPU time ({met})."
@@ -120,8 +121,10 @@ def report(times: dict[str, list[tuple[float, float]]], runs: int, quiet: bool) 
         "Target: `ketaflow score` and `ketaflow --help` within "
         f"{TARGET_RATIO:g} times `{REFERENCE}`.",
         "",
-        f"Machine: {facts['nproc']} cores, {facts['cpu']}, Python {facts['python']}, "
-        f"NumPy {facts['numpy']}; load average {facts['load_average']}"
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {facts['cpu']}, "
+        f"{facts['logical_cpus']} logical CPUs ({facts['usable_cpus']} usable), {facts['ram']} RAM; "
+        f"Python {facts['python']}, NumPy {facts['numpy']}; load average (1, 5, 15 min) after the "
+        f"timings {load_average()}"
         + ("" if quiet else " (the machine was busy: other work ran during the timings)")
         + ".",
         "",
