@@ -40,7 +40,7 @@ from ketaflow.services.clinic_hours import calendar_of
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, PlanStatus
 
@@ -135,11 +135,6 @@ def _length(value: int | None) -> int | None:
 def _when(appt: m.Appointment, zone: ZoneInfo) -> str:
     a, b = appt.starts_at.astimezone(zone), appt.ends_at.astimezone(zone)
     return f"{a:%a %d %b %Y} {a:%H:%M}-{b:%H:%M}"
-
-
-def _lock(db: Session, model: type, row_id: uuid.UUID, *, shared: bool = False) -> None:
-    """Lock one row until commit (PostgreSQL; SQLite's writer lock is already held)."""
-    db.execute(select(model.id).where(model.id == row_id).with_for_update(read=shared))  # type: ignore[attr-defined]
 
 
 def _overlapping(starts: datetime, ends: datetime, ignore: uuid.UUID | None) -> list[object]:
@@ -290,7 +285,7 @@ def book(
     begin_write(db)
     patient, clinic = _patient_for_booking(db, who, patient_id)
     the_kind = kind if isinstance(kind, AppointmentKind) else parse_kind(kind)
-    _lock(db, m.Clinic, clinic.id, shared=True)  # the hours stay as read until commit
+    lock_row(db, m.Clinic, clinic.id, shared=True)  # the hours stay as read until commit
     plan = _active_plan(db, patient.id)
     slot = _slot(
         db,
@@ -303,9 +298,9 @@ def book(
         plan=plan,
         now=now,
     )
-    _lock(db, m.Patient, patient.id)
+    lock_row(db, m.Patient, patient.id)
     if slot.chair is not None:
-        _lock(db, m.Chair, slot.chair.id)
+        lock_row(db, m.Chair, slot.chair.id)
     check_free(
         db,
         patient=patient,
@@ -426,7 +421,7 @@ def reschedule(
     patient = db.get(m.Patient, appt.patient_id)
     clinic = db.get(m.Clinic, appt.clinic_id)
     assert patient is not None and clinic is not None
-    _lock(db, m.Clinic, clinic.id, shared=True)  # the hours stay as read until commit
+    lock_row(db, m.Clinic, clinic.id, shared=True)  # the hours stay as read until commit
     kind = AppointmentKind(appt.kind)
     keep = int((appt.ends_at - appt.starts_at).total_seconds() // 60)
     slot = _slot(
@@ -442,9 +437,9 @@ def reschedule(
         plan=None,
         now=now,
     )
-    _lock(db, m.Patient, patient.id)
+    lock_row(db, m.Patient, patient.id)
     if slot.chair is not None:
-        _lock(db, m.Chair, slot.chair.id)
+        lock_row(db, m.Chair, slot.chair.id)
     check_free(
         db,
         patient=patient,

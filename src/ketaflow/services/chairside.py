@@ -30,7 +30,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import comfort_in_force, load_session
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.facts import amend, current
 from ketaflow.store.models.base import ClinicalFact
 from ketaflow.vocabulary import (
@@ -138,12 +138,6 @@ def _chartable(db: Session, who: CurrentUser, session_id: uuid.UUID) -> m.Infusi
             "open side effects can still be marked resolved and requests answered."
         )
     return session
-
-
-def _lock(db: Session, session_id: uuid.UUID) -> None:
-    """Serialize amendments on one session (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already
-    does): two nurses answering the same request at once cannot both amend it."""
-    db.execute(select(m.InfusionSession.id).where(m.InfusionSession.id == session_id).with_for_update())
 
 
 def _own(db: Session, model: type[F], row_id: uuid.UUID, session_id: uuid.UUID, what: str) -> F:
@@ -255,7 +249,8 @@ def resolve_side_effect(
     """Mark a side effect resolved: a new row amending it; the charted original stays as it was."""
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
-    _lock(db, session_id)
+    # Amendments on one session are serialized: two nurses answering one request cannot both.
+    lock_row(db, m.InfusionSession, session_id)
     latest = _latest(db, _own(db, m.SideEffect, side_effect_id, session_id, "side effect"))
     zone = _zone(db, session)
     if latest.resolved_at is not None:
@@ -440,7 +435,8 @@ def set_comfort(
     """Record the comfort settings now in force (a new row per change); (row, whether it changed)."""
     begin_write(db)
     session = _chartable(db, who, session_id)
-    _lock(db, session_id)
+    # Amendments on one session are serialized: two nurses answering one request cannot both.
+    lock_row(db, m.InfusionSession, session_id)
     wanted = {
         "music": music,
         "dimmed_light": dimmed_light,
@@ -523,7 +519,8 @@ def answer_assistance(
     """Chart that the request was answered, by whom and when: a new row amending the request."""
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
-    _lock(db, session_id)
+    # Amendments on one session are serialized: two nurses answering one request cannot both.
+    lock_row(db, m.InfusionSession, session_id)
     latest = _latest(db, _own(db, m.AssistanceRequest, request_id, session_id, "request for help"))
     zone = _zone(db, session)
     if latest.helped_at is not None:

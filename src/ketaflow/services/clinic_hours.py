@@ -25,7 +25,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.versioning import apply_edit
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
 
@@ -179,7 +179,7 @@ def _unfit(
 def _hold(db: Session, clinic: m.Clinic) -> None:
     """Lock the clinic's row until commit (PostgreSQL): bookings share-lock it while they check
     the hours, so hours and closures never change under a booking being checked."""
-    db.execute(select(m.Clinic.id).where(m.Clinic.id == clinic.id).with_for_update())
+    lock_row(db, m.Clinic, clinic.id)
 
 
 def _horizon(value: int | str | None, current: int) -> int:

@@ -40,7 +40,7 @@ from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.facts import amend
 from ketaflow.store.models.base import ClinicalFact
 from ketaflow.vocabulary import Respondent
@@ -92,9 +92,9 @@ def claim(db: Session, row: ClinicalFact, what: str) -> None:
     model = type(row)
     session_id = getattr(row, "session_id", None)
     if session_id is not None:
-        db.execute(select(m.InfusionSession.id).where(m.InfusionSession.id == session_id).with_for_update())
+        lock_row(db, m.InfusionSession, session_id)
     else:
-        db.execute(select(model.id).where(model.id == row.id).with_for_update())
+        lock_row(db, model, row.id)
     newer = db.scalars(select(model).where(model.amends_id == row.id)).first()
     if newer is None:
         return

@@ -252,14 +252,19 @@ def assess_latest(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ())
     return assess_vitals([rows[0], *recent, last] if len(rows) > 1 else rows[:1], symptoms_at)[-1]
 
 
-def latest_vitals(row: VitalRow) -> LatestVitals:
-    """A reading as the triage shows it: what was measured, its level, alerts and action."""
+def vitals_summary(row: VitalRow, sep: str = ", ") -> str:
+    """What was measured, as the board and the triage write it: "BP 128/82, HR 72, SpO₂ 98%"."""
     parts = [f"BP {row.systolic}/{row.diastolic}"] if row.systolic is not None else []
     parts += [f"HR {row.heart_rate}"] if row.heart_rate is not None else []
     parts += [f"SpO₂ {row.spo2}%"] if row.spo2 is not None else []
     parts += [f"RR {row.respiratory_rate}"] if row.respiratory_rate is not None else []
+    return sep.join(parts)
+
+
+def latest_vitals(row: VitalRow) -> LatestVitals:
+    """A reading as the triage shows it: what was measured, its level, alerts and action."""
     return LatestVitals(
-        row.measured_at, row.level, ", ".join(parts) or "Vitals", row.alerts, " ".join(row.actions)
+        row.measured_at, row.level, vitals_summary(row) or "Vitals", row.alerts, " ".join(row.actions)
     )
 
 

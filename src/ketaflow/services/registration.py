@@ -33,7 +33,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.vocabulary import RecordStatus, Sex
 
 # Date-of-birth sanity: nobody verified has lived past 122 years (Jeanne Calment, 1875-1997;
@@ -301,7 +301,7 @@ def register(
 
     # Registrations of one organization queue here (PostgreSQL; SQLite's writer lock already
     # serializes them): the MRN sequence and the duplicate check must see each other's rows.
-    db.execute(select(m.Organization.id).where(m.Organization.id == clinic.organization_id).with_for_update())
+    lock_row(db, m.Organization, clinic.organization_id)
     candidates = find_duplicates(db, clinic.organization_id, given, family, dob)
     if candidates and not confirm_not_duplicate:
         record(

@@ -103,11 +103,12 @@ def begin_write(db: Session) -> None:
     db.connection(execution_options={"sqlite_immediate": True})
 
 
-def lock_row(db: Session, model: Any, row_id: Any) -> None:
-    """Lock one row until the transaction ends (PostgreSQL: SELECT ... FOR UPDATE).
+def lock_row(db: Session, model: Any, row_id: Any, *, shared: bool = False) -> None:
+    """Lock one row until the transaction ends (PostgreSQL: SELECT ... FOR UPDATE, or FOR SHARE
+    with `shared`: others may read-lock it too, nobody may change it).
 
     On SQLite the whole database is already held by `begin_write`, and FOR UPDATE is not
     emitted. Use it after `begin_write` and before reading what the change depends on: a
     second writer then waits here and reads what the first one committed.
     """
-    db.execute(select(model.id).where(model.id == row_id).with_for_update())
+    db.execute(select(model.id).where(model.id == row_id).with_for_update(read=shared))

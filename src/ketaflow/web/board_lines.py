@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from ketaflow.services.attention import Need
 from ketaflow.services.board import Board, Slot
+from ketaflow.services.infusion import vitals_summary
 
 # Never colour alone: every level also has a mark and its word (WCAG 1.4.1).
 LEVEL_MARKS = {"stop": "■ stop", "pause": "▲ pause", "watch": "● watch", "normal": "✓ normal"}
@@ -39,12 +40,11 @@ def slot_lines(s: Slot, zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
     lines = [_line("state", state, badge=s.state)]
     v = s.last_vitals
     if v is not None:
-        parts = [f"BP {v.systolic}/{v.diastolic}" if v.systolic is not None else "BP –"]
-        parts += [f"HR {v.heart_rate}"] if v.heart_rate is not None else []
-        parts += [f"SpO₂ {v.spo2}%"] if v.spo2 is not None else []
-        parts += [f"RR {v.respiratory_rate}"] if v.respiratory_rate is not None else []
+        measured = vitals_summary(v, " · ")
+        if v.systolic is None:
+            measured = " · ".join(["BP –", *([measured] if measured else [])])
         age = f"{int(s.vitals_age_min or 0)} min ago"
-        lines.append(_line("vitals", " · ".join(parts), level=v.level, after=age))
+        lines.append(_line("vitals", measured, level=v.level, after=age))
         for alert, level in zip(v.alerts, v.alert_levels, strict=False):
             if level != "normal":
                 lines.append(_line(f"alert alert-{level}", alert))
