@@ -21,6 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain Click help for every command and group (the root's setting reaches them all): Typer's
+    # boxed help imports Rich, which costs more than Typer itself on every `--help`.
+    rich_markup_mode=None,
 )
 
 

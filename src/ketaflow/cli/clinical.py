@@ -4,7 +4,8 @@ Each command prints a short human summary, or JSON with ``--json``. Bad input ex
 and one plain sentence. ``--clinic-rules FILE`` applies a clinic's TOML override.
 
 The clinical rules are imported inside the commands, not here: every `ketaflow` command loads
-this module to list its commands, and only these commands need the rules.
+this module to list its commands, and only these commands need the rules. `ketaflow.clinical`
+loads each name lazily, so `score` imports the scales and not the rest of the rules.
 """
 
 from __future__ import annotations
@@ -210,7 +211,9 @@ def score_cmd(
     from ketaflow.clinical import score
 
     try:
-        rules = _rules(clinic_rules)
+        # Without a clinic's file the packaged scales alone are enough (and quick to load); a
+        # clinic's file is an override of the whole rules, checked as a whole.
+        rules = _rules(clinic_rules) if clinic_rules is not None else None
         result = score(instrument, _answers(answers), rules)
     except InvalidInput as exc:
         fail(str(exc))
