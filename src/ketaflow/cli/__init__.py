@@ -1,6 +1,11 @@
-"""The `ketaflow` command line: one Typer app, commands registered by topic modules."""
+"""The `ketaflow` command line: one Typer app, commands registered by topic modules.
 
-from __future__ import annotations
+Start-up matters (every command is a new process; tests/unit/test_cli_startup.py checks what each
+imports): topic modules import their domain inside the commands, and the CLI modules do not use
+`from __future__ import annotations`, because Typer reads every command's signature on every start
+and string annotations would be compiled and evaluated each time (types needed only by the type
+checker are quoted instead).
+"""
 
 import sys
 

@@ -8,8 +8,6 @@ this module to list its commands, and only these commands need the rules. `ketaf
 loads each name lazily, so `score` imports the scales and not the rest of the rules.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,7 +27,7 @@ RulesOpt = Annotated[
 _MISSING = {"-", "?", "na", "n/a", "none", "skip"}
 
 
-def _rules(path: Path | None) -> ClinicalRules:
+def _rules(path: Path | None) -> "ClinicalRules":
     from ketaflow.clinical import load_rules
 
     if path is None:
@@ -59,7 +57,7 @@ def _answers(raw: list[str]) -> list[int | None]:
     return out
 
 
-def _sex(value: str | None) -> Sex | None:
+def _sex(value: str | None) -> "Sex | None":
     """The --sex option as the dosing rules' Sex, or one sentence naming the accepted values."""
     from ketaflow.clinical import Sex
 
@@ -77,9 +75,9 @@ def _vitals(
     hr: float | None,
     spo2: float | None,
     rr: float | None,
-    rules: ClinicalRules,
+    rules: "ClinicalRules",
     sedation: int | None = None,
-) -> VitalSigns:
+) -> "VitalSigns":
     from ketaflow.clinical import VitalSigns, parse_bp
 
     return VitalSigns(
