@@ -4,8 +4,6 @@ Storage, settings, the web app and the progress bar are imported inside the comm
 them: every `ketaflow` command loads this module to list its commands.
 """
 
-from __future__ import annotations
-
 import dataclasses
 from datetime import date
 from typing import Annotated
