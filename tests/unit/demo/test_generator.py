@@ -125,7 +125,6 @@ def test_it_raises_blood_pressure_transiently_as_reported() -> None:
     assert abs(statistics.mean(back)) < 6  # back near baseline by discharge
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: the generator draws systolic and diastolic independently")
 def test_it_never_charts_a_diastolic_at_or_above_the_systolic() -> None:
     # A known generator fault (issue 13): systolic and diastolic were drawn independently, so
     # about 0.4% of readings had a diastolic at or above the systolic, which no cuff reports.
