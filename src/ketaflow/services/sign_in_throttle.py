@@ -59,7 +59,11 @@ class SignInLimits:
 
 
 class TooManyAttempts(Forbidden):
-    """A soft limit: this address must wait before trying again."""
+    """A soft limit: this address must wait before trying again (`retry_after_s` seconds)."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class AccountLocked(Forbidden):
@@ -120,10 +124,11 @@ def reserve(db: Session, email: str, address: str | None, limits: SignInLimits, 
         if row.window_started_at + window <= now:
             row.failures, row.window_started_at = 0, now
         if row.failures >= most:
-            wait = _minutes(row.window_started_at + window - now)
+            left = row.window_started_at + window - now
             raise TooManyAttempts(
-                f"Too many failed sign-ins from this address; wait {wait} and try again, "
-                "or ask your clinic administrator."
+                f"Too many failed sign-ins from this address; wait {_minutes(left)} and try again, "
+                "or ask your clinic administrator.",
+                retry_after_s=max(1, int(left.total_seconds()) + 1),
             )
     for row in rows.values():
         row.failures += 1

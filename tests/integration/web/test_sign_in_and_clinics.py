@@ -91,6 +91,7 @@ def test_it_throttles_repeated_failures(client: TestClient) -> None:
     blocked = post_login(client, NURSE_DEN)
     assert blocked.status_code == 429
     assert "Too many failed sign-ins from this address" in blocked.text
+    assert 0 < int(blocked.headers["Retry-After"]) <= 15 * 60
 
 
 def test_it_signs_out_only_with_the_form_token(client: TestClient) -> None:

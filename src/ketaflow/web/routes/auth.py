@@ -53,7 +53,9 @@ def login(
             previous_token=request.cookies.get(COOKIE),
         )
     except auth.TooManyAttempts as exc:
-        return _login_page(request, status_code=429, email=email, error=exc.message)
+        refused = _login_page(request, status_code=429, email=email, error=exc.message)
+        refused.headers["Retry-After"] = str(exc.retry_after_s)
+        return refused
     except (InvalidInput, Forbidden) as exc:
         status = 403 if isinstance(exc, Forbidden) else 400
         return _login_page(request, status_code=status, email=email, error=exc.message)
