@@ -16,6 +16,7 @@ from ketaflow.services.sign_in_throttle import (
     AccountLocked,
     SignInLimits,
     TooManyAttempts,
+    prune,
     reserve,
     settle_success,
     unlock_account,
@@ -129,6 +130,7 @@ def sign_in(
     )
     record(db, actor, "auth.sign_in", "staff_user", user.id)
     db.commit()
+    prune(db, now)
     return SignedIn(user, token, csrf)
 
 

@@ -24,18 +24,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden
 from ketaflow.settings import get_settings
-from ketaflow.store.engine import lock_row
+from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.store.models import SignInThrottle
 
 PAIR, ADDRESS, ACCOUNT = "pair", "address", "account"
 _IDS = uuid.UUID("6b1f7c1e-2a0e-4b8e-9a55-4f0c1d3e5a77")  # namespace of the rows' derived ids
 UNKNOWN_ADDRESS = "unknown"
+# Budget rows untouched for this long hold nothing (every window is at most a day) and are
+# removed after a successful sign-in, so guesses at made-up addresses do not pile up rows.
+KEEP_IDLE_ROWS = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,23 @@ def settle_success(db: Session, email: str, address: str | None, now: datetime) 
     rows[PAIR].failures = 0
     rows[ACCOUNT].failures, rows[ACCOUNT].locked_at = 0, None
     rows[ADDRESS].failures = max(0, rows[ADDRESS].failures - 1)
+
+
+def prune(db: Session, now: datetime) -> int:
+    """Remove budget rows that hold nothing any more, in a short write of its own (holding no
+    other row lock meanwhile, so it can wait for a sign-in's rows but never deadlock with one).
+    An account row goes only when it has no failures left."""
+    begin_write(db)
+    gone = db.execute(
+        delete(SignInThrottle)
+        .where(
+            SignInThrottle.window_started_at < now - KEEP_IDLE_ROWS,
+            or_(SignInThrottle.scope != ACCOUNT, SignInThrottle.failures == 0),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    return int(getattr(gone, "rowcount", 0) or 0)
 
 
 def unlock_account(db: Session, email: str, now: datetime) -> bool:

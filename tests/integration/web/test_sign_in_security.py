@@ -490,3 +490,37 @@ def test_an_administrator_unlocks_an_account_at_the_command_line(engine: Engine,
         cli, ["user", "unlock", "nobody@x.example", "--as", admin.email, "--database-url", url]
     )
     assert unknown.exit_code == 2 and "No staff member has the address" in unknown.output
+
+
+def test_budget_rows_that_hold_nothing_are_removed_after_a_sign_in(
+    engine: Engine, password_hash: str
+) -> None:
+    from ketaflow.services.sign_in_throttle import ACCOUNT, ADDRESS, throttle_id
+
+    user = new_user(engine, password_hash)
+    long_ago = m.utcnow() - timedelta(days=2)
+    rows = {
+        "stale address": (ADDRESS, f"stale-{uuid.uuid4().hex[:8]}", 5),
+        "idle account": (ACCOUNT, f"idle-{uuid.uuid4().hex[:8]}@x.example", 0),
+        "failing account": (ACCOUNT, f"failing-{uuid.uuid4().hex[:8]}@x.example", 40),
+    }
+    with Session(engine) as db:
+        for scope, key, failures in rows.values():
+            db.add(
+                m.SignInThrottle(
+                    id=throttle_id(scope, key),
+                    scope=scope,
+                    key=key,
+                    failures=failures,
+                    window_started_at=long_ago,
+                )
+            )
+        db.commit()
+    assert attempt(engine, user.email, PASSWORD, NURSE_DESK) == "ok"
+    with Session(engine) as db:
+        left = {
+            name
+            for name, (scope, key, _) in rows.items()
+            if db.get(m.SignInThrottle, throttle_id(scope, key))
+        }
+    assert left == {"failing account"}  # its run of failures is kept until a success or an unlock

@@ -113,7 +113,7 @@ class SignInThrottle(Identified, Base):
     scope: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(400), index=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     locked_at: Mapped[datetime | None]
 
 

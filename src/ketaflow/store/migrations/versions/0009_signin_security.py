@@ -35,6 +35,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_throttles")),
     )
     op.create_index(op.f("ix_sign_in_throttles_key"), "sign_in_throttles", ["key"])
+    op.create_index(
+        op.f("ix_sign_in_throttles_window_started_at"), "sign_in_throttles", ["window_started_at"]
+    )
     op.add_column("staff_users", sa.Column("session_epoch", sa.Integer(), server_default="0", nullable=False))
     op.add_column("web_sessions", sa.Column("user_epoch", sa.Integer(), server_default="0", nullable=False))
     op.add_column(
@@ -54,5 +57,6 @@ def downgrade() -> None:
         batch_op.drop_column("user_epoch")
     with op.batch_alter_table("staff_users") as batch_op:
         batch_op.drop_column("session_epoch")
+    op.drop_index(op.f("ix_sign_in_throttles_window_started_at"), table_name="sign_in_throttles")
     op.drop_index(op.f("ix_sign_in_throttles_key"), table_name="sign_in_throttles")
     op.drop_table("sign_in_throttles")
