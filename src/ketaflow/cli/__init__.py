@@ -34,13 +34,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # Topic modules each add their commands; imported here so `ketaflow --help` lists them all.
-    from ketaflow.cli import clinic, clinical, outcomes, pk, system
+    from ketaflow.cli import clinic, clinical, outcomes, pk, sign_in, system
 
     system.register(app)
     clinical.register(app)
     pk.register(app)
     outcomes.register(app)
     clinic.register(app)
+    sign_in.register(app)
 
 
 _register()
