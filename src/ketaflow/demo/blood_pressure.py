@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import cache
 
 from ketaflow.demo.settings import DemoSettings
 
@@ -52,7 +53,12 @@ def bp_stream(settings: DemoSettings, key: object) -> random.Random:
 def _pair(rng: random.Random, rho: float) -> tuple[float, float]:
     """Two standard normals with correlation rho."""
     z1, z2 = rng.gauss(0, 1), rng.gauss(0, 1)
-    return z1, rho * z1 + math.sqrt(1 - rho * rho) * z2
+    return z1, rho * z1 + _complement(rho) * z2
+
+
+@cache
+def _complement(rho: float) -> float:
+    return math.sqrt(1 - rho * rho)
 
 
 def resting_bp(settings: DemoSettings, rng: random.Random) -> tuple[float, float]:

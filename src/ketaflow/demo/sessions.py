@@ -146,7 +146,7 @@ def chart_infusion(
     held_shape = end_shape = 1.0
     stop_mg: float | None = None  # the dose given when a stop-level reading ended it early
     before: VitalSigns | None = None  # the pre-infusion reading, the rules' baseline
-    during: list[tuple[float, VitalSigns]] = []
+    during: list[tuple[float, int, int]] = []  # (minutes, systolic, diastolic) while the pump runs
     t = -5.0
     while t <= end_min + observe_min:
         at = start + timedelta(minutes=t)
@@ -175,12 +175,13 @@ def chart_infusion(
             recorded_at=at,
             **by_nurse,
         )
-        signs = VitalSigns(bp=BloodPressure(systolic, diastolic))
-        before = before or signs
-        if phase == "infusion":
-            earlier = [EarlierReading(t - t0, v) for t0, v in during]
-            during.append((t, signs))
-            judged = assess_infusion_reading(signs, baseline=before, earlier=earlier)
+        if t < 0:
+            before = _bp_signs(systolic, diastolic)
+        elif phase == "infusion":
+            during.append((t, systolic, diastolic))
+        if phase == "infusion" and _could_pause(systolic, diastolic):
+            earlier = [EarlierReading(t - t0, _bp_signs(s0, d0)) for t0, s0, d0 in during[:-1]]
+            judged = assess_infusion_reading(_bp_signs(systolic, diastolic), baseline=before, earlier=earlier)
             level = judged.level
             given_min = (paused_at or 0.0) if pausing else t - paused_min
             high = any(a.parameter in HIGH_BP for a in judged.alerts if a.level is level)
@@ -290,6 +291,36 @@ def dose_order(protocol: str, weight_kg: float) -> DoseOrder:
     if order.status.value == "hard_limit":  # the generator must never chart a refused order
         raise AssertionError(f"demo order refused by the rules: {protocol} at {weight_kg} kg")
     return order
+
+
+@cache
+def _bp_limits() -> tuple[float, float, float] | None:
+    """The lowest high systolic and diastolic, and the highest low systolic, that pause or stop.
+
+    None when a relative blood-pressure rule can pause (then every reading is judged in full).
+    """
+    v = default_rules().vitals
+    if any(r.pause is not None or r.stop is not None for r in v.relative.values()):
+        return None
+
+    def worst(name: str, pick: Any) -> float:
+        found = [x for x in (v.thresholds[name].pause, v.thresholds[name].stop) if x is not None]
+        return float(pick(found)) if found else (math.inf if pick is min else -math.inf)
+
+    return worst("systolic_high", min), worst("diastolic_high", min), worst("systolic_low", max)
+
+
+def _bp_signs(systolic: int, diastolic: int) -> VitalSigns:
+    return VitalSigns(bp=BloodPressure(systolic, diastolic))
+
+
+def _could_pause(systolic: int, diastolic: int) -> bool:
+    """Whether a reading can reach pause or stop at all (judging every reading in full is slow)."""
+    limits = _bp_limits()
+    if limits is None:
+        return True
+    sys_high, dia_high, sys_low = limits
+    return systolic >= sys_high or diastolic >= dia_high or systolic <= sys_low
 
 
 @cache
