@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, InvalidInput
 from ketaflow.security import new_token, token_digest, verify_password
 from ketaflow.services.audit import Actor, record
+from ketaflow.settings import get_settings
 from ketaflow.store.engine import begin_write
 from ketaflow.store.models import SignInAttempt, StaffRole, StaffUser, WebSession, utcnow
 from ketaflow.vocabulary import Role
@@ -22,11 +24,30 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 
 
+# Half-done sign-ins (WebSession.pending): the password was right, a second step remains.
+SECOND_FACTOR = "second_factor"  # give a code from the authenticator app (or a recovery code)
+ENROL = "enrol"  # the user's role requires a second factor they have not set up yet
+
+
 @dataclass(frozen=True)
 class SignedIn:
     user: StaffUser
     token: str  # the cookie value; only its hash is stored
     csrf_token: str
+    pending: str | None = None  # SECOND_FACTOR or ENROL: the session opens only that step
+
+
+def second_step(db: Session, user: StaffUser) -> str | None:
+    """What a user must still do after the right password: give a code, set a second factor up, or
+    nothing (KETAFLOW_REQUIRE_MFA names the roles that must have one)."""
+    if user.mfa_enabled_at is not None:
+        return SECOND_FACTOR
+    required = get_settings().mfa_roles()
+    if required and db.scalar(
+        select(StaffRole.id).where(StaffRole.user_id == user.id, StaffRole.role.in_(required)).limit(1)
+    ):
+        return ENROL
+    return None
 
 
 def sign_in(
@@ -62,6 +83,7 @@ def sign_in(
         db.commit()
         raise InvalidInput("That email address and password do not match; check them and try again.")
     token, csrf = new_token(), new_token()
+    pending = second_step(db, user)
     db.add(
         WebSession(
             token_sha256=token_digest(token),
@@ -70,11 +92,14 @@ def sign_in(
             created_at=now,
             expires_at=now + timedelta(hours=SESSION_HOURS),
             ip_address=ip_address,
+            pending=pending,
         )
     )
-    record(db, actor, "auth.sign_in", "staff_user", user.id)
+    record(
+        db, actor, "auth.sign_in" if pending is None else f"auth.password_ok_{pending}", "staff_user", user.id
+    )
     db.commit()
-    return SignedIn(user, token, csrf)
+    return SignedIn(user, token, csrf, pending)
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,21 @@ def current_user(db: Session, token: str | None) -> CurrentUser | None:
     One query per request (session, user and every role, by the session's unique token
     hash): this runs before every page and API call.
     """
+    found = _session_user(db, token)
+    if found is None or found.session.pending is not None:  # half-done sign-ins open no page
+        return None
+    return found
+
+
+def pending_user(db: Session, token: str | None, *stages: str) -> CurrentUser | None:
+    """The user of a half-done sign-in at one of `stages` (see `second_step`), else None."""
+    found = _session_user(db, token)
+    if found is None or found.session.pending not in stages:
+        return None
+    return found
+
+
+def _session_user(db: Session, token: str | None) -> CurrentUser | None:
     if not token:
         return None
     rows = db.execute(
@@ -115,6 +155,42 @@ def current_user(db: Session, token: str | None) -> CurrentUser | None:
         if clinic_id is not None:
             roles.setdefault(str(clinic_id), set()).add(role)
     return CurrentUser(user, session, roles)
+
+
+def end_all_sessions(db: Session, user_id: uuid.UUID, now: datetime | None = None) -> int:
+    """End every open session of one user (issue 11: deactivation and a password change end all of
+    that person's sessions). Runs in the caller's transaction; the caller commits. Returns how many.
+
+    Written for staff accounts (services/staff_accounts.py); the sign-in work has one of the same
+    name: keep one at merge.
+    """
+    result = db.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def open_session(
+    db: Session, user: StaffUser, now: datetime, *, ip_address: str | None, pending: str | None = None
+) -> SignedIn:
+    """A new session for `user` in the caller's transaction (after a second step or a password
+    change: a fresh token whenever what the session may do changes). The caller commits."""
+    token, csrf = new_token(), new_token()
+    db.add(
+        WebSession(
+            token_sha256=token_digest(token),
+            csrf_token=csrf,
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=SESSION_HOURS),
+            ip_address=ip_address,
+            pending=pending,
+        )
+    )
+    return SignedIn(user, token, csrf, pending)
 
 
 def sign_out(db: Session, who: CurrentUser, *, ip_address: str | None) -> None:
