@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -157,7 +157,7 @@ def _session_user(db: Session, token: str | None) -> CurrentUser | None:
     return CurrentUser(user, session, roles)
 
 
-def end_all_sessions(db: Session, user_id: uuid.UUID, now: datetime | None = None) -> int:
+def end_all_sessions(db: Session, user_id: uuid.UUID) -> int:
     """End every open session of one user (issue 11: deactivation and a password change end all of
     that person's sessions). Runs in the caller's transaction; the caller commits. Returns how many.
 
@@ -167,18 +167,20 @@ def end_all_sessions(db: Session, user_id: uuid.UUID, now: datetime | None = Non
     result = db.execute(
         update(WebSession)
         .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
+        .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def open_session(
-    db: Session, user: StaffUser, now: datetime, *, ip_address: str | None, pending: str | None = None
+    db: Session, user: StaffUser, *, ip_address: str | None, pending: str | None = None
 ) -> SignedIn:
     """A new session for `user` in the caller's transaction (after a second step or a password
-    change: a fresh token whenever what the session may do changes). The caller commits."""
-    token, csrf = new_token(), new_token()
+    change: a fresh token whenever what the session may do changes). The caller commits.
+
+    Session times are the real clock's (as in `sign_in`), whatever clock a request runs on."""
+    token, csrf, now = new_token(), new_token(), utcnow()
     db.add(
         WebSession(
             token_sha256=token_digest(token),

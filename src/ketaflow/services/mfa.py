@@ -166,7 +166,7 @@ def confirm_enrolment(db: Session, who: CurrentUser, code: str, now: datetime, *
         session = db.get(WebSession, who.session.id)
         assert session is not None
         session.revoked_at = now
-        signed = open_session(db, user, now, ip_address=actor.ip_address)
+        signed = open_session(db, user, ip_address=actor.ip_address)
     record(db, actor, "mfa.enabled", "staff_user", user.id, details={"recovery_codes": len(codes)})
     if signed is not None:
         record(db, actor, "auth.sign_in", "staff_user", user.id, details={"second_factor": "enrolled"})
@@ -209,7 +209,7 @@ def complete_sign_in(db: Session, who: CurrentUser, code: str, now: datetime, *,
     if recovery is not None:
         recovery.used_at = now
     session.revoked_at = now
-    signed = open_session(db, user, now, ip_address=actor.ip_address)
+    signed = open_session(db, user, ip_address=actor.ip_address)
     left = None
     if recovery is not None:
         left = len(

@@ -86,6 +86,12 @@ def _is_admin_anywhere(who: CurrentUser) -> bool:
     return any(Role.ADMIN in roles for roles in who.roles.values())
 
 
+def clinics_by_id(db: Session, who: CurrentUser) -> dict[uuid.UUID, Clinic]:
+    """Every clinic of `who`'s organization, by id (to name the clinics of people's roles)."""
+    rows = db.scalars(select(Clinic).where(Clinic.organization_id == who.user.organization_id))
+    return {c.id: c for c in rows}
+
+
 def _roles_of(db: Session, user_id: uuid.UUID) -> dict[uuid.UUID, set[Role]]:
     out: dict[uuid.UUID, set[Role]] = {}
     for clinic_id, role in db.execute(
@@ -323,7 +329,7 @@ def set_active(
     user = _target(db, who, user_id, not_self="You cannot switch your own account off or on.")
     if user.active != active:
         user.active = active
-        ended = end_all_sessions(db, user.id, now) if not active else 0
+        ended = end_all_sessions(db, user.id) if not active else 0
         record(
             db,
             actor,
@@ -357,7 +363,7 @@ def reset_second_factor(
     begin_write(db)
     user = _target(db, who, user_id, not_self="Remove your own second factor on your account page.")
     mfa.clear(db, user, now)
-    end_all_sessions(db, user.id, now)
+    end_all_sessions(db, user.id)
     record(db, actor, "mfa.reset_by_manager", "staff_user", user.id)
     db.commit()
 
@@ -406,7 +412,7 @@ def use_reset_link(db: Session, token: str, new_password: str, now: datetime, *,
     assert user is not None
     user.password_hash = hashed
     user.password_changed_at = now
-    ended = end_all_sessions(db, user.id, now)
+    ended = end_all_sessions(db, user.id)
     record(
         db,
         Actor(user.id, user.email, actor.ip_address, actor.user_agent),
@@ -435,8 +441,8 @@ def change_password(
     assert user is not None
     user.password_hash = hashed
     user.password_changed_at = now
-    ended = end_all_sessions(db, user.id, now)
-    signed = open_session(db, user, now, ip_address=actor.ip_address)
+    ended = end_all_sessions(db, user.id)
+    signed = open_session(db, user, ip_address=actor.ip_address)
     record(db, actor, "staff.password_changed", "staff_user", user.id, details={"sessions_ended": ended})
     db.commit()
     return signed

@@ -18,6 +18,7 @@ from ketaflow.store.migrate import current_revision
 from ketaflow.web.deps import SignInNeeded, page
 from ketaflow.web.nul_guard import RefuseNul
 from ketaflow.web.routes import (
+    account,
     auth,
     chairside,
     clinic_hours,
@@ -32,6 +33,7 @@ from ketaflow.web.routes import (
     portal,
     registration,
     sessions,
+    staff,
 )
 
 log = logging.getLogger("ketaflow.web")
@@ -59,6 +61,8 @@ def create_app(engine: Engine) -> FastAPI:
         director,
         clinic_hours,
         outcomes,
+        account,
+        staff,
     ):
         app.include_router(module.router)
 

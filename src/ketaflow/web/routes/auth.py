@@ -38,7 +38,11 @@ def login(
     except (InvalidInput, Forbidden) as exc:
         status = 429 if isinstance(exc, Forbidden) else 400
         return page(request, "login.html", status_code=status, email=email, error=exc.message)
-    response = RedirectResponse("/clinics", status_code=303)
+    # A second step may remain (services/mfa.py): a code, or setting a second factor up.
+    after = {auth.SECOND_FACTOR: "/login/code", auth.ENROL: "/account/second-factor"}.get(
+        signed.pending or "", "/clinics"
+    )
+    response = RedirectResponse(after, status_code=303)
     set_session_cookie(response, request, COOKIE, signed.token, auth.SESSION_HOURS)
     return response
 
