@@ -24,7 +24,6 @@ from ketaflow.web.deps import (
     Enrolling,
     EnrollingForm,
     FormWho,
-    MaybeWho,
     Now,
     Who,
     client_ip,
@@ -201,7 +200,7 @@ def remove_form(
 
 
 @router.get("/reset/{token}", include_in_schema=False)
-def reset_form(request: Request, token: str, db: Db, now: Now, who: MaybeWho) -> Response:
+def reset_form(request: Request, token: str, db: Db, now: Now) -> Response:
     try:
         user = staff_accounts.check_reset_link(db, token, now)
     except InvalidInput as exc:

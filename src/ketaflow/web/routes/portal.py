@@ -74,7 +74,7 @@ def _link_page(
 
 @router.get("/patients/{patient_id}/portal-link", include_in_schema=False)
 def link_form(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
-    return _link_page(request, db, who, patient_id, now, issued=None)
+    return _link_page(request, db, who, patient_id, now)
 
 
 @router.post("/patients/{patient_id}/portal-link", include_in_schema=False)
