@@ -27,6 +27,8 @@ FAILURE_WINDOW = timedelta(minutes=15)
 # Half-done sign-ins (WebSession.pending): the password was right, a second step remains.
 SECOND_FACTOR = "second_factor"  # give a code from the authenticator app (or a recovery code)
 ENROL = "enrol"  # the user's role requires a second factor they have not set up yet
+# A half-done sign-in lasts this long: enough to find the phone or scan a code, no more.
+PENDING_MINUTES = 15
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def sign_in(
             csrf_token=csrf,
             user_id=user.id,
             created_at=now,
-            expires_at=now + timedelta(hours=SESSION_HOURS),
+            expires_at=now
+            + (timedelta(minutes=PENDING_MINUTES) if pending else timedelta(hours=SESSION_HOURS)),
             ip_address=ip_address,
             pending=pending,
         )

@@ -193,7 +193,7 @@ def test_removing_and_resetting_the_second_factor(app: FastAPI, director: Signed
     person = new_staff(app, director)
     me = sign_in(app, person.email, person.password)
     secret, _ = _enrol_by_api(me)
-    later = datetime.now(UTC) + timedelta(seconds=31)
+    later = datetime.now(UTC) + timedelta(seconds=30)  # the next step: always inside the one-step window
     fresh = me.client.post(
         "/api/account/second-factor/recovery-codes",
         json={"code": totp_now(secret, later)},
@@ -216,3 +216,16 @@ def test_removing_and_resetting_the_second_factor(app: FastAPI, director: Signed
     assert r.status_code == 200 and me.client.get("/api/me").status_code == 401
     _, where = _password_step(app, person)
     assert where == "/clinics"
+
+
+def test_a_half_done_sign_in_lasts_fifteen_minutes(
+    app: FastAPI, director: Signed, demo_engine: Engine
+) -> None:
+    person = new_staff(app, director)
+    _enrol_by_api(sign_in(app, person.email, person.password))
+    _password_step(app, person)
+    with Session(demo_engine) as db:
+        pending = db.scalar(
+            select(m.WebSession).where(m.WebSession.user_id == person.id, m.WebSession.pending.is_not(None))
+        )
+        assert pending is not None and pending.expires_at - pending.created_at == timedelta(minutes=15)
