@@ -302,3 +302,16 @@ def test_a_front_desk_user_cannot_open_the_staff_pages(app: FastAPI) -> None:
     assert desk.client.get("/staff").status_code == 403
     assert desk.client.get("/api/staff").status_code == 403
     assert "Staff</a>" not in desk.client.get("/account").text
+
+
+def test_someone_with_no_role_left_is_the_administrators(
+    app: FastAPI, director: Signed, admin: Signed
+) -> None:
+    person = new_staff(app, director)
+    r = director.client.put(f"/api/staff/{person.id}/roles/aus", json={"roles": []}, headers=director.headers)
+    assert r.status_code == 200 and r.json()["roles"] == {}
+    assert person.email not in {s["email"] for s in director.client.get("/api/staff").json()["staff"]}
+    assert director.client.get(f"/api/staff/{person.id}").status_code == 403
+    listed = {s["email"]: s for s in admin.client.get("/api/staff").json()["staff"]}
+    assert listed[person.email]["roles"] == {} and listed[person.email]["may_manage"] is True
+    assert admin.client.post(f"/api/staff/{person.id}/deactivate", headers=admin.headers).status_code == 200
