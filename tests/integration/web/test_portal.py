@@ -625,6 +625,8 @@ def test_every_opening_is_audited_with_who_issued_the_link(world: World) -> None
     assert world.client.post(path, data={"date_of_birth": BIRTH}, follow_redirects=False).status_code == 303
     (signed,) = audits(world.engine, world.patient, "patient.sign_in")
     assert signed.actor_label == "patient" and signed.details["issued_by"].startswith("nurse1.aus")
+    # The patient's page says who gave the link it was opened with (a link they never used shows).
+    assert "with the link" in world.client.get("/me").text
     with Session(world.engine) as db:
         issuer = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
         assert issuer is not None and signed.details["issued_by_id"] == str(issuer.id)
