@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -14,12 +15,13 @@ _hasher = PasswordHasher()
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    # NFKC first (NIST SP 800-63B 5.1.1.2), so the same password typed on another keyboard matches.
+    return _hasher.hash(unicodedata.normalize("NFKC", password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash, unicodedata.normalize("NFKC", password))
     except (VerificationError, InvalidHashError):
         return False
 

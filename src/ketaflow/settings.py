@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ketaflow.errors import InvalidInput
+from ketaflow.vocabulary import Role
 
 
 class Settings(BaseSettings):
@@ -30,6 +31,28 @@ class Settings(BaseSettings):
     # address the staff member's own request came to, which behind a proxy may be an
     # internal one, so set it in production.
     public_url: str | None = None
+    # Roles whose members must use a second factor (TOTP) to sign in, comma-separated:
+    # KETAFLOW_REQUIRE_MFA=admin,director. Empty (the default, and the demo): nobody must,
+    # anyone may. A member of a listed role who has not set one up is sent to set it up at
+    # their next sign-in, before any other page (services/mfa.py).
+    require_mfa: str = ""
+
+    @field_validator("require_mfa")
+    @classmethod
+    def _mfa_roles(cls, value: str) -> str:
+        names = [n.strip().lower().replace("-", "_").replace(" ", "_") for n in (value or "").split(",")]
+        known = {r.value for r in Role}
+        unknown = [n for n in names if n and n not in known]
+        if unknown:
+            raise ValueError(
+                f"KETAFLOW_REQUIRE_MFA lists roles separated by commas, from {', '.join(sorted(known))}; "
+                f"{', '.join(repr(n) for n in unknown)} is not one of them."
+            )
+        return ",".join(n for n in names if n)
+
+    def mfa_roles(self) -> frozenset[Role]:
+        """The roles KETAFLOW_REQUIRE_MFA names."""
+        return frozenset(Role(n) for n in self.require_mfa.split(",") if n)
 
     # ---- sign-in and sessions (services/auth.py, services/sign_in_throttle.py) ------------
     # Failed sign-ins are counted before the password is checked. Three budgets:

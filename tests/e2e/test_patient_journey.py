@@ -222,15 +222,26 @@ def patient_page(j: Journey, new_page: Callable[[], Page]) -> None:
     j.go(page, f"/patients/{j.patient_id}")
     submit(page, page.get_by_role("link", name="Link to the patient's own page"))
     submit(page, page.get_by_role("button", name="Create a one-time link"))
-    expect(page.get_by_text("it is shown only this once")).to_be_visible()
-    url = page.locator("input.portal-url").input_value()
+    # A printout for the patient (issue 11): the link, a QR code, and "your date of birth".
+    expect(page.get_by_text("shown only this once")).to_be_visible()
+    expect(page.locator(".portal-handout svg")).to_be_visible()
+    url = page.locator("code.handout-url").inner_text()
     assert "/p/" in url
+    # Opened in the front desk's own (staff-signed-in) browser, it is refused and stays unused.
+    page.goto(url)
+    page.fill("input[name=date_of_birth]", "1986-05-21")
+    page.get_by_role("button", name="Open my page").click()
+    expect(page.get_by_text("This link is for the patient")).to_be_visible()
 
     me = new_page()  # the patient's own device: a new browser context, no staff cookie
     me.goto(url)
     clean(me)
     # The link's own page only offers a button: fetching the link (a scanner) uses nothing up.
     expect(me.get_by_role("heading", level=1)).to_contain_text("Open your clinic page")
+    me.fill("input[name=date_of_birth]", "1986-05-22")  # a slip of one day: asked again
+    submit(me, me.get_by_role("button", name="Open my page"))
+    expect(me.get_by_text("does not match the clinic's record")).to_be_visible()
+    me.fill("input[name=date_of_birth]", "1986-05-21")
     submit(me, me.get_by_role("button", name="Open my page"))
     expect(me.get_by_role("heading", level=1)).to_contain_text(f"Hello {GIVEN}")
     expect(me.locator("#appointments")).to_contain_text("Wednesday 17 March 2027 at 10:00")

@@ -1,7 +1,5 @@
 """CLI commands for sign-in administration: unlocking an account after too many failed sign-ins."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -270,6 +270,31 @@ def demo(
     _serve(engine, host, port)
 
 
+def reset_link(
+    email: Annotated[str, typer.Argument(help="The staff member's e-mail address.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print a one-time link (valid for an hour) for a staff member to set a new password.
+
+    For an administrator who cannot sign in; in the app, the administrator or the person's
+    director makes such links on the staff page. Anyone who can run this holds the database's
+    credentials already; the link is audited as made from the command line."""
+    from ketaflow.services.staff_accounts import RESET_VALID_MINUTES, operator_reset_link
+    from ketaflow.settings import get_settings
+    from ketaflow.store.engine import make_sessionmaker
+    from ketaflow.store.models import utcnow
+
+    engine = _engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as db:
+            issued = operator_reset_link(db, email, utcnow())
+        base = get_settings().public_url or f"http://{get_settings().host}:{get_settings().port}"
+    except KetaflowError as exc:
+        fail(str(exc))
+    typer.echo(f"One-time link for {issued.user.email} (works once, for {RESET_VALID_MINUTES} minutes):")
+    typer.echo(f"  {base}/reset/{issued.token}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this topic's commands to the main app."""
     app.command()(version)
@@ -278,3 +303,4 @@ def register(app: typer.Typer) -> None:
     app.command()(stats)
     app.command()(serve)
     app.command()(demo)
+    app.command("reset-link")(reset_link)

@@ -53,11 +53,32 @@ def session_hours() -> int:
     return get_settings().session_hours
 
 
+# Half-done sign-ins (WebSession.pending): the password was right, a second step remains.
+SECOND_FACTOR = "second_factor"  # give a code from the authenticator app (or a recovery code)
+ENROL = "enrol"  # the user's role requires a second factor they have not set up yet
+# A half-done sign-in lasts this long: enough to find the phone or scan a code, no more.
+PENDING_MINUTES = 15
+
+
 @dataclass(frozen=True)
 class SignedIn:
     user: StaffUser
     token: str  # the cookie value; only its hash is stored
     csrf_token: str
+    pending: str | None = None  # SECOND_FACTOR or ENROL: the session opens only that step
+
+
+def second_step(db: Session, user: StaffUser) -> str | None:
+    """What a user must still do after the right password: give a code, set a second factor up, or
+    nothing (KETAFLOW_REQUIRE_MFA names the roles that must have one)."""
+    if user.mfa_enabled_at is not None:
+        return SECOND_FACTOR
+    required = get_settings().mfa_roles()
+    if required and db.scalar(
+        select(StaffRole.id).where(StaffRole.user_id == user.id, StaffRole.role.in_(required)).limit(1)
+    ):
+        return ENROL
+    return None
 
 
 def sign_in(
@@ -115,23 +136,17 @@ def sign_in(
             .where(WebSession.token_sha256 == token_digest(previous_token), WebSession.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-    token, csrf = new_token(), new_token()
-    db.add(
-        WebSession(
-            token_sha256=token_digest(token),
-            csrf_token=csrf,
-            user_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + timedelta(hours=session_hours()),
-            ip_address=ip_address,
-            user_epoch=user.session_epoch,
-        )
+    signed = open_session(db, user, ip_address=ip_address, pending=second_step(db, user), now=now)
+    record(
+        db,
+        actor,
+        "auth.sign_in" if signed.pending is None else f"auth.password_ok_{signed.pending}",
+        "staff_user",
+        user.id,
     )
-    record(db, actor, "auth.sign_in", "staff_user", user.id)
     db.commit()
     prune(db, now)
-    return SignedIn(user, token, csrf)
+    return signed
 
 
 def end_all_sessions(db: Session, user_id: uuid.UUID) -> int:
@@ -210,6 +225,21 @@ def current_user(db: Session, token: str | None, *, now: datetime | None = None)
     hash): this runs before every page and API call. At most once a minute per session, a
     short write records that the session is in use (the idle timeout counts from it).
     """
+    found = _session_user(db, token, now)
+    if found is None or found.session.pending is not None:  # half-done sign-ins open no page
+        return None
+    return found
+
+
+def pending_user(db: Session, token: str | None, *stages: str) -> CurrentUser | None:
+    """The user of a half-done sign-in at one of `stages` (see `second_step`), else None."""
+    found = _session_user(db, token, None)
+    if found is None or found.session.pending not in stages:
+        return None
+    return found
+
+
+def _session_user(db: Session, token: str | None, now: datetime | None) -> CurrentUser | None:
     if not token:
         return None
     rows = db.execute(
@@ -240,6 +270,37 @@ def current_user(db: Session, token: str | None, *, now: datetime | None = None)
         session.last_seen_at = now
         db.commit()
     return CurrentUser(user, session, roles)
+
+
+def open_session(
+    db: Session,
+    user: StaffUser,
+    *,
+    ip_address: str | None,
+    pending: str | None = None,
+    now: datetime | None = None,
+) -> SignedIn:
+    """A new session for `user` in the caller's transaction (at sign-in, after a second step or
+    a password change: a fresh token whenever what the session may do changes). The caller
+    commits. A half-done sign-in (`pending`) lasts PENDING_MINUTES, a full one session_hours().
+
+    Session times are the real clock's, whatever clock a request runs on."""
+    token, csrf, now = new_token(), new_token(), now or utcnow()
+    lasts = timedelta(minutes=PENDING_MINUTES) if pending else timedelta(hours=session_hours())
+    db.add(
+        WebSession(
+            token_sha256=token_digest(token),
+            csrf_token=csrf,
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lasts,
+            ip_address=ip_address,
+            user_epoch=user.session_epoch,
+            pending=pending,
+        )
+    )
+    return SignedIn(user, token, csrf, pending)
 
 
 def sign_out(db: Session, who: CurrentUser, *, ip_address: str | None) -> None:

@@ -3,13 +3,18 @@
 Only SHA-256 digests of link and session tokens are stored (as for staff sessions). A link
 works once: it is marked used by a conditional UPDATE, so two requests racing with the same
 link cannot both open a session.
+
+The link is for the patient only (issue 11): it is handed over as a printout, and opening it
+also asks the patient's date of birth; MAX_BIRTH_DATE_TRIES wrong dates spend the link. A
+browser signed in as staff cannot open it (`refuse_staff_browser`). Every issue, opening and
+refusal is audited, and every opening and wrong date names the staff member who issued it.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -31,6 +36,9 @@ LINK_VALID_DAYS = 7
 PATIENT_SESSION_HOURS = 12
 
 PATIENT_LABEL = "patient"
+# Wrong dates of birth a link survives; the next one spends it (a date has ~36,500 values in a
+# century, so a handful of tries cannot find it). Clinic policy placeholder, not from a source.
+MAX_BIRTH_DATE_TRIES = 5
 
 
 def patient_actor(ip_address: str | None = None, user_agent: str | None = None) -> Actor:
@@ -145,6 +153,15 @@ NOT_VALID = (
 )
 ALREADY_USED = "This link has already been used; each link works only once. Ask your clinic for a new link."
 EXPIRED = "This link has expired. Ask your clinic for a new link."
+SPENT = (
+    "This link no longer works: the date of birth was wrong too many times. Ask your clinic for a new link."
+)
+WRONG_BIRTH_DATE = "That date of birth does not match the clinic's record; check it and try again."
+NEED_BIRTH_DATE = "Give your date of birth to open your page."
+STAFF_BROWSER = (
+    "This link is for the patient: it opens on the patient's own phone or computer, never in a browser "
+    "signed in to ketaflow as staff. Give the printout to the patient."
+)
 
 
 @dataclass(frozen=True)
@@ -163,21 +180,56 @@ def check_link(db: Session, token: str, now: datetime) -> None:
     link = db.scalar(
         select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == token_digest(token or ""))
     )
-    if link is None or link.used_at is not None or link.expires_at <= now:
+    if link is None or link.used_at is not None or link.expires_at <= now or _spent(link):
         raise _refusal(_why_refused(link))
 
 
+def _spent(link: m.PatientAccessLink) -> bool:
+    return (link.failed_attempts or 0) >= MAX_BIRTH_DATE_TRIES
+
+
 def _why_refused(link: m.PatientAccessLink | None) -> str:
-    """Why a link that cannot open a session now is refused: unknown, used, or else expired."""
+    """Why a link that cannot open a session now is refused: unknown, used, spent, or else expired."""
     if link is None:
         return "unknown"
-    return "used" if link.used_at is not None else "expired"
+    if link.used_at is not None:
+        return "used"
+    return "spent" if _spent(link) else "expired"
 
 
 def _refusal(reason: str) -> LinkRefused:
     if reason == "unknown":
         return LinkRefused(NOT_VALID, gone=False)
-    return LinkRefused(ALREADY_USED if reason == "used" else EXPIRED, gone=True)
+    return LinkRefused({"used": ALREADY_USED, "spent": SPENT}.get(reason, EXPIRED), gone=True)
+
+
+def _issuer(db: Session, link: m.PatientAccessLink) -> dict[str, str]:
+    """Who issued a link, for the audit details of everything done with it."""
+    staff = db.get(m.StaffUser, link.created_by_id)
+    return {"issued_by_id": str(link.created_by_id), "issued_by": staff.email if staff else "unknown"}
+
+
+def refuse_staff_browser(
+    db: Session, token: str, who: CurrentUser, *, ip_address: str | None = None, user_agent: str | None = None
+) -> LinkRefused:
+    """Audit a staff-signed-in browser trying to open a patient's link (the link stays unused)."""
+    link = db.scalar(
+        select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == token_digest(token or ""))
+    )
+    if link is not None:
+        begin_write(db)
+        record(
+            db,
+            who.actor(ip_address, user_agent),
+            "patient_link.refused_staff_browser",
+            "patient_access_link",
+            link.id,
+            clinic_id=link.clinic_id,
+            patient_id=link.patient_id,
+            details=_issuer(db, link),
+        )
+        db.commit()
+    return LinkRefused(STAFF_BROWSER, gone=False)
 
 
 def redeem_link(
@@ -185,22 +237,55 @@ def redeem_link(
     token: str,
     now: datetime,
     *,
+    date_of_birth: date | None,
     ip_address: str | None = None,
     user_agent: str | None = None,
 ) -> OpenedSession:
-    """Use a one-time link: mark it used (once, atomically) and open a patient session."""
+    """Use a one-time link with the patient's date of birth: mark it used (once, atomically) and
+    open a patient session. A wrong date is counted; MAX_BIRTH_DATE_TRIES of them spend the link."""
     digest = token_digest(token or "")
     begin_write(db)
+    link = db.scalar(select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == digest))
+    usable = link is not None and link.used_at is None and link.expires_at > now and not _spent(link)
+    if link is not None and usable:
+        if date_of_birth is None:
+            db.rollback()
+            raise LinkRefused(NEED_BIRTH_DATE, gone=False)
+        patient = db.get(m.Patient, link.patient_id)
+        if patient is None or patient.date_of_birth != date_of_birth:
+            db.execute(
+                update(m.PatientAccessLink)
+                .where(m.PatientAccessLink.id == link.id)
+                .values(failed_attempts=m.PatientAccessLink.failed_attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            tries = (link.failed_attempts or 0) + 1
+            record(
+                db,
+                patient_actor(ip_address, user_agent),
+                "patient_link.wrong_birth_date",
+                "patient_access_link",
+                link.id,
+                clinic_id=link.clinic_id,
+                patient_id=link.patient_id,
+                details={**_issuer(db, link), "tries": tries},
+            )
+            db.commit()
+            if tries >= MAX_BIRTH_DATE_TRIES:
+                raise LinkRefused(SPENT, gone=True)
+            raise LinkRefused(WRONG_BIRTH_DATE, gone=False)
     used = db.execute(
         update(m.PatientAccessLink)
         .where(
             m.PatientAccessLink.token_sha256 == digest,
             m.PatientAccessLink.used_at.is_(None),
             m.PatientAccessLink.expires_at > now,
+            m.PatientAccessLink.failed_attempts < MAX_BIRTH_DATE_TRIES,
         )
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
+    db.expire_all()
     link = db.scalar(select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == digest))
     if used.rowcount != 1 or link is None:  # type: ignore[attr-defined]
         reason = _why_refused(link)
@@ -215,6 +300,7 @@ def redeem_link(
             link.id,
             clinic_id=link.clinic_id,
             patient_id=link.patient_id,
+            details=_issuer(db, link),
         )
         db.commit()
         raise _refusal(reason)
@@ -237,7 +323,7 @@ def redeem_link(
         session.id,
         clinic_id=link.clinic_id,
         patient_id=link.patient_id,
-        details={"link_id": str(link.id)},
+        details={"link_id": str(link.id), **_issuer(db, link)},
     )
     db.commit()
     return OpenedSession(session_token, session)

@@ -35,6 +35,7 @@ class Action(StrEnum):
     CORRECT_PATIENT_ANSWERS = "correct the answers a patient gave to a questionnaire"
     SET_CLINIC_HOURS = "set the clinic's opening hours, closures and booking horizon"
     RECORD_MONITORING = "record a maintenance check (liver tests, bladder screening)"
+    MANAGE_STAFF = "manage the clinic's staff accounts and their roles"
 
 
 _ALL = set(Role)
@@ -83,6 +84,10 @@ ALLOWED: dict[Action, set[Role]] = {
     # clinic's days and the administrator the network, so they set them.
     Action.SET_CLINIC_HOURS: {Role.ADMIN, Role.DIRECTOR},
     Action.RECORD_MONITORING: {Role.PSYCHIATRIST, Role.NURSE},
+    # Staff accounts (services/staff_accounts.py, issue 11): the administrator and the clinic's
+    # director create, switch off and on, and give roles at that clinic; only an administrator
+    # grants or takes the administrator role, and nobody changes their own roles.
+    Action.MANAGE_STAFF: {Role.ADMIN, Role.DIRECTOR},
 }
 
 

@@ -57,6 +57,10 @@ class Home:
     first_visit: bool  # no infusion yet: the preparation information matters most now
     questions: list[m.PatientQuestion]
     due: list[Due]
+    # Who at the clinic gave the link this session was opened with, and when it was opened: the
+    # patient can tell the clinic if they never used that link (issue 11: links are the patient's).
+    link_from: str | None = None
+    opened_at: datetime | None = None
 
 
 def _audit_read(db: Session, me: CurrentPatient, action: str, ip_address: str | None) -> None:
@@ -129,6 +133,13 @@ def home(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | No
     infusions = db.scalar(
         select(func.count()).select_from(m.InfusionSession).where(m.InfusionSession.patient_id == pid)
     )
+    link_from = None
+    if me.session.link_id is not None:
+        link_from = db.scalar(
+            select(m.StaffUser.full_name)
+            .join(m.PatientAccessLink, m.PatientAccessLink.created_by_id == m.StaffUser.id)
+            .where(m.PatientAccessLink.id == me.session.link_id)
+        )
     result = Home(
         me.patient,
         me.clinic,
@@ -137,6 +148,8 @@ def home(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | No
         not infusions,
         _questions(db, pid),
         _due(db, pid, now),
+        link_from,
+        me.session.created_at,
     )
     _audit_read(db, me, "portal.home", ip_address)
     return result

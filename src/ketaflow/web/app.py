@@ -22,6 +22,7 @@ from ketaflow.store.migrate import current_revision
 from ketaflow.web.deps import SignInNeeded, page
 from ketaflow.web.nul_guard import RefuseNul
 from ketaflow.web.routes import (
+    account,
     auth,
     chairside,
     clinic_hours,
@@ -36,6 +37,7 @@ from ketaflow.web.routes import (
     portal,
     registration,
     sessions,
+    staff,
 )
 
 log = logging.getLogger("ketaflow.web")
@@ -65,6 +67,8 @@ def create_app(engine: Engine, *, trusted_proxies: Sequence[str] | None = None) 
         director,
         clinic_hours,
         outcomes,
+        account,
+        staff,
     ):
         app.include_router(module.router)
 

@@ -30,6 +30,10 @@ def _can(who: auth.CurrentUser, action: str, clinic_id: uuid.UUID) -> bool:
 
 
 templates.env.globals["can"] = _can
+# For the header's link to the staff accounts (services/staff_accounts.py checks again).
+templates.env.globals["manages_staff"] = lambda who: any(
+    allowed(who, Action.MANAGE_STAFF, uuid.UUID(clinic)) for clinic in who.roles
+)
 # Compiled templates are kept; by default Jinja also stats every template file (and each
 # one it extends or includes) on every page to see whether it changed. Set
 # KETAFLOW_RELOAD_TEMPLATES=1 while editing templates on a running server.
@@ -61,6 +65,46 @@ def _who(request: Request, db: Db) -> auth.CurrentUser:
 
 Who = Annotated[auth.CurrentUser, Depends(_who)]
 MaybeWho = Annotated[auth.CurrentUser | None, Depends(_who_or_none)]
+
+
+def _code_step(request: Request, db: Db) -> auth.CurrentUser:
+    """A half-done sign-in waiting for its second-factor code (services/mfa.py)."""
+    who = auth.pending_user(db, request.cookies.get(COOKIE), auth.SECOND_FACTOR)
+    if who is None:
+        raise SignInNeeded()
+    return who
+
+
+def _enrolling(request: Request, db: Db) -> auth.CurrentUser:
+    """A signed-in user, or a half-done sign-in whose role requires setting a second factor up."""
+    token = request.cookies.get(COOKIE)
+    who = auth.current_user(db, token) or auth.pending_user(db, token, auth.ENROL)
+    if who is None:
+        raise SignInNeeded()
+    return who
+
+
+def _enrolling_form(
+    who: Annotated[auth.CurrentUser, Depends(_enrolling)], csrf: Annotated[str, Form()] = ""
+) -> auth.CurrentUser:
+    if csrf != who.session.csrf_token:
+        raise Forbidden("This form has expired; reload the page and try again.")
+    return who
+
+
+def _code_step_form(
+    who: Annotated[auth.CurrentUser, Depends(_code_step)], csrf: Annotated[str, Form()] = ""
+) -> auth.CurrentUser:
+    if csrf != who.session.csrf_token:
+        raise Forbidden("This form has expired; sign in again.")
+    return who
+
+
+# The second step of a sign-in: giving a code (CodeStep) or setting a second factor up (Enrolling).
+CodeStepForm = Annotated[auth.CurrentUser, Depends(_code_step_form)]
+CodeStep = Annotated[auth.CurrentUser, Depends(_code_step)]
+Enrolling = Annotated[auth.CurrentUser, Depends(_enrolling)]
+EnrollingForm = Annotated[auth.CurrentUser, Depends(_enrolling_form)]
 
 
 async def clock() -> datetime:

@@ -131,3 +131,29 @@ def test_serve_refuses_a_bad_public_address_before_it_starts(
     err = capsys.readouterr().err
     assert "KETAFLOW_PUBLIC_URL must be the address patients reach this server by" in err
     assert "Traceback" not in err
+
+
+def test_reset_link_prints_a_one_time_link_for_someone_locked_out(demo_engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    from ketaflow.web.app import create_app
+
+    url = url_of(demo_engine)
+    unknown = runner.invoke(app, ["reset-link", "nobody@demo.ketaflow.org", "--database-url", url])
+    assert unknown.exit_code == 2 and "No staff member" in unknown.output
+    made = runner.invoke(app, ["reset-link", "frontdesk2.den@demo.ketaflow.org", "--database-url", url])
+    assert made.exit_code == 0, made.output
+    link = next(line.strip() for line in made.output.splitlines() if "/reset/" in line)
+    path = link[link.index("/reset/") :]
+    with TestClient(create_app(demo_engine)) as client:
+        assert client.get(path).status_code == 200
+        done = client.post(
+            path, data={"new_password": "amber comet 73 lakes", "confirm_password": "amber comet 73 lakes"}
+        )
+        assert done.status_code == 200 and "Password set" in done.text
+        signed = client.post(
+            "/login",
+            data={"email": "frontdesk2.den@demo.ketaflow.org", "password": "amber comet 73 lakes"},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303

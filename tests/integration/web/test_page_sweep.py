@@ -46,6 +46,10 @@ PAGES = (
     "/sessions/{session}/order/{order}/correct",
     "/sessions/{se_session}/side-effects/{side_effect}/correct",
     "/patients/{patient}/questionnaires/{response}/correct",
+    "/account",
+    "/account/second-factor",
+    "/staff",
+    "/staff/{staff}",
 )
 AUS_DATA = tuple(p for p in PAGES if "{" in p)  # pages of one clinic's patients or rooms
 # Pages of clinical records (permissions.READ_CLINICAL), which the front desk may not open.
@@ -99,7 +103,9 @@ def ids(demo_engine: Engine) -> dict[str, str]:
             .order_by(m.Patient.mrn, m.InfusionSession.series_number, m.SideEffect.onset_at)
             .limit(1)
         ).one()
+        staff = conn.scalar(select(m.StaffUser.id).where(m.StaffUser.email == "nurse2.aus@demo.ketaflow.org"))
     assert vital and order and response, "the demo infusion has vitals, an order and questionnaires"
+    assert staff, "the demo has a second Austin nurse"
     return {
         "code": "aus",
         "patient": str(row.patient_id),
@@ -109,6 +115,7 @@ def ids(demo_engine: Engine) -> dict[str, str]:
         "response": str(response),
         "side_effect": str(effect.id),
         "se_session": str(effect.session_id),
+        "staff": str(staff),
     }
 
 

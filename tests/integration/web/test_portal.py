@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,6 +30,7 @@ from ketaflow.web.content import portal_content
 from ketaflow.web.deps import clock
 from tests.integration.web.sign_in_support import post_login
 
+BIRTH = "1980-05-17"  # the date of birth of the patients made here
 # A date no other test module uses: 2027-02-10, 10:00 in Austin (America/Chicago, UTC-6).
 T0 = datetime(2027, 2, 10, 16, 0, tzinfo=UTC)
 
@@ -116,7 +118,7 @@ def issue_link(client: TestClient, patient_id: uuid.UUID, who: str = "frontdesk1
 def open_as_patient(client: TestClient, patient_id: uuid.UUID) -> dict[str, str]:
     """Issue a link, open it with no other cookie, and return the patient's CSRF header."""
     url = issue_link(client, patient_id)
-    r = client.post(url, follow_redirects=False)
+    r = client.post(url, data={"date_of_birth": BIRTH}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/me", r.text
     return {"X-CSRF-Token": client.get("/api/me/session").json()["csrf_token"]}
 
@@ -173,7 +175,7 @@ def test_a_link_opens_the_page_once_and_a_second_use_is_refused(world: World) ->
         assert look.status_code == 200 and "Open my page" in look.text
         assert look.headers["cache-control"] == "no-store" and "noindex" in look.headers["x-robots-tag"]
         assert "set-cookie" not in look.headers and world.given_name not in look.text
-    first = client.post(url, follow_redirects=False)
+    first = client.post(url, data={"date_of_birth": BIRTH}, follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/me"
     cookie = first.headers["set-cookie"]
     assert (
@@ -189,7 +191,7 @@ def test_a_link_opens_the_page_once_and_a_second_use_is_refused(world: World) ->
     client.cookies.clear()
     looked = client.get(url, follow_redirects=False)
     assert looked.status_code == 410 and "already been used" in looked.text
-    again = client.post(url, follow_redirects=False)
+    again = client.post(url, data={"date_of_birth": BIRTH}, follow_redirects=False)
     assert again.status_code == 410
     assert "already been used" in again.text and "Ask your clinic for a new link" in again.text
     assert world.given_name not in again.text
@@ -214,7 +216,8 @@ def test_links_are_built_on_the_public_address_when_one_is_set(
         get_settings.cache_clear()
     assert url.startswith("https://care.example.org/p/") and "//p/" not in url
     token_path = url.removeprefix("https://care.example.org")
-    assert world.client.post(token_path, follow_redirects=False).status_code == 303
+    opened = world.client.post(token_path, data={"date_of_birth": BIRTH}, follow_redirects=False)
+    assert opened.status_code == 303
 
 
 def test_an_expired_or_unknown_link_gets_a_friendly_page_and_no_session(world: World) -> None:
@@ -238,10 +241,10 @@ def test_the_staff_page_shows_the_url_once_and_stores_only_its_hash(world: World
     assert "No link has been given" in form.text
     made = client.post(f"/patients/{world.patient}/portal-link", data={"csrf": csrf_of(form.text)})
     assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
-    found = re.search(r'value="(http://testserver/p/([^"]+))"', made.text)
+    found = re.search(r'class="handout-url">(http://testserver/p/([^<]+))<', made.text)
     assert found, made.text
     token = found.group(2)
-    assert "shown only this once" in made.text and "secure channel" in made.text
+    assert "shown only this once" in made.text and "for the patient alone" in made.text
     with Session(world.engine) as db:
         link = db.scalar(select(m.PatientAccessLink).where(m.PatientAccessLink.patient_id == world.patient))
         assert (
@@ -495,7 +498,7 @@ def test_two_simultaneous_uses_of_one_link_open_one_session(world: World) -> Non
         barrier.wait()
         with sessions() as db:
             try:
-                patient_access.redeem_link(db, token, T0)
+                patient_access.redeem_link(db, token, T0, date_of_birth=date(1980, 5, 17))
                 return "opened"
             except patient_access.LinkRefused as exc:
                 return "refused" if exc.gone else "invalid"
@@ -551,3 +554,84 @@ def test_the_staff_link_page_shows_what_the_patient_sent_with_the_item_9_alert_f
     assert "same-day suicide-risk review by the psychiatrist" in page.text
     assert "Is &lt;b&gt;music&lt;/b&gt; allowed?" in page.text  # escaped, never markup
     assert page.text.index("suicide-risk review") < page.text.index("Give the patient a link")
+
+
+# ---- the link is for the patient only (issue 11 item 8) -------------------------------------
+# The finding: a front-desk user issued a patient's link, opened it in their own browser and then
+# read the patient's questions and answered a PHQ-9 as the patient (the audit said "patient").
+
+
+def _path(url: str) -> str:
+    return url.removeprefix("http://testserver")
+
+
+def test_opening_a_link_asks_for_the_patients_date_of_birth(world: World) -> None:
+    client, path = world.client, _path(issue_link(world.client, world.patient))
+    look = client.get(path)
+    assert look.status_code == 200 and "date of birth" in look.text and 'name="date_of_birth"' in look.text
+    missing = client.post(path, follow_redirects=False)
+    assert missing.status_code == 400 and "date of birth" in missing.text
+    wrong = client.post(path, data={"date_of_birth": "1980-05-18"}, follow_redirects=False)
+    assert wrong.status_code == 400 and "does not match" in unescape(wrong.text)
+    assert client.get("/me").status_code == 401
+    ok = client.post(path, data={"date_of_birth": BIRTH}, follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/me"
+    (wrong_audit,) = audits(world.engine, world.patient, "patient_link.wrong_birth_date")
+    assert wrong_audit.details["issued_by"].startswith("frontdesk1.aus")
+
+
+def test_five_wrong_dates_spend_the_link(world: World) -> None:
+    client, path = world.client, _path(issue_link(world.client, world.patient))
+    statuses = [
+        client.post(path, data={"date_of_birth": f"1990-01-{day:02d}"}, follow_redirects=False).status_code
+        for day in range(1, 6)
+    ]
+    assert statuses == [400, 400, 400, 400, 410]
+    late = client.post(path, data={"date_of_birth": BIRTH}, follow_redirects=False)
+    assert late.status_code == 410 and client.get("/me").status_code == 401
+
+
+def test_a_browser_signed_in_as_staff_cannot_open_a_patient_link(world: World) -> None:
+    client = world.client
+    sign_in(client, "frontdesk1.aus")
+    form = client.get(f"/patients/{world.patient}/portal-link")
+    made = client.post(f"/patients/{world.patient}/portal-link", data={"csrf": csrf_of(form.text)})
+    found = re.search(r"(/p/[A-Za-z0-9_\-]+)", made.text)
+    assert made.status_code == 200 and found
+    refused = client.post(found.group(1), data={"date_of_birth": BIRTH}, follow_redirects=False)
+    assert refused.status_code == 403 and "for the patient" in refused.text
+    assert client.get("/me").status_code == 401
+    (event,) = audits(world.engine, world.patient, "patient_link.refused_staff_browser")
+    assert event.actor_label.startswith("frontdesk1.aus")
+    # Not spent: the patient opens it on their own device.
+    client.cookies.clear()
+    assert (
+        client.post(found.group(1), data={"date_of_birth": BIRTH}, follow_redirects=False).status_code == 303
+    )
+
+
+def test_the_handout_is_for_the_patient_and_the_staff_page_never_shows_a_token(world: World) -> None:
+    client = world.client
+    sign_in(client, "nurse1.aus")
+    form = client.get(f"/patients/{world.patient}/portal-link")
+    made = client.post(f"/patients/{world.patient}/portal-link", data={"csrf": csrf_of(form.text)})
+    assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
+    assert "Print" in made.text and "<svg" in made.text and "your date of birth" in made.text
+    token = re.search(r"/p/([A-Za-z0-9_\-]+)", made.text)
+    assert token
+    later = client.get(f"/patients/{world.patient}/portal-link")
+    assert token.group(1) not in later.text and "/p/" not in later.text
+
+
+def test_every_opening_is_audited_with_who_issued_the_link(world: World) -> None:
+    path = _path(issue_link(world.client, world.patient, "nurse1.aus"))
+    assert world.client.post(path, data={"date_of_birth": BIRTH}, follow_redirects=False).status_code == 303
+    (signed,) = audits(world.engine, world.patient, "patient.sign_in")
+    assert signed.actor_label == "patient" and signed.details["issued_by"].startswith("nurse1.aus")
+    # The patient's page says who gave the link it was opened with (a link they never used shows).
+    assert "with the link" in world.client.get("/me").text
+    with Session(world.engine) as db:
+        issuer = db.scalar(select(m.StaffUser).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
+        assert issuer is not None and signed.details["issued_by_id"] == str(issuer.id)
+    (issued,) = audits(world.engine, world.patient, "patient_link.issue")
+    assert issued.actor_user_id == issuer.id

@@ -86,7 +86,9 @@ def patient(demo_engine: Engine, who: dict[str, Caller]) -> Iterator[PatientCall
     app = create_app(demo_engine)
     app.dependency_overrides[clock] = lambda: NOW
     with TestClient(app) as client:
-        assert client.post(url, follow_redirects=False).status_code == 303
+        assert (
+            client.post(url, data={"date_of_birth": "1975-01-02"}, follow_redirects=False).status_code == 303
+        )
         headers = {"X-CSRF-Token": client.get("/api/me/session").json()["csrf_token"]}
         yield PatientCaller(client, headers, pid)
 
@@ -121,6 +123,7 @@ def test_issuing_a_link_is_for_the_clinics_desk_nurses_psychiatrists_and_admin(
         )
     if r.status_code == 200:
         assert r.json()["url"].startswith("http://testserver/p/") and r.json()["valid_days"] == 7
+        assert r.json()["needs_date_of_birth"] is True
         assert r.json()["expires_at"] == "2027-03-10T17:00:00+00:00" and links == 1
     else:
         assert r.json()["error"] and links == 0

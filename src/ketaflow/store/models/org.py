@@ -112,6 +112,13 @@ class StaffUser(Identified, Versioned, Base):
     # Raised to end every session issued before (services.auth.end_all_sessions; also raised
     # on deactivation and on a password change, see below).
     session_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Second factor (services/mfa.py): the TOTP shared secret (RFC 6238, base32). Set when
+    # enrolment starts; it counts only once `mfa_enabled_at` is set (the first code checked).
+    mfa_secret: Mapped[str | None] = mapped_column(String(64))
+    mfa_enabled_at: Mapped[datetime | None]
+    # The last TOTP time step accepted: a code is never accepted twice (RFC 6238 section 5.2).
+    mfa_last_step: Mapped[int | None] = mapped_column(Integer)
+    password_changed_at: Mapped[datetime | None]
 
     roles: Mapped[list[StaffRole]] = relationship(back_populates="user")
 
@@ -133,6 +140,30 @@ def _end_sessions_on(attribute: str) -> None:
 
 _end_sessions_on("active")
 _end_sessions_on("password_hash")
+
+
+class StaffRecoveryCode(Identified, Base):
+    """A single-use recovery code for the second factor; only its SHA-256 is kept."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
+class PasswordResetToken(Identified, Base):
+    """A one-time link to set a new password (or the first one); only the token's SHA-256 is kept."""
+
+    __tablename__ = "password_reset_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class StaffRole(Identified, ClinicOwned, Base):

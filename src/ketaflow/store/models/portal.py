@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaflow.store.models.base import Base, ClinicalFact, ClinicOwned, Identified, utcnow
@@ -25,6 +25,9 @@ class PatientAccessLink(Identified, ClinicOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # Wrong dates of birth given with this link; at services.patient_access.MAX_BIRTH_DATE_TRIES
+    # the link is spent (it cannot be used to guess the date).
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PatientSession(Identified, Base):

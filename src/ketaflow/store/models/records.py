@@ -85,6 +85,12 @@ class WebSession(Identified, Base):
     # The user's session epoch when this session began; a later epoch (deactivation, password
     # change, `end_all_sessions`) ends it.
     user_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set while the sign-in is half done: "second_factor" (password right, TOTP code still to
+    # give) or "enrol" (the user's role requires a second factor they have not set up). Such a
+    # session opens no page but the second step (services/mfa.py); NULL is a full sign-in.
+    pending: Mapped[str | None] = mapped_column(String(20))
+    # Wrong second-factor codes given in this half-done sign-in (services.mfa.MAX_CODE_TRIES).
+    failed_codes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SignInAttempt(Identified, Base):

@@ -59,7 +59,11 @@ def login(
     except (InvalidInput, Forbidden) as exc:
         status = 403 if isinstance(exc, Forbidden) else 400
         return _login_page(request, status_code=status, email=email, error=exc.message)
-    response = RedirectResponse("/clinics", status_code=303)
+    # A second step may remain (services/mfa.py): a code, or setting a second factor up.
+    after = {auth.SECOND_FACTOR: "/login/code", auth.ENROL: "/account/second-factor"}.get(
+        signed.pending or "", "/clinics"
+    )
+    response = RedirectResponse(after, status_code=303)
     set_session_cookie(response, request, COOKIE, signed.token, auth.session_hours())
     response.delete_cookie(
         deps.login_cookie_name(request),

@@ -1,8 +1,10 @@
 """The patient's own page: one-time link, preparation, questions, questionnaires due.
 
-Staff issue a one-time link (/patients/{id}/portal-link); the patient opens it (/p/{token})
-and presses its button (POST /p/{token}), which uses the link up, sets the separate
-`ketaflow_patient` cookie and leads to /me. Patient API calls live
+Staff issue a one-time link (/patients/{id}/portal-link) as a printout for the patient (the
+token appears only on that handout, never on the staff pages); the patient opens it (/p/{token}),
+gives their date of birth and presses its button (POST /p/{token}), which uses the link up, sets
+the separate `ketaflow_patient` cookie and leads to /me. A browser signed in as staff cannot
+open a patient's link. Patient API calls live
 under /api/me/... and send the X-CSRF-Token from GET /api/me/session.
 """
 
@@ -16,13 +18,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, StrictInt
 
 from ketaflow.errors import Conflict, InvalidInput
-from ketaflow.services import patient_access, patient_reports, portal
+from ketaflow.services import auth, mfa, patient_access, patient_reports, portal
 from ketaflow.services.patient_access import CurrentPatient
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.settings import get_settings
 from ketaflow.store import models as m
 from ketaflow.web.content import portal_content
-from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, client_ip, page, set_session_cookie
+from ketaflow.web.deps import COOKIE, ApiWho, Db, FormWho, Now, Who, client_ip, page, set_session_cookie
+from ketaflow.web.forms import day
 from ketaflow.web.patient_deps import PATIENT_COOKIE, SIGN_IN_NEEDED, ApiMe, FormMe, MaybeMe, Me
 
 router = APIRouter()
@@ -71,7 +74,7 @@ def _link_page(
 
 @router.get("/patients/{patient_id}/portal-link", include_in_schema=False)
 def link_form(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
-    return _link_page(request, db, who, patient_id, now, issued=None)
+    return _link_page(request, db, who, patient_id, now)
 
 
 @router.post("/patients/{patient_id}/portal-link", include_in_schema=False)
@@ -79,20 +82,30 @@ def link_issue(request: Request, patient_id: uuid.UUID, db: Db, who: FormWho, no
     issued = patient_access.issue_link(
         db, who, patient_id, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
     )
-    # Rendered (not redirected) so the full URL exists only in this one response.
-    return _link_page(
+    view = patient_access.link_page(db, who, patient_id, ip_address=client_ip(request))
+    url = _link_url(request, issued.token)
+    # The handout for the patient, rendered (not redirected) so the link exists only in this one
+    # response, to print and hand over; the staff pages never show it.
+    response = page(
         request,
-        db,
-        who,
-        patient_id,
-        now,
-        issued={"url": _link_url(request, issued.token), "expires_at": issued.link.expires_at},
+        "portal_handout.html",
+        who=who,
+        patient=view.patient,
+        clinic=view.clinic,
+        url=url,
+        qr=mfa.qr_svg(url),
+        expires_at=issued.link.expires_at,
+        zone=ZoneInfo(view.clinic.timezone),
+        tries=patient_access.MAX_BIRTH_DATE_TRIES,
     )
+    response.headers.update(NO_STORE)
+    return response
 
 
 @router.post("/api/patients/{patient_id}/portal-link")
 def link_issue_api(request: Request, patient_id: uuid.UUID, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
-    """Create a one-time link to the patient's own page; the URL is returned only this once."""
+    """Create a one-time link to the patient's own page, for a printout handed to the patient: the
+    URL is returned only this once. Opening it asks the patient's date of birth."""
     issued = patient_access.issue_link(
         db, who, patient_id, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
     )
@@ -100,6 +113,7 @@ def link_issue_api(request: Request, patient_id: uuid.UUID, db: Db, who: ApiWho,
         "url": _link_url(request, issued.token),
         "expires_at": issued.link.expires_at.isoformat(),
         "valid_days": patient_access.LINK_VALID_DAYS,
+        "needs_date_of_birth": True,
     }
 
 
@@ -122,22 +136,53 @@ def look_at_link(request: Request, token: str, db: Db, now: Now) -> Response:
         patient_access.check_link(db, token, now)
     except patient_access.LinkRefused as exc:
         return _link_refused(request, exc)
+    return _open_page(request, token)
+
+
+def _open_page(request: Request, token: str, error: str | None = None, status_code: int = 200) -> Response:
     response = page(
-        request, "portal_link_open.html", token=token, session_hours=patient_access.PATIENT_SESSION_HOURS
+        request,
+        "portal_link_open.html",
+        status_code=status_code,
+        token=token,
+        session_hours=patient_access.PATIENT_SESSION_HOURS,
+        error=error,
     )
     response.headers.update({**NO_STORE, "X-Robots-Tag": "noindex, nofollow"})
     return response
 
 
 @router.post("/p/{token}", include_in_schema=False)
-def open_link(request: Request, token: str, db: Db, now: Now) -> Response:
+def open_link(
+    request: Request, token: str, db: Db, now: Now, date_of_birth: Annotated[str, Form()] = ""
+) -> Response:
     # No CSRF field: the unguessable token in the address is the secret a forger lacks.
+    staff = auth.current_user(db, request.cookies.get(COOKIE))
+    if staff is not None:  # the person who issued it (or any colleague) in their own browser
+        refusal = patient_access.refuse_staff_browser(
+            db, token, staff, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
+        )
+        refused: Response = page(
+            request, "portal_link_refused.html", status_code=403, message=refusal.message
+        )
+        refused.headers.update(NO_STORE)
+        return refused
     try:
+        born = day(date_of_birth, "date_of_birth", "Date of birth")
         opened = patient_access.redeem_link(
-            db, token, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
+            db,
+            token,
+            now,
+            date_of_birth=born,
+            ip_address=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
         )
     except patient_access.LinkRefused as exc:
-        return _link_refused(request, exc)
+        if exc.gone or exc.message == patient_access.NOT_VALID:
+            return _link_refused(request, exc)
+        return _open_page(request, token, exc.message, status_code=400)
+    except InvalidInput as exc:
+        return _open_page(request, token, exc.message, status_code=400)
     response = RedirectResponse("/me", status_code=303)
     response.headers.update(NO_STORE)
     set_session_cookie(response, request, PATIENT_COOKIE, opened.token, patient_access.PATIENT_SESSION_HOURS)
