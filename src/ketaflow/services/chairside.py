@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
-from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems
 from ketaflow.services import corrections
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -193,21 +193,28 @@ def chart_side_effect(
     notes: str | None = None,
     now: datetime,
 ) -> m.SideEffect:
-    """Chart a side effect (or adverse event) with its onset, not in the future nor before the visit."""
-    kind_ = parse_choice(SideEffectKind, kind, "side effect")
-    severity_ = parse_choice(Severity, severity, "severity")
-    note = _text(notes, "The note", NOTES_MAX)
+    """Chart a side effect (or adverse event) with its onset, not in the future nor before the visit.
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    kind_ = found.check(lambda: parse_choice(SideEffectKind, kind, "side effect"), "kind")
+    severity_ = found.check(lambda: parse_choice(Severity, severity, "severity"), "severity")
+    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
     begin_write(db)
     session = _chartable(db, who, session_id)
     zone = _zone(db, session)
-    onset_at = _when(
-        onset,
-        "The onset",
-        now=now,
-        zone=zone,
-        not_before=session.opened_at,
-        not_before_label="this infusion was opened",
+    onset_at = found.check(
+        lambda: _when(
+            onset,
+            "The onset",
+            now=now,
+            zone=zone,
+            not_before=session.opened_at,
+            not_before_label="this infusion was opened",
+        ),
+        "onset_at",
     )
+    found.raise_any()
+    assert kind_ is not None and severity_ is not None and onset_at is not None
     row = m.SideEffect(
         clinic_id=session.clinic_id,
         session_id=session_id,
@@ -355,39 +362,50 @@ def record_intervention(
     given: When = None,
     now: datetime,
 ) -> m.Intervention:
-    """Chart a drug given (name and dose, e.g. ondansetron 4 mg IV) or an action taken."""
-    kind_ = parse_choice(InterventionKind, kind, "intervention kind")
-    drug = _text(drug_name, "The drug name", 120)
-    dose = _text(dose_text, "The dose", 60)
-    what = _text(description, "The description", 255)
+    """Chart a drug given (name and dose, e.g. ondansetron 4 mg IV) or an action taken.
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    kind_ = found.check(lambda: parse_choice(InterventionKind, kind, "intervention kind"), "kind")
+    drug = found.check(lambda: _text(drug_name, "The drug name", 120), "drug_name")
+    dose = found.check(lambda: _text(dose_text, "The dose", 60), "dose_text")
+    what = found.check(lambda: _text(description, "The description", 255), "description")
     if kind_ is InterventionKind.DRUG:
-        if not drug:
-            raise InvalidInput("Name the drug given (for example ondansetron).")
-        if not dose:
-            raise InvalidInput(f"Write the dose of {drug} given: amount, unit and route.")
-        what = _text(f"{drug} {dose}" + (f": {what}" if what else ""), "The description", 255)
-    else:
-        if drug or dose:
-            raise InvalidInput(
-                "A drug name and dose belong to a drug intervention; choose 'drug' as the kind."
+        if not drug and "drug_name" not in found:
+            found.add("drug_name", "Name the drug given (for example ondansetron).")
+        if not dose and "dose_text" not in found:
+            found.add("dose_text", f"Write the dose of {drug or 'the drug'} given: amount, unit and route.")
+        if drug and dose:
+            what = found.check(
+                lambda: _text(f"{drug} {dose}" + (f": {what}" if what else ""), "The description", 255),
+                "description",
             )
-        if not what:
-            raise InvalidInput("Describe the action taken (for example reassurance, repositioned).")
+    elif kind_ is InterventionKind.ACTION:
+        if drug or dose:
+            found.add(
+                "drug_name" if drug else "dose_text",
+                "A drug name and dose belong to a drug intervention; choose 'drug' as the kind.",
+            )
+        if not what and "description" not in found:
+            found.add("description", "Describe the action taken (for example reassurance, repositioned).")
     begin_write(db)
     session = _chartable(db, who, session_id)
     linked = None
     if side_effect_id is not None:
         linked = _own(db, m.SideEffect, side_effect_id, session_id, "side effect")
     zone = _zone(db, session)
-    given_at = _when(
-        given,
-        "The time given",
-        now=now,
-        zone=zone,
-        not_before=session.opened_at,
-        not_before_label="this infusion was opened",
+    given_at = found.check(
+        lambda: _when(
+            given,
+            "The time given",
+            now=now,
+            zone=zone,
+            not_before=session.opened_at,
+            not_before_label="this infusion was opened",
+        ),
+        "given_at",
     )
-    assert what is not None
+    found.raise_any()
+    assert kind_ is not None and what is not None and given_at is not None
     row = m.Intervention(
         clinic_id=session.clinic_id,
         session_id=session_id,
@@ -475,20 +493,27 @@ def request_assistance(
     notes: str | None = None,
     now: datetime,
 ) -> m.AssistanceRequest:
-    """Chart that the patient asked for help (e.g. to walk to the restroom) and when."""
-    reason_ = parse_choice(AssistanceReason, reason, "reason for the request")
-    note = _text(notes, "The note", NOTES_MAX)
+    """Chart that the patient asked for help (e.g. to walk to the restroom) and when.
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    reason_ = found.check(lambda: parse_choice(AssistanceReason, reason, "reason for the request"), "reason")
+    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
     begin_write(db)
     session = _chartable(db, who, session_id)
     zone = _zone(db, session)
-    asked_at = _when(
-        asked,
-        "The time asked",
-        now=now,
-        zone=zone,
-        not_before=session.opened_at,
-        not_before_label="this infusion was opened",
+    asked_at = found.check(
+        lambda: _when(
+            asked,
+            "The time asked",
+            now=now,
+            zone=zone,
+            not_before=session.opened_at,
+            not_before_label="this infusion was opened",
+        ),
+        "asked_at",
     )
+    found.raise_any()
+    assert reason_ is not None and asked_at is not None
     row = m.AssistanceRequest(
         clinic_id=session.clinic_id,
         session_id=session_id,

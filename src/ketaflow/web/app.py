@@ -12,9 +12,10 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ketaflow
-from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, NotFound
+from ketaflow.errors import Conflict, Forbidden, InvalidFields, InvalidInput, KetaflowError, NotFound
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
+from ketaflow.web import forms
 from ketaflow.web.deps import SignInNeeded, page
 from ketaflow.web.nul_guard import RefuseNul
 from ketaflow.web.routes import (
@@ -76,18 +77,25 @@ def create_app(engine: Engine) -> FastAPI:
     async def _domain_error(request: Request, exc: KetaflowError) -> Response:
         status = next((code for cls, code in STATUS_FOR.items() if isinstance(exc, cls)), 400)
         if wants_json(request):
-            body = {"error": exc.message} if exc.field is None else {"error": exc.message, "field": exc.field}
+            body: dict[str, Any] = {"error": exc.message}
+            if exc.field is not None:
+                body["field"] = exc.field
+            if isinstance(exc, InvalidFields):  # every field's mistake, each with its own sentence
+                body["fields"] = exc.problems
             return JSONResponse(body, status_code=status)
         return page(request, "error.html", status_code=status, message=exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in exc.errors()
-        )
-        message = f"Some of what was sent cannot be used: {problems}."
+        # Our readers' own sentences where they refused a field (web/forms.py), pydantic's otherwise.
+        fields = {
+            name: text if text.endswith(".") else f"{text}."
+            for name, text in forms.validation_problems(exc).items()
+        }
+        problems = " ".join(f"{name or 'request'}: {text}" for name, text in fields.items())
+        message = f"Some of what was sent cannot be used: {problems}"
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=422)
+            return JSONResponse({"error": message, "fields": fields}, status_code=422)
         return page(request, "error.html", status_code=422, message=message)
 
     @app.exception_handler(StarletteHTTPException)
