@@ -75,10 +75,10 @@ def problems_of(exc: KetaflowError) -> dict[str, str]:
 class Problems:
     """Runs several checks and keeps every refusal, so all the mistakes of an entry are told at once.
 
-        found = Problems()
-        name = found.check(lambda: clean_name(text), "name")
-        ...
-        found.raise_any()  # InvalidFields with each field's first message, or nothing
+    found = Problems()
+    name = found.check(lambda: clean_name(text), "name")
+    ...
+    found.raise_any()  # InvalidFields with each field's first message, or nothing
     """
 
     def __init__(self) -> None:

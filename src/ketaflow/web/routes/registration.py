@@ -2,14 +2,15 @@
 
 import uuid
 from dataclasses import asdict
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ketaflow.errors import Conflict, InvalidInput, KetaflowError
+from ketaflow.errors import Conflict, InvalidFields, InvalidInput, KetaflowError
 from ketaflow.services import booking, clinics, registration
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action
@@ -33,7 +34,7 @@ def _register_page(
 ) -> Response:
     clinic = clinics.clinic_for(db, who, code, Action.REGISTER_PATIENT)
     extra.setdefault("form", {})
-    extra.setdefault("errors", {})
+    extra.setdefault("errors", forms.NO_ERRORS)
     extra.setdefault("candidates", [])
     return page(
         request,
@@ -51,75 +52,12 @@ def register_page(request: Request, code: str, db: Db, who: Who) -> Response:
     return _register_page(request, db, who, code)
 
 
-@router.post("/clinics/{code}/patients/new", include_in_schema=False)
-def register_form(
-    request: Request,
-    code: str,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    given_name: Annotated[str, Form()] = "",
-    family_name: Annotated[str, Form()] = "",
-    date_of_birth: Annotated[str, Form()] = "",
-    sex: Annotated[str, Form()] = "",
-    phone: Annotated[str, Form()] = "",
-    email: Annotated[str, Form()] = "",
-    address: Annotated[str, Form()] = "",
-    emergency_contact_name: Annotated[str, Form()] = "",
-    emergency_contact_phone: Annotated[str, Form()] = "",
-    emergency_contact_relationship: Annotated[str, Form()] = "",
-    weight_kg: Annotated[str, Form()] = "",
-    height_cm: Annotated[str, Form()] = "",
-    medications: Annotated[str, Form()] = "",
-    allergies: Annotated[str, Form()] = "",
-    confirm_not_duplicate: Annotated[str, Form()] = "",
-) -> Response:
-    typed = {
-        "given_name": given_name,
-        "family_name": family_name,
-        "date_of_birth": date_of_birth,
-        "sex": sex,
-        "phone": phone,
-        "email": email,
-        "address": address,
-        "emergency_contact_name": emergency_contact_name,
-        "emergency_contact_phone": emergency_contact_phone,
-        "emergency_contact_relationship": emergency_contact_relationship,
-        "weight_kg": weight_kg,
-        "height_cm": height_cm,
-        "medications": medications,
-        "allergies": allergies,
-    }
-    confirm = confirm_not_duplicate.strip().lower() in {"on", "yes", "true", "1"}
-    try:
-        new = NewPatient(
-            **{k: v for k, v in typed.items() if k not in {"weight_kg", "height_cm"}},
-            weight_kg=forms.number(weight_kg, "weight_kg", "Weight (kg)"),
-            height_cm=forms.number(height_cm, "height_cm", "Height (cm)"),
-        )
-        patient = registration.register(db, who, code, new, confirm_not_duplicate=confirm, now=now)
-    except PossibleDuplicates as exc:
-        db.rollback()
-        return _register_page(
-            request,
-            db,
-            who,
-            code,
-            status_code=400,
-            form=typed,
-            errors=_errors(exc),
-            candidates=exc.candidates,
-        )
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _register_page(request, db, who, code, status_code=400, form=typed, errors=_errors(exc))
-    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
-
-
 class RegisterIn(BaseModel):
+    """A new patient, as the registration form and the JSON API send it."""
+
     given_name: str
     family_name: str
-    date_of_birth: str
+    date_of_birth: str = Field(description="YYYY-MM-DD")
     sex: str
     phone: str = ""
     email: str = ""
@@ -127,11 +65,46 @@ class RegisterIn(BaseModel):
     emergency_contact_name: str = ""
     emergency_contact_phone: str = ""
     emergency_contact_relationship: str = ""
-    weight_kg: float | None = None
-    height_cm: float | None = None
-    medications: list[str] = []
-    allergies: list[str] = []
+    weight_kg: Annotated[float | None, forms.as_number("Weight (kg)")] = None
+    height_cm: Annotated[float | None, forms.as_number("Height (cm)")] = None
+    medications: str | list[str] = Field([], description="One per line, or a list")
+    allergies: str | list[str] = Field([], description="One per line (substance - reaction), or a list")
     confirm_not_duplicate: bool = False
+
+    def new_patient(self) -> NewPatient:
+        return NewPatient(**self.model_dump(exclude={"confirm_not_duplicate"}))
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read).
+        The clinic's date is not known here: tomorrow, so no date of birth is refused wrongly."""
+        registration.checked_patient(self.new_patient(), date.today() + timedelta(days=1))
+
+
+def _register(db: Db, who: CurrentUser, code: str, body: RegisterIn, now: datetime) -> Any:
+    return registration.register(
+        db, who, code, body.new_patient(), confirm_not_duplicate=body.confirm_not_duplicate, now=now
+    )
+
+
+@router.post("/clinics/{code}/patients/new", include_in_schema=False)
+def register_form(
+    request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    try:
+        patient = _register(db, who, code, forms.read(RegisterIn, posted), now)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _register_page(
+            request,
+            db,
+            who,
+            code,
+            status_code=400,
+            form=posted,
+            errors=forms.FormErrors.of("register", exc, fields=posted),
+            candidates=exc.candidates if isinstance(exc, PossibleDuplicates) else [],
+        )
+    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
 
 
 def _candidate(c: registration.Candidate) -> dict[str, Any]:
@@ -142,11 +115,8 @@ def _candidate(c: registration.Candidate) -> dict[str, Any]:
 def register_api(code: str, body: RegisterIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any] | Response:
     """Register a patient. 409 with `candidates` when they may already exist, unless
     `confirm_not_duplicate` is true."""
-    fields = body.model_dump(exclude={"confirm_not_duplicate"})
     try:
-        patient = registration.register(
-            db, who, code, NewPatient(**fields), confirm_not_duplicate=body.confirm_not_duplicate, now=now
-        )
+        patient = _register(db, who, code, body, now)
     except PossibleDuplicates as exc:
         db.rollback()
         return JSONResponse(
@@ -154,7 +124,10 @@ def register_api(code: str, body: RegisterIn, db: Db, who: ApiWho, now: Now) -> 
         )
     except InvalidInput as exc:
         db.rollback()
-        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+        refusal: dict[str, Any] = {"error": exc.message, "field": exc.field}
+        if isinstance(exc, InvalidFields):
+            refusal["fields"] = exc.problems
+        return JSONResponse(refusal, status_code=400)
     return {"id": str(patient.id), "mrn": patient.mrn, "version": patient.version}
 
 
