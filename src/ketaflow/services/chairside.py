@@ -181,6 +181,22 @@ def _audit(
 # ---- side effects -----------------------------------------------------------------------------
 
 
+def _side_effect_fields(
+    found: Problems, kind: str, severity: str, notes: str | None
+) -> tuple[SideEffectKind | None, Severity | None, str | None]:
+    kind_ = found.check(lambda: parse_choice(SideEffectKind, kind, "side effect"), "kind")
+    severity_ = found.check(lambda: parse_choice(Severity, severity, "severity"), "severity")
+    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
+    return kind_, severity_, note
+
+
+def check_side_effect(kind: str, severity: str, notes: str | None = None) -> None:
+    """The checks of a side effect that need no database, every mistake at once (InvalidFields)."""
+    found = Problems()
+    _side_effect_fields(found, kind, severity, notes)
+    found.raise_any()
+
+
 def chart_side_effect(
     db: Session,
     who: CurrentUser,
@@ -196,9 +212,7 @@ def chart_side_effect(
     """Chart a side effect (or adverse event) with its onset, not in the future nor before the visit.
     Every mistake is told at once, each tagged with its field (InvalidFields)."""
     found = Problems()
-    kind_ = found.check(lambda: parse_choice(SideEffectKind, kind, "side effect"), "kind")
-    severity_ = found.check(lambda: parse_choice(Severity, severity, "severity"), "severity")
-    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
+    kind_, severity_, note = _side_effect_fields(found, kind, severity, notes)
     begin_write(db)
     session = _chartable(db, who, session_id)
     zone = _zone(db, session)
@@ -349,22 +363,9 @@ def correct_side_effect(
 # ---- interventions ----------------------------------------------------------------------------
 
 
-def record_intervention(
-    db: Session,
-    who: CurrentUser,
-    session_id: uuid.UUID,
-    *,
-    kind: str,
-    drug_name: str | None = None,
-    dose_text: str | None = None,
-    description: str | None = None,
-    side_effect_id: uuid.UUID | None = None,
-    given: When = None,
-    now: datetime,
-) -> m.Intervention:
-    """Chart a drug given (name and dose, e.g. ondansetron 4 mg IV) or an action taken.
-    Every mistake is told at once, each tagged with its field (InvalidFields)."""
-    found = Problems()
+def _intervention_fields(
+    found: Problems, kind: str, drug_name: str | None, dose_text: str | None, description: str | None
+) -> tuple[InterventionKind | None, str | None, str | None, str | None]:
     kind_ = found.check(lambda: parse_choice(InterventionKind, kind, "intervention kind"), "kind")
     drug = found.check(lambda: _text(drug_name, "The drug name", 120), "drug_name")
     dose = found.check(lambda: _text(dose_text, "The dose", 60), "dose_text")
@@ -387,6 +388,35 @@ def record_intervention(
             )
         if not what and "description" not in found:
             found.add("description", "Describe the action taken (for example reassurance, repositioned).")
+    return kind_, drug, dose, what
+
+
+def check_intervention(
+    kind: str, drug_name: str | None = None, dose_text: str | None = None, description: str | None = None
+) -> None:
+    """The checks of an intervention that need no database, every mistake at once (InvalidFields)."""
+    found = Problems()
+    _intervention_fields(found, kind, drug_name, dose_text, description)
+    found.raise_any()
+
+
+def record_intervention(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    *,
+    kind: str,
+    drug_name: str | None = None,
+    dose_text: str | None = None,
+    description: str | None = None,
+    side_effect_id: uuid.UUID | None = None,
+    given: When = None,
+    now: datetime,
+) -> m.Intervention:
+    """Chart a drug given (name and dose, e.g. ondansetron 4 mg IV) or an action taken.
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    kind_, drug, dose, what = _intervention_fields(found, kind, drug_name, dose_text, description)
     begin_write(db)
     session = _chartable(db, who, session_id)
     linked = None
@@ -483,6 +513,21 @@ def set_comfort(
 # ---- assistance requests -----------------------------------------------------------------------
 
 
+def _assistance_fields(
+    found: Problems, reason: str, notes: str | None
+) -> tuple[AssistanceReason | None, str | None]:
+    reason_ = found.check(lambda: parse_choice(AssistanceReason, reason, "reason for the request"), "reason")
+    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
+    return reason_, note
+
+
+def check_assistance(reason: str, notes: str | None = None) -> None:
+    """The checks of a request for help that need no database, every mistake at once (InvalidFields)."""
+    found = Problems()
+    _assistance_fields(found, reason, notes)
+    found.raise_any()
+
+
 def request_assistance(
     db: Session,
     who: CurrentUser,
@@ -496,8 +541,7 @@ def request_assistance(
     """Chart that the patient asked for help (e.g. to walk to the restroom) and when.
     Every mistake is told at once, each tagged with its field (InvalidFields)."""
     found = Problems()
-    reason_ = found.check(lambda: parse_choice(AssistanceReason, reason, "reason for the request"), "reason")
-    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
+    reason_, note = _assistance_fields(found, reason, notes)
     begin_write(db)
     session = _chartable(db, who, session_id)
     zone = _zone(db, session)

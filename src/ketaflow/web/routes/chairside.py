@@ -56,6 +56,10 @@ class SideEffectIn(BaseModel):
     adverse_event: bool = False
     notes: str | None = None
 
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        chairside.check_side_effect(self.kind, self.severity, self.notes)
+
 
 class ResolveIn(BaseModel):
     resolved_at: Annotated[When, forms.as_clock("The resolution time")] = Field(
@@ -158,6 +162,10 @@ class InterventionIn(BaseModel):
         None, description="When (with time zone); default now"
     )
 
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        chairside.check_intervention(self.kind, self.drug_name, self.dose_text, self.description)
+
 
 def _intervention(db: Db, who: Any, session_id: uuid.UUID, body: InterventionIn, now: datetime) -> Any:
     return chairside.record_intervention(
@@ -255,6 +263,10 @@ class AssistanceIn(BaseModel):
         None, description="When the patient asked (with time zone); default now"
     )
     notes: str | None = None
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        chairside.check_assistance(self.reason, self.notes)
 
 
 class AnswerIn(BaseModel):
