@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from ketaflow.store import models as m
 from tests.integration.web.form_errors_support import read_page
 from tests.integration.web.test_chairside import T0, ChairWorld, Clock, _counts, app_clock, sign_in, world
+from tests.integration.web.test_discharge import counts
+from tests.integration.web.test_discharge import sign_in as sign_in_for_discharge
+from tests.integration.web.test_discharge_screen import app, ready_visit, screens
 from tests.integration.web.test_registration import desk, form_of, person, rows
 
-__all__ = ["app_clock", "desk", "world"]  # fixtures used here
+__all__ = ["app", "app_clock", "desk", "world"]  # fixtures used here
 
 
 def _charted(world: ChairWorld, sid: Any) -> tuple[int, ...]:
@@ -269,3 +273,31 @@ def test_registration_tells_every_mistake_at_once_on_the_page_and_in_the_api(des
     assert set(api.json()["fields"]) == set(expected) - {"weight_kg"}
     assert api.json()["field"] == "given_name"
     assert rows(desk.engine) == before
+
+
+def test_the_discharge_form_tells_every_mistake_at_its_field_and_saves_nothing(
+    app: tuple[TestClient, Clock], demo_engine: Engine
+) -> None:
+    client, frozen = app
+    visit = ready_visit(demo_engine, frozen)
+    sign_in_for_discharge(client, "nurse1.aus")
+    csrf = client.get("/api/me").json()["csrf_token"]
+    form = {
+        "csrf": csrf,
+        "score": "ten",
+        "walks_with_help": "1",
+        "nausea": "queasy",
+        "mental_status": "foggy",
+        "instructions_given": "1",
+    }
+    r = client.post(f"/sessions/{visit.session_id}/discharge", data=form)
+    assert r.status_code == 400 and "Traceback" not in r.text
+    page = read_page(r.text)
+    marked = page.invalid("/discharge")
+    assert marked == {
+        "score": "The recovery score must be a whole number; got 'ten'.",
+        "nausea": "Nausea must be one of none, mild, moderate, severe; got 'queasy'.",
+        "mental_status": "Mental status must be baseline or altered; got 'foggy'.",
+    }
+    assert page.autofocus == ["score"]
+    assert counts(demo_engine, visit) == (0, "in_chair", 1) and screens(demo_engine, visit) == []
