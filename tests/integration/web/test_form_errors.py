@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from ketaflow.store import models as m
 from tests.integration.web.form_errors_support import read_page
+from tests.integration.web.frontdesk_support import count, make_patient
 from tests.integration.web.test_chairside import T0, ChairWorld, Clock, _counts, app_clock, sign_in, world
 from tests.integration.web.test_discharge import counts
 from tests.integration.web.test_discharge import sign_in as sign_in_for_discharge
@@ -301,3 +302,34 @@ def test_the_discharge_form_tells_every_mistake_at_its_field_and_saves_nothing(
     }
     assert page.autofocus == ["score"]
     assert counts(demo_engine, visit) == (0, "in_chair", 1) and screens(demo_engine, visit) == []
+
+
+def test_the_booking_form_and_its_api_tell_every_mistake_at_once(desk: Any) -> None:
+    client, headers = desk.as_("front_desk")
+    pid = make_patient(desk.engine)
+    before = count(desk.engine, m.Appointment)
+    data = {"kind": "infusion", "day": "", "start": "", "chair_id": "", "length_min": "long"}
+    r = client.post(f"/patients/{pid}/book", data={"csrf": headers["X-CSRF-Token"], **data})
+    assert r.status_code == 400
+    page = read_page(r.text)
+    assert page.invalid("/book") == {
+        "day": "Choose the day.",
+        "start": "Choose the start time.",
+        "length_min": "Length (minutes) must be a number; got 'long'.",
+    }
+    assert page.autofocus == ["day"]
+    # With the length readable, the chair is checked with the rest, at once.
+    r = client.post(
+        f"/patients/{pid}/book",
+        data={"csrf": headers["X-CSRF-Token"], **data, "length_min": "", "day": "1/2"},
+    )
+    marked = read_page(r.text).invalid("/book")
+    assert set(marked) == {"day", "start", "chair_id"}, marked
+    assert "YYYY-MM-DD" in marked["day"] and "needs a chair" in marked["chair_id"]
+    api = client.post(
+        f"/api/patients/{pid}/appointments",
+        json={"kind": "infusion", "day": "1/2", "start": "", "length_min": 90},
+        headers=headers,
+    )
+    assert api.status_code == 400 and set(api.json()["fields"]) == {"day", "start", "chair_id"}
+    assert count(desk.engine, m.Appointment) == before

@@ -22,10 +22,6 @@ from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 router = APIRouter()
 
 
-def _errors(exc: KetaflowError) -> dict[str, str]:
-    return {getattr(exc, "field", "form"): exc.message}
-
-
 # ---- registration -------------------------------------------------------------------------
 
 
@@ -186,7 +182,7 @@ def _book_page(
 ) -> Response:
     view = booking.patient_bookings(db, who, patient_id, now)
     extra.setdefault("form", {})
-    extra.setdefault("errors", {})
+    extra.setdefault("errors", forms.NO_ERRORS)
     extra.setdefault("edit", None)
     return page(
         request,
@@ -212,46 +208,69 @@ def book_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: No
     return _book_page(request, db, who, patient_id, now)
 
 
+class BookIn(BaseModel):
+    """A booking, as the booking form and the JSON API send it."""
+
+    kind: str
+    day: str
+    start: str
+    chair_id: str | None = None
+    length_min: Annotated[int | None, forms.as_whole("Length (minutes)")] = None
+    notes: str = ""
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        booking.check_entries(self.day, self.start, self.length_min, self.kind)
+
+
+class RescheduleIn(BaseModel):
+    """A move of a booking, as the reschedule form and the JSON API send it."""
+
+    version: int
+    day: str
+    start: str
+    chair_id: str | None = None
+    length_min: Annotated[int | None, forms.as_whole("Length (minutes)")] = None
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        booking.check_entries(self.day, self.start, self.length_min)
+
+
+def _book(db: Db, who: CurrentUser, patient_id: uuid.UUID, body: BookIn, now: datetime) -> Any:
+    return booking.book(db, who, patient_id, **body.model_dump(), now=now)
+
+
+def _reschedule(
+    db: Db, who: CurrentUser, appointment_id: uuid.UUID, body: RescheduleIn, now: datetime
+) -> Any:
+    return booking.reschedule(
+        db,
+        who,
+        appointment_id,
+        expected_version=body.version,
+        **body.model_dump(exclude={"version"}),
+        now=now,
+    )
+
+
+def _booking_errors(at: str, exc: KetaflowError, posted: dict[str, str]) -> forms.FormErrors:
+    """A booking form's mistakes; a clash is about the time (and chair): shown beside the start time."""
+    if isinstance(exc, Conflict):
+        return forms.FormErrors(at, {"start": exc.message})
+    return forms.FormErrors.of(at, exc, fields=posted)
+
+
 @router.post("/patients/{patient_id}/book", include_in_schema=False)
 def book_form(
-    request: Request,
-    patient_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    kind: Annotated[str, Form()] = "",
-    day: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-    chair_id: Annotated[str, Form()] = "",
-    length_min: Annotated[str, Form()] = "",
-    notes: Annotated[str, Form()] = "",
+    request: Request, patient_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    typed = {
-        "kind": kind,
-        "day": day,
-        "start": start,
-        "chair_id": chair_id,
-        "length_min": length_min,
-        "notes": notes,
-    }
     try:
-        booking.book(
-            db,
-            who,
-            patient_id,
-            kind=kind,
-            day=day,
-            start=start,
-            chair_id=chair_id,
-            length_min=forms.whole(length_min, "length_min", "Length (minutes)"),
-            notes=notes,
-            now=now,
-        )
+        _book(db, who, patient_id, forms.read(BookIn, posted), now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        # A clash is about the time (and chair): show it beside the start time.
-        errors = {"start": exc.message} if isinstance(exc, Conflict) else _errors(exc)
-        return _book_page(request, db, who, patient_id, now, status_code=400, form=typed, errors=errors)
+        errors = _booking_errors("book", exc, posted)
+        return _book_page(request, db, who, patient_id, now, status_code=400, form=posted, errors=errors)
     return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
 
 
@@ -274,39 +293,21 @@ def cancel_form(
         booking.cancel(db, who, appointment_id, expected_version=version, reason=reason, now=now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _book_page(request, db, who, patient_id, now, status_code=400, errors={"form": exc.message})
+        errors = forms.FormErrors.of(f"cancel-{appointment_id}", exc)
+        return _book_page(request, db, who, patient_id, now, status_code=400, errors=errors)
     return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
 
 
 @router.post("/appointments/{appointment_id}/reschedule", include_in_schema=False)
 def reschedule_form(
-    request: Request,
-    appointment_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    version: Annotated[int, Form()],
-    day: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-    chair_id: Annotated[str, Form()] = "",
-    length_min: Annotated[str, Form()] = "",
+    request: Request, appointment_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
     patient_id = _patient_of(db, appointment_id)
-    typed = {"day": day, "start": start, "chair_id": chair_id, "length_min": length_min}
     try:
-        booking.reschedule(
-            db,
-            who,
-            appointment_id,
-            expected_version=version,
-            day=day,
-            start=start,
-            chair_id=chair_id,
-            length_min=forms.whole(length_min, "length_min", "Length (minutes)"),
-            now=now,
-        )
+        _reschedule(db, who, appointment_id, forms.read(RescheduleIn, posted), now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
+        errors = _booking_errors(f"move-{appointment_id}", exc, posted)
         return _book_page(
             request,
             db,
@@ -314,7 +315,8 @@ def reschedule_form(
             patient_id,
             now,
             status_code=400,
-            edit={"id": str(appointment_id), "form": typed, "errors": _errors(exc)},
+            errors=errors,
+            edit={"id": str(appointment_id), "form": posted},
         )
     return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
 
@@ -349,31 +351,10 @@ def _appointment(a: Any) -> dict[str, Any]:
     }
 
 
-class BookIn(BaseModel):
-    kind: str
-    day: str
-    start: str
-    chair_id: str | None = None
-    length_min: int | None = None
-    notes: str = ""
-
-
 @router.post("/api/patients/{patient_id}/appointments", status_code=201)
 def book_api(patient_id: uuid.UUID, body: BookIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
     """Book an appointment (day and HH:MM in the clinic's time zone); 409 naming a clashing booking."""
-    appt = booking.book(
-        db,
-        who,
-        patient_id,
-        kind=body.kind,
-        day=body.day,
-        start=body.start,
-        chair_id=body.chair_id,
-        length_min=body.length_min,
-        notes=body.notes,
-        now=now,
-    )
-    return _appointment(appt)
+    return _appointment(_book(db, who, patient_id, body, now))
 
 
 @router.get("/api/patients/{patient_id}/appointments")
@@ -395,31 +376,12 @@ def cancel_api(appointment_id: uuid.UUID, body: CancelIn, db: Db, who: ApiWho, n
     return _appointment(appt)
 
 
-class RescheduleIn(BaseModel):
-    version: int
-    day: str
-    start: str
-    chair_id: str | None = None
-    length_min: int | None = None
-
-
 @router.post("/api/appointments/{appointment_id}/reschedule")
 def reschedule_api(
     appointment_id: uuid.UUID, body: RescheduleIn, db: Db, who: ApiWho, now: Now
 ) -> dict[str, Any]:
     """Move a booked appointment; the same clash checks as booking; 409 if stale."""
-    appt = booking.reschedule(
-        db,
-        who,
-        appointment_id,
-        expected_version=body.version,
-        day=body.day,
-        start=body.start,
-        chair_id=body.chair_id,
-        length_min=body.length_min,
-        now=now,
-    )
-    return _appointment(appt)
+    return _appointment(_reschedule(db, who, appointment_id, body, now))
 
 
 # ---- the week -----------------------------------------------------------------------------
