@@ -174,9 +174,7 @@ def read(model: type[M], fields: Mapping[str, Any]) -> M:
             found = Problems()
             found.check(readable.check)  # type: ignore[attr-defined]
             for name, message in found.found.items():
-                if name and name not in rest:
-                    continue  # a field already refused: its own message stands
-                problems.setdefault(name, message)
+                problems.setdefault(name, message)  # a field already refused keeps its own message
     raise InvalidFields(problems)
 
 

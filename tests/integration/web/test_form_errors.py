@@ -15,13 +15,14 @@ from sqlalchemy import Engine
 from ketaflow.store import models as m
 from tests.integration.web.form_errors_support import read_page
 from tests.integration.web.frontdesk_support import count, make_patient
+from tests.integration.web.test_booking_hours import desk as desk_hours
 from tests.integration.web.test_chairside import T0, ChairWorld, Clock, _counts, app_clock, sign_in, world
 from tests.integration.web.test_discharge import counts
 from tests.integration.web.test_discharge import sign_in as sign_in_for_discharge
 from tests.integration.web.test_discharge_screen import app, ready_visit, screens
 from tests.integration.web.test_registration import desk, form_of, person, rows
 
-__all__ = ["app", "app_clock", "desk", "world"]  # fixtures used here
+__all__ = ["app", "app_clock", "desk", "desk_hours", "world"]  # fixtures used here
 
 
 def _charted(world: ChairWorld, sid: Any) -> tuple[int, ...]:
@@ -333,3 +334,32 @@ def test_the_booking_form_and_its_api_tell_every_mistake_at_once(desk: Any) -> N
     )
     assert api.status_code == 400 and set(api.json()["fields"]) == {"day", "start", "chair_id"}
     assert count(desk.engine, m.Appointment) == before
+
+
+def test_the_hours_and_closure_forms_tell_every_mistake_at_once(desk_hours: Any) -> None:
+    client, headers = desk_hours.as_("admin")
+    csrf = headers["X-CSRF-Token"]
+    page = read_page(client.get("/clinics/aus/hours").text)
+    version = page.field("/hours", "version").attrs["value"]
+    week = dict.fromkeys(("monday", "tuesday", "wednesday", "thursday", "friday"), "08:00-18:30")
+    data = {**week, "saturday": "9 to 5", "sunday": "closed", "booking_horizon_days": "lots"}
+    r = client.post("/clinics/aus/hours", data={"csrf": csrf, "version": version, **data})
+    assert r.status_code == 400
+    page = read_page(r.text)
+    marked = page.invalid("/hours")
+    assert set(marked) == {"saturday", "booking_horizon_days"}, marked
+    assert "Saturday" in marked["saturday"]
+    assert marked["booking_horizon_days"] == "The booking horizon (days) must be a number; got 'lots'."
+    assert page.autofocus == ["saturday"]
+
+    r = client.post(
+        "/clinics/aus/closures", data={"csrf": csrf, "first_day": "24/12", "last_day": "", "reason": ""}
+    )
+    assert r.status_code == 400
+    page = read_page(r.text)
+    marked = page.invalid("/closures")
+    assert set(marked) == {"first_day", "reason"}, marked
+    assert page.autofocus == ["first_day"]
+    assert (
+        read_page(client.get("/clinics/aus/hours").text).field("/hours", "version").attrs["value"] == version
+    )
