@@ -363,3 +363,34 @@ def test_the_hours_and_closure_forms_tell_every_mistake_at_once(desk_hours: Any)
     assert (
         read_page(client.get("/clinics/aus/hours").text).field("/hours", "version").attrs["value"] == version
     )
+
+
+def test_a_vitals_correction_tells_every_mistake_at_its_field_and_amends_nothing(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    headers = sign_in(client, "nurse1.aus")
+    frozen.now = T0 + timedelta(minutes=30)
+    charted = client.post(
+        f"/api/sessions/{sid}/vitals", json={"bp": "128/82", "heart_rate": 80, "spo2": 97}, headers=headers
+    )
+    assert charted.status_code == 200, charted.text
+    vid = charted.json()["id"]
+    before = _charted(world, sid)
+    url = f"/sessions/{sid}/vitals/{vid}/correct"
+    data = {
+        "csrf": headers["X-CSRF-Token"],
+        "bp": "120/180",
+        "heart_rate": "400",
+        "spo2": "97",
+        "reason": "typo",
+    }
+    r = client.post(url, data=data)
+    assert r.status_code == 400 and "Traceback" not in r.text
+    page = read_page(r.text)
+    marked = page.invalid("/correct")
+    assert set(marked) == {"bp", "heart_rate"}, marked
+    assert "diastolic must be lower" in marked["bp"] and "Heart rate must be between" in marked["heart_rate"]
+    assert page.autofocus == ["bp"]
+    assert _charted(world, sid) == before
