@@ -82,7 +82,6 @@ from ketaflow.clinical.vitals import (
     VitalAssessment,
     VitalSigns,
     assess_infusion_reading,
-    check_plausible,
     classify_vitals,
     parse_bp,
 )
@@ -127,7 +126,6 @@ __all__ = [
     "aftercare_instructions",
     "apply_overrides",
     "check_interval",
-    "check_plausible",
     "classify_vitals",
     "compute_dose_order",
     "default_rules",

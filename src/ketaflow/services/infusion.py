@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
+from ketaflow.clinical.vitals import check_plausible
 from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems
 from ketaflow.services import corrections
 from ketaflow.services.attention import Attention, LatestVitals, OpenRequest, OpenSideEffect, needs_now
@@ -515,7 +516,7 @@ def checked_vitals(
         respiratory_rate_per_min=respiratory_rate,
         sedation_score=sedation,
     )
-    found.check(lambda: clinical.check_plausible(signs))  # before anything is written
+    found.check(lambda: check_plausible(signs))  # before anything is written
     found.raise_any()
     assert pressure is not None
     return pressure

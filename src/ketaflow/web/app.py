@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ketaflow
-from ketaflow.errors import Conflict, Forbidden, InvalidFields, InvalidInput, KetaflowError, NotFound
+from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, NotFound
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web import forms
@@ -77,12 +77,7 @@ def create_app(engine: Engine) -> FastAPI:
     async def _domain_error(request: Request, exc: KetaflowError) -> Response:
         status = next((code for cls, code in STATUS_FOR.items() if isinstance(exc, cls)), 400)
         if wants_json(request):
-            body: dict[str, Any] = {"error": exc.message}
-            if exc.field is not None:
-                body["field"] = exc.field
-            if isinstance(exc, InvalidFields):  # every field's mistake, each with its own sentence
-                body["fields"] = exc.problems
-            return JSONResponse(body, status_code=status)
+            return JSONResponse(forms.refusal(exc), status_code=status)
         return page(request, "error.html", status_code=status, message=exc.message)
 
     @app.exception_handler(RequestValidationError)

@@ -188,6 +188,17 @@ async def posted_fields(request: Request) -> dict[str, str]:
 Posted = Annotated[dict[str, str], Depends(posted_fields)]
 
 
+def refusal(exc: KetaflowError) -> dict[str, Any]:
+    """A refusal as the JSON API answers it: the sentence, the field at fault (when one is), and
+    each field's own sentence when the refusal names fields (InvalidFields)."""
+    body: dict[str, Any] = {"error": exc.message}
+    if exc.field is not None:
+        body["field"] = exc.field
+    if isinstance(exc, InvalidFields):
+        body["fields"] = exc.problems
+    return body
+
+
 # ---- showing the mistakes on the page --------------------------------------------------------
 
 

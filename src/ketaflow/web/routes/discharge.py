@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from ketaflow.clinical.rules import default_rules
-from ketaflow.errors import Conflict, InvalidFields, InvalidInput, invalid
+from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services import discharge as service
 from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
@@ -270,16 +270,8 @@ def readiness_api(
             )
         view = service.readiness(db, who, session_id, now, entries)
     except InvalidInput as exc:
-        return JSONResponse(_refusal(exc), status_code=400)
+        return JSONResponse({"field": None, **forms.refusal(exc)}, status_code=400)
     return JSONResponse(_readiness_json(view))
-
-
-def _refusal(exc: InvalidInput) -> dict[str, Any]:
-    """A 400's body: the sentence, its field, and every field's own sentence when there are several."""
-    body: dict[str, Any] = {"error": exc.message, "field": exc.field}
-    if isinstance(exc, InvalidFields):
-        body["fields"] = exc.problems
-    return body
 
 
 @router.post("/api/sessions/{session_id}/discharge")
@@ -298,7 +290,7 @@ def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho,
         )
     except InvalidInput as exc:
         db.rollback()
-        return JSONResponse(_refusal(exc), status_code=400)
+        return JSONResponse({"field": None, **forms.refusal(exc)}, status_code=400)
     return JSONResponse(
         {
             "id": str(row.id),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from ketaflow.errors import Conflict, InvalidFields, InvalidInput, KetaflowError
+from ketaflow.errors import Conflict, InvalidInput, KetaflowError
 from ketaflow.services import booking, clinics, registration
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action
@@ -120,10 +120,7 @@ def register_api(code: str, body: RegisterIn, db: Db, who: ApiWho, now: Now) -> 
         )
     except InvalidInput as exc:
         db.rollback()
-        refusal: dict[str, Any] = {"error": exc.message, "field": exc.field}
-        if isinstance(exc, InvalidFields):
-            refusal["fields"] = exc.problems
-        return JSONResponse(refusal, status_code=400)
+        return JSONResponse({"field": None, **forms.refusal(exc)}, status_code=400)
     return {"id": str(patient.id), "mrn": patient.mrn, "version": patient.version}
 
 
