@@ -7,6 +7,11 @@ stack trace to the user.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class KetaflowError(Exception):
     """Base of every error whose message is meant for the person at the keyboard."""
@@ -48,3 +53,52 @@ class ClinicalRecordImmutable(KetaflowError):
 
 class SchemaMismatch(KetaflowError):
     """The database schema is not the one this version of ketaflow expects."""
+
+
+class InvalidFields(InvalidInput):
+    """Several fields at fault at once: `problems` maps each field to its message, in the form's
+    order, so a page can show every mistake beside its field in one answer."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        assert problems, "InvalidFields needs at least one problem"
+        super().__init__(" ".join(problems.values()), field=next(iter(problems)))
+        self.problems = dict(problems)
+
+
+def problems_of(exc: KetaflowError) -> dict[str, str]:
+    """Every field-tagged message an error carries; a message with no field is keyed by ""."""
+    if isinstance(exc, InvalidFields):
+        return dict(exc.problems)
+    return {exc.field or "": exc.message}
+
+
+class Problems:
+    """Runs several checks and keeps every refusal, so all the mistakes of an entry are told at once.
+
+    found = Problems()
+    name = found.check(lambda: clean_name(text), "name")
+    ...
+    found.raise_any()  # InvalidFields with each field's first message, or nothing
+    """
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+
+    def check(self, run: Callable[[], T], field: str | None = None) -> T | None:
+        """The value `run` returns, or None with its refusal kept (under its own field, else `field`)."""
+        try:
+            return run()
+        except InvalidInput as exc:
+            for key, message in problems_of(exc).items():
+                self.found.setdefault(key or field or "", message)
+            return None
+
+    def add(self, field: str, message: str) -> None:
+        self.found.setdefault(field, message)
+
+    def __contains__(self, field: str) -> bool:
+        return field in self.found
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise InvalidFields(self.found)

@@ -105,7 +105,7 @@ def register_and_book_consultation(j: Journey) -> None:
     page.fill("input[name=height_cm]", "168")
     page.fill("textarea[name=medications]", "sertraline 100 mg")
     submit(page, page.get_by_role("button", name="Register"))
-    expect(page.locator("#err-weight_kg")).to_be_visible()
+    expect(page.locator("#register-weight_kg-error")).to_be_visible()
     expect(page.locator("input[name=given_name]")).to_have_value(GIVEN)
     page.fill("input[name=weight_kg]", "72.5")
     submit(page, page.get_by_role("button", name="Register"))

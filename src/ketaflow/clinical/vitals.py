@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from ketaflow.clinical.levels import VitalLevel
 from ketaflow.clinical.rules import ClinicalRules, RelativeThreshold, VitalThreshold, default_rules
-from ketaflow.errors import InvalidInput
+from ketaflow.errors import InvalidInput, Problems
 
 _BP = re.compile(r"^\s*(\d{2,3})\s*/\s*(\d{2,3})\s*$")
 
@@ -95,6 +95,33 @@ def _plausible(name: str, value: float | None, lo: float, hi: float, unit: str) 
         raise InvalidInput(f"{name} must be between {lo:g} and {hi:g} {unit}; got {value:g}.")
 
 
+def check_plausible(vitals: VitalSigns, rules: ClinicalRules | None = None) -> None:
+    """Refuse readings outside the range that can be measured: every one at once (InvalidFields),
+    each tagged with its field (heart_rate, spo2, respiratory_rate, sedation)."""
+    rules = rules or default_rules()
+    p = rules.vitals.plausible
+    found = Problems()
+    found.check(
+        lambda: _plausible(
+            "Heart rate", vitals.heart_rate_per_min, p.heart_rate_min, p.heart_rate_max, "beats/min"
+        ),
+        "heart_rate",
+    )
+    found.check(lambda: _plausible("SpO2", vitals.spo2_percent, p.spo2_min, p.spo2_max, "%"), "spo2")
+    found.check(
+        lambda: _plausible(
+            "Respiratory rate",
+            vitals.respiratory_rate_per_min,
+            p.respiratory_rate_min,
+            p.respiratory_rate_max,
+            "breaths/min",
+        ),
+        "respiratory_rate",
+    )
+    found.check(lambda: check_sedation(vitals.sedation_score, rules), "sedation")
+    found.raise_any()
+
+
 def check_sedation(score: float | None, rules: ClinicalRules | None = None) -> None:
     """Refuse a sedation level that is not a whole number on the scale, in one sentence."""
     if score is None:
@@ -171,17 +198,7 @@ def classify_vitals(
     """
     rules = rules or default_rules()
     v = rules.vitals
-    p = v.plausible
-    _plausible("Heart rate", vitals.heart_rate_per_min, p.heart_rate_min, p.heart_rate_max, "beats/min")
-    _plausible("SpO2", vitals.spo2_percent, p.spo2_min, p.spo2_max, "%")
-    _plausible(
-        "Respiratory rate",
-        vitals.respiratory_rate_per_min,
-        p.respiratory_rate_min,
-        p.respiratory_rate_max,
-        "breaths/min",
-    )
-    check_sedation(vitals.sedation_score, rules)
+    check_plausible(vitals, rules)
     readings: list[tuple[str, float | None]] = [
         ("systolic_high", vitals.bp.systolic_mm_hg if vitals.bp else None),
         ("systolic_low", vitals.bp.systolic_mm_hg if vitals.bp else None),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ketaflow.errors import invalid
+from ketaflow.errors import Problems, invalid
 
 REASON_MAX = 200
 # CLINIC POLICY (input sanity, not a clinical figure): one closure covers at most a year;
@@ -48,10 +48,23 @@ def _day(value: str | date | None, field: str, what: str) -> date:
 
 def parse_closure(first_day: str | date | None, last_day: str | date | None, reason: str | None) -> Closure:
     """A closure from what was typed: the first day, the last day (the first when empty) and why."""
-    first = _day(first_day, "first_day", "first closed day")
-    last = first if last_day is None or (isinstance(last_day, str) and not last_day.strip()) else None
-    if last is None:
-        last = _day(last_day, "last_day", "last closed day")
+    found = Problems()  # every mistake at once, each on its field
+    first = found.check(lambda: _day(first_day, "first_day", "first closed day"))
+    one_day = last_day is None or (isinstance(last_day, str) and not last_day.strip())
+    last = first if one_day else found.check(lambda: _day(last_day, "last_day", "last closed day"))
+    why = " ".join((reason or "").split())
+    if not why:
+        found.add("reason", 'Say why the clinic is closed (for example "Thanksgiving" or "Staff training").')
+    if len(why) > REASON_MAX:
+        found.add("reason", f"Keep the reason under {REASON_MAX} characters; it has {len(why)}.")
+    if first is not None and last is not None:
+        found.check(lambda: _span_fits(first, last))
+    found.raise_any()
+    assert first is not None and last is not None
+    return Closure(first, last, why)
+
+
+def _span_fits(first: date, last: date) -> None:
     if last < first:
         raise invalid(
             "last_day",
@@ -64,11 +77,3 @@ def parse_closure(first_day: str | date | None, last_day: str | date | None, rea
             f"One closure covers at most {LONGEST_CLOSURE_DAYS} days; this one is "
             f"{(last - first).days + 1}. Enter a shorter range.",
         )
-    why = " ".join((reason or "").split())
-    if not why:
-        raise invalid(
-            "reason", 'Say why the clinic is closed (for example "Thanksgiving" or "Staff training").'
-        )
-    if len(why) > REASON_MAX:
-        raise invalid("reason", f"Keep the reason under {REASON_MAX} characters; it has {len(why)}.")
-    return Closure(first, last, why)

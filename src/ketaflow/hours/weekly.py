@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
-from ketaflow.errors import invalid
+from ketaflow.errors import Problems, invalid
 
 DAY_MIN = 1440
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -190,11 +191,13 @@ def parse_week(given: Mapping[str, str | Iterable[str] | None]) -> WeeklyHours:
     """A whole week from {"monday": "08:00-18:30", ..., "sunday": "closed"}: every day must be given,
     so leaving a day out never closes it by accident."""
     days: dict[int, tuple[Span, ...]] = {}
+    found = Problems()  # every day's mistake at once, each on its day
     for name, value in given.items():
         w = weekday_of(name)
         if w in days:
             raise invalid("week", f"{WEEKDAYS[w].capitalize()} is given twice; give each day once.")
-        days[w] = parse_day(value, w)
+        days[w] = found.check(partial(parse_day, value, w), WEEKDAYS[w]) or ()
+    found.raise_any()
     missing = [WEEKDAYS[w].capitalize() for w in range(7) if w not in days]
     if missing:
         raise invalid(

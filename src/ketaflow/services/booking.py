@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import Conflict, InvalidInput, NotFound, invalid
+from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems, invalid
 from ketaflow.hours import local_instant
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -79,7 +79,7 @@ def parse_day(value: str | date) -> date:
         return value
     text = (value or "").strip()
     if not text:
-        raise invalid("day", "Choose the day (YYYY-MM-DD).")
+        raise invalid("day", "Choose the day.")
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -92,7 +92,7 @@ def parse_time(value: str | time) -> time:
     text = (value or "").strip()
     hit = re.fullmatch(r"(\d{1,2})[:.h](\d{2})", text)
     if not text:
-        raise invalid("start", "Choose the start time (HH:MM, 24-hour clock).")
+        raise invalid("start", "Choose the start time.")
     if not hit or int(hit.group(1)) > 23 or int(hit.group(2)) > 59:
         raise invalid(
             "start", f"Write the start time as HH:MM on the 24-hour clock (for example 09:30); got {text!r}."
@@ -223,9 +223,39 @@ def _slot(
     plan: m.TreatmentPlan | None,
     now: datetime,
 ) -> Slot:
+    found = Problems()  # every mistake at once, each on its field
+    the_day = found.check(lambda: parse_day(day), "day")
+    at = found.check(lambda: parse_time(start), "start")
+    length = found.check(lambda: _length(length_min), "length_min")
+    chair = found.check(lambda: _chair(db, clinic, kind, chair_id), "chair_id")
+    times = None
+    if the_day is not None and at is not None and "length_min" not in found:
+        minutes = length or default_length_min(kind, plan)
+        times = found.check(lambda: _times(db, clinic, kind, the_day, at, minutes, now))
+    found.raise_any()
+    assert times is not None
+    starts, ends = times
+    return Slot(kind, starts, ends, chair)
+
+
+def check_entries(
+    day: str | date, start: str | time, length_min: int | None = None, kind: str | None = None
+) -> None:
+    """The checks of a booking's entries that need no database; every mistake at once (InvalidFields)."""
+    found = Problems()
+    if kind is not None:
+        found.check(lambda: parse_kind(kind), "kind")
+    found.check(lambda: parse_day(day), "day")
+    found.check(lambda: parse_time(start), "start")
+    found.check(lambda: _length(length_min), "length_min")
+    found.raise_any()
+
+
+def _times(
+    db: Session, clinic: m.Clinic, kind: AppointmentKind, the_day: date, at: time, minutes: int, now: datetime
+) -> tuple[datetime, datetime]:
+    """The start and end (UTC) of a booking at `at` on `the_day`, if the clinic takes it then."""
     zone = ZoneInfo(clinic.timezone)
-    the_day, at = parse_day(day), parse_time(start)
-    minutes = _length(length_min) or default_length_min(kind, plan)
     past = f"{the_day:%a %d %b %Y} {at:%H:%M} is in the past; choose a time still to come."
     today = now.astimezone(zone).date()
     if the_day < today:  # (days are compared first: a year 1 or 9999 date has no UTC instant)
@@ -239,20 +269,27 @@ def _slot(
     if starts < now:
         raise invalid("day", past)
     calendar.check(starts, ends, KIND_LABEL[kind])
+    return starts, ends
+
+
+def _chair(
+    db: Session, clinic: m.Clinic, kind: AppointmentKind, chair_id: str | uuid.UUID | None
+) -> m.Chair | None:
+    """The chair asked for, if the kind of appointment takes one and it is one of the clinic's, in service."""
     cid = parse_uuid(chair_id, "chair_id", "a chair")
-    chair: m.Chair | None = None
     if kind is AppointmentKind.INFUSION:
         if cid is None:
             raise invalid("chair_id", "An infusion needs a chair; choose one.")
     elif cid is not None:
         raise invalid("chair_id", "Only infusions are booked into a chair; leave the chair empty.")
-    if cid is not None:
-        chair = db.get(m.Chair, cid)
-        if chair is None or chair.clinic_id != clinic.id:
-            raise invalid("chair_id", f"Choose one of {clinic.name}'s chairs.")
-        if not chair.active:
-            raise invalid("chair_id", f"{chair.label} is out of service; choose another chair.")
-    return Slot(kind, starts, ends, chair)
+    if cid is None:
+        return None
+    chair = db.get(m.Chair, cid)
+    if chair is None or chair.clinic_id != clinic.id:
+        raise invalid("chair_id", f"Choose one of {clinic.name}'s chairs.")
+    if not chair.active:
+        raise invalid("chair_id", f"{chair.label} is out of service; choose another chair.")
+    return chair
 
 
 # ---- use cases ----------------------------------------------------------------------------

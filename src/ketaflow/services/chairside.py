@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
-from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems
 from ketaflow.services import corrections
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -181,6 +181,22 @@ def _audit(
 # ---- side effects -----------------------------------------------------------------------------
 
 
+def _side_effect_fields(
+    found: Problems, kind: str, severity: str, notes: str | None
+) -> tuple[SideEffectKind | None, Severity | None, str | None]:
+    kind_ = found.check(lambda: parse_choice(SideEffectKind, kind, "side effect"), "kind")
+    severity_ = found.check(lambda: parse_choice(Severity, severity, "severity"), "severity")
+    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
+    return kind_, severity_, note
+
+
+def check_side_effect(kind: str, severity: str, notes: str | None = None) -> None:
+    """The checks of a side effect that need no database, every mistake at once (InvalidFields)."""
+    found = Problems()
+    _side_effect_fields(found, kind, severity, notes)
+    found.raise_any()
+
+
 def chart_side_effect(
     db: Session,
     who: CurrentUser,
@@ -193,21 +209,26 @@ def chart_side_effect(
     notes: str | None = None,
     now: datetime,
 ) -> m.SideEffect:
-    """Chart a side effect (or adverse event) with its onset, not in the future nor before the visit."""
-    kind_ = parse_choice(SideEffectKind, kind, "side effect")
-    severity_ = parse_choice(Severity, severity, "severity")
-    note = _text(notes, "The note", NOTES_MAX)
+    """Chart a side effect (or adverse event) with its onset, not in the future nor before the visit.
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    kind_, severity_, note = _side_effect_fields(found, kind, severity, notes)
     begin_write(db)
     session = _chartable(db, who, session_id)
     zone = _zone(db, session)
-    onset_at = _when(
-        onset,
-        "The onset",
-        now=now,
-        zone=zone,
-        not_before=session.opened_at,
-        not_before_label="this infusion was opened",
+    onset_at = found.check(
+        lambda: _when(
+            onset,
+            "The onset",
+            now=now,
+            zone=zone,
+            not_before=session.opened_at,
+            not_before_label="this infusion was opened",
+        ),
+        "onset_at",
     )
+    found.raise_any()
+    assert kind_ is not None and severity_ is not None and onset_at is not None
     row = m.SideEffect(
         clinic_id=session.clinic_id,
         session_id=session_id,
@@ -342,6 +363,43 @@ def correct_side_effect(
 # ---- interventions ----------------------------------------------------------------------------
 
 
+def _intervention_fields(
+    found: Problems, kind: str, drug_name: str | None, dose_text: str | None, description: str | None
+) -> tuple[InterventionKind | None, str | None, str | None, str | None]:
+    kind_ = found.check(lambda: parse_choice(InterventionKind, kind, "intervention kind"), "kind")
+    drug = found.check(lambda: _text(drug_name, "The drug name", 120), "drug_name")
+    dose = found.check(lambda: _text(dose_text, "The dose", 60), "dose_text")
+    what = found.check(lambda: _text(description, "The description", 255), "description")
+    if kind_ is InterventionKind.DRUG:
+        if not drug and "drug_name" not in found:
+            found.add("drug_name", "Name the drug given (for example ondansetron).")
+        if not dose and "dose_text" not in found:
+            found.add("dose_text", f"Write the dose of {drug or 'the drug'} given: amount, unit and route.")
+        if drug and dose:
+            what = found.check(
+                lambda: _text(f"{drug} {dose}" + (f": {what}" if what else ""), "The description", 255),
+                "description",
+            )
+    elif kind_ is InterventionKind.ACTION:
+        if drug or dose:
+            found.add(
+                "drug_name" if drug else "dose_text",
+                "A drug name and dose belong to a drug intervention; choose 'drug' as the kind.",
+            )
+        if not what and "description" not in found:
+            found.add("description", "Describe the action taken (for example reassurance, repositioned).")
+    return kind_, drug, dose, what
+
+
+def check_intervention(
+    kind: str, drug_name: str | None = None, dose_text: str | None = None, description: str | None = None
+) -> None:
+    """The checks of an intervention that need no database, every mistake at once (InvalidFields)."""
+    found = Problems()
+    _intervention_fields(found, kind, drug_name, dose_text, description)
+    found.raise_any()
+
+
 def record_intervention(
     db: Session,
     who: CurrentUser,
@@ -355,39 +413,29 @@ def record_intervention(
     given: When = None,
     now: datetime,
 ) -> m.Intervention:
-    """Chart a drug given (name and dose, e.g. ondansetron 4 mg IV) or an action taken."""
-    kind_ = parse_choice(InterventionKind, kind, "intervention kind")
-    drug = _text(drug_name, "The drug name", 120)
-    dose = _text(dose_text, "The dose", 60)
-    what = _text(description, "The description", 255)
-    if kind_ is InterventionKind.DRUG:
-        if not drug:
-            raise InvalidInput("Name the drug given (for example ondansetron).")
-        if not dose:
-            raise InvalidInput(f"Write the dose of {drug} given: amount, unit and route.")
-        what = _text(f"{drug} {dose}" + (f": {what}" if what else ""), "The description", 255)
-    else:
-        if drug or dose:
-            raise InvalidInput(
-                "A drug name and dose belong to a drug intervention; choose 'drug' as the kind."
-            )
-        if not what:
-            raise InvalidInput("Describe the action taken (for example reassurance, repositioned).")
+    """Chart a drug given (name and dose, e.g. ondansetron 4 mg IV) or an action taken.
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    kind_, drug, dose, what = _intervention_fields(found, kind, drug_name, dose_text, description)
     begin_write(db)
     session = _chartable(db, who, session_id)
     linked = None
     if side_effect_id is not None:
         linked = _own(db, m.SideEffect, side_effect_id, session_id, "side effect")
     zone = _zone(db, session)
-    given_at = _when(
-        given,
-        "The time given",
-        now=now,
-        zone=zone,
-        not_before=session.opened_at,
-        not_before_label="this infusion was opened",
+    given_at = found.check(
+        lambda: _when(
+            given,
+            "The time given",
+            now=now,
+            zone=zone,
+            not_before=session.opened_at,
+            not_before_label="this infusion was opened",
+        ),
+        "given_at",
     )
-    assert what is not None
+    found.raise_any()
+    assert kind_ is not None and what is not None and given_at is not None
     row = m.Intervention(
         clinic_id=session.clinic_id,
         session_id=session_id,
@@ -465,6 +513,21 @@ def set_comfort(
 # ---- assistance requests -----------------------------------------------------------------------
 
 
+def _assistance_fields(
+    found: Problems, reason: str, notes: str | None
+) -> tuple[AssistanceReason | None, str | None]:
+    reason_ = found.check(lambda: parse_choice(AssistanceReason, reason, "reason for the request"), "reason")
+    note = found.check(lambda: _text(notes, "The note", NOTES_MAX), "notes")
+    return reason_, note
+
+
+def check_assistance(reason: str, notes: str | None = None) -> None:
+    """The checks of a request for help that need no database, every mistake at once (InvalidFields)."""
+    found = Problems()
+    _assistance_fields(found, reason, notes)
+    found.raise_any()
+
+
 def request_assistance(
     db: Session,
     who: CurrentUser,
@@ -475,20 +538,26 @@ def request_assistance(
     notes: str | None = None,
     now: datetime,
 ) -> m.AssistanceRequest:
-    """Chart that the patient asked for help (e.g. to walk to the restroom) and when."""
-    reason_ = parse_choice(AssistanceReason, reason, "reason for the request")
-    note = _text(notes, "The note", NOTES_MAX)
+    """Chart that the patient asked for help (e.g. to walk to the restroom) and when.
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    reason_, note = _assistance_fields(found, reason, notes)
     begin_write(db)
     session = _chartable(db, who, session_id)
     zone = _zone(db, session)
-    asked_at = _when(
-        asked,
-        "The time asked",
-        now=now,
-        zone=zone,
-        not_before=session.opened_at,
-        not_before_label="this infusion was opened",
+    asked_at = found.check(
+        lambda: _when(
+            asked,
+            "The time asked",
+            now=now,
+            zone=zone,
+            not_before=session.opened_at,
+            not_before_label="this infusion was opened",
+        ),
+        "asked_at",
     )
+    found.raise_any()
+    assert reason_ is not None and asked_at is not None
     row = m.AssistanceRequest(
         clinic_id=session.clinic_id,
         session_id=session_id,

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from ketaflow.errors import NotFound, invalid
+from ketaflow.errors import NotFound, Problems, invalid
 from ketaflow.hours import HORIZON_RANGE_DAYS, ClinicCalendar, Closure, WeeklyHours, parse_closure, parse_week
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -220,8 +220,11 @@ def set_hours(
     _hold(db, clinic)
     if clinic.version != expected_version:  # the clear message before reading the week
         apply_edit(db, clinic, expected_version=expected_version)
-    new_week = week if isinstance(week, WeeklyHours) else parse_week(week)  # type: ignore[arg-type]
-    horizon = _horizon(booking_horizon_days, clinic.booking_horizon_days)
+    found = Problems()  # the week's and the horizon's mistakes at once
+    new_week = week if isinstance(week, WeeklyHours) else found.check(lambda: parse_week(week))  # type: ignore[arg-type]
+    horizon = found.check(lambda: _horizon(booking_horizon_days, clinic.booking_horizon_days))
+    found.raise_any()
+    assert new_week is not None and horizon is not None
     before = weekly_hours(db, clinic.id)
     db.execute(delete(m.ClinicHours).where(m.ClinicHours.clinic_id == clinic.id))
     db.add_all(

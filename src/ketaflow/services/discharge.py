@@ -25,7 +25,7 @@ from ketaflow.clinical.discharge import (
 )
 from ketaflow.clinical.rules import ClinicalRules, default_rules
 from ketaflow.clinical.schema import ChoiceCriterion
-from ketaflow.errors import Conflict, InvalidInput, invalid
+from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import load_session
@@ -139,11 +139,12 @@ def parse_entries(
     suicidal_ideation: str | None = "",
     suicide_risk_assessment: str | None = "",
 ) -> DischargeEntries:
-    """Check the typed values (not the criteria): a bad value names its field."""
+    """Check the typed values (not the criteria): every bad value at once, each naming its field."""
+    found = Problems()
     kind = (score_kind or "aldrete").strip().lower()
     if kind not in SCORE_KINDS:
-        raise invalid("score", f"The recovery score must be Aldrete or PADSS; got {score_kind!r}.")
-    value: int | None
+        found.add("score_kind", f"The recovery score must be Aldrete or PADSS; got {score_kind!r}.")
+    value: int | None = None
     if score is None or (isinstance(score, str) and not score.strip()):
         value = None
     elif isinstance(score, int) and not isinstance(score, bool):
@@ -152,28 +153,32 @@ def parse_entries(
         try:
             value = int(str(score).strip())
         except ValueError:
-            raise invalid("score", f"The recovery score must be a whole number; got {score!r}.") from None
+            found.add("score", f"The recovery score must be a whole number; got {score!r}.")
     rules = default_rules().discharge
-    cut = rules.aldrete if kind == "aldrete" else rules.padss
-    if value is not None and not 0 <= value <= cut.max_score:
-        raise invalid("score", f"The {SCORE_KINDS[kind]} score must be 0 to {cut.max_score}; got {value}.")
+    cut = rules.aldrete if kind != "padss" else rules.padss
+    if value is not None and kind in SCORE_KINDS and not 0 <= value <= cut.max_score:
+        found.add("score", f"The {SCORE_KINDS[kind]} score must be 0 to {cut.max_score}; got {value}.")
     feel = (nausea or "").strip().lower()
     if feel and feel not in rules.nausea.choices:
-        raise invalid("nausea", f"Nausea must be one of {', '.join(rules.nausea.choices)}; got {nausea!r}.")
-    mind = _choice("mental_status", mental_status, rules.mental_status, "Mental status")
-    ideation = _choice("suicidal_ideation", suicidal_ideation, rules.suicidal_ideation, "Suicidal ideation")
+        found.add("nausea", f"Nausea must be one of {', '.join(rules.nausea.choices)}; got {nausea!r}.")
+    mind = found.check(lambda: _choice("mental_status", mental_status, rules.mental_status, "Mental status"))
+    ideation = found.check(
+        lambda: _choice("suicidal_ideation", suicidal_ideation, rules.suicidal_ideation, "Suicidal ideation")
+    )
     assessment = (suicide_risk_assessment or "").strip()
-    if assessment and ideation != PRESENT:
-        raise invalid(
+    if assessment and ideation != PRESENT and "suicidal_ideation" not in found:
+        found.add(
             "suicide_risk_assessment",
             "Write the psychiatrist's suicide-risk assessment only when the screen found suicidal "
             "ideation present; leave it empty otherwise.",
         )
     if len(assessment) > ASSESSMENT_MAX:
-        raise invalid(
+        found.add(
             "suicide_risk_assessment",
             f"The assessment is too long; keep it under {ASSESSMENT_MAX} characters.",
         )
+    found.raise_any()
+    assert mind is not None and ideation is not None
     return DischargeEntries(
         score_kind=kind,
         score=value,

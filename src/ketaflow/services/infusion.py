@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
-from ketaflow.errors import Conflict, InvalidInput, NotFound
+from ketaflow.clinical.vitals import check_plausible
+from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems
 from ketaflow.services import corrections
 from ketaflow.services.attention import Attention, LatestVitals, OpenRequest, OpenSideEffect, needs_now
 from ketaflow.services.audit import record, record_read
@@ -504,8 +505,10 @@ def checked_vitals(
     sedation: int | None = None,
 ) -> clinical.BloodPressure:
     """The typed blood pressure, once every value has passed the checks a charted reading must pass
-    (a blood pressure written systolic/diastolic, each value in the range that can be measured)."""
-    pressure = clinical.parse_bp(bp)
+    (a blood pressure written systolic/diastolic, each value in the range that can be measured).
+    Every mistake is told at once, each tagged with its field (InvalidFields)."""
+    found = Problems()
+    pressure = found.check(lambda: clinical.parse_bp(bp), "bp")
     signs = clinical.VitalSigns(
         bp=pressure,
         heart_rate_per_min=heart_rate,
@@ -513,7 +516,9 @@ def checked_vitals(
         respiratory_rate_per_min=respiratory_rate,
         sedation_score=sedation,
     )
-    clinical.classify_vitals(signs)  # validates the ranges before anything is written
+    found.check(lambda: check_plausible(signs))  # before anything is written
+    found.raise_any()
+    assert pressure is not None
     return pressure
 
 

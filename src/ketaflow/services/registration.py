@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaflow.clinical.rules import ClinicalRules, default_rules
-from ketaflow.errors import Conflict, InvalidInput, invalid
+from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
@@ -158,7 +158,7 @@ def parse_date_of_birth(value: str | date, today: date) -> date:
     else:
         text = (value or "").strip()
         if not text:
-            raise invalid("date_of_birth", "Enter the date of birth (YYYY-MM-DD).")
+            raise invalid("date_of_birth", "Enter the date of birth.")
         try:
             dob = date.fromisoformat(text)
         except ValueError:
@@ -268,6 +268,43 @@ def next_mrn(db: Session, clinic: m.Clinic) -> str:
     return f"{MRN_PREFIX}{number:02d}{1:05d}"
 
 
+@dataclass(frozen=True)
+class CheckedPatient:
+    """What the front desk typed, each value checked and cleaned."""
+
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex: Sex
+    phone: str | None
+    email: str | None
+    ec_name: str | None
+    ec_phone: str | None
+    weight_kg: float | None
+    height_cm: float | None
+
+
+def checked_patient(new: NewPatient, today: date, rules: ClinicalRules | None = None) -> CheckedPatient:
+    """Check every field of a new patient; every mistake at once (InvalidFields), each on its field."""
+    found = Problems()
+    given = found.check(lambda: _name(new.given_name, "given_name", "given name"))
+    family = found.check(lambda: _name(new.family_name, "family_name", "family name"))
+    dob = found.check(lambda: parse_date_of_birth(new.date_of_birth, today))
+    sex = found.check(lambda: _sex(new.sex))
+    phone = found.check(lambda: _phone(new.phone, "phone", "phone number"))
+    email = found.check(lambda: _email(new.email))
+    ec_name = re.sub(r"\s+", " ", new.emergency_contact_name or "").strip()[:200] or None
+    ec_phone = found.check(
+        lambda: _phone(new.emergency_contact_phone, "emergency_contact_phone", "emergency contact's phone")
+    )
+    if ec_phone and not ec_name:
+        found.add("emergency_contact_name", "Name the emergency contact whose phone number you entered.")
+    measured = found.check(lambda: _measure(new.weight_kg, new.height_cm, rules or default_rules()))
+    found.raise_any()
+    assert given and family and dob and sex and measured
+    return CheckedPatient(given, family, dob, sex, phone, email, ec_name, ec_phone, *measured)
+
+
 # ---- use cases --------------------------------------------------------------------------
 
 
@@ -285,17 +322,16 @@ def register(
     begin_write(db)
     clinic = clinic_for(db, who, code, Action.REGISTER_PATIENT)
     today = now.astimezone(ZoneInfo(clinic.timezone)).date()
-    given = _name(new.given_name, "given_name", "given name")
-    family = _name(new.family_name, "family_name", "family name")
-    dob = parse_date_of_birth(new.date_of_birth, today)
-    sex = _sex(new.sex)
-    phone = _phone(new.phone, "phone", "phone number")
-    email = _email(new.email)
-    ec_name = re.sub(r"\s+", " ", new.emergency_contact_name or "").strip()[:200] or None
-    ec_phone = _phone(new.emergency_contact_phone, "emergency_contact_phone", "emergency contact's phone")
-    if ec_phone and not ec_name:
-        raise invalid("emergency_contact_name", "Name the emergency contact whose phone number you entered.")
-    weight, height = _measure(new.weight_kg, new.height_cm, rules or default_rules())
+    c = checked_patient(new, today, rules)
+    given, family, dob, sex, phone, email = (
+        c.given_name,
+        c.family_name,
+        c.date_of_birth,
+        c.sex,
+        c.phone,
+        c.email,
+    )
+    ec_name, ec_phone, weight, height = c.ec_name, c.ec_phone, c.weight_kg, c.height_cm
     medications = _lines(new.medications)
     allergies = [_allergy(line) for line in _lines(new.allergies)]
 

@@ -19,6 +19,7 @@ from ketaflow.security import dummy_hash
 from ketaflow.settings import get_settings
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
+from ketaflow.web import forms
 from ketaflow.web.deps import SignInNeeded, page
 from ketaflow.web.nul_guard import RefuseNul
 from ketaflow.web.routes import (
@@ -86,18 +87,20 @@ def create_app(engine: Engine, *, trusted_proxies: Sequence[str] | None = None) 
     async def _domain_error(request: Request, exc: KetaflowError) -> Response:
         status = next((code for cls, code in STATUS_FOR.items() if isinstance(exc, cls)), 400)
         if wants_json(request):
-            body = {"error": exc.message} if exc.field is None else {"error": exc.message, "field": exc.field}
-            return JSONResponse(body, status_code=status)
+            return JSONResponse(forms.refusal(exc), status_code=status)
         return page(request, "error.html", status_code=status, message=exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in exc.errors()
-        )
-        message = f"Some of what was sent cannot be used: {problems}."
+        # Our readers' own sentences where they refused a field (web/forms.py), pydantic's otherwise.
+        fields = {
+            name: text if text.endswith(".") else f"{text}."
+            for name, text in forms.validation_problems(exc).items()
+        }
+        problems = " ".join(f"{name or 'request'}: {text}" for name, text in fields.items())
+        message = f"Some of what was sent cannot be used: {problems}"
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=422)
+            return JSONResponse({"error": message, "fields": fields}, status_code=422)
         return page(request, "error.html", status_code=422, message=message)
 
     @app.exception_handler(StarletteHTTPException)

@@ -225,10 +225,11 @@ def test_the_booking_page_shows_the_message_beside_the_field_and_saves_nothing(
     )
     assert page.status_code == 400
     text = unescape(page.text)
-    # The message sits inside the field's own label, which is marked invalid.
+    # The message sits inside the field's own label, which is marked invalid and names the message.
     label = re.search(
         rf'<label class="fd-field fd-invalid">[^<]*<input type="{"date" if field == "day" else "time"}" '
-        rf'name="{field}" value="([^"]*)"[^>]*>\s*<span class="error" role="alert">([^<]*)</span>',
+        rf'name="{field}" value="([^"]*)"[^>]*aria-invalid="true" aria-describedby="book-{field}-error"'
+        rf'[^>]*>\s*<span class="error field-error" id="book-{field}-error">([^<]*)</span>',
         text,
     )
     assert label is not None, text

@@ -759,9 +759,13 @@ def _counts(world: ChairWorld, sid: uuid.UUID) -> tuple[int, ...]:
     ("path", "data", "words"),
     [
         ("side-effects", {"kind": "itching", "severity": "mild"}, "must be one of nausea"),
-        ("side-effects", {"kind": "nausea", "severity": "mild", "onset": "10:45"}, "in the future"),
-        ("side-effects", {"kind": "nausea", "severity": "mild", "onset": "9:30"}, "before this infusion"),
-        ("side-effects", {"kind": "nausea", "severity": "mild", "onset": "half past"}, "a time like 14:05"),
+        ("side-effects", {"kind": "nausea", "severity": "mild", "onset_at": "10:45"}, "in the future"),
+        ("side-effects", {"kind": "nausea", "severity": "mild", "onset_at": "9:30"}, "before this infusion"),
+        (
+            "side-effects",
+            {"kind": "nausea", "severity": "mild", "onset_at": "half past"},
+            "a time like 14:05",
+        ),
         ("interventions", {"kind": "drug", "drug_name": "ondansetron"}, "Write the dose of ondansetron"),
         ("interventions", {"kind": "action", "side_effect_id": "nope", "description": "x"}, "from the list"),
         ("assistance", {"reason": ""}, "Choose the reason"),
@@ -781,8 +785,8 @@ def test_a_bad_form_comes_back_with_the_message_and_what_was_typed(
     assert r.status_code == 400 and "Traceback" not in r.text
     assert words in r.text.replace("&#39;", "'")
     assert _counts(world, sid) == before
-    if path == "side-effects" and "onset" in data:
-        assert f'value="{data["onset"]}"' in r.text  # what was typed is kept
+    if path == "side-effects" and "onset_at" in data:
+        assert f'value="{data["onset_at"]}"' in r.text  # what was typed is kept
     if path == "cadss":
         assert "<details open>" in r.text and "<option selected>1</option>" in r.text
 
@@ -804,17 +808,17 @@ def test_the_forms_chart_and_redirect_back_to_their_section(
         "side-effects",
         kind="dizziness",
         severity="mild",
-        onset="10:20",
+        onset_at="10:20",
         adverse_event="1",
         notes="on standing",
     ).endswith("#side-effects")
     (se,) = world.rows(m.SideEffect, sid)
     assert se.onset_at == T0 + timedelta(minutes=20) and se.is_adverse_event
     post("interventions", kind="action", description="repositioned", side_effect_id=str(se.id))
-    post("assistance", reason="anxiety", asked="10:25")
+    post("assistance", reason="anxiety", asked_at="10:25")
     post("cadss", **{f"item_{i}": "2" for i in range(1, 24)})
     (req,) = world.rows(m.AssistanceRequest, sid)
-    post(f"assistance/{req.id}/answer", helped="10:29")
+    post(f"assistance/{req.id}/answer", helped_at="10:29")
     post(f"side-effects/{se.id}/resolve")
     assert _counts(world, sid) == (2, 1, 0, 2, 1)
     page = client.get(f"/sessions/{sid}").text

@@ -269,7 +269,7 @@ def test_bad_values_are_refused_beside_their_field_and_nothing_saved(
         ("suicidal_ideation", "maybe", "Suicidal ideation must be none or present; got 'maybe'."),
     ):
         r = client.post(url, json={**READY, field: value}, headers=nurse)
-        assert r.status_code == 400 and r.json() == {"error": words, "field": field}
+        assert r.status_code == 400 and r.json() == {"error": words, "field": field, "fields": {field: words}}
         preview = client.get(url, params={field: value})
         assert preview.status_code == 400 and preview.json()["field"] == field
     assert counts(demo_engine, visit) == (0, "in_chair", 1) and screens(demo_engine, visit) == []

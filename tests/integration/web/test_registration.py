@@ -199,7 +199,10 @@ def test_bad_input_is_refused_beside_the_field_and_nothing_is_saved(
     assert message in api.json()["error"] and api.json()["field"] == field
     page = client.post("/clinics/aus/patients/new", data=form_of(body, headers["X-CSRF-Token"]))
     assert page.status_code == 400 and message.replace("'", "&#39;") in page.text
-    assert f'id="err-{field}"' in page.text or field == "sex"
+    assert (
+        f'id="register-{field}-error"' in page.text
+        and f'aria-describedby="register-{field}-error"' in page.text
+    )
     assert body["family_name"] in page.text or not body["family_name"]  # what was typed is kept
     assert rows(desk.engine) == before
 

@@ -6,97 +6,95 @@ kept. Each API route takes a JSON body and calls the same service.
 """
 
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.errors import InvalidInput, Problems, invalid
 from ketaflow.services import chairside
-from ketaflow.services.chairside import parse_clock
+from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who
-from ketaflow.web.routes.sessions import assistance_json, comfort_json, render_session, side_effect_json
+from ketaflow.web.routes.sessions import assistance_json, comfort_json, session_form, side_effect_json
 
 router = APIRouter()
 
 CADSS_ITEMS = len(chairside.cadss_form().items)
 
-
-def _form_result(
-    request: Request,
-    db: Db,
-    who: Any,
-    session_id: uuid.UUID,
-    now: datetime,
-    where: str,
-    typed: dict[str, Any],
-    action: Callable[[], object],
-) -> Response:
-    try:
-        action()
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()  # nothing of a refused entry is kept
-        return render_session(
-            request, db, who, session_id, now, form=typed, error=exc.message, error_at=where, status_code=400
-        )
-    return RedirectResponse(f"/sessions/{session_id}#{where}", status_code=303)
+# A time: on the page as typed ('14:05', today in the clinic's zone); in JSON a date and time
+# with its zone; blank or absent means now.
+When = time | datetime | None
 
 
-def _uuid_or_none(text: str, label: str) -> uuid.UUID | None:
+def _uuid_or_none(text: str, field: str, label: str) -> uuid.UUID | None:
     text = text.strip()
     if not text:
         return None
     try:
         return uuid.UUID(text)
     except ValueError:
-        raise InvalidInput(f"Choose the {label} from the list.") from None
+        raise invalid(field, f"Choose the {label} from the list.") from None
+
+
+def _prefixed(prefix: str, posted: dict[str, str]) -> dict[str, str]:
+    """What was typed, under the names the session page gives each form's fields (se_kind, ...)."""
+    return {f"{prefix}{k}": v for k, v in posted.items()}
 
 
 # ---- side effects -----------------------------------------------------------------------------
 
 
+class SideEffectIn(BaseModel):
+    kind: str = Field(description="nausea, vomiting, faintness, dizziness, headache, dissociation, ...")
+    severity: str = Field(description="mild, moderate or severe")
+    onset_at: Annotated[When, forms.as_clock("The onset time")] = Field(
+        None, description="When it began (with time zone); default now"
+    )
+    adverse_event: bool = False
+    notes: str | None = None
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        chairside.check_side_effect(self.kind, self.severity, self.notes)
+
+
+class ResolveIn(BaseModel):
+    resolved_at: Annotated[When, forms.as_clock("The resolution time")] = Field(
+        None, description="When it resolved (with time zone); default now"
+    )
+
+
+def _side_effect(db: Db, who: Any, session_id: uuid.UUID, body: SideEffectIn, now: datetime) -> Any:
+    return chairside.chart_side_effect(
+        db,
+        who,
+        session_id,
+        kind=body.kind,
+        severity=body.severity,
+        onset=body.onset_at,
+        adverse_event=body.adverse_event,
+        notes=body.notes,
+        now=now,
+    )
+
+
 @router.post("/sessions/{session_id}/side-effects", include_in_schema=False)
 def side_effect_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    kind: Annotated[str, Form()] = "",
-    severity: Annotated[str, Form()] = "",
-    onset: Annotated[str, Form()] = "",
-    adverse_event: Annotated[str, Form()] = "",
-    notes: Annotated[str, Form()] = "",
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    typed = {
-        "se_kind": kind,
-        "se_severity": severity,
-        "se_onset": onset,
-        "se_adverse": adverse_event,
-        "se_notes": notes,
-    }
-    return _form_result(
+    return session_form(
         request,
         db,
         who,
         session_id,
         now,
         "side-effects",
-        typed,
-        lambda: chairside.chart_side_effect(
-            db,
-            who,
-            session_id,
-            kind=kind,
-            severity=severity,
-            onset=parse_clock(onset, "The onset time"),
-            adverse_event=bool(adverse_event),
-            notes=notes,
-            now=now,
-        ),
+        posted,
+        lambda: _side_effect(db, who, session_id, forms.read(SideEffectIn, posted), now),
+        typed=_prefixed("se_", posted),
     )
 
 
@@ -108,37 +106,26 @@ def resolve_form(
     db: Db,
     who: FormWho,
     now: Now,
-    resolved: Annotated[str, Form()] = "",
+    posted: forms.Posted,
 ) -> Response:
-    return _form_result(
+    return session_form(
         request,
         db,
         who,
         session_id,
         now,
         "side-effects",
-        {f"resolved_{side_effect_id}": resolved},
+        posted,
         lambda: chairside.resolve_side_effect(
             db,
             who,
             session_id,
             side_effect_id,
-            resolved=parse_clock(resolved, "The resolution time"),
+            resolved=forms.read(ResolveIn, posted).resolved_at,
             now=now,
         ),
+        typed={f"resolved_{side_effect_id}": posted.get("resolved_at", "")},
     )
-
-
-class SideEffectIn(BaseModel):
-    kind: str = Field(description="nausea, vomiting, faintness, dizziness, headache, dissociation, ...")
-    severity: str = Field(description="mild, moderate or severe")
-    onset_at: datetime | None = Field(None, description="When it began (with time zone); default now")
-    adverse_event: bool = False
-    notes: str | None = None
-
-
-class ResolveIn(BaseModel):
-    resolved_at: datetime | None = Field(None, description="When it resolved (with time zone); default now")
 
 
 @router.post("/api/sessions/{session_id}/side-effects")
@@ -146,18 +133,7 @@ def side_effect_api(
     session_id: uuid.UUID, body: SideEffectIn, db: Db, who: ApiWho, now: Now
 ) -> dict[str, Any]:
     """Chart a side effect (or adverse event); onset not in the future nor before the session opened."""
-    row = chairside.chart_side_effect(
-        db,
-        who,
-        session_id,
-        kind=body.kind,
-        severity=body.severity,
-        onset=body.onset_at,
-        adverse_event=body.adverse_event,
-        notes=body.notes,
-        now=now,
-    )
-    return side_effect_json(row)
+    return side_effect_json(_side_effect(db, who, session_id, body, now))
 
 
 @router.post("/api/sessions/{session_id}/side-effects/{side_effect_id}/resolve")
@@ -174,66 +150,25 @@ def resolve_api(
 # ---- interventions ----------------------------------------------------------------------------
 
 
-@router.post("/sessions/{session_id}/interventions", include_in_schema=False)
-def intervention_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    kind: Annotated[str, Form()] = "",
-    drug_name: Annotated[str, Form()] = "",
-    dose_text: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    side_effect_id: Annotated[str, Form()] = "",
-    given: Annotated[str, Form()] = "",
-) -> Response:
-    typed = {
-        "iv_kind": kind,
-        "iv_drug_name": drug_name,
-        "iv_dose_text": dose_text,
-        "iv_description": description,
-        "iv_side_effect_id": side_effect_id,
-        "iv_given": given,
-    }
-    return _form_result(
-        request,
-        db,
-        who,
-        session_id,
-        now,
-        "interventions",
-        typed,
-        lambda: chairside.record_intervention(
-            db,
-            who,
-            session_id,
-            kind=kind,
-            drug_name=drug_name,
-            dose_text=dose_text,
-            description=description,
-            side_effect_id=_uuid_or_none(side_effect_id, "side effect"),
-            given=parse_clock(given, "The time given"),
-            now=now,
-        ),
-    )
-
-
 class InterventionIn(BaseModel):
     kind: str = Field(description="drug or action")
     drug_name: str | None = Field(None, description="For a drug, e.g. ondansetron")
     dose_text: str | None = Field(None, description="For a drug, dose with unit and route, e.g. 4 mg IV")
     description: str | None = Field(None, description="For an action, e.g. reassurance, repositioned")
-    side_effect_id: uuid.UUID | None = None
-    given_at: datetime | None = Field(None, description="When (with time zone); default now")
+    side_effect_id: Annotated[
+        uuid.UUID | None, forms.reading(lambda text, field, _: _uuid_or_none(text, field, "side effect"), "")
+    ] = None
+    given_at: Annotated[When, forms.as_clock("The time given")] = Field(
+        None, description="When (with time zone); default now"
+    )
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        chairside.check_intervention(self.kind, self.drug_name, self.dose_text, self.description)
 
 
-@router.post("/api/sessions/{session_id}/interventions")
-def intervention_api(
-    session_id: uuid.UUID, body: InterventionIn, db: Db, who: ApiWho, now: Now
-) -> dict[str, Any]:
-    """Chart a drug given or an action taken, optionally for a charted side effect."""
-    row = chairside.record_intervention(
+def _intervention(db: Db, who: Any, session_id: uuid.UUID, body: InterventionIn, now: datetime) -> Any:
+    return chairside.record_intervention(
         db,
         who,
         session_id,
@@ -245,6 +180,31 @@ def intervention_api(
         given=body.given_at,
         now=now,
     )
+
+
+@router.post("/sessions/{session_id}/interventions", include_in_schema=False)
+def intervention_form(
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    return session_form(
+        request,
+        db,
+        who,
+        session_id,
+        now,
+        "interventions",
+        posted,
+        lambda: _intervention(db, who, session_id, forms.read(InterventionIn, posted), now),
+        typed=_prefixed("iv_", posted),
+    )
+
+
+@router.post("/api/sessions/{session_id}/interventions")
+def intervention_api(
+    session_id: uuid.UUID, body: InterventionIn, db: Db, who: ApiWho, now: Now
+) -> dict[str, Any]:
+    """Chart a drug given or an action taken, optionally for a charted side effect."""
+    row = _intervention(db, who, session_id, body, now)
     return {
         "id": str(row.id),
         "kind": str(row.kind),
@@ -259,39 +219,6 @@ def intervention_api(
 # ---- comfort ----------------------------------------------------------------------------------
 
 
-@router.post("/sessions/{session_id}/comfort", include_in_schema=False)
-def comfort_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    music: Annotated[str, Form()] = "",
-    dimmed_light: Annotated[str, Form()] = "",
-    eye_mask: Annotated[str, Form()] = "",
-    companion_present: Annotated[str, Form()] = "",
-) -> Response:
-    return _form_result(
-        request,
-        db,
-        who,
-        session_id,
-        now,
-        "comfort",
-        {},
-        lambda: chairside.set_comfort(
-            db,
-            who,
-            session_id,
-            music=bool(music),
-            dimmed_light=bool(dimmed_light),
-            eye_mask=bool(eye_mask),
-            companion_present=bool(companion_present),
-            now=now,
-        ),
-    )
-
-
 class ComfortIn(BaseModel):
     music: bool = False
     dimmed_light: bool = False
@@ -299,54 +226,75 @@ class ComfortIn(BaseModel):
     companion_present: bool = False
 
 
-@router.post("/api/sessions/{session_id}/comfort")
-def comfort_api(session_id: uuid.UUID, body: ComfortIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
-    """Set the comfort settings now in force; a change adds a row, the same settings again add none."""
-    row, changed = chairside.set_comfort(
+def _comfort(db: Db, who: Any, session_id: uuid.UUID, body: ComfortIn, now: datetime) -> Any:
+    return chairside.set_comfort(db, who, session_id, **body.model_dump(), now=now)
+
+
+@router.post("/sessions/{session_id}/comfort", include_in_schema=False)
+def comfort_form(
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    return session_form(
+        request,
         db,
         who,
         session_id,
-        music=body.music,
-        dimmed_light=body.dimmed_light,
-        eye_mask=body.eye_mask,
-        companion_present=body.companion_present,
-        now=now,
+        now,
+        "comfort",
+        posted,
+        lambda: _comfort(db, who, session_id, forms.read(ComfortIn, posted), now),
+        typed={},
     )
+
+
+@router.post("/api/sessions/{session_id}/comfort")
+def comfort_api(session_id: uuid.UUID, body: ComfortIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Set the comfort settings now in force; a change adds a row, the same settings again add none."""
+    row, changed = _comfort(db, who, session_id, body, now)
     return {**comfort_json(row), "changed": changed}
 
 
 # ---- assistance requests -----------------------------------------------------------------------
 
 
+class AssistanceIn(BaseModel):
+    reason: str = Field(description="restroom, nausea, anxiety, reposition or other")
+    asked_at: Annotated[When, forms.as_clock("The time asked")] = Field(
+        None, description="When the patient asked (with time zone); default now"
+    )
+    notes: str | None = None
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        chairside.check_assistance(self.reason, self.notes)
+
+
+class AnswerIn(BaseModel):
+    helped_at: Annotated[When, forms.as_clock("The time helped")] = Field(
+        None, description="When the patient was helped; default now"
+    )
+
+
+def _assistance(db: Db, who: Any, session_id: uuid.UUID, body: AssistanceIn, now: datetime) -> Any:
+    return chairside.request_assistance(
+        db, who, session_id, reason=body.reason, asked=body.asked_at, notes=body.notes, now=now
+    )
+
+
 @router.post("/sessions/{session_id}/assistance", include_in_schema=False)
 def assistance_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    reason: Annotated[str, Form()] = "",
-    asked: Annotated[str, Form()] = "",
-    notes: Annotated[str, Form()] = "",
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    typed = {"as_reason": reason, "as_asked": asked, "as_notes": notes}
-    return _form_result(
+    return session_form(
         request,
         db,
         who,
         session_id,
         now,
         "assistance",
-        typed,
-        lambda: chairside.request_assistance(
-            db,
-            who,
-            session_id,
-            reason=reason,
-            asked=parse_clock(asked, "The time asked"),
-            notes=notes,
-            now=now,
-        ),
+        posted,
+        lambda: _assistance(db, who, session_id, forms.read(AssistanceIn, posted), now),
+        typed=_prefixed("as_", posted),
     )
 
 
@@ -358,32 +306,21 @@ def answer_form(
     db: Db,
     who: FormWho,
     now: Now,
-    helped: Annotated[str, Form()] = "",
+    posted: forms.Posted,
 ) -> Response:
-    return _form_result(
+    return session_form(
         request,
         db,
         who,
         session_id,
         now,
         "assistance",
-        {f"helped_{request_id}": helped},
+        posted,
         lambda: chairside.answer_assistance(
-            db, who, session_id, request_id, helped=parse_clock(helped, "The time helped"), now=now
+            db, who, session_id, request_id, helped=forms.read(AnswerIn, posted).helped_at, now=now
         ),
+        typed={f"helped_{request_id}": posted.get("helped_at", "")},
     )
-
-
-class AssistanceIn(BaseModel):
-    reason: str = Field(description="restroom, nausea, anxiety, reposition or other")
-    asked_at: datetime | None = Field(
-        None, description="When the patient asked (with time zone); default now"
-    )
-    notes: str | None = None
-
-
-class AnswerIn(BaseModel):
-    helped_at: datetime | None = Field(None, description="When the patient was helped; default now")
 
 
 @router.post("/api/sessions/{session_id}/assistance")
@@ -391,10 +328,7 @@ def assistance_api(
     session_id: uuid.UUID, body: AssistanceIn, db: Db, who: ApiWho, now: Now
 ) -> dict[str, Any]:
     """Chart that the patient asked for help, and when."""
-    row = chairside.request_assistance(
-        db, who, session_id, reason=body.reason, asked=body.asked_at, notes=body.notes, now=now
-    )
-    return assistance_json(row, now)
+    return assistance_json(_assistance(db, who, session_id, body, now), now)
 
 
 @router.post("/api/sessions/{session_id}/assistance/{request_id}/answer")
@@ -426,29 +360,31 @@ def cadss_form(
 ) -> Response:
 
     def answers() -> list[int | None]:
-        out: list[int | None] = []
-        for i in range(1, CADSS_ITEMS + 1):
+        found = Problems()
+
+        def item(i: int) -> int | None:
             text = typed[f"cadss_{i}"]
-            if not text:
-                out.append(None)
-                continue
             try:
-                out.append(int(text))
-            except ValueError:
-                raise InvalidInput(
-                    f"CADSS item {i} must be a whole number from 0 to 4; got {text!r}."
+                return forms.whole(text, f"item_{i}", f"CADSS item {i}")
+            except InvalidInput:
+                raise invalid(
+                    f"item_{i}", f"CADSS item {i} must be a whole number from 0 to 4; got {text!r}."
                 ) from None
+
+        out = [found.check(partial(item, i)) for i in range(1, CADSS_ITEMS + 1)]
+        found.raise_any()
         return out
 
-    return _form_result(
+    return session_form(
         request,
         db,
         who,
         session_id,
         now,
         "cadss",
-        typed,
+        {f"item_{i}": typed[f"cadss_{i}"] for i in range(1, CADSS_ITEMS + 1)},
         lambda: chairside.rate_cadss(db, who, session_id, answers(), now=now),
+        typed=typed,
     )
 
 

@@ -3,14 +3,15 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from ketaflow.errors import Conflict, InvalidInput, NotFound
-from ketaflow.hours import WEEKDAYS
+from ketaflow.hours import WEEKDAYS, parse_week
 from ketaflow.services import clinic_hours
 from ketaflow.services.auth import CurrentUser
+from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
@@ -69,17 +70,21 @@ def hours_api(code: str, db: Db, who: Who, now: Now) -> dict[str, Any]:
 
 
 class HoursIn(BaseModel):
+    """The week's hours, as the hours form (one field a day, flattened by `_hours_in`) and the JSON
+    API send them."""
+
     version: int
     # Every day of the week: "08:00-18:30", "08:00-12:00, 13:00-18:30", "closed" or a list of spans.
     week: dict[str, str | list[str] | None]
-    booking_horizon_days: int | None = None
+    booking_horizon_days: Annotated[int | None, forms.as_whole("The booking horizon (days)")] = None
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        parse_week(self.week)
 
 
-@router.put("/api/clinics/{code}/hours")
-def set_hours_api(code: str, body: HoursIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
-    """Replace the weekly hours (all seven days) and optionally the booking horizon (admin and
-    director); 409 if the clinic changed since `version`. Lists bookings to come left outside."""
-    view, unfit = clinic_hours.set_hours(
+def _set_hours(db: Db, who: CurrentUser, code: str, body: HoursIn, now: Any) -> Any:
+    return clinic_hours.set_hours(
         db,
         who,
         code,
@@ -88,22 +93,33 @@ def set_hours_api(code: str, body: HoursIn, db: Db, who: ApiWho, now: Now) -> di
         booking_horizon_days=body.booking_horizon_days,
         now=now,
     )
+
+
+@router.put("/api/clinics/{code}/hours")
+def set_hours_api(code: str, body: HoursIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Replace the weekly hours (all seven days) and optionally the booking horizon (admin and
+    director); 409 if the clinic changed since `version`. Lists bookings to come left outside."""
+    view, unfit = _set_hours(db, who, code, body, now)
     return {**_hours(view), "bookings_outside": [_unfit(u) for u in unfit]}
 
 
 class ClosureIn(BaseModel):
+    """A closure, as the closure form and the JSON API send it."""
+
     first_day: str
     last_day: str | None = None
     reason: str
+
+
+def _add_closure(db: Db, who: CurrentUser, code: str, body: ClosureIn, now: Any) -> Any:
+    return clinic_hours.add_closure(db, who, code, **body.model_dump(), now=now)
 
 
 @router.post("/api/clinics/{code}/closures", status_code=201)
 def add_closure_api(code: str, body: ClosureIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
     """Close the clinic for a day or a range of days, with the reason (admin and director).
     Bookings already made on those days are kept and listed under `bookings_inside`."""
-    entry, unfit = clinic_hours.add_closure(
-        db, who, code, first_day=body.first_day, last_day=body.last_day, reason=body.reason, now=now
-    )
+    entry, unfit = _add_closure(db, who, code, body, now)
     return {**_closure(entry), "bookings_inside": [_unfit(u) for u in unfit]}
 
 
@@ -122,7 +138,7 @@ def _hours_page(
 ) -> Response:
     view = clinic_hours.hours_view(db, who, code, now)
     extra.setdefault("form", {})
-    extra.setdefault("errors", {})
+    extra.setdefault("errors", forms.NO_ERRORS)
     extra.setdefault("unfit", None)
     extra.setdefault("notice", None)
     return page(
@@ -144,64 +160,37 @@ def hours_page(request: Request, code: str, db: Db, who: Who, now: Now) -> Respo
     return _hours_page(request, db, who, code, now)
 
 
-def _errors(exc: InvalidInput | Conflict | NotFound) -> dict[str, str]:
-    return {exc.field or "form": exc.message}
-
-
 @router.post("/clinics/{code}/hours", include_in_schema=False)
 def set_hours_form(
-    request: Request,
-    code: str,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    version: Annotated[int, Form()],
-    monday: Annotated[str, Form()] = "",
-    tuesday: Annotated[str, Form()] = "",
-    wednesday: Annotated[str, Form()] = "",
-    thursday: Annotated[str, Form()] = "",
-    friday: Annotated[str, Form()] = "",
-    saturday: Annotated[str, Form()] = "",
-    sunday: Annotated[str, Form()] = "",
-    booking_horizon_days: Annotated[str, Form()] = "",
+    request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    week = dict(zip(WEEKDAYS, (monday, tuesday, wednesday, thursday, friday, saturday, sunday), strict=True))
-    typed = {**week, "booking_horizon_days": booking_horizon_days}
     try:
-        _view, unfit = clinic_hours.set_hours(
-            db,
-            who,
-            code,
-            week=week,
-            expected_version=version,
-            booking_horizon_days=booking_horizon_days,
-            now=now,
+        body = forms.read(
+            HoursIn,
+            {
+                "version": posted.get("version", ""),
+                "week": {day: posted.get(day, "") for day in WEEKDAYS},
+                "booking_horizon_days": posted.get("booking_horizon_days", ""),
+            },
         )
+        _view, unfit = _set_hours(db, who, code, body, now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _hours_page(request, db, who, code, now, status_code=400, form=typed, errors=_errors(exc))
+        errors = forms.FormErrors.of("hours", exc, fields=[*WEEKDAYS, "booking_horizon_days"])
+        return _hours_page(request, db, who, code, now, status_code=400, form=posted, errors=errors)
     return _hours_page(request, db, who, code, now, unfit=unfit, notice="The opening hours are saved.")
 
 
 @router.post("/clinics/{code}/closures", include_in_schema=False)
 def add_closure_form(
-    request: Request,
-    code: str,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    first_day: Annotated[str, Form()] = "",
-    last_day: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
+    request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    typed = {"first_day": first_day, "last_day": last_day, "reason": reason}
     try:
-        entry, unfit = clinic_hours.add_closure(
-            db, who, code, first_day=first_day, last_day=last_day, reason=reason, now=now
-        )
+        entry, unfit = _add_closure(db, who, code, forms.read(ClosureIn, posted), now)
     except InvalidInput as exc:
         db.rollback()
-        return _hours_page(request, db, who, code, now, status_code=400, form=typed, errors=_errors(exc))
+        errors = forms.FormErrors.of("closure", exc, fields=posted)
+        return _hours_page(request, db, who, code, now, status_code=400, form=posted, errors=errors)
     notice = f"Closed {entry.closure.when()} ({entry.reason})."
     return _hours_page(request, db, who, code, now, unfit=unfit, notice=notice)
 
@@ -214,6 +203,7 @@ def remove_closure_form(
         gone = clinic_hours.remove_closure(db, who, code, closure_id, now=now)
     except NotFound as exc:
         db.rollback()
-        return _hours_page(request, db, who, code, now, status_code=404, errors={"form": exc.message})
+        errors = forms.FormErrors.of("closures", exc)
+        return _hours_page(request, db, who, code, now, status_code=404, errors=errors)
     notice = f"The closure {gone.closure.when()} ({gone.reason}) is removed."
     return _hours_page(request, db, who, code, now, notice=notice)

@@ -16,11 +16,22 @@ from ketaflow.services import consultation as consult
 from ketaflow.store import models as m
 from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
+from ketaflow.web.forms import NO_ERRORS, FormErrors
 
 router = APIRouter()
 
 
 # ---------------------------------------------------------------------------------- pages
+# Each form's fields in the page's order: a message about one of them is shown beside it (and the
+# field takes the focus); any other refusal is shown at the top of the form.
+FORM_FIELDS = {
+    "consultation": ["indication", "drinks_per_week", "bp", "pregnancy_status", "route"],
+    "consent": ["kind", "status", "signed_at"],
+    "plan_edit": ["status", "planned_infusions", "reason"],
+    "plan": ["protocol", "planned_infusions", "dose_mg_per_kg", "minutes", "reason"],
+}
+
+
 def _consult_page(
     request: Request,
     db: Db,
@@ -56,9 +67,7 @@ def _consult_page(
         view=view,
         zone=zone,
         forms=forms,
-        error_form=form if error else "",
-        error_field=getattr(error, "field", None) if error else None,
-        error=error.message if error else None,
+        errors=FormErrors.of(form, error, fields=FORM_FIELDS.get(form)) if error else NO_ERRORS,
         preview=preview,
         missing=missing,
     )

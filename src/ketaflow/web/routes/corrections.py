@@ -23,6 +23,7 @@ from ketaflow.store import models as m
 from ketaflow.vocabulary import Severity, SideEffectKind
 from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
+from ketaflow.web.forms import NO_ERRORS, FormErrors
 from ketaflow.web.routes.sessions import side_effect_json
 
 router = APIRouter()
@@ -119,7 +120,7 @@ def _page(
     entry: corrections.Entry,
     *,
     typed: dict[str, str] | None = None,
-    error: str | None = None,
+    error: InvalidInput | Conflict | None = None,
     status_code: int = 200,
 ) -> Response:
     here, back, back_label = _urls(entry, entry.row.id)
@@ -144,7 +145,9 @@ def _page(
         current_url=current_url,
         refusal=refusal,
         reason=(typed or {}).get("reason", ""),
-        error=error,
+        errors=FormErrors.of("correction", error, fields=[*(f["name"] for f in fields), "reason"])
+        if error is not None
+        else NO_ERRORS,
         zone=entry.zone,
     )
 
@@ -165,7 +168,7 @@ def _post(
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         status = 409 if isinstance(exc, Conflict) else 400
-        return _page(request, db, who, reopen(), typed=typed, error=exc.message, status_code=status)
+        return _page(request, db, who, reopen(), typed=typed, error=exc, status_code=status)
     return RedirectResponse(back, status_code=303)
 
 

@@ -4,13 +4,14 @@ import uuid
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from ketaflow.clinical.rules import default_rules
-from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services import discharge as service
+from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
@@ -41,8 +42,7 @@ def _discharge_page(
     *,
     entries: service.DischargeEntries | None = None,
     form: dict[str, Any] | None = None,
-    error: str | None = None,
-    field_error: tuple[str, str] | None = None,
+    errors: forms.FormErrors = forms.NO_ERRORS,
     status_code: int = 200,
 ) -> Response:
     view = service.readiness(db, who, session_id, now, entries)
@@ -55,8 +55,7 @@ def _discharge_page(
         now=now,
         zone=ZoneInfo(view.clinic.timezone),
         form=form if form is not None else _form_of(view.entries),
-        error=error,
-        field_error=field_error,
+        errors=errors,
         score_kinds=service.SCORE_KINDS,
         nausea_choices=_nausea_choices(),
         rules=default_rules(),
@@ -72,60 +71,75 @@ def discharge_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, no
     return _discharge_page(request, db, who, session_id, now)
 
 
+def _score(text: str, field: str, label: str) -> int | None:
+    try:
+        return forms.whole(text, field, label)
+    except InvalidInput:
+        raise invalid(field, f"{label} must be a whole number; got {text.strip()!r}.") from None
+
+
+class DischargeIn(BaseModel):
+    score_kind: str = Field("aldrete", description="aldrete (modified Aldrete) or padss")
+    score: Annotated[int | None, forms.reading(_score, "The recovery score")] = Field(
+        None, description="The recovery score, 0-10"
+    )
+    walks_with_help: bool = Field(False, description="Awake and alert, walks steadily with help")
+    nausea: str = Field("", description="none, mild, moderate or severe")
+    driver: str = Field("", description='Who drives the patient home, with phone: "Dana Reyes, 555-0100"')
+    relationship: str = ""
+    transport: str = Field("", description="Arranged transport, when there is no driver")
+    instructions_given: bool = False
+    mental_status: str = Field("", description="baseline (back to the patient's own) or altered")
+    suicidal_ideation: str = Field(
+        "",
+        description="none or present: the repeat suicide-risk screen at discharge (C-SSRS screener "
+        "questions 1-2 about today; the questions are in GET's suicide_risk_screen). Present is charted "
+        "and flags the chart even when the discharge is refused",
+    )
+    suicide_risk_assessment: str = Field(
+        "",
+        description="The psychiatrist's assessment when ideation is present; only a psychiatrist may "
+        "give it, and only with it can a patient with ideation present be discharged",
+    )
+    version: Annotated[int | None, forms.as_whole("The form's version")] = Field(
+        None, description="The appointment's version (from GET), to refuse a stale form"
+    )
+
+    def entries(self) -> service.DischargeEntries:
+        return service.parse_entries(**self.model_dump(exclude={"version"}))
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        self.entries()
+
+
 @router.post("/sessions/{session_id}/discharge", include_in_schema=False)
 def discharge_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    version: Annotated[str, Form()] = "",
-    score_kind: Annotated[str, Form()] = "aldrete",
-    score: Annotated[str, Form()] = "",
-    walks_with_help: Annotated[str, Form()] = "",
-    nausea: Annotated[str, Form()] = "",
-    driver: Annotated[str, Form()] = "",
-    relationship: Annotated[str, Form()] = "",
-    transport: Annotated[str, Form()] = "",
-    instructions_given: Annotated[str, Form()] = "",
-    mental_status: Annotated[str, Form()] = "",
-    suicidal_ideation: Annotated[str, Form()] = "",
-    suicide_risk_assessment: Annotated[str, Form()] = "",
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
     typed: dict[str, Any] = {
-        "score_kind": score_kind,
-        "score": score,
-        "walks_with_help": bool(walks_with_help),
-        "nausea": nausea,
-        "driver": driver,
-        "relationship": relationship,
-        "transport": transport,
-        "instructions_given": bool(instructions_given),
-        "mental_status": mental_status,
-        "suicidal_ideation": suicidal_ideation,
-        "suicide_risk_assessment": suicide_risk_assessment,
+        **{k: v for k, v in posted.items() if k not in {"csrf", "version"}},
+        "walks_with_help": forms.ticked(posted.get("walks_with_help")),
+        "instructions_given": forms.ticked(posted.get("instructions_given")),
     }
     entries: service.DischargeEntries | None = None
     try:
-        entries = service.parse_entries(**typed)
-        expected = int(version) if version.strip().isdigit() else None
-        service.discharge(db, who, session_id, entries, now, expected_version=expected)
+        body = forms.read(DischargeIn, posted)
+        entries = body.entries()
+        service.discharge(db, who, session_id, entries, now, expected_version=body.version)
     except (InvalidInput, Conflict) as exc:
         db.rollback()  # nothing of a refused discharge is kept
-        if exc.field is not None:  # one typed value is at fault: show the message beside it
-            return _discharge_page(
-                request,
-                db,
-                who,
-                session_id,
-                now,
-                form=typed,
-                error=exc.message,
-                field_error=(exc.field, exc.message),
-                status_code=400,
-            )
+        errors = forms.FormErrors.of("discharge", exc, fields=DischargeIn.model_fields)
         return _discharge_page(
-            request, db, who, session_id, now, entries=entries, form=typed, error=exc.message, status_code=400
+            request,
+            db,
+            who,
+            session_id,
+            now,
+            entries=entries,
+            form={**_form_of(service.parse_entries()), **typed},
+            errors=errors,
+            status_code=400,
         )
     return RedirectResponse(f"/sessions/{session_id}/discharge", status_code=303)
 
@@ -256,34 +270,8 @@ def readiness_api(
             )
         view = service.readiness(db, who, session_id, now, entries)
     except InvalidInput as exc:
-        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+        return JSONResponse({"field": None, **forms.refusal(exc)}, status_code=400)
     return JSONResponse(_readiness_json(view))
-
-
-class DischargeIn(BaseModel):
-    score_kind: str = Field("aldrete", description="aldrete (modified Aldrete) or padss")
-    score: int | None = Field(None, description="The recovery score, 0-10")
-    walks_with_help: bool = Field(False, description="Awake and alert, walks steadily with help")
-    nausea: str = Field("", description="none, mild, moderate or severe")
-    driver: str = Field("", description='Who drives the patient home, with phone: "Dana Reyes, 555-0100"')
-    relationship: str = ""
-    transport: str = Field("", description="Arranged transport, when there is no driver")
-    instructions_given: bool = False
-    mental_status: str = Field("", description="baseline (back to the patient's own) or altered")
-    suicidal_ideation: str = Field(
-        "",
-        description="none or present: the repeat suicide-risk screen at discharge (C-SSRS screener "
-        "questions 1-2 about today; the questions are in GET's suicide_risk_screen). Present is charted "
-        "and flags the chart even when the discharge is refused",
-    )
-    suicide_risk_assessment: str = Field(
-        "",
-        description="The psychiatrist's assessment when ideation is present; only a psychiatrist may "
-        "give it, and only with it can a patient with ideation present be discharged",
-    )
-    version: int | None = Field(
-        None, description="The appointment's version (from GET), to refuse a stale form"
-    )
 
 
 @router.post("/api/sessions/{session_id}/discharge")
@@ -292,19 +280,7 @@ def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho,
 
     `chart_flagged` says suicidal ideation found by the check was charted and flags the chart."""
     try:
-        entries = service.parse_entries(
-            score_kind=body.score_kind,
-            score=body.score,
-            walks_with_help=body.walks_with_help,
-            nausea=body.nausea,
-            driver=body.driver,
-            relationship=body.relationship,
-            transport=body.transport,
-            instructions_given=body.instructions_given,
-            mental_status=body.mental_status,
-            suicidal_ideation=body.suicidal_ideation,
-            suicide_risk_assessment=body.suicide_risk_assessment,
-        )
+        entries = body.entries()
         row = service.discharge(db, who, session_id, entries, now, expected_version=body.version)
     except service.NotReady as exc:
         db.rollback()
@@ -314,7 +290,7 @@ def discharge_api(session_id: uuid.UUID, body: DischargeIn, db: Db, who: ApiWho,
         )
     except InvalidInput as exc:
         db.rollback()
-        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+        return JSONResponse({"field": None, **forms.refusal(exc)}, status_code=400)
     return JSONResponse(
         {
             "id": str(row.id),

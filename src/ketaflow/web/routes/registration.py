@@ -2,12 +2,13 @@
 
 import uuid
 from dataclasses import asdict
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ketaflow.errors import Conflict, InvalidInput, KetaflowError
 from ketaflow.services import booking, clinics, registration
@@ -21,10 +22,6 @@ from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 router = APIRouter()
 
 
-def _errors(exc: KetaflowError) -> dict[str, str]:
-    return {getattr(exc, "field", "form"): exc.message}
-
-
 # ---- registration -------------------------------------------------------------------------
 
 
@@ -33,7 +30,7 @@ def _register_page(
 ) -> Response:
     clinic = clinics.clinic_for(db, who, code, Action.REGISTER_PATIENT)
     extra.setdefault("form", {})
-    extra.setdefault("errors", {})
+    extra.setdefault("errors", forms.NO_ERRORS)
     extra.setdefault("candidates", [])
     return page(
         request,
@@ -51,75 +48,12 @@ def register_page(request: Request, code: str, db: Db, who: Who) -> Response:
     return _register_page(request, db, who, code)
 
 
-@router.post("/clinics/{code}/patients/new", include_in_schema=False)
-def register_form(
-    request: Request,
-    code: str,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    given_name: Annotated[str, Form()] = "",
-    family_name: Annotated[str, Form()] = "",
-    date_of_birth: Annotated[str, Form()] = "",
-    sex: Annotated[str, Form()] = "",
-    phone: Annotated[str, Form()] = "",
-    email: Annotated[str, Form()] = "",
-    address: Annotated[str, Form()] = "",
-    emergency_contact_name: Annotated[str, Form()] = "",
-    emergency_contact_phone: Annotated[str, Form()] = "",
-    emergency_contact_relationship: Annotated[str, Form()] = "",
-    weight_kg: Annotated[str, Form()] = "",
-    height_cm: Annotated[str, Form()] = "",
-    medications: Annotated[str, Form()] = "",
-    allergies: Annotated[str, Form()] = "",
-    confirm_not_duplicate: Annotated[str, Form()] = "",
-) -> Response:
-    typed = {
-        "given_name": given_name,
-        "family_name": family_name,
-        "date_of_birth": date_of_birth,
-        "sex": sex,
-        "phone": phone,
-        "email": email,
-        "address": address,
-        "emergency_contact_name": emergency_contact_name,
-        "emergency_contact_phone": emergency_contact_phone,
-        "emergency_contact_relationship": emergency_contact_relationship,
-        "weight_kg": weight_kg,
-        "height_cm": height_cm,
-        "medications": medications,
-        "allergies": allergies,
-    }
-    confirm = confirm_not_duplicate.strip().lower() in {"on", "yes", "true", "1"}
-    try:
-        new = NewPatient(
-            **{k: v for k, v in typed.items() if k not in {"weight_kg", "height_cm"}},
-            weight_kg=forms.number(weight_kg, "weight_kg", "Weight (kg)"),
-            height_cm=forms.number(height_cm, "height_cm", "Height (cm)"),
-        )
-        patient = registration.register(db, who, code, new, confirm_not_duplicate=confirm, now=now)
-    except PossibleDuplicates as exc:
-        db.rollback()
-        return _register_page(
-            request,
-            db,
-            who,
-            code,
-            status_code=400,
-            form=typed,
-            errors=_errors(exc),
-            candidates=exc.candidates,
-        )
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _register_page(request, db, who, code, status_code=400, form=typed, errors=_errors(exc))
-    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
-
-
 class RegisterIn(BaseModel):
+    """A new patient, as the registration form and the JSON API send it."""
+
     given_name: str
     family_name: str
-    date_of_birth: str
+    date_of_birth: str = Field(description="YYYY-MM-DD")
     sex: str
     phone: str = ""
     email: str = ""
@@ -127,11 +61,46 @@ class RegisterIn(BaseModel):
     emergency_contact_name: str = ""
     emergency_contact_phone: str = ""
     emergency_contact_relationship: str = ""
-    weight_kg: float | None = None
-    height_cm: float | None = None
-    medications: list[str] = []
-    allergies: list[str] = []
+    weight_kg: Annotated[float | None, forms.as_number("Weight (kg)")] = None
+    height_cm: Annotated[float | None, forms.as_number("Height (cm)")] = None
+    medications: str | list[str] = Field([], description="One per line, or a list")
+    allergies: str | list[str] = Field([], description="One per line (substance - reaction), or a list")
     confirm_not_duplicate: bool = False
+
+    def new_patient(self) -> NewPatient:
+        return NewPatient(**self.model_dump(exclude={"confirm_not_duplicate"}))
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read).
+        The clinic's date is not known here: tomorrow, so no date of birth is refused wrongly."""
+        registration.checked_patient(self.new_patient(), date.today() + timedelta(days=1))
+
+
+def _register(db: Db, who: CurrentUser, code: str, body: RegisterIn, now: datetime) -> Any:
+    return registration.register(
+        db, who, code, body.new_patient(), confirm_not_duplicate=body.confirm_not_duplicate, now=now
+    )
+
+
+@router.post("/clinics/{code}/patients/new", include_in_schema=False)
+def register_form(
+    request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    try:
+        patient = _register(db, who, code, forms.read(RegisterIn, posted), now)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _register_page(
+            request,
+            db,
+            who,
+            code,
+            status_code=400,
+            form=posted,
+            errors=forms.FormErrors.of("register", exc, fields=posted),
+            candidates=exc.candidates if isinstance(exc, PossibleDuplicates) else [],
+        )
+    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
 
 
 def _candidate(c: registration.Candidate) -> dict[str, Any]:
@@ -142,11 +111,8 @@ def _candidate(c: registration.Candidate) -> dict[str, Any]:
 def register_api(code: str, body: RegisterIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any] | Response:
     """Register a patient. 409 with `candidates` when they may already exist, unless
     `confirm_not_duplicate` is true."""
-    fields = body.model_dump(exclude={"confirm_not_duplicate"})
     try:
-        patient = registration.register(
-            db, who, code, NewPatient(**fields), confirm_not_duplicate=body.confirm_not_duplicate, now=now
-        )
+        patient = _register(db, who, code, body, now)
     except PossibleDuplicates as exc:
         db.rollback()
         return JSONResponse(
@@ -154,7 +120,7 @@ def register_api(code: str, body: RegisterIn, db: Db, who: ApiWho, now: Now) -> 
         )
     except InvalidInput as exc:
         db.rollback()
-        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=400)
+        return JSONResponse({"field": None, **forms.refusal(exc)}, status_code=400)
     return {"id": str(patient.id), "mrn": patient.mrn, "version": patient.version}
 
 
@@ -213,7 +179,7 @@ def _book_page(
 ) -> Response:
     view = booking.patient_bookings(db, who, patient_id, now)
     extra.setdefault("form", {})
-    extra.setdefault("errors", {})
+    extra.setdefault("errors", forms.NO_ERRORS)
     extra.setdefault("edit", None)
     return page(
         request,
@@ -239,46 +205,69 @@ def book_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: No
     return _book_page(request, db, who, patient_id, now)
 
 
+class BookIn(BaseModel):
+    """A booking, as the booking form and the JSON API send it."""
+
+    kind: str
+    day: str
+    start: str
+    chair_id: str | None = None
+    length_min: Annotated[int | None, forms.as_whole("Length (minutes)")] = None
+    notes: str = ""
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        booking.check_entries(self.day, self.start, self.length_min, self.kind)
+
+
+class RescheduleIn(BaseModel):
+    """A move of a booking, as the reschedule form and the JSON API send it."""
+
+    version: int
+    day: str
+    start: str
+    chair_id: str | None = None
+    length_min: Annotated[int | None, forms.as_whole("Length (minutes)")] = None
+
+    def check(self) -> None:
+        """The checks that need no database (forms.read runs them with a field it cannot read)."""
+        booking.check_entries(self.day, self.start, self.length_min)
+
+
+def _book(db: Db, who: CurrentUser, patient_id: uuid.UUID, body: BookIn, now: datetime) -> Any:
+    return booking.book(db, who, patient_id, **body.model_dump(), now=now)
+
+
+def _reschedule(
+    db: Db, who: CurrentUser, appointment_id: uuid.UUID, body: RescheduleIn, now: datetime
+) -> Any:
+    return booking.reschedule(
+        db,
+        who,
+        appointment_id,
+        expected_version=body.version,
+        **body.model_dump(exclude={"version"}),
+        now=now,
+    )
+
+
+def _booking_errors(at: str, exc: KetaflowError, posted: dict[str, str]) -> forms.FormErrors:
+    """A booking form's mistakes; a clash is about the time (and chair): shown beside the start time."""
+    if isinstance(exc, Conflict):
+        return forms.FormErrors(at, {"start": exc.message})
+    return forms.FormErrors.of(at, exc, fields=posted)
+
+
 @router.post("/patients/{patient_id}/book", include_in_schema=False)
 def book_form(
-    request: Request,
-    patient_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    kind: Annotated[str, Form()] = "",
-    day: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-    chair_id: Annotated[str, Form()] = "",
-    length_min: Annotated[str, Form()] = "",
-    notes: Annotated[str, Form()] = "",
+    request: Request, patient_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    typed = {
-        "kind": kind,
-        "day": day,
-        "start": start,
-        "chair_id": chair_id,
-        "length_min": length_min,
-        "notes": notes,
-    }
     try:
-        booking.book(
-            db,
-            who,
-            patient_id,
-            kind=kind,
-            day=day,
-            start=start,
-            chair_id=chair_id,
-            length_min=forms.whole(length_min, "length_min", "Length (minutes)"),
-            notes=notes,
-            now=now,
-        )
+        _book(db, who, patient_id, forms.read(BookIn, posted), now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        # A clash is about the time (and chair): show it beside the start time.
-        errors = {"start": exc.message} if isinstance(exc, Conflict) else _errors(exc)
-        return _book_page(request, db, who, patient_id, now, status_code=400, form=typed, errors=errors)
+        errors = _booking_errors("book", exc, posted)
+        return _book_page(request, db, who, patient_id, now, status_code=400, form=posted, errors=errors)
     return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
 
 
@@ -301,39 +290,21 @@ def cancel_form(
         booking.cancel(db, who, appointment_id, expected_version=version, reason=reason, now=now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _book_page(request, db, who, patient_id, now, status_code=400, errors={"form": exc.message})
+        errors = forms.FormErrors.of(f"cancel-{appointment_id}", exc)
+        return _book_page(request, db, who, patient_id, now, status_code=400, errors=errors)
     return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
 
 
 @router.post("/appointments/{appointment_id}/reschedule", include_in_schema=False)
 def reschedule_form(
-    request: Request,
-    appointment_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    version: Annotated[int, Form()],
-    day: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-    chair_id: Annotated[str, Form()] = "",
-    length_min: Annotated[str, Form()] = "",
+    request: Request, appointment_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
     patient_id = _patient_of(db, appointment_id)
-    typed = {"day": day, "start": start, "chair_id": chair_id, "length_min": length_min}
     try:
-        booking.reschedule(
-            db,
-            who,
-            appointment_id,
-            expected_version=version,
-            day=day,
-            start=start,
-            chair_id=chair_id,
-            length_min=forms.whole(length_min, "length_min", "Length (minutes)"),
-            now=now,
-        )
+        _reschedule(db, who, appointment_id, forms.read(RescheduleIn, posted), now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
+        errors = _booking_errors(f"move-{appointment_id}", exc, posted)
         return _book_page(
             request,
             db,
@@ -341,7 +312,8 @@ def reschedule_form(
             patient_id,
             now,
             status_code=400,
-            edit={"id": str(appointment_id), "form": typed, "errors": _errors(exc)},
+            errors=errors,
+            edit={"id": str(appointment_id), "form": posted},
         )
     return RedirectResponse(f"/patients/{patient_id}/book", status_code=303)
 
@@ -376,31 +348,10 @@ def _appointment(a: Any) -> dict[str, Any]:
     }
 
 
-class BookIn(BaseModel):
-    kind: str
-    day: str
-    start: str
-    chair_id: str | None = None
-    length_min: int | None = None
-    notes: str = ""
-
-
 @router.post("/api/patients/{patient_id}/appointments", status_code=201)
 def book_api(patient_id: uuid.UUID, body: BookIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
     """Book an appointment (day and HH:MM in the clinic's time zone); 409 naming a clashing booking."""
-    appt = booking.book(
-        db,
-        who,
-        patient_id,
-        kind=body.kind,
-        day=body.day,
-        start=body.start,
-        chair_id=body.chair_id,
-        length_min=body.length_min,
-        notes=body.notes,
-        now=now,
-    )
-    return _appointment(appt)
+    return _appointment(_book(db, who, patient_id, body, now))
 
 
 @router.get("/api/patients/{patient_id}/appointments")
@@ -422,31 +373,12 @@ def cancel_api(appointment_id: uuid.UUID, body: CancelIn, db: Db, who: ApiWho, n
     return _appointment(appt)
 
 
-class RescheduleIn(BaseModel):
-    version: int
-    day: str
-    start: str
-    chair_id: str | None = None
-    length_min: int | None = None
-
-
 @router.post("/api/appointments/{appointment_id}/reschedule")
 def reschedule_api(
     appointment_id: uuid.UUID, body: RescheduleIn, db: Db, who: ApiWho, now: Now
 ) -> dict[str, Any]:
     """Move a booked appointment; the same clash checks as booking; 409 if stale."""
-    appt = booking.reschedule(
-        db,
-        who,
-        appointment_id,
-        expected_version=body.version,
-        day=body.day,
-        start=body.start,
-        chair_id=body.chair_id,
-        length_min=body.length_min,
-        now=now,
-    )
-    return _appointment(appt)
+    return _appointment(_reschedule(db, who, appointment_id, body, now))
 
 
 # ---- the week -----------------------------------------------------------------------------

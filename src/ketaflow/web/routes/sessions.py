@@ -1,11 +1,12 @@
 """An infusion session: the page, the pump, vital signs and the predicted drug levels."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -13,6 +14,7 @@ from ketaflow.clinical import default_rules
 from ketaflow.errors import Conflict, InvalidInput, invalid
 from ketaflow.services import chairside, infusion, levels, seating
 from ketaflow.services.permissions import Action, allowed
+from ketaflow.services.session_state import InfusionState
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AdministrationKind, AssistanceReason, Severity, SideEffectKind
 from ketaflow.web import forms
@@ -22,24 +24,30 @@ router = APIRouter()
 
 
 def render_session(
-    request: Request, db: Db, who: Any, session_id: uuid.UUID, now: Any, **extra: Any
+    request: Request,
+    db: Db,
+    who: Any,
+    session_id: uuid.UUID,
+    now: Any,
+    *,
+    form: dict[str, str] | None = None,
+    errors: forms.FormErrors = forms.NO_ERRORS,
+    status_code: int = 200,
 ) -> Response:
-    """The session page; `error` with `error_at` (the form's name) shows a message beside that form."""
+    """The session page; `errors` (of one form) shows its mistakes at that form, `form` what was typed."""
     view = infusion.session_view(db, who, session_id, now)
-    status = extra.pop("status_code", 200)
     zone = ZoneInfo(view.clinic.timezone)
-    extra.setdefault("form", {})
-    extra.setdefault("live_model", levels.live_model_title())
-    extra.setdefault("error", None)
-    extra.setdefault("error_at", None)
     return page(
         request,
         "session.html",
-        status_code=status,
+        status_code=status_code,
         who=who,
         view=view,
         now=now,
         zone=zone,
+        form=form or {},
+        errors=errors,
+        live_model=levels.live_model_title(),
         cadss_form=chairside.cadss_form(),
         minutes_waiting=chairside.minutes_waiting,
         can_chart=allowed(who, Action.CHART_INFUSION, view.session.clinic_id),
@@ -47,195 +55,56 @@ def render_session(
         severities=[k.value for k in Severity],
         assistance_reasons=[k.value for k in AssistanceReason],
         sedation_scale=default_rules().vitals.sedation,
-        **extra,
     )
 
 
-def _sedation(text: str) -> int | None:
+def session_form(
+    request: Request,
+    db: Db,
+    who: Any,
+    session_id: uuid.UUID,
+    now: Any,
+    at: str,
+    posted: dict[str, str],
+    action: Callable[[], object],
+    *,
+    typed: dict[str, str] | None = None,
+    then: str | None = None,
+) -> Response:
+    """Run a session-page form's action; on a refusal roll back (nothing of it is kept) and show the
+    page again (400) at the form `at`, every mistake tied to its field and what was typed kept
+    (`typed`, when the page names the fields otherwise than the form posts them)."""
+    try:
+        action()
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()  # nothing of a refused entry is kept
+        errors = forms.FormErrors.of(at, exc, fields=posted)
+        kept = posted if typed is None else typed
+        return render_session(
+            request,
+            db,
+            who,
+            session_id,
+            now,
+            form=kept,
+            errors=errors,
+            status_code=400,
+        )
+    return RedirectResponse(
+        f"/sessions/{session_id}{then if then is not None else '#' + at}", status_code=303
+    )
+
+
+def _sedation(text: str, field: str = "sedation", label: str = "") -> int | None:
     """The sedation level as typed or chosen; a value that is not a whole number says so."""
     scale = default_rules().vitals.sedation
     label = f"Sedation ({scale.scale})"
     try:
-        return forms.whole(text, "sedation", label)
+        return forms.whole(text, field, label)
     except InvalidInput:
         raise invalid(
-            "sedation", f"{label} must be a whole number from 0 to {scale.max_score}; got {text.strip()!r}."
+            field, f"{label} must be a whole number from 0 to {scale.max_score}; got {text.strip()!r}."
         ) from None
-
-
-@router.get("/sessions/{session_id}", include_in_schema=False)
-def session_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
-    return render_session(request, db, who, session_id, now)
-
-
-@router.post("/sessions/{session_id}/pump", include_in_schema=False)
-def pump_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    kind: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-    confirm: Annotated[str, Form()] = "",
-) -> Response:
-    try:
-        if kind == "stop" and confirm != "yes":
-            raise InvalidInput(
-                "Tick the box to confirm the stop: a stopped infusion cannot be restarted. "
-                "To halt it for now, pause instead."
-            )
-        infusion.pump(
-            db, who, session_id, _kind(kind), now, reason=reason if kind in {"pause", "stop"} else None
-        )
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return render_session(
-            request,
-            db,
-            who,
-            session_id,
-            now,
-            form={"reason": reason, "kind": kind},
-            error=exc.message,
-            error_at="pump",
-            status_code=400,
-        )
-    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
-
-
-@router.post("/sessions/{session_id}/vitals", include_in_schema=False)
-def vitals_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    bp: Annotated[str, Form()] = "",
-    heart_rate: Annotated[str, Form()] = "",
-    spo2: Annotated[str, Form()] = "",
-    respiratory_rate: Annotated[str, Form()] = "",
-    sedation: Annotated[str, Form()] = "",
-) -> Response:
-    typed = {
-        "bp": bp,
-        "heart_rate": heart_rate,
-        "spo2": spo2,
-        "respiratory_rate": respiratory_rate,
-        "sedation": sedation,
-    }
-    try:
-        infusion.record_vitals(
-            db,
-            who,
-            session_id,
-            bp=bp,
-            heart_rate=forms.whole(heart_rate, "heart_rate", "Heart rate"),
-            spo2=forms.whole(spo2, "spo2", "SpO2"),
-            respiratory_rate=forms.whole(respiratory_rate, "respiratory_rate", "Respiratory rate"),
-            sedation=_sedation(sedation),
-            now=now,
-        )
-    except InvalidInput as exc:
-        db.rollback()  # nothing of a refused entry is kept
-        return render_session(
-            request,
-            db,
-            who,
-            session_id,
-            now,
-            form=typed,
-            error=exc.message,
-            error_at="vitals",
-            status_code=400,
-        )
-    return RedirectResponse(f"/sessions/{session_id}#vitals", status_code=303)
-
-
-@router.post("/sessions/{session_id}/order", include_in_schema=False)
-def order_form(
-    request: Request,
-    session_id: uuid.UUID,
-    db: Db,
-    who: FormWho,
-    now: Now,
-    protocol: Annotated[str, Form()] = "depression-induction",
-    dose_mg_per_kg: Annotated[str, Form()] = "",
-    minutes: Annotated[str, Form()] = "",
-    bag_mg: Annotated[str, Form()] = "100",
-    bag_ml: Annotated[str, Form()] = "100",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
-    typed = {
-        "protocol": protocol,
-        "dose_mg_per_kg": dose_mg_per_kg,
-        "minutes": minutes,
-        "bag_mg": bag_mg,
-        "bag_ml": bag_ml,
-        "reason": reason,
-    }
-    try:
-        seating.order_dose(
-            db,
-            who,
-            session_id,
-            protocol=protocol,
-            dose_mg_per_kg=forms.number(dose_mg_per_kg, "dose_mg_per_kg", "Dose (mg/kg)"),
-            minutes=forms.number(minutes, "minutes", "Minutes"),
-            bag_mg=forms.number(bag_mg, "bag_mg", "Bag drug (mg)") or 0.0,
-            bag_ml=forms.number(bag_ml, "bag_ml", "Bag volume (mL)") or 0.0,
-            reason=reason,
-            now=now,
-        )
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return render_session(
-            request,
-            db,
-            who,
-            session_id,
-            now,
-            form=typed,
-            error=exc.message,
-            error_at="order",
-            status_code=400,
-        )
-    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
-
-
-class OrderIn(BaseModel):
-    protocol: str = "depression-induction"
-    dose_mg_per_kg: float | None = None
-    minutes: float | None = None
-    bag_mg: float = 100.0
-    bag_ml: float = 100.0
-    reason: str = ""
-
-
-@router.post("/api/sessions/{session_id}/order")
-def order_api(session_id: uuid.UUID, body: OrderIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
-    """Order the dose: refused above a hard limit; above a soft limit only with a written reason."""
-    row = seating.order_dose(
-        db,
-        who,
-        session_id,
-        protocol=body.protocol,
-        dose_mg_per_kg=body.dose_mg_per_kg,
-        minutes=body.minutes,
-        bag_mg=body.bag_mg,
-        bag_ml=body.bag_ml,
-        reason=body.reason,
-        now=now,
-    )
-    return {
-        "dose_mg": row.dose_mg,
-        "rate_ml_per_h": row.rate_ml_per_h,
-        "volume_ml": row.volume_ml,
-        "bag_drug_mg": row.bag_drug_mg,
-        "bag_volume_ml": row.bag_volume_ml,
-        "vtbi_mg": round(row.vtbi_mg, 3),
-        "limit_status": row.limit_status,
-    }
 
 
 class PumpIn(BaseModel):
@@ -245,16 +114,122 @@ class PumpIn(BaseModel):
 
 class VitalsIn(BaseModel):
     bp: str = Field(description="Blood pressure written systolic/diastolic, e.g. 128/82")
-    heart_rate: int | None = None
-    spo2: int | None = None
-    respiratory_rate: int | None = None
-    sedation: int | None = Field(
+    heart_rate: Annotated[int | None, forms.as_whole("Heart rate")] = None
+    spo2: Annotated[int | None, forms.as_whole("SpO2")] = None
+    respiratory_rate: Annotated[int | None, forms.as_whole("Respiratory rate")] = None
+    sedation: Annotated[int | None, forms.reading(_sedation, "")] = Field(
         None,
         description="Sedation level on the MOAA/S: 5 responds readily to name in a normal tone, 4 lethargic "
         "response, 3 only when called loudly or repeatedly, 2 only after mild prodding or shaking, 1 only "
         "after a painful trapezius squeeze, 0 no response. Expected, with SpO2, at every reading during "
         "the infusion (charted without them with a 'watch' alert)",
     )
+
+    def check(self) -> None:
+        """The checks of a charted reading that need no database (forms.read runs them too)."""
+        infusion.checked_vitals(self.bp, self.heart_rate, self.spo2, self.respiratory_rate, self.sedation)
+
+
+class OrderIn(BaseModel):
+    protocol: str = "depression-induction"
+    dose_mg_per_kg: Annotated[float | None, forms.as_number("Dose (mg/kg)")] = None
+    minutes: Annotated[float | None, forms.as_number("Minutes")] = None
+    bag_mg: Annotated[float | None, forms.as_number("Bag drug (mg)")] = 100.0
+    bag_ml: Annotated[float | None, forms.as_number("Bag volume (mL)")] = 100.0
+    reason: str = ""
+
+
+def _pump(db: Db, who: Any, session_id: uuid.UUID, body: PumpIn, now: Any) -> InfusionState:
+    kind = _kind(body.kind)
+    return infusion.pump(db, who, session_id, kind, now, reason=body.reason)
+
+
+def _vitals(db: Db, who: Any, session_id: uuid.UUID, body: VitalsIn, now: Any) -> infusion.VitalRow:
+    return infusion.record_vitals(db, who, session_id, **body.model_dump(), now=now)
+
+
+def _order(db: Db, who: Any, session_id: uuid.UUID, body: OrderIn, now: Any) -> m.DoseOrder:
+    return seating.order_dose(
+        db,
+        who,
+        session_id,
+        protocol=body.protocol,
+        dose_mg_per_kg=body.dose_mg_per_kg,
+        minutes=body.minutes,
+        bag_mg=body.bag_mg or 0.0,
+        bag_ml=body.bag_ml or 0.0,
+        reason=body.reason,
+        now=now,
+    )
+
+
+@router.get("/sessions/{session_id}", include_in_schema=False)
+def session_page(request: Request, session_id: uuid.UUID, db: Db, who: Who, now: Now) -> Response:
+    return render_session(request, db, who, session_id, now)
+
+
+@router.post("/sessions/{session_id}/pump", include_in_schema=False)
+def pump_form(
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    def act() -> None:
+        body = forms.read(PumpIn, posted)
+        if body.kind == "stop" and posted.get("confirm") != "yes":
+            raise InvalidInput(
+                "Tick the box to confirm the stop: a stopped infusion cannot be restarted. "
+                "To halt it for now, pause instead."
+            )
+        _pump(db, who, session_id, body, now)
+
+    return session_form(request, db, who, session_id, now, "pump", posted, act, then="")
+
+
+@router.post("/sessions/{session_id}/vitals", include_in_schema=False)
+def vitals_form(
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    return session_form(
+        request,
+        db,
+        who,
+        session_id,
+        now,
+        "vitals",
+        posted,
+        lambda: _vitals(db, who, session_id, forms.read(VitalsIn, posted), now),
+    )
+
+
+@router.post("/sessions/{session_id}/order", include_in_schema=False)
+def order_form(
+    request: Request, session_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    return session_form(
+        request,
+        db,
+        who,
+        session_id,
+        now,
+        "order",
+        posted,
+        lambda: _order(db, who, session_id, forms.read(OrderIn, posted), now),
+        then="",
+    )
+
+
+@router.post("/api/sessions/{session_id}/order")
+def order_api(session_id: uuid.UUID, body: OrderIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """Order the dose: refused above a hard limit; above a soft limit only with a written reason."""
+    row = _order(db, who, session_id, body, now)
+    return {
+        "dose_mg": row.dose_mg,
+        "rate_ml_per_h": row.rate_ml_per_h,
+        "volume_ml": row.volume_ml,
+        "bag_drug_mg": row.bag_drug_mg,
+        "bag_volume_ml": row.bag_volume_ml,
+        "vtbi_mg": round(row.vtbi_mg, 3),
+        "limit_status": row.limit_status,
+    }
 
 
 @router.get("/api/sessions/{session_id}")
@@ -362,23 +337,13 @@ def assistance_json(r: m.AssistanceRequest, now: Any) -> dict[str, Any]:
 @router.post("/api/sessions/{session_id}/pump")
 def pump_api(session_id: uuid.UUID, body: PumpIn, db: Db, who: ApiWho, now: Now) -> dict[str, str]:
     """Chart a pump event now: start, pause, resume or stop (a pause or stop may give its reason)."""
-    return {"state": infusion.pump(db, who, session_id, _kind(body.kind), now, reason=body.reason).value}
+    return {"state": _pump(db, who, session_id, body, now).value}
 
 
 @router.post("/api/sessions/{session_id}/vitals")
 def vitals_api(session_id: uuid.UUID, body: VitalsIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
     """Chart vital signs now; the answer carries the alert level and messages."""
-    row = infusion.record_vitals(
-        db,
-        who,
-        session_id,
-        bp=body.bp,
-        heart_rate=body.heart_rate,
-        spo2=body.spo2,
-        respiratory_rate=body.respiratory_rate,
-        sedation=body.sedation,
-        now=now,
-    )
+    row = _vitals(db, who, session_id, body, now)
     return {**asdict(row), "id": str(row.id), "measured_at": row.measured_at.isoformat()}
 
 
