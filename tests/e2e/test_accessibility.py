@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,7 @@ class World:
     ids: dict[str, str]
     staff: dict[str, Page]
     anonymous: Page
+    born: date  # the date of birth of the patient of `ids` (some portal links ask for it)
 
     def url(self, template: str) -> str:
         return self.live.url + template.format(**self.ids)
@@ -225,6 +226,9 @@ def world(live_server: LiveServer, browser: Browser) -> Iterator[World]:
     chairs = ChairWorld(engine)
     running = chairs.session(at=START, started=True)
     neighbours = _booked_patients(engine, chairs.patient_id, 2)
+    with engine.connect() as conn:
+        born = conn.scalar(select(m.Patient.date_of_birth).where(m.Patient.id == uuid.UUID(ids["patient"])))
+    assert born is not None
     engine.dispose()
     live_server.clock.set(NOW)
     ids["running"] = str(running)
@@ -243,7 +247,7 @@ def world(live_server: LiveServer, browser: Browser) -> Iterator[World]:
     for label in AUS_STAFF:
         staff[label] = context()
         sign_in(staff[label], live_server.url, str(ROLES[label]))
-    w = World(live_server, ids, staff, context())
+    w = World(live_server, ids, staff, context(), born)
 
     # The board's morning: one chair booked (check-in form), one checked in (seat button).
     desk = staff["front_desk"]
@@ -320,13 +324,22 @@ def test_the_patients_pages_have_no_axe_violations(axe_source: str, world: World
     open_page(desk, world.url("/patients/{patient}/portal-link"))
     send(desk, desk.get_by_role("button", name="Create a one-time link"))
     axe.audit(desk, "front_desk /patients/{patient}/portal-link (link shown once)")
-    link = desk.locator("input.portal-url").input_value()
+    shown = desk.locator("input.portal-url, code.handout-url").first  # a field, or a printable handout
+    link = shown.input_value() if shown.evaluate("e => e.tagName") == "INPUT" else shown.inner_text()
 
     me = world.anonymous
     seen: set[str] = set()
     open_page(me, link)
     axe.audit(me, "/p/{token}")
     seen.add("/p/{token}")
+    birth = me.locator("input[name=date_of_birth]")
+    if birth.count():  # the link may ask for the date of birth: a wrong one first (an error state)
+        birth.fill((world.born + timedelta(days=1)).isoformat())
+        server_checks_only(me)
+        send(me, me.get_by_role("button", name="Open my page"))
+        shows_an_error(me)
+        axe.audit(me, "/p/{token} (wrong date of birth)")
+        me.locator("input[name=date_of_birth]").fill(world.born.isoformat())
     send(me, me.get_by_role("button", name="Open my page"))
     axe.audit(me, "/me")
     seen.add("/me")
