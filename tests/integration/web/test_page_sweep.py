@@ -20,7 +20,9 @@ from tests.integration.web.roles import AUS_STAFF, ROLES, Caller, callers
 
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 
-# Every staff page (GET), with {code}, {patient} and {session} filled in per case.
+# Every staff page (GET), with {code}, {patient} and {session} filled in per case. The browser's
+# accessibility check (tests/e2e/test_accessibility.py) walks the same list for every role, and
+# checks that every HTML page the app serves is here, in its portal list or excluded with a reason.
 PAGES = (
     "/",
     "/clinics",
@@ -73,8 +75,13 @@ def who(demo_engine: Engine) -> Iterator[dict[str, Caller]]:
 
 @pytest.fixture(scope="module")
 def ids(demo_engine: Engine) -> dict[str, str]:
-    """A discharged infusion of a demo patient of the Austin clinic (chosen by MRN, never at random)."""
-    with demo_engine.connect() as conn:
+    return page_ids(demo_engine)
+
+
+def page_ids(engine: Engine) -> dict[str, str]:
+    """What fills the placeholders of `PAGES` (the browser's accessibility check uses it too): a
+    discharged infusion of a demo patient of the Austin clinic (chosen by MRN, never at random)."""
+    with engine.connect() as conn:
         row = conn.execute(
             select(m.InfusionSession.id, m.InfusionSession.patient_id)
             .join(m.Patient, m.Patient.id == m.InfusionSession.patient_id)
