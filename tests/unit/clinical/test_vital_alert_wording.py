@@ -37,7 +37,9 @@ def _tail(text: str) -> str:
         (VitalSigns(respiratory_rate_per_min=22), "respiratory_rate_high", VitalLevel.PAUSE),
     ],
 )
-def test_an_alert_ends_with_its_levels_action_in_full(signs: VitalSigns, parameter: str, level: VitalLevel) -> None:
+def test_an_alert_ends_with_its_levels_action_in_full(
+    signs: VitalSigns, parameter: str, level: VitalLevel
+) -> None:
     alert = next(a for a in classify_vitals(signs).alerts if a.parameter == parameter)
     assert alert.level is level
     assert alert.message.endswith(_tail(ACTIONS.for_level(level)))
@@ -45,12 +47,20 @@ def test_an_alert_ends_with_its_levels_action_in_full(signs: VitalSigns, paramet
 
 
 def test_the_issue_example_says_what_to_stop() -> None:
-    stop = next(a for a in classify_vitals(VitalSigns(bp=BloodPressure(205, 112))).alerts if a.parameter == "systolic_high")
-    assert stop.message.startswith("Systolic blood pressure 205 mmHg is high: stop the infusion and call the psychiatrist")
+    stop = next(
+        a
+        for a in classify_vitals(VitalSigns(bp=BloodPressure(205, 112))).alerts
+        if a.parameter == "systolic_high"
+    )
+    assert stop.message.startswith(
+        "Systolic blood pressure 205 mmHg is high: stop the infusion and call the psychiatrist"
+    )
 
 
 def test_a_relative_rise_says_what_to_do() -> None:
-    alerts = classify_vitals(VitalSigns(bp=BloodPressure(130, 80)), baseline=VitalSigns(bp=BloodPressure(100, 60))).alerts
+    alerts = classify_vitals(
+        VitalSigns(bp=BloodPressure(130, 80)), baseline=VitalSigns(bp=BloodPressure(100, 60))
+    ).alerts
     rise = next(a for a in alerts if a.parameter == "systolic_rise")
     assert rise.message.endswith(_tail(ACTIONS.watch))
 
