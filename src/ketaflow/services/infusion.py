@@ -218,14 +218,25 @@ def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ())
 
 def symptom_onsets(db: Session, session_id: uuid.UUID) -> list[datetime]:
     """When side effects that confirm a blood-pressure pause (the rules' list) began in this session."""
+    return symptom_onsets_by_session(db, [session_id]).get(session_id, [])
+
+
+def symptom_onsets_by_session(
+    db: Session, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[datetime]]:
+    """`symptom_onsets` for several sessions in one query (the chair board): the infusion page
+    and the board pass the same onsets to `assess_latest`, so both confirm a pause alike."""
     kinds = clinical.default_rules().vitals.confirmation.symptoms
-    return list(
-        db.scalars(
-            current(m.SideEffect)
-            .with_only_columns(m.SideEffect.onset_at)
-            .where(m.SideEffect.session_id == session_id, m.SideEffect.kind.in_(kinds))
-        )
-    )
+    out: dict[uuid.UUID, list[datetime]] = {}
+    if not session_ids:
+        return out
+    for sid, onset in db.execute(
+        current(m.SideEffect)
+        .with_only_columns(m.SideEffect.session_id, m.SideEffect.onset_at)
+        .where(m.SideEffect.session_id.in_(list(session_ids)), m.SideEffect.kind.in_(kinds))
+    ):
+        out.setdefault(sid, []).append(onset)
+    return out
 
 
 def pre_infusion_refusal(rows: Sequence[m.VitalSign]) -> str | None:

@@ -612,6 +612,38 @@ def test_the_board_puts_the_most_urgent_chair_first_with_its_reason(
     assert "204/122" not in desk_text and "restroom with help" not in desk_text
 
 
+def test_the_board_confirms_a_blood_pressure_pause_by_symptoms_as_the_infusion_page_does(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    """Issue 13: a pause at 180/110 needs a second reading within the window or a symptom. The
+    infusion page counted a charted headache; the board's triage did not, and showed "recheck"
+    where the page said "pause". Both now assess the latest reading with the same call."""
+    client, frozen = app_clock
+    D = T0 + timedelta(days=7)
+    frozen.now = D
+    sid = world.session(at=D, started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = D + timedelta(minutes=4)
+    calm = {"bp": "128/82", "heart_rate": 72, "spo2": 98, "sedation": 5}
+    assert client.post(f"{api}/vitals", json=calm, headers=nurse).status_code == 200
+    frozen.now = D + timedelta(minutes=10)
+    ache = {"kind": "headache", "severity": "moderate", "notes": "", "adverse_event": False}
+    assert client.post(f"{api}/side-effects", json=ache, headers=nurse).status_code == 200
+    frozen.now = D + timedelta(minutes=12)
+    high = {"bp": "184/112", "heart_rate": 80, "spo2": 98, "sedation": 5}
+    r = client.post(f"{api}/vitals", json=high, headers=nurse)
+    assert r.status_code == 200, r.text
+    assert r.json()["level"] == "pause"  # one reading, confirmed by the headache charted before it
+    assert client.get(api).json()["vitals"][-1]["level"] == "pause"
+    frozen.now = D + timedelta(minutes=13)
+    board = client.get("/api/clinics/aus/board").json()
+    slot = _board_slot(board, sid)
+    assert slot["last_vitals"]["level"] == "pause", slot["last_vitals"]
+    mine = [t for t in board["triage"] if t["session_id"] == str(sid)]
+    assert mine and mine[0]["level"] == "pause", board["triage"]
+
+
 # ---- CADSS ----------------------------------------------------------------------------------------
 
 
