@@ -83,6 +83,7 @@ from ketaflow.clinical.vitals import (
     VitalSigns,
     assess_infusion_reading,
     classify_vitals,
+    confirming_symptom,
     parse_bp,
 )
 
@@ -95,6 +96,7 @@ __all__ = [
     "PregnancyStatus",
     "Route",
     "assess_infusion_reading",
+    "confirming_symptom",
     "maintenance_monitoring",
     "parse_pregnancy_status",
     "parse_route",

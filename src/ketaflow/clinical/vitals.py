@@ -267,6 +267,17 @@ def _relative_alerts(vitals: VitalSigns, baseline: VitalSigns, rules: ClinicalRu
     return out
 
 
+def confirming_symptom(text: str, rules: ClinicalRules | None = None) -> str:
+    """The rules' name of a symptom that confirms a blood-pressure pause ('blurred vision' ->
+    'blurred_vision'), or InvalidInput naming the ones that do."""
+    kinds = (rules or default_rules()).vitals.confirmation.symptoms
+    name = re.sub(r"[\s-]+", "_", (text or "").strip().lower())
+    if name not in kinds:
+        listed = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+        raise InvalidInput(f"Symptom '{text}' does not confirm a blood-pressure pause; give {listed}.")
+    return name
+
+
 def _needs_confirmation(alerts: Sequence[VitalAlert], rules: ClinicalRules) -> bool:
     """True when the worst level is PAUSE and every pause comes from a parameter that needs confirming."""
     confirm = set(rules.vitals.confirmation.parameters)
