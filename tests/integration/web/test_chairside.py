@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
@@ -686,6 +687,35 @@ def test_cadss_is_scored_by_the_scales_module_and_stored_as_clinician_rated(
     assert "total <strong>43</strong> of 92" in client.get(f"/sessions/{sid}").text
 
 
+def test_the_cadss_form_is_a_radio_group_per_item_with_its_wording_and_anchors(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    """Issue 19 item 6: 23 drop-downs labelled "CADSS item 1..23" become one fieldset per item,
+    its text as the legend and the anchors as radio buttons (as the patient's PHQ-9 on the portal);
+    the page's form scores the same hand-worked total as the API."""
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    frozen.now = T0 + timedelta(minutes=41)
+    page = client.get(f"/sessions/{sid}").text
+    form = page[page.index('class="cadss-form"') : page.index("Score and save CADSS")]
+    assert "<select" not in form and "CADSS item 1 " not in form
+    assert form.count("<fieldset") == 23 and form.count("<legend") == 23
+    items = default_rules().scales["cadss"].item_labels
+    assert items is not None
+    for number, text in enumerate(items, start=1):
+        assert f"{number}. {escape(text)}" in form, text
+        assert form.count(f'name="item_{number}"') == 5
+    for anchor in ("Not at all", "Slightly", "Moderately", "Considerably", "Extremely"):
+        assert form.count(anchor) == 23, anchor
+    assert "paraphrase" in page  # the page says what the item texts are
+
+    answers = {f"item_{i}": str((i - 1) % 5) for i in range(1, 24)}  # hand-worked total 43
+    r = client.post(f"/sessions/{sid}/cadss", data={**answers, "csrf": nurse["X-CSRF-Token"]})
+    assert r.status_code == 200, r.text[:400]
+    assert "total <strong>43</strong> of 92" in client.get(f"/sessions/{sid}").text
+
+
 # ---- vitals as they are typed ------------------------------------------------------------------------
 
 
@@ -820,7 +850,7 @@ def test_a_bad_form_comes_back_with_the_message_and_what_was_typed(
     if path == "side-effects" and "onset" in data:
         assert f'value="{data["onset"]}"' in r.text  # what was typed is kept
     if path == "cadss":
-        assert "<details open>" in r.text and "<option selected>1</option>" in r.text
+        assert "<details open>" in r.text and 'name="item_1" value="1" checked' in r.text
 
 
 def test_the_forms_chart_and_redirect_back_to_their_section(
