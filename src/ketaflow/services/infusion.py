@@ -153,7 +153,7 @@ def current_order(db: Session, session_id: uuid.UUID) -> m.DoseOrder | None:
     ).first()
 
 
-def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
+def vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
     bp = None
     if row.systolic_mmhg is not None and row.diastolic_mmhg is not None:
         bp = clinical.BloodPressure(row.systolic_mmhg, row.diastolic_mmhg)
@@ -166,6 +166,39 @@ def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
     )
 
 
+def assess_reading(
+    signs: clinical.VitalSigns,
+    *,
+    phase: VitalPhase | str | None,
+    measured_at: datetime,
+    earlier: Sequence[m.VitalSign],
+    baseline: clinical.VitalSigns | None,
+    symptoms_at: Sequence[datetime] = (),
+) -> clinical.VitalAssessment:
+    """One reading as the chart assesses it. While the infusion runs: the confirmed-pause rule,
+    confirmed by an earlier infusion reading (`earlier`: the session's readings before it) within
+    the window or a confirming symptom that began before it (`symptoms_at`: onset times)."""
+    if phase != VitalPhase.INFUSION:
+        return clinical.classify_vitals(signs, baseline=baseline, phase=str(phase))
+    prior = [
+        clinical.EarlierReading((measured_at - e.measured_at).total_seconds() / 60, vital_signs(e))
+        for e in earlier
+        if e.phase == VitalPhase.INFUSION
+    ]
+    symptoms = any(at <= measured_at for at in symptoms_at)
+    return clinical.assess_infusion_reading(signs, baseline=baseline, earlier=prior, symptoms=symptoms)
+
+
+def phase_now(events: Sequence[PumpRecord]) -> VitalPhase:
+    """The phase a reading charted now belongs to, from the pump's state."""
+    state = state_of(list(events), discharged=False)
+    return {
+        InfusionState.NOT_STARTED: VitalPhase.BASELINE,
+        InfusionState.RUNNING: VitalPhase.INFUSION,
+        InfusionState.PAUSED: VitalPhase.INFUSION,
+    }.get(state, VitalPhase.RECOVERY)
+
+
 def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ()) -> list[VitalRow]:
     """Each reading with its alert level against the session's own baseline (the first reading).
 
@@ -175,26 +208,17 @@ def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ())
     in a phase where the rules expect a value (SpO2, the sedation level) without it carries the
     alert the rules give for it (`vitals.expected`).
     """
-    baseline = _vital_signs(rows[0]) if rows else None
+    baseline = vital_signs(rows[0]) if rows else None
     out = []
     for i, row in enumerate(rows):
-        signs = _vital_signs(row)
-        if row.phase == VitalPhase.INFUSION:
-            earlier = [
-                clinical.EarlierReading(
-                    (row.measured_at - e.measured_at).total_seconds() / 60, _vital_signs(e)
-                )
-                for e in rows[:i]
-                if e.phase == VitalPhase.INFUSION
-            ]
-            symptoms = any(at <= row.measured_at for at in symptoms_at)
-            assessment = clinical.assess_infusion_reading(
-                signs, baseline=None if i == 0 else baseline, earlier=earlier, symptoms=symptoms
-            )
-        else:
-            assessment = clinical.classify_vitals(
-                signs, baseline=None if i == 0 else baseline, phase=str(row.phase)
-            )
+        assessment = assess_reading(
+            vital_signs(row),
+            phase=row.phase,
+            measured_at=row.measured_at,
+            earlier=rows[:i],
+            baseline=None if i == 0 else baseline,
+            symptoms_at=symptoms_at,
+        )
         out.append(
             VitalRow(
                 id=row.id,
@@ -548,13 +572,7 @@ def record_vitals(
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate, sedation)
-    events = pump_records(db, session_id)
-    state = state_of(events, discharged=False)
-    phase = {
-        InfusionState.NOT_STARTED: VitalPhase.BASELINE,
-        InfusionState.RUNNING: VitalPhase.INFUSION,
-        InfusionState.PAUSED: VitalPhase.INFUSION,
-    }.get(state, VitalPhase.RECOVERY)
+    phase = phase_now(pump_records(db, session_id))
     db.add(
         m.VitalSign(
             clinic_id=session.clinic_id,

@@ -723,7 +723,9 @@ def test_the_vitals_check_follows_the_published_thresholds_and_saves_nothing(
     app_clock: tuple[TestClient, Clock], world: ChairWorld
 ) -> None:
     client, frozen = app_clock
-    sid = world.session(started=True)
+    # Before the pump starts: each threshold alone (no confirmed-pause rule, no expected readings;
+    # while it runs the check previews the chart, see the test below).
+    sid = world.session(started=False)
     nurse = sign_in(client, "nurse1.aus")
     check = f"/api/sessions/{sid}/vitals/check"
     rules = default_rules().vitals
@@ -771,6 +773,36 @@ def test_the_vitals_check_follows_the_published_thresholds_and_saves_nothing(
     page = client.get(f"/sessions/{sid}").text
     assert 'id="vitals-check"' in page and "/static/chairside.js" in page
     assert client.get("/static/chairside.js").status_code == 200
+
+
+def test_the_vitals_check_previews_what_charting_the_reading_would_say(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    """The check as the nurse types applies the same confirmed-pause rule as the chart: one reading
+    at 180/110 asks for a recheck; a repeat within the window, or a charted headache, pauses."""
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    high = {"bp": "184/112", "heart_rate": 80, "spo2": 98, "sedation": 5}
+    frozen.now = T0 + timedelta(minutes=3)
+    calm = {"bp": "128/82", "heart_rate": 72, "spo2": 98, "sedation": 5}
+    assert client.post(f"{api}/vitals", json=calm, headers=nurse).status_code == 200
+    frozen.now = T0 + timedelta(minutes=8)
+    first = client.get(f"{api}/vitals/check", params=high).json()
+    assert first["level"] == "watch" and first["actions"][0].startswith("Recheck the blood pressure")
+    charted = client.post(f"{api}/vitals", json=high, headers=nurse).json()
+    assert (charted["level"], charted["actions"]) == (first["level"], first["actions"])
+    frozen.now = T0 + timedelta(minutes=13)
+    repeat = client.get(f"{api}/vitals/check", params=high).json()
+    assert repeat["level"] == "pause"  # confirmed by the reading 5 minutes ago
+
+    other = world.session(started=True)
+    frozen.now = T0 + timedelta(minutes=14)
+    ache = {"kind": "headache", "severity": "moderate", "notes": "", "adverse_event": False}
+    assert client.post(f"/api/sessions/{other}/side-effects", json=ache, headers=nurse).status_code == 200
+    frozen.now = T0 + timedelta(minutes=15)
+    assert client.get(f"/api/sessions/{other}/vitals/check", params=high).json()["level"] == "pause"
 
 
 # ---- after discharge ---------------------------------------------------------------------------------
