@@ -615,8 +615,8 @@ def check_vitals(
     now: datetime,
 ) -> VitalsCheck:
     """Classify typed vitals as charting them now would (`infusion.assess_reading`: against this
-    session's baseline, its first reading; while the infusion runs, with the confirmed-pause rule
-    and the readings the rules expect); nothing is written but the audited read."""
+    session's baseline, its first reading; while the infusion runs, with the confirmed-pause rule),
+    except that a reading not typed yet raises no alert; nothing is written but the audited read."""
     session = load_session(db, who, session_id, Action.READ_CLINICAL)
     pressure = clinical.parse_bp(bp) if bp and bp.strip() else None
     signs = clinical.VitalSigns(
@@ -639,6 +639,7 @@ def check_vitals(
         earlier=rows,
         baseline=baseline,
         symptoms_at=infusion.symptom_onsets(db, session_id),
+        flag_missing=False,  # not typed yet is not missing yet; charting it flags what is missing
     )
     record_read(
         db,

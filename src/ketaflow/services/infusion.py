@@ -174,19 +174,25 @@ def assess_reading(
     earlier: Sequence[m.VitalSign],
     baseline: clinical.VitalSigns | None,
     symptoms_at: Sequence[datetime] = (),
+    flag_missing: bool = True,
 ) -> clinical.VitalAssessment:
     """One reading as the chart assesses it. While the infusion runs: the confirmed-pause rule,
     confirmed by an earlier infusion reading (`earlier`: the session's readings before it) within
-    the window or a confirming symptom that began before it (`symptoms_at`: onset times)."""
+    the window or a confirming symptom that began before it (`symptoms_at`: onset times).
+    `flag_missing=False` leaves out the alerts for readings not given (a check as the nurse types:
+    what is not typed yet is not missing yet)."""
+    phase_rules = str(phase) if flag_missing else None
     if phase != VitalPhase.INFUSION:
-        return clinical.classify_vitals(signs, baseline=baseline, phase=str(phase))
+        return clinical.classify_vitals(signs, baseline=baseline, phase=phase_rules)
     prior = [
         clinical.EarlierReading((measured_at - e.measured_at).total_seconds() / 60, vital_signs(e))
         for e in earlier
         if e.phase == VitalPhase.INFUSION
     ]
     symptoms = any(at <= measured_at for at in symptoms_at)
-    return clinical.assess_infusion_reading(signs, baseline=baseline, earlier=prior, symptoms=symptoms)
+    return clinical.assess_infusion_reading(
+        signs, baseline=baseline, earlier=prior, symptoms=symptoms, phase=phase_rules
+    )
 
 
 def phase_now(events: Sequence[PumpRecord]) -> VitalPhase:

@@ -154,8 +154,7 @@ def test_the_check_as_typed_grades_the_sedation_level(
     check = f"/api/sessions/{sid}/vitals/check"
     moderate = client.get(check, params={"sedation": 3}).json()
     assert moderate["level"] == "pause"
-    # As charting it would say: SpO2 is expected at every reading while the infusion runs.
-    assert [a["parameter"] for a in moderate["alerts"]] == ["sedation", "spo2_missing"]
+    assert [a["parameter"] for a in moderate["alerts"]] == ["sedation"]
     assert VITALS.sedation.level(3).action in moderate["actions"]
     refused(client.get(check, params={"sedation": -1}), 400, "must be a whole number from 0 to 5")
     with Session(world.engine) as db:
