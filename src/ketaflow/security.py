@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,6 +22,22 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def check_password(password_hash: str | None, password: str) -> bool:
+    """Check a password against an account's hash, or, when there is no account (None), against a
+    dummy hash made by the same hasher with the same parameters: an unknown e-mail address then
+    costs the same argon2 work as a wrong password, and its answer comes no sooner."""
+    if password_hash is None:
+        verify_password(dummy_hash(), password)
+        return False
+    return verify_password(password_hash, password)
+
+
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    # Made on first use (one hash per process), not at import: every CLI command imports this.
+    return _hasher.hash(secrets.token_urlsafe(32))
 
 
 def new_token() -> str:

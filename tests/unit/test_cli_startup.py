@@ -2,15 +2,19 @@
 
 Each case starts `python -X importtime -m ketaflow ...` in a new process and reads the modules
 it imported from the importtime lines on stderr. A quick command such as `ketaflow score` or
-`ketaflow --help` must not load storage, the web app or the numerical stack; the timings
-themselves are measured by benchmarks/cli_startup.py, not asserted here.
+`ketaflow --help` must not load storage, the web app or the numerical stack; `ketaflow score` loads
+of the clinical rules only the rating scales (not the dosing, screening, vitals or discharge rules,
+nor the schema of the whole rules), and `ketaflow --help` loads no Rich. The timings themselves are
+measured by benchmarks/cli_startup.py, not asserted here.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +40,19 @@ STORAGE_AND_WEB = {
     "ketaflow.settings",
 }
 NUMERICAL = {"numpy", "scipy", "pandas", "matplotlib", "pyarrow", "statsmodels", "ketaflow.pk"}
+# Of ketaflow.clinical, scoring a questionnaire needs the scales, their schema and their rule file:
+# not the whole rules model (ketaflow.clinical.schema builds some forty Pydantic models), nor
+# dosing, screening, vitals, discharge or the rest, which the package would import eagerly.
+SCORING = {
+    "ketaflow.clinical",
+    "ketaflow.clinical.levels",
+    "ketaflow.clinical.rule_files",
+    "ketaflow.clinical.scale_schema",
+    "ketaflow.clinical.scales",
+    "ketaflow.clinical.schema_base",
+}
+# Rich draws Typer's boxed help; plain help needs none of it (it costs more than Typer itself).
+RICH = {"rich"}
 
 
 def imported_by(*args: str) -> tuple[set[str], str]:
@@ -64,24 +81,48 @@ def loaded(modules: set[str], names: set[str]) -> list[str]:
     return sorted(n for n in names if any(m == n or m.startswith(n + ".") for m in modules))
 
 
-def test_score_loads_the_rules_but_no_storage_web_or_numerical_code() -> None:
+def test_score_loads_only_the_scale_rules_and_no_storage_web_numerical_code_or_rich() -> None:
     modules, out = imported_by("score", "phq9", "1", "2", "0", "3", "1", "0", "2", "1", "0")
     assert out.startswith("PHQ-9: 10/27 (moderate)")
     assert "ketaflow.clinical.scales" in modules
-    assert loaded(modules, STORAGE_AND_WEB | NUMERICAL) == []
+    assert loaded(modules, STORAGE_AND_WEB | NUMERICAL | RICH) == []
+    clinical = {m for m in modules if m == "ketaflow.clinical" or m.startswith("ketaflow.clinical.")}
+    assert clinical <= SCORING, f"scoring loaded more of the rules: {sorted(clinical - SCORING)}"
+
+
+def test_score_with_a_clinic_rules_file_applies_it(tmp_path: Path) -> None:
+    override = tmp_path / "clinic.toml"
+    override.write_text(
+        "[scales.phq9.remission]\nmax_total = 10\n"
+        'source = "Clinic policy 2026-12: PHQ-9 remission at 10 or less (test)"\n',
+        encoding="utf-8",
+    )
+    args = ["score", "phq9", "1", "2", "0", "3", "1", "0", "2", "1", "0", "--json"]
+    _, plain = imported_by(*args)
+    modules, tuned = imported_by(*args, "--clinic-rules", str(override))
+    assert json.loads(plain)["remission"] is False  # 10 > 4, the packaged cut-off
+    assert json.loads(tuned)["remission"] is True  # 10 <= 10, the clinic's
+    assert "ketaflow.clinical.rules" in modules  # an override is checked against all the rules
 
 
 def test_help_loads_no_domain_storage_web_or_numerical_code() -> None:
     modules, out = imported_by("--help")
     assert "score" in out and "pk" in out
-    assert loaded(modules, STORAGE_AND_WEB | NUMERICAL | {"ketaflow.clinical", "pydantic"}) == []
+    assert loaded(modules, STORAGE_AND_WEB | NUMERICAL | RICH | {"ketaflow.clinical", "pydantic"}) == []
+
+
+def test_a_group_help_and_a_command_help_load_no_rich() -> None:
+    for args in (("pk", "--help"), ("score", "--help"), ("pk",)):
+        modules, out = imported_by(*args)
+        assert "Usage:" in out
+        assert loaded(modules, RICH | {"ketaflow.clinical", "ketaflow.pk"}) == [], args
 
 
 def test_pk_models_loads_the_pk_engine_but_no_storage_web_or_clinical_rules() -> None:
     modules, out = imported_by("pk", "models")
     assert "\ndomino:" in out and "\nkamp2020 (default):" in out
     assert "ketaflow.pk.catalog" in modules
-    assert loaded(modules, STORAGE_AND_WEB | {"ketaflow.clinical", "pandas", "matplotlib"}) == []
+    assert loaded(modules, STORAGE_AND_WEB | RICH | {"ketaflow.clinical", "pandas", "matplotlib"}) == []
 
 
 def every_command(group: Any = None, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -125,3 +166,25 @@ def test_a_bad_sex_is_one_sentence_and_exit_2(
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.strip() == "Error: --sex must be male or female; got 'x'."
+
+
+def every_callback(group: typer.Typer) -> list[Any]:
+    """The functions behind every command and group callback of a Typer app, sub-apps included."""
+    found = [info.callback for info in group.registered_commands]
+    if group.registered_callback is not None:
+        found.append(group.registered_callback.callback)
+    for sub in group.registered_groups:
+        assert sub.typer_instance is not None
+        found += every_callback(sub.typer_instance)
+    return [f for f in found if f is not None]
+
+
+def test_command_signatures_hold_objects_not_strings() -> None:
+    # Typer reads each command's signature on every start; annotations left as strings (the
+    # effect of `from __future__ import annotations`) are compiled and evaluated again each
+    # time, for every command, which took longer than building all the commands themselves.
+    callbacks = every_callback(app)
+    assert len(callbacks) >= 20
+    for f in callbacks:
+        strings = {k: v for k, v in f.__annotations__.items() if isinstance(v, str)}
+        assert not strings, f"{f.__module__}.{f.__qualname__} has string annotations: {strings}"

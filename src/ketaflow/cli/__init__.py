@@ -1,6 +1,11 @@
-"""The `ketaflow` command line: one Typer app, commands registered by topic modules."""
+"""The `ketaflow` command line: one Typer app, commands registered by topic modules.
 
-from __future__ import annotations
+Start-up matters (every command is a new process; tests/unit/test_cli_startup.py checks what each
+imports): topic modules import their domain inside the commands, and the CLI modules do not use
+`from __future__ import annotations`, because Typer reads every command's signature on every start
+and string annotations would be compiled and evaluated each time (types needed only by the type
+checker are quoted instead).
+"""
 
 import sys
 
@@ -21,18 +26,22 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain Click help for every command and group (the root's setting reaches them all): Typer's
+    # boxed help imports Rich, which costs more than Typer itself on every `--help`.
+    rich_markup_mode=None,
 )
 
 
 def _register() -> None:
     # Topic modules each add their commands; imported here so `ketaflow --help` lists them all.
-    from ketaflow.cli import clinic, clinical, outcomes, pk, system
+    from ketaflow.cli import clinic, clinical, outcomes, pk, sign_in, system
 
     system.register(app)
     clinical.register(app)
     pk.register(app)
     outcomes.register(app)
     clinic.register(app)
+    sign_in.register(app)
 
 
 _register()

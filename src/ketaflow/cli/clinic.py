@@ -1,7 +1,5 @@
 """CLI commands for a clinic's opening hours, closures and booking horizon (admin and director)."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -41,7 +39,7 @@ DayOption = Annotated[
 T = TypeVar("T")
 
 
-def _run(database_url: str | None, email: str, action: Callable[[Session, CurrentUser], T]) -> T:
+def _run(database_url: str | None, email: str, action: "Callable[[Session, CurrentUser], T]") -> T:
     """Run one use case as the named staff member; a refusal is one sentence and exit code 2."""
     from sqlalchemy.orm import Session
 
@@ -63,7 +61,7 @@ def _now() -> Any:
     return utcnow()
 
 
-def _hours_data(v: ClinicHoursView) -> dict[str, Any]:
+def _hours_data(v: "ClinicHoursView") -> dict[str, Any]:
     return {
         "clinic": v.clinic.code,
         "name": v.clinic.name,
@@ -77,11 +75,11 @@ def _hours_data(v: ClinicHoursView) -> dict[str, Any]:
     }
 
 
-def _closure_data(c: ClosureEntry) -> dict[str, Any]:
+def _closure_data(c: "ClosureEntry") -> dict[str, Any]:
     return {"id": str(c.id), "first_day": c.first_day, "last_day": c.last_day, "reason": c.reason}
 
 
-def _unfit_data(u: Unfit) -> dict[str, Any]:
+def _unfit_data(u: "Unfit") -> dict[str, Any]:
     return {
         "appointment_id": str(u.appointment_id),
         "patient_name": u.patient_name,
@@ -92,7 +90,7 @@ def _unfit_data(u: Unfit) -> dict[str, Any]:
     }
 
 
-def _print_hours(v: ClinicHoursView) -> None:
+def _print_hours(v: "ClinicHoursView") -> None:
     from ketaflow.hours import WEEKDAYS
 
     typer.echo(
@@ -113,7 +111,7 @@ def _print_hours(v: ClinicHoursView) -> None:
     typer.echo("Opening hours, closures and the booking horizon are clinic settings, not clinical figures.")
 
 
-def _print_unfit(unfit: list[Unfit], zone: str) -> None:
+def _print_unfit(unfit: "list[Unfit]", zone: str) -> None:
     from zoneinfo import ZoneInfo
 
     if not unfit:
@@ -164,7 +162,7 @@ def set_hours(
     if not changes and horizon_days is None:
         fail("Give the hours of at least one day (e.g. --saturday 09:00-13:00) or --horizon-days.")
 
-    def act(db: Session, who: CurrentUser) -> tuple[ClinicHoursView, list[Unfit]]:
+    def act(db: "Session", who: "CurrentUser") -> "tuple[ClinicHoursView, list[Unfit]]":
         current = clinic_hours.hours_view(db, who, code, _now())
         week = current.week.with_days(
             {WEEKDAYS.index(d): parse_day(t, WEEKDAYS.index(d)) for d, t in changes.items()}

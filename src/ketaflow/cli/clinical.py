@@ -4,10 +4,9 @@ Each command prints a short human summary, or JSON with ``--json``. Bad input ex
 and one plain sentence. ``--clinic-rules FILE`` applies a clinic's TOML override.
 
 The clinical rules are imported inside the commands, not here: every `ketaflow` command loads
-this module to list its commands, and only these commands need the rules.
+this module to list its commands, and only these commands need the rules. `ketaflow.clinical`
+loads each name lazily, so `score` imports the scales and not the rest of the rules.
 """
-
-from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,7 +27,7 @@ RulesOpt = Annotated[
 _MISSING = {"-", "?", "na", "n/a", "none", "skip"}
 
 
-def _rules(path: Path | None) -> ClinicalRules:
+def _rules(path: Path | None) -> "ClinicalRules":
     from ketaflow.clinical import load_rules
 
     if path is None:
@@ -58,7 +57,7 @@ def _answers(raw: list[str]) -> list[int | None]:
     return out
 
 
-def _sex(value: str | None) -> Sex | None:
+def _sex(value: str | None) -> "Sex | None":
     """The --sex option as the dosing rules' Sex, or one sentence naming the accepted values."""
     from ketaflow.clinical import Sex
 
@@ -76,9 +75,9 @@ def _vitals(
     hr: float | None,
     spo2: float | None,
     rr: float | None,
-    rules: ClinicalRules,
+    rules: "ClinicalRules",
     sedation: int | None = None,
-) -> VitalSigns:
+) -> "VitalSigns":
     from ketaflow.clinical import VitalSigns, parse_bp
 
     return VitalSigns(
@@ -210,7 +209,9 @@ def score_cmd(
     from ketaflow.clinical import score
 
     try:
-        rules = _rules(clinic_rules)
+        # Without a clinic's file the packaged scales alone are enough (and quick to load); a
+        # clinic's file is an override of the whole rules, checked as a whole.
+        rules = _rules(clinic_rules) if clinic_rules is not None else None
         result = score(instrument, _answers(answers), rules)
     except InvalidInput as exc:
         fail(str(exc))

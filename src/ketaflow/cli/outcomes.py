@@ -1,7 +1,5 @@
 """CLI commands for outcomes and network analytics: dashboard, dissociation, one patient, export."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,7 +24,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")
 ClinicOption = Annotated[str | None, typer.Option("--clinic", help="Clinic code or name (default: network).")]
 
 
-def _checked_engine(database_url: str | None) -> Engine:
+def _checked_engine(database_url: str | None) -> "Engine":
     from ketaflow.store.migrate import check_schema
 
     engine: Engine = _engine(database_url)
@@ -37,20 +35,20 @@ def _checked_engine(database_url: str | None) -> Engine:
     return engine
 
 
-def _pct(p: Proportion) -> str:
+def _pct(p: "Proportion") -> str:
     if p.estimate is None or p.ci_low is None or p.ci_high is None:
         return "n/a (no patients)"
     return f"{p.estimate:6.1%} ({p.ci_low:.1%} to {p.ci_high:.1%}; {p.successes}/{p.n})"
 
 
-def _mean(s: MeanSummary, unit: str) -> str:
+def _mean(s: "MeanSummary", unit: str) -> str:
     if s.mean is None:
         return "n/a"
     ci = "" if s.ci_low is None else f" (95% CI {s.ci_low:.1f} to {s.ci_high:.1f})"
     return f"{s.mean:.1f} {unit}{ci}, n={s.n}"
 
 
-def _print_unit(u: UnitOutcomes) -> None:
+def _print_unit(u: "UnitOutcomes") -> None:
     typer.echo(f"{u.code} {u.name}")
     per = f"{u.infusions_per_patient:.1f}" if u.infusions_per_patient is not None else "n/a"
     typer.echo(f"  patients treated {u.patients_treated:,}; infusions {u.infusions:,} ({per} per patient)")

@@ -1,7 +1,5 @@
 """Small helpers shared by every CLI command: JSON output and plain-sentence errors."""
 
-from __future__ import annotations
-
 import json
 import math
 import sys

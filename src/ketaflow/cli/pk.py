@@ -4,8 +4,6 @@ NumPy, SciPy and the PK engine are imported inside the commands: every `ketaflow
 loads this module to list its commands, and only these need them.
 """
 
-from __future__ import annotations
-
 import time
 import warnings
 from collections.abc import Callable, Iterator

@@ -4,8 +4,6 @@ Storage, settings, the web app and the progress bar are imported inside the comm
 them: every `ketaflow` command loads this module to list its commands.
 """
 
-from __future__ import annotations
-
 import dataclasses
 from datetime import date
 from typing import Annotated
@@ -219,7 +217,15 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
         f"ketaflow is serving on http://{host}:{port} with {workers} worker process{plural} (Ctrl+C to stop)"
     )
     # No access log: a line per request costs CPU on every page; errors still go to the log.
-    options = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    # No proxy headers here: the app believes them only from KETAFLOW_TRUSTED_PROXIES (uvicorn
+    # would otherwise believe any process on 127.0.0.1).
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": False,
+    }
     if workers == 1:
         from ketaflow.web.asgi import tune_gc
 

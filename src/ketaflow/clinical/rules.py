@@ -23,11 +23,9 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from pydantic import ValidationError
-
+from ketaflow.clinical.rule_files import RULE_FILES, deep_merge, read_packaged
 from ketaflow.clinical.schema import (
     Ceiling,
     ClinicalRules,
@@ -39,9 +37,11 @@ from ketaflow.clinical.schema import (
     ScreeningEntry,
     VitalThreshold,
 )
+from ketaflow.clinical.schema_base import validated
 from ketaflow.errors import InvalidInput
 
 __all__ = [
+    "RULE_FILES",
     "Ceiling",
     "ClinicalRules",
     "Instrument",
@@ -58,34 +58,16 @@ __all__ = [
     "unconfirmed_rules",
 ]
 
-RULE_FILES = (
-    "dosing.toml",
-    "screening.toml",
-    "scales.toml",
-    "vitals.toml",
-    "discharge.toml",
-    "maintenance.toml",
-)
-
-
-def _read_packaged() -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    folder = resources.files("ketaflow.clinical").joinpath("rules")
-    for name in RULE_FILES:
-        data = tomllib.loads(folder.joinpath(name).read_text(encoding="utf-8"))
-        merged = _deep_merge(merged, data)
-    return merged
-
 
 def packaged_rules_raw() -> dict[str, Any]:
     """Return the packaged rule files merged into one plain mapping (for audits and tests)."""
-    return _read_packaged()
+    return read_packaged()
 
 
 @lru_cache(maxsize=1)
 def default_rules() -> ClinicalRules:
     """Return the packaged default rules, validated (cached)."""
-    rules = _validate(_read_packaged())
+    rules = _validate(read_packaged())
     _check_protocols_below(rules, rules.ceiling)
     return rules
 
@@ -110,23 +92,8 @@ def _check_protocols_below(rules: ClinicalRules, ceiling: Ceiling) -> None:
                 )
 
 
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _validate(data: Mapping[str, Any]) -> ClinicalRules:
-    try:
-        return ClinicalRules.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"Clinic rules are not valid at '{where}': {first['msg']}.") from None
+    return validated(ClinicalRules, data)
 
 
 def apply_overrides(base: ClinicalRules, override: Mapping[str, Any] | str | None) -> ClinicalRules:
@@ -150,7 +117,7 @@ def apply_overrides(base: ClinicalRules, override: Mapping[str, Any] | str | Non
             f"The clinic override at '{missing[0]}' changes a number without giving its source; "
             "add a source line (author and year, label, or clinic policy with a date)."
         )
-    merged = _deep_merge(base.model_dump(mode="json"), override)
+    merged = deep_merge(base.model_dump(mode="json"), override)
     rules = _validate(merged)
     packaged = default_rules().ceiling
     _check_protocols_below(rules, packaged)

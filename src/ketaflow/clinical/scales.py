@@ -1,14 +1,39 @@
-"""Rating scales as data: scoring, severity bands, derived alerts, response and remission."""
+"""Rating scales as data: scoring, severity bands, derived alerts, response and remission.
+
+Every function takes the rules to use: a clinic's :class:`~ketaflow.clinical.rules.ClinicalRules`,
+or, when none is given, the packaged scales alone (:func:`default_scale_rules`, validated from
+``rules/scales.toml`` without the rest of the rules, so that ``ketaflow score`` starts quickly).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from ketaflow.clinical.rules import ClinicalRules, Instrument, default_rules
+from ketaflow.clinical.rule_files import read_packaged
+from ketaflow.clinical.scale_schema import Instrument, ScaleRules
+from ketaflow.clinical.schema_base import validated
 from ketaflow.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from ketaflow.clinical.schema import ClinicalRules
+
+    # Any rules that hold the scales: a clinic's whole rules, or the packaged scales alone.
+    Rules = ClinicalRules | ScaleRules
+
 SUICIDE_REVIEW = "suicide_risk"
+
+
+@lru_cache(maxsize=1)
+def default_scale_rules() -> ScaleRules:
+    """Return the packaged rating scales and response rule, validated (cached).
+
+    The same tables as ``default_rules().scales`` and ``.response``, read from their own file.
+    """
+    data = read_packaged(("scales.toml",))
+    return validated(ScaleRules, {"scales": data["scales"], "response": data["response"]})
 
 
 @dataclass(frozen=True)
@@ -77,9 +102,9 @@ class Questionnaire:
     item_note: str | None = None  # what the item texts are, when not the published wording
 
 
-def describe_instrument(instrument: str, rules: ClinicalRules | None = None) -> Questionnaire:
+def describe_instrument(instrument: str, rules: Rules | None = None) -> Questionnaire:
     """Return the questions and allowed answers of the named instrument."""
-    rules = rules or default_rules()
+    rules = rules or default_scale_rules()
     key, inst = _lookup(rules, instrument)
     labels = inst.item_labels or tuple(f"{inst.name} item {i}" for i in range(1, inst.items + 1))
     items = tuple(
@@ -103,7 +128,7 @@ def describe_instrument(instrument: str, rules: ClinicalRules | None = None) -> 
     )
 
 
-def _lookup(rules: ClinicalRules, instrument: str) -> tuple[str, Instrument]:
+def _lookup(rules: Rules, instrument: str) -> tuple[str, Instrument]:
     """Return the rules key (e.g. 'qids-sr16' for 'QIDS') and the instrument it names."""
     inst = rules.instrument(instrument)
     return next(k for k, v in rules.scales.items() if v is inst), inst
@@ -185,9 +210,9 @@ def _band(inst: Instrument, total: int) -> str:
     return label
 
 
-def score(instrument: str, answers: Sequence[int | None], rules: ClinicalRules | None = None) -> ScaleScore:
+def score(instrument: str, answers: Sequence[int | None], rules: Rules | None = None) -> ScaleScore:
     """Score ``answers`` (item order; None = unanswered) on the named instrument."""
-    rules = rules or default_rules()
+    rules = rules or default_scale_rules()
     key, inst = _lookup(rules, instrument)
     values = _validate(inst, answers)
     if inst.item6_max is not None:
@@ -227,11 +252,9 @@ def _score_cssrs(key: str, inst: Instrument, values: list[int | None]) -> ScaleS
     return _result(key, inst, risk, alerts, None, values)
 
 
-def series_outcome(
-    instrument: str, totals: Sequence[float], rules: ClinicalRules | None = None
-) -> SeriesOutcome:
+def series_outcome(instrument: str, totals: Sequence[float], rules: Rules | None = None) -> SeriesOutcome:
     """Return response (>= 50% reduction from the first total) and remission across a series."""
-    rules = rules or default_rules()
+    rules = rules or default_scale_rules()
     key, inst = _lookup(rules, instrument)
     if len(totals) < 1:
         raise InvalidInput("A series needs at least a baseline score.")

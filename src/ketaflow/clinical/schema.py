@@ -1,30 +1,33 @@
 """The schema of the clinical rules: Pydantic models that validate the TOML rule files.
 
 Every model that holds a number has a required ``source`` (author, year, journal or label, or
-an explicit "source not found; clinic policy placeholder").
+an explicit "source not found; clinic policy placeholder"). The base model lives in
+:mod:`ketaflow.clinical.schema_base` and the rating scales in :mod:`ketaflow.clinical.scale_schema`
+(each loadable alone); they are re-exported here, so this module names every rules model.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
 from ketaflow.clinical.levels import Route, ScreeningLevel, VitalLevel, WeightPolicy
+
+# The rating scales and the base are re-exported ("as" names): callers import every model from here.
+from ketaflow.clinical.scale_schema import Band as Band
+from ketaflow.clinical.scale_schema import Instrument as Instrument
+from ketaflow.clinical.scale_schema import ItemAlert as ItemAlert
+from ketaflow.clinical.scale_schema import MissingRule as MissingRule
+from ketaflow.clinical.scale_schema import Remission as Remission
+from ketaflow.clinical.scale_schema import ResponseRule as ResponseRule
+from ketaflow.clinical.scale_schema import Severity as Severity
+from ketaflow.clinical.scale_schema import SkipRule as SkipRule
+from ketaflow.clinical.scale_schema import find_instrument
+from ketaflow.clinical.schema_base import Frozen as _Frozen
+from ketaflow.clinical.schema_base import Source as Source
+from ketaflow.clinical.schema_base import SourcedValue as SourcedValue
 from ketaflow.errors import InvalidInput
-
-Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10)]
-
-
-class _Frozen(BaseModel):
-    # allow_inf_nan=False: TOML can write nan and inf, and NaN compares false with everything,
-    # so a NaN ceiling or limit would silently switch that check off.
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class SourcedValue(_Frozen):
-    value: float
-    source: Source
 
 
 # ----------------------------------------------------------------------------- dosing
@@ -201,96 +204,6 @@ class ScreeningRules(_Frozen):
         if set(self.pregnancy) != known:
             raise ValueError(f"screening.pregnancy must define exactly {sorted(known)}")
         return self
-
-
-# ----------------------------------------------------------------------------- scales
-class MissingRule(_Frozen):
-    max_missing: int = Field(ge=0)
-    rule: str
-    source: Source
-
-
-class Band(_Frozen):
-    min: int
-    label: str
-
-
-class Severity(_Frozen):
-    bands: tuple[Band, ...] = Field(min_length=1)
-    source: Source
-
-    @model_validator(mode="after")
-    def _ascending(self) -> Severity:
-        mins = [b.min for b in self.bands]
-        if mins != sorted(set(mins)) or mins[0] != 0:
-            raise ValueError("severity bands must start at 0 and ascend strictly")
-        return self
-
-
-class Remission(_Frozen):
-    max_total: int = Field(ge=0)
-    source: Source
-
-
-class ItemAlert(_Frozen):
-    item: int = Field(ge=1)
-    min_answer: int = Field(ge=0)
-    kind: str
-    message: str
-    source: Source
-
-
-class SkipRule(_Frozen):
-    """Items left out, and scored 0, when an earlier item is answered 0."""
-
-    when_item_is_zero: int = Field(ge=1)
-    items: tuple[int, ...]
-    source: Source
-
-
-class Instrument(_Frozen):
-    name: str
-    title: str
-    items: int = Field(ge=1)
-    answer_min: int
-    answer_max: int
-    item6_max: int | None = None
-    domains: tuple[tuple[int, ...], ...] | None = None
-    item_labels: tuple[str, ...] | None = None
-    # What the item texts are when they are not the published wording (a paraphrase, say):
-    # shown with the form, so no one mistakes them for the instrument's own questions.
-    item_labels_note: str | None = None
-    answer_labels: tuple[str, ...] | None = None
-    source: Source
-    missing: MissingRule
-    skip: SkipRule | None = None
-    severity: Severity
-    remission: Remission | None = None
-    alerts: tuple[ItemAlert, ...] = ()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Instrument:
-        if self.item_labels is not None and len(self.item_labels) != self.items:
-            raise ValueError(f"{self.name}: {len(self.item_labels)} item labels for {self.items} items")
-        span = self.answer_max - self.answer_min + 1
-        if self.answer_labels is not None and len(self.answer_labels) != span:
-            raise ValueError(f"{self.name}: answer labels must cover {self.answer_min}-{self.answer_max}")
-        for domain in self.domains or ():
-            if any(not 1 <= i <= self.items for i in domain):
-                raise ValueError(f"{self.name}: a domain names an item outside 1-{self.items}")
-        for alert in self.alerts:
-            if alert.item > self.items:
-                raise ValueError(f"{self.name}: an alert names item {alert.item} of {self.items}")
-        if self.skip is not None:
-            named = (self.skip.when_item_is_zero, *self.skip.items)
-            if any(not 1 <= i <= self.items for i in named):
-                raise ValueError(f"{self.name}: the skip rule names an item outside 1-{self.items}")
-        return self
-
-
-class ResponseRule(_Frozen):
-    min_reduction_fraction: float = Field(gt=0, le=1)
-    source: Source
 
 
 # ----------------------------------------------------------------------------- vitals
@@ -557,13 +470,4 @@ class ClinicalRules(_Frozen):
 
     def instrument(self, key: str) -> Instrument:
         """Return the rating scale named ``key`` or raise InvalidInput."""
-        norm = key.strip().lower().replace("_", "-")
-        aliases = {"qids": "qids-sr16", "qidssr16": "qids-sr16", "c-ssrs": "cssrs", "phq-9": "phq9"}
-        norm = aliases.get(norm, norm)
-        if norm == "gad-7":
-            norm = "gad7"
-        try:
-            return self.scales[norm]
-        except KeyError:
-            known = ", ".join(sorted(self.scales))
-            raise InvalidInput(f"Unknown questionnaire '{key}'; choose one of: {known}.") from None
+        return find_instrument(self.scales, key)

@@ -8,7 +8,26 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
-from ketaflow.clinical import DoseOrder, compute_dose_order, default_rules
+from ketaflow.clinical import (
+    BloodPressure,
+    DoseOrder,
+    EarlierReading,
+    ScreeningLevel,
+    VitalLevel,
+    VitalSigns,
+    assess_infusion_reading,
+    compute_dose_order,
+    default_rules,
+    pre_infusion_bp,
+)
+from ketaflow.demo.blood_pressure import (
+    InfusionBP,
+    bp_stream,
+    faded,
+    infusion_bp,
+    resting_bp,
+    rise_shape,
+)
 from ketaflow.demo.context import ClinicContext
 from ketaflow.demo.outcomes import spread_items
 from ketaflow.demo.sedation import DISCHARGE_SCREEN, peak_sedation, sedation_at
@@ -17,6 +36,11 @@ from ketaflow.demo.sedation import DISCHARGE_SCREEN, peak_sedation, sedation_at
 # preparation; each clinic sets its own in the dosing rules.
 BAG_DRUG_MG = 100.0
 BAG_VOLUME_ML = 100.0
+# Blood-pressure alerts charted as hypertension (the others, a low systolic, as "other").
+HIGH_BP = frozenset({"systolic_high", "diastolic_high", "systolic_rise"})
+# Visits in a row a patient may be sent home for a pre-infusion pressure at the defer level
+# before the demo charts the infusion anyway: our choice, no source.
+MAX_DEFERRALS = 5
 
 
 def chart_infusion(
@@ -35,6 +59,9 @@ def chart_infusion(
     cadss: int,
 ) -> date:
     rng, s = ctx.rng, ctx.settings
+    # The pre-infusion blood pressure first: at the level the rules defer, no infusion today (the
+    # patient is rebooked for the next day; the deferred visit itself is not charted).
+    day, bp, pre_infusion = _startable_visit(ctx, pid, series_number, day)
     order = dose_order(protocol, round(weight_kg, 1))
     minutes = order.delivered_minutes
     whole_day = minutes > 60
@@ -105,72 +132,42 @@ def chart_infusion(
             **by_nurse,
         )
 
-    # Blood pressure: a transient rise that peaks at the end of the infusion.
-    severe = rng.random() < s.severe_hypertension_fraction
-    sys_rise = max(-5.0, rng.gauss(s.systolic_rise_mean, s.systolic_rise_sd))
-    dia_rise = max(-5.0, rng.gauss(s.diastolic_rise_mean, s.diastolic_rise_sd))
-    base_sys, base_dia, base_hr = _baseline(ctx, pid)
-    if severe:
-        sys_rise = max(sys_rise, 185 - base_sys + rng.uniform(0, 10))
-        dia_rise = max(dia_rise, 112 - base_dia + rng.uniform(0, 5))
-
+    # Blood pressure (`ketaflow.demo.blood_pressure`): each reading is judged by the clinical rules
+    # as it is charted, and the pump does what they say: a confirmed pause-level reading pauses it
+    # (once; the psychiatrist's order resumes it), a stop-level reading stops it.
+    base_hr = _resting_heart_rate(ctx, pid)
     pump("start", start, 0.0, rate_ml_per_h)
-    paused_min = 0.0
-    pause_at_min = None
-    if severe:
-        pause_at_min = minutes * 0.6
-        paused_min = float(rng.randint(8, 15))
-        t_pause = start + timedelta(minutes=pause_at_min)
-        pump("pause", t_pause, rate_mg_per_min * pause_at_min, None)
-        pump("resume", t_pause + timedelta(minutes=paused_min), rate_mg_per_min * pause_at_min, rate_ml_per_h)
-        effect = ctx.add(
-            "side_effects",
-            kind="hypertension",
-            severity="moderate",
-            onset_at=t_pause,
-            resolved_at=t_pause + timedelta(minutes=paused_min),
-            is_adverse_event=True,
-            notes="Infusion paused; psychiatrist notified.",
-            recorded_at=t_pause,
-            **by_nurse,
-        )
-        ctx.add(
-            "interventions",
-            side_effect_id=effect,
-            kind="action",
-            description="Infusion paused, BP rechecked",
-            drug_name=None,
-            dose_text=None,
-            given_at=t_pause,
-            recorded_at=t_pause,
-            **by_nurse,
-        )
-    end = start + timedelta(minutes=minutes + paused_min)
-    pump("stop", end, dose_mg, None)
-
     # Discharge no earlier than the clinical rules allow (and usually a little later).
     observe_min = minimum_observation_min() + rng.randint(0, 20)
-    discharged = end + timedelta(minutes=observe_min)
-    total_min = (discharged - start).total_seconds() / 60
     sedation_peak = peak_sedation(sid)
+    end_min = float(minutes)  # when the pump stops: later after a pause, earlier after a stop
+    paused_at: float | None = None
+    paused_min = 0.0
+    held_shape = end_shape = 1.0
+    stop_mg: float | None = None  # the dose given when a stop-level reading ended it early
+    before: VitalSigns | None = None  # the pre-infusion reading, the rules' baseline
+    during: list[tuple[float, VitalSigns]] = []
     t = -5.0
-    while t <= total_min:
+    while t <= end_min + observe_min:
         at = start + timedelta(minutes=t)
-        on = t - (paused_min if pause_at_min is not None and t > pause_at_min + paused_min else 0)
+        pausing = paused_at is not None and paused_at <= t < paused_at + paused_min
         if t < 0:
-            shape = 0.0
-        elif at <= end:
-            shape = min(1.0, max(0.0, on / minutes)) ** 0.7
+            phase, shape = "baseline", 0.0
+        elif t <= end_min and pausing:
+            phase, shape = "infusion", faded(held_shape, t - (paused_at or 0.0))
+        elif t <= end_min:
+            phase, shape = "infusion", rise_shape(t - paused_min, minutes)
         else:
-            shape = math.exp(-((at - end).total_seconds() / 60) / 15)
+            phase, shape = "recovery", faded(end_shape, t - end_min)
+        systolic, diastolic = pre_infusion if t < 0 else bp.reading(shape, s)
         ctx.add(
             "vital_signs",
             patient_id=pid,
             measured_at=at,
-            phase="baseline" if t < 0 else "infusion" if at <= end else "recovery",
+            phase=phase,
             source="monitor",
-            systolic_mmhg=round(base_sys + sys_rise * shape + rng.gauss(0, 4)),
-            diastolic_mmhg=round(base_dia + dia_rise * shape + rng.gauss(0, 3)),
+            systolic_mmhg=systolic,
+            diastolic_mmhg=diastolic,
             heart_rate_bpm=round(base_hr + 6 * shape + rng.gauss(0, 3)),
             spo2_percent=min(100, round(rng.gauss(97.5, 1.0))),
             respiratory_rate_per_min=round(rng.gauss(15, 1.5)),
@@ -178,7 +175,33 @@ def chart_infusion(
             recorded_at=at,
             **by_nurse,
         )
+        signs = VitalSigns(bp=BloodPressure(systolic, diastolic))
+        before = before or signs
+        if phase == "infusion":
+            earlier = [EarlierReading(t - t0, v) for t0, v in during]
+            during.append((t, signs))
+            judged = assess_infusion_reading(signs, baseline=before, earlier=earlier)
+            level = judged.level
+            given_min = (paused_at or 0.0) if pausing else t - paused_min
+            high = any(a.parameter in HIGH_BP for a in judged.alerts if a.level is level)
+            if level is VitalLevel.STOP:
+                end_min, end_shape, stop_mg = t, shape, rate_mg_per_min * given_min
+                _bp_event(ctx, by_nurse, at, None, "stopped", high=high)
+            elif level is VitalLevel.PAUSE and paused_at is None and given_min >= minutes:
+                paused_at = t  # the pump has just finished: charted, nothing left to pause
+                _bp_event(ctx, by_nurse, at, None, "already complete", high=high)
+            elif level is VitalLevel.PAUSE and paused_at is None:
+                paused_at, held_shape = t, shape
+                paused_min = float(rng.randint(8, 15))
+                end_min += paused_min
+                resume = at + timedelta(minutes=paused_min)
+                pump("pause", at, rate_mg_per_min * given_min, None)
+                pump("resume", resume, rate_mg_per_min * given_min, rate_ml_per_h)
+                _bp_event(ctx, by_nurse, at, resume, "paused", high=high)
         t += s.vitals_every_min
+    end = start + timedelta(minutes=end_min)
+    pump("stop", end, dose_mg if stop_mg is None else stop_mg, None)
+    discharged = end + timedelta(minutes=observe_min)
 
     ctx.add(
         "comfort_settings",
@@ -223,7 +246,7 @@ def chart_infusion(
         cadss,
         day,
         respondent="clinician",
-        at=start + timedelta(minutes=minutes + paused_min),
+        at=end,
     )
     ctx.add(
         "discharges",
@@ -274,15 +297,82 @@ def minimum_observation_min() -> int:
     return math.ceil(default_rules().discharge.min_observation_minutes.value)
 
 
-def _baseline(ctx: ClinicContext, pid: uuid.UUID) -> tuple[float, float, float]:
-    """The patient's own resting BP and heart rate (drawn once, remembered)."""
-    key = ("baseline", pid)
-    cache: dict[Any, tuple[float, float, float]] = ctx.cache
-    if key not in cache:
-        rng = ctx.rng
-        cache[key] = (rng.gauss(124, 12), rng.gauss(79, 8), rng.gauss(74, 9))
-    sys_, dia, hr = cache[key]
-    return sys_ + ctx.rng.gauss(0, 5), dia + ctx.rng.gauss(0, 4), hr + ctx.rng.gauss(0, 4)
+def _resting_bp(ctx: ClinicContext, pid: uuid.UUID) -> tuple[float, float]:
+    """The patient's own resting systolic and diastolic pressure (drawn once, remembered)."""
+    key = ("resting_bp", pid)
+    if key not in ctx.cache:
+        ctx.cache[key] = resting_bp(ctx.settings, bp_stream(ctx.settings, pid))
+    resting: tuple[float, float] = ctx.cache[key]
+    return resting
+
+
+def _resting_heart_rate(ctx: ClinicContext, pid: uuid.UUID) -> float:
+    """Today's resting heart rate around the patient's own (drawn once, remembered).
+
+    Mean 74, SD 9 between patients and 4 between visits: no source found; our choice.
+    """
+    key = ("resting_hr", pid)
+    if key not in ctx.cache:
+        ctx.cache[key] = ctx.rng.gauss(74, 9)
+    resting: float = ctx.cache[key]
+    return resting + ctx.rng.gauss(0, 4)
+
+
+def _startable_visit(
+    ctx: ClinicContext, pid: uuid.UUID, series_number: int, day: date
+) -> tuple[date, InfusionBP, tuple[int, int]]:
+    """The first visit from ``day`` whose pre-infusion reading the rules let start, its pressure and reading.
+
+    A reading at the defer level (``pre_infusion_bp``) sends the patient home, rebooked for the
+    next day. After MAX_DEFERRALS visits, or on the day before the as-of day, the visit is charted
+    whatever its reading (a patient whose own resting pressure sits at the level: the
+    psychiatrist's call, not modelled).
+    """
+    s = ctx.settings
+    resting = _resting_bp(ctx, pid)
+    for attempt in range(MAX_DEFERRALS + 1):
+        bp = infusion_bp(s, resting, bp_stream(s, f"{pid}:{series_number}:{attempt}"))
+        reading = bp.reading(0.0, s)
+        finding = pre_infusion_bp(BloodPressure(*reading))
+        startable = finding is None or finding.level.rank < ScreeningLevel.DEFER.rank
+        if startable or day + timedelta(days=1) >= s.as_of:
+            break
+        day += timedelta(days=1)
+    return day, bp, reading
+
+
+def _bp_event(
+    ctx: ClinicContext,
+    by_nurse: dict[str, Any],
+    at: datetime,
+    resumed: datetime | None,
+    done: str,
+    *,
+    high: bool,
+) -> None:
+    """The side effect charted with a pause (resolved when the pump resumes) or a stop."""
+    effect = ctx.add(
+        "side_effects",
+        kind="hypertension" if high else "other",
+        severity="moderate" if resumed else "severe",
+        onset_at=at,
+        resolved_at=resumed,
+        is_adverse_event=True,
+        notes=f"{'High' if high else 'Low'} blood pressure. Infusion {done}; psychiatrist notified.",
+        recorded_at=at,
+        **by_nurse,
+    )
+    ctx.add(
+        "interventions",
+        side_effect_id=effect,
+        kind="action",
+        description=f"Infusion {done}, BP rechecked",
+        drug_name=None,
+        dose_text=None,
+        given_at=at,
+        recorded_at=at,
+        **by_nurse,
+    )
 
 
 def _side_effects(

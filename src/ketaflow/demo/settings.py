@@ -80,14 +80,43 @@ class DemoSettings:
     cadss_decline_fraction_per_infusion: float = 0.04
 
     # --- vital signs --------------------------------------------------------------------
-    # Mean peak rise at ~40 min: systolic 16.0 (SD 11.2), diastolic 11.0 (SD 8.45) mmHg;
-    # severe hypertension in 0.98% of 2,342 infusions. Yale chart review, Gen Hosp
-    # Psychiatry 2024, doi:10.1016/j.genhosppsych.2024.07.001.
+    # The blood-pressure model: `ketaflow.demo.blood_pressure` (why it has this shape).
+    # A patient's own resting pressure: mean 122/71 mmHg, US adults 18 and over, NHANES 2001-2008
+    # (Wright JD, Hughes JP, Ostchega Y, Yoon SS, Nwankwo T. Mean systolic and diastolic blood
+    # pressure in adults aged 18 and over in the United States, 2001-2008. Natl Health Stat Report
+    # 2011;(35):1-22). (Until issue 13 the generator drew 124/79, no source; its diastolic mean was
+    # 8 mmHg above the population's, and most of its pauses were diastolic.)
+    resting_systolic_mean: float = 122.0
+    resting_diastolic_mean: float = 71.0
+    # Between-patient spread: no source found (the report gives percentiles by age and sex, not
+    # read here); our choice, the values the generator used before.
+    resting_systolic_sd: float = 12.0
+    resting_diastolic_sd: float = 8.0
+    # Correlation of systolic with diastolic, used for the patient, the visit, the rise and the
+    # reading noise alike: no source found; our choice (they move together; drawn independently
+    # until issue 13, which charted a diastolic at or above the systolic in ~0.4% of readings).
+    bp_correlation: float = 0.6
+    # Visit-to-visit change of the resting pressure, and the noise of one charted reading (SD,
+    # mmHg): no source found; our choice, the values the generator used before.
+    visit_systolic_sd: float = 5.0
+    visit_diastolic_sd: float = 4.0
+    reading_systolic_sd: float = 4.0
+    reading_diastolic_sd: float = 3.0
+    # Mean change at 40 min (the peak, end of a 40-min infusion; BP charted every 10 min): systolic
+    # 16.0 (SD 11.2), diastolic 11.0 (SD 8.45) mmHg; severe hypertension in 0.98% of 2,342 infusions.
+    # Yale chart review, Gen Hosp Psychiatry 2024, doi:10.1016/j.genhosppsych.2024.07.001. The SDs
+    # are of the change between two charted readings: the generator takes the two readings' noise
+    # out of them (`blood_pressure.rise_sd`). The 0.98% is not a setting: it is what the model
+    # should give, and the demo pauses an infusion only when its own readings reach the clinical
+    # rules' pause (until issue 13 a forced 0.98% came on top of the model's own tail).
+    # Other cohorts report smaller rises: +3.3/+3.2 mmHg at 30 min (Riva-Posse P et al., J Affect
+    # Disord 2018, doi:10.1016/j.jad.2018.02.025, 684 infusions, none stopped), +7.4/+6.0 mmHg
+    # ("Cardiovascular effects of repeated subanaesthetic ketamine infusion in depression", 135
+    # patients, 741 infusions; journal and authors not verified here). The demo keeps Yale's.
     systolic_rise_mean: float = 16.0
     systolic_rise_sd: float = 11.2
     diastolic_rise_mean: float = 11.0
     diastolic_rise_sd: float = 8.45
-    severe_hypertension_fraction: float = 0.0098
     vitals_every_min: int = 5
 
     # --- side effects per infusion ------------------------------------------------------

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import Forbidden, InvalidInput
-from ketaflow.security import new_token, token_digest, verify_password
+from ketaflow.errors import Forbidden, InvalidInput, NotFound
+from ketaflow.security import check_password, new_token, token_digest
 from ketaflow.services.audit import Actor, record
+from ketaflow.services.sign_in_throttle import (
+    AccountLocked,
+    SignInLimits,
+    TooManyAttempts,
+    prune,
+    reserve,
+    settle_success,
+    unlock_account,
+)
+from ketaflow.settings import get_settings
 from ketaflow.store.engine import begin_write
 from ketaflow.store.models import SignInAttempt, StaffRole, StaffUser, WebSession, utcnow
 from ketaflow.vocabulary import Role
 
-SESSION_HOURS = 12
-# After this many failed sign-ins for one address within the window, refuse for the
-# rest of the window (OWASP Authentication Cheat Sheet: throttle repeated failures).
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
+__all__ = [
+    "AccountLocked",
+    "CurrentUser",
+    "SignInLimits",
+    "SignedIn",
+    "TooManyAttempts",
+    "current_user",
+    "end_all_sessions",
+    "session_hours",
+    "sign_in",
+    "sign_out",
+    "token_digest",
+    "unlock",
+]
+
+MISMATCH = "That email address and password do not match; check them and try again."
+# A session's last use is written at most once a minute (one short write, not one per page);
+# the idle timeout is therefore exact to within this much.
+TOUCH_EVERY = timedelta(minutes=1)
+EMAIL_MAX = 254  # RFC 5321's limit on a forward path; the column holds no more
+
+
+def session_hours() -> int:
+    """The absolute session lifetime (NIST SP 800-63B §4.2.3 at AAL2: at most 12 hours)."""
+    return get_settings().session_hours
 
 
 @dataclass(frozen=True)
@@ -30,37 +61,60 @@ class SignedIn:
 
 
 def sign_in(
-    db: Session, email: str, password: str, *, ip_address: str | None, user_agent: str | None
+    db: Session,
+    email: str,
+    password: str,
+    *,
+    ip_address: str | None,
+    user_agent: str | None,
+    previous_token: str | None = None,
+    limits: SignInLimits | None = None,
 ) -> SignedIn:
+    """Check a password and open a session, under the sign-in budgets (services/sign_in_throttle).
+
+    One failure is reserved in every budget, in a short write, before the (deliberately slow)
+    password check, which runs outside any transaction; a right password hands it back. An
+    unknown address, a switched-off account and a wrong password get the same answer after the
+    same argon2 work. Every outcome is audited with the address and the user agent.
+    `previous_token` is the session the browser had, if any: it ends (the session id changes
+    at every sign-in).
+    """
     email = email.strip().lower()
     if not email or not password:
         raise InvalidInput("Enter your email address and your password.")
+    if len(email) > EMAIL_MAX:
+        raise InvalidInput(f"An email address has at most {EMAIL_MAX} characters.")
+    limits = limits or SignInLimits.from_settings()
     now = utcnow()
-    failures = db.scalar(
-        select(func.count())
-        .select_from(SignInAttempt)
-        .where(
-            SignInAttempt.email == email,
-            SignInAttempt.succeeded.is_(False),
-            SignInAttempt.attempted_at > now - FAILURE_WINDOW,
-        )
-    )
-    if (failures or 0) >= MAX_FAILURES:
-        raise Forbidden(
-            "Too many failed sign-ins for this address; wait 15 minutes or ask your clinic administrator."
-        )
+    begin_write(db)
     user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email))
-    # End the reading transaction first: checking the password is deliberately slow (argon2)
-    # and must not hold the database's write lock while other people sign in or chart.
+    actor = Actor(user.id if user else None, email, ip_address, user_agent)
+    user_id = user.id if user else None
+    try:
+        reserve(db, email, ip_address, limits, now)
+    except (TooManyAttempts, AccountLocked) as exc:
+        action = "auth.sign_in_locked" if isinstance(exc, AccountLocked) else "auth.sign_in_throttled"
+        record(db, actor, action, "staff_user", user_id)
+        db.commit()
+        raise
+    # The reservation is committed before the check: checking is deliberately slow (argon2) and
+    # must not hold the database's write lock while other people sign in or chart.
     db.commit()
-    ok = user is not None and user.active and verify_password(user.password_hash, password)
+    matches = check_password(user.password_hash if user else None, password)
+    ok = user is not None and user.active and matches
     begin_write(db)
     db.add(SignInAttempt(email=email, attempted_at=now, succeeded=ok, ip_address=ip_address))
-    actor = Actor(user.id if user else None, email, ip_address, user_agent)
     if not ok or user is None:
-        record(db, actor, "auth.sign_in_failed", "staff_user", user.id if user else None)
+        record(db, actor, "auth.sign_in_failed", "staff_user", user_id)
         db.commit()
-        raise InvalidInput("That email address and password do not match; check them and try again.")
+        raise InvalidInput(MISMATCH)
+    settle_success(db, email, ip_address, now)
+    if previous_token:
+        db.execute(
+            update(WebSession)
+            .where(WebSession.token_sha256 == token_digest(previous_token), WebSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
     token, csrf = new_token(), new_token()
     db.add(
         WebSession(
@@ -68,13 +122,70 @@ def sign_in(
             csrf_token=csrf,
             user_id=user.id,
             created_at=now,
-            expires_at=now + timedelta(hours=SESSION_HOURS),
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=session_hours()),
             ip_address=ip_address,
+            user_epoch=user.session_epoch,
         )
     )
     record(db, actor, "auth.sign_in", "staff_user", user.id)
     db.commit()
+    prune(db, now)
     return SignedIn(user, token, csrf)
+
+
+def end_all_sessions(db: Session, user_id: uuid.UUID) -> int:
+    """End every session of this user, now and for good: their session epoch goes up (a session
+    begun under an older epoch is refused even if the user is later reactivated) and each open
+    session is marked revoked. Returns how many were open.
+
+    Joins the caller's transaction and does not commit: call it inside the use case that
+    deactivates the user, changes their password or their roles, which commits (or rolls back)
+    both together. Raises NotFound for an unknown user."""
+    if db.get(StaffUser, user_id) is None:
+        raise NotFound("There is no staff member with that id.")
+    db.execute(
+        update(StaffUser)
+        .where(StaffUser.id == user_id)
+        .values(session_epoch=StaffUser.session_epoch + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+    open_ids = db.scalars(
+        select(WebSession.id).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+    ).all()
+    if open_ids:
+        db.execute(
+            update(WebSession)
+            .where(WebSession.id.in_(open_ids))
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session="fetch")
+        )
+    return len(open_ids)
+
+
+def unlock(db: Session, who: CurrentUser, email: str, *, ip_address: str | None = None) -> bool:
+    """Lift the lock that consecutive failed sign-ins put on an account (administrators only).
+
+    True if the account was locked. Audited either way, in one transaction of its own."""
+    if not any(Role.ADMIN in roles for roles in who.roles.values()):
+        raise Forbidden("Only an administrator can unlock an account.")
+    address = email.strip().lower()
+    begin_write(db)
+    user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address))
+    if user is None:
+        db.rollback()
+        raise NotFound(f"No staff member has the address {email!r}.")
+    was_locked = unlock_account(db, address, utcnow())
+    record(
+        db,
+        who.actor(ip_address),
+        "auth.unlock",
+        "staff_user",
+        user.id,
+        details={"email": user.email, "was_locked": was_locked},
+    )
+    db.commit()
+    return was_locked
 
 
 @dataclass(frozen=True)
@@ -91,11 +202,13 @@ class CurrentUser:
         return Actor(self.user.id, self.user.email, ip_address, user_agent)
 
 
-def current_user(db: Session, token: str | None) -> CurrentUser | None:
-    """The signed-in user for a session cookie, or None if it is missing, expired or revoked.
+def current_user(db: Session, token: str | None, *, now: datetime | None = None) -> CurrentUser | None:
+    """The signed-in user for a session cookie, or None if it is missing, expired, idle too long,
+    revoked, or older than the user's session epoch, or the user is switched off.
 
     One query per request (session, user and every role, by the session's unique token
-    hash): this runs before every page and API call.
+    hash): this runs before every page and API call. At most once a minute per session, a
+    short write records that the session is in use (the idle timeout counts from it).
     """
     if not token:
         return None
@@ -108,12 +221,24 @@ def current_user(db: Session, token: str | None) -> CurrentUser | None:
     if not rows:
         return None
     session, user = rows[0][0], rows[0][1]
-    if session.revoked_at is not None or session.expires_at <= utcnow() or not user.active:
+    now = now or utcnow()
+    idle = timedelta(minutes=get_settings().session_idle_minutes)
+    if (
+        session.revoked_at is not None
+        or session.expires_at <= now
+        or now - session.last_seen_at >= idle
+        or session.user_epoch != user.session_epoch
+        or not user.active
+    ):
         return None
     roles: dict[str, set[Role]] = {}
     for _, _, clinic_id, role in rows:
         if clinic_id is not None:
             roles.setdefault(str(clinic_id), set()).add(role)
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        begin_write(db)
+        session.last_seen_at = now
+        db.commit()
     return CurrentUser(user, session, roles)
 
 

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
 from ketaflow.errors import Conflict, InvalidInput, NotFound
@@ -41,7 +41,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write, lock_row
-from ketaflow.store.facts import amend
+from ketaflow.store.facts import amend, amendments
 from ketaflow.store.models.base import ClinicalFact
 from ketaflow.vocabulary import Respondent
 
@@ -513,9 +513,7 @@ def history(db: Session, patient_id: uuid.UUID, zone: ZoneInfo) -> list[Correcti
     }
     pairs: list[tuple[Any, Any]] = []
     for model, condition in owned.items():
-        older = aliased(model)
-        stmt = select(model, older).join(older, older.id == model.amends_id).where(condition)
-        pairs += [(a, b) for a, b in db.execute(stmt).tuples()]
+        pairs += [(a, b) for a, b in db.execute(amendments(model).where(condition)).tuples()]
     return _lines(db, pairs, zone, sessions)
 
 

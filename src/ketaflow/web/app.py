@@ -1,6 +1,7 @@
 """The FastAPI application: server-rendered pages and a JSON API under /api/."""
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,9 +11,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import ketaflow
 from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, NotFound
+from ketaflow.security import dummy_hash
+from ketaflow.settings import get_settings
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web.deps import SignInNeeded, page
@@ -38,7 +42,9 @@ log = logging.getLogger("ketaflow.web")
 STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Engine, *, trusted_proxies: Sequence[str] | None = None) -> FastAPI:
+    """The app on `engine`; `trusted_proxies` (default: KETAFLOW_TRUSTED_PROXIES) are the reverse
+    proxies whose X-Forwarded-For and X-Forwarded-Proto are believed."""
     app = FastAPI(
         title="ketaflow", version=ketaflow.__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
@@ -142,4 +148,13 @@ def create_app(engine: Engine) -> FastAPI:
         RefuseNul,
         render_page=lambda request, message: page(request, "error.html", status_code=400, message=message),
     )
+    # Outermost: the client address and scheme every other part sees. uvicorn's own proxy-header
+    # handling is switched off (cli/system.py), so this is the one place they are read, and only
+    # from a configured proxy: with none, a forwarded header is ignored and the connection counts.
+    proxies = get_settings().trusted_proxies if trusted_proxies is None else tuple(trusted_proxies)
+    if proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(proxies))
+    # The dummy hash an unknown e-mail is checked against, made now rather than in the first
+    # such sign-in (which would otherwise take twice as long as a wrong password).
+    dummy_hash()
     return app

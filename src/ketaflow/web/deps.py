@@ -1,6 +1,7 @@
 """Request dependencies shared by every route: database session, signed-in user, CSRF, clock."""
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden
+from ketaflow.security import new_token
 from ketaflow.services import auth
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store.models import utcnow
@@ -74,7 +76,7 @@ Now = Annotated[datetime, Depends(clock)]
 
 def _form_csrf(who: Who, csrf: Annotated[str, Form()] = "") -> auth.CurrentUser:
     if csrf != who.session.csrf_token:
-        raise Forbidden("This form has expired; reload the page and try again.")
+        raise Forbidden(FORM_EXPIRED)
     return who
 
 
@@ -82,6 +84,39 @@ def _header_csrf(who: Who, x_csrf_token: Annotated[str, Header()] = "") -> auth.
     if x_csrf_token != who.session.csrf_token:
         raise Forbidden("Send the X-CSRF-Token header from GET /api/me with every change.")
     return who
+
+
+# The sign-in form has no session yet, so its CSRF token lives in a cookie of its own that the
+# form echoes (OWASP CSRF Prevention Cheat Sheet: login CSRF, "pre-sessions"). A forger can
+# neither read the cookie nor set it: over https it is a __Host- cookie (only this host, only
+# Secure), and it is SameSite=Strict and HTTP-only either way.
+LOGIN_COOKIE = "ketaflow_login"
+FORM_EXPIRED = "This form has expired; reload the page and try again."
+
+
+def login_cookie_name(request: Request) -> str:
+    return f"__Host-{LOGIN_COOKIE}" if request.url.scheme == "https" else LOGIN_COOKIE
+
+
+def login_csrf_token(request: Request) -> str:
+    """The sign-in form's token: the browser's own if it has one, else a new one."""
+    return request.cookies.get(login_cookie_name(request)) or new_token()
+
+
+def set_login_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        login_cookie_name(request),
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def login_csrf_ok(request: Request, sent: str) -> bool:
+    expected = request.cookies.get(login_cookie_name(request), "")
+    return bool(expected) and secrets.compare_digest(expected.encode(), sent.encode())
 
 
 # A signed-in user whose form (or API call) carries their session's CSRF token.
@@ -95,10 +130,10 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
 
 def set_session_cookie(response: Response, request: Request, name: str, token: str, hours: float) -> None:
     """The one way a sign-in cookie is set: HTTP-only, SameSite=Lax, Secure when the request came
-    over HTTPS. Behind a proxy that ends TLS, uvicorn takes the scheme from X-Forwarded-Proto
-    when the proxy is a trusted address (127.0.0.1 by default; `--forwarded-allow-ips`). Not
-    tied to KETAFLOW_PUBLIC_URL: staff who reach the server on an internal http address must
-    still be able to sign in."""
+    over HTTPS. Behind a proxy that ends TLS, the scheme comes from X-Forwarded-Proto when the
+    proxy is one of KETAFLOW_TRUSTED_PROXIES (web/app.py; none by default). Not tied to
+    KETAFLOW_PUBLIC_URL: staff who reach the server on an internal http address must still be
+    able to sign in."""
     response.set_cookie(
         name,
         token,
@@ -111,4 +146,7 @@ def set_session_cookie(response: Response, request: Request, name: str, token: s
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address: the connection's, or, behind one of KETAFLOW_TRUSTED_PROXIES, the
+    first address in X-Forwarded-For that is not a trusted proxy (set by the middleware in
+    web/app.py). Never a header a client could send straight to the server."""
+    return request.client.host[:64] if request.client else None

@@ -13,7 +13,6 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.demo.build import build_network
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.services.outcomes import Dashboard, outcomes_dashboard
 from ketaflow.services.outcomes.summary import SUMMARY_MAX_AGE, refresh_outcome_summaries, running_refresh
@@ -21,6 +20,7 @@ from ketaflow.store import models as m
 from ketaflow.store import outcome_queries as q
 from ketaflow.web.app import create_app
 from tests.integration.analytics.outcome_charts import clinic, course
+from tests.integration.web.sign_in_support import post_login
 
 SETTINGS = DemoSettings(clinics=3, patients=90, seed=5, as_of=date(2026, 6, 1), vitals_every_min=60)
 
@@ -158,11 +158,7 @@ def test_the_pages_and_api_say_when_the_figures_are_from(network: Engine) -> Non
     stamp = f"Figures as of {refreshed.computed_at:%Y-%m-%d %H:%M} UTC"
     from_summary = network.dialect.name == "postgresql"  # SQLite always shows live figures
     with TestClient(create_app(network)) as client:
-        r = client.post(
-            "/login",
-            data={"email": "admin@demo.ketaflow.org", "password": DEMO_PASSWORD},
-            follow_redirects=False,
-        )
+        r = post_login(client, "admin@demo.ketaflow.org")
         assert r.status_code == 303, r.text
         page = client.get("/outcomes")
         assert page.status_code == 200

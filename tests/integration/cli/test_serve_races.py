@@ -34,12 +34,12 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ketaflow.cli.system import default_workers
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.services import booking
 from ketaflow.store import models as m
 from tests.integration.races import race
 from tests.integration.web.demo_support import staff
 from tests.integration.web.frontdesk_support import chairs, make_patient
+from tests.integration.web.sign_in_support import post_login
 from tests.integration.web.test_discharge import READY, counts, make_visit
 
 KETAFLOW = Path(sys.executable).parent / "ketaflow"
@@ -118,12 +118,13 @@ def served(demo_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Ite
             proc.wait(timeout=30)
         with demo_engine.begin() as conn:
             conn.execute(delete(m.SignInAttempt))
+            conn.execute(delete(m.SignInThrottle))
 
 
 def signed_in(served: Served, login: str) -> httpx.Client:
     """A client of the server signed in as a demo login, sending its CSRF token with each change."""
     client = httpx.Client(base_url=served.url, timeout=60)
-    r = client.post("/login", data={"email": f"{login}@demo.ketaflow.org", "password": DEMO_PASSWORD})
+    r = post_login(client, f"{login}@demo.ketaflow.org")
     assert r.status_code == 303, r.text
     client.headers["X-CSRF-Token"] = client.get("/api/me").json()["csrf_token"]
     return client

@@ -140,6 +140,7 @@ def test_every_clinic_owned_table_carries_clinic_id() -> None:
         "web_sessions",
         "patient_sessions",
         "sign_in_attempts",
+        "sign_in_throttles",
         "demo_builds",
     }
     for name, table in m.Base.metadata.tables.items():

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
 from ketaflow.vocabulary import Sex
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
+from tests.integration.web.sign_in_support import post_login
 
 # Logins of the demo network (clinic "aus" and the other demo clinic, "den").
 ROLE_LOGINS = {
@@ -51,11 +51,7 @@ class Desk:
 
 
 def sign_in(client: TestClient, login: str) -> dict[str, str]:
-    r = client.post(
-        "/login",
-        data={"email": f"{login}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-        follow_redirects=False,
-    )
+    r = post_login(client, f"{login}@demo.ketaflow.org")
     assert r.status_code == 303, r.text
     return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
 

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
+from tests.integration.web.sign_in_support import post_login
 
 # label -> demo login (None: not signed in). The demo test network has clinics "aus" and "den".
 ROLES: dict[str, str | None] = {
@@ -51,11 +51,7 @@ def callers(engine: Engine, now: datetime) -> Iterator[dict[str, Caller]]:
         client.__enter__()
         headers: dict[str, str] = {}
         if login is not None:
-            r = client.post(
-                "/login",
-                data={"email": f"{login}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-                follow_redirects=False,
-            )
+            r = post_login(client, f"{login}@demo.ketaflow.org")
             assert r.status_code == 303, f"sign-in as {login} failed: {r.status_code}"
             headers = {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
         made[label] = Caller(client, headers)

@@ -17,7 +17,6 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from ketaflow.clinical import default_rules
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.errors import Conflict
 from ketaflow.services import chairside, infusion
 from ketaflow.services.auth import CurrentUser
@@ -35,6 +34,7 @@ from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
 from tests.integration.races import race
 from tests.integration.web.demo_support import demo_plan
+from tests.integration.web.sign_in_support import post_login
 
 # 10:00 in Austin on a day no other test books.
 T0 = datetime(2033, 2, 14, 16, 0, tzinfo=UTC)
@@ -184,11 +184,7 @@ def world(demo_engine: Engine) -> ChairWorld:
 
 def sign_in(client: TestClient, who: str) -> dict[str, str]:
     client.cookies.clear()
-    r = client.post(
-        "/login",
-        data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-        follow_redirects=False,
-    )
+    r = post_login(client, f"{who}@demo.ketaflow.org")
     assert r.status_code == 303
     return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
 

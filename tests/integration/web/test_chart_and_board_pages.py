@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
 from ketaflow.web.app import create_app
+from tests.integration.web.sign_in_support import post_login
 
 
 @pytest.fixture
@@ -19,10 +19,11 @@ def client(demo_engine: Engine) -> Iterator[TestClient]:
         yield c
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def sign_in(client: TestClient, email: str) -> None:
-    response = client.post("/login", data={"email": email, "password": DEMO_PASSWORD}, follow_redirects=False)
+    response = post_login(client, email)
     assert response.status_code == 303, response.text
 
 

@@ -21,7 +21,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.errors import Conflict
 from ketaflow.services import infusion
 from ketaflow.services.auth import CurrentUser
@@ -30,6 +29,7 @@ from ketaflow.vocabulary import Instrument, Respondent, Role
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
 from tests.integration.web.correction_support import WEIGHT_KG, CorrectionWorld
+from tests.integration.web.sign_in_support import post_login
 
 # 10:00 in Austin (CST) on days no other test books.
 T0 = datetime(2035, 1, 8, 16, 0, tzinfo=UTC)
@@ -60,11 +60,7 @@ def world(demo_engine: Engine) -> CorrectionWorld:
 
 def sign_in(client: TestClient, who: str) -> dict[str, str]:
     client.cookies.clear()
-    r = client.post(
-        "/login",
-        data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-        follow_redirects=False,
-    )
+    r = post_login(client, f"{who}@demo.ketaflow.org")
     assert r.status_code == 303
     return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
 

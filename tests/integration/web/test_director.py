@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
 from ketaflow.vocabulary import (
     AdministrationKind,
@@ -25,6 +24,7 @@ from ketaflow.vocabulary import (
 )
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
+from tests.integration.web.sign_in_support import post_login
 
 # A week no other test books (the demo test network is shared): Monday 9 July 2035, CDT.
 MONDAY = date(2035, 7, 9)
@@ -39,11 +39,7 @@ def local(day: date, hh: int, mm: int = 0) -> datetime:
 
 def sign_in(client: TestClient, who: str) -> None:
     client.cookies.clear()
-    r = client.post(
-        "/login",
-        data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-        follow_redirects=False,
-    )
+    r = post_login(client, f"{who}@demo.ketaflow.org")
     assert r.status_code == 303
 
 
@@ -193,6 +189,7 @@ def client(demo_engine: Engine) -> Iterator[TestClient]:
         yield c
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def test_the_api_counts_today_and_the_week(client: TestClient, week: dict[str, int]) -> None:

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.errors import Conflict
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.discharge import discharge, parse_entries
@@ -32,6 +31,7 @@ from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
 from tests.integration.races import race
 from tests.integration.web.demo_support import staff
+from tests.integration.web.sign_in_support import post_login
 
 # Far from every other test's bookings: January 2027, Austin (UTC-6).
 DAY0 = datetime(2027, 1, 5, 15, 0, tzinfo=UTC)  # 09:00 in Austin
@@ -181,11 +181,7 @@ def make_visit(
 
 def sign_in(client: TestClient, who: str) -> dict[str, str]:
     client.cookies.clear()
-    r = client.post(
-        "/login",
-        data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-        follow_redirects=False,
-    )
+    r = post_login(client, f"{who}@demo.ketaflow.org")
     assert r.status_code == 303
     return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
 
@@ -199,6 +195,7 @@ def app(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock]]:
         yield client, frozen
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 READY = {

@@ -47,6 +47,7 @@ def app(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock]]:
         yield client, frozen
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def screens(engine: Engine, visit: Visit) -> list[m.DischargeScreen]:

@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
 from tests.integration.web.demo_support import demo_plan
+from tests.integration.web.sign_in_support import post_login
 
 T0 = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # 10:00 in Austin
 
@@ -56,15 +56,12 @@ def world(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock, m.Appointmen
         yield client, frozen, appt
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def sign_in(client: TestClient, who: str) -> dict[str, str]:
     client.cookies.clear()
-    r = client.post(
-        "/login",
-        data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-        follow_redirects=False,
-    )
+    r = post_login(client, f"{who}@demo.ketaflow.org")
     assert r.status_code == 303
     return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
 

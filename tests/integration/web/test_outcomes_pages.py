@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 
 from ketaflow.analytics import dissociation_response_association, proportion
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.errors import InvalidInput
 from ketaflow.services.outcomes import (
     DissociationReport,
@@ -24,6 +23,7 @@ from ketaflow.services.outcomes import (
 from ketaflow.store import models as m
 from ketaflow.web.app import create_app
 from ketaflow.web.outcome_charts import percent
+from tests.integration.web.sign_in_support import post_login
 
 
 @pytest.fixture
@@ -32,12 +32,13 @@ def client(demo_engine: Engine) -> Iterator[TestClient]:
         yield c
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def sign_in(client: TestClient, who: str) -> None:
     client.cookies.clear()
     email = who if "@" in who else f"{who}@demo.ketaflow.org"
-    r = client.post("/login", data={"email": email, "password": DEMO_PASSWORD}, follow_redirects=False)
+    r = post_login(client, email)
     assert r.status_code == 303, r.text
 
 

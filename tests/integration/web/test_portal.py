@@ -27,6 +27,7 @@ from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument, 
 from ketaflow.web.app import create_app
 from ketaflow.web.content import portal_content
 from ketaflow.web.deps import clock
+from tests.integration.web.sign_in_support import post_login
 
 # A date no other test module uses: 2027-02-10, 10:00 in Austin (America/Chicago, UTC-6).
 T0 = datetime(2027, 2, 10, 16, 0, tzinfo=UTC)
@@ -92,13 +93,14 @@ def world(demo_engine: Engine) -> Iterator[World]:
         yield World(client, frozen, demo_engine, ids[0], ids[1], given)
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def sign_in(client: TestClient, who: str) -> dict[str, str]:
     """Sign a staff member in (clearing every cookie first); returns the CSRF header."""
     client.cookies.clear()
     email = who if "@" in who else f"{who}@demo.ketaflow.org"
-    r = client.post("/login", data={"email": email, "password": DEMO_PASSWORD}, follow_redirects=False)
+    r = post_login(client, email)
     assert r.status_code == 303, r.text
     return {"X-CSRF-Token": client.get("/api/me").json()["csrf_token"]}
 
@@ -481,6 +483,7 @@ def test_staff_read_the_patients_questions_and_home_alerts(world: World) -> None
     assert audits(world.engine, world.patient, "patient_reports.read")
     with world.engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def test_two_simultaneous_uses_of_one_link_open_one_session(world: World) -> None:

@@ -34,6 +34,7 @@ def client(demo_engine: Engine) -> Iterator[TestClient]:
         yield c
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 @pytest.mark.parametrize(("login", "allowed"), ROLES)

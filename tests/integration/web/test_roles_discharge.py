@@ -57,6 +57,7 @@ def app(demo_engine: Engine) -> Iterator[tuple[TestClient, Clock]]:
         yield client, frozen
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 @pytest.mark.parametrize(("login", "may_read", "may_print", "may_discharge"), ROLES)

@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, select
 
-from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
 from ketaflow.web.app import create_app
+from tests.integration.web.sign_in_support import post_login
 
 # The endpoints this module tests for every role (checked together by test_endpoint_coverage.py).
 COVERS = {
@@ -69,6 +69,7 @@ def client(demo_engine: Engine) -> Iterator[TestClient]:
         yield c
     with demo_engine.begin() as conn:
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def sign_in(client: TestClient, who: str | None) -> None:
     if who is None:
         return
     email = who if "@" in who else f"{who}@demo.ketaflow.org"
-    r = client.post("/login", data={"email": email, "password": DEMO_PASSWORD}, follow_redirects=False)
+    r = post_login(client, email)
     assert r.status_code == 303, r.text
 
 

@@ -12,6 +12,7 @@ from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
 from ketaflow.store.migrate import head_revision
 from ketaflow.web.app import create_app
+from tests.integration.web.sign_in_support import post_login
 
 DIRECTOR_AUS = "director1.aus@demo.ketaflow.org"
 NURSE_DEN = "nurse1.den@demo.ketaflow.org"
@@ -23,10 +24,11 @@ def client(demo_engine: Engine) -> Iterator[TestClient]:
         yield c
     with demo_engine.begin() as conn:  # sign-in attempts are not clinical facts; reset the throttle
         conn.execute(delete(m.SignInAttempt))
+        conn.execute(delete(m.SignInThrottle))
 
 
 def sign_in(client: TestClient, email: str, password: str = DEMO_PASSWORD) -> None:
-    response = client.post("/login", data={"email": email, "password": password}, follow_redirects=False)
+    response = post_login(client, email, password)
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/clinics"
 
@@ -57,9 +59,7 @@ def test_it_shows_the_administrator_every_clinic(client: TestClient) -> None:
 
 
 def test_it_sets_a_safe_session_cookie(client: TestClient) -> None:
-    response = client.post(
-        "/login", data={"email": NURSE_DEN, "password": DEMO_PASSWORD}, follow_redirects=False
-    )
+    response = post_login(client, NURSE_DEN)
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
     assert "secure" not in cookie  # plain http here
@@ -67,16 +67,14 @@ def test_it_sets_a_safe_session_cookie(client: TestClient) -> None:
 
 def test_the_cookie_is_secure_when_the_request_came_over_https(demo_engine: Engine) -> None:
     with TestClient(create_app(demo_engine), base_url="https://testserver") as https:
-        response = https.post(
-            "/login", data={"email": NURSE_DEN, "password": DEMO_PASSWORD}, follow_redirects=False
-        )
+        response = post_login(https, NURSE_DEN)
         assert response.status_code == 303
         assert "; secure" in response.headers["set-cookie"].lower()
         assert https.get("/api/me").status_code == 200  # and it is sent back over https
 
 
 def test_it_refuses_a_wrong_password_with_a_plain_sentence(client: TestClient, demo_engine: Engine) -> None:
-    response = client.post("/login", data={"email": NURSE_DEN, "password": "nope"})
+    response = post_login(client, NURSE_DEN, "nope")
     assert response.status_code == 400
     assert "do not match; check them and try again" in response.text
     assert "Traceback" not in response.text
@@ -88,11 +86,12 @@ def test_it_refuses_a_wrong_password_with_a_plain_sentence(client: TestClient, d
 
 
 def test_it_throttles_repeated_failures(client: TestClient) -> None:
-    for _ in range(5):
-        assert client.post("/login", data={"email": NURSE_DEN, "password": "nope"}).status_code == 400
-    blocked = client.post("/login", data={"email": NURSE_DEN, "password": DEMO_PASSWORD})
+    for _ in range(10):
+        assert post_login(client, NURSE_DEN, "nope").status_code == 400
+    blocked = post_login(client, NURSE_DEN)
     assert blocked.status_code == 429
-    assert "Too many failed sign-ins" in blocked.text
+    assert "Too many failed sign-ins from this address" in blocked.text
+    assert 0 < int(blocked.headers["Retry-After"]) <= 15 * 60
 
 
 def test_it_signs_out_only_with_the_form_token(client: TestClient) -> None:
@@ -125,11 +124,7 @@ def test_it_answers_unknown_pages_without_a_stack_trace(client: TestClient) -> N
 def test_the_clinic_list_links_the_network_outcomes_for_those_who_may_see_them(client: TestClient) -> None:
     for who, shown in (("director1.aus", True), ("nurse1.aus", False)):
         client.cookies.clear()
-        r = client.post(
-            "/login",
-            data={"email": f"{who}@demo.ketaflow.org", "password": DEMO_PASSWORD},
-            follow_redirects=False,
-        )
+        r = post_login(client, f"{who}@demo.ketaflow.org")
         assert r.status_code == 303
         page = client.get("/clinics").text
         assert ('href="/outcomes"' in page) is shown, who

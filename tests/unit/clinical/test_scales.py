@@ -316,3 +316,37 @@ def test_it_never_lets_an_unanswered_alert_item_hide_the_alert() -> None:
     assert score("phq9", [1, 1, 1, 1, None, 1, 1, 1, 0], rules).answered == 8
     with pytest.raises(InvalidInput, match="item 9 is unanswered; it is the item that raises a suicide-risk"):
         score("phq9", [1, 1, 1, 1, 1, 1, 1, 1, None], rules)
+
+
+# ---------------------------------------------------------------- the scales alone
+def test_the_scales_alone_are_the_scales_of_the_whole_rules() -> None:
+    # Scoring without rules reads scales.toml alone (quick start-up); it must be the very tables
+    # the whole packaged rules hold, so no other rule file may override them unnoticed.
+    from ketaflow.clinical import default_rules
+    from ketaflow.clinical.scales import default_scale_rules
+
+    whole, alone = default_rules(), default_scale_rules()
+    assert alone.scales == whole.scales
+    assert alone.response == whole.response
+
+
+def test_scoring_without_rules_agrees_with_the_whole_rules_on_every_instrument() -> None:
+    import random
+
+    from ketaflow.clinical import default_rules
+
+    rules = default_rules()
+    rng = random.Random(20261206)
+    for key in rules.scales:
+        form = describe_instrument(key)
+        assert form == describe_instrument(key, rules)
+        for _ in range(25):
+            answers = [rng.randint(item.answer_min, item.answer_max) for item in form.items]
+            assert score(key, answers) == score(key, answers, rules), (key, answers)
+        totals = [rng.randint(0, score(key, answers).max_total) for _ in range(4)]
+        assert series_outcome(key, totals) == series_outcome(key, totals, rules)
+
+
+def test_an_unknown_questionnaire_names_the_known_ones_without_the_whole_rules() -> None:
+    with pytest.raises(InvalidInput, match=r"Unknown questionnaire 'bdi'; choose one of: cadss, cssrs"):
+        score("bdi", [0])

@@ -30,6 +30,7 @@ from ketaflow.store.models.records import (
     DemoBuild,
     QuestionnaireResponse,
     SignInAttempt,
+    SignInThrottle,
     WebSession,
 )
 from ketaflow.store.models.summaries import OutcomeSummary
@@ -68,6 +69,7 @@ __all__ = [
     "QuestionnaireResponse",
     "SideEffect",
     "SignInAttempt",
+    "SignInThrottle",
     "StaffRole",
     "StaffUser",
     "TreatmentPlan",

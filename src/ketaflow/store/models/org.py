@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    event,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaflow.store.models.base import Base, ClinicOwned, Identified, Versioned, utcnow
@@ -99,8 +109,30 @@ class StaffUser(Identified, Versioned, Base):
     password_hash: Mapped[str]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Raised to end every session issued before (services.auth.end_all_sessions; also raised
+    # on deactivation and on a password change, see below).
+    session_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
 
     roles: Mapped[list[StaffRole]] = relationship(back_populates="user")
+
+
+def _end_sessions_on(attribute: str) -> None:
+    """Deactivating a stored user, or changing their password, raises their session epoch in the
+    same UPDATE: every session issued before stops working, even once they are reactivated.
+    (A safety net for any code path; the services call `auth.end_all_sessions` as well.)"""
+
+    @event.listens_for(getattr(StaffUser, attribute), "set")
+    def _raise_epoch(target: StaffUser, value: object, oldvalue: object, _initiator: object) -> None:
+        state = inspect(target)
+        if not state.persistent or oldvalue is value or oldvalue == value:
+            return
+        if attribute == "active" and value:
+            return  # reactivation ends nothing; the deactivation already did
+        target.session_epoch = StaffUser.session_epoch + 1
+
+
+_end_sessions_on("active")
+_end_sessions_on("password_hash")
 
 
 class StaffRole(Identified, ClinicOwned, Base):

@@ -80,10 +80,15 @@ class WebSession(Identified, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     ip_address: Mapped[str | None] = mapped_column(String(64))
+    # Last request seen (kept to the minute): the idle timeout counts from here.
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The user's session epoch when this session began; a later epoch (deactivation, password
+    # change, `end_all_sessions`) ends it.
+    user_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SignInAttempt(Identified, Base):
-    """Failed and successful sign-ins, for throttling repeated failures."""
+    """A log of sign-in outcomes (the throttle itself counts in `SignInThrottle`)."""
 
     __tablename__ = "sign_in_attempts"
     __table_args__ = (Index("ix_sign_in_attempts_email_time", "email", "attempted_at"),)
@@ -92,6 +97,24 @@ class SignInAttempt(Identified, Base):
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
     succeeded: Mapped[bool]
     ip_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class SignInThrottle(Identified, Base):
+    """One sign-in budget: failures of one account from one address ("pair"), of one address over
+    all accounts ("address"), or consecutive failures of one account ("account").
+
+    The id is derived from scope and key (`services.sign_in_throttle.throttle_id`), so the row
+    can be created and locked without a lookup. A failure is counted before the password is
+    checked and handed back when it turns out right: parallel guesses cannot overdraw a budget.
+    """
+
+    __tablename__ = "sign_in_throttles"
+
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(400), index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    locked_at: Mapped[datetime | None]
 
 
 class DemoBuild(Identified, Base):

@@ -7,6 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ketaflow.errors import Forbidden, InvalidInput
 from ketaflow.services import auth
+from ketaflow.web import deps
 from ketaflow.web.deps import COOKIE, Db, FormWho, MaybeWho, Who, client_ip, page, set_session_cookie
 
 router = APIRouter()
@@ -17,11 +18,19 @@ def home(who: MaybeWho) -> Response:
     return RedirectResponse("/clinics" if who else "/login", status_code=303)
 
 
+def _login_page(request: Request, status_code: int = 200, **context: Any) -> Response:
+    """The sign-in form with its CSRF token (and the cookie it is checked against)."""
+    token = deps.login_csrf_token(request)
+    response = page(request, "login.html", status_code=status_code, csrf=token, **context)
+    deps.set_login_cookie(response, request, token)
+    return response
+
+
 @router.get("/login", include_in_schema=False)
 def login_form(request: Request, who: MaybeWho) -> Response:
     if who:
         return RedirectResponse("/clinics", status_code=303)
-    return page(request, "login.html", email="", error=None)
+    return _login_page(request, email="", error=None)
 
 
 @router.post("/login", include_in_schema=False)
@@ -30,16 +39,35 @@ def login(
     db: Db,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
+    if not deps.login_csrf_ok(request, csrf):
+        return _login_page(request, status_code=403, email=email, error=deps.FORM_EXPIRED)
     try:
         signed = auth.sign_in(
-            db, email, password, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
+            db,
+            email,
+            password,
+            ip_address=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            previous_token=request.cookies.get(COOKIE),
         )
+    except auth.TooManyAttempts as exc:
+        refused = _login_page(request, status_code=429, email=email, error=exc.message)
+        refused.headers["Retry-After"] = str(exc.retry_after_s)
+        return refused
     except (InvalidInput, Forbidden) as exc:
-        status = 429 if isinstance(exc, Forbidden) else 400
-        return page(request, "login.html", status_code=status, email=email, error=exc.message)
+        status = 403 if isinstance(exc, Forbidden) else 400
+        return _login_page(request, status_code=status, email=email, error=exc.message)
     response = RedirectResponse("/clinics", status_code=303)
-    set_session_cookie(response, request, COOKIE, signed.token, auth.SESSION_HOURS)
+    set_session_cookie(response, request, COOKIE, signed.token, auth.session_hours())
+    response.delete_cookie(
+        deps.login_cookie_name(request),
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
     return response
 
 
