@@ -460,8 +460,8 @@ def first_infusion(j: Journey) -> None:
     j.go(nurse, f"/sessions/{sid}")
     nurse.locator("#cadss summary").click()
     ratings = [1, 1, 0, 2, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0]
-    for number, value in enumerate(ratings, start=1):
-        nurse.select_option(f"#cadss select[name=item_{number}]", str(value))
+    for number, value in enumerate(ratings, start=1):  # one radio group per item (issue 19 item 6)
+        nurse.check(f"#cadss input[name=item_{number}][value='{value}']")
     submit(nurse, nurse.get_by_role("button", name="Score and save CADSS"))
     expect(nurse.locator("#cadss ul.facts")).to_contain_text(f"10:40: total {sum(ratings)} of 92")
     expect(nurse.locator("#levels-summary")).to_contain_text(re.compile(r"^Now:"))

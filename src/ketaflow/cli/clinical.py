@@ -238,11 +238,38 @@ def vitals_check(
             help="The reading was taken during the infusion: a missing SpO2 or sedation level is flagged.",
         ),
     ] = False,
+    previous_bp: Annotated[
+        str | None,
+        typer.Option(
+            "--previous-bp",
+            help="An earlier blood pressure in this infusion: at the pause level within the "
+            "confirmation window, it confirms a pause.",
+        ),
+    ] = None,
+    previous_minutes_ago: Annotated[
+        float | None,
+        typer.Option(
+            "--previous-minutes-ago", help="How many minutes before this reading --previous-bp was taken."
+        ),
+    ] = None,
+    symptom: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--symptom",
+            help="A symptom the patient has now that confirms a blood-pressure pause "
+            "(headache, blurred_vision, hypertension); repeatable.",
+        ),
+    ] = None,
     clinic_rules: RulesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Classify a vital-sign reading: normal, watch, pause, or stop and call."""
-    from ketaflow.clinical import classify_vitals
+    """Classify a vital-sign reading: normal, watch, pause, or stop and call.
+
+    A blood pressure at the pause level pauses only when confirmed, by a second reading within
+    the window (--previous-bp, --previous-minutes-ago) or a symptom (--symptom); otherwise it asks
+    for a recheck. The same rule, by the same function, as the infusion page and the board.
+    """
+    from ketaflow.clinical import EarlierReading, assess_infusion_reading, confirming_symptom
 
     try:
         rules = _rules(clinic_rules)
@@ -252,8 +279,24 @@ def vitals_check(
         base = None
         if baseline is not None or baseline_hr is not None:
             base = _vitals(baseline, baseline_hr, None, None, rules)
+        earlier = []
+        if previous_bp is not None and previous_minutes_ago is None:
+            raise InvalidInput("Give --previous-minutes-ago with --previous-bp (when it was taken).")
+        if previous_minutes_ago is not None:
+            if previous_bp is None:
+                raise InvalidInput("Give --previous-bp with --previous-minutes-ago (what it read).")
+            if not previous_minutes_ago >= 0:  # also refuses NaN
+                raise InvalidInput(
+                    f"--previous-minutes-ago must be 0 or more minutes; got {previous_minutes_ago:g}."
+                )
+            earlier.append(
+                EarlierReading(previous_minutes_ago, _vitals(previous_bp, None, None, None, rules))
+            )
+        symptoms = [confirming_symptom(s, rules) for s in symptom or []]
         phase = "infusion" if during_infusion else None
-        result = classify_vitals(now, baseline=base, rules=rules, phase=phase)
+        result = assess_infusion_reading(
+            now, baseline=base, earlier=earlier, symptoms=bool(symptoms), rules=rules, phase=phase
+        )
     except InvalidInput as exc:
         fail(str(exc))
     if as_json:

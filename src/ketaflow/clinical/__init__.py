@@ -92,6 +92,7 @@ if TYPE_CHECKING:
         VitalSigns,
         assess_infusion_reading,
         classify_vitals,
+        confirming_symptom,
         parse_bp,
     )
 
@@ -150,6 +151,7 @@ _HOME: dict[str, str] = {
     "VitalSigns": "ketaflow.clinical.vitals",
     "assess_infusion_reading": "ketaflow.clinical.vitals",
     "classify_vitals": "ketaflow.clinical.vitals",
+    "confirming_symptom": "ketaflow.clinical.vitals",
     "parse_bp": "ketaflow.clinical.vitals",
 }
 
@@ -162,6 +164,7 @@ __all__ = [
     "PregnancyStatus",
     "Route",
     "assess_infusion_reading",
+    "confirming_symptom",
     "maintenance_monitoring",
     "parse_pregnancy_status",
     "parse_route",
@@ -195,6 +198,7 @@ __all__ = [
     "check_interval",
     "classify_vitals",
     "compute_dose_order",
+    "confirming_symptom",
     "default_rules",
     "describe_instrument",
     "dosing_weight",

@@ -69,6 +69,9 @@ class Instrument(_Frozen):
     item6_max: int | None = None
     domains: tuple[tuple[int, ...], ...] | None = None
     item_labels: tuple[str, ...] | None = None
+    # What the item texts are when they are not the published wording (a paraphrase, say):
+    # shown with the form, so no one mistakes them for the instrument's own questions.
+    item_labels_note: str | None = None
     answer_labels: tuple[str, ...] | None = None
     source: Source
     missing: MissingRule

@@ -99,6 +99,7 @@ class Questionnaire:
     answer_labels: tuple[str, ...] | None
     missing_rule: str
     source: str
+    item_note: str | None = None  # what the item texts are, when not the published wording
 
 
 def describe_instrument(instrument: str, rules: Rules | None = None) -> Questionnaire:
@@ -116,7 +117,14 @@ def describe_instrument(instrument: str, rules: Rules | None = None) -> Question
         for i, label in enumerate(labels, start=1)
     )
     return Questionnaire(
-        key, inst.name, inst.title, items, inst.answer_labels, inst.missing.rule, inst.source
+        key,
+        inst.name,
+        inst.title,
+        items,
+        inst.answer_labels,
+        inst.missing.rule,
+        inst.source,
+        inst.item_labels_note,
     )
 
 

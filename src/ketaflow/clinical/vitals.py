@@ -42,6 +42,8 @@ class VitalAlert:
     """One reading that crossed a threshold, or an expected reading that is missing (value None).
 
     `action` is what this alert in particular asks of the nurse, beside the level's general action.
+    `message` is the whole sentence: `finding` (what was measured) and, in full, what to do
+    (see `alert_sentence`).
     """
 
     parameter: str
@@ -50,6 +52,7 @@ class VitalAlert:
     message: str
     source: str
     action: str | None = None
+    finding: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,31 @@ class EarlierReading:
 
     minutes_before: float
     vitals: VitalSigns
+
+
+def alert_sentence(finding: str, level: VitalLevel, rules: ClinicalRules, action: str | None = None) -> str:
+    """The alert as the nurse reads it: the finding, then what to do in full.
+
+    What to do is the alert's own action when it has one (a sedation level, a missing reading,
+    the blood-pressure recheck), else its level's action in the rules (`[vitals.actions]`): one
+    place for the wording, so "...is high: stop." can never again leave out what to stop.
+    """
+    todo = (action or rules.vitals.actions.for_level(level)).strip()
+    return f"{finding}: {todo[:1].lower()}{todo[1:]}"
+
+
+def _alert(
+    parameter: str,
+    value: float | None,
+    level: VitalLevel,
+    finding: str,
+    source: str,
+    rules: ClinicalRules,
+    action: str | None = None,
+) -> VitalAlert:
+    return VitalAlert(
+        parameter, value, level, alert_sentence(finding, level, rules, action), source, action, finding
+    )
 
 
 def parse_bp(text: str, rules: ClinicalRules | None = None) -> BloodPressure:
@@ -139,8 +167,8 @@ def _sedation_alert(score: int, rules: ClinicalRules) -> VitalAlert | None:
     lv = scale.level(int(score))
     if lv.level is VitalLevel.NORMAL:
         return None
-    msg = f"Sedation {scale.scale} {lv.score} ({lv.wording}): {lv.depth}: {lv.level.value}."
-    return VitalAlert("sedation", lv.score, lv.level, msg, scale.source, lv.action)
+    finding = f"Sedation {scale.scale} {lv.score} ({lv.wording})"
+    return _alert("sedation", lv.score, lv.level, finding, scale.source, rules, lv.action or None)
 
 
 def _missing_alerts(vitals: VitalSigns, phase: str | None, rules: ClinicalRules) -> list[VitalAlert]:
@@ -155,12 +183,13 @@ def _missing_alerts(vitals: VitalSigns, phase: str | None, rules: ClinicalRules)
         "sedation": vitals.sedation_score,
     }
     return [
-        VitalAlert(
+        _alert(
             f"{name}_missing",
             None,
             expected.level,
-            f"{expected.missing[name]}: {expected.level.value}.",
+            expected.missing[name],
             expected.source,
+            rules,
             expected.actions[name],
         )
         for name in expected.fields
@@ -217,8 +246,8 @@ def classify_vitals(
         level = _level_for(value, t)
         if level is not VitalLevel.NORMAL:
             word = "high" if t.direction == "high" else "low"
-            msg = f"{t.label} {value:g} {t.unit} is {word}: {level.value}."
-            alerts.append(VitalAlert(key, value, level, msg, t.source))
+            finding = f"{t.label} {value:g} {t.unit} is {word}"
+            alerts.append(_alert(key, value, level, finding, t.source, rules))
     if vitals.sedation_score is not None:
         sedated = _sedation_alert(vitals.sedation_score, rules)
         alerts += [sedated] if sedated is not None else []
@@ -250,9 +279,20 @@ def _relative_alerts(vitals: VitalSigns, baseline: VitalSigns, rules: ClinicalRu
         rise = (now - base) / base
         level = _relative_level(rise, t)
         if level is not VitalLevel.NORMAL:
-            msg = f"{t.label}: {base:g} -> {now:g} ({rise:+.0%}): {level.value}."
-            out.append(VitalAlert(key, round(rise, 4), level, msg, t.source))
+            finding = f"{t.label}: {base:g} -> {now:g} ({rise:+.0%})"
+            out.append(_alert(key, round(rise, 4), level, finding, t.source, rules))
     return out
+
+
+def confirming_symptom(text: str, rules: ClinicalRules | None = None) -> str:
+    """The rules' name of a symptom that confirms a blood-pressure pause ('blurred vision' ->
+    'blurred_vision'), or InvalidInput naming the ones that do."""
+    kinds = (rules or default_rules()).vitals.confirmation.symptoms
+    name = re.sub(r"[\s-]+", "_", (text or "").strip().lower())
+    if name not in kinds:
+        listed = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+        raise InvalidInput(f"Symptom '{text}' does not confirm a blood-pressure pause; give {listed}.")
+    return name
 
 
 def _needs_confirmation(alerts: Sequence[VitalAlert], rules: ClinicalRules) -> bool:
@@ -301,8 +341,17 @@ def assess_infusion_reading(
     c = rules.vitals.confirmation
     action = c.recheck_action.format(minutes=c.recheck_minutes, window=c.window_minutes)
     # The recheck replaces the pause's action; each alert's own action (a missing SpO2, say) stays.
+    # The blood-pressure alerts waiting for confirmation say the recheck, not "pause".
+    held = set(c.parameters)
+    alerts = tuple(
+        _alert(a.parameter, a.value, a.level, a.finding, a.source, rules, action)
+        if a.level is VitalLevel.PAUSE and a.parameter in held
+        else a
+        for a in result.alerts
+    )
     return replace(
         result,
+        alerts=alerts,
         level=VitalLevel.WATCH,
         actions=(action, *result.actions[1:]),
         recheck_in_minutes=c.recheck_minutes,

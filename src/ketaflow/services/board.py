@@ -16,7 +16,7 @@ from ketaflow.services.attention import Attention, Need, OpenRequest, OpenSideEf
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
-from ketaflow.services.infusion import VitalRow, assess_latest, latest_vitals
+from ketaflow.services.infusion import VitalRow, assess_latest, latest_vitals, symptom_onsets_by_session
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.services.session_state import InfusionState, PumpRecord, order_complete, state_of
 from ketaflow.store import models as m
@@ -134,6 +134,8 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         ):
             if v.session_id is not None:
                 vitals[v.session_id].append(v)
+    # Symptoms that confirm a blood-pressure pause, as the infusion page counts them.
+    onsets = symptom_onsets_by_session(db, session_ids) if clinical else {}
     requests: dict[uuid.UUID, list[OpenRequest]] = defaultdict(list)
     for r in db.scalars(
         current(m.AssistanceRequest)
@@ -179,7 +181,7 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         elif session is not None:
             evs = events.get(session.id, [])
             state = state_of(evs, discharged=False)
-            last = assess_latest(vitals.get(session.id, []))
+            last = assess_latest(vitals.get(session.id, []), onsets.get(session.id, []))
             asked = requests.get(session.id, [])
             needs = needs_now(
                 state=state,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
 from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems
-from ketaflow.services import corrections
+from ketaflow.services import corrections, infusion
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import comfort_in_force, load_session
@@ -681,9 +681,11 @@ def check_vitals(
     spo2: float | None,
     respiratory_rate: float | None,
     sedation: int | None = None,
+    now: datetime,
 ) -> VitalsCheck:
-    """Classify typed vitals against this session's baseline (its first reading); nothing is written
-    but the audited read of the baseline."""
+    """Classify typed vitals as charting them now would (`infusion.assess_reading`: against this
+    session's baseline, its first reading; while the infusion runs, with the confirmed-pause rule),
+    except that a reading not typed yet raises no alert; nothing is written but the audited read."""
     session = load_session(db, who, session_id, Action.READ_CLINICAL)
     pressure = clinical.parse_bp(bp) if bp and bp.strip() else None
     signs = clinical.VitalSigns(
@@ -693,21 +695,21 @@ def check_vitals(
         respiratory_rate_per_min=respiratory_rate,
         sedation_score=sedation,
     )
-    first = db.scalars(
-        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
-    ).first()
-    baseline = None
-    if first is not None:
-        base_bp = None
-        if first.systolic_mmhg is not None and first.diastolic_mmhg is not None:
-            base_bp = clinical.BloodPressure(first.systolic_mmhg, first.diastolic_mmhg)
-        baseline = clinical.VitalSigns(
-            bp=base_bp,
-            heart_rate_per_min=first.heart_rate_bpm,
-            spo2_percent=first.spo2_percent,
-            respiratory_rate_per_min=first.respiratory_rate_per_min,
+    rows = list(
+        db.scalars(
+            current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
         )
-    assessment = clinical.classify_vitals(signs, baseline=baseline)
+    )
+    baseline = infusion.vital_signs(rows[0]) if rows else None
+    assessment = infusion.assess_reading(
+        signs,
+        phase=infusion.phase_now(infusion.pump_records(db, session_id)),
+        measured_at=now,
+        earlier=rows,
+        baseline=baseline,
+        symptoms_at=infusion.symptom_onsets(db, session_id),
+        flag_missing=False,  # not typed yet is not missing yet; charting it flags what is missing
+    )
     record_read(
         db,
         who.actor(),

@@ -154,7 +154,7 @@ def current_order(db: Session, session_id: uuid.UUID) -> m.DoseOrder | None:
     ).first()
 
 
-def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
+def vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
     bp = None
     if row.systolic_mmhg is not None and row.diastolic_mmhg is not None:
         bp = clinical.BloodPressure(row.systolic_mmhg, row.diastolic_mmhg)
@@ -167,6 +167,45 @@ def _vital_signs(row: m.VitalSign) -> clinical.VitalSigns:
     )
 
 
+def assess_reading(
+    signs: clinical.VitalSigns,
+    *,
+    phase: VitalPhase | str | None,
+    measured_at: datetime,
+    earlier: Sequence[m.VitalSign],
+    baseline: clinical.VitalSigns | None,
+    symptoms_at: Sequence[datetime] = (),
+    flag_missing: bool = True,
+) -> clinical.VitalAssessment:
+    """One reading as the chart assesses it. While the infusion runs: the confirmed-pause rule,
+    confirmed by an earlier infusion reading (`earlier`: the session's readings before it) within
+    the window or a confirming symptom that began before it (`symptoms_at`: onset times).
+    `flag_missing=False` leaves out the alerts for readings not given (a check as the nurse types:
+    what is not typed yet is not missing yet)."""
+    phase_rules = str(phase) if flag_missing else None
+    if phase != VitalPhase.INFUSION:
+        return clinical.classify_vitals(signs, baseline=baseline, phase=phase_rules)
+    prior = [
+        clinical.EarlierReading((measured_at - e.measured_at).total_seconds() / 60, vital_signs(e))
+        for e in earlier
+        if e.phase == VitalPhase.INFUSION
+    ]
+    symptoms = any(at <= measured_at for at in symptoms_at)
+    return clinical.assess_infusion_reading(
+        signs, baseline=baseline, earlier=prior, symptoms=symptoms, phase=phase_rules
+    )
+
+
+def phase_now(events: Sequence[PumpRecord]) -> VitalPhase:
+    """The phase a reading charted now belongs to, from the pump's state."""
+    state = state_of(list(events), discharged=False)
+    return {
+        InfusionState.NOT_STARTED: VitalPhase.BASELINE,
+        InfusionState.RUNNING: VitalPhase.INFUSION,
+        InfusionState.PAUSED: VitalPhase.INFUSION,
+    }.get(state, VitalPhase.RECOVERY)
+
+
 def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ()) -> list[VitalRow]:
     """Each reading with its alert level against the session's own baseline (the first reading).
 
@@ -176,26 +215,17 @@ def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ())
     in a phase where the rules expect a value (SpO2, the sedation level) without it carries the
     alert the rules give for it (`vitals.expected`).
     """
-    baseline = _vital_signs(rows[0]) if rows else None
+    baseline = vital_signs(rows[0]) if rows else None
     out = []
     for i, row in enumerate(rows):
-        signs = _vital_signs(row)
-        if row.phase == VitalPhase.INFUSION:
-            earlier = [
-                clinical.EarlierReading(
-                    (row.measured_at - e.measured_at).total_seconds() / 60, _vital_signs(e)
-                )
-                for e in rows[:i]
-                if e.phase == VitalPhase.INFUSION
-            ]
-            symptoms = any(at <= row.measured_at for at in symptoms_at)
-            assessment = clinical.assess_infusion_reading(
-                signs, baseline=None if i == 0 else baseline, earlier=earlier, symptoms=symptoms
-            )
-        else:
-            assessment = clinical.classify_vitals(
-                signs, baseline=None if i == 0 else baseline, phase=str(row.phase)
-            )
+        assessment = assess_reading(
+            vital_signs(row),
+            phase=row.phase,
+            measured_at=row.measured_at,
+            earlier=rows[:i],
+            baseline=None if i == 0 else baseline,
+            symptoms_at=symptoms_at,
+        )
         out.append(
             VitalRow(
                 id=row.id,
@@ -219,14 +249,25 @@ def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ())
 
 def symptom_onsets(db: Session, session_id: uuid.UUID) -> list[datetime]:
     """When side effects that confirm a blood-pressure pause (the rules' list) began in this session."""
+    return symptom_onsets_by_session(db, [session_id]).get(session_id, [])
+
+
+def symptom_onsets_by_session(
+    db: Session, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[datetime]]:
+    """`symptom_onsets` for several sessions in one query (the chair board): the infusion page
+    and the board pass the same onsets to `assess_latest`, so both confirm a pause alike."""
     kinds = clinical.default_rules().vitals.confirmation.symptoms
-    return list(
-        db.scalars(
-            current(m.SideEffect)
-            .with_only_columns(m.SideEffect.onset_at)
-            .where(m.SideEffect.session_id == session_id, m.SideEffect.kind.in_(kinds))
-        )
-    )
+    out: dict[uuid.UUID, list[datetime]] = {}
+    if not session_ids:
+        return out
+    for sid, onset in db.execute(
+        current(m.SideEffect)
+        .with_only_columns(m.SideEffect.session_id, m.SideEffect.onset_at)
+        .where(m.SideEffect.session_id.in_(list(session_ids)), m.SideEffect.kind.in_(kinds))
+    ):
+        out.setdefault(sid, []).append(onset)
+    return out
 
 
 def pre_infusion_refusal(rows: Sequence[m.VitalSign]) -> str | None:
@@ -542,13 +583,7 @@ def record_vitals(
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate, sedation)
-    events = pump_records(db, session_id)
-    state = state_of(events, discharged=False)
-    phase = {
-        InfusionState.NOT_STARTED: VitalPhase.BASELINE,
-        InfusionState.RUNNING: VitalPhase.INFUSION,
-        InfusionState.PAUSED: VitalPhase.INFUSION,
-    }.get(state, VitalPhase.RECOVERY)
+    phase = phase_now(pump_records(db, session_id))
     db.add(
         m.VitalSign(
             clinic_id=session.clinic_id,

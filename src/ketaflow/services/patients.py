@@ -82,6 +82,9 @@ class Chart:
     # Suicidal ideation found at a discharge check (the repeat suicide-risk screen), newest first:
     # flagged for the psychiatrist like a home item-9 answer.
     discharge_alerts: list[DischargeAlert] = field(default_factory=list)
+    # Each discharged infusion's after-care sheet (session id, discharged at), newest first: for
+    # every reader of the chart, the front desk included, who often hands the sheet over.
+    aftercare_sheets: list[tuple[uuid.UUID, datetime]] = field(default_factory=list)
 
 
 def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
@@ -114,6 +117,16 @@ def chart(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> Chart:
         scores=[],
         home_alerts=[],
         clinical=False,
+        aftercare_sheets=[
+            (sid, at)
+            for sid, at in db.execute(
+                current(m.Discharge)
+                .with_only_columns(m.Discharge.session_id, m.Discharge.discharged_at)
+                .join(m.InfusionSession, m.InfusionSession.id == m.Discharge.session_id)
+                .where(m.InfusionSession.patient_id == patient_id)
+                .order_by(m.Discharge.discharged_at.desc())
+            ).tuples()
+        ],
     )
     if allowed(who, Action.READ_CLINICAL, patient.clinic_id):
         parts = _clinical_parts(db, patient_id)

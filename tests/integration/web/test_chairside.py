@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
@@ -608,6 +609,38 @@ def test_the_board_puts_the_most_urgent_chair_first_with_its_reason(
     assert "204/122" not in desk_text and "restroom with help" not in desk_text
 
 
+def test_the_board_confirms_a_blood_pressure_pause_by_symptoms_as_the_infusion_page_does(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    """Issue 13: a pause at 180/110 needs a second reading within the window or a symptom. The
+    infusion page counted a charted headache; the board's triage did not, and showed "recheck"
+    where the page said "pause". Both now assess the latest reading with the same call."""
+    client, frozen = app_clock
+    D = T0 + timedelta(days=7)
+    frozen.now = D
+    sid = world.session(at=D, started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = D + timedelta(minutes=4)
+    calm = {"bp": "128/82", "heart_rate": 72, "spo2": 98, "sedation": 5}
+    assert client.post(f"{api}/vitals", json=calm, headers=nurse).status_code == 200
+    frozen.now = D + timedelta(minutes=10)
+    ache = {"kind": "headache", "severity": "moderate", "notes": "", "adverse_event": False}
+    assert client.post(f"{api}/side-effects", json=ache, headers=nurse).status_code == 200
+    frozen.now = D + timedelta(minutes=12)
+    high = {"bp": "184/112", "heart_rate": 80, "spo2": 98, "sedation": 5}
+    r = client.post(f"{api}/vitals", json=high, headers=nurse)
+    assert r.status_code == 200, r.text
+    assert r.json()["level"] == "pause"  # one reading, confirmed by the headache charted before it
+    assert client.get(api).json()["vitals"][-1]["level"] == "pause"
+    frozen.now = D + timedelta(minutes=13)
+    board = client.get("/api/clinics/aus/board").json()
+    slot = _board_slot(board, sid)
+    assert slot["last_vitals"]["level"] == "pause", slot["last_vitals"]
+    mine = [t for t in board["triage"] if t["session_id"] == str(sid)]
+    assert mine and mine[0]["level"] == "pause", board["triage"]
+
+
 # ---- CADSS ----------------------------------------------------------------------------------------
 
 
@@ -650,6 +683,35 @@ def test_cadss_is_scored_by_the_scales_module_and_stored_as_clinician_rated(
     assert "total <strong>43</strong> of 92" in client.get(f"/sessions/{sid}").text
 
 
+def test_the_cadss_form_is_a_radio_group_per_item_with_its_wording_and_anchors(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    """Issue 19 item 6: 23 drop-downs labelled "CADSS item 1..23" become one fieldset per item,
+    its text as the legend and the anchors as radio buttons (as the patient's PHQ-9 on the portal);
+    the page's form scores the same hand-worked total as the API."""
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    frozen.now = T0 + timedelta(minutes=41)
+    page = client.get(f"/sessions/{sid}").text
+    form = page[page.index('class="cadss-form"') : page.index("Score and save CADSS")]
+    assert "<select" not in form and "CADSS item 1 " not in form
+    assert form.count("<fieldset") == 23 and form.count("<legend") == 23
+    items = default_rules().scales["cadss"].item_labels
+    assert items is not None
+    for number, text in enumerate(items, start=1):
+        assert f"{number}. {escape(text)}" in form, text
+        assert form.count(f'name="item_{number}"') == 5
+    for anchor in ("Not at all", "Slightly", "Moderately", "Considerably", "Extremely"):
+        assert form.count(anchor) == 23, anchor
+    assert "paraphrase" in page  # the page says what the item texts are
+
+    answers = {f"item_{i}": str((i - 1) % 5) for i in range(1, 24)}  # hand-worked total 43
+    r = client.post(f"/sessions/{sid}/cadss", data={**answers, "csrf": nurse["X-CSRF-Token"]})
+    assert r.status_code == 200, r.text[:400]
+    assert "total <strong>43</strong> of 92" in client.get(f"/sessions/{sid}").text
+
+
 # ---- vitals as they are typed ------------------------------------------------------------------------
 
 
@@ -657,7 +719,9 @@ def test_the_vitals_check_follows_the_published_thresholds_and_saves_nothing(
     app_clock: tuple[TestClient, Clock], world: ChairWorld
 ) -> None:
     client, frozen = app_clock
-    sid = world.session(started=True)
+    # Before the pump starts: each threshold alone (no confirmed-pause rule, no expected readings;
+    # while it runs the check previews the chart, see the test below).
+    sid = world.session(started=False)
     nurse = sign_in(client, "nurse1.aus")
     check = f"/api/sessions/{sid}/vitals/check"
     rules = default_rules().vitals
@@ -705,6 +769,36 @@ def test_the_vitals_check_follows_the_published_thresholds_and_saves_nothing(
     page = client.get(f"/sessions/{sid}").text
     assert 'id="vitals-check"' in page and "/static/chairside.js" in page
     assert client.get("/static/chairside.js").status_code == 200
+
+
+def test_the_vitals_check_previews_what_charting_the_reading_would_say(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    """The check as the nurse types applies the same confirmed-pause rule as the chart: one reading
+    at 180/110 asks for a recheck; a repeat within the window, or a charted headache, pauses."""
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    high = {"bp": "184/112", "heart_rate": 80, "spo2": 98, "sedation": 5}
+    frozen.now = T0 + timedelta(minutes=3)
+    calm = {"bp": "128/82", "heart_rate": 72, "spo2": 98, "sedation": 5}
+    assert client.post(f"{api}/vitals", json=calm, headers=nurse).status_code == 200
+    frozen.now = T0 + timedelta(minutes=8)
+    first = client.get(f"{api}/vitals/check", params=high).json()
+    assert first["level"] == "watch" and first["actions"][0].startswith("Recheck the blood pressure")
+    charted = client.post(f"{api}/vitals", json=high, headers=nurse).json()
+    assert (charted["level"], charted["actions"]) == (first["level"], first["actions"])
+    frozen.now = T0 + timedelta(minutes=13)
+    repeat = client.get(f"{api}/vitals/check", params=high).json()
+    assert repeat["level"] == "pause"  # confirmed by the reading 5 minutes ago
+
+    other = world.session(started=True)
+    frozen.now = T0 + timedelta(minutes=14)
+    ache = {"kind": "headache", "severity": "moderate", "notes": "", "adverse_event": False}
+    assert client.post(f"/api/sessions/{other}/side-effects", json=ache, headers=nurse).status_code == 200
+    frozen.now = T0 + timedelta(minutes=15)
+    assert client.get(f"/api/sessions/{other}/vitals/check", params=high).json()["level"] == "pause"
 
 
 # ---- after discharge ---------------------------------------------------------------------------------
@@ -788,7 +882,7 @@ def test_a_bad_form_comes_back_with_the_message_and_what_was_typed(
     if path == "side-effects" and "onset_at" in data:
         assert f'value="{data["onset_at"]}"' in r.text  # what was typed is kept
     if path == "cadss":
-        assert "<details open>" in r.text and "<option selected>1</option>" in r.text
+        assert "<details open>" in r.text and 'name="item_1" value="1" checked' in r.text
 
 
 def test_the_forms_chart_and_redirect_back_to_their_section(

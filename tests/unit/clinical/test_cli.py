@@ -129,8 +129,9 @@ def test_it_checks_vitals() -> None:
     data = run_json(
         "vitals-check", "--baseline", "128/82", "--bp", "186/112", "--hr", "96", "--spo2", "97", "--rr", "16"
     )
-    assert data["level"] == "pause"  # one reading, as the CLI classifies it (no confirmation here)
-    assert data["actions"]
+    # issue 13: one cuff value at the pause level asks for a recheck, as on the infusion page
+    assert data["level"] == "watch" and data["recheck_in_minutes"] == 5
+    assert data["actions"][0].startswith("Recheck the blood pressure")
 
 
 def test_it_checks_discharge() -> None:
@@ -209,6 +210,20 @@ def test_it_checks_a_ready_discharge() -> None:
             "Suicidal ideation must be none or present; got 'maybe'.",
         ),
         (["vitals-check", "--sedation", "6"], "Sedation (MOAA/S) must be a whole number from 0 to 5"),
+        (
+            ["vitals-check", "--bp", "186/112", "--symptom", "nausea"],
+            "Symptom 'nausea' does not confirm a blood-pressure pause; give headache, blurred_vision "
+            "or hypertension.",
+        ),
+        (
+            ["vitals-check", "--bp", "186/112", "--previous-bp", "184/110"],
+            "Give --previous-minutes-ago with --previous-bp",
+        ),
+        (
+            ["vitals-check", "--bp", "186/112", "--previous-bp", "184/110", "--previous-minutes-ago", "-3"],
+            "--previous-minutes-ago must be 0 or more minutes; got -3.",
+        ),
+        (["vitals-check", "--bp", "186/112", "--previous-minutes-ago", "5"], "Give --previous-bp with"),
     ],
 )
 def test_it_fails_with_one_plain_sentence(args: list[str], sentence: str) -> None:
@@ -300,3 +315,51 @@ def test_screen_refuses_an_unknown_pregnancy_status_in_one_sentence() -> None:
     result = runner.invoke(app, ["screen", "--pregnancy", "maybe"])
     assert result.exit_code == 2
     assert "pregnancy" in result.output.lower()
+
+
+# ---- vitals-check applies the confirmed-pause rule (issue 13 leftover) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "level"),
+    [
+        ([], "watch"),  # one reading: recheck
+        (["--previous-bp", "184/110", "--previous-minutes-ago", "6"], "pause"),  # confirmed by a repeat
+        (["--previous-bp", "184/110", "--previous-minutes-ago", "20"], "watch"),  # outside the 15-min window
+        (
+            ["--previous-bp", "150/90", "--previous-minutes-ago", "6"],
+            "watch",
+        ),  # the repeat is not at the level
+        (["--symptom", "headache"], "pause"),  # confirmed by a symptom
+        (["--symptom", "blurred vision"], "pause"),
+    ],
+)
+def test_vitals_check_confirms_a_blood_pressure_pause_as_the_infusion_page_does(
+    extra: list[str], level: str
+) -> None:
+    from ketaflow.clinical import BloodPressure, EarlierReading, VitalSigns, assess_infusion_reading
+
+    data = run_json("vitals-check", "--bp", "186/112", "--hr", "80", "--spo2", "98", *extra)
+    assert data["level"] == level
+    # The same function the infusion page and the board use gives the same answer.
+    earlier = []
+    if "--previous-bp" in extra:
+        sys_, dia = extra[1].split("/")
+        earlier = [EarlierReading(float(extra[3]), VitalSigns(bp=BloodPressure(int(sys_), int(dia))))]
+    expected = assess_infusion_reading(
+        VitalSigns(bp=BloodPressure(186, 112), heart_rate_per_min=80, spo2_percent=98),
+        earlier=earlier,
+        symptoms="--symptom" in extra,
+        phase=None,
+    )
+    assert data["level"] == expected.level.value
+    assert data["actions"] == list(expected.actions)
+
+
+def test_vitals_check_never_holds_back_a_stop_level_reading() -> None:
+    assert run_json("vitals-check", "--bp", "204/122")["level"] == "stop"
+
+
+def test_vitals_check_prints_the_recheck_in_words() -> None:
+    out = run("vitals-check", "--bp", "186/112")
+    assert "Level: watch" in out and "Recheck the blood pressure in 5 minutes" in out

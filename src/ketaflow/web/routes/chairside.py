@@ -419,8 +419,11 @@ def vitals_check_api(
     spo2: Annotated[float | None, Query()] = None,
     respiratory_rate: Annotated[float | None, Query()] = None,
     sedation: Annotated[int | None, Query(description="MOAA/S level, 0-5")] = None,
+    *,
+    now: Now,
 ) -> dict[str, Any]:
-    """Classify typed vitals against the session's baseline before they are charted; saves nothing."""
+    """Classify typed vitals as charting them now would (the session's baseline, the confirmed-pause
+    rule while the infusion runs); saves nothing."""
     check = chairside.check_vitals(
         db,
         who,
@@ -430,6 +433,7 @@ def vitals_check_api(
         spo2=spo2,
         respiratory_rate=respiratory_rate,
         sedation=sedation,
+        now=now,
     )
     base = check.baseline
     return {
