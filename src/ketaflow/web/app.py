@@ -15,6 +15,7 @@ import ketaflow
 from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, NotFound
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
+from ketaflow.web.api_docs import mount_api_docs
 from ketaflow.web.deps import SignInNeeded, page
 from ketaflow.web.nul_guard import RefuseNul
 from ketaflow.web.routes import (
@@ -33,16 +34,25 @@ from ketaflow.web.routes import (
     registration,
     sessions,
 )
+from ketaflow.web.security_headers import SecurityHeaders
 
 log = logging.getLogger("ketaflow.web")
 STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 
 
 def create_app(engine: Engine) -> FastAPI:
+    # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: off; api_docs serves Swagger
+    # UI from the package instead.
     app = FastAPI(
-        title="ketaflow", version=ketaflow.__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
+        title="ketaflow",
+        version=ketaflow.__version__,
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.sessions = make_sessionmaker(engine)
+    mount_api_docs(app)  # before /static, which would otherwise answer for /static/swagger-ui/
     app.mount("/static", StaticFiles(packages=[("ketaflow.web", "static")]), name="static")
     for module in (
         auth,
@@ -142,4 +152,16 @@ def create_app(engine: Engine) -> FastAPI:
         RefuseNul,
         render_page=lambda request, message: page(request, "error.html", status_code=400, message=message),
     )
+    with_security_headers(app)
     return app
+
+
+def with_security_headers(app: FastAPI) -> None:
+    """Security headers on every answer, including the 500 page that Starlette's outermost
+    error middleware writes (a middleware added with add_middleware sits inside that one)."""
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> Any:
+        return SecurityHeaders(build())
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
