@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # address the staff member's own request came to, which behind a proxy may be an
     # internal one, so set it in production.
     public_url: str | None = None
+    # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     @field_validator("public_url")
     @classmethod

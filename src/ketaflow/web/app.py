@@ -13,11 +13,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ketaflow
 from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, NotFound
+from ketaflow.settings import get_settings
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web.api_docs import mount_api_docs
 from ketaflow.web.deps import SignInNeeded, page
-from ketaflow.web.nul_guard import RefuseNul
+from ketaflow.web.nul_guard import RefuseUnstorable
+from ketaflow.web.request_size import LimitBody
 from ketaflow.web.routes import (
     auth,
     chairside,
@@ -40,7 +42,8 @@ log = logging.getLogger("ketaflow.web")
 STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Engine, *, max_body_bytes: int | None = None) -> FastAPI:
+    """The app on `engine`; request bodies up to `max_body_bytes` (default: the setting)."""
     # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: off; api_docs serves Swagger
     # UI from the package instead.
     app = FastAPI(
@@ -127,6 +130,20 @@ def create_app(engine: Engine) -> FastAPI:
             return JSONResponse({"error": message}, status_code=400)
         return page(request, "error.html", status_code=400, message=message)
 
+    @app.exception_handler(OverflowError)
+    async def _off_the_calendar(request: Request, exc: OverflowError) -> Response:
+        # The last guard behind input_rules and nul_guard: a date or number that ran off the
+        # calendar or past what the database holds, somewhere a check did not see it coming.
+        log.warning("a value overflowed on %s: %s", request.url.path, exc)
+        message = (
+            "A date or number that was sent is beyond what the clinic's calendar or database can hold "
+            "(dates must fall in the years 1900 to 2200); check the entries and send them again. "
+            "Nothing was saved."
+        )
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=400)
+        return page(request, "error.html", status_code=400, message=message)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
@@ -149,8 +166,16 @@ def create_app(engine: Engine) -> FastAPI:
         }
 
     app.add_middleware(
-        RefuseNul,
+        RefuseUnstorable,
         render_page=lambda request, message: page(request, "error.html", status_code=400, message=message),
+    )
+    # Added last, so it runs first: a body over the limit is refused before anything reads it.
+    app.add_middleware(
+        LimitBody,
+        max_bytes=max_body_bytes or get_settings().max_body_bytes,
+        render_page=lambda request, message, status: page(
+            request, "error.html", status_code=status, message=message
+        ),
     )
     with_security_headers(app)
     return app

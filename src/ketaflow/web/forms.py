@@ -11,6 +11,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ketaflow.errors import invalid
+from ketaflow.input_rules import visit_day, visit_time
 
 
 def number(text: str | None, field: str, label: str) -> float | None:
@@ -46,7 +47,9 @@ def local_time(text: str | None, field: str, zone: ZoneInfo) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise invalid(field, f"Write the date and time like 2026-12-01 10:30; got {text!r}.") from None
-    return value if value.tzinfo else value.replace(tzinfo=zone)
+    value = value if value.tzinfo else value.replace(tzinfo=zone)
+    visit_time(value, field, "Date and time")  # a year the calendar holds, with a UTC instant
+    return value
 
 
 def day(text: str | None, field: str, label: str) -> date | None:
@@ -55,9 +58,10 @@ def day(text: str | None, field: str, label: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise invalid(field, f"{label}: write the date like 2026-12-01; got {text!r}.") from None
+    return visit_day(value, field, label)
 
 
 def ticked(text: str | None) -> bool:
