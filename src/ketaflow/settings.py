@@ -100,6 +100,9 @@ class Settings(BaseSettings):
                 ) from None
         return tuple(networks)
 
+    # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+
     @field_validator("public_url")
     @classmethod
     def _public_address(cls, value: str | None) -> str | None:

@@ -53,6 +53,15 @@ FORBIDDEN = {
     },
     "vocabulary.py": {"sqlalchemy", "fastapi", "ketaflow"},
     "errors.py": {"sqlalchemy", "fastapi", "ketaflow"},
+    # what a typed name or visit date may be: pure, for every face and service
+    "input_rules.py": {
+        "sqlalchemy",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+    },
     # outcome statistics: NumPy/SciPy only, fed plain arrays by the services
     "analytics": {
         "sqlalchemy",

@@ -194,6 +194,11 @@ def compute_dose_order(
 
     dose_mg = dose_mg_per_kg * dw_kg
     conc = bag_mg / bag_ml
+    if not 0 < conc < math.inf:  # each finite and above 0, yet their quotient over- or underflows
+        raise InvalidInput(
+            f"A bag of {bag_mg:g} mg in {bag_ml:g} mL has no concentration a pump can run "
+            "(it rounds to nothing or to infinity); check the bag's drug amount and volume."
+        )
     pump = rules.pump
     vol_res = pump.volume_resolution_ml.value
     rate_res = pump.rate_resolution_ml_per_h.value

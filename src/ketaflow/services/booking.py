@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems, invalid
 from ketaflow.hours import local_instant
+from ketaflow.input_rules import visit_day
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinic_hours import calendar_of
@@ -76,14 +77,15 @@ def parse_kind(value: str) -> AppointmentKind:
 
 def parse_day(value: str | date) -> date:
     if isinstance(value, date):
-        return value
+        return visit_day(value, "day", "Day")
     text = (value or "").strip()
     if not text:
         raise invalid("day", "Choose the day.")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise invalid("day", f"Write the day as YYYY-MM-DD (for example 2026-12-01); got {text!r}.") from None
+    return visit_day(day, "day", "Day")
 
 
 def parse_time(value: str | time) -> time:
@@ -629,13 +631,14 @@ def week_start(value: str | date | None, clinic: m.Clinic, now: datetime) -> dat
         today = now.astimezone(ZoneInfo(clinic.timezone)).date()
         return today - timedelta(days=today.weekday())
     if isinstance(value, date):
-        return value
+        return visit_day(value, "start", "Week")
     try:
-        return date.fromisoformat(value.strip())
+        first = date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(
             f"Write the week's first day as YYYY-MM-DD (for example 2026-11-30); got {value!r}."
         ) from None
+    return visit_day(first, "start", "Week")
 
 
 def week_view(db: Session, who: CurrentUser, code: str, start: str | date | None, now: datetime) -> Week:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaflow.clinical.rules import ClinicalRules, default_rules
 from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
+from ketaflow.input_rules import person_name
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
@@ -45,6 +46,9 @@ PHONE_DIGITS = (7, 15)
 NAME_MAX = 100  # the column width of Patient.given_name / family_name
 SIMILAR_PREFIX = 3  # "a family name that matches with a similar given name, e.g. first 3 letters"
 PAGE_SIZE = 25
+MAX_PAGE = (
+    1_000_000  # 25 million patients a clinic: any page past it is a mistake (and overflowed the OFFSET)
+)
 MRN_PREFIX = "KF"  # the demo generator's MRNs: KF + 2-digit clinic number + 5-digit sequence
 
 
@@ -142,11 +146,10 @@ def find_duplicates(
 
 
 def _name(value: str, field: str, label: str) -> str:
-    value = re.sub(r"\s+", " ", value or "").strip()
+    """A name as typed, normalised and checked for spoofing (`input_rules.person_name`)."""
+    value = person_name(value, field, label, max_length=NAME_MAX)
     if not value:
         raise invalid(field, f"Enter the patient's {label}.")
-    if len(value) > NAME_MAX:
-        raise invalid(field, f"The {label} is longer than {NAME_MAX} characters; shorten it.")
     if not any(ch.isalpha() for ch in value):
         raise invalid(field, f"The {label} must contain letters.")
     return value
@@ -488,6 +491,8 @@ def search(db: Session, who: CurrentUser, code: str, q: str, *, page: int = 1) -
     clinic = clinic_for(db, who, code, Action.READ_CHART)
     q = re.sub(r"\s+", " ", q or "").strip()[:100]
     page = max(1, page)
+    if page > MAX_PAGE:
+        raise InvalidInput(f"There is no page {page:,} of patients; go back to the first page.")
     stmt, how = _search_statement(clinic, q)
     rows = db.scalars(
         stmt.order_by(m.Patient.family_name, m.Patient.given_name, m.Patient.mrn)

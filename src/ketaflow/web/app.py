@@ -20,8 +20,10 @@ from ketaflow.settings import get_settings
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web import forms
+from ketaflow.web.api_docs import mount_api_docs
 from ketaflow.web.deps import SignInNeeded, page
-from ketaflow.web.nul_guard import RefuseNul
+from ketaflow.web.nul_guard import RefuseUnstorable
+from ketaflow.web.request_size import LimitBody
 from ketaflow.web.routes import (
     account,
     auth,
@@ -40,18 +42,30 @@ from ketaflow.web.routes import (
     sessions,
     staff,
 )
+from ketaflow.web.security_headers import SecurityHeaders
 
 log = logging.getLogger("ketaflow.web")
 STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 
 
-def create_app(engine: Engine, *, trusted_proxies: Sequence[str] | None = None) -> FastAPI:
+def create_app(
+    engine: Engine, *, trusted_proxies: Sequence[str] | None = None, max_body_bytes: int | None = None
+) -> FastAPI:
     """The app on `engine`; `trusted_proxies` (default: KETAFLOW_TRUSTED_PROXIES) are the reverse
-    proxies whose X-Forwarded-For and X-Forwarded-Proto are believed."""
+    proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; request bodies up to
+    `max_body_bytes` (default: the setting)."""
+    # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: off; api_docs serves Swagger
+    # UI from the package instead.
     app = FastAPI(
-        title="ketaflow", version=ketaflow.__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
+        title="ketaflow",
+        version=ketaflow.__version__,
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.sessions = make_sessionmaker(engine)
+    mount_api_docs(app)  # before /static, which would otherwise answer for /static/swagger-ui/
     app.mount("/static", StaticFiles(packages=[("ketaflow.web", "static")]), name="static")
     for module in (
         auth,
@@ -130,6 +144,20 @@ def create_app(engine: Engine, *, trusted_proxies: Sequence[str] | None = None) 
             return JSONResponse({"error": message}, status_code=400)
         return page(request, "error.html", status_code=400, message=message)
 
+    @app.exception_handler(OverflowError)
+    async def _off_the_calendar(request: Request, exc: OverflowError) -> Response:
+        # The last guard behind input_rules and nul_guard: a date or number that ran off the
+        # calendar or past what the database holds, somewhere a check did not see it coming.
+        log.warning("a value overflowed on %s: %s", request.url.path, exc)
+        message = (
+            "A date or number that was sent is beyond what the clinic's calendar or database can hold "
+            "(dates must fall in the years 1900 to 2200); check the entries and send them again. "
+            "Nothing was saved."
+        )
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=400)
+        return page(request, "error.html", status_code=400, message=message)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
@@ -152,8 +180,17 @@ def create_app(engine: Engine, *, trusted_proxies: Sequence[str] | None = None) 
         }
 
     app.add_middleware(
-        RefuseNul,
+        RefuseUnstorable,
         render_page=lambda request, message: page(request, "error.html", status_code=400, message=message),
+    )
+    # Added after the NUL guard, so it runs before it: a body over the limit is refused before
+    # anything reads it (only the proxy-header step, which reads no body, runs earlier).
+    app.add_middleware(
+        LimitBody,
+        max_bytes=max_body_bytes or get_settings().max_body_bytes,
+        render_page=lambda request, message, status: page(
+            request, "error.html", status_code=status, message=message
+        ),
     )
     # Outermost: the client address and scheme every other part sees. uvicorn's own proxy-header
     # handling is switched off (cli/system.py), so this is the one place they are read, and only
@@ -164,4 +201,16 @@ def create_app(engine: Engine, *, trusted_proxies: Sequence[str] | None = None) 
     # The dummy hash an unknown e-mail is checked against, made now rather than in the first
     # such sign-in (which would otherwise take twice as long as a wrong password).
     dummy_hash()
+    with_security_headers(app)
     return app
+
+
+def with_security_headers(app: FastAPI) -> None:
+    """Security headers on every answer, including the 500 page that Starlette's outermost
+    error middleware writes (a middleware added with add_middleware sits inside that one)."""
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> Any:
+        return SecurityHeaders(build())
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]

@@ -25,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ValidationError, ValidationInfo
 from pydantic_core import ErrorDetails
 
 from ketaflow.errors import InvalidFields, KetaflowError, Problems, invalid, problems_of
+from ketaflow.input_rules import visit_day, visit_time
 from ketaflow.services.chairside import parse_clock
 
 M = TypeVar("M", bound=BaseModel)
@@ -63,7 +64,9 @@ def local_time(text: str | None, field: str, zone: ZoneInfo) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise invalid(field, f"Write the date and time like 2026-12-01 10:30; got {text!r}.") from None
-    return value if value.tzinfo else value.replace(tzinfo=zone)
+    value = value if value.tzinfo else value.replace(tzinfo=zone)
+    visit_time(value, field, "Date and time")  # a year the calendar holds, with a UTC instant
+    return value
 
 
 def day(text: str | None, field: str, label: str) -> date | None:
@@ -72,9 +75,10 @@ def day(text: str | None, field: str, label: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise invalid(field, f"{label}: write the date like 2026-12-01; got {text!r}.") from None
+    return visit_day(value, field, label)
 
 
 def ticked(text: str | None) -> bool:
