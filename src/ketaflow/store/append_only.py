@@ -83,8 +83,8 @@ def create_guard_sql(dialect: str, table: str, keys: Sequence[Sequence[str]] = (
         )
         return [
             f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} WHEN {taken} "
-            f"BEGIN SELECT RAISE(ABORT, 'ketaflow: {table} REPLACE {REFUSAL_MARKER}; "
-            f"record an amendment instead'); END"
+            f"BEGIN SELECT RAISE(ABORT, 'ketaflow: {table} row already exists (REPLACE or upsert); "
+            f"{table} {REFUSAL_MARKER}, record an amendment instead'); END"
         ]
     raise ValueError(f"No append-only triggers for the {dialect} dialect.")
 

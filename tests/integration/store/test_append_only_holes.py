@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,6 +15,8 @@ from sqlalchemy import Connection, Engine, exc, text
 from sqlalchemy.orm import Session
 
 from ketaflow.store import models as m
+from ketaflow.store.append_only import create_guard_sql, unique_keys
+from ketaflow.store.engine import make_engine
 from ketaflow.store.migrate import upgrade
 from tests.factories import make_chart
 
@@ -44,7 +47,8 @@ def test_it_refuses_the_engines_own_way_around_the_row_triggers(db: Session, tab
     before = _snapshot(db, table)
     assert before
     if db.get_bind().dialect.name == "sqlite":
-        statement, refusal = f"REPLACE INTO {table} SELECT * FROM {table}", "REPLACE is append-only"
+        statement = f"REPLACE INTO {table} SELECT * FROM {table}"
+        refusal = rf"{table} row already exists \(REPLACE or upsert\); {table} is append-only"
     else:
         # CASCADE: the tables pointing at this one go too, and their triggers refuse as well.
         statement, refusal = f"TRUNCATE {table} CASCADE", "TRUNCATE is append-only"
@@ -124,3 +128,24 @@ def test_a_console_session_cannot_rewrite_a_vital_sign_or_the_audit_trail(
         assert conn.execute(text("SELECT systolic_mmhg, diastolic_mmhg FROM vital_signs")).one() == (124, 80)
         for table, rows in before.items():
             assert conn.execute(text(f"SELECT * FROM {table} ORDER BY id")).all() == rows, table
+
+
+def test_the_sqlite_guard_covers_unique_keys_as_well_as_the_primary_key(tmp_path: Path) -> None:
+    """REPLACE deletes whichever row holds a key the new row takes, not only by id."""
+    path = tmp_path / "keys.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE facts (id TEXT PRIMARY KEY, a INT, b INT, v INT, UNIQUE (a, b))")
+    conn.execute("INSERT INTO facts VALUES ('x', 1, 2, 10)")
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as sa_conn:
+        keys = unique_keys(sa_conn, "facts")
+    engine.dispose()
+    assert keys == [("id",), ("a", "b")]
+    for statement in create_guard_sql("sqlite", "facts", keys):
+        conn.execute(statement)
+    for attempt in ("REPLACE INTO facts VALUES ('x', 5, 6, 11)", "REPLACE INTO facts VALUES ('y', 1, 2, 12)"):
+        with pytest.raises(sqlite3.IntegrityError, match="facts is append-only"):
+            conn.execute(attempt)
+    conn.execute("INSERT INTO facts VALUES ('z', 1, NULL, 13)")  # a new key is a new fact
+    assert conn.execute("SELECT id, v FROM facts ORDER BY id").fetchall() == [("x", 10), ("z", 13)]
+    conn.close()
