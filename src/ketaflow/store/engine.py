@@ -17,10 +17,10 @@ from ketaflow.settings import normalise_database_url
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for `url`, with SQLite set up for concurrent clinical use.
 
-    SQLite gets WAL (readers do not block the writer), enforced foreign keys, a busy
-    timeout instead of an immediate "database is locked", and explicit BEGIN so that
-    SAVEPOINTs and transactional DDL work (pysqlite's own transaction handling does not
-    emit BEGIN before DDL or SAVEPOINT).
+    SQLite gets WAL (readers do not block the writer), enforced foreign keys, recursive
+    triggers (so REPLACE fires DELETE triggers), a busy timeout instead of an immediate
+    "database is locked", and explicit BEGIN so that SAVEPOINTs and transactional DDL work
+    (pysqlite's own transaction handling does not emit BEGIN before DDL or SAVEPOINT).
     """
     url = normalise_database_url(url)
     try:
@@ -50,6 +50,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # REPLACE then fires DELETE triggers too (a second wall; the schema's BEFORE INSERT
+        # guards refuse REPLACE on append-only tables for any connection, see `append_only`).
+        cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.close()
 
     # Writers in this process queue on a lock rather than in SQLite's busy handler, whose

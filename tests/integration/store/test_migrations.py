@@ -107,22 +107,23 @@ def test_it_turns_on_wal_and_foreign_keys_for_sqlite(tmp_path: object) -> None:
     with eng.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA recursive_triggers").scalar() == 1
     eng.dispose()
 
 
-def _guarded(engine: Engine, table: str) -> bool:
-    """Whether `table` carries its append-only trigger(s) (row triggers; an empty table shows nothing)."""
+def _guarded(engine: Engine, table: str, *, holes_closed: bool = False) -> bool:
+    """Whether `table` carries its append-only triggers (by name), and with `holes_closed` also
+    the guard against REPLACE (SQLite) or TRUNCATE (PostgreSQL) of schema 0011."""
     if engine.dialect.name == "sqlite":
-        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
-        wanted = 2  # one for UPDATE, one for DELETE
+        names = [f"{table}_no_update", f"{table}_no_delete"]
+        names += [f"{table}_no_replace"] if holes_closed else []
+        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
     else:
-        sql = (
-            "SELECT count(DISTINCT trigger_name) FROM information_schema.triggers "
-            "WHERE event_object_table = :t"
-        )
-        wanted = 1
+        names = [f"{table}_append_only"]
+        names += [f"{table}_no_truncate"] if holes_closed else []
+        sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = CAST(:t AS regclass)"
     with engine.connect() as conn:
-        return conn.scalar(text(sql), {"t": table}) == wanted
+        return set(names) <= set(conn.scalars(text(sql), {"t": table}))
 
 
 @pytest.mark.parametrize("step_down_to", ["0002", "0001"])
@@ -133,5 +134,5 @@ def test_clinical_facts_stay_append_only_after_a_step_down(empty_engine: Engine,
     for table in ("consultations", "administration_events", "vital_signs"):
         assert _guarded(empty_engine, table), table
     upgrade(empty_engine)
-    for table in ("consultations", "administration_events", "patient_questions"):
-        assert _guarded(empty_engine, table), table
+    for table in ("consultations", "administration_events", "patient_questions", "monitoring_checks"):
+        assert _guarded(empty_engine, table, holes_closed=True), table
