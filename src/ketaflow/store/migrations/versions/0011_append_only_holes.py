@@ -1,7 +1,7 @@
 """close the ways around the append-only triggers
 
 Revision ID: 0011_append_only_holes
-Revises: 0008_maintenance_checks
+Revises: 0010_staff_accounts
 Create Date: 2026-12-06 08:30:00
 
 Issue 12: the UPDATE/DELETE triggers could be sidestepped. On SQLite, `REPLACE INTO` /
@@ -22,7 +22,7 @@ from alembic import op
 from ketaflow.store.append_only import create_guard_sql, drop_guard_sql, guarded_tables, unique_keys
 
 revision: str = "0011_append_only_holes"
-down_revision: str | None = "0008_maintenance_checks"
+down_revision: str | None = "0010_staff_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
