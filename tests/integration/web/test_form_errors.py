@@ -120,7 +120,11 @@ def test_a_session_form_tells_every_mistake_at_its_field_and_charts_nothing(
     assert page.autofocus == [order[0]]
     for name, value in data.items():  # what was typed is kept
         field = page.field(f"/{path}", name)
-        if field.attrs.get("type") != "time" or value.count(":") == 1:
+        if field.attrs.get("type") == "radio":  # the button chosen stays chosen (none for junk)
+            group = [f for f in page.fields if f.form.endswith(f"/{path}") and f.name == name]
+            chosen = [f.attrs.get("value") for f in group if "checked" in f.attrs]
+            assert chosen == ([value] if value in {f.attrs.get("value") for f in group} else []), name
+        elif field.attrs.get("type") != "time" or value.count(":") == 1:
             assert field.attrs.get("value", value) == value or field.attrs.get("value") is None
     assert _charted(world, sid) == before
 
