@@ -144,12 +144,14 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
+def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     """Make a page in a fresh browser context (its own cookies); all closed after the test."""
     contexts = []
 
-    def make() -> Page:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def make(*, bypass_csp: bool = False) -> Page:
+        # bypass_csp only for a page an accessibility check injects axe into (a script of the
+        # test's own, which the app's Content-Security-Policy rightly refuses).
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=bypass_csp)
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

@@ -11,6 +11,7 @@ import pyotp
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import LiveServer, sign_in
+from tests.e2e.test_accessibility import Auditor, axe_source  # noqa: F401 (axe_source: a fixture)
 
 FIRST = "harbour lantern 31 kites"
 SECOND = "granite meadow 88 swifts"
@@ -40,9 +41,13 @@ def _code(secret: str, live: LiveServer, steps_ahead: int = 0) -> str:
 
 
 def test_account_management_password_and_second_factor_in_the_browser(
-    live_server: LiveServer, new_page: Callable[[], Page]
+    live_server: LiveServer,
+    new_page: Callable[[], Page],
+    axe_source: str,  # noqa: F811
 ) -> None:
     base = live_server.url
+    # The two pages only this journey reaches (the accessibility walk lists them as checked here).
+    axe = Auditor(axe_source)
     director = new_page()
     sign_in(director, base, "director1.aus")
     director.get_by_role("link", name="Staff").click()
@@ -59,7 +64,9 @@ def test_account_management_password_and_second_factor_in_the_browser(
     expect(director.locator("tr", has_text=email)).to_contain_text("active")
 
     # The person sets their own password from the link, and signs in.
-    person = new_page()
+    person = new_page(bypass_csp=True)
+    person.goto(link)
+    axe.audit(person, "/reset/{token}")
     _set_password(person, link, FIRST)
     person.goto(link)
     expect(person.get_by_text("used already")).to_be_visible()
@@ -80,9 +87,11 @@ def test_account_management_password_and_second_factor_in_the_browser(
     assert person.get_by_test_id("recovery-codes").locator("li").count() == 10
 
     # Signing in now takes a code as well.
-    again = new_page()
+    again = new_page(bypass_csp=True)
     _log_in(again, base, email, FIRST)
     expect(again).to_have_url(f"{base}/login/code")
+    axe.audit(again, "/login/code")
+    axe.assert_clean()
     again.goto(f"{base}/clinics")
     expect(again).to_have_url(f"{base}/login")  # a half-done sign-in opens nothing
     again.goto(f"{base}/login/code")

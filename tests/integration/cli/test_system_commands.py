@@ -137,6 +137,7 @@ def test_reset_link_prints_a_one_time_link_for_someone_locked_out(demo_engine: E
     from fastapi.testclient import TestClient
 
     from ketaflow.web.app import create_app
+    from tests.integration.web.sign_in_support import post_login
 
     url = url_of(demo_engine)
     unknown = runner.invoke(app, ["reset-link", "nobody@demo.ketaflow.org", "--database-url", url])
@@ -151,9 +152,5 @@ def test_reset_link_prints_a_one_time_link_for_someone_locked_out(demo_engine: E
             path, data={"new_password": "amber comet 73 lakes", "confirm_password": "amber comet 73 lakes"}
         )
         assert done.status_code == 200 and "Password set" in done.text
-        signed = client.post(
-            "/login",
-            data={"email": "frontdesk2.den@demo.ketaflow.org", "password": "amber comet 73 lakes"},
-            follow_redirects=False,
-        )
+        signed = post_login(client, "frontdesk2.den@demo.ketaflow.org", "amber comet 73 lakes")
         assert signed.status_code == 303

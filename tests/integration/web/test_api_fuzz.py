@@ -34,6 +34,7 @@ from ketaflow.store.migrate import upgrade
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
 from tests.conftest import ENGINE_KINDS, FreshDatabases
+from tests.integration.web.sign_in_support import post_login
 
 AS_OF = date(2026, 11, 25)
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
@@ -73,8 +74,16 @@ def real_ids(engine: Engine) -> dict[str, str]:
             .limit(1)
         ).first()
 
+        # A staff member of the clinic who is not the fuzz's own admin (whose session it uses).
+        member = db.scalars(
+            select(m.StaffRole.user_id)
+            .where(m.StaffRole.clinic_id == clinic.id, m.StaffRole.role == "nurse")
+            .limit(1)
+        ).first()
+
         return {
             "code": clinic.code,
+            "user_id": str(member or uuid.UUID(int=0)),
             "patient_id": first(m.Patient),
             "appointment_id": first(m.Appointment),
             "session_id": str(latest or uuid.UUID(int=0)),
@@ -104,11 +113,7 @@ def fuzz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     app = create_app(engine)
     app.dependency_overrides[clock] = lambda: NOW
     with TestClient(app) as client:
-        r = client.post(
-            "/login",
-            data={"email": "admin@demo.ketaflow.org", "password": DEMO_PASSWORD},
-            follow_redirects=False,
-        )
+        r = post_login(client, "admin@demo.ketaflow.org", DEMO_PASSWORD)
         assert r.status_code == 303, r.text
         csrf = client.get("/api/me").json()["csrf_token"]
         cookies = dict(client.cookies.items())
