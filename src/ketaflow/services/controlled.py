@@ -567,22 +567,29 @@ class LotReport:
 
 
 def reconcile(db: Session, who: CurrentUser, clinic_id: uuid.UUID, *, actor: Actor) -> list[LotReport]:
-    """Every lot of the clinic with its totals (and any discrepancy at its latest count)."""
+    """Every lot of the clinic with its totals, for a member who may see them (audited)."""
     require(who, Action.VIEW_CONTROLLED, clinic_id)
-    lots = list(
-        db.scalars(select(m.DrugLot).where(m.DrugLot.clinic_id == clinic_id).order_by(m.DrugLot.recorded_at))
+    reports = lot_reports(db, clinic_id)
+    record_read(db, actor, "controlled.reconcile", "clinic", clinic_id, clinic_id=clinic_id)
+    return reports
+
+
+def lot_reports(db: Session, clinic_id: uuid.UUID) -> list[LotReport]:
+    """Every lot of the clinic with its totals (and any discrepancy at its latest count).
+
+    No permission check: `reconcile` for people, the CLI for the operator (who audits it)."""
+    lots = db.scalars(
+        select(m.DrugLot).where(m.DrugLot.clinic_id == clinic_id).order_by(m.DrugLot.recorded_at)
     )
     products = {
         p.id: p.name for p in db.scalars(select(m.DrugProduct).where(m.DrugProduct.clinic_id == clinic_id))
     }
-    reports = [
+    return [
         LotReport(
             lot.id, lot.lot_number, products[lot.product_id], lot.expires_on, _ledger(db, lot).balance(lot.id)
         )
         for lot in lots
     ]
-    record_read(db, actor, "controlled.reconcile", "clinic", clinic_id, clinic_id=clinic_id)
-    return reports
 
 
 @dataclass(frozen=True)
@@ -608,8 +615,25 @@ def ledger_lines(
     end: datetime | None,
     actor: Actor,
 ) -> list[LedgerLine]:
-    """The clinic's ledger in time order, `start` inclusive to `end` exclusive."""
+    """The clinic's ledger for a member who may see it (audited)."""
     require(who, Action.VIEW_CONTROLLED, clinic_id)
+    lines = ledger_entries(db, clinic_id, start=start, end=end)
+    record_read(
+        db,
+        actor,
+        "controlled.ledger",
+        "clinic",
+        clinic_id,
+        clinic_id=clinic_id,
+        details={"entries": len(lines)},
+    )
+    return lines
+
+
+def ledger_entries(
+    db: Session, clinic_id: uuid.UUID, *, start: datetime | None, end: datetime | None
+) -> list[LedgerLine]:
+    """The clinic's ledger in time order, `start` inclusive to `end` exclusive (no permission check)."""
     query = (
         select(m.LedgerEntry, m.DrugLot.lot_number)
         .join(m.DrugLot, m.DrugLot.id == m.LedgerEntry.lot_id)
@@ -621,32 +645,23 @@ def ledger_lines(
     if end is not None:
         query = query.where(m.LedgerEntry.occurred_at < end)
     rows = db.execute(query).all()
-    people = {u.id: u.email for u in db.scalars(select(m.StaffUser))}
-    lines = [
+    staff = select(m.StaffUser.id, m.StaffUser.email).join(m.StaffRole, m.StaffRole.user_id == m.StaffUser.id)
+    people = dict(db.execute(staff.where(m.StaffRole.clinic_id == clinic_id)).tuples().all())
+    return [
         LedgerLine(
-            e.kind.value if isinstance(e.kind, EntryKind) else str(e.kind),
+            EntryKind(e.kind).value,
             e.occurred_at,
             lot_number,
             e.quantity_mg,
             e.quantity_ml,
-            people.get(e.recorded_by_id, "") if e.recorded_by_id else "",
-            people.get(e.witness_id) if e.witness_id else None,
+            people.get(e.recorded_by_id, str(e.recorded_by_id)) if e.recorded_by_id else "",
+            people.get(e.witness_id, str(e.witness_id)) if e.witness_id else None,
             e.patient_id,
             e.dose_order_id,
             e.reason,
         )
         for e, lot_number in rows
     ]
-    record_read(
-        db,
-        actor,
-        "controlled.ledger",
-        "clinic",
-        clinic_id,
-        clinic_id=clinic_id,
-        details={"entries": len(lines)},
-    )
-    return lines
 
 
 # --- shared pieces -----------------------------------------------------------------------------

@@ -9,6 +9,9 @@ and the second sees the first's entry.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -18,7 +21,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from ketaflow.cli import app
 from ketaflow.controlled.ledger import EntryKind
 from ketaflow.errors import Conflict, Forbidden, InvalidInput
 from ketaflow.security import hash_password
@@ -432,3 +437,46 @@ def test_two_counts_at_once_both_stand_and_agree(clinic: Clinic) -> None:
     bal = balance(c, lot_id).balance
     assert bal.discrepancy_mg == 0
     assert bal.balances()
+
+
+def run_cli(c: Clinic, *args: str) -> tuple[int, str]:
+    url = c.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["controlled", *args, "--database-url", url])
+    return result.exit_code, result.output
+
+
+def test_the_reports_from_the_command_line(clinic: Clinic) -> None:
+    c = clinic
+    lot_id = receive(c, "CLI-1", vials=3)  # 3 x 500 mg
+    with Session(c.engine, expire_on_commit=False) as db:
+        draw = controlled.draw_for_session(
+            db, c.who(db, "nurse"), c.session_id, vials_of(c, lot_id)[0], at=AT, actor=c.actor("nurse")
+        )
+    with Session(c.engine, expire_on_commit=False) as db:
+        controlled.book_administered(db, c.who(db, "nurse"), c.session_id, at=AT, actor=c.actor("nurse"))
+    with Session(c.engine, expire_on_commit=False) as db:
+        controlled.waste_remainder(
+            db, c.who(db, "nurse"), draw.id, c.witness("second_nurse"), at=AT, actor=c.actor("nurse")
+        )
+    code, out = run_cli(c, "reconcile", "--clinic", c.chart.clinic.code, "--json")
+    assert code == 0, out
+    (lot,) = [x for x in json.loads(out)["lots"] if x["lot"] == "CLI-1"]
+    # 1500 received = 35 given (the pump) + 15 wasted (50 mg bag less 35) + 1450 on hand
+    assert (lot["received_mg"], lot["administered_mg"], lot["wasted_mg"], lot["on_hand_mg"]) == (
+        1500,
+        35,
+        15,
+        1450,
+    )
+    assert lot["balances"] is True and lot["discrepancy_mg"] is None
+    code, out = run_cli(c, "ledger", "--clinic", c.chart.clinic.code, "--csv")
+    assert code == 0, out
+    rows = [r for r in csv.DictReader(io.StringIO(out)) if r["lot"] == "CLI-1"]
+    assert [r["kind"] for r in rows] == ["receipt", "draw", "administered", "waste"]
+    waste = rows[-1]
+    assert waste["witness"] and waste["witness"] != waste["by"]
+    assert float(waste["quantity_mg"]) == 15
+    code, out = run_cli(c, "ledger", "--clinic", "nowhere", "--json")
+    assert code == 2 and "no clinic with the code" in out
+    code, out = run_cli(c, "ledger", "--clinic", c.chart.clinic.code)
+    assert code == 2 and "--json or --csv" in out
