@@ -27,7 +27,7 @@ from ketaflow.cli import app
 from ketaflow.controlled.ledger import EntryKind
 from ketaflow.errors import Conflict, Forbidden, InvalidInput
 from ketaflow.security import hash_password
-from ketaflow.services import controlled
+from ketaflow.services import controlled, discharge
 from ketaflow.services.audit import Actor
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.witness import WitnessCredentials
@@ -480,3 +480,32 @@ def test_the_reports_from_the_command_line(clinic: Clinic) -> None:
     assert code == 2 and "no clinic with the code" in out
     code, out = run_cli(c, "ledger", "--clinic", c.chart.clinic.code)
     assert code == 2 and "--json or --csv" in out
+
+
+def test_the_session_cannot_close_with_ketamine_unaccounted_for(clinic: Clinic) -> None:
+    c = clinic
+    lot_id = receive(c)
+    later = AT + timedelta(hours=3)
+
+    def criterion() -> tuple[bool, str]:
+        with Session(c.engine, expire_on_commit=False) as db:
+            view = discharge.readiness(db, c.who(db, "nurse"), c.session_id, later)
+        (found,) = [x for x in view.criteria if x.key == "controlled"]
+        return found.met, found.message
+
+    assert criterion()[0] is True  # nothing drawn yet: nothing to account for
+    with Session(c.engine, expire_on_commit=False) as db:
+        draw = controlled.draw_for_session(
+            db, c.who(db, "nurse"), c.session_id, vials_of(c, lot_id)[0], at=AT, actor=c.actor("nurse")
+        )
+    met, message = criterion()
+    assert not met and message.startswith("50 mg of ketamine drawn up is neither given nor wasted")
+    with Session(c.engine, expire_on_commit=False) as db:
+        controlled.book_administered(db, c.who(db, "nurse"), c.session_id, at=AT, actor=c.actor("nurse"))
+    met, message = criterion()
+    assert not met and message.startswith("15 mg of ketamine")
+    with Session(c.engine, expire_on_commit=False) as db:
+        controlled.waste_remainder(
+            db, c.who(db, "nurse"), draw.id, c.witness("second_nurse"), at=AT, actor=c.actor("nurse")
+        )
+    assert criterion() == (True, "Nothing drawn up is left unaccounted for.")
