@@ -80,7 +80,9 @@ class Entry:
     mg: Decimal
     by: uuid.UUID
     witness: uuid.UUID | None = None
-    vial_id: uuid.UUID | None = None  # draw; waste of a single-dose vial's remainder
+    vial_id: uuid.UUID | None = (
+        None  # draw; waste of an opened vial; destruction; an adjustment found in one vial
+    )
     draw_id: uuid.UUID | None = None  # administered, and waste of a bag: the draw it closes
     reason: str | None = None  # adjustment and destruction
 
@@ -271,6 +273,8 @@ class Ledger:
         elif kind is EntryKind.ADJUSTMENT:
             bal.adjusted_mg -= entry.mg
             bal.adjusted_since_count_mg -= entry.mg
+            if entry.vial_id is not None:
+                self._vial(entry.vial_id).used_mg -= entry.mg
         elif kind is EntryKind.COUNT:
             bal.expected_at_count_mg = bal.in_safe_mg
             bal.counted_mg = entry.mg
@@ -363,6 +367,15 @@ class Ledger:
     def _check_adjustment(self, entry: Entry, lot: Lot) -> None:
         if entry.mg < 0 and -entry.mg > self.balance(entry.lot_id).in_safe_mg:
             raise InvalidInput("An adjustment cannot take out more than the ledger shows in the safe.")
+        if entry.vial_id is not None:  # the difference was found in one vial (a spill, a crack)
+            state = self._vial(entry.vial_id)
+            if state.vial.lot_id != entry.lot_id:
+                raise InvalidInput("That vial belongs to another lot.")
+            if not Decimal(0) <= state.used_mg - entry.mg <= state.vial.content_mg:
+                raise InvalidInput(
+                    f"The vial holds {state.remaining_mg} mg by the ledger; an adjustment cannot take it "
+                    "below empty or above its content."
+                )
 
     def _check_count(self, entry: Entry, lot: Lot) -> None:
         return None  # a count records what two people saw; any difference is the discrepancy

@@ -452,8 +452,10 @@ def adjust(
     *,
     at: datetime,
     actor: Actor,
+    vial_id: uuid.UUID | None = None,
 ) -> m.LedgerEntry:
-    """The director books an investigated discrepancy (negative: stock missing)."""
+    """The director books an investigated discrepancy (negative: stock missing), in one vial when
+    it was found there (a spill, a crack), so the vial's own content stays right too."""
     lot_row = _load_lot(db, who, lot_id, Action.MANAGE_CONTROLLED)
     confirmed = _witness(db, witness, lot_row.clinic_id, who, f"an adjustment of {mg} mg", actor)
     _lock_lot(db, lot_id)
@@ -467,6 +469,7 @@ def adjust(
         who.user.id,
         witness=confirmed.user_id,
         reason=reason.strip(),
+        vial_id=vial_id,
     )
     ledger.check(entry)
     row = _write(db, entry, lot_row.clinic_id)

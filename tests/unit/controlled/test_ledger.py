@@ -328,3 +328,18 @@ def test_every_lot_balances_after_every_step(history: list[tuple[str, int]]) -> 
         assert (bal.administered_mg, bal.wasted_mg) == (given_mg, wasted_mg)
         assert bal.in_safe_mg >= 0
         assert bal.in_bags_mg >= 0
+
+
+def test_an_adjustment_found_in_one_vial_lowers_that_vial_too(stock: tuple[Lot, list[Vial]]) -> None:
+    lot, vials = stock
+    ledger = new_ledger(lot, vials, "2000")
+    vial = vials[0].vial_id
+    ledger.book(entry(EntryKind.DRAW, lot, "40", vial_id=vial))
+    spill = {"by": DIRECTOR, "witness": NURSE, "reason": "spilled at the draw-up", "vial_id": vial}
+    with pytest.raises(InvalidInput, match="below empty"):
+        ledger.book(entry(EntryKind.ADJUSTMENT, lot, "-461", **spill))
+    ledger.book(entry(EntryKind.ADJUSTMENT, lot, "-12", **spill))
+    assert ledger.vial_remaining_mg(vial) == D(448)  # 500 - 40 - 12
+    bal = ledger.balance(lot.lot_id)
+    assert (bal.in_safe_mg, bal.adjusted_mg) == (D(1948), D(12))
+    assert bal.balances()
