@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ketaflow.errors import InvalidInput
+from ketaflow.errors import InvalidInput, KetaflowError
 from ketaflow.vocabulary import Role
 
 
@@ -99,6 +99,25 @@ class Settings(BaseSettings):
                     f"separated by commas (e.g. 127.0.0.1, 10.0.0.0/8); {item!r} is neither."
                 ) from None
         return tuple(networks)
+
+    # The key that seals TOTP secrets at rest (ketaflow/secret_box.py): 32 random bytes in
+    # base64url; several, comma-separated, while rotating (the first seals, all open). Unset: the
+    # file secret.key in data_dir, made on first use (one server only). Kept out of the database
+    # and out of its backups; losing it means people set their second factor up again.
+    secret_key: SecretStr | None = None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _sealing_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from ketaflow.secret_box import SETTING, parse_keys
+
+        try:
+            parse_keys(value.get_secret_value(), SETTING)
+        except KetaflowError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
