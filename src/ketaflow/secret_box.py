@@ -32,13 +32,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ketaflow.errors import KetaflowError
-from ketaflow.settings import get_settings
+from ketaflow.settings import SECRET_KEY_SETTING as SETTING
+from ketaflow.settings import get_settings, parse_secret_keys
 
 PREFIX = "k1"
-KEY_BYTES = 32
+KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
 KEY_FILE = "secret.key"
-SETTING = "KETAFLOW_SECRET_KEY"
 
 
 class SealBroken(KetaflowError):
@@ -48,28 +48,6 @@ class SealBroken(KetaflowError):
 def new_key() -> str:
     """A new key as text (base64url of 32 random bytes), for the setting or the key file."""
     return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
-
-
-def parse_keys(text: str, source: str) -> tuple[bytes, ...]:
-    """Keys from text (comma- or line-separated); refuses anything but 32 bytes in base64url."""
-    keys = []
-    for item in (i.strip() for i in text.replace("\n", ",").split(",")):
-        if not item:
-            continue
-        try:
-            key = base64.urlsafe_b64decode(item + "=" * (-len(item) % 4))
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) != KEY_BYTES:
-            raise KetaflowError(
-                f"{source} must hold keys of 32 random bytes in base64url (44 characters, e.g. from "
-                '`python -c "import secrets,base64; print(base64.urlsafe_b64encode(secrets.token_bytes(32))'
-                '.decode())"`), separated by commas; one of its entries is not such a key.'
-            )
-        keys.append(key)
-    if not keys:
-        raise KetaflowError(f"{source} holds no key.")
-    return tuple(keys)
 
 
 def key_id(key: bytes) -> str:
@@ -86,9 +64,12 @@ def keys() -> tuple[bytes, ...]:
 @lru_cache(maxsize=4)
 def _keys(configured: str, data_dir: str) -> tuple[bytes, ...]:
     if configured.strip():
-        return parse_keys(configured, SETTING)
+        return parse_secret_keys(configured, SETTING)
     path = Path(data_dir) / KEY_FILE
-    return parse_keys(_key_file(path), str(path))
+    try:
+        return parse_secret_keys(_key_file(path), str(path))
+    except ValueError as exc:  # the file was changed by hand
+        raise KetaflowError(str(exc)) from None
 
 
 def _key_file(path: Path) -> str:
@@ -118,6 +99,11 @@ def _key_file(path: Path) -> str:
             f"The key that seals second-factor secrets could not be kept in {path} ({exc.strerror}); "
             f"make the data directory writable or set {SETTING}."
         ) from None
+
+
+def context(purpose: str, row_id: object) -> str:
+    """What a sealed value is bound to: what it is for and the row that owns it."""
+    return f"ketaflow {purpose} {row_id}"
 
 
 def seal(plaintext: str, *, context: str) -> str:

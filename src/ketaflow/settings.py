@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
@@ -12,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ketaflow.errors import InvalidInput, KetaflowError
+from ketaflow.errors import InvalidInput
 from ketaflow.vocabulary import Role
 
 
@@ -111,12 +113,7 @@ class Settings(BaseSettings):
     def _sealing_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        from ketaflow.secret_box import SETTING, parse_keys
-
-        try:
-            parse_keys(value.get_secret_value(), SETTING)
-        except KetaflowError as exc:
-            raise ValueError(str(exc)) from None
+        parse_secret_keys(value.get_secret_value(), SECRET_KEY_SETTING)
         return value
 
     # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
@@ -142,6 +139,32 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'ketaflow.sqlite').resolve()}"
+
+
+SECRET_KEY_SETTING = "KETAFLOW_SECRET_KEY"
+_SECRET_KEY_BYTES = 32
+
+
+def parse_secret_keys(text: str, source: str) -> tuple[bytes, ...]:
+    """Keys from text (comma- or line-separated); refuses anything but 32 bytes in base64url."""
+    keys = []
+    for item in (i.strip() for i in text.replace("\n", ",").split(",")):
+        if not item:
+            continue
+        try:
+            key = base64.urlsafe_b64decode(item + "=" * (-len(item) % 4))
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != _SECRET_KEY_BYTES:
+            raise ValueError(
+                f"{source} must hold keys of 32 random bytes in base64url (44 characters, e.g. from "
+                '`python -c "import secrets,base64; print(base64.urlsafe_b64encode(secrets.token_bytes(32))'
+                '.decode())"`), separated by commas; one of its entries is not such a key.'
+            )
+        keys.append(key)
+    if not keys:
+        raise ValueError(f"{source} holds no key.")
+    return tuple(keys)
 
 
 def normalise_database_url(url: str) -> str:

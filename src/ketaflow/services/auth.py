@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, InvalidInput, NotFound
+from ketaflow.input_rules import EMAIL_MAX, email_lookup_key
 from ketaflow.security import check_password, new_token, token_digest
 from ketaflow.services.audit import Actor, record
 from ketaflow.services.sign_in_throttle import (
@@ -45,7 +46,6 @@ MISMATCH = "That email address and password do not match; check them and try aga
 # A session's last use is written at most once a minute (one short write, not one per page);
 # the idle timeout is therefore exact to within this much.
 TOUCH_EVERY = timedelta(minutes=1)
-EMAIL_MAX = 254  # RFC 5321's limit on a forward path; the column holds no more
 
 
 def session_hours() -> int:
@@ -100,7 +100,7 @@ def sign_in(
     `previous_token` is the session the browser had, if any: it ends (the session id changes
     at every sign-in).
     """
-    email = email.strip().lower()
+    email = email_lookup_key(email)  # the one normal form accounts are stored in (input_rules)
     if not email or not password:
         raise InvalidInput("Enter your email address and your password.")
     if len(email) > EMAIL_MAX:
@@ -184,7 +184,7 @@ def unlock(db: Session, who: CurrentUser, email: str, *, ip_address: str | None 
     True if the account was locked. Audited either way, in one transaction of its own."""
     if not any(Role.ADMIN in roles for roles in who.roles.values()):
         raise Forbidden("Only an administrator can unlock an account.")
-    address = email.strip().lower()
+    address = email_lookup_key(email)
     begin_write(db)
     user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address))
     if user is None:

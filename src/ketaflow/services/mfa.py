@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, Forbidden, InvalidInput
-from ketaflow.secret_box import SealBroken, open_sealed, seal, sealed_with_current_key
+from ketaflow.secret_box import SealBroken, context, open_sealed, seal, sealed_with_current_key
 from ketaflow.security import token_digest, verify_password
 from ketaflow.services.audit import Actor, record
 from ketaflow.services.auth import ENROL, SECOND_FACTOR, CurrentUser, SignedIn, open_session
@@ -71,6 +71,7 @@ def matching_step(secret_b32: str, code: str, now: datetime, *, after_step: int 
     return None
 
 
+TOTP_SEAL = "totp"  # what a sealed TOTP secret is for (bound into it, with the account's id)
 UNREADABLE = (
     "Your second factor cannot be checked: this server's secret key is not the one it was set up "
     "with. Ask your director or the administrator to take your second factor off, then sign in with "
@@ -78,19 +79,14 @@ UNREADABLE = (
 )
 
 
-def _context(user_id: uuid.UUID) -> str:
-    """What a sealed secret is bound to: the account it belongs to."""
-    return f"ketaflow totp secret {user_id}"
-
-
 def seal_secret(user_id: uuid.UUID, secret_b32: str) -> str:
-    return seal(secret_b32, context=_context(user_id))
+    return seal(secret_b32, context=context(TOTP_SEAL, user_id))
 
 
 def open_secret(user_id: uuid.UUID, sealed: str) -> str:
     """The base32 secret of a sealed one; Conflict (with what to do) if this server cannot open it."""
     try:
-        return open_sealed(sealed, context=_context(user_id))
+        return open_sealed(sealed, context=context(TOTP_SEAL, user_id))
     except SealBroken:
         raise Conflict(UNREADABLE) from None
 

@@ -25,6 +25,8 @@ down_revision: str | None = "0011_append_only_holes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+TOTP_SEAL = "totp"  # as services/mfa.py seals them (tests/integration/store/test_totp_sealed_migration.py)
+
 
 def _rows(column: str) -> list[tuple[object, str]]:
     found = op.get_bind().execute(sa.text(f"SELECT id, {column} FROM staff_users WHERE {column} IS NOT NULL"))
@@ -46,12 +48,13 @@ def upgrade() -> None:
         )
     clear = _rows("mfa_secret_sealed")
     if clear:
-        from ketaflow.services.mfa import seal_secret
+        from ketaflow.secret_box import context, seal
 
         for row_id, secret in clear:
+            sealed = seal(secret, context=context(TOTP_SEAL, _uuid(row_id)))
             op.get_bind().execute(
                 sa.text("UPDATE staff_users SET mfa_secret_sealed = :sealed WHERE id = :id"),
-                {"sealed": seal_secret(_uuid(row_id), secret), "id": row_id},
+                {"sealed": sealed, "id": row_id},
             )
     with op.batch_alter_table("sign_in_attempts", schema=None) as batch_op:
         batch_op.create_index("ix_sign_in_attempts_attempted_at", ["attempted_at"], unique=False)
@@ -62,13 +65,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_sign_in_attempts_attempted_at")
     sealed = _rows("mfa_secret_sealed")
     if sealed:
-        from ketaflow.errors import Conflict
-        from ketaflow.services.mfa import open_secret
+        from ketaflow.secret_box import SealBroken, context, open_sealed
 
         for row_id, value in sealed:
             try:
-                opened: str | None = open_secret(_uuid(row_id), value)
-            except Conflict:
+                opened: str | None = open_sealed(value, context=context(TOTP_SEAL, _uuid(row_id)))
+            except SealBroken:
                 opened = None
             op.get_bind().execute(
                 sa.text(
