@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     sign_in_address_failures: int = Field(default=30, ge=1, le=100_000)
     sign_in_address_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     sign_in_account_failures: int = Field(default=100, ge=1, le=100)
+    # Days the sign-in log (`sign_in_attempts`) keeps a row beyond the longest throttle window;
+    # older rows are removed after each sign-in. The audit trail keeps every sign-in event for
+    # good, so this log is only a quick recent view; 30 days is this project's choice (a month of
+    # sign-ins to look through beside the audit), not a published figure.
+    sign_in_log_days: int = Field(default=30, ge=1, le=3650)
     # NIST SP 800-63B §4.2.3 (AAL2): reauthentication at least once per 12 hours of use, and
     # after any period of inactivity lasting 30 minutes or longer; hence the ceilings.
     session_hours: int = Field(default=12, ge=1, le=12)

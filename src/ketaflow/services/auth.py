@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, InvalidInput, NotFound
 from ketaflow.input_rules import EMAIL_MAX, email_lookup_key
-from ketaflow.security import check_password, new_token, token_digest
+from ketaflow.security import check_password, hash_password, needs_rehash, new_token, token_digest
 from ketaflow.services.audit import Actor, record
 from ketaflow.services.sign_in_throttle import (
     AccountLocked,
@@ -123,6 +123,11 @@ def sign_in(
     db.commit()
     matches = check_password(user.password_hash if user else None, password)
     ok = user is not None and user.active and matches
+    # A right password hashed with older argon2 parameters is hashed again with today's (slow:
+    # before the write transaction). Only the right password can do it, so it tells nothing.
+    rehashed = (
+        hash_password(password) if ok and user is not None and needs_rehash(user.password_hash) else None
+    )
     begin_write(db)
     db.add(SignInAttempt(email=email, attempted_at=now, succeeded=ok, ip_address=ip_address))
     if not ok or user is None:
@@ -130,6 +135,16 @@ def sign_in(
         db.commit()
         raise InvalidInput(MISMATCH)
     settle_success(db, email, ip_address, now)
+    if rehashed is not None:
+        # A bulk UPDATE, not the attribute: the same password in a new hash is no password change
+        # and must not end the user's sessions (models.org._end_sessions_on); guarded so a change
+        # made meanwhile is never overwritten.
+        db.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user.id, StaffUser.password_hash == user.password_hash)
+            .values(password_hash=rehashed)
+            .execution_options(synchronize_session=False)
+        )
     if previous_token:
         db.execute(
             update(WebSession)
