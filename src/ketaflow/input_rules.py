@@ -14,6 +14,15 @@ TR #36 "Unicode Security Considerations" and UTS #39 "Unicode Security Mechanism
   Cyrillic "а" in "Anna" looks the same and would make a second "Anna"), per UTS #39's
   single-script rule; a name written wholly in one of them is kept.
 
+E-mail addresses (staff accounts; one rule for storing, the duplicate check and signing in):
+NFKC first (full-width letters become ordinary ones), spaces around trimmed, letter case folded
+to lower case (every address is compared that way, as mail providers do); refused: any space,
+control, invisible or unassigned character inside, look-alike alphabets mixed in the part before
+the "@", a domain without a dot or with an empty or over-long label (RFC 1035: 63 octets), and
+over 254 characters (RFC 5321). An international domain name is kept in its ASCII (Punycode)
+form, IDNA 2008 with the UTS #46 mapping (the `idna` package): "Bücher.example" is stored,
+compared and shown as "xn--bcher-kva.example", which also makes a look-alike domain visible.
+
 Visit dates: a date that means a visit (a booking, a week of the schedule, a time charted at the
 chair) must fall in the years 1900 to 2200; outside them the calendar arithmetic of the clinic's
 time zone runs off its ends (years 1 and 9999) and nothing real happens there.
@@ -25,7 +34,7 @@ import re
 import unicodedata
 from datetime import UTC, date, datetime
 
-from ketaflow.errors import invalid
+from ketaflow.errors import InvalidInput, invalid
 
 VISIT_YEARS = (1900, 2200)
 # Categories no name holds: controls, invisible format characters, surrogates, private use,
@@ -58,6 +67,61 @@ def person_name(value: str | None, field: str, label: str, *, max_length: int) -
     if len(text) > max_length:
         raise invalid(field, f"The {label} is longer than {max_length} characters; shorten it.")
     return text
+
+
+EMAIL_MAX = 254  # RFC 5321 section 4.5.3.1.3: a path holds at most 256 octets with its brackets
+_LOCAL_MAX = 64  # RFC 5321 section 4.5.3.1.1
+_LABEL_MAX = 63  # RFC 1035 section 2.3.4
+_ASCII_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$")
+_EMAIL_HINT = "Give the person's e-mail address, like name@clinic.org"
+
+
+def email_address(value: str | None, field: str = "email") -> str:
+    """An e-mail address in its one normal form (see the module's notes), or InvalidInput."""
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    odd = sorted({ch for ch in text if ch.isspace() or unicodedata.category(ch) in _REFUSED_CATEGORIES})
+    if odd:
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in odd[:3])
+        raise invalid(
+            field, f"The e-mail address contains a space or an invisible character ({shown}); retype it."
+        )
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain:
+        raise invalid(field, f"{_EMAIL_HINT}.")
+    if len(local) > _LOCAL_MAX:
+        raise invalid(field, f"The part before the @ has at most {_LOCAL_MAX} characters.")
+    scripts = sorted({_script(ch) for ch in local if ch.isalpha()} & _LOOK_ALIKE_SCRIPTS)
+    if len(scripts) > 1:
+        alphabets = " and ".join(s.title() for s in scripts)
+        raise invalid(field, f"The e-mail address mixes letters of alphabets that look alike ({alphabets}).")
+    address = f"{local.lower()}@{_ascii_domain(domain.rstrip('.'), field)}"
+    if len(address) > EMAIL_MAX:
+        raise invalid(field, f"An e-mail address has at most {EMAIL_MAX} characters.")
+    return address
+
+
+def _ascii_domain(domain: str, field: str) -> str:
+    if not domain.isascii():
+        import idna  # imported here: its tables are large and most addresses are ASCII
+
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise invalid(field, f"{_EMAIL_HINT}: the part after the @ is not a domain name.") from None
+    labels = domain.lower().split(".")
+    if len(labels) < 2 or not all(len(label) <= _LABEL_MAX and _ASCII_LABEL.match(label) for label in labels):
+        raise invalid(field, f"{_EMAIL_HINT}: the part after the @ is not a domain name.")
+    return ".".join(labels)
+
+
+def email_lookup_key(value: str | None) -> str:
+    """The form to look an account up by (signing in, the command line): the address's normal
+    form, or, for text no account can have, the same text trimmed and lower-cased (so it is
+    answered, throttled and audited like any other unknown address)."""
+    try:
+        return email_address(value)
+    except InvalidInput:
+        return unicodedata.normalize("NFKC", value or "").strip().lower()
 
 
 def _script(ch: str) -> str:

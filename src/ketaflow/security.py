@@ -26,6 +26,15 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Was this hash made with other argon2 parameters than today's (a newer argon2-cffi, or
+    parameters raised since)? Then it is made again at the next right password."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return False
+
+
 def check_password(password_hash: str | None, password: str) -> bool:
     """Check a password against an account's hash, or, when there is no account (None), against a
     dummy hash made by the same hasher with the same parameters: an unknown e-mail address then

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -73,6 +75,11 @@ class Settings(BaseSettings):
     sign_in_address_failures: int = Field(default=30, ge=1, le=100_000)
     sign_in_address_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     sign_in_account_failures: int = Field(default=100, ge=1, le=100)
+    # Days the sign-in log (`sign_in_attempts`) keeps a row beyond the longest throttle window;
+    # older rows are removed after each sign-in. The audit trail keeps every sign-in event for
+    # good, so this log is only a quick recent view; 30 days is this project's choice (a month of
+    # sign-ins to look through beside the audit), not a published figure.
+    sign_in_log_days: int = Field(default=30, ge=1, le=3650)
     # NIST SP 800-63B §4.2.3 (AAL2): reauthentication at least once per 12 hours of use, and
     # after any period of inactivity lasting 30 minutes or longer; hence the ceilings.
     session_hours: int = Field(default=12, ge=1, le=12)
@@ -100,6 +107,20 @@ class Settings(BaseSettings):
                 ) from None
         return tuple(networks)
 
+    # The key that seals TOTP secrets at rest (ketaflow/secret_box.py): 32 random bytes in
+    # base64url; several, comma-separated, while rotating (the first seals, all open). Unset: the
+    # file secret.key in data_dir, made on first use (one server only). Kept out of the database
+    # and out of its backups; losing it means people set their second factor up again.
+    secret_key: SecretStr | None = None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _sealing_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_secret_keys(value.get_secret_value(), SECRET_KEY_SETTING)
+        return value
+
     # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
@@ -123,6 +144,32 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'ketaflow.sqlite').resolve()}"
+
+
+SECRET_KEY_SETTING = "KETAFLOW_SECRET_KEY"
+_SECRET_KEY_BYTES = 32
+
+
+def parse_secret_keys(text: str, source: str) -> tuple[bytes, ...]:
+    """Keys from text (comma- or line-separated); refuses anything but 32 bytes in base64url."""
+    keys = []
+    for item in (i.strip() for i in text.replace("\n", ",").split(",")):
+        if not item:
+            continue
+        try:
+            key = base64.urlsafe_b64decode(item + "=" * (-len(item) % 4))
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != _SECRET_KEY_BYTES:
+            raise ValueError(
+                f"{source} must hold keys of 32 random bytes in base64url (44 characters, e.g. from "
+                '`python -c "import secrets,base64; print(base64.urlsafe_b64encode(secrets.token_bytes(32))'
+                '.decode())"`), separated by commas; one of its entries is not such a key.'
+            )
+        keys.append(key)
+    if not keys:
+        raise ValueError(f"{source} holds no key.")
+    return tuple(keys)
 
 
 def normalise_database_url(url: str) -> str:

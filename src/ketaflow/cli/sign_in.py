@@ -26,6 +26,7 @@ def unlock(
     """Unlock an account locked after too many consecutive failed sign-ins (NIST SP 800-63B §5.2.2)."""
     from sqlalchemy.orm import Session
 
+    from ketaflow.input_rules import email_lookup_key
     from ketaflow.services.auth import unlock as unlock_account
     from ketaflow.services.operators import acting_staff
     from ketaflow.store.migrate import check_schema
@@ -38,9 +39,9 @@ def unlock(
     except KetaflowError as exc:
         fail(str(exc))
     if was_locked:
-        typer.echo(f"Unlocked {email.strip().lower()}: they can sign in again.")
+        typer.echo(f"Unlocked {email_lookup_key(email)}: they can sign in again.")
     else:
-        typer.echo(f"{email.strip().lower()} was not locked; its count of failed sign-ins is cleared.")
+        typer.echo(f"{email_lookup_key(email)} was not locked; its count of failed sign-ins is cleared.")
 
 
 def register(app: typer.Typer) -> None:

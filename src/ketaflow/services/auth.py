@@ -10,7 +10,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, InvalidInput, NotFound
-from ketaflow.security import check_password, new_token, token_digest
+from ketaflow.input_rules import EMAIL_MAX, email_lookup_key
+from ketaflow.security import check_password, hash_password, needs_rehash, new_token, token_digest
 from ketaflow.services.audit import Actor, record
 from ketaflow.services.sign_in_throttle import (
     AccountLocked,
@@ -46,7 +47,6 @@ MISMATCH = "That email address and password do not match; check them and try aga
 # A session's last use is written at most once a minute (one short write, not one per page);
 # the idle timeout is therefore exact to within this much.
 TOUCH_EVERY = timedelta(minutes=1)
-EMAIL_MAX = 254  # RFC 5321's limit on a forward path; the column holds no more
 
 
 def session_hours() -> int:
@@ -103,7 +103,7 @@ def check_credentials(
     the time of the check are returned. Used by the sign-in and by a witness's confirmation
     (services/witness.py): a witness proves who they are the same way.
     """
-    email = email.strip().lower()
+    email = email_lookup_key(email)  # the one normal form accounts are stored in (input_rules)
     if not email or not password:
         raise InvalidInput("Enter your email address and your password.")
     if len(email) > EMAIL_MAX:
@@ -126,6 +126,11 @@ def check_credentials(
     db.commit()
     matches = check_password(user.password_hash if user else None, password)
     ok = user is not None and user.active and matches
+    # A right password hashed with older argon2 parameters is hashed again with today's (slow:
+    # before the write transaction). Only the right password can do it, so it tells nothing.
+    rehashed = (
+        hash_password(password) if ok and user is not None and needs_rehash(user.password_hash) else None
+    )
     begin_write(db)
     db.add(SignInAttempt(email=email, attempted_at=now, succeeded=ok, ip_address=ip_address))
     if not ok or user is None:
@@ -133,6 +138,16 @@ def check_credentials(
         db.commit()
         raise InvalidInput(MISMATCH)
     settle_success(db, email, ip_address, now)
+    if rehashed is not None:
+        # A bulk UPDATE, not the attribute: the same password in a new hash is no password change
+        # and must not end the user's sessions (models.org._end_sessions_on); guarded so a change
+        # made meanwhile is never overwritten.
+        db.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user.id, StaffUser.password_hash == user.password_hash)
+            .values(password_hash=rehashed)
+            .execution_options(synchronize_session=False)
+        )
     return user, now
 
 
@@ -154,7 +169,7 @@ def sign_in(
     user, now = check_credentials(
         db, email, password, ip_address=ip_address, user_agent=user_agent, limits=limits
     )
-    actor = Actor(user.id, email.strip().lower(), ip_address, user_agent)
+    actor = Actor(user.id, email_lookup_key(email), ip_address, user_agent)
     if previous_token:
         db.execute(
             update(WebSession)
@@ -209,7 +224,7 @@ def unlock(db: Session, who: CurrentUser, email: str, *, ip_address: str | None 
     True if the account was locked. Audited either way, in one transaction of its own."""
     if not any(Role.ADMIN in roles for roles in who.roles.values()):
         raise Forbidden("Only an administrator can unlock an account.")
-    address = email.strip().lower()
+    address = email_lookup_key(email)
     begin_write(db)
     user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address))
     if user is None:

@@ -1,13 +1,18 @@
 """The second factor for staff: TOTP codes (RFC 6238) from an authenticator app, and recovery codes.
 
-- Enrolment: a new shared secret (160 bits, RFC 4226 section 4) is kept on the account and shown
-  once as a QR code (an otpauth:// URI, rendered here as SVG) and as text; it counts only after
-  the first right code, which proves the app holds it. Ten single-use recovery codes are then
-  shown once; only their SHA-256 digests are kept (each has 80 random bits, so a digest cannot
-  be reversed by trying them all).
+- Enrolment: a new shared secret (160 bits, RFC 4226 section 4) is kept on the account, sealed
+  under a key kept outside the database (ketaflow/secret_box.py), and shown once as a QR code
+  (an otpauth:// URI, rendered here as SVG) and as text; it counts only after the first right
+  code, which proves the app holds it. Ten single-use recovery codes are then shown once; only
+  their SHA-256 digests are kept (each has 80 random bits, so a digest cannot be reversed by
+  trying them all).
 - Checking: 6 digits, 30-second steps, HMAC-SHA1 (what authenticator apps use; RFC 6238). The
   code of the step before and after is accepted too, for clock drift (RFC 6238 section 5.2
   recommends at most one step); a step once used is never accepted again (replay).
+- A secret that this server's key cannot open (the key was lost or replaced) cannot be checked:
+  the person is told so and a director or the administrator takes the factor off (`clear`), after
+  which they set it up again. A secret sealed under an older key is sealed again under the
+  current one at its next use (key rotation).
 - A half-done sign-in (WebSession.pending) allows MAX_CODE_TRIES wrong codes, then it is ended
   and the password must be given again (which the sign-in throttle counts).
 
@@ -29,6 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, Forbidden, InvalidInput
+from ketaflow.secret_box import SealBroken, context, open_sealed, seal, sealed_with_current_key
 from ketaflow.security import token_digest, verify_password
 from ketaflow.services.audit import Actor, record
 from ketaflow.services.auth import ENROL, SECOND_FACTOR, CurrentUser, SignedIn, open_session
@@ -65,9 +71,34 @@ def matching_step(secret_b32: str, code: str, now: datetime, *, after_step: int 
     return None
 
 
+TOTP_SEAL = "totp"  # what a sealed TOTP secret is for (bound into it, with the account's id)
+UNREADABLE = (
+    "Your second factor cannot be checked: this server's secret key is not the one it was set up "
+    "with. Ask your director or the administrator to take your second factor off, then sign in with "
+    "your password and set it up again."
+)
+
+
+def seal_secret(user_id: uuid.UUID, secret_b32: str) -> str:
+    return seal(secret_b32, context=context(TOTP_SEAL, user_id))
+
+
+def open_secret(user_id: uuid.UUID, sealed: str) -> str:
+    """The base32 secret of a sealed one; Conflict (with what to do) if this server cannot open it."""
+    try:
+        return open_sealed(sealed, context=context(TOTP_SEAL, user_id))
+    except SealBroken:
+        raise Conflict(UNREADABLE) from None
+
+
+def secret_of(user: StaffUser) -> str:
+    """The account's TOTP secret (base32), opened from its sealed form."""
+    assert user.mfa_secret_sealed is not None
+    return open_secret(user.id, user.mfa_secret_sealed)
+
+
 def otpauth_uri(user: StaffUser) -> str:
-    assert user.mfa_secret is not None
-    return pyotp.TOTP(user.mfa_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    return pyotp.TOTP(secret_of(user)).provisioning_uri(name=user.email, issuer_name=ISSUER)
 
 
 def qr_svg(uri: str) -> str:
@@ -113,6 +144,19 @@ def _new_recovery_codes(db: Session, user_id: uuid.UUID, now: datetime) -> list[
     return codes
 
 
+def _readable_secret(db: Session, user: StaffUser, actor: Actor) -> str:
+    """The user's secret inside a write transaction; if it cannot be opened, the failure is audited,
+    the transaction ends and the person is told what to do (Conflict)."""
+    try:
+        return secret_of(user)
+    except Conflict:
+        db.rollback()
+        begin_write(db)
+        record(db, actor, "mfa.secret_unreadable", "staff_user", user.id)
+        db.commit()
+        raise
+
+
 def _user(db: Session, who: CurrentUser) -> StaffUser:
     user = db.get(StaffUser, who.user.id)
     assert user is not None
@@ -126,8 +170,14 @@ def start_enrolment(db: Session, who: CurrentUser, *, actor: Actor) -> StaffUser
     if user.mfa_enabled_at is not None:
         db.rollback()
         raise Conflict("A second factor is already set up; remove it first to set up another phone.")
-    if user.mfa_secret is None:
-        user.mfa_secret = pyotp.random_base32(length=32)  # 160 bits (RFC 4226 section 4)
+    if user.mfa_secret_sealed is not None:
+        try:
+            secret_of(user)
+        except Conflict:  # sealed under a key this server no longer has: make a new one to scan
+            user.mfa_secret_sealed = None
+    if user.mfa_secret_sealed is None:
+        # 160 bits (RFC 4226 section 4)
+        user.mfa_secret_sealed = seal_secret(user.id, pyotp.random_base32(length=32))
         record(db, actor, "mfa.enrolment_started", "staff_user", user.id)
     db.commit()
     return user
@@ -146,10 +196,10 @@ def confirm_enrolment(db: Session, who: CurrentUser, code: str, now: datetime, *
     if user.mfa_enabled_at is not None:
         db.rollback()
         raise Conflict("A second factor is already set up.")
-    if user.mfa_secret is None:
+    if user.mfa_secret_sealed is None:
         db.rollback()
         raise Conflict("Start again: the code to scan has not been made yet.")
-    step = matching_step(user.mfa_secret, code, now, after_step=None)
+    step = matching_step(_readable_secret(db, user, actor), code, now, after_step=None)
     if step is None:
         record(db, actor, "mfa.enrolment_code_wrong", "staff_user", user.id)
         db.commit()
@@ -181,9 +231,10 @@ def complete_sign_in(db: Session, who: CurrentUser, code: str, now: datetime, *,
     begin_write(db)
     user = _user(db, who)
     session = db.get(WebSession, who.session.id)
-    assert session is not None and user.mfa_secret is not None
+    assert session is not None and user.mfa_secret_sealed is not None
     used = "totp"
-    step = matching_step(user.mfa_secret, code, now, after_step=user.mfa_last_step)
+    secret = _readable_secret(db, user, actor)
+    step = matching_step(secret, code, now, after_step=user.mfa_last_step)
     recovery = None
     if step is None:
         recovery = db.scalar(
@@ -206,6 +257,8 @@ def complete_sign_in(db: Session, who: CurrentUser, code: str, now: datetime, *,
         raise InvalidInput("That code is not right; type the 6 digits the app shows now.", field="code")
     if step is not None:
         user.mfa_last_step = step
+    if not sealed_with_current_key(user.mfa_secret_sealed):  # the key was rotated: seal it anew
+        user.mfa_secret_sealed = seal_secret(user.id, secret)
     if recovery is not None:
         recovery.used_at = now
     session.revoked_at = now
@@ -235,10 +288,10 @@ def new_recovery_codes(db: Session, who: CurrentUser, code: str, now: datetime, 
     """Replace the recovery codes (the old ones stop working); needs a current TOTP code."""
     begin_write(db)
     user = _user(db, who)
-    if user.mfa_enabled_at is None or user.mfa_secret is None:
+    if user.mfa_enabled_at is None or user.mfa_secret_sealed is None:
         db.rollback()
         raise Conflict("Set up a second factor first.")
-    step = matching_step(user.mfa_secret, code, now, after_step=user.mfa_last_step)
+    step = matching_step(_readable_secret(db, user, actor), code, now, after_step=user.mfa_last_step)
     if step is None:
         db.rollback()
         raise InvalidInput("That code is not right; type the 6 digits the app shows now.", field="code")
@@ -264,7 +317,7 @@ def remove(db: Session, who: CurrentUser, password: str, now: datetime, *, actor
 
 def clear(db: Session, user: StaffUser, now: datetime) -> None:
     """Take the second factor off an account (its secret and unused recovery codes); caller commits."""
-    user.mfa_secret = None
+    user.mfa_secret_sealed = None
     user.mfa_enabled_at = None
     user.mfa_last_step = None
     db.execute(

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, NotFound
+from ketaflow.input_rules import email_lookup_key
 from ketaflow.services.auth import CurrentUser
 from ketaflow.store.models import StaffRole, StaffUser, WebSession, utcnow
 from ketaflow.vocabulary import Role
@@ -18,7 +19,7 @@ from ketaflow.vocabulary import Role
 
 def acting_staff(db: Session, email: str) -> CurrentUser:
     """The active staff member with this address and their roles per clinic."""
-    address = (email or "").strip().lower()
+    address = email_lookup_key(email)
     user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address)) if address else None
     if user is None:
         raise NotFound(f"No staff member has the address {email!r}; give yours with --as.")

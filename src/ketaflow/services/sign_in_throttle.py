@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Forbidden
 from ketaflow.settings import get_settings
 from ketaflow.store.engine import begin_write, lock_row
-from ketaflow.store.models import SignInThrottle
+from ketaflow.store.models import SignInAttempt, SignInThrottle
 
 PAIR, ADDRESS, ACCOUNT = "pair", "address", "account"
 _IDS = uuid.UUID("6b1f7c1e-2a0e-4b8e-9a55-4f0c1d3e5a77")  # namespace of the rows' derived ids
@@ -39,6 +39,9 @@ UNKNOWN_ADDRESS = "unknown"
 # Budget rows untouched for this long hold nothing (every window is at most a day) and are
 # removed after a successful sign-in, so guesses at made-up addresses do not pile up rows.
 KEEP_IDLE_ROWS = timedelta(days=1)
+# The most sign-in log rows one prune removes: a backlog (after an upgrade, or an attack) is
+# worked off over several sign-ins, so no sign-in waits on a long delete.
+PRUNE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -148,11 +151,29 @@ def settle_success(db: Session, email: str, address: str | None, now: datetime) 
     rows[ADDRESS].failures = max(0, rows[ADDRESS].failures - 1)
 
 
+def log_retention() -> timedelta:
+    """How long the sign-in log keeps a row: the longest throttle window plus
+    KETAFLOW_SIGN_IN_LOG_DAYS (the audit trail keeps the events themselves)."""
+    s = get_settings()
+    longest = max(s.sign_in_pair_window_minutes, s.sign_in_address_window_minutes)
+    return timedelta(minutes=longest) + timedelta(days=s.sign_in_log_days)
+
+
 def prune(db: Session, now: datetime) -> int:
-    """Remove budget rows that hold nothing any more, in a short write of its own (holding no
-    other row lock meanwhile, so it can wait for a sign-in's rows but never deadlock with one).
-    An account row goes only when it has no failures left."""
+    """Remove budget rows that hold nothing any more, and up to PRUNE_BATCH of the oldest sign-in
+    log rows past `log_retention()`, in a short write of its own (holding no other row lock
+    meanwhile, so it can wait for a sign-in's rows but never deadlock with one). An account row
+    goes only when it has no failures left. Both deletes find their rows by an index on time."""
     begin_write(db)
+    oldest = (
+        select(SignInAttempt.id)
+        .where(SignInAttempt.attempted_at < now - log_retention())
+        .order_by(SignInAttempt.attempted_at)
+        .limit(PRUNE_BATCH)
+    )
+    logged = db.execute(
+        delete(SignInAttempt).where(SignInAttempt.id.in_(oldest)).execution_options(synchronize_session=False)
+    )
     gone = db.execute(
         delete(SignInThrottle)
         .where(
@@ -162,7 +183,7 @@ def prune(db: Session, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     db.commit()
-    return int(getattr(gone, "rowcount", 0) or 0)
+    return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(logged, "rowcount", 0) or 0)
 
 
 def unlock_account(db: Session, email: str, now: datetime) -> bool:

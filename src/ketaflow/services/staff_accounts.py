@@ -18,7 +18,6 @@ Every change is audited.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid
+from ketaflow.input_rules import email_address, email_lookup_key, person_name
 from ketaflow.passwords import check_new_password
 from ketaflow.security import hash_password, new_token, token_digest, verify_password
 from ketaflow.services import mfa
@@ -41,9 +41,7 @@ from ketaflow.vocabulary import Role
 # How long a reset (or first-password) link works. Short, as it is handed over in person or by
 # phone straight away (OWASP Forgot Password Cheat Sheet: tokens short-lived and single use).
 RESET_VALID_MINUTES = 60
-EMAIL_MAX = 254
 NAME_MAX = 200
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -237,11 +235,11 @@ def create(
     actor: Actor,
 ) -> IssuedLink:
     """A new staff account with roles at one clinic, and the one-time link to set its first password."""
-    email = (email or "").strip().lower()
-    full_name = " ".join((full_name or "").split())
-    if not _EMAIL.match(email) or len(email) > EMAIL_MAX:
-        raise invalid("email", "Give the person's e-mail address, like name@clinic.org.")
-    if not full_name or len(full_name) > NAME_MAX:
+    # The same rules as a patient's name (no spoofing characters; NFKC) and one rule for addresses,
+    # so the duplicate check below compares normal forms (input_rules).
+    full_name = person_name(full_name, "full_name", "full name", max_length=NAME_MAX)
+    email = email_address(email)
+    if not full_name:
         raise invalid("full_name", f"Give the person's full name (up to {NAME_MAX} characters).")
     if not roles:
         raise invalid("roles", "Give the person at least one role at the clinic.")
@@ -362,7 +360,7 @@ OPERATOR = "operator (command line)"
 def operator_reset_link(db: Session, email: str, now: datetime) -> IssuedLink:
     """A reset link for `email`, made from the command line by whoever holds the database's
     credentials (`ketaflow reset-link`): the way back in for a locked-out administrator."""
-    address = (email or "").strip().lower()
+    address = email_lookup_key(email)
     begin_write(db)
     user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address)) if address else None
     if user is None:

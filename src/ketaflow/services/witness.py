@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Forbidden, InvalidInput
 from ketaflow.services.audit import Actor, record
 from ketaflow.services.auth import check_credentials
-from ketaflow.services.mfa import matching_step
+from ketaflow.services.mfa import matching_step, secret_of
 from ketaflow.store.models import StaffRole
 from ketaflow.vocabulary import Role
 
@@ -100,8 +100,7 @@ def confirm(
         db.commit()
         raise refusal
     if user.mfa_enabled_at is not None:
-        assert user.mfa_secret is not None
-        step = matching_step(user.mfa_secret, credentials.code.strip(), now, after_step=user.mfa_last_step)
+        step = matching_step(secret_of(user), credentials.code.strip(), now, after_step=user.mfa_last_step)
         if step is None:
             record(
                 db,

@@ -41,16 +41,24 @@ class NewStaff:
 
 
 def new_staff(
-    app: FastAPI, manager: Signed, *, clinic: str = "aus", roles: tuple[str, ...] = ("nurse",)
+    app: FastAPI,
+    manager: Signed,
+    *,
+    clinic: str = "aus",
+    roles: tuple[str, ...] = ("nurse",),
+    email: str | None = None,
+    full_name: str = "Test Staffmember",
 ) -> NewStaff:
-    """A new account made through the API by `manager`, its password set through its link."""
-    email = f"staff-{uuid.uuid4().hex[:10]}@demo.ketaflow.org"
+    """A new account made through the API by `manager`, its password set through its link (the
+    e-mail address is the one stored, which may be a normalised form of `email`)."""
+    email = email or f"staff-{uuid.uuid4().hex[:10]}@demo.ketaflow.org"
     r = manager.client.post(
         "/api/staff",
-        json={"email": email, "full_name": "Test Staffmember", "clinic": clinic, "roles": list(roles)},
+        json={"email": email, "full_name": full_name, "clinic": clinic, "roles": list(roles)},
         headers=manager.headers,
     )
     assert r.status_code == 201, r.text
+    email = r.json()["email"]
     link = r.json()["url"].removeprefix("http://testserver")
     with TestClient(app) as anyone:
         done = anyone.post(link, data={"new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD})

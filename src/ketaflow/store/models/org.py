@@ -112,9 +112,10 @@ class StaffUser(Identified, Versioned, Base):
     # Raised to end every session issued before (services.auth.end_all_sessions; also raised
     # on deactivation and on a password change, see below).
     session_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
-    # Second factor (services/mfa.py): the TOTP shared secret (RFC 6238, base32). Set when
-    # enrolment starts; it counts only once `mfa_enabled_at` is set (the first code checked).
-    mfa_secret: Mapped[str | None] = mapped_column(String(64))
+    # Second factor (services/mfa.py): the TOTP shared secret (RFC 6238, base32), sealed with
+    # AES-GCM under a key kept outside the database (ketaflow/secret_box.py; schema 0014). Set
+    # when enrolment starts; it counts only once `mfa_enabled_at` is set (the first code checked).
+    mfa_secret_sealed: Mapped[str | None] = mapped_column(String(200))
     mfa_enabled_at: Mapped[datetime | None]
     # The last TOTP time step accepted: a code is never accepted twice (RFC 6238 section 5.2).
     mfa_last_step: Mapped[int | None] = mapped_column(Integer)

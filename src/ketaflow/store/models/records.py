@@ -94,10 +94,16 @@ class WebSession(Identified, Base):
 
 
 class SignInAttempt(Identified, Base):
-    """A log of sign-in outcomes (the throttle itself counts in `SignInThrottle`)."""
+    """A log of sign-in outcomes (the throttle itself counts in `SignInThrottle`; the audit trail
+    keeps every sign-in event for good). Kept for KETAFLOW_SIGN_IN_LOG_DAYS beyond the longest
+    throttle window, then removed (services/sign_in_throttle.prune)."""
 
     __tablename__ = "sign_in_attempts"
-    __table_args__ = (Index("ix_sign_in_attempts_email_time", "email", "attempted_at"),)
+    __table_args__ = (
+        Index("ix_sign_in_attempts_email_time", "email", "attempted_at"),
+        # Rows past their retention are deleted by time after each sign-in (schema 0014).
+        Index("ix_sign_in_attempts_attempted_at", "attempted_at"),
+    )
 
     email: Mapped[str] = mapped_column(String(254))
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -71,6 +71,8 @@ def code_submit(
         signed = mfa.complete_sign_in(db, who, code, now, actor=_actor(request, who))
     except InvalidInput as exc:
         return _page(request, "login_code.html", status_code=400, pending=who, error=exc.message)
+    except Conflict as exc:  # the secret cannot be opened with this server's key (services/mfa.py)
+        return _page(request, "login_code.html", status_code=409, pending=who, error=exc.message)
     except Forbidden as exc:
         response = _page(request, "login.html", status_code=429, email=who.user.email, error=exc.message)
         response.delete_cookie(COOKIE)
@@ -143,7 +145,7 @@ def _enrol_page(
         who=who if who.session.pending is None else None,
         pending=who.session.pending,
         qr=mfa.qr_svg(uri),
-        secret=user.mfa_secret,
+        secret=mfa.secret_of(user),
         csrf=who.session.csrf_token,
         error=error,
     )
@@ -296,7 +298,7 @@ def second_factor_start_api(request: Request, db: Db, who: ApiWho) -> Response:
     """Start setting up a second factor: the secret for the authenticator app (shown to you only)."""
     user = mfa.start_enrolment(db, who, actor=_actor(request, who))
 
-    response = JSONResponse({"secret": user.mfa_secret, "otpauth_uri": mfa.otpauth_uri(user)})
+    response = JSONResponse({"secret": mfa.secret_of(user), "otpauth_uri": mfa.otpauth_uri(user)})
     response.headers.update(NO_STORE)
     return response
 
