@@ -15,6 +15,32 @@ from ketaflow.store.models import AuditEvent, utcnow
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an action came from. From the web: the client's address (as the trusted-proxy
+    middleware resolved it) and the browser's user agent, built in one place
+    (`ketaflow.web.deps.request_origin`). From the command line: no address, and the command
+    with the operating-system user in place of a user agent (`cli_origin`)."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+# No known origin: an action from a test or a library call that names none.
+NOWHERE = Origin()
+
+
+def cli_origin(command: str) -> Origin:
+    """The origin of an action taken with `ketaflow <command>`: "cli:<command>" and the OS user."""
+    import getpass
+
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (e.g. a bare container)
+        os_user = "unknown"
+    return Origin(None, f"cli:{command} (os user {os_user})")
+
+
+@dataclass(frozen=True)
 class Actor:
     """The person (or process) acting, and where the request came from."""
 
