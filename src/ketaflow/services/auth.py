@@ -216,7 +216,9 @@ class CurrentUser:
         return set(self.roles)
 
     def actor(self) -> Actor:
-        return Actor(self.user.id, self.user.email, self.origin.ip_address, self.origin.user_agent)
+        return Actor(
+            self.user.id, self.user.email, self.origin.ip_address, self.origin.user_agent, roles=self.roles
+        )
 
 
 def current_user(

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ketaflow.audit_codes import PATIENT_ROLE
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.security import new_token, token_digest
 from ketaflow.services.audit import NOWHERE, Actor, Origin, record, record_read
@@ -43,7 +44,7 @@ MAX_BIRTH_DATE_TRIES = 5
 
 def patient_actor(origin: Origin) -> Actor:
     """The audit actor for anything a patient does on their own page."""
-    return Actor(None, PATIENT_LABEL, origin.ip_address, origin.user_agent)
+    return Actor(None, PATIENT_LABEL, origin.ip_address, origin.user_agent, roles=PATIENT_ROLE)
 
 
 @dataclass(frozen=True)

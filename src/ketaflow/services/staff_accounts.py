@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from ketaflow.audit_codes import OPERATOR_ROLE
 from ketaflow.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid
 from ketaflow.passwords import check_new_password
 from ketaflow.security import hash_password, new_token, token_digest, verify_password
@@ -389,7 +390,7 @@ def operator_reset_link(db: Session, email: str, now: datetime) -> IssuedLink:
     origin = cli_origin("reset-link")
     record(
         db,
-        Actor(None, OPERATOR, origin.ip_address, origin.user_agent),
+        Actor(None, OPERATOR, origin.ip_address, origin.user_agent, roles=OPERATOR_ROLE),
         "staff.reset_link_issued",
         "staff_user",
         user.id,
