@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.audit_codes import OPERATOR_ROLE
-from ketaflow.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid
+from ketaflow.errors import Conflict, Forbidden, Hidden, InvalidInput, NotFound, invalid
 from ketaflow.passwords import check_new_password
 from ketaflow.security import hash_password, new_token, token_digest, verify_password
 from ketaflow.services import mfa
@@ -112,8 +112,10 @@ def _may_manage(who: CurrentUser, user: StaffUser, roles: dict[uuid.UUID, set[Ro
 
 def _target(db: Session, who: CurrentUser, user_id: uuid.UUID, *, not_self: str | None = None) -> StaffUser:
     user = db.get(StaffUser, user_id)
-    if user is None or user.organization_id != who.user.organization_id:
+    if user is None:
         raise NotFound("There is no such staff member in your organization.")
+    if user.organization_id != who.user.organization_id:
+        raise Hidden("There is no such staff member in your organization.")
     if not_self and user.id == who.user.id:
         raise Forbidden(not_self)
     if not _may_manage(who, user, _roles_of(db, user.id)):

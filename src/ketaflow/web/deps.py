@@ -216,6 +216,13 @@ def request_origin(request: Request) -> Origin:
     return Origin(client_ip(request), request.headers.get("user-agent"))
 
 
+def route_template(request: Request) -> str:
+    """The matched route's template ("/patients/{patient_id}"), never the raw path (which holds
+    record ids); "(no route)" when nothing matched, e.g. a 404 for an unknown address."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "(no route)"
+
+
 def anonymous_actor(request: Request) -> Actor:
     """The audit actor for someone not signed in (a password-reset link, a sign-in form)."""
     origin = request_origin(request)
