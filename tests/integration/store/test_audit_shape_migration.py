@@ -118,8 +118,9 @@ def test_old_audit_events_get_the_fhir_shape_and_stay_append_only(fresh_engine: 
         with pytest.raises(DBAPIError, match=REFUSAL_MARKER), engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT OR REPLACE INTO audit_events (id, occurred_at, actor_label, action, entity_type, "
-                    "details) SELECT id, occurred_at, 'system', 'clinic.list', 'clinic', '{}' FROM audit_events"
+                    "INSERT OR REPLACE INTO audit_events (id, occurred_at, actor_label, action, "
+                    "entity_type, details) SELECT id, occurred_at, 'system', 'clinic.list', 'clinic', '{}' "
+                    "FROM audit_events"
                 )
             )
     else:
