@@ -74,7 +74,8 @@ def audit_refusal(request: Request, exc: Forbidden | Hidden, status: int) -> Non
             begin_write(db)
             # The patient column refers to patients: set only for one that exists (a forged id
             # stays in entity_id).
-            patient_id = entity_id if named == "patient_id" and db.get(Patient, entity_id) else None
+            known = entity_id is not None and named == "patient_id" and db.get(Patient, entity_id)
+            patient_id = entity_id if known else None
             if named is None and getattr(request.state, "patient", None) is not None:
                 patient_id = request.state.patient.patient.id  # the patient's own page
             record(
