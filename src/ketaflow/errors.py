@@ -7,6 +7,7 @@ stack trace to the user.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -39,12 +40,26 @@ class NotFound(KetaflowError, LookupError):
     """The record asked for does not exist (or is not visible to this user)."""
 
 
+class Hidden(NotFound):
+    """The record exists but belongs to another organization: answered like a missing one (404),
+    and audited as a refused attempt like a Forbidden. `clinic_id` is the record's clinic."""
+
+    def __init__(self, message: str, *, clinic_id: uuid.UUID | None = None) -> None:
+        super().__init__(message)
+        self.clinic_id = clinic_id
+
+
 class Conflict(KetaflowError):
     """The change clashes with the current state (stale version, double booking)."""
 
 
 class Forbidden(KetaflowError):
-    """The user's role or clinic membership does not allow this action."""
+    """The user's role or clinic membership does not allow this action. `clinic_id`, when known,
+    is the clinic of the record asked for (the audit of the refusal names it)."""
+
+    def __init__(self, message: str, *, field: str | None = None, clinic_id: uuid.UUID | None = None) -> None:
+        super().__init__(message, field=field)
+        self.clinic_id = clinic_id
 
 
 class ClinicalRecordImmutable(KetaflowError):

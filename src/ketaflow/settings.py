@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         parse_secret_keys(value.get_secret_value(), SECRET_KEY_SETTING)
         return value
 
+    # This installation's name in the audit trail (each event's source_observer, FHIR
+    # AuditEvent.source.observer). Empty (the default): "ketaflow@" and the machine's host name.
+    audit_source: str = Field(default="", max_length=120)
+    # Where the server writes its access log (one JSON line per request, logger ketaflow.access):
+    # a file path, or empty (the default) for standard error.
+    access_log: str = ""
+
     # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 

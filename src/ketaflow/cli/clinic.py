@@ -39,10 +39,14 @@ DayOption = Annotated[
 T = TypeVar("T")
 
 
-def _run(database_url: str | None, email: str, action: "Callable[[Session, CurrentUser], T]") -> T:
-    """Run one use case as the named staff member; a refusal is one sentence and exit code 2."""
+def _run(
+    command: str, database_url: str | None, email: str, action: "Callable[[Session, CurrentUser], T]"
+) -> T:
+    """Run one use case (`ketaflow <command>`) as the named staff member; a refusal is one sentence
+    and exit code 2. Its audit events carry the command and the OS user as their origin."""
     from sqlalchemy.orm import Session
 
+    from ketaflow.services.audit import cli_origin
     from ketaflow.services.operators import acting_staff
     from ketaflow.store.migrate import check_schema
 
@@ -50,7 +54,7 @@ def _run(database_url: str | None, email: str, action: "Callable[[Session, Curre
     try:
         check_schema(engine)
         with Session(engine, expire_on_commit=False) as db:
-            return action(db, acting_staff(db, email))
+            return action(db, acting_staff(db, email, cli_origin(command)))
     except KetaflowError as exc:
         fail(str(exc))
 
@@ -129,7 +133,9 @@ def show(code: Code, as_: As, as_json: AsJson = False, database_url: DatabaseUrl
     """The clinic's weekly hours, closures to come and booking horizon."""
     from ketaflow.services import clinic_hours
 
-    view = _run(database_url, as_, lambda db, who: clinic_hours.hours_view(db, who, code, _now()))
+    view = _run(
+        "clinic hours show", database_url, as_, lambda db, who: clinic_hours.hours_view(db, who, code, _now())
+    )
     if as_json:
         emit_json(_hours_data(view))
     else:
@@ -177,7 +183,7 @@ def set_hours(
             now=_now(),
         )
 
-    view, unfit = _run(database_url, as_, act)
+    view, unfit = _run("clinic hours set", database_url, as_, act)
     if as_json:
         emit_json({**_hours_data(view), "bookings_outside": [_unfit_data(u) for u in unfit]})
         return
@@ -190,7 +196,12 @@ def list_closures(code: Code, as_: As, as_json: AsJson = False, database_url: Da
     """The clinic's closures to come."""
     from ketaflow.services import clinic_hours
 
-    view = _run(database_url, as_, lambda db, who: clinic_hours.hours_view(db, who, code, _now()))
+    view = _run(
+        "clinic closures list",
+        database_url,
+        as_,
+        lambda db, who: clinic_hours.hours_view(db, who, code, _now()),
+    )
     if as_json:
         emit_json([_closure_data(c) for c in view.closures])
         return
@@ -216,6 +227,7 @@ def add_closure(
     from ketaflow.services import clinic_hours
 
     entry, unfit = _run(
+        "clinic closures add",
         database_url,
         as_,
         lambda db, who: clinic_hours.add_closure(
@@ -254,7 +266,10 @@ def remove_closure(
     except ValueError:
         fail(f"{closure_id!r} is not a closure id; copy it from `ketaflow clinic closures list {code}`.")
     gone = _run(
-        database_url, as_, lambda db, who: clinic_hours.remove_closure(db, who, code, ident, now=_now())
+        "clinic closures remove",
+        database_url,
+        as_,
+        lambda db, who: clinic_hours.remove_closure(db, who, code, ident, now=_now()),
     )
     if as_json:
         emit_json({"removed": _closure_data(gone)})

@@ -27,6 +27,7 @@ def unlock(
     from sqlalchemy.orm import Session
 
     from ketaflow.input_rules import email_lookup_key
+    from ketaflow.services.audit import cli_origin
     from ketaflow.services.auth import unlock as unlock_account
     from ketaflow.services.operators import acting_staff
     from ketaflow.store.migrate import check_schema
@@ -35,7 +36,7 @@ def unlock(
     try:
         check_schema(engine)
         with Session(engine, expire_on_commit=False) as db:
-            was_locked = unlock_account(db, acting_staff(db, as_), email)
+            was_locked = unlock_account(db, acting_staff(db, as_, cli_origin("user unlock")), email)
     except KetaflowError as exc:
         fail(str(exc))
     if was_locked:

@@ -216,7 +216,8 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
     typer.echo(
         f"ketaflow is serving on http://{host}:{port} with {workers} worker process{plural} (Ctrl+C to stop)"
     )
-    # No access log: a line per request costs CPU on every page; errors still go to the log.
+    # uvicorn's access log is off: the app writes its own (ketaflow.web.access_log: one JSON line
+    # per request, route templates only), to stderr or KETAFLOW_ACCESS_LOG.
     # No proxy headers here: the app believes them only from KETAFLOW_TRUSTED_PROXIES (uvicorn
     # would otherwise believe any process on 127.0.0.1).
     options = {
@@ -227,8 +228,10 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
         "proxy_headers": False,
     }
     if workers == 1:
+        from ketaflow.web import access_log
         from ketaflow.web.asgi import tune_gc
 
+        access_log.configure(get_settings().access_log)
         app = create_app(engine)
         tune_gc()
         uvicorn.run(app, **options)  # type: ignore[arg-type]

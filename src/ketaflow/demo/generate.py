@@ -264,6 +264,12 @@ def clinic_rows(
         ip_address=None,
         user_agent=None,
         details={"patients": count, "seed": settings.seed},
+        outcome="success",
+        event_type="110100",  # DICOM Application Activity (ketaflow.audit_codes)
+        event_subtype=None,
+        agent_role="operator",
+        purpose_of_use=None,
+        source_observer=None,
     )
     return dict(ctx.rows)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Forbidden, InvalidInput, NotFound
 from ketaflow.input_rules import EMAIL_MAX, email_lookup_key
 from ketaflow.security import check_password, hash_password, needs_rehash, new_token, token_digest
-from ketaflow.services.audit import Actor, record
+from ketaflow.services.audit import NOWHERE, Actor, Origin, record
 from ketaflow.services.sign_in_throttle import (
     AccountLocked,
     SignInLimits,
@@ -218,7 +218,7 @@ def end_all_sessions(db: Session, user_id: uuid.UUID) -> int:
     return len(open_ids)
 
 
-def unlock(db: Session, who: CurrentUser, email: str, *, ip_address: str | None = None) -> bool:
+def unlock(db: Session, who: CurrentUser, email: str) -> bool:
     """Lift the lock that consecutive failed sign-ins put on an account (administrators only).
 
     True if the account was locked. Audited either way, in one transaction of its own."""
@@ -233,7 +233,7 @@ def unlock(db: Session, who: CurrentUser, email: str, *, ip_address: str | None 
     was_locked = unlock_account(db, address, utcnow())
     record(
         db,
-        who.actor(ip_address),
+        who.actor(),
         "auth.unlock",
         "staff_user",
         user.id,
@@ -248,16 +248,22 @@ class CurrentUser:
     user: StaffUser
     session: WebSession
     roles: dict[str, set[Role]]  # clinic id (str) -> roles held there
+    # Where this request came from (web/deps.py builds it); every audit event of it carries it.
+    origin: Origin = NOWHERE
 
     @property
     def clinic_ids(self) -> set[str]:
         return set(self.roles)
 
-    def actor(self, ip_address: str | None = None, user_agent: str | None = None) -> Actor:
-        return Actor(self.user.id, self.user.email, ip_address, user_agent)
+    def actor(self) -> Actor:
+        return Actor(
+            self.user.id, self.user.email, self.origin.ip_address, self.origin.user_agent, roles=self.roles
+        )
 
 
-def current_user(db: Session, token: str | None, *, now: datetime | None = None) -> CurrentUser | None:
+def current_user(
+    db: Session, token: str | None, *, now: datetime | None = None, origin: Origin = NOWHERE
+) -> CurrentUser | None:
     """The signed-in user for a session cookie, or None if it is missing, expired, idle too long,
     revoked, or older than the user's session epoch, or the user is switched off.
 
@@ -265,21 +271,23 @@ def current_user(db: Session, token: str | None, *, now: datetime | None = None)
     hash): this runs before every page and API call. At most once a minute per session, a
     short write records that the session is in use (the idle timeout counts from it).
     """
-    found = _session_user(db, token, now)
+    found = _session_user(db, token, now, origin)
     if found is None or found.session.pending is not None:  # half-done sign-ins open no page
         return None
     return found
 
 
-def pending_user(db: Session, token: str | None, *stages: str) -> CurrentUser | None:
+def pending_user(
+    db: Session, token: str | None, *stages: str, origin: Origin = NOWHERE
+) -> CurrentUser | None:
     """The user of a half-done sign-in at one of `stages` (see `second_step`), else None."""
-    found = _session_user(db, token, None)
+    found = _session_user(db, token, None, origin)
     if found is None or found.session.pending not in stages:
         return None
     return found
 
 
-def _session_user(db: Session, token: str | None, now: datetime | None) -> CurrentUser | None:
+def _session_user(db: Session, token: str | None, now: datetime | None, origin: Origin) -> CurrentUser | None:
     if not token:
         return None
     rows = db.execute(
@@ -309,7 +317,7 @@ def _session_user(db: Session, token: str | None, now: datetime | None) -> Curre
         begin_write(db)
         session.last_seen_at = now
         db.commit()
-    return CurrentUser(user, session, roles)
+    return CurrentUser(user, session, roles, origin)
 
 
 def open_session(
@@ -343,8 +351,8 @@ def open_session(
     return SignedIn(user, token, csrf, pending)
 
 
-def sign_out(db: Session, who: CurrentUser, *, ip_address: str | None) -> None:
+def sign_out(db: Session, who: CurrentUser) -> None:
     begin_write(db)
     who.session.revoked_at = utcnow()
-    record(db, who.actor(ip_address), "auth.sign_out", "staff_user", who.user.id)
+    record(db, who.actor(), "auth.sign_out", "staff_user", who.user.id)
     db.commit()

@@ -236,5 +236,18 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
             )
         later = [s for s in slots if s is not active and s.starts_at > (active.starts_at if active else now)]
         cards.append(ChairCard(chair.id, chair.label, active, later))
-    record_read(db, who.actor(), "board.view", "clinic", clinic.id, clinic_id=clinic.id)
-    return Board(clinic=clinic, day=day, chairs=cards, unassigned=by_chair.get(None, []), clinical=clinical)
+    unassigned = by_chair.get(None, [])
+    # Which patients were on screen (issue 12): every one the board carries, in board order.
+    shown = [s.patient_id for card in cards for s in (card.now, *card.later) if s] + [
+        s.patient_id for s in unassigned
+    ]
+    record_read(
+        db,
+        who.actor(),
+        "board.view",
+        "clinic",
+        clinic.id,
+        clinic_id=clinic.id,
+        details={"patients": [str(p) for p in dict.fromkeys(shown)]},
+    )
+    return Board(clinic=clinic, day=day, chairs=cards, unassigned=unassigned, clinical=clinical)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import NotFound
+from ketaflow.errors import Hidden, NotFound
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
@@ -28,7 +28,9 @@ def clinic_for(db: Session, who: CurrentUser, code: str, action: Action) -> Clin
         select(Clinic).where(Clinic.code == code, Clinic.organization_id == who.user.organization_id)
     )
     if clinic is None:
-        raise NotFound(f"There is no clinic {code!r} in your organization.")
+        elsewhere = db.scalar(select(Clinic.id).where(Clinic.code == code))  # only on this refusal
+        message = f"There is no clinic {code!r} in your organization."
+        raise Hidden(message, clinic_id=elsewhere) if elsewhere else NotFound(message)
     require(who, action, clinic.id)
     return clinic
 

@@ -12,13 +12,15 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, NotFound
 from ketaflow.input_rules import email_lookup_key
+from ketaflow.services.audit import NOWHERE, Origin
 from ketaflow.services.auth import CurrentUser
 from ketaflow.store.models import StaffRole, StaffUser, WebSession, utcnow
 from ketaflow.vocabulary import Role
 
 
-def acting_staff(db: Session, email: str) -> CurrentUser:
-    """The active staff member with this address and their roles per clinic."""
+def acting_staff(db: Session, email: str, origin: Origin = NOWHERE) -> CurrentUser:
+    """The active staff member with this address and their roles per clinic, acting from `origin`
+    (`ketaflow.services.audit.cli_origin` for a command)."""
     address = email_lookup_key(email)
     user = db.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address)) if address else None
     if user is None:
@@ -33,4 +35,4 @@ def acting_staff(db: Session, email: str) -> CurrentUser:
     now = utcnow()
     # A stand-in, never stored: the command line has no web session (no cookie, no CSRF token).
     session = WebSession(token_sha256="", csrf_token="", user_id=user.id, created_at=now, expires_at=now)
-    return CurrentUser(user, session, roles)
+    return CurrentUser(user, session, roles, origin)

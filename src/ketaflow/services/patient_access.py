@@ -19,9 +19,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ketaflow.audit_codes import PATIENT_ROLE
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.security import new_token, token_digest
-from ketaflow.services.audit import Actor, record, record_read
+from ketaflow.services.audit import NOWHERE, Actor, Origin, record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
@@ -41,9 +42,9 @@ PATIENT_LABEL = "patient"
 MAX_BIRTH_DATE_TRIES = 5
 
 
-def patient_actor(ip_address: str | None = None, user_agent: str | None = None) -> Actor:
+def patient_actor(origin: Origin) -> Actor:
     """The audit actor for anything a patient does on their own page."""
-    return Actor(None, PATIENT_LABEL, ip_address, user_agent)
+    return Actor(None, PATIENT_LABEL, origin.ip_address, origin.user_agent, roles=PATIENT_ROLE)
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,7 @@ def _patient_for_staff(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> 
     return patient
 
 
-def link_page(
-    db: Session, who: CurrentUser, patient_id: uuid.UUID, *, ip_address: str | None = None
-) -> LinkPage:
+def link_page(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> LinkPage:
     """The patient's earlier links (never their tokens), for the staff page; the read is audited."""
     patient = _patient_for_staff(db, who, patient_id)
     clinic = db.get(m.Clinic, patient.clinic_id)
@@ -93,7 +92,7 @@ def link_page(
     links = [LinkRow(link.created_at, link.expires_at, link.used_at, name) for link, name in rows]
     record_read(
         db,
-        who.actor(ip_address),
+        who.actor(),
         "patient_link.list",
         "patient",
         patient.id,
@@ -108,9 +107,6 @@ def issue_link(
     who: CurrentUser,
     patient_id: uuid.UUID,
     now: datetime,
-    *,
-    ip_address: str | None = None,
-    user_agent: str | None = None,
 ) -> IssuedLink:
     """Create a one-time link to the patient's own page. Earlier sessions stay open."""
     begin_write(db)
@@ -128,7 +124,7 @@ def issue_link(
     db.flush()
     record(
         db,
-        who.actor(ip_address, user_agent),
+        who.actor(),
         "patient_link.issue",
         "patient_access_link",
         link.id,
@@ -209,9 +205,7 @@ def _issuer(db: Session, link: m.PatientAccessLink) -> dict[str, str]:
     return {"issued_by_id": str(link.created_by_id), "issued_by": staff.email if staff else "unknown"}
 
 
-def refuse_staff_browser(
-    db: Session, token: str, who: CurrentUser, *, ip_address: str | None = None, user_agent: str | None = None
-) -> LinkRefused:
+def refuse_staff_browser(db: Session, token: str, who: CurrentUser) -> LinkRefused:
     """Audit a staff-signed-in browser trying to open a patient's link (the link stays unused)."""
     link = db.scalar(
         select(m.PatientAccessLink).where(m.PatientAccessLink.token_sha256 == token_digest(token or ""))
@@ -220,7 +214,7 @@ def refuse_staff_browser(
         begin_write(db)
         record(
             db,
-            who.actor(ip_address, user_agent),
+            who.actor(),
             "patient_link.refused_staff_browser",
             "patient_access_link",
             link.id,
@@ -238,8 +232,7 @@ def redeem_link(
     now: datetime,
     *,
     date_of_birth: date | None,
-    ip_address: str | None = None,
-    user_agent: str | None = None,
+    origin: Origin = NOWHERE,
 ) -> OpenedSession:
     """Use a one-time link with the patient's date of birth: mark it used (once, atomically) and
     open a patient session. A wrong date is counted; MAX_BIRTH_DATE_TRIES of them spend the link."""
@@ -262,7 +255,7 @@ def redeem_link(
             tries = (link.failed_attempts or 0) + 1
             record(
                 db,
-                patient_actor(ip_address, user_agent),
+                patient_actor(origin),
                 "patient_link.wrong_birth_date",
                 "patient_access_link",
                 link.id,
@@ -294,7 +287,7 @@ def redeem_link(
             raise _refusal(reason)
         record(
             db,
-            patient_actor(ip_address, user_agent),
+            patient_actor(origin),
             f"patient_link.refused_{reason}",
             "patient_access_link",
             link.id,
@@ -317,7 +310,7 @@ def redeem_link(
     db.flush()
     record(
         db,
-        patient_actor(ip_address, user_agent),
+        patient_actor(origin),
         "patient.sign_in",
         "patient_session",
         session.id,
@@ -336,12 +329,16 @@ class CurrentPatient:
     patient: m.Patient
     clinic: m.Clinic
     session: m.PatientSession
+    # Where this request came from (web/patient_deps.py builds it); every audit event carries it.
+    origin: Origin = NOWHERE
 
-    def actor(self, ip_address: str | None = None, user_agent: str | None = None) -> Actor:
-        return patient_actor(ip_address, user_agent)
+    def actor(self) -> Actor:
+        return patient_actor(self.origin)
 
 
-def current_patient(db: Session, token: str | None, now: datetime) -> CurrentPatient | None:
+def current_patient(
+    db: Session, token: str | None, now: datetime, *, origin: Origin = NOWHERE
+) -> CurrentPatient | None:
     """The patient for a patient-session cookie, or None if missing, expired or signed out."""
     if not token:
         return None
@@ -354,17 +351,17 @@ def current_patient(db: Session, token: str | None, now: datetime) -> CurrentPat
     clinic = db.get(m.Clinic, patient.clinic_id)
     if clinic is None:
         return None
-    return CurrentPatient(patient, clinic, session)
+    return CurrentPatient(patient, clinic, session, origin)
 
 
-def sign_out(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | None = None) -> None:
+def sign_out(db: Session, me: CurrentPatient, now: datetime) -> None:
     begin_write(db)
     session = db.get(m.PatientSession, me.session.id)
     if session is not None and session.revoked_at is None:
         session.revoked_at = now
     record(
         db,
-        me.actor(ip_address),
+        me.actor(),
         "patient.sign_out",
         "patient_session",
         me.session.id,

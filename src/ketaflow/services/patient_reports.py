@@ -62,7 +62,6 @@ def patient_reports(
     patient_id: uuid.UUID,
     *,
     since: datetime | None = None,
-    ip_address: str | None = None,
 ) -> PatientReports:
     """The patient's questions and home questionnaires (since `since`, if given); audited."""
     patient = db.get(m.Patient, patient_id)
@@ -82,7 +81,7 @@ def patient_reports(
     answers = [scored(q) for q in db.scalars(rs.order_by(m.QuestionnaireResponse.answered_at.desc()))]
     record_read(
         db,
-        who.actor(ip_address),
+        who.actor(),
         "patient_reports.read",
         "patient",
         patient.id,

@@ -108,7 +108,7 @@ def require(who: CurrentUser, action: Action, clinic_id: uuid.UUID) -> None:
     """Refuse unless `who` holds a role at `clinic_id` that allows `action`."""
     roles = who.roles.get(str(clinic_id))
     if not roles:
-        raise Forbidden("That record belongs to a clinic you are not a member of.")
+        raise Forbidden("That record belongs to a clinic you are not a member of.", clinic_id=clinic_id)
     if not roles & ALLOWED[action]:
         held = ", ".join(sorted(r.value.replace("_", " ") for r in roles))
-        raise Forbidden(f"Your role here ({held}) does not allow you to {action.value}.")
+        raise Forbidden(f"Your role here ({held}) does not allow you to {action.value}.", clinic_id=clinic_id)

@@ -63,10 +63,10 @@ class Home:
     opened_at: datetime | None = None
 
 
-def _audit_read(db: Session, me: CurrentPatient, action: str, ip_address: str | None) -> None:
+def _audit_read(db: Session, me: CurrentPatient, action: str) -> None:
     record_read(
         db,
-        me.actor(ip_address),
+        me.actor(),
         action,
         "patient",
         me.patient.id,
@@ -115,7 +115,7 @@ def _due(db: Session, patient_id: uuid.UUID, now: datetime) -> list[Due]:
     return out
 
 
-def home(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | None = None) -> Home:
+def home(db: Session, me: CurrentPatient, now: datetime) -> Home:
     """What the patient sees on /me; the read is audited."""
     pid = me.patient.id
     appointments = list(
@@ -151,19 +151,19 @@ def home(db: Session, me: CurrentPatient, now: datetime, *, ip_address: str | No
         link_from,
         me.session.created_at,
     )
-    _audit_read(db, me, "portal.home", ip_address)
+    _audit_read(db, me, "portal.home")
     return result
 
 
-def session_read(db: Session, me: CurrentPatient, *, ip_address: str | None = None) -> None:
+def session_read(db: Session, me: CurrentPatient) -> None:
     """Audit the patient reading their own session details (name, clinic, CSRF token)."""
-    _audit_read(db, me, "portal.session", ip_address)
+    _audit_read(db, me, "portal.session")
 
 
-def questions(db: Session, me: CurrentPatient, *, ip_address: str | None = None) -> list[m.PatientQuestion]:
+def questions(db: Session, me: CurrentPatient) -> list[m.PatientQuestion]:
     """The patient's questions for the psychiatrist, newest first; the read is audited."""
     result = _questions(db, me.patient.id)
-    _audit_read(db, me, "patient_question.list", ip_address)
+    _audit_read(db, me, "patient_question.list")
     return result
 
 
@@ -179,9 +179,7 @@ def check_question(text: str) -> str:
     return text
 
 
-def add_question(
-    db: Session, me: CurrentPatient, text: str, now: datetime, *, ip_address: str | None = None
-) -> m.PatientQuestion:
+def add_question(db: Session, me: CurrentPatient, text: str, now: datetime) -> m.PatientQuestion:
     """Keep a question for the psychiatrist (1 to 2000 characters)."""
     text = check_question(text)
     begin_write(db)
@@ -197,7 +195,7 @@ def add_question(
     db.flush()
     record(
         db,
-        me.actor(ip_address),
+        me.actor(),
         "patient_question.add",
         "patient_question",
         question.id,
@@ -239,8 +237,6 @@ def submit(
     instrument: Instrument,
     answers: Sequence[int | None],
     now: datetime,
-    *,
-    ip_address: str | None = None,
 ) -> Submitted:
     """Score and keep the patient's answers; all items are required (the scales rules say so).
 
@@ -266,7 +262,7 @@ def submit(
     )
     db.add(response)
     db.flush()
-    actor = me.actor(ip_address)
+    actor = me.actor()
     record(
         db,
         actor,
@@ -299,9 +295,7 @@ def submit(
     return Submitted(response, scored, suicide_risk)
 
 
-def sent(
-    db: Session, me: CurrentPatient, response_id: uuid.UUID, *, ip_address: str | None = None
-) -> Submitted:
+def sent(db: Session, me: CurrentPatient, response_id: uuid.UUID) -> Submitted:
     """One of the patient's own home questionnaires, scored again for the thank-you page."""
     response = db.get(m.QuestionnaireResponse, response_id)
     if (
@@ -314,7 +308,7 @@ def sent(
     scored = score(response.instrument.value, response.answers)
     record_read(
         db,
-        me.actor(ip_address),
+        me.actor(),
         "questionnaire.read",
         "questionnaire_response",
         response.id,

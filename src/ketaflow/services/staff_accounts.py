@@ -26,12 +26,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid
+from ketaflow.audit_codes import OPERATOR_ROLE
+from ketaflow.errors import Conflict, Forbidden, Hidden, InvalidInput, NotFound, invalid
 from ketaflow.input_rules import email_address, email_lookup_key, person_name
 from ketaflow.passwords import check_new_password
 from ketaflow.security import hash_password, new_token, token_digest, verify_password
 from ketaflow.services import mfa
-from ketaflow.services.audit import Actor, record, record_read
+from ketaflow.services.audit import Actor, cli_origin, record, record_read
 from ketaflow.services.auth import CurrentUser, SignedIn, end_all_sessions, open_session
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store.engine import begin_write
@@ -109,8 +110,10 @@ def _may_manage(who: CurrentUser, user: StaffUser, roles: dict[uuid.UUID, set[Ro
 
 def _target(db: Session, who: CurrentUser, user_id: uuid.UUID, *, not_self: str | None = None) -> StaffUser:
     user = db.get(StaffUser, user_id)
-    if user is None or user.organization_id != who.user.organization_id:
+    if user is None:
         raise NotFound("There is no such staff member in your organization.")
+    if user.organization_id != who.user.organization_id:
+        raise Hidden("There is no such staff member in your organization.")
     if not_self and user.id == who.user.id:
         raise Forbidden(not_self)
     if not _may_manage(who, user, _roles_of(db, user.id)):
@@ -120,7 +123,7 @@ def _target(db: Session, who: CurrentUser, user_id: uuid.UUID, *, not_self: str 
     return user
 
 
-def directory(db: Session, who: CurrentUser, *, ip_address: str | None = None) -> StaffDirectory:
+def directory(db: Session, who: CurrentUser) -> StaffDirectory:
     """The staff `who` may see: everyone with a role at a clinic where they manage staff (and, for an
     administrator, accounts with no role left). The read is audited."""
     clinics = _manager_clinics(db, who)
@@ -147,16 +150,14 @@ def directory(db: Session, who: CurrentUser, *, ip_address: str | None = None) -
     for user in sorted(users, key=lambda u: (u.full_name.casefold(), u.email)):
         roles = _roles_of(db, user.id)
         rows.append(StaffRow(user, roles, _may_manage(who, user, roles), user.mfa_enabled_at is not None))
-    record_read(db, who.actor(ip_address), "staff.list", "staff_user", None, details={"rows": len(rows)})
+    record_read(db, who.actor(), "staff.list", "staff_user", None, details={"rows": len(rows)})
     return StaffDirectory(rows, clinics, {c.id: _grantable(who, c.id) for c in clinics})
 
 
-def staff_member(
-    db: Session, who: CurrentUser, user_id: uuid.UUID, *, ip_address: str | None = None
-) -> StaffRow:
+def staff_member(db: Session, who: CurrentUser, user_id: uuid.UUID) -> StaffRow:
     user = _target(db, who, user_id)
     roles = _roles_of(db, user.id)
-    record_read(db, who.actor(ip_address), "staff.read", "staff_user", user.id)
+    record_read(db, who.actor(), "staff.read", "staff_user", user.id)
     return StaffRow(user, roles, True, user.mfa_enabled_at is not None)
 
 
@@ -386,9 +387,10 @@ def operator_reset_link(db: Session, email: str, now: datetime) -> IssuedLink:
             expires_at=expires,
         )
     )
+    origin = cli_origin("reset-link")
     record(
         db,
-        Actor(None, OPERATOR),
+        Actor(None, OPERATOR, origin.ip_address, origin.user_agent, roles=OPERATOR_ROLE),
         "staff.reset_link_issued",
         "staff_user",
         user.id,

@@ -10,19 +10,22 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import ketaflow
-from ketaflow.errors import Conflict, Forbidden, InvalidInput, KetaflowError, NotFound
+from ketaflow.errors import Conflict, Forbidden, Hidden, InvalidInput, KetaflowError, NotFound
 from ketaflow.security import dummy_hash
 from ketaflow.settings import get_settings
 from ketaflow.store.engine import make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web import forms
+from ketaflow.web.access_log import AccessLog
 from ketaflow.web.api_docs import mount_api_docs
 from ketaflow.web.deps import SignInNeeded, page
 from ketaflow.web.nul_guard import RefuseUnstorable
+from ketaflow.web.refusals import audit_refusal
 from ketaflow.web.request_size import LimitBody
 from ketaflow.web.routes import (
     account,
@@ -100,6 +103,8 @@ def create_app(
     @app.exception_handler(KetaflowError)
     async def _domain_error(request: Request, exc: KetaflowError) -> Response:
         status = next((code for cls, code in STATUS_FOR.items() if isinstance(exc, cls)), 400)
+        if isinstance(exc, (Forbidden, Hidden)):  # a refused attempt is audited (web/refusals.py)
+            await run_in_threadpool(audit_refusal, request, exc, status)
         if wants_json(request):
             return JSONResponse(forms.refusal(exc), status_code=status)
         return page(request, "error.html", status_code=status, message=exc.message)
@@ -192,6 +197,9 @@ def create_app(
             request, "error.html", status_code=status, message=message
         ),
     )
+    # Inside the proxy-header step (so it logs the client's resolved address), outside the rest
+    # (so it logs a 413 or a refused NUL too): one JSON line per request (web/access_log.py).
+    app.add_middleware(AccessLog)
     # Outermost: the client address and scheme every other part sees. uvicorn's own proxy-header
     # handling is switched off (cli/system.py), so this is the one place they are read, and only
     # from a configured proxy: with none, a forwarded header is ignored and the connection counts.

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from ketaflow.settings import get_settings
 from ketaflow.store.engine import make_engine
+from ketaflow.web import access_log
 from ketaflow.web.app import create_app
 
 # The cyclic garbage collector's youngest generation is collected every 700 allocations
@@ -28,6 +29,7 @@ def tune_gc() -> None:
 
 def create() -> FastAPI:
     """The app on the database named by KETAFLOW_DATABASE_URL (or the default SQLite file)."""
+    access_log.configure(get_settings().access_log)  # each worker process writes its own lines
     app = create_app(make_engine(get_settings().resolved_database_url()))
     tune_gc()
     return app

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Forbidden
 from ketaflow.security import new_token
 from ketaflow.services import auth
+from ketaflow.services.audit import Actor, Origin
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store.models import utcnow
 
@@ -53,13 +54,21 @@ Db = Annotated[Session, Depends(get_db)]
 
 
 def _who_or_none(request: Request, db: Db) -> auth.CurrentUser | None:
-    return auth.current_user(db, request.cookies.get(COOKIE))
+    return _seen(request, auth.current_user(db, request.cookies.get(COOKIE), origin=request_origin(request)))
 
 
 def _who(request: Request, db: Db) -> auth.CurrentUser:
-    who = auth.current_user(db, request.cookies.get(COOKIE))
+    who = _seen(request, auth.current_user(db, request.cookies.get(COOKIE), origin=request_origin(request)))
     if who is None:
         raise SignInNeeded()
+    return who
+
+
+def _seen(request: Request, who: auth.CurrentUser | None) -> auth.CurrentUser | None:
+    """Keep the signed-in user on the request: the access log names them, and a refusal is audited
+    under their name (web/refusals.py)."""
+    if who is not None:
+        request.state.who = who
     return who
 
 
@@ -69,7 +78,9 @@ MaybeWho = Annotated[auth.CurrentUser | None, Depends(_who_or_none)]
 
 def _code_step(request: Request, db: Db) -> auth.CurrentUser:
     """A half-done sign-in waiting for its second-factor code (services/mfa.py)."""
-    who = auth.pending_user(db, request.cookies.get(COOKIE), auth.SECOND_FACTOR)
+    who = auth.pending_user(
+        db, request.cookies.get(COOKIE), auth.SECOND_FACTOR, origin=request_origin(request)
+    )
     if who is None:
         raise SignInNeeded()
     return who
@@ -78,7 +89,10 @@ def _code_step(request: Request, db: Db) -> auth.CurrentUser:
 def _enrolling(request: Request, db: Db) -> auth.CurrentUser:
     """A signed-in user, or a half-done sign-in whose role requires setting a second factor up."""
     token = request.cookies.get(COOKIE)
-    who = auth.current_user(db, token) or auth.pending_user(db, token, auth.ENROL)
+    origin = request_origin(request)
+    who = auth.current_user(db, token, origin=origin) or auth.pending_user(
+        db, token, auth.ENROL, origin=origin
+    )
     if who is None:
         raise SignInNeeded()
     return who
@@ -194,3 +208,22 @@ def client_ip(request: Request) -> str | None:
     first address in X-Forwarded-For that is not a trusted proxy (set by the middleware in
     web/app.py). Never a header a client could send straight to the server."""
     return request.client.host[:64] if request.client else None
+
+
+def request_origin(request: Request) -> Origin:
+    """Where a request came from, for its audit events: the one place it is built from a request
+    (the signed-in staff member, the patient and anonymous actors all take it from here)."""
+    return Origin(client_ip(request), request.headers.get("user-agent"))
+
+
+def route_template(request: Request) -> str:
+    """The matched route's template ("/patients/{patient_id}"), never the raw path (which holds
+    record ids); "(no route)" when nothing matched, e.g. a 404 for an unknown address."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "(no route)"
+
+
+def anonymous_actor(request: Request) -> Actor:
+    """The audit actor for someone not signed in (a password-reset link, a sign-in form)."""
+    origin = request_origin(request)
+    return Actor(None, "anonymous", origin.ip_address, origin.user_agent)

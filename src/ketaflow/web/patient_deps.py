@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from ketaflow.errors import Forbidden
 from ketaflow.services import patient_access
 from ketaflow.services.patient_access import CurrentPatient
-from ketaflow.web.deps import Db, Now
+from ketaflow.web.deps import Db, Now, request_origin
 
 PATIENT_COOKIE = "ketaflow_patient"
 SIGN_IN_NEEDED = (
@@ -21,12 +21,22 @@ SIGN_IN_NEEDED = (
 )
 
 
+def _signed_in(request: Request, db: Db, now: Now) -> CurrentPatient | None:
+    """The patient of the request's patient cookie, with where the request came from; kept on the
+    request for the audit of a refusal (web/refusals.py)."""
+    token = request.cookies.get(PATIENT_COOKIE)
+    me = patient_access.current_patient(db, token, now, origin=request_origin(request))
+    if me is not None:
+        request.state.patient = me
+    return me
+
+
 def _patient_or_none(request: Request, db: Db, now: Now) -> CurrentPatient | None:
-    return patient_access.current_patient(db, request.cookies.get(PATIENT_COOKIE), now)
+    return _signed_in(request, db, now)
 
 
 def _patient(request: Request, db: Db, now: Now) -> CurrentPatient:
-    me = patient_access.current_patient(db, request.cookies.get(PATIENT_COOKIE), now)
+    me = _signed_in(request, db, now)
     if me is None:
         # The app answers HTTP errors with the sentence: JSON under /api/, the error page otherwise.
         raise HTTPException(status_code=401, detail=SIGN_IN_NEEDED)

@@ -124,12 +124,14 @@ def test_a_change_without_the_csrf_header_is_refused_and_changes_nothing(
     who: dict[str, Caller], demo_engine: Engine, method: str, path: str, body: dict[str, Any]
 ) -> None:
     pid, plan_id = _planned(demo_engine, who)
+    done = select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.outcome == "success")
+    refused = select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.outcome == "refused")
     with demo_engine.connect() as conn:
-        before = conn.scalar(select(func.count()).select_from(m.AuditEvent))
+        before, refused_before = conn.scalar(done), conn.scalar(refused)
     r = who["psychiatrist"].client.request(method, path.format(pid=pid, plan=plan_id), json=body)
     assert r.status_code == 403 and "X-CSRF-Token" in r.json()["error"]
-    with demo_engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(m.AuditEvent)) == before
+    with demo_engine.connect() as conn:  # nothing done: only the refusal is audited (issue 12)
+        assert (conn.scalar(done), conn.scalar(refused)) == (before, (refused_before or 0) + 1)
 
 
 # ---------------------------------------------------------------------------------- bad inputs

@@ -255,9 +255,11 @@ def test_a_change_without_the_csrf_header_is_refused_and_changes_nothing(
     appt = world.appointment(AppointmentStatus.BOOKED)
     sid = world.ordered_session(who["psychiatrist"])
     owner = who["front_desk"] if "check-in" in path else who["psychiatrist"]
+    done = select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.outcome == "success")
+    refused = select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.outcome == "refused")
     with demo_engine.connect() as conn:
-        before = conn.scalar(select(func.count()).select_from(m.AuditEvent))
+        before, refused_before = conn.scalar(done), conn.scalar(refused)
     r = owner.client.request(method, path.format(appt=appt.id, sid=sid), json=body)
     assert r.status_code == 403 and "X-CSRF-Token" in r.json()["error"]
-    with demo_engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(m.AuditEvent)) == before
+    with demo_engine.connect() as conn:  # nothing done: only the refusal is audited (issue 12)
+        assert (conn.scalar(done), conn.scalar(refused)) == (before, (refused_before or 0) + 1)

@@ -101,9 +101,13 @@ def _status(client: TestClient, method: str, url: str, body: Any = None, headers
     return r.status_code
 
 
-def _audits(engine: Engine) -> int:
+def _audits(engine: Engine, outcome: str = "success") -> int:
+    """Audit events with this outcome (a refused attempt writes one refused event, issue 12)."""
     with engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(m.AuditEvent)) or 0
+        return (
+            conn.scalar(select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.outcome == outcome))
+            or 0
+        )
 
 
 # ---- the staff endpoint ------------------------------------------------------------------------
@@ -143,10 +147,11 @@ def test_issuing_without_the_csrf_header_is_refused_and_writes_nothing(
     who: dict[str, Caller], demo_engine: Engine
 ) -> None:
     pid = new_patient(demo_engine)
-    before = _audits(demo_engine)
+    before, refused = _audits(demo_engine), _audits(demo_engine, "refused")
     r = who["front_desk"].client.post(f"/api/patients/{pid}/portal-link")
     assert r.status_code == 403 and "X-CSRF-Token" in r.json()["error"]
-    assert _audits(demo_engine) == before
+    assert _audits(demo_engine) == before  # nothing done: only the refusal is audited
+    assert _audits(demo_engine, "refused") == refused + 1
 
 
 def test_issuing_for_an_unknown_or_malformed_patient(who: dict[str, Caller]) -> None:
@@ -181,12 +186,13 @@ def test_the_signed_in_patient_can_use_every_patient_endpoint(
 def test_a_patient_change_without_the_csrf_header_is_refused_and_writes_nothing(
     patient: PatientCaller, demo_engine: Engine, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
-    before = _audits(demo_engine)
+    before, refused = _audits(demo_engine), _audits(demo_engine, "refused")
     r = patient.client.request(method, path, json=body)
     assert r.status_code == 403 and "X-CSRF-Token" in r.json()["error"]
     wrong = patient.client.request(method, path, json=body, headers={"X-CSRF-Token": "not-it"})
     assert wrong.status_code == 403
-    assert _audits(demo_engine) == before
+    assert _audits(demo_engine) == before  # nothing done: only the two refusals are audited
+    assert _audits(demo_engine, "refused") == refused + 2
 
 
 def test_the_staff_csrf_token_is_not_the_patients(patient: PatientCaller, who: dict[str, Caller]) -> None:

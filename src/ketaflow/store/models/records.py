@@ -65,6 +65,14 @@ class AuditEvent(Identified, Base):
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The FHIR AuditEvent / IHE BALP shape (schema 0013; codes and mapping in ketaflow.audit_codes):
+    # how it went, what kind of event, the actor's role, why, and which server saw it.
+    outcome: Mapped[str] = mapped_column(String(12), default="success", server_default="success")
+    event_type: Mapped[str] = mapped_column(String(16), default="rest", server_default="rest")
+    event_subtype: Mapped[str | None] = mapped_column(String(16))
+    agent_role: Mapped[str | None] = mapped_column(String(64))
+    purpose_of_use: Mapped[str | None] = mapped_column(String(16))
+    source_observer: Mapped[str | None] = mapped_column(String(120))
 
 
 class WebSession(Identified, Base):

@@ -26,7 +26,7 @@ from ketaflow.web.deps import (
     FormWho,
     Now,
     Who,
-    client_ip,
+    anonymous_actor,
     page,
     set_session_cookie,
 )
@@ -36,11 +36,11 @@ NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _actor(request: Request, who: CurrentUser) -> Actor:
-    return who.actor(client_ip(request), request.headers.get("user-agent"))
+    return who.actor()  # its origin is the request's (web/deps.py)
 
 
 def _anonymous(request: Request) -> Actor:
-    return Actor(None, "anonymous", client_ip(request), request.headers.get("user-agent"))
+    return anonymous_actor(request)
 
 
 def _with_cookie(response: Response, request: Request, signed: SignedIn) -> Response:

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from ketaflow.errors import Forbidden, InvalidInput
 from ketaflow.services import auth
 from ketaflow.web import deps
-from ketaflow.web.deps import COOKIE, Db, FormWho, MaybeWho, Who, client_ip, page, set_session_cookie
+from ketaflow.web.deps import COOKIE, Db, FormWho, MaybeWho, Who, page, request_origin, set_session_cookie
 
 router = APIRouter()
 
@@ -43,13 +43,14 @@ def login(
 ) -> Response:
     if not deps.login_csrf_ok(request, csrf):
         return _login_page(request, status_code=403, email=email, error=deps.FORM_EXPIRED)
+    origin = request_origin(request)
     try:
         signed = auth.sign_in(
             db,
             email,
             password,
-            ip_address=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
+            ip_address=origin.ip_address,
+            user_agent=origin.user_agent,
             previous_token=request.cookies.get(COOKIE),
         )
     except auth.TooManyAttempts as exc:
@@ -77,7 +78,7 @@ def login(
 
 @router.post("/logout", include_in_schema=False)
 def logout(request: Request, db: Db, who: FormWho) -> Response:
-    auth.sign_out(db, who, ip_address=client_ip(request))
+    auth.sign_out(db, who)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response

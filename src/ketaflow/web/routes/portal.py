@@ -24,7 +24,7 @@ from ketaflow.services.permissions import Action, allowed
 from ketaflow.settings import get_settings
 from ketaflow.store import models as m
 from ketaflow.web.content import portal_content
-from ketaflow.web.deps import COOKIE, ApiWho, Db, FormWho, Now, Who, client_ip, page, set_session_cookie
+from ketaflow.web.deps import COOKIE, ApiWho, Db, FormWho, Now, Who, page, request_origin, set_session_cookie
 from ketaflow.web.forms import day
 from ketaflow.web.patient_deps import PATIENT_COOKIE, SIGN_IN_NEEDED, ApiMe, FormMe, MaybeMe, Me
 
@@ -47,11 +47,11 @@ def _link_url(request: Request, token: str) -> str:
 def _link_page(
     request: Request, db: Db, who: Any, patient_id: uuid.UUID, now: datetime, **extra: Any
 ) -> Response:
-    view = patient_access.link_page(db, who, patient_id, ip_address=client_ip(request))
+    view = patient_access.link_page(db, who, patient_id)
     # What the patient sent (questions, questionnaire answers) is clinical: the front desk, who
     # may give links, sees the link part only.
     reports = (
-        patient_reports.patient_reports(db, who, patient_id, ip_address=client_ip(request))
+        patient_reports.patient_reports(db, who, patient_id)
         if allowed(who, Action.READ_CLINICAL, view.clinic.id)
         else None
     )
@@ -79,10 +79,8 @@ def link_form(request: Request, patient_id: uuid.UUID, db: Db, who: Who, now: No
 
 @router.post("/patients/{patient_id}/portal-link", include_in_schema=False)
 def link_issue(request: Request, patient_id: uuid.UUID, db: Db, who: FormWho, now: Now) -> Response:
-    issued = patient_access.issue_link(
-        db, who, patient_id, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
-    )
-    view = patient_access.link_page(db, who, patient_id, ip_address=client_ip(request))
+    issued = patient_access.issue_link(db, who, patient_id, now)
+    view = patient_access.link_page(db, who, patient_id)
     url = _link_url(request, issued.token)
     # The handout for the patient, rendered (not redirected) so the link exists only in this one
     # response, to print and hand over; the staff pages never show it.
@@ -106,9 +104,7 @@ def link_issue(request: Request, patient_id: uuid.UUID, db: Db, who: FormWho, no
 def link_issue_api(request: Request, patient_id: uuid.UUID, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
     """Create a one-time link to the patient's own page, for a printout handed to the patient: the
     URL is returned only this once. Opening it asks the patient's date of birth."""
-    issued = patient_access.issue_link(
-        db, who, patient_id, now, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
-    )
+    issued = patient_access.issue_link(db, who, patient_id, now)
     return {
         "url": _link_url(request, issued.token),
         "expires_at": issued.link.expires_at.isoformat(),
@@ -157,11 +153,9 @@ def open_link(
     request: Request, token: str, db: Db, now: Now, date_of_birth: Annotated[str, Form()] = ""
 ) -> Response:
     # No CSRF field: the unguessable token in the address is the secret a forger lacks.
-    staff = auth.current_user(db, request.cookies.get(COOKIE))
+    staff = auth.current_user(db, request.cookies.get(COOKIE), origin=request_origin(request))
     if staff is not None:  # the person who issued it (or any colleague) in their own browser
-        refusal = patient_access.refuse_staff_browser(
-            db, token, staff, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
-        )
+        refusal = patient_access.refuse_staff_browser(db, token, staff)
         refused: Response = page(
             request, "portal_link_refused.html", status_code=403, message=refusal.message
         )
@@ -174,8 +168,7 @@ def open_link(
             token,
             now,
             date_of_birth=born,
-            ip_address=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
+            origin=request_origin(request),
         )
     except patient_access.LinkRefused as exc:
         if exc.gone or exc.message == patient_access.NOT_VALID:
@@ -193,7 +186,7 @@ def open_link(
 
 
 def _home_page(request: Request, db: Db, me: CurrentPatient, now: datetime, **extra: Any) -> Response:
-    view = portal.home(db, me, now, ip_address=client_ip(request))
+    view = portal.home(db, me, now)
     status = extra.pop("status_code", 200)
     extra.setdefault("question_error", None)
     extra.setdefault("question_text", "")
@@ -232,7 +225,7 @@ def question_form(
     request: Request, db: Db, me: FormMe, now: Now, text: Annotated[str, Form()] = ""
 ) -> Response:
     try:
-        portal.add_question(db, me, text, now, ip_address=client_ip(request))
+        portal.add_question(db, me, text, now)
     except InvalidInput as exc:
         db.rollback()
         return _home_page(
@@ -309,7 +302,7 @@ def questionnaire_submit(
     typed = {i: v for i, v in typed.items() if i <= len(form.items)}
     try:
         answers = _parse_answers(form.name, typed, len(form.items))
-        done = portal.submit(db, me, instrument, answers, now, ip_address=client_ip(request))
+        done = portal.submit(db, me, instrument, answers, now)
     except (InvalidInput, Conflict) as exc:
         db.rollback()  # nothing of a refused questionnaire is kept
         missing = {i for i, v in typed.items() if not v.strip()}
@@ -321,7 +314,7 @@ def questionnaire_submit(
 @router.get("/me/questionnaires/{key}/sent/{response_id}", include_in_schema=False)
 def questionnaire_sent(request: Request, key: str, response_id: uuid.UUID, db: Db, me: Me) -> Response:
     form = portal.questionnaire(portal.instrument_for(key))
-    done = portal.sent(db, me, response_id, ip_address=client_ip(request))
+    done = portal.sent(db, me, response_id)
     response = page(
         request,
         "portal_questionnaire_done.html",
@@ -336,7 +329,7 @@ def questionnaire_sent(request: Request, key: str, response_id: uuid.UUID, db: D
 
 @router.post("/me/sign-out", include_in_schema=False)
 def sign_out_form(request: Request, db: Db, me: FormMe, now: Now) -> Response:
-    patient_access.sign_out(db, me, now, ip_address=client_ip(request))
+    patient_access.sign_out(db, me, now)
     response = RedirectResponse("/me/signed-out", status_code=303)
     response.delete_cookie(PATIENT_COOKIE, path="/")
     return response
@@ -353,7 +346,7 @@ def signed_out(request: Request) -> Response:
 @router.get("/api/me/session")
 def session_api(request: Request, db: Db, me: Me) -> dict[str, Any]:
     """The signed-in patient's session and the CSRF token to send (X-CSRF-Token) with changes."""
-    portal.session_read(db, me, ip_address=client_ip(request))
+    portal.session_read(db, me)
     return {
         "given_name": me.patient.given_name,
         "clinic": me.clinic.name,
@@ -374,7 +367,7 @@ def _appointment(a: m.Appointment, zone: ZoneInfo) -> dict[str, Any]:
 @router.get("/api/me/home")
 def home_api(request: Request, db: Db, me: Me, now: Now) -> dict[str, Any]:
     """The patient's page as data: next appointments, clinic, questionnaires due, questions."""
-    view = portal.home(db, me, now, ip_address=client_ip(request))
+    view = portal.home(db, me, now)
     c = view.clinic
     return {
         "given_name": view.patient.given_name,
@@ -408,7 +401,7 @@ def _question(q: m.PatientQuestion) -> dict[str, Any]:
 @router.get("/api/me/questions")
 def questions_api(request: Request, db: Db, me: Me) -> list[dict[str, Any]]:
     """The patient's questions for the psychiatrist, newest first."""
-    return [_question(q) for q in portal.questions(db, me, ip_address=client_ip(request))]
+    return [_question(q) for q in portal.questions(db, me)]
 
 
 class QuestionIn(BaseModel):
@@ -418,7 +411,7 @@ class QuestionIn(BaseModel):
 @router.post("/api/me/questions")
 def question_api(request: Request, body: QuestionIn, db: Db, me: ApiMe, now: Now) -> dict[str, Any]:
     """Keep a question for the psychiatrist (1 to 2000 characters)."""
-    return _question(portal.add_question(db, me, body.text, now, ip_address=client_ip(request)))
+    return _question(portal.add_question(db, me, body.text, now))
 
 
 @router.get("/api/me/questionnaires/{key}")
@@ -444,7 +437,7 @@ def questionnaire_submit_api(
     request: Request, key: str, body: AnswersIn, db: Db, me: ApiMe, now: Now
 ) -> dict[str, Any]:
     """Answer a questionnaire: every item is required; item 9 of the PHQ-9 above 0 alerts the team."""
-    done = portal.submit(db, me, portal.instrument_for(key), body.answers, now, ip_address=client_ip(request))
+    done = portal.submit(db, me, portal.instrument_for(key), body.answers, now)
     crisis = portal_content().crisis(me.clinic.country)
     return {
         "id": str(done.response.id),
@@ -461,7 +454,7 @@ def questionnaire_submit_api(
 @router.post("/api/me/sign-out")
 def sign_out_api(request: Request, db: Db, me: ApiMe, now: Now) -> Response:
     """End the patient session."""
-    patient_access.sign_out(db, me, now, ip_address=client_ip(request))
+    patient_access.sign_out(db, me, now)
     response = Response(status_code=204)
     response.delete_cookie(PATIENT_COOKIE, path="/")
     return response

@@ -18,7 +18,7 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.settings import get_settings
 from ketaflow.store.models import Clinic, StaffUser
 from ketaflow.vocabulary import Role
-from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, client_ip, page
+from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -26,7 +26,7 @@ ROLE_LABELS = {r: r.value.replace("_", " ") for r in Role}
 
 
 def _actor(request: Request, who: CurrentUser) -> Actor:
-    return who.actor(client_ip(request), request.headers.get("user-agent"))
+    return who.actor()  # its origin is the request's (web/deps.py)
 
 
 def _link_url(request: Request, token: str) -> str:
@@ -72,7 +72,7 @@ def _all_clinics(db: Db, who: CurrentUser) -> dict[uuid.UUID, Clinic]:
 
 
 def _list_page(request: Request, db: Db, who: CurrentUser, status_code: int = 200, **extra: Any) -> Response:
-    view = staff_accounts.directory(db, who, ip_address=client_ip(request))
+    view = staff_accounts.directory(db, who)
     extra.setdefault("error", None)
     extra.setdefault("issued", None)
     extra.setdefault("form", {})
@@ -128,8 +128,8 @@ def staff_create_form(
 def _member_page(
     request: Request, db: Db, who: CurrentUser, user_id: uuid.UUID, status_code: int = 200, **extra: Any
 ) -> Response:
-    row = staff_accounts.staff_member(db, who, user_id, ip_address=client_ip(request))
-    view = staff_accounts.directory(db, who, ip_address=client_ip(request))
+    row = staff_accounts.staff_member(db, who, user_id)
+    view = staff_accounts.directory(db, who)
     extra.setdefault("error", None)
     extra.setdefault("issued", None)
     response = page(
@@ -208,7 +208,7 @@ def member_mfa_reset_form(request: Request, user_id: uuid.UUID, db: Db, who: For
 @router.get("/api/staff")
 def staff_api(request: Request, db: Db, who: Who) -> Response:
     """The staff you manage (administrator; director: their clinic's), with roles per clinic."""
-    view = staff_accounts.directory(db, who, ip_address=client_ip(request))
+    view = staff_accounts.directory(db, who)
     clinics = _all_clinics(db, who)
     response = JSONResponse(
         {
@@ -252,7 +252,7 @@ def staff_create_api(request: Request, body: StaffIn, db: Db, who: ApiWho, now: 
 @router.get("/api/staff/{user_id}")
 def member_api(request: Request, user_id: uuid.UUID, db: Db, who: Who) -> Response:
     """One staff member you manage."""
-    row = staff_accounts.staff_member(db, who, user_id, ip_address=client_ip(request))
+    row = staff_accounts.staff_member(db, who, user_id)
     response = JSONResponse(_user_json(row, _all_clinics(db, who)))
     response.headers.update(NO_STORE)
     return response
