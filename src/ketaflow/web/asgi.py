@@ -27,7 +27,8 @@ def tune_gc() -> None:
 
 
 def create() -> FastAPI:
-    """The app on the database named by KETAFLOW_DATABASE_URL (or the default SQLite file)."""
-    app = create_app(make_engine(get_settings().resolved_database_url()))
+    """The app on the database named by KETAFLOW_APP_DATABASE_URL, else KETAFLOW_DATABASE_URL
+    (or the default SQLite file)."""
+    app = create_app(make_engine(get_settings().resolved_app_database_url()))
     tune_gc()
     return app
