@@ -191,14 +191,13 @@ def grant_app_privileges(conn: Connection, role: str) -> Grants:
     """Reset and grant `role`'s privileges on the current schema (see the module doc); the caller commits."""
     database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
     r, s = _quote(conn, role), _quote(conn, schema)
-    relations = dict(
-        conn.execute(
-            text(
-                f"SELECT relname, relkind FROM pg_class WHERE relnamespace = {_SCHEMA} "
-                "AND relkind IN ('r', 'p', 'v', 'm')"
-            )
-        ).all()
+    rows = conn.execute(
+        text(
+            f"SELECT relname, relkind FROM pg_class WHERE relnamespace = {_SCHEMA} "
+            "AND relkind IN ('r', 'p', 'v', 'm')"
+        )
     )
+    relations: dict[str, str] = {str(name): str(kind) for name, kind in rows}
     append_only = sorted(set(guarded_tables(conn)) & set(relations))
     read_only = sorted(n for n, kind in relations.items() if n in READ_ONLY_TABLES or kind in ("v", "m"))
     mutable = sorted(set(relations) - set(append_only) - set(read_only))

@@ -287,3 +287,32 @@ def test_an_operator_sets_up_owner_and_app_role_and_serves_as_the_app(
             ],
         )
         assert refused.exit_code == 2 and sentence in refused.output, refused.output
+
+
+def test_serve_connects_by_the_app_url_and_warns_when_it_holds_owner_powers(
+    engine: Engine, owner_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketaflow.settings import get_settings
+
+    served: list[str | None] = []
+    monkeypatch.setattr(
+        "ketaflow.web.app.create_app", lambda eng: served.append(eng.url.username) or object()
+    )
+    monkeypatch.setattr("ketaflow.web.asgi.tune_gc", lambda: None)
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    monkeypatch.setenv("KETAFLOW_APP_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        as_app = runner.invoke(app, ["serve", "--workers", "1"])
+        owner_url = owner_engine.url.render_as_string(hide_password=False)
+        as_owner = runner.invoke(app, ["serve", "--workers", "1", "--database-url", owner_url])
+    finally:
+        get_settings.cache_clear()
+    assert as_app.exit_code == 0 and as_owner.exit_code == 0, as_app.output + as_owner.output
+    assert served == [engine.url.username, owner_engine.url.username]
+    assert "Warning" not in as_app.output
+    if owner_engine.dialect.name == "postgresql":
+        assert "is a superuser, so the app could disable the triggers" in as_owner.output
+        assert "KETAFLOW_APP_DATABASE_URL" in as_owner.output
+    else:
+        assert "Warning" not in as_owner.output
