@@ -8,6 +8,7 @@ The rest of the PostgreSQL suite runs as such a role too (tests/conftest.py): `e
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -316,3 +317,25 @@ def test_serve_connects_by_the_app_url_and_warns_when_it_holds_owner_powers(
         assert "KETAFLOW_APP_DATABASE_URL" in as_owner.output
     else:
         assert "Warning" not in as_owner.output
+
+
+@ON_POSTGRES
+def test_the_app_role_locks_an_append_only_row_without_update_rights(engine: Engine) -> None:
+    """FOR UPDATE needs UPDATE rights, which the app role has not on facts: `lock_row` takes an
+    advisory lock on the row's table and id there, and a second taker is kept out until commit."""
+    from ketaflow.store.engine import lock_row
+
+    key = "SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"
+    with Session(engine) as first, Session(engine) as second:
+        chart = make_chart(first)
+        first.flush()
+        lock_row(first, m.VitalSign, chart.vital.id)
+        lock_row(first, m.InfusionSession, chart.infusion.id)  # a mutable row: FOR UPDATE as before
+        taken = second.execute(text(key), {"k": f"ketaflow.row:vital_signs:{chart.vital.id}"}).scalar_one()
+        other = second.execute(text(key), {"k": f"ketaflow.row:vital_signs:{uuid.uuid4()}"}).scalar_one()
+        assert (taken, other) == (False, True)
+        first.rollback()
+        second.rollback()
+        again = second.execute(text(key), {"k": f"ketaflow.row:vital_signs:{chart.vital.id}"}).scalar_one()
+        assert again is True
+        second.rollback()
