@@ -65,9 +65,9 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
     _regrant(engine)
 
 
-def _regrant(engine) -> None:  # type: ignore[no-untyped-def]
+def _regrant(engine, *, hint: bool = True) -> None:  # type: ignore[no-untyped-def]
     """After a migration on PostgreSQL, give the app role (KETAFLOW_APP_DATABASE_URL) its grants on
-    the tables as they are now; without that setting, say that `db roles` must follow."""
+    the tables as they are now; without that setting, say (with `hint`) that `db roles` must follow."""
     if engine.dialect.name != "postgresql":
         return
     from ketaflow.settings import get_settings
@@ -76,6 +76,8 @@ def _regrant(engine) -> None:  # type: ignore[no-untyped-def]
     try:
         app_url = get_settings().app_database_url
         if not app_url:
+            if not hint:
+                return
             typer.echo(
                 "If the app connects as a role of its own, run `ketaflow db roles` now to grant it the "
                 "tables as they are (or set KETAFLOW_APP_DATABASE_URL and `db upgrade` does it)."
@@ -183,6 +185,7 @@ def demo_data(
         f"{counts['infusion_sessions']:,} infusion sessions, {counts['vital_signs']:,} vital-sign sets, "
         f"{counts['questionnaire_responses']:,} questionnaires."
     )
+    _regrant(engine, hint=False)  # --rebuild dropped the tables and their grants with them
     if engine.dialect.name == "postgresql":
         # The outcomes dashboard reads a stored summary on PostgreSQL; write the first one now.
         from ketaflow.services.outcomes.summary import refresh_outcome_summaries
