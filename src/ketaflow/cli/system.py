@@ -70,6 +70,8 @@ def _regrant(engine, *, hint: bool = True) -> None:  # type: ignore[no-untyped-d
     the tables as they are now; without that setting, say (with `hint`) that `db roles` must follow."""
     if engine.dialect.name != "postgresql":
         return
+    from sqlalchemy.exc import DBAPIError
+
     from ketaflow.settings import get_settings
     from ketaflow.store.db_roles import app_role_from_url, apply_app_role
 
@@ -84,9 +86,16 @@ def _regrant(engine, *, hint: bool = True) -> None:  # type: ignore[no-untyped-d
             )
             return
         grants = apply_app_role(engine, app_role_from_url(app_url), create=False)
-    except KetaflowError as exc:
-        fail(f"The schema is migrated, but the app role's grants were not re-applied: {exc}")
+    except (KetaflowError, DBAPIError) as exc:
+        fail(f"The schema is migrated, but the app role's grants were not re-applied: {_reason(exc)}")
     typer.echo(_grants_sentence(grants))
+
+
+def _reason(exc: Exception) -> str:
+    """One line saying why: our own sentence, or the database's first line (never the SQL sent)."""
+    if isinstance(exc, KetaflowError):
+        return str(exc)
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
 
 def _grants_sentence(grants) -> str:  # type: ignore[no-untyped-def]
@@ -110,6 +119,8 @@ def db_roles(
     shown. Safe to run again: it re-applies the grants, so run it after every `db upgrade` (which
     does so itself when KETAFLOW_APP_DATABASE_URL is set). On SQLite it explains that roles do not
     apply and changes nothing."""
+    from sqlalchemy.exc import DBAPIError
+
     from ketaflow.settings import get_settings
     from ketaflow.store.db_roles import app_role_from_url, apply_app_role
 
@@ -129,8 +140,8 @@ def db_roles(
                 "postgresql://ketaflow_app:PASSWORD@host/dbname (or give --app-database-url)."
             )
         grants = apply_app_role(engine, app_role_from_url(app_url))
-    except KetaflowError as exc:
-        fail(str(exc))
+    except (KetaflowError, DBAPIError) as exc:
+        fail(f"Nothing was changed: {_reason(exc)}")
     if as_json:
         emit_json(dataclasses.asdict(grants))
         return

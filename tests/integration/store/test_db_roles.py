@@ -347,3 +347,23 @@ def test_the_app_role_locks_an_append_only_row_without_update_rights(engine: Eng
         again = second.execute(text(key), {"k": f"ketaflow.row:vital_signs:{chart.vital.id}"}).scalar_one()
         assert again is True
         second.rollback()
+
+
+@pytest.mark.postgres
+def test_an_owner_that_may_not_create_roles_is_told_what_to_ask_for(cluster: Callable[[str], str]) -> None:
+    admin = make_engine(postgres_url_or_skip(), isolation_level="AUTOCOMMIT")
+    database, owner, app_role = cluster(""), cluster("_owner"), cluster("_app")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {owner} LOGIN")  # no CREATEROLE
+        conn.exec_driver_sql(f"CREATE DATABASE {database} OWNER {owner}")
+    admin.dispose()
+    server = make_engine(postgres_url_or_skip()).url
+    owner_arg = server.set(username=owner, database=database).render_as_string(hide_password=False)
+    app_arg = server.set(username=app_role, password="pw-never-shown", database=database)
+    assert runner.invoke(app, ["db", "upgrade", "--database-url", owner_arg]).exit_code == 0
+    args = ["db", "roles", "--database-url", owner_arg]
+    refused = runner.invoke(app, [*args, "--app-database-url", app_arg.render_as_string(hide_password=False)])
+    assert refused.exit_code == 2, refused.output
+    assert f"The role {owner} may not create or change roles" in refused.output
+    assert f"CREATE ROLE {app_role} LOGIN" in refused.output and "pw-never-shown" not in refused.output
+    assert "Traceback" not in refused.output
