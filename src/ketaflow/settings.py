@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     # One URL picks the engine: sqlite:///path (default, embedded) or
     # postgresql+psycopg://user@host/db (a network on PostgreSQL).
     database_url: str | None = None
+    # The URL the web app (`serve`) connects by, when it differs from the one above: on
+    # PostgreSQL the application's own role, which owns nothing and may not change a charted
+    # fact (`ketaflow db roles` makes it; store/db_roles.py). KETAFLOW_DATABASE_URL then names
+    # the owner, used by `db upgrade`, `db roles` and the other commands. Unset: serve uses
+    # KETAFLOW_DATABASE_URL (as on SQLite, where roles do not apply).
+    app_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # The address patients reach this server by (e.g. https://care.example.org): the
@@ -151,6 +157,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'ketaflow.sqlite').resolve()}"
+
+    def resolved_app_database_url(self) -> str:
+        """The database URL the web app serves from: KETAFLOW_APP_DATABASE_URL, else the owner's."""
+        if self.app_database_url:
+            return normalise_database_url(self.app_database_url)
+        return self.resolved_database_url()
 
 
 SECRET_KEY_SETTING = "KETAFLOW_SECRET_KEY"

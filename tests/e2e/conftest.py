@@ -119,14 +119,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 @pytest.fixture(scope="session")
 def live_server_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The same demo network and server on a brand-new PostgreSQL database (dropped afterwards);
-    skipped without KETAFLOW_TEST_POSTGRES_URL, as the other PostgreSQL tests are."""
+    """The same demo network and server on a brand-new PostgreSQL database (dropped afterwards),
+    built by the owner and served as the application's own role; skipped without
+    KETAFLOW_TEST_POSTGRES_URL, as the other PostgreSQL tests are."""
     from tests.conftest import FreshDatabases
 
     databases = FreshDatabases("postgres", tmp_path_factory.mktemp("e2e-pg"))
     try:
-        engine = databases.new()
-        _demo(engine)
+        owner = databases.new()
+        _demo(owner)
+        engine = databases.app_engine(owner)  # served as the app's own role, as in production
         with _serving(engine, engine.url.render_as_string(hide_password=False)) as live:
             yield live
     finally:

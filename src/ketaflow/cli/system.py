@@ -25,6 +25,15 @@ DatabaseUrl = Annotated[
     ),
 ]
 
+AppDatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--app-database-url",
+        help="The application's own URL, postgresql://ROLE:PASSWORD@host/db; default: "
+        "KETAFLOW_APP_DATABASE_URL (prefer the variable: other users of the machine can see a command line).",
+    ),
+]
+
 
 def _engine(database_url: str | None):  # type: ignore[no-untyped-def]
     from ketaflow.settings import get_settings
@@ -53,6 +62,98 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
     except Exception as exc:  # noqa: BLE001 - report the driver's one-line reason
         fail(f"The migration failed and nothing was changed: {str(exc).splitlines()[0]}")
     typer.echo(f"Database schema: {before or 'empty'} -> {head_revision()} ({engine.url.render_as_string()})")
+    _regrant(engine)
+
+
+def _regrant(engine, *, hint: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """After a migration on PostgreSQL, give the app role (KETAFLOW_APP_DATABASE_URL) its grants on
+    the tables as they are now; without that setting, say (with `hint`) that `db roles` must follow."""
+    if engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy.exc import DBAPIError
+
+    from ketaflow.settings import get_settings
+    from ketaflow.store.db_roles import app_role_from_url, apply_app_role
+
+    try:
+        app_url = get_settings().app_database_url
+        if not app_url:
+            if not hint:
+                return
+            typer.echo(
+                "If the app connects as a role of its own, run `ketaflow db roles` now to grant it the "
+                "tables as they are (or set KETAFLOW_APP_DATABASE_URL and `db upgrade` does it)."
+            )
+            return
+        grants = apply_app_role(engine, app_role_from_url(app_url), create=False)
+    except (KetaflowError, DBAPIError) as exc:
+        fail(f"The schema is migrated, but the app role's grants were not re-applied: {_reason(exc)}")
+    typer.echo(_grants_sentence(grants))
+
+
+def _reason(exc: Exception) -> str:
+    """One line saying why: our own sentence, or the database's first line (never the SQL sent)."""
+    if isinstance(exc, KetaflowError):
+        return str(exc)
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+def _grants_sentence(grants) -> str:  # type: ignore[no-untyped-def]
+    return (
+        f"App role {grants.role} on {grants.database}: SELECT, INSERT on {len(grants.append_only)} "
+        f"append-only tables; SELECT, INSERT, UPDATE, DELETE on {len(grants.mutable)} others; SELECT on "
+        f"{', '.join(grants.read_only)}; USAGE on the schema and its sequences; nothing else."
+    )
+
+
+@db_app.command("roles")
+def db_roles(
+    database_url: DatabaseUrl = None,
+    app_database_url: AppDatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """PostgreSQL: create the application's role and grant it only what the app needs.
+
+    Run it connected as the owner (the role that runs `db upgrade`), naming the app's role by its
+    URL (KETAFLOW_APP_DATABASE_URL); the password in that URL becomes the role's, and is never
+    shown. Safe to run again: it re-applies the grants, so run it after every `db upgrade` (which
+    does so itself when KETAFLOW_APP_DATABASE_URL is set). On SQLite it explains that roles do not
+    apply and changes nothing."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ketaflow.settings import get_settings
+    from ketaflow.store.db_roles import app_role_from_url, apply_app_role
+
+    engine = _engine(database_url)
+    if engine.dialect.name == "sqlite":
+        typer.echo(
+            f"{engine.url.database} is an SQLite file: SQLite has no database roles, so there is nothing "
+            "to create. Protect the file with file permissions instead: only the account that runs "
+            "ketaflow may read or write it and its -wal and -shm files (chmod 600, in a folder chmod 700)."
+        )
+        return
+    try:
+        app_url = app_database_url or get_settings().app_database_url
+        if not app_url:
+            fail(
+                "Name the application's role by its URL: set KETAFLOW_APP_DATABASE_URL="
+                "postgresql://ketaflow_app:PASSWORD@host/dbname (or give --app-database-url)."
+            )
+        grants = apply_app_role(engine, app_role_from_url(app_url))
+    except (KetaflowError, DBAPIError) as exc:
+        fail(f"Nothing was changed: {_reason(exc)}")
+    if as_json:
+        emit_json(dataclasses.asdict(grants))
+        return
+    if grants.created:
+        typer.echo(
+            f"Created the role {grants.role} (LOGIN; not a superuser; may not create roles or databases)."
+        )
+    typer.echo(_grants_sentence(grants))
+    typer.echo(
+        "Serve with KETAFLOW_APP_DATABASE_URL set to the app's URL; run `ketaflow db roles` again after "
+        "each `db upgrade` unless that variable is set for it too."
+    )
 
 
 @db_app.command("status")
@@ -95,6 +196,7 @@ def demo_data(
         f"{counts['infusion_sessions']:,} infusion sessions, {counts['vital_signs']:,} vital-sign sets, "
         f"{counts['questionnaire_responses']:,} questionnaires."
     )
+    _regrant(engine, hint=False)  # --rebuild dropped the tables and their grants with them
     if engine.dialect.name == "postgresql":
         # The outcomes dashboard reads a stored summary on PostgreSQL; write the first one now.
         from ketaflow.services.outcomes.summary import refresh_outcome_summaries
@@ -184,8 +286,17 @@ def serve(
     ] = 0,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Serve the web app on a database that is already migrated."""
-    _serve(_engine(database_url), host, port, workers or default_workers())
+    """Serve the web app on a database that is already migrated.
+
+    It connects by --database-url, else KETAFLOW_APP_DATABASE_URL (on PostgreSQL the app's own
+    role, see `ketaflow db roles`), else KETAFLOW_DATABASE_URL."""
+    from ketaflow.settings import get_settings
+
+    try:
+        url = database_url or get_settings().resolved_app_database_url()
+    except KetaflowError as exc:
+        fail(str(exc))
+    _serve(_engine(url), host, port, workers or default_workers())
 
 
 def default_workers() -> int:
@@ -204,6 +315,7 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
     import uvicorn
 
     from ketaflow.settings import get_settings
+    from ketaflow.store.db_roles import owner_powers
     from ketaflow.store.migrate import check_schema
     from ketaflow.web.app import create_app
 
@@ -212,6 +324,14 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
         check_schema(engine)
     except KetaflowError as exc:
         fail(str(exc))
+    powers = owner_powers(engine)
+    if powers:
+        typer.echo(
+            f"Warning: {powers}, so the app could disable the triggers that keep clinical facts and the "
+            "audit trail append-only. Serve as the app's own role: `ketaflow db roles`, then set "
+            "KETAFLOW_APP_DATABASE_URL (README, Storage).",
+            err=True,
+        )
     plural = "es" if workers > 1 else ""
     typer.echo(
         f"ketaflow is serving on http://{host}:{port} with {workers} worker process{plural} (Ctrl+C to stop)"
@@ -239,7 +359,7 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
     # Each worker process builds its own app (and engine) from the same database URL. On
     # SQLite the workers share the file in WAL mode: reads run side by side, writes take
     # turns (busy_timeout between processes).
-    os.environ["KETAFLOW_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    os.environ["KETAFLOW_APP_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
     uvicorn.run("ketaflow.web.asgi:create", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 

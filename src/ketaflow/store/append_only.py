@@ -14,8 +14,8 @@ Two triggers per table and engine (schema 0011 added the second, issue 12):
   trigger refuses any row whose primary or unique key is already taken. On PostgreSQL,
   TRUNCATE fires no row triggers, so a statement-level BEFORE TRUNCATE trigger refuses it.
 A new append-only table (or an SQLite table rebuilt by a migration, which loses its
-triggers) needs both. The table owner can still DISABLE or DROP a trigger; only a
-separate, less-privileged database role for the application can stop that.
+triggers) needs both. The table owner can still DISABLE or DROP a trigger; the app therefore
+connects as a role of its own that cannot, on PostgreSQL (`db_roles.py`).
 """
 
 from __future__ import annotations

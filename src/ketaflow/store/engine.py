@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -113,5 +113,16 @@ def lock_row(db: Session, model: Any, row_id: Any, *, shared: bool = False) -> N
     On SQLite the whole database is already held by `begin_write`, and FOR UPDATE is not
     emitted. Use it after `begin_write` and before reading what the change depends on: a
     second writer then waits here and reads what the first one committed.
+
+    A row of an append-only table is locked by a transaction-scoped advisory lock on its table
+    and id instead: PostgreSQL allows FOR UPDATE / FOR SHARE only to a role that may UPDATE the
+    table, which the application's role may not (`db_roles`). Such rows are never updated or
+    deleted, so the lock only has to make those who call this wait for each other, as it does.
     """
+    if getattr(model, "__append_only__", False):
+        if db.get_bind().dialect.name == "postgresql":
+            wait = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            key = f"ketaflow.row:{model.__tablename__}:{row_id}"
+            db.execute(text(f"SELECT {wait}(hashtextextended(:key, 0))"), {"key": key})
+        return
     db.execute(select(model.id).where(model.id == row_id).with_for_update(read=shared))

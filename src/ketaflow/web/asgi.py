@@ -28,8 +28,9 @@ def tune_gc() -> None:
 
 
 def create() -> FastAPI:
-    """The app on the database named by KETAFLOW_DATABASE_URL (or the default SQLite file)."""
+    """The app on the database named by KETAFLOW_APP_DATABASE_URL, else KETAFLOW_DATABASE_URL
+    (or the default SQLite file)."""
     access_log.configure(get_settings().access_log)  # each worker process writes its own lines
-    app = create_app(make_engine(get_settings().resolved_database_url()))
+    app = create_app(make_engine(get_settings().resolved_app_database_url()))
     tune_gc()
     return app

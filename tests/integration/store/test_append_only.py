@@ -29,13 +29,15 @@ def test_it_lists_every_clinical_fact_table() -> None:
 
 @pytest.mark.parametrize("table", APPEND_ONLY)
 @pytest.mark.parametrize("statement", ["UPDATE {t} SET id = id", "DELETE FROM {t}"])
-def test_it_refuses_raw_sql_changes(db: Session, table: str, statement: str) -> None:
-    make_chart(db)
-    assert db.scalar(text(f"SELECT count(*) FROM {table}")) >= 1
-    with pytest.raises(exc.DBAPIError, match="append-only"), db.begin_nested():
-        db.execute(text(statement.format(t=table)))
+def test_it_refuses_raw_sql_changes(owner_db: Session, table: str, statement: str) -> None:
+    """Even from the tables' owner (the app's own role is refused before the trigger runs:
+    tests/integration/store/test_db_roles.py)."""
+    make_chart(owner_db)
+    assert owner_db.scalar(text(f"SELECT count(*) FROM {table}")) >= 1
+    with pytest.raises(exc.DBAPIError, match="append-only"), owner_db.begin_nested():
+        owner_db.execute(text(statement.format(t=table)))
     # The rows are still there, exactly as charted.
-    assert db.scalar(text(f"SELECT count(*) FROM {table}")) >= 1
+    assert owner_db.scalar(text(f"SELECT count(*) FROM {table}")) >= 1
 
 
 def test_it_refuses_orm_update_with_a_plain_sentence(db: Session) -> None:

@@ -41,8 +41,10 @@ def _snapshot(db: Session, table: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.parametrize("table", APPEND_ONLY)
-def test_it_refuses_the_engines_own_way_around_the_row_triggers(db: Session, table: str) -> None:
-    """SQLite: REPLACE (deletes without DELETE triggers). PostgreSQL: TRUNCATE (no row triggers)."""
+def test_it_refuses_the_engines_own_way_around_the_row_triggers(owner_db: Session, table: str) -> None:
+    """SQLite: REPLACE (deletes without DELETE triggers). PostgreSQL: TRUNCATE (no row triggers).
+    As the tables' owner: the app's own role is refused before the trigger runs."""
+    db = owner_db
     make_chart(db)
     before = _snapshot(db, table)
     assert before
@@ -58,7 +60,8 @@ def test_it_refuses_the_engines_own_way_around_the_row_triggers(db: Session, tab
 
 
 @pytest.mark.parametrize("table", APPEND_ONLY)
-def test_it_refuses_an_upsert_on_every_append_only_table(db: Session, table: str) -> None:
+def test_it_refuses_an_upsert_on_every_append_only_table(owner_db: Session, table: str) -> None:
+    db = owner_db
     make_chart(db)
     before = _snapshot(db, table)
     # `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join constraint.

@@ -107,9 +107,10 @@ def fuzz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
     folder: Path = tmp_path_factory.mktemp("fuzz")
     databases = FreshDatabases(request.param, folder)
-    engine = databases.new()
-    upgrade(engine)
-    build_network(engine, DemoSettings(clinics=1, patients=8, seed=11, as_of=AS_OF))
+    owner = databases.new()
+    upgrade(owner)
+    build_network(owner, DemoSettings(clinics=1, patients=8, seed=11, as_of=AS_OF))
+    engine = databases.app_engine(owner)  # as the app's own role on PostgreSQL
     app = create_app(engine)
     app.dependency_overrides[clock] = lambda: NOW
     with TestClient(app) as client:
@@ -119,7 +120,6 @@ def fuzz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         cookies = dict(client.cookies.items())
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     yield Fuzz(schema, {"X-CSRF-Token": csrf}, cookies, real_ids(engine))
-    engine.dispose()
     databases.drop_all()
 
 
