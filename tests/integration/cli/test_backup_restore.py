@@ -31,11 +31,11 @@ from ketaflow.store import backup as backup_module
 from ketaflow.store import models as m
 from ketaflow.store.backup import backup_database, check_restored, restore_database, user_tables
 from ketaflow.store.migrate import upgrade
-from ketaflow.store.pg_tools import find_pg_tool, server_major
+from ketaflow.store.pg_tools import find_pg_tool
 from ketaflow.vocabulary import VitalPhase
-from tests.ci_mode import missing
 from tests.conftest import FreshDatabases
 from tests.factories import T0, make_chart
+from tests.integration.cli.backup_support import databases_like, needs_pg_tools
 
 runner = CliRunner()
 WAIT_S = 60.0  # a bound on waiting for the writer thread's commits, not a timing
@@ -47,22 +47,11 @@ def url_of(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def needs_pg_tools(engine: Engine) -> None:
-    """On PostgreSQL, pg_dump and pg_restore fit for the server (skipped without, failed in CI)."""
-    if engine.dialect.name != "postgresql":
-        return
-    try:
-        find_pg_tool("pg_dump", server_major(engine))
-        find_pg_tool("pg_restore", server_major(engine))
-    except KetaflowError as exc:
-        missing(str(exc))
-
-
 @pytest.fixture
 def empty_like(demo_engine: Engine, tmp_path: Path) -> Iterator[Callable[[], Engine]]:
     """New empty databases on the demo network's engine kind (SQLite files, PostgreSQL databases)."""
     needs_pg_tools(demo_engine)
-    databases = FreshDatabases("postgres" if demo_engine.dialect.name == "postgresql" else "sqlite", tmp_path)
+    databases = databases_like(demo_engine, tmp_path)
     yield databases.new
     databases.drop_all()
 
@@ -114,7 +103,10 @@ def test_restore_refuses_a_database_that_is_not_empty(
     demo_engine: Engine, empty_like: Callable[[], Engine], tmp_path: Path
 ) -> None:
     out = tmp_path / "network.backup"
-    assert runner.invoke(app, ["backup", "--out", str(out), "--database-url", url_of(demo_engine)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["backup", "--out", str(out), "--database-url", url_of(demo_engine)]).exit_code
+        == 0
+    )
     migrated = empty_like()
     upgrade(migrated)  # a schema and no rows is not empty either
     for target in (demo_engine, migrated):
@@ -135,7 +127,9 @@ def test_backup_refuses_to_overwrite_a_file(demo_engine: Engine, tmp_path: Path)
     assert out.read_bytes() == b"an earlier backup"
 
 
-def test_restore_refuses_a_file_that_is_not_a_backup(empty_like: Callable[[], Engine], tmp_path: Path) -> None:
+def test_restore_refuses_a_file_that_is_not_a_backup(
+    empty_like: Callable[[], Engine], tmp_path: Path
+) -> None:
     junk = tmp_path / "notes.txt"
     junk.write_text("not a database")
     target = empty_like()
@@ -177,7 +171,9 @@ class Writer(threading.Thread):
                     )
                     db.add(vital)
                     db.flush()
-                    record(db, Actor(None, "writer"), WRITE_ACTION, "vital_sign", vital.id, clinic_id=clinic_id)
+                    record(
+                        db, Actor(None, "writer"), WRITE_ACTION, "vital_sign", vital.id, clinic_id=clinic_id
+                    )
                     db.commit()
                 with self.changed:
                     self.committed += 1
@@ -264,7 +260,9 @@ def test_a_missing_or_old_pg_dump_is_named_with_what_to_install(
     old.parent.mkdir(parents=True)
     old.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 13.9'\n")
     old.chmod(0o755)
-    with pytest.raises(KetaflowError, match=r"is PostgreSQL 13, older than .*PostgreSQL 16.*postgresql-client-16"):
+    with pytest.raises(
+        KetaflowError, match=r"is PostgreSQL 13, older than .*PostgreSQL 16.*postgresql-client-16"
+    ):
         find_pg_tool("pg_dump", 16, search_glob=str(tmp_path / "lib" / "*" / "bin"))
     found = find_pg_tool("pg_dump", 13, search_glob=str(tmp_path / "lib" / "*" / "bin"))
     assert (found.path, found.major) == (old, 13)
