@@ -20,7 +20,9 @@ UNIT = {"sqlite": "pages", "postgresql": "tables"}
 def backup(
     out: Annotated[
         Path,
-        typer.Option("--out", help="The backup file to write (must not exist yet; e.g. with the date in its name)."),
+        typer.Option(
+            "--out", help="The backup file to write (must not exist yet; e.g. with the date in its name)."
+        ),
     ],
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,

@@ -177,7 +177,7 @@ def file_sha256(path: Path) -> str:
 
 
 def backup_kind(path: Path) -> str:
-    """"sqlite" or "postgresql": which engine's backup the file is (by its first bytes)."""
+    """ "sqlite" or "postgresql": which engine's backup the file is (by its first bytes)."""
     if not path.is_file():
         raise InvalidInput(f"There is no backup file at {path}.")
     with path.open("rb") as f:
@@ -215,9 +215,9 @@ def check_restorable(engine: Engine, source: Path) -> str:
     kind = backup_kind(Path(source))
     if kind != engine.dialect.name:
         raise InvalidInput(
-            f"{source} is a {_engine_name(kind)} backup and the target is a {_engine_name(engine.dialect.name)} "
-            f"database; restore it into a {_engine_name(kind)} database (moving between engines is not "
-            "a restore)."
+            f"{source} is a {_engine_name(kind)} backup and the target is a "
+            f"{_engine_name(engine.dialect.name)} database; restore it into a {_engine_name(kind)} "
+            "database (moving between engines is not a restore)."
         )
     ensure_empty(engine)
     return kind
@@ -231,7 +231,9 @@ def user_tables(engine: Engine) -> list[str]:
     """The tables (and views and sequences) the database holds besides the engine's own catalogue."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            sql = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+            sql = (
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+            )
         else:
             sql = (
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -265,7 +267,9 @@ def _restore_sqlite(source: Path, target: Path, progress: Progress) -> None:
         # (empty) content stays until the copy is complete: an interrupted restore leaves it empty.
         src.backup(dst, pages=SQLITE_STEP_PAGES, progress=_pages(progress))
     except sqlite3.DatabaseError as exc:
-        raise KetaflowError(f"The backup {source} could not be read and nothing was restored: {exc}.") from exc
+        raise KetaflowError(
+            f"The backup {source} could not be read and nothing was restored: {exc}."
+        ) from exc
     finally:
         dst.close()
         src.close()
@@ -331,12 +335,14 @@ def integrity_problems(engine: Engine) -> list[str]:
                 problems.append(f"a row of {table} points at a missing row of {parent}")
             guards = set(
                 conn.exec_driver_sql(
-                    "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name = tbl_name || '_no_replace'"
+                    "SELECT tbl_name FROM sqlite_master "
+                    "WHERE type = 'trigger' AND name = tbl_name || '_no_replace'"
                 ).scalars()
             )
         else:
             for name, table in conn.exec_driver_sql(
-                "SELECT con.conname, c.relname FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+                "SELECT con.conname, c.relname FROM pg_constraint con "
+                "JOIN pg_class c ON c.oid = con.conrelid "
                 "WHERE NOT con.convalidated AND pg_table_is_visible(c.oid)"
             ).all():
                 problems.append(f"the constraint {name} of {table} is not validated")
@@ -355,5 +361,7 @@ def integrity_problems(engine: Engine) -> list[str]:
         guarded = guarded_tables(conn)
     if not guarded:
         problems.append("no table refuses UPDATE and DELETE (the append-only triggers are missing)")
-    problems += [f"{t} refuses UPDATE and DELETE but not the ways around them" for t in guarded if t not in guards]
+    problems += [
+        f"{t} refuses UPDATE and DELETE but not the ways around them" for t in guarded if t not in guards
+    ]
     return problems

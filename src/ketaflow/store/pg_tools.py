@@ -91,14 +91,17 @@ def libpq_target(url: URL) -> tuple[str, dict[str, str]]:
     return plain.render_as_string(hide_password=False), env
 
 
-def run_reporting(
-    command: list[str], env: dict[str, str], on_line: Callable[[str], None], what: str
-) -> None:
+def run_reporting(command: list[str], env: dict[str, str], on_line: Callable[[str], None], what: str) -> None:
     """Run a pg_* program, passing each line it writes on stderr to `on_line` as it comes; a
     failure raises a KetaflowError with `what` and the program's own last error lines."""
     lines: list[str] = []
     with subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
     ) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:

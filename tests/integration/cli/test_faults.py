@@ -1,12 +1,13 @@
 """Faults: the server killed with kill -9 in the middle of a burst of writes, and a full disk.
 
-kill -9 (SQLite and PostgreSQL): `ketaflow serve` (one worker process, 127.0.0.1, a free port) on a copy of the demo test network; several threads chart vital signs on one infusion through
-the API, each reading with its own values (systolic and heart rate spell the request's number), and
-the whole server is killed once enough writes were acknowledged. Then: every acknowledged reading is
-in the database exactly once, no refused one is, an unanswered one (in flight at the kill) is there
-at most once; every charted reading has its audit event and no audit event lacks its reading (the two
-are one transaction); the database passes its integrity checks; the server starts again and answers
-/health and a new reading.
+kill -9 (SQLite and PostgreSQL): `ketaflow serve` (one worker process, 127.0.0.1, a free port) on a
+copy of the demo test network; several threads chart vital signs on one infusion through the API,
+each reading with its own values (systolic and heart rate spell the request's number), and the whole
+server is killed once enough writes were acknowledged. Then: every acknowledged reading is in the
+database exactly once, no refused one is, an unanswered one (in flight at the kill) is there at most
+once; every charted reading has its audit event and no audit event lacks its reading (the two are one
+transaction); the database passes its integrity checks; the server starts again and answers /health
+and a new reading.
 
 Disk full (SQLite): the database is capped at its current size (`PRAGMA max_page_count` on every
 connection the app takes), so the next write that needs a page fails with SQLITE_FULL. The nurse
