@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -29,8 +30,14 @@ from ketaflow.errors import KetaflowError
 from ketaflow.services.audit import Actor, record
 from ketaflow.store import backup as backup_module
 from ketaflow.store import models as m
-from ketaflow.store.backup import backup_database, check_restored, restore_database, user_tables
-from ketaflow.store.migrate import upgrade
+from ketaflow.store.backup import (
+    backup_database,
+    check_restored,
+    integrity_problems,
+    restore_database,
+    user_tables,
+)
+from ketaflow.store.migrate import alembic_config, head_revision, upgrade
 from ketaflow.store.pg_tools import find_pg_tool
 from ketaflow.vocabulary import VitalPhase
 from tests.conftest import FreshDatabases
@@ -267,3 +274,40 @@ def test_a_missing_or_old_pg_dump_is_named_with_what_to_install(
     found = find_pg_tool("pg_dump", 13, search_glob=str(tmp_path / "lib" / "*" / "bin"))
     assert (found.path, found.major) == (old, 13)
     assert os.access(found.path, os.X_OK)
+
+
+def test_a_restored_backup_of_an_older_schema_says_to_upgrade(
+    empty_like: Callable[[], Engine], tmp_path: Path
+) -> None:
+    older = empty_like()
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head_revision()).down_revision
+    assert isinstance(previous, str)
+    upgrade(older, previous)
+    out = tmp_path / "older.backup"
+    backup_database(older, out)
+    target = empty_like()
+    result = runner.invoke(app, ["restore", "--from", str(out), "--database-url", url_of(target)])
+    assert result.exit_code == 2
+    assert "The backup was restored into" in result.output and "run `ketaflow db upgrade`" in result.output
+    upgrade(target)
+    check_restored(target)
+
+
+def test_the_integrity_check_names_an_append_only_table_that_lost_its_guard(
+    empty_like: Callable[[], Engine],
+) -> None:
+    engine = empty_like()
+    upgrade(engine)
+    assert integrity_problems(engine) == []
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("DROP TRIGGER vital_signs_no_truncate ON vital_signs")
+            conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER vital_signs_no_replace")
+    found = integrity_problems(engine)
+    assert "vital_signs refuses UPDATE and DELETE but not the ways around them" in found
+    if engine.dialect.name == "postgresql":
+        assert "the trigger audit_events_append_only of audit_events is disabled" in found
+    with pytest.raises(KetaflowError, match="failed its integrity check: .*vital_signs"):
+        check_restored(engine)
