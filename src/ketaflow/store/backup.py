@@ -159,7 +159,7 @@ def _backup_postgres(engine: Engine, partial: Path, progress: Progress) -> None:
         [str(pg_dump.path), "--format=custom", "--verbose", f"--file={partial}", f"--dbname={target}"],
         env,
         on_line,
-        "pg_dump",
+        "pg_dump failed and no backup was kept",
     )
     # The file's table of contents must read back: a truncated or garbled dump fails here.
     dump_contents(pg_restore.path, partial, env)
@@ -260,6 +260,7 @@ def ensure_empty(engine: Engine) -> None:
 
 def _restore_sqlite(source: Path, target: Path, progress: Progress) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    made = not target.exists()
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)
     dst = sqlite3.connect(target, isolation_level=None, timeout=30)
     try:
@@ -267,8 +268,12 @@ def _restore_sqlite(source: Path, target: Path, progress: Progress) -> None:
         # (empty) content stays until the copy is complete: an interrupted restore leaves it empty.
         src.backup(dst, pages=SQLITE_STEP_PAGES, progress=_pages(progress))
     except sqlite3.DatabaseError as exc:
+        dst.close()
+        if made:  # leave no empty file behind where there was none
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{target}{suffix}").unlink(missing_ok=True)
         raise KetaflowError(
-            f"The backup {source} could not be read and nothing was restored: {exc}."
+            f"{source} cannot be read as an SQLite backup ({exc}); nothing was restored."
         ) from exc
     finally:
         dst.close()
@@ -278,7 +283,11 @@ def _restore_sqlite(source: Path, target: Path, progress: Progress) -> None:
 def _restore_postgres(engine: Engine, source: Path, progress: Progress) -> None:
     pg_restore = find_pg_tool("pg_restore", server_major(engine))
     target, env = libpq_target(engine.url)
-    entries = [line for line in dump_contents(pg_restore.path, source, env) if " TABLE DATA " in line]
+    try:
+        contents = dump_contents(pg_restore.path, source, env)
+    except KetaflowError as exc:
+        raise KetaflowError(f"{exc}; nothing was restored.") from exc
+    entries = [line for line in contents if " TABLE DATA " in line]
     total = len(entries)
     done = 0
 
@@ -301,7 +310,7 @@ def _restore_postgres(engine: Engine, source: Path, progress: Progress) -> None:
         ],
         env,
         on_line,
-        "pg_restore",
+        "pg_restore failed, and nothing was restored (it runs as one transaction)",
     )
 
 

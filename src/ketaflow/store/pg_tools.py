@@ -91,9 +91,11 @@ def libpq_target(url: URL) -> tuple[str, dict[str, str]]:
     return plain.render_as_string(hide_password=False), env
 
 
-def run_reporting(command: list[str], env: dict[str, str], on_line: Callable[[str], None], what: str) -> None:
+def run_reporting(
+    command: list[str], env: dict[str, str], on_line: Callable[[str], None], failed: str
+) -> None:
     """Run a pg_* program, passing each line it writes on stderr to `on_line` as it comes; a
-    failure raises a KetaflowError with `what` and the program's own last error lines."""
+    failure raises a KetaflowError: the sentence `failed`, then the program's own last error lines."""
     lines: list[str] = []
     with subprocess.Popen(
         command,
@@ -111,7 +113,7 @@ def run_reporting(command: list[str], env: dict[str, str], on_line: Callable[[st
     if code != 0:
         errors = [line for line in lines if "error" in line.lower()] or lines
         said = " / ".join(errors[-3:]) or f"exit code {code}"
-        raise KetaflowError(f"{what} failed and nothing was kept: {said}")
+        raise KetaflowError(f"{failed}: {said}")
 
 
 def dump_contents(pg_restore: Path, dump: Path, env: dict[str, str]) -> list[str]:

@@ -145,6 +145,20 @@ def test_restore_refuses_a_file_that_is_not_a_backup(
     assert user_tables(target) == []
 
 
+def test_restore_of_a_cut_short_backup_fails_whole_and_leaves_the_target_empty(
+    demo_engine: Engine, empty_like: Callable[[], Engine], tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole.backup"
+    backup_database(demo_engine, whole)
+    cut = tmp_path / "cut.backup"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a copy that broke off midway
+    target = empty_like()
+    refused = runner.invoke(app, ["restore", "--from", str(cut), "--database-url", url_of(target)])
+    assert refused.exit_code == 2 and "nothing was restored" in refused.output, refused.output
+    assert "Traceback" not in refused.output
+    assert user_tables(target) == []
+
+
 class Writer(threading.Thread):
     """Commits, one after another until stopped, a vital sign and its audit event in one transaction."""
 
