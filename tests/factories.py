@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from ketaflow.clinical.levels import ScreeningLevel
+from ketaflow.controlled.ledger import EntryKind
 from ketaflow.store import models as m
 from ketaflow.vocabulary import (
     AdministrationKind,
@@ -246,4 +248,70 @@ def make_chart(db: Session) -> Chart:
         ]
     )
     db.flush()
+    stock_the_safe(db, clinic, nurse, psych, infusion)
     return Chart(org, clinic, chair, nurse, psych, patient, appt, infusion, vital)
+
+
+def stock_the_safe(
+    db: Session, clinic: m.Clinic, nurse: m.StaffUser, witness: m.StaffUser, infusion: m.InfusionSession
+) -> m.DrugLot:
+    """A ketamine product, a safe, one lot of two 500 mg vials received, and the infusion's draw
+    (35 mg, 0.7 mL at 50 mg/mL), given and the rest wasted before a witness."""
+    ids = {"clinic_id": clinic.id}
+    product = m.DrugProduct(
+        **ids,
+        ndc="00000-0000-00",  # a placeholder NDC for tests; not a real product
+        name="Ketamine HCl 50 mg/mL, 10 mL multi-dose vial",
+        mg_per_ml=Decimal(50),
+        vial_ml=Decimal(10),
+        multi_dose=True,
+    )
+    safe = m.StorageLocation(**ids, name="Safe A")
+    db.add_all([product, safe])
+    db.flush()
+    lot = m.DrugLot(
+        **ids, product_id=product.id, location_id=safe.id, lot_number="T0001", expires_on=date(2030, 1, 31)
+    )
+    db.add(lot)
+    db.flush()
+    vials = [m.DrugVial(**ids, lot_id=lot.id, number=n, content_mg=Decimal(500)) for n in (1, 2)]
+    db.add_all(vials)
+    db.flush()
+    by = {"clinic_id": clinic.id, "lot_id": lot.id, "recorded_by_id": nurse.id}
+    db.add(
+        m.LedgerEntry(
+            **by, kind=EntryKind.RECEIPT, occurred_at=T0 - timedelta(days=2), quantity_mg=Decimal(1000)
+        )
+    )
+    draw = m.LedgerEntry(
+        **by,
+        kind=EntryKind.DRAW,
+        occurred_at=T0 - timedelta(minutes=10),
+        vial_id=vials[0].id,
+        quantity_mg=Decimal(35),
+        quantity_ml=Decimal("0.7"),
+        session_id=infusion.id,
+        patient_id=infusion.patient_id,
+    )
+    db.add(draw)
+    db.flush()
+    closing = {**by, "draw_id": draw.id, "session_id": infusion.id, "patient_id": infusion.patient_id}
+    db.add_all(
+        [
+            m.LedgerEntry(
+                **closing,
+                kind=EntryKind.ADMINISTERED,
+                occurred_at=T0 + timedelta(minutes=40),
+                quantity_mg=Decimal(34),
+            ),
+            m.LedgerEntry(
+                **closing,
+                kind=EntryKind.WASTE,
+                occurred_at=T0 + timedelta(minutes=45),
+                quantity_mg=Decimal(1),
+                witness_id=witness.id,
+            ),
+        ]
+    )
+    db.flush()
+    return lot

@@ -36,6 +36,19 @@ FORBIDDEN = {
         "ketaflow.demo",
         "ketaflow.clinical",
     },
+    # the controlled-substance ledger's rules: pure, like the clinical rules
+    "controlled": {
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+        "ketaflow.demo",
+    },
     # opening hours, closures, the booking horizon and clock changes: pure, like the clinical rules
     "hours": {
         "sqlalchemy",

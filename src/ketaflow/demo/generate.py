@@ -20,6 +20,7 @@ from ketaflow.clinical import ProtocolSummary, ScreeningLevel, list_protocols, s
 from ketaflow.demo import catalog
 from ketaflow.demo import hours as demo_hours
 from ketaflow.demo.context import ClinicContext, Network, Rows, make_id
+from ketaflow.demo.controlled_stock import stock_rows
 from ketaflow.demo.outcomes import (
     PatientCourse,
     cadss_total,
@@ -63,6 +64,11 @@ TABLE_ORDER = [
     "assistance_requests",
     "discharges",
     "questionnaire_responses",
+    "drug_products",
+    "storage_locations",
+    "drug_lots",
+    "drug_vials",
+    "controlled_ledger",
     "audit_events",
 ]
 
@@ -244,6 +250,7 @@ def clinic_rows(
     first_day = settings.as_of - timedelta(days=settings.history_days)
     for k, offset in enumerate(starts):
         _patient(ctx, mrn=f"KF{index + 1:02d}{k + 1:05d}", consult_day=first_day + timedelta(days=offset))
+    stock_rows(ctx)
     ctx.add(
         "audit_events",
         clinic_id=ctx.clinic_id,

@@ -29,6 +29,7 @@ from ketaflow.vocabulary import Role
 __all__ = [
     "AccountLocked",
     "CurrentUser",
+    "check_credentials",
     "SignInLimits",
     "SignedIn",
     "TooManyAttempts",
@@ -81,24 +82,26 @@ def second_step(db: Session, user: StaffUser) -> str | None:
     return None
 
 
-def sign_in(
+def check_credentials(
     db: Session,
     email: str,
     password: str,
     *,
     ip_address: str | None,
     user_agent: str | None,
-    previous_token: str | None = None,
     limits: SignInLimits | None = None,
-) -> SignedIn:
-    """Check a password and open a session, under the sign-in budgets (services/sign_in_throttle).
+    purpose: str = "sign_in",
+) -> tuple[StaffUser, datetime]:
+    """Check an email and password under the sign-in budgets (services/sign_in_throttle).
 
     One failure is reserved in every budget, in a short write, before the (deliberately slow)
     password check, which runs outside any transaction; a right password hands it back. An
     unknown address, a switched-off account and a wrong password get the same answer after the
-    same argon2 work. Every outcome is audited with the address and the user agent.
-    `previous_token` is the session the browser had, if any: it ends (the session id changes
-    at every sign-in).
+    same argon2 work. Failures are audited as `auth.<purpose>_failed` (or `_throttled`,
+    `_locked`) with the address and the user agent. On success the write transaction is left
+    open for the caller, who audits what the right password was for and commits; the user and
+    the time of the check are returned. Used by the sign-in and by a witness's confirmation
+    (services/witness.py): a witness proves who they are the same way.
     """
     email = email.strip().lower()
     if not email or not password:
@@ -114,7 +117,7 @@ def sign_in(
     try:
         reserve(db, email, ip_address, limits, now)
     except (TooManyAttempts, AccountLocked) as exc:
-        action = "auth.sign_in_locked" if isinstance(exc, AccountLocked) else "auth.sign_in_throttled"
+        action = f"auth.{purpose}_locked" if isinstance(exc, AccountLocked) else f"auth.{purpose}_throttled"
         record(db, actor, action, "staff_user", user_id)
         db.commit()
         raise
@@ -126,10 +129,32 @@ def sign_in(
     begin_write(db)
     db.add(SignInAttempt(email=email, attempted_at=now, succeeded=ok, ip_address=ip_address))
     if not ok or user is None:
-        record(db, actor, "auth.sign_in_failed", "staff_user", user_id)
+        record(db, actor, f"auth.{purpose}_failed", "staff_user", user_id)
         db.commit()
         raise InvalidInput(MISMATCH)
     settle_success(db, email, ip_address, now)
+    return user, now
+
+
+def sign_in(
+    db: Session,
+    email: str,
+    password: str,
+    *,
+    ip_address: str | None,
+    user_agent: str | None,
+    previous_token: str | None = None,
+    limits: SignInLimits | None = None,
+) -> SignedIn:
+    """Check a password (`check_credentials`) and open a session; every outcome is audited.
+
+    `previous_token` is the session the browser had, if any: it ends (the session id changes
+    at every sign-in).
+    """
+    user, now = check_credentials(
+        db, email, password, ip_address=ip_address, user_agent=user_agent, limits=limits
+    )
+    actor = Actor(user.id, email.strip().lower(), ip_address, user_agent)
     if previous_token:
         db.execute(
             update(WebSession)

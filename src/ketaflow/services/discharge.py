@@ -11,6 +11,7 @@ import math
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from ketaflow.clinical.schema import ChoiceCriterion
 from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.controlled import open_draws
 from ketaflow.services.infusion import load_session
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
@@ -52,7 +54,12 @@ CRITERIA: tuple[tuple[str, str, str], ...] = (
     ("nausea", "Nausea controlled", "nausea"),
     ("driver", "Driver confirmed (or transport arranged)", "driver"),
     ("instructions", "After-care instructions given and explained", "instructions_given"),
+    ("controlled", "Ketamine drawn up: all given, the rest wasted before a witness", ""),
 )
+# Issue 14 (controlled-substance accountability): the remainder of a drawn bag is wasted before a
+# witness before the session closes, so no milligram leaves the chair unaccounted for. Clinic
+# policy built on the DEA's record-keeping duty for every quantity dispensed (21 CFR 1304.22(c)).
+CONTROLLED_SOURCE = "Issue 14; 21 CFR 1304.22(c) (records of each quantity dispensed); clinic policy"
 
 
 class NotReady(InvalidInput):
@@ -342,6 +349,16 @@ def _evaluate(
                 "nausea", "Record the patient's nausea now (none, mild, moderate or severe).", d.nausea.source
             )
         )
+    left = sum((mg for _, mg in open_draws(db, session.id)), Decimal(0))
+    if left > 0:
+        unmet.append(
+            Unmet(
+                "controlled",
+                f"{left.normalize():f} mg of ketamine drawn up is neither given nor wasted: book what the "
+                "pump gave and waste the rest before a witness (controlled substances).",
+                CONTROLLED_SOURCE,
+            )
+        )
     if entries.transport and not parse_driver(entries.driver or None, rules):
         # Transport arranged by name (a cab account, a care home's van) stands in for a driver.
         unmet = [u for u in unmet if u.criterion != "driver"]
@@ -359,6 +376,7 @@ def _evaluate(
         "nausea": d.nausea.source,
         "driver": d.driver.source,
         "instructions": rules.aftercare.source,
+        "controlled": CONTROLLED_SOURCE,
     }
     criteria = []
     for key, label, field_name in CRITERIA:
@@ -425,6 +443,8 @@ def _met_text(
         if result.driver is not None:
             return f"{result.driver.name}, {result.driver.phone}."
         return f"Transport: {entries.transport}."
+    if key == "controlled":
+        return "Nothing drawn up is left unaccounted for."
     return "Done."
 
 

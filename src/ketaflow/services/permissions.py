@@ -36,6 +36,9 @@ class Action(StrEnum):
     SET_CLINIC_HOURS = "set the clinic's opening hours, closures and booking horizon"
     RECORD_MONITORING = "record a maintenance check (liver tests, bladder screening)"
     MANAGE_STAFF = "manage the clinic's staff accounts and their roles"
+    VIEW_CONTROLLED = "see the controlled-substance stock and ledger"
+    HANDLE_CONTROLLED = "draw up, waste and count controlled substances"
+    MANAGE_CONTROLLED = "receive, destroy and adjust controlled-substance stock"
 
 
 _ALL = set(Role)
@@ -88,6 +91,12 @@ ALLOWED: dict[Action, set[Role]] = {
     # director create, switch off and on, and give roles at that clinic; only an administrator
     # grants or takes the administrator role, and nobody changes their own roles.
     Action.MANAGE_STAFF: {Role.ADMIN, Role.DIRECTOR},
+    # Controlled substances (services/controlled.py, issue 14): the front desk and the network's
+    # administrator see none of it; nurses draw, waste and count; the director receives,
+    # destroys and signs off adjustments. Psychiatrists order doses and may read the ledger.
+    Action.VIEW_CONTROLLED: {Role.DIRECTOR, Role.NURSE, Role.PSYCHIATRIST},
+    Action.HANDLE_CONTROLLED: {Role.NURSE},
+    Action.MANAGE_CONTROLLED: {Role.DIRECTOR},
 }
 
 

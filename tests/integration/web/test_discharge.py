@@ -253,8 +253,10 @@ def test_readiness_lists_each_criterion_with_its_source_and_the_observation_end(
         "nausea",
         "driver",
         "instructions",
+        "controlled",
     ]
     assert all(c["source"] for c in crit.values())
+    assert crit["controlled"]["met"] is True  # nothing was drawn up for this visit
     assert not crit["observation"]["met"] and "60 of at least 120" in crit["observation"]["message"]
     assert crit["vitals"]["met"] is True
     assert crit["driver"]["met"] is True  # prefilled from the check-in

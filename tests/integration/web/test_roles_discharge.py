@@ -77,7 +77,7 @@ def test_readiness_and_discharge_by_role(
     read = client.get(url)
     assert read.status_code == (200 if may_read else 403), read.text
     if may_read:
-        assert read.json()["ready"] is False and len(read.json()["criteria"]) == 10
+        assert read.json()["ready"] is False and len(read.json()["criteria"]) == 11
         assert read.json()["may_discharge"] is may_discharge
     elif may_print:  # a member of the clinic whose role does not read clinical records
         assert "does not allow you to read clinical records" in read.json()["error"]

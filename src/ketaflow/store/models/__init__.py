@@ -2,6 +2,7 @@
 
 from ketaflow.store.models.base import Base, ClinicalFact, utcnow
 from ketaflow.store.models.care import Appointment, Consent, Consultation, MonitoringCheck, TreatmentPlan
+from ketaflow.store.models.controlled import DrugLot, DrugProduct, DrugVial, LedgerEntry, StorageLocation
 from ketaflow.store.models.infusion import (
     AdministrationEvent,
     AssistanceRequest,
@@ -59,8 +60,12 @@ __all__ = [
     "Discharge",
     "DischargeScreen",
     "DoseOrder",
+    "DrugLot",
+    "DrugProduct",
+    "DrugVial",
     "InfusionSession",
     "Intervention",
+    "LedgerEntry",
     "Medication",
     "Organization",
     "OutcomeSummary",
@@ -76,6 +81,7 @@ __all__ = [
     "StaffRecoveryCode",
     "StaffRole",
     "StaffUser",
+    "StorageLocation",
     "TreatmentPlan",
     "VitalSign",
     "WebSession",
