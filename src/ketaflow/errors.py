@@ -66,6 +66,16 @@ class ClinicalRecordImmutable(KetaflowError):
     """A charted clinical fact was about to be changed or deleted; amend it instead."""
 
 
+class StorageFull(KetaflowError):
+    """The database has no room left (its disk, or its size cap); the write was rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The clinic database is full, so nothing was saved. Keep this on paper for now and tell "
+            "your administrator: the disk that holds the database needs more space."
+        )
+
+
 class SchemaMismatch(KetaflowError):
     """The database schema is not the one this version of ketaflow expects."""
 

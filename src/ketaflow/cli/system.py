@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 import ketaflow
-from ketaflow.cli.output import emit_json, fail
+from ketaflow.cli.output import emit_json, fail, progress_bar
 from ketaflow.errors import KetaflowError
 
 db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=True)
@@ -222,26 +222,12 @@ def _demo_settings(engine, *, clinics: int, patients: int, seed: int, as_of: str
 
 
 def _build(engine, settings, *, rebuild: bool):  # type: ignore[no-untyped-def]
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ketaflow.demo.build import build_network
 
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]Building demo network"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("patients"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("demo", total=settings.patients)
+    with progress_bar("Building demo network", "patients", total=settings.patients) as bar:
         try:
-            return build_network(engine, settings, rebuild=rebuild, progress=lambda n: bar.advance(task, n))
+            return build_network(engine, settings, rebuild=rebuild, progress=bar.advance)
         except KetaflowError as exc:
-            bar.stop()
             fail(str(exc))
 
 

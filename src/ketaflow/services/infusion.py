@@ -584,29 +584,33 @@ def record_vitals(
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate, sedation)
     phase = phase_now(pump_records(db, session_id))
-    db.add(
-        m.VitalSign(
-            clinic_id=session.clinic_id,
-            patient_id=session.patient_id,
-            session_id=session_id,
-            measured_at=now,
-            phase=phase,
-            source=VitalSource.MANUAL,
-            systolic_mmhg=pressure.systolic_mm_hg,
-            diastolic_mmhg=pressure.diastolic_mm_hg,
-            heart_rate_bpm=heart_rate,
-            spo2_percent=spo2,
-            respiratory_rate_per_min=respiratory_rate,
-            sedation_score=sedation,
-            recorded_by_id=who.user.id,
-            recorded_at=now,
-        )
+    reading = m.VitalSign(
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        session_id=session_id,
+        measured_at=now,
+        phase=phase,
+        source=VitalSource.MANUAL,
+        systolic_mmhg=pressure.systolic_mm_hg,
+        diastolic_mmhg=pressure.diastolic_mm_hg,
+        heart_rate_bpm=heart_rate,
+        spo2_percent=spo2,
+        respiratory_rate_per_min=respiratory_rate,
+        sedation_score=sedation,
+        recorded_by_id=who.user.id,
+        recorded_at=now,
     )
+    db.add(reading)
     db.flush()
     rows = db.scalars(
-        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+        current(m.VitalSign)
+        .where(m.VitalSign.session_id == session_id, m.VitalSign.measured_at <= now)
+        .order_by(m.VitalSign.measured_at)
     ).all()
-    assessed = assess_latest(list(rows), symptom_onsets(db, session_id))  # the latest is this one
+    # This reading, assessed against those before it: another request charting on this infusion at
+    # the same time may have committed a reading measured later than `now` while this one waited.
+    earlier = [r for r in rows if r.id != reading.id]
+    assessed = assess_latest([*earlier, reading], symptom_onsets(db, session_id))
     assert assessed is not None  # the reading was just flushed
     record(
         db,

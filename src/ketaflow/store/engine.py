@@ -91,6 +91,19 @@ def _configure_sqlite(engine: Engine) -> None:
             write_lock.release()
 
 
+SQLITE_FULL = 13  # sqlite3.SQLITE_FULL: "database or disk is full" (also a max_page_count reached)
+PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether a database error (SQLAlchemy's, or the driver's it wraps) says the storage is full."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)  # the extended code; its low byte is the primary
+    if isinstance(code, int) and code & 0xFF == SQLITE_FULL:
+        return True
+    return getattr(orig, "sqlstate", None) == PG_DISK_FULL
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

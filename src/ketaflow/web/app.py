@@ -15,10 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import ketaflow
-from ketaflow.errors import Conflict, Forbidden, Hidden, InvalidInput, KetaflowError, NotFound
+from ketaflow.errors import Conflict, Forbidden, Hidden, InvalidInput, KetaflowError, NotFound, StorageFull
 from ketaflow.security import dummy_hash
 from ketaflow.settings import get_settings
-from ketaflow.store.engine import make_sessionmaker
+from ketaflow.store.engine import is_storage_full, make_sessionmaker
 from ketaflow.store.migrate import current_revision
 from ketaflow.web import forms
 from ketaflow.web.access_log import AccessLog
@@ -48,7 +48,8 @@ from ketaflow.web.routes import (
 from ketaflow.web.security_headers import SecurityHeaders
 
 log = logging.getLogger("ketaflow.web")
-STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
+# 507 Insufficient Storage (RFC 4918 section 11.5): the server cannot store what the request needs.
+STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409, StorageFull: 507}
 
 
 def create_app(
@@ -131,6 +132,9 @@ def create_app(
 
     @app.exception_handler(OperationalError)
     async def _database_busy(request: Request, exc: OperationalError) -> Response:
+        if is_storage_full(exc):  # no room left: waiting will not help, an administrator must act
+            log.error("database full on %s: %s", request.url.path, str(exc).splitlines()[0])
+            return await _domain_error(request, StorageFull())
         log.warning("database unavailable on %s: %s", request.url.path, str(exc).splitlines()[0])
         message = "The clinic database is busy or unreachable and nothing was saved; try again in a moment."
         if wants_json(request):

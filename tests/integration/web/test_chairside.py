@@ -1089,3 +1089,26 @@ def test_the_front_desk_board_withholds_vital_signs_and_alerts(
     assert [s["state"] for s in slots(withheld)] == [s["state"] for s in slots(seen)]
     page = client.get("/clinics/aus/board").text
     assert "182/112" not in page and "mmHg" not in page and "shown to the clinical staff" in page
+
+
+def test_the_answer_to_a_charted_reading_is_that_reading_even_when_a_later_one_was_charted_first(
+    app_clock: tuple[TestClient, Clock], world: ChairWorld
+) -> None:
+    # Two people chart on one infusion at once: the request whose clock read 10:10 waits for the
+    # write lock while the one of 10:15 commits first. Found by the kill -9 test's burst (issue 12):
+    # the answer then carried the 10:15 reading's id and alert level instead of its own.
+    client, frozen = app_clock
+    sid = world.session(started=True)
+    nurse = sign_in(client, "nurse1.aus")
+    api = f"/api/sessions/{sid}"
+    frozen.now = T0 + timedelta(minutes=15)
+    later = client.post(f"{api}/vitals", json={"bp": "204/122", "heart_rate": 96, "spo2": 97}, headers=nurse)
+    assert later.status_code == 200 and later.json()["level"] == "stop"
+    frozen.now = T0 + timedelta(minutes=10)
+    own = client.post(f"{api}/vitals", json={"bp": "128/82", "heart_rate": 72, "spo2": 98}, headers=nurse)
+    assert own.status_code == 200, own.text
+    answer = own.json()
+    assert answer["id"] != later.json()["id"]
+    assert (answer["systolic"], answer["diastolic"], answer["heart_rate"]) == (128, 82, 72)
+    assert answer["measured_at"] == frozen.now.isoformat()
+    assert answer["level"] != "stop"
