@@ -25,6 +25,7 @@ from ketaflow.store.models.org import (
     StaffRole,
     StaffUser,
 )
+from ketaflow.store.models.integrity import ChainCheckpoint, ChainHead
 from ketaflow.store.models.patients import Allergy, BodyMeasurement, Diagnosis, Medication, Patient
 from ketaflow.store.models.portal import PatientAccessLink, PatientQuestion, PatientSession
 from ketaflow.store.models.records import (
@@ -46,6 +47,8 @@ __all__ = [
     "Base",
     "BodyMeasurement",
     "Chair",
+    "ChainCheckpoint",
+    "ChainHead",
     "Clinic",
     "ClinicClosure",
     "ClinicHours",
@@ -89,3 +92,7 @@ def append_only_tables() -> list[str]:
     return sorted(
         m.class_.__tablename__ for m in Base.registry.mappers if getattr(m.class_, "__append_only__", False)
     )
+
+
+# Every session chains the append-only rows it inserts (a flush hook; see `ketaflow.store.chain`).
+import ketaflow.store.chain  # noqa: E402, F401
