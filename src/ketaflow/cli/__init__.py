@@ -34,7 +34,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Topic modules each add their commands; imported here so `ketaflow --help` lists them all.
-    from ketaflow.cli import clinic, clinical, outcomes, pk, sign_in, system
+    from ketaflow.cli import clinic, clinical, integrity, outcomes, pk, sign_in, system
 
     system.register(app)
     clinical.register(app)
@@ -42,6 +42,7 @@ def _register() -> None:
     outcomes.register(app)
     clinic.register(app)
     sign_in.register(app)
+    integrity.register(app)
 
 
 _register()

@@ -255,6 +255,9 @@ def demo(
     settings = existing_settings(engine) or DemoSettings()
     if not is_complete(engine):
         _build(engine, settings, rebuild=False)
+        from ketaflow.cli.integrity import demo_key_and_checkpoint
+
+        demo_key_and_checkpoint(engine)
     else:
         from ketaflow.store.migrate import check_schema
 

@@ -301,8 +301,11 @@ def link_fresh(name: str, rows: list[dict[str, Any]], heads: dict[tuple[str, str
 
     For a writer that holds every chain it extends, like the demo builder (each clinic's chains
     are new and written in one transaction, with their heads)."""
-    spec = spec_for(name)
+    from ketaflow.store.models import Base
+
+    spec, table = spec_for(name), Base.metadata.tables[name]
     for r in rows:
+        _with_defaults(table, r)
         key = (name, scope_of(r.get("clinic_id")))
         seq, prev = heads.get(key, (0, GENESIS))
         digest = spec.row_hash(prev, spec.content(r))
