@@ -80,6 +80,7 @@ class _Chain:
     hash: bytes = GENESIS
     before_hash: bytes | None = None  # the hash of the row before the last
     last_id: str | None = None
+    last_fits: bool = True  # the last row gave its hash and linked to the one before
     recent: OrderedDict[bytes, tuple[int, str]] = field(default_factory=OrderedDict)
     next_cp: int = 0
 
@@ -167,14 +168,25 @@ def _walk(conn: Any, name: str, heads: dict[tuple[str, str], tuple[int, bytes]],
             v = row[i]
             if v is not None:
                 content[columns[i]] = canon[i](v)
-        if spec.row_hash(prev, content) != stored:
+        content_ok = spec.row_hash(prev, content) == stored
+        if not content_ok:
             problems.append(Problem(name, scope, rid, seq, "changed", "the row's content no longer gives its hash: rewritten in place"))
-        if seq == chain.seq:
-            problems.append(Problem(name, scope, rid, seq, "inserted", f"a second row at place {seq} (the first is {chain.last_id})"))
-        elif seq > chain.seq + 1:
+        if seq == chain.seq:  # two rows at one place: the one that does not fit was put in
+            fits = content_ok and prev == chain.before_hash
+            if fits and not chain.last_fits:
+                problems.append(Problem(name, scope, chain.last_id, seq, "inserted", f"a second row at place {seq} (the one that fits is {rid})"))
+                chain.hash, chain.last_id, chain.last_fits = stored, rid, True
+                chain.recent[stored] = (seq, rid)
+            else:
+                problems.append(Problem(name, scope, rid, seq, "inserted", f"a second row at place {seq} (the first is {chain.last_id})"))
+            continue
+        linked = True
+        if seq > chain.seq + 1:
+            linked = False
             gap = f"place {chain.seq + 1}" if seq == chain.seq + 2 else f"places {chain.seq + 1} to {seq - 1}"
             problems.append(Problem(name, scope, rid, seq, "missing", f"{gap} of the chain are missing before this row"))
         elif prev != chain.hash:
+            linked = False
             if chain.before_hash is not None and prev == chain.before_hash:
                 problems.append(Problem(name, scope, chain.last_id, chain.seq, "inserted", f"the next row ({rid}) links past this row: it was put in afterwards"))
             elif prev in chain.recent:
@@ -191,6 +203,7 @@ def _walk(conn: Any, name: str, heads: dict[tuple[str, str], tuple[int, bytes]],
             elif cp.row_hash != stored:
                 problems.append(Problem(name, scope, rid, seq, "checkpoint", f"the chain differs here from the checkpoint of {cp.signed_at}: rewritten and re-hashed since"))
         chain.before_hash, chain.hash, chain.seq, chain.last_id = chain.hash, stored, seq, rid
+        chain.last_fits = content_ok and linked
         chain.recent[stored] = (seq, rid)
         if len(chain.recent) > RECENT:
             chain.recent.popitem(last=False)
