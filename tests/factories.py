@@ -247,3 +247,13 @@ def make_chart(db: Session) -> Chart:
     )
     db.flush()
     return Chart(org, clinic, chair, nurse, psych, patient, appt, infusion, vital)
+
+
+def make_checkpoint(db: Session) -> m.ChainCheckpoint:
+    """A signed-checkpoint row (its signature is not checked here), for tests of every append-only table."""
+    checkpoint = m.ChainCheckpoint(
+        table_name="vital_signs", scope="network", seq=1, row_hash=bytes(32), key_id="0" * 16, mac=bytes(32)
+    )
+    db.add(checkpoint)
+    db.flush()
+    return checkpoint

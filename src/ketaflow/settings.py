@@ -15,7 +15,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from ketaflow.errors import InvalidInput
 from ketaflow.vocabulary import Role
 
-
 AUDIT_KEY_MIN = 32
 
 

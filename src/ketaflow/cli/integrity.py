@@ -53,7 +53,9 @@ def verify(
         if report.unlisted:
             typer.echo(f"... and {report.unlisted} more problems not listed.")
         rate = f", {report.rows / report.seconds:,.0f} rows/s" if report.seconds else ""
-        verdict = "intact" if report.intact else f"NOT intact: {len(report.problems) + report.unlisted} problems"
+        verdict = (
+            "intact" if report.intact else f"NOT intact: {len(report.problems) + report.unlisted} problems"
+        )
         typer.echo(
             f"{report.rows:,} rows in {report.chains} chains and {report.checkpoints} checkpoints "
             f"checked in {report.seconds:.1f} s{rate}: {verdict}."
@@ -82,28 +84,6 @@ def checkpoint(
         emit_json({"signed": result.signed, "chains": result.chains, "key_id": result.key_id})
         return
     typer.echo(f"Signed {result.signed} of {result.chains} chains (key {result.key_id}).")
-
-
-def demo_key_and_checkpoint(engine) -> None:  # type: ignore[no-untyped-def]
-    """`ketaflow demo`: with no key configured, make `<data_dir>/audit.key` (owner-only), then sign."""
-    import os
-    import secrets
-
-    from ketaflow.settings import get_settings
-    from ketaflow.store.checkpoints import write_checkpoints
-
-    settings = get_settings()
-    key = _key()
-    if key is None:
-        path = settings.data_dir / "audit.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(secrets.token_hex(32) + "\n")
-        typer.echo(f"Made an audit key for the demo in {path} (keep a copy: it signs the checkpoints).")
-        key = _key()
-    assert key is not None
-    write_checkpoints(engine, key)
 
 
 def register(app: typer.Typer) -> None:

@@ -230,7 +230,11 @@ def prepare_rows(rows: Rows, dialect: Dialect) -> Prepared:
         prepared.append((name, keys, values))
     if heads:
         prepared.append(
-            ("chain_heads", ["table_name", "scope", "seq", "row_hash"], [(t, s, q, h) for (t, s), (q, h) in heads.items()])
+            (
+                "chain_heads",
+                ["table_name", "scope", "seq", "row_hash"],
+                [(t, s, q, h) for (t, s), (q, h) in heads.items()],
+            )
         )
     return prepared
 

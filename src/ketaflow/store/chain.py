@@ -45,7 +45,6 @@ from sqlalchemy import (
     Connection,
     Date,
     DateTime,
-    Enum as SAEnum,
     Float,
     Integer,
     LargeBinary,
@@ -58,8 +57,14 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy import (
+    Enum as SAEnum,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
+
+from ketaflow.store.models.base import Base
+from ketaflow.store.models.integrity import ChainHead
 
 FORMAT = "ketaflow-chain-1"
 CHAIN_COLUMNS = ("chain_seq", "prev_hash", "row_hash")
@@ -82,7 +87,7 @@ def _datetime(v: Any) -> str:
             return f"{v[:10]}T{v[11:]}Z"
         v = datetime.fromisoformat(v)
     v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-    return v.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return str(v.replace(tzinfo=None).isoformat(timespec="microseconds")) + "Z"
 
 
 def _date(v: Any) -> str:
@@ -143,7 +148,9 @@ def _kind(column: Any) -> str:
     ):
         if isinstance(t, cls):
             return kind
-    raise TypeError(f"{column.table.name}.{column.name}: no canonical form for {t!r}; add one to store/chain.py")
+    raise TypeError(
+        f"{column.table.name}.{column.name}: no canonical form for {t!r}; add one to store/chain.py"
+    )
 
 
 _CANON: dict[str, Canon] = {
@@ -179,7 +186,10 @@ class ChainSpec:
 
     def row_hash(self, prev: bytes, content: dict[str, Any]) -> bytes:
         payload = json.dumps(
-            [FORMAT, self.table, prev.hex(), content], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            [FORMAT, self.table, prev.hex(), content],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode("utf-8")).digest()
 
@@ -212,17 +222,19 @@ def spec_for_table(table: Table, present: Iterable[str] | None = None) -> ChainS
 
 @cache
 def spec_for(name: str) -> ChainSpec:
-    from ketaflow.store.models import Base
-
     return spec_for_table(Base.metadata.tables[name])
 
 
 @cache
 def chained_tables() -> tuple[str, ...]:
     """The tables that carry a hash chain: every append-only table with the chain columns."""
-    from ketaflow.store.models import Base, append_only_tables
-
-    return tuple(t for t in append_only_tables() if "chain_seq" in Base.metadata.tables[t].c)
+    return tuple(
+        sorted(
+            m.class_.__tablename__
+            for m in Base.registry.mappers
+            if getattr(m.class_, "__append_only__", False) and "chain_seq" in m.class_.__table__.c
+        )
+    )
 
 
 def scope_of(clinic_id: Any) -> str:
@@ -252,19 +264,19 @@ def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 def link(conn: Connection, rows_by_table: Mapping[str, list[dict[str, Any]]]) -> None:
     """Give rows about to be inserted (column name -> value dicts, changed in place) their chain
     columns, and move the chain heads, inside `conn`'s transaction (see the module doc)."""
-    from ketaflow.store.models import Base, ChainHead
-
     tables = Base.metadata.tables
     for name, rows in rows_by_table.items():
         for r in rows:
             _with_defaults(tables[name], r)
-    keys = sorted({(name, scope_of(r.get("clinic_id"))) for name, rows in rows_by_table.items() for r in rows})
+    keys = sorted(
+        {(name, scope_of(r.get("clinic_id"))) for name, rows in rows_by_table.items() for r in rows}
+    )
     if not keys:
         return
     if conn.dialect.name == "postgresql":
         for scope in sorted({s for _, s in keys}):
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": _gate_key(scope)})
-    head = ChainHead.__table__
+    head: Table = ChainHead.__table__  # type: ignore[assignment]
     found = conn.execute(
         select(head.c.table_name, head.c.scope, head.c.seq, head.c.row_hash)
         .where(tuple_(head.c.table_name, head.c.scope).in_(keys))
@@ -282,7 +294,11 @@ def link(conn: Connection, rows_by_table: Mapping[str, list[dict[str, Any]]]) ->
             r["chain_seq"], r["prev_hash"], r["row_hash"] = seq + 1, prev, digest
             heads[key] = (seq + 1, digest)
     moved = [{"t": t, "s": s, "q": q, "h": h} for (t, s), (q, h) in heads.items() if (t, s) in existing]
-    new = [{"table_name": t, "scope": s, "seq": q, "row_hash": h} for (t, s), (q, h) in heads.items() if (t, s) not in existing]
+    new = [
+        {"table_name": t, "scope": s, "seq": q, "row_hash": h}
+        for (t, s), (q, h) in heads.items()
+        if (t, s) not in existing
+    ]
     if moved:
         from sqlalchemy import bindparam, update
 
@@ -296,13 +312,13 @@ def link(conn: Connection, rows_by_table: Mapping[str, list[dict[str, Any]]]) ->
         conn.execute(head.insert(), new)
 
 
-def link_fresh(name: str, rows: list[dict[str, Any]], heads: dict[tuple[str, str], tuple[int, bytes]]) -> None:
+def link_fresh(
+    name: str, rows: list[dict[str, Any]], heads: dict[tuple[str, str], tuple[int, bytes]]
+) -> None:
     """`link` without a database: chain `rows` of `name` after `heads` (updated in place).
 
     For a writer that holds every chain it extends, like the demo builder (each clinic's chains
     are new and written in one transaction, with their heads)."""
-    from ketaflow.store.models import Base
-
     spec, table = spec_for(name), Base.metadata.tables[name]
     for r in rows:
         _with_defaults(table, r)
@@ -328,7 +344,7 @@ def _chain_new_rows(session: Session, _ctx: Any, _instances: Any) -> None:
     if not pending:
         return
     link(session.connection(), {name: [v for _, v in items] for name, items in pending.items()})
-    for name, items in pending.items():
+    for items in pending.values():
         table_cols = type(items[0][0]).__table__.columns
         mapper = type(items[0][0]).__mapper__
         keys = [(c.name, mapper.get_property_by_column(c).key) for c in table_cols]
@@ -343,7 +359,7 @@ def _chain_new_rows(session: Session, _ctx: Any, _instances: Any) -> None:
 # ---- reading ------------------------------------------------------------------------------
 
 
-def raw_rows(conn: Connection, spec: ChainSpec, *, order: str, batch: int = 5000) -> Iterable[tuple[Any, ...]]:
+def raw_rows(conn: Connection, spec: ChainSpec, *, order: str, batch: int = 5000) -> Iterable[Any]:
     """Stream (content columns..., id, chain_seq, prev_hash, row_hash) of `spec.table` as the
     driver gives them (no type conversion: fast, and a tampered value cannot stop the walk),
     ordered by `order`; PostgreSQL through a server-side cursor."""
@@ -360,8 +376,6 @@ def rechain(conn: Connection, name: str) -> int:
     """Chain every row of table `name` from scratch, oldest first (schema 0012's backfill): the
     UPDATE triggers must be off. Reads the columns the database has; returns the rows chained."""
     from sqlalchemy import inspect
-
-    from ketaflow.store.models import Base
 
     present = [c["name"] for c in inspect(conn).get_columns(name)]
     spec = spec_for_table(Base.metadata.tables[name], present)
@@ -399,11 +413,9 @@ def rechain(conn: Connection, name: str) -> int:
     else:
         sql = f"UPDATE {name} SET chain_seq = ?, prev_hash = ?, row_hash = ? WHERE id = ?"
         conn.exec_driver_sql(sql, [(u["q"], u["p"], u["h"], u["id"]) for u in updates])
-    from ketaflow.store.models import ChainHead
-
     if heads:
         conn.execute(
-            ChainHead.__table__.insert(),
+            ChainHead.__table__.insert(),  # type: ignore[attr-defined]
             [{"table_name": t, "scope": s, "seq": q, "row_hash": h} for (t, s), (q, h) in heads.items()],
         )
     return count

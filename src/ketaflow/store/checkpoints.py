@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from ketaflow.store.chain import FORMAT, _datetime
 from ketaflow.store.models import ChainCheckpoint, ChainHead, utcnow
@@ -24,7 +27,9 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"ketaflow-audit-key-id:" + key).hexdigest()[:16]
 
 
-def checkpoint_mac(key: bytes, table: str, scope: str, seq: int, row_hash: bytes, signed_at: datetime) -> bytes:
+def checkpoint_mac(
+    key: bytes, table: str, scope: str, seq: int, row_hash: bytes, signed_at: datetime
+) -> bytes:
     message = f"{FORMAT}|checkpoint|{table}|{scope}|{seq}|{row_hash.hex()}|{_datetime(signed_at)}"
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
@@ -40,15 +45,13 @@ def write_checkpoints(engine: Engine, key: bytes) -> CheckpointResult:
     """Sign each chain head that moved since its last checkpoint, in one transaction."""
     now = utcnow()
     kid = key_id(key)
-    cp = ChainCheckpoint.__table__
+    cp: Table = ChainCheckpoint.__table__  # type: ignore[assignment]
     with engine.begin() as conn:
-        heads = conn.execute(select(ChainHead.table_name, ChainHead.scope, ChainHead.seq, ChainHead.row_hash)).all()
-        last = dict(
-            ((t, s), q)
-            for t, s, q in conn.execute(
-                select(cp.c.table_name, cp.c.scope, func.max(cp.c.seq)).group_by(cp.c.table_name, cp.c.scope)
-            )
-        )
+        heads = conn.execute(
+            select(ChainHead.table_name, ChainHead.scope, ChainHead.seq, ChainHead.row_hash)
+        ).all()
+        signed = select(cp.c.table_name, cp.c.scope, func.max(cp.c.seq)).group_by(cp.c.table_name, cp.c.scope)
+        last = {(t, s): q for t, s, q in conn.execute(signed)}
         rows = [
             {
                 "table_name": t,
@@ -69,3 +72,12 @@ def write_checkpoints(engine: Engine, key: bytes) -> CheckpointResult:
                 r["id"] = uuid.uuid4()
             conn.execute(cp.insert(), rows)
     return CheckpointResult(signed=len(rows), chains=len(heads), key_id=kid)
+
+
+def make_key_file(path: Path) -> None:
+    """Write a new random key (64 hex digits) to `path`, readable by its owner only; never
+    overwrites one (the demo's key, `<data_dir>/audit.key`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_hex(32) + "\n")

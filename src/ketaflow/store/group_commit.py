@@ -127,7 +127,11 @@ class GroupCommitWriter:
             conn = conn.execution_options(sqlite_immediate=True)  # a writer: BEGIN IMMEDIATE
             with conn.begin():
                 # Append-only rows join their hash chains in this same transaction.
-                chained = {t.name: [dict(r) for r in rows] for t, rows in by_table.items() if t.name in chained_tables()}
+                chained = {
+                    t.name: [dict(r) for r in rows]
+                    for t, rows in by_table.items()
+                    if t.name in chained_tables()
+                }
                 link(conn, chained)
                 for table, rows in by_table.items():
                     conn.execute(table.insert(), chained.get(table.name, rows))

@@ -89,7 +89,12 @@ def verify(engine: Engine, key: bytes | None) -> Report:
     report = Report()
     started = time.perf_counter()
     with engine.connect() as conn:
-        heads = {(t, s): (q, bytes(h)) for t, s, q, h in conn.execute(select(ChainHead.table_name, ChainHead.scope, ChainHead.seq, ChainHead.row_hash))}
+        heads = {
+            (t, s): (q, bytes(h))
+            for t, s, q, h in conn.execute(
+                select(ChainHead.table_name, ChainHead.scope, ChainHead.seq, ChainHead.row_hash)
+            )
+        }
         checkpoints = _checkpoints(conn, key, report)
         for name in chained_tables():
             listed = len(report.problems)
@@ -100,7 +105,14 @@ def verify(engine: Engine, key: bytes | None) -> Report:
                 del report.problems[listed + MAX_PER_TABLE :]
         for (t, s), (q, _h) in sorted(heads.items()):
             report.problems.append(
-                Problem(t, s, None, None, "missing", f"the chain's head records {q} rows and the table has none of them")
+                Problem(
+                    t,
+                    s,
+                    None,
+                    None,
+                    "missing",
+                    f"the chain's head records {q} rows and the table has none of them",
+                )
             )
     report.seconds = time.perf_counter() - started
     return report
@@ -123,24 +135,46 @@ def _checkpoints(conn: Any, key: bytes | None, report: Report) -> dict[tuple[str
         if key is not None:
             if cp.key_id != kid:
                 report.problems.append(
-                    Problem(cp.table_name, cp.scope, str(cp.id), cp.seq, "checkpoint",
-                            f"checkpoint of {when} names key {cp.key_id}, not the key given ({kid}): "
-                            "signed with another key, or forged")
+                    Problem(
+                        cp.table_name,
+                        cp.scope,
+                        str(cp.id),
+                        cp.seq,
+                        "checkpoint",
+                        f"checkpoint of {when} names key {cp.key_id}, not the key given ({kid}): "
+                        "signed with another key, or forged",
+                    )
                 )
                 continue
-            if not hmac.compare_digest(bytes(cp.mac), checkpoint_mac(key, cp.table_name, cp.scope, cp.seq, h, cp.signed_at)):
+            if not hmac.compare_digest(
+                bytes(cp.mac), checkpoint_mac(key, cp.table_name, cp.scope, cp.seq, h, cp.signed_at)
+            ):
                 report.problems.append(
-                    Problem(cp.table_name, cp.scope, str(cp.id), cp.seq, "checkpoint",
-                            f"checkpoint of {when}: its signature does not hold (altered or forged)")
+                    Problem(
+                        cp.table_name,
+                        cp.scope,
+                        str(cp.id),
+                        cp.seq,
+                        "checkpoint",
+                        f"checkpoint of {when}: its signature does not hold (altered or forged)",
+                    )
                 )
                 continue
         found.setdefault((cp.table_name, cp.scope), []).append(_Checkpoint(cp.seq, h, when))
     if key is not None and not report.checkpoints:
-        report.warnings.append("There are no checkpoints yet: run `ketaflow checkpoint` (nightly, after verify).")
+        report.warnings.append(
+            "There are no checkpoints yet: run `ketaflow checkpoint` (nightly, after verify)."
+        )
     return found
 
 
-def _walk(conn: Any, name: str, heads: dict[tuple[str, str], tuple[int, bytes]], checkpoints: dict[tuple[str, str], list[_Checkpoint]], report: Report) -> None:
+def _walk(
+    conn: Any,
+    name: str,
+    heads: dict[tuple[str, str], tuple[int, bytes]],
+    checkpoints: dict[tuple[str, str], list[_Checkpoint]],
+    report: Report,
+) -> None:
     spec = spec_for(name)
     canon = spec.raw_canon(conn.dialect.name)
     columns = spec.columns
@@ -160,7 +194,16 @@ def _walk(conn: Any, name: str, heads: dict[tuple[str, str], tuple[int, bytes]],
         rid = _uuid(row[n])
         seq, prev, stored = row[n + 1], row[n + 2], row[n + 3]
         if seq is None or prev is None or stored is None:
-            problems.append(Problem(name, scope, rid, seq, "inserted", "the row has no chain hash: written behind ketaflow's back"))
+            problems.append(
+                Problem(
+                    name,
+                    scope,
+                    rid,
+                    seq,
+                    "inserted",
+                    "the row has no chain hash: written behind ketaflow's back",
+                )
+            )
             continue
         prev, stored = bytes(prev), bytes(stored)
         content = {}
@@ -170,38 +213,113 @@ def _walk(conn: Any, name: str, heads: dict[tuple[str, str], tuple[int, bytes]],
                 content[columns[i]] = canon[i](v)
         content_ok = spec.row_hash(prev, content) == stored
         if not content_ok:
-            problems.append(Problem(name, scope, rid, seq, "changed", "the row's content no longer gives its hash: rewritten in place"))
+            problems.append(
+                Problem(
+                    name,
+                    scope,
+                    rid,
+                    seq,
+                    "changed",
+                    "the row's content no longer gives its hash: rewritten in place",
+                )
+            )
         if seq == chain.seq:  # two rows at one place: the one that does not fit was put in
             fits = content_ok and prev == chain.before_hash
             if fits and not chain.last_fits:
-                problems.append(Problem(name, scope, chain.last_id, seq, "inserted", f"a second row at place {seq} (the one that fits is {rid})"))
+                problems.append(
+                    Problem(
+                        name,
+                        scope,
+                        chain.last_id,
+                        seq,
+                        "inserted",
+                        f"a second row at place {seq} (the one that fits is {rid})",
+                    )
+                )
                 chain.hash, chain.last_id, chain.last_fits = stored, rid, True
                 chain.recent[stored] = (seq, rid)
             else:
-                problems.append(Problem(name, scope, rid, seq, "inserted", f"a second row at place {seq} (the first is {chain.last_id})"))
+                problems.append(
+                    Problem(
+                        name,
+                        scope,
+                        rid,
+                        seq,
+                        "inserted",
+                        f"a second row at place {seq} (the first is {chain.last_id})",
+                    )
+                )
             continue
         linked = True
         if seq > chain.seq + 1:
             linked = False
             gap = f"place {chain.seq + 1}" if seq == chain.seq + 2 else f"places {chain.seq + 1} to {seq - 1}"
-            problems.append(Problem(name, scope, rid, seq, "missing", f"{gap} of the chain are missing before this row"))
+            problems.append(
+                Problem(name, scope, rid, seq, "missing", f"{gap} of the chain are missing before this row")
+            )
         elif prev != chain.hash:
             linked = False
             if chain.before_hash is not None and prev == chain.before_hash:
-                problems.append(Problem(name, scope, chain.last_id, chain.seq, "inserted", f"the next row ({rid}) links past this row: it was put in afterwards"))
+                problems.append(
+                    Problem(
+                        name,
+                        scope,
+                        chain.last_id,
+                        chain.seq,
+                        "inserted",
+                        f"the next row ({rid}) links past this row: it was put in afterwards",
+                    )
+                )
             elif prev in chain.recent:
                 back_seq, back_id = chain.recent[prev]
-                problems.append(Problem(name, scope, rid, seq, "out of order", f"the row follows row {back_id} (place {back_seq}), not the row before it"))
+                problems.append(
+                    Problem(
+                        name,
+                        scope,
+                        rid,
+                        seq,
+                        "out of order",
+                        f"the row follows row {back_id} (place {back_seq}), not the row before it",
+                    )
+                )
             else:
-                problems.append(Problem(name, scope, rid, seq, "missing", "the row's predecessor is not in the chain: a row before it was removed or replaced"))
+                problems.append(
+                    Problem(
+                        name,
+                        scope,
+                        rid,
+                        seq,
+                        "missing",
+                        "the row's predecessor is not in the chain: a row before it was removed or replaced",
+                    )
+                )
         cps = chain.checkpoints
         while chain.next_cp < len(cps) and cps[chain.next_cp].seq <= seq:
             cp = cps[chain.next_cp]
             chain.next_cp += 1
             if cp.seq < seq:
-                problems.append(Problem(name, scope, None, cp.seq, "missing", f"the row at place {cp.seq}, signed in the checkpoint of {cp.signed_at}, is missing"))
+                problems.append(
+                    Problem(
+                        name,
+                        scope,
+                        None,
+                        cp.seq,
+                        "missing",
+                        f"the row at place {cp.seq}, signed in the checkpoint of {cp.signed_at}, is missing",
+                    )
+                )
             elif cp.row_hash != stored:
-                problems.append(Problem(name, scope, rid, seq, "checkpoint", f"the chain differs here from the checkpoint of {cp.signed_at}: rewritten and re-hashed since"))
+                problems.append(
+                    Problem(
+                        name,
+                        scope,
+                        rid,
+                        seq,
+                        "checkpoint",
+                        f"the chain differs here from the checkpoint of {cp.signed_at}: "
+                        "rewritten and re-hashed since",
+                    )
+                )
         chain.before_hash, chain.hash, chain.seq, chain.last_id = chain.hash, stored, seq, rid
         chain.last_fits = content_ok and linked
         chain.recent[stored] = (seq, rid)
@@ -211,7 +329,17 @@ def _walk(conn: Any, name: str, heads: dict[tuple[str, str], tuple[int, bytes]],
         _finish(chain, heads, report)
     for (t, s), cps in sorted(checkpoints.items()):
         if t == name:
-            problems.append(Problem(t, s, None, cps[-1].seq, "missing", f"the checkpoint of {cps[-1].signed_at} signed {cps[-1].seq} rows and the table has none of them"))
+            problems.append(
+                Problem(
+                    t,
+                    s,
+                    None,
+                    cps[-1].seq,
+                    "missing",
+                    f"the checkpoint of {cps[-1].signed_at} signed {cps[-1].seq} rows; "
+                    "the table has none of them",
+                )
+            )
             del checkpoints[(t, s)]
     report.rows += count
     report.tables[name] = count
@@ -220,16 +348,56 @@ def _walk(conn: Any, name: str, heads: dict[tuple[str, str], tuple[int, bytes]],
 def _finish(chain: _Chain, heads: dict[tuple[str, str], tuple[int, bytes]], report: Report) -> None:
     t, s = chain.table, chain.scope
     for cp in chain.checkpoints[chain.next_cp :]:
-        report.problems.append(Problem(t, s, None, cp.seq, "missing", f"the chain ends at place {chain.seq}; the checkpoint of {cp.signed_at} signed place {cp.seq}"))
+        report.problems.append(
+            Problem(
+                t,
+                s,
+                None,
+                cp.seq,
+                "missing",
+                f"the chain ends at place {chain.seq}; "
+                f"the checkpoint of {cp.signed_at} signed place {cp.seq}",
+            )
+        )
     head = heads.pop((t, s), None)
     if head is None:
-        report.problems.append(Problem(t, s, chain.last_id, chain.seq, "inserted", "the chain has no head: its rows were written behind ketaflow's back"))
+        report.problems.append(
+            Problem(
+                t,
+                s,
+                chain.last_id,
+                chain.seq,
+                "inserted",
+                "the chain has no head: its rows were written behind ketaflow's back",
+            )
+        )
     elif head[0] > chain.seq:
-        report.problems.append(Problem(t, s, None, head[0], "missing", f"the chain ends at place {chain.seq}; its head records {head[0]}: rows at the end are missing"))
+        report.problems.append(
+            Problem(
+                t,
+                s,
+                None,
+                head[0],
+                "missing",
+                f"the chain ends at place {chain.seq}; its head records {head[0]}: "
+                "rows at the end are missing",
+            )
+        )
     elif head[0] < chain.seq:
-        report.problems.append(Problem(t, s, chain.last_id, chain.seq, "inserted", f"the chain runs past its head (place {head[0]}): rows were added behind ketaflow's back"))
+        report.problems.append(
+            Problem(
+                t,
+                s,
+                chain.last_id,
+                chain.seq,
+                "inserted",
+                f"the chain runs past its head (place {head[0]}): rows were added behind ketaflow's back",
+            )
+        )
     elif head[1] != chain.hash:
-        report.problems.append(Problem(t, s, chain.last_id, chain.seq, "changed", "the chain's last row differs from its head"))
+        report.problems.append(
+            Problem(t, s, chain.last_id, chain.seq, "changed", "the chain's last row differs from its head")
+        )
 
 
 __all__ = ["CHAIN_COLUMNS", "Problem", "Report", "verify"]

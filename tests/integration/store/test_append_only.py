@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import ClinicalRecordImmutable, Conflict, InvalidInput
 from ketaflow.store import models as m
 from ketaflow.store.facts import amend, current
-from tests.factories import make_chart
+from tests.factories import make_chart, make_checkpoint
 
 APPEND_ONLY = m.append_only_tables()
 
@@ -31,6 +31,7 @@ def test_it_lists_every_clinical_fact_table() -> None:
 @pytest.mark.parametrize("statement", ["UPDATE {t} SET id = id", "DELETE FROM {t}"])
 def test_it_refuses_raw_sql_changes(db: Session, table: str, statement: str) -> None:
     make_chart(db)
+    make_checkpoint(db)  # chain_checkpoints is append-only too
     assert db.scalar(text(f"SELECT count(*) FROM {table}")) >= 1
     with pytest.raises(exc.DBAPIError, match="append-only"), db.begin_nested():
         db.execute(text(statement.format(t=table)))

@@ -18,7 +18,7 @@ from ketaflow.store import models as m
 from ketaflow.store.append_only import create_guard_sql, unique_keys
 from ketaflow.store.engine import make_engine
 from ketaflow.store.migrate import upgrade
-from tests.factories import make_chart
+from tests.factories import make_chart, make_checkpoint
 
 APPEND_ONLY = m.append_only_tables()
 
@@ -44,6 +44,7 @@ def _snapshot(db: Session, table: str) -> list[tuple[object, ...]]:
 def test_it_refuses_the_engines_own_way_around_the_row_triggers(db: Session, table: str) -> None:
     """SQLite: REPLACE (deletes without DELETE triggers). PostgreSQL: TRUNCATE (no row triggers)."""
     make_chart(db)
+    make_checkpoint(db)  # chain_checkpoints is append-only too
     before = _snapshot(db, table)
     assert before
     if db.get_bind().dialect.name == "sqlite":
@@ -60,6 +61,7 @@ def test_it_refuses_the_engines_own_way_around_the_row_triggers(db: Session, tab
 @pytest.mark.parametrize("table", APPEND_ONLY)
 def test_it_refuses_an_upsert_on_every_append_only_table(db: Session, table: str) -> None:
     make_chart(db)
+    make_checkpoint(db)
     before = _snapshot(db, table)
     # `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
     upsert = (

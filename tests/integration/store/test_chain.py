@@ -135,7 +135,12 @@ def test_a_row_rewritten_with_the_triggers_dropped_is_named(charted: tuple[Engin
     engine, clinic_id = charted
     target = _rows(engine, "vital_signs", clinic_id)[2]
     with _triggers_dropped(engine, "vital_signs") as conn:
-        _exec(conn, engine, "UPDATE vital_signs SET systolic_mmhg = 118, diastolic_mmhg = 76 WHERE id = ?", _key(engine, target["id"]))
+        _exec(
+            conn,
+            engine,
+            "UPDATE vital_signs SET systolic_mmhg = 118, diastolic_mmhg = 76 WHERE id = ?",
+            _key(engine, target["id"]),
+        )
     assert _problems(verify(engine, None)) == [("vital_signs", _id(target), "changed")]
 
 
@@ -179,7 +184,9 @@ def test_a_row_inserted_in_the_middle_is_named(charted: tuple[Engine, uuid.UUID]
     assert ("vital_signs", _id(copied), "changed") in problems
 
 
-def test_a_row_inserted_and_the_chain_renumbered_and_rehashed_is_named(charted: tuple[Engine, uuid.UUID]) -> None:
+def test_a_row_inserted_and_the_chain_renumbered_and_rehashed_is_named(
+    charted: tuple[Engine, uuid.UUID],
+) -> None:
     """The forger knows the (public) hash: puts a row at place 4 with a hash that fits, and moves
     the rows after it one place on. The row after it still links to the row before it."""
     engine, clinic_id = charted
@@ -193,13 +200,28 @@ def test_a_row_inserted_and_the_chain_renumbered_and_rehashed_is_named(charted: 
     new_id = uuid.uuid4()
     content["id"], content["systolic_mmhg"] = str(new_id), 101
     prev = bytes(vitals[2]["row_hash"])  # type: ignore[arg-type]
-    forged = dict(vitals[3], id=_key(engine, new_id), systolic_mmhg=101, prev_hash=prev, row_hash=spec.row_hash(prev, content))
+    forged = dict(
+        vitals[3],
+        id=_key(engine, new_id),
+        systolic_mmhg=101,
+        prev_hash=prev,
+        row_hash=spec.row_hash(prev, content),
+    )
     with _triggers_dropped(engine, "vital_signs") as conn:
         for r in reversed(vitals[3:]):
-            _exec(conn, engine, "UPDATE vital_signs SET chain_seq = chain_seq + 1 WHERE id = ?", _key(engine, r["id"]))
+            _exec(
+                conn,
+                engine,
+                "UPDATE vital_signs SET chain_seq = chain_seq + 1 WHERE id = ?",
+                _key(engine, r["id"]),
+            )
         columns = list(forged)
-        _exec(conn, engine, f"INSERT INTO vital_signs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-              *forged.values())
+        _exec(
+            conn,
+            engine,
+            f"INSERT INTO vital_signs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            *forged.values(),
+        )
     problems = _problems(verify(engine, None))
     assert ("vital_signs", str(new_id), "inserted") in problems
     assert not [p for p in problems if p[2] == "changed"]
@@ -211,8 +233,20 @@ def test_rows_put_out_of_order_are_named(charted: tuple[Engine, uuid.UUID]) -> N
     a, b = vitals[2], vitals[4]
     with _triggers_dropped(engine, "vital_signs") as conn:
         _exec(conn, engine, "UPDATE vital_signs SET chain_seq = -1 WHERE id = ?", _key(engine, a["id"]))
-        _exec(conn, engine, "UPDATE vital_signs SET chain_seq = ? WHERE id = ?", a["chain_seq"], _key(engine, b["id"]))
-        _exec(conn, engine, "UPDATE vital_signs SET chain_seq = ? WHERE id = ?", b["chain_seq"], _key(engine, a["id"]))
+        _exec(
+            conn,
+            engine,
+            "UPDATE vital_signs SET chain_seq = ? WHERE id = ?",
+            a["chain_seq"],
+            _key(engine, b["id"]),
+        )
+        _exec(
+            conn,
+            engine,
+            "UPDATE vital_signs SET chain_seq = ? WHERE id = ?",
+            b["chain_seq"],
+            _key(engine, a["id"]),
+        )
     kinds = {k for t, _r, k in _problems(verify(engine, None)) if t == "vital_signs"}
     assert "out of order" in kinds
 
@@ -221,7 +255,11 @@ def _rebuild_from(engine: Engine, conn: Connection, clinic_id: uuid.UUID, start:
     """Recompute every hash of the clinic's vital-sign chain from place `start` (no key needed)."""
     spec = spec_for("vital_signs")
     canon = spec.raw_canon(engine.dialect.name)
-    rows = [r for r in raw_rows(conn, spec, order="chain_seq") if str(uuid.UUID(str(r[spec.columns.index("clinic_id")]))) == str(clinic_id)]
+    rows = [
+        r
+        for r in raw_rows(conn, spec, order="chain_seq")
+        if str(uuid.UUID(str(r[spec.columns.index("clinic_id")]))) == str(clinic_id)
+    ]
     n = len(spec.columns)
     prev = bytes(rows[start - 2][n + 3]) if start > 1 else GENESIS
     for r in rows[start - 1 :]:
@@ -229,16 +267,29 @@ def _rebuild_from(engine: Engine, conn: Connection, clinic_id: uuid.UUID, start:
         h = spec.row_hash(prev, content)
         _exec(conn, engine, "UPDATE vital_signs SET prev_hash = ?, row_hash = ? WHERE id = ?", prev, h, r[n])
         prev = h
-    _exec(conn, engine, "UPDATE chain_heads SET row_hash = ? WHERE table_name = 'vital_signs' AND scope = ?", prev, str(clinic_id))
+    _exec(
+        conn,
+        engine,
+        "UPDATE chain_heads SET row_hash = ? WHERE table_name = 'vital_signs' AND scope = ?",
+        prev,
+        str(clinic_id),
+    )
 
 
-def test_a_chain_rebuilt_without_the_key_is_caught_by_the_checkpoint(charted: tuple[Engine, uuid.UUID]) -> None:
+def test_a_chain_rebuilt_without_the_key_is_caught_by_the_checkpoint(
+    charted: tuple[Engine, uuid.UUID],
+) -> None:
     engine, clinic_id = charted
     assert write_checkpoints(engine, KEY).signed >= len(chained_tables())
     assert verify(engine, KEY).intact
     target = _rows(engine, "vital_signs", clinic_id)[1]
     with _triggers_dropped(engine, "vital_signs") as conn:
-        _exec(conn, engine, "UPDATE vital_signs SET systolic_mmhg = 118 WHERE id = ?", _key(engine, target["id"]))
+        _exec(
+            conn,
+            engine,
+            "UPDATE vital_signs SET systolic_mmhg = 118 WHERE id = ?",
+            _key(engine, target["id"]),
+        )
         _rebuild_from(engine, conn, clinic_id, int(target["chain_seq"]))  # type: ignore[call-overload]
     report = verify(engine, KEY)
     assert [(p.table, p.kind) for p in report.problems] == [("vital_signs", "checkpoint")]
@@ -246,8 +297,13 @@ def test_a_chain_rebuilt_without_the_key_is_caught_by_the_checkpoint(charted: tu
     # ... and rewriting the checkpoint too does not help without the key.
     last = _rows(engine, "vital_signs", clinic_id)[-1]
     with _triggers_dropped(engine, "chain_checkpoints") as conn:
-        _exec(conn, engine, "UPDATE chain_checkpoints SET row_hash = ? WHERE table_name = 'vital_signs' AND scope = ?",
-              bytes(last["row_hash"]), str(clinic_id))  # type: ignore[arg-type]
+        _exec(
+            conn,
+            engine,
+            "UPDATE chain_checkpoints SET row_hash = ? WHERE table_name = 'vital_signs' AND scope = ?",
+            bytes(last["row_hash"]),
+            str(clinic_id),
+        )  # type: ignore[arg-type]
     problems = verify(engine, KEY).problems
     assert [(p.table, p.kind) for p in problems] == [("vital_signs", "checkpoint")]
     assert "signature does not hold" in problems[0].detail

@@ -14,6 +14,7 @@ from ketaflow.store.models.infusion import (
     SideEffect,
     VitalSign,
 )
+from ketaflow.store.models.integrity import ChainCheckpoint, ChainHead
 from ketaflow.store.models.org import (
     Chair,
     Clinic,
@@ -25,7 +26,6 @@ from ketaflow.store.models.org import (
     StaffRole,
     StaffUser,
 )
-from ketaflow.store.models.integrity import ChainCheckpoint, ChainHead
 from ketaflow.store.models.patients import Allergy, BodyMeasurement, Diagnosis, Medication, Patient
 from ketaflow.store.models.portal import PatientAccessLink, PatientQuestion, PatientSession
 from ketaflow.store.models.records import (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Index, LargeBinary, String
@@ -41,6 +40,3 @@ class ChainCheckpoint(Identified, Base):
     signed_at: Mapped[datetime] = mapped_column(default=utcnow)
     key_id: Mapped[str] = mapped_column(String(16))
     mac: Mapped[bytes] = mapped_column(LargeBinary(32))
-
-
-
