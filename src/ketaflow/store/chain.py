@@ -78,6 +78,10 @@ Canon = Callable[[Any], Any]
 
 
 def _uuid(v: Any) -> str:
+    if isinstance(v, str) and len(v) == 32:  # SQLite's stored form: 32 hex digits
+        v = v.lower()
+        if v.isalnum():
+            return f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}"
     return str(v) if isinstance(v, uuid.UUID) else str(uuid.UUID(str(v)))
 
 
@@ -276,13 +280,7 @@ def link(conn: Connection, rows_by_table: Mapping[str, list[dict[str, Any]]]) ->
     if conn.dialect.name == "postgresql":
         for scope in sorted({s for _, s in keys}):
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": _gate_key(scope)})
-    head: Table = ChainHead.__table__  # type: ignore[assignment]
-    found = conn.execute(
-        select(head.c.table_name, head.c.scope, head.c.seq, head.c.row_hash)
-        .where(tuple_(head.c.table_name, head.c.scope).in_(keys))
-        .order_by(head.c.table_name, head.c.scope)
-        .with_for_update()
-    ).all()
+    found = conn.execute(_statements().lock, {"keys": keys}).all()
     heads: dict[tuple[str, str], tuple[int, bytes]] = {(t, s): (q, bytes(h)) for t, s, q, h in found}
     existing = set(heads)
     for name in sorted(rows_by_table):
@@ -300,16 +298,34 @@ def link(conn: Connection, rows_by_table: Mapping[str, list[dict[str, Any]]]) ->
         if (t, s) not in existing
     ]
     if moved:
-        from sqlalchemy import bindparam, update
-
-        conn.execute(
-            update(head)
-            .where(head.c.table_name == bindparam("t"), head.c.scope == bindparam("s"))
-            .values(seq=bindparam("q"), row_hash=bindparam("h")),
-            moved,
-        )
+        conn.execute(_statements().move, moved)
     if new:
-        conn.execute(head.insert(), new)
+        conn.execute(_statements().add, new)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    lock: Any
+    move: Any
+    add: Any
+
+
+@cache
+def _statements() -> _Statements:
+    """`link`'s statements, built once (building them cost more than running them)."""
+    from sqlalchemy import bindparam, update
+
+    head: Table = ChainHead.__table__  # type: ignore[assignment]
+    return _Statements(
+        lock=select(head.c.table_name, head.c.scope, head.c.seq, head.c.row_hash)
+        .where(tuple_(head.c.table_name, head.c.scope).in_(bindparam("keys", expanding=True)))
+        .order_by(head.c.table_name, head.c.scope)
+        .with_for_update(),
+        move=update(head)
+        .where(head.c.table_name == bindparam("t"), head.c.scope == bindparam("s"))
+        .values(seq=bindparam("q"), row_hash=bindparam("h")),
+        add=head.insert(),
+    )
 
 
 def link_fresh(
@@ -329,25 +345,29 @@ def link_fresh(
         heads[key] = (seq + 1, digest)
 
 
+@cache
+def _attribute_keys(cls: type) -> tuple[tuple[str, str], ...]:
+    """(column name, attribute name) of a mapped class's table columns."""
+    mapper = cls.__mapper__  # type: ignore[attr-defined]
+    return tuple((c.name, mapper.get_property_by_column(c).key) for c in cls.__table__.columns)  # type: ignore[attr-defined]
+
+
 @event.listens_for(Session, "before_flush")
 def _chain_new_rows(session: Session, _ctx: Any, _instances: Any) -> None:
     """Chain the append-only rows this flush inserts (their chain columns are set on the objects)."""
-    chained = set(chained_tables())
+    chained = chained_tables()
     pending: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for obj in session.new:
         table = getattr(type(obj), "__table__", None)
         if table is None or table.name not in chained:
             continue
-        mapper = type(obj).__mapper__
-        values = {c.name: getattr(obj, mapper.get_property_by_column(c).key) for c in table.columns}
+        values = {col: getattr(obj, attr) for col, attr in _attribute_keys(type(obj))}
         pending.setdefault(table.name, []).append((obj, values))
     if not pending:
         return
     link(session.connection(), {name: [v for _, v in items] for name, items in pending.items()})
     for items in pending.values():
-        table_cols = type(items[0][0]).__table__.columns
-        mapper = type(items[0][0]).__mapper__
-        keys = [(c.name, mapper.get_property_by_column(c).key) for c in table_cols]
+        keys = _attribute_keys(type(items[0][0]))
         for obj, values in items:
             for col, attr in keys:
                 # The chain columns always (a flush retried after a rollback chains anew); the
