@@ -427,3 +427,29 @@ def test_the_verify_and_checkpoint_commands(
         assert "NOT intact: 1 problems" in broken.output
     finally:
         get_settings.cache_clear()
+
+
+def test_the_demo_makes_its_own_key_and_signs_its_network(
+    charted: tuple[Engine, uuid.UUID], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketaflow.cli.system import _sign_demo
+    from ketaflow.settings import get_settings
+
+    engine, _clinic = charted
+    monkeypatch.delenv("KETAFLOW_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("KETAFLOW_AUDIT_KEY_FILE", raising=False)
+    monkeypatch.setenv("KETAFLOW_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        _sign_demo(engine)
+        key_file = tmp_path / "data" / "audit.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text().strip().encode()
+        assert len(key) == 64 and get_settings().resolved_audit_key() == key
+        report = verify(engine, key)
+        assert report.intact and report.checkpoints >= len(chained_tables()) and not report.warnings
+        _sign_demo(engine)  # again: the same key, nothing new to sign
+        assert key_file.read_text().strip().encode() == key
+        assert verify(engine, key).checkpoints == report.checkpoints
+    finally:
+        get_settings.cache_clear()
