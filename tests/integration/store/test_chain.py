@@ -453,3 +453,27 @@ def test_the_demo_makes_its_own_key_and_signs_its_network(
         assert verify(engine, key).checkpoints == report.checkpoints
     finally:
         get_settings.cache_clear()
+
+
+def test_schema_0012_chains_the_rows_already_there(charted: tuple[Engine, uuid.UUID]) -> None:
+    """Down to 0011 (the chain columns go) and up again: the backfill chains every row, oldest
+    first per table and clinic, with heads, and the append-only triggers are back."""
+    from ketaflow.store.migrate import downgrade
+
+    engine, clinic_id = charted
+    before = {t: len(_rows(engine, t, clinic_id)) for t in ("vital_signs", "audit_events")}
+    downgrade(engine, "0011_append_only_holes")
+    with engine.connect() as conn:
+        columns = conn.exec_driver_sql("SELECT * FROM vital_signs LIMIT 1").keys()
+    assert "chain_seq" not in columns
+    upgrade(engine)
+    report = verify(engine, None)
+    assert report.intact, _problems(report)
+    vitals = _rows(engine, "vital_signs", clinic_id)
+    assert len(vitals) == before["vital_signs"] and [r["chain_seq"] for r in vitals] == list(
+        range(1, len(vitals) + 1)
+    )
+    recorded = [r["recorded_at"] for r in vitals]
+    assert recorded == sorted(recorded)  # oldest first
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM vital_signs")
