@@ -9,7 +9,8 @@
 #   WITH_100X=1 benchmarks/run_all.sh     # also PostgreSQL at 100x (about 25 minutes more)
 #
 # Databases it uses (and WIPES): the SQLite file $SQLITE_DEMO, and on the PostgreSQL server
-# $PG_SERVER the databases $PG_BUILD_DB, $PG_DEMO_DB and (WITH_100X=1) ${PG_DEMO_DB}_100x.
+# $PG_SERVER the databases $PG_BUILD_DB, $PG_DEMO_DB, ${PG_DEMO_DB}_chain and (WITH_100X=1)
+# ${PG_DEMO_DB}_100x.
 # Needs: wrk (Debian: apt-get install wrk) for page latency; opentiva for the PK speed-up
 # (see the README; without it that figure says "not measured").
 set -euo pipefail
@@ -62,6 +63,21 @@ fi
 
 step "Outcomes dashboard (about 4 minutes; about 6 more with WITH_100X=1)"
 "$PY" benchmarks/outcomes_dashboard.py "${urls[@]}"
+
+step "Record integrity: verify on the networks above and the cost of chaining a write (about 5 minutes)"
+"$PY" - "$PG_SERVER" "${PG_DEMO_DB}_chain" <<'EOF'
+import sys
+from ketaflow.store.engine import make_engine
+server, name = sys.argv[1], sys.argv[2]
+admin = make_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+with admin.connect() as conn:
+    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+admin.dispose()
+EOF
+verify_urls=(--database-url "sqlite:///$SQLITE_DEMO" --database-url "$PG_SERVER/$PG_DEMO_DB")
+if [ "$WITH_100X" = 1 ]; then verify_urls+=(--database-url "$PG_SERVER/${PG_DEMO_DB}_100x"); fi
+"$PY" benchmarks/record_integrity.py "${verify_urls[@]}" --scratch-postgres-url "$PG_SERVER/${PG_DEMO_DB}_chain"
 
 step "CLI start-up (about 1 minute)"
 "$PY" benchmarks/cli_startup.py --runs 20 --write

@@ -315,3 +315,13 @@ def stock_the_safe(
     )
     db.flush()
     return lot
+
+
+def make_checkpoint(db: Session) -> m.ChainCheckpoint:
+    """A signed-checkpoint row (its signature is not checked here), for tests of every append-only table."""
+    checkpoint = m.ChainCheckpoint(
+        table_name="vital_signs", scope="network", seq=1, row_hash=bytes(32), key_id="0" * 16, mac=bytes(32)
+    )
+    db.add(checkpoint)
+    db.flush()
+    return checkpoint

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from ketaflow.errors import InvalidInput
 from ketaflow.vocabulary import Role
 
+AUDIT_KEY_MIN = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KETAFLOW_", extra="ignore")
@@ -133,6 +135,38 @@ class Settings(BaseSettings):
     # Where the server writes its access log (one JSON line per request, logger ketaflow.access):
     # a file path, or empty (the default) for standard error.
     access_log: str = ""
+    # The key that signs the hash chains' checkpoints (store/checkpoints.py), kept OUTSIDE the
+    # database: at least 32 characters, e.g. `python -c "import secrets; print(secrets.token_hex(32))"`.
+    # Or KETAFLOW_AUDIT_KEY_FILE naming a file that holds it; unset, `<data_dir>/audit.key` if that
+    # file exists (`ketaflow demo` writes one). Without a key no checkpoint is signed and
+    # `ketaflow verify` warns that a chain rewritten from its start would not show.
+    audit_key: SecretStr | None = None
+    audit_key_file: Path | None = None
+
+    @field_validator("audit_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < AUDIT_KEY_MIN:
+            raise ValueError(
+                f"KETAFLOW_AUDIT_KEY must be at least {AUDIT_KEY_MIN} characters; make one with "
+                '`python -c "import secrets; print(secrets.token_hex(32))"`.'
+            )
+        return value
+
+    def resolved_audit_key(self) -> bytes | None:
+        """The checkpoint key: the setting, else the key file's content, else None."""
+        if self.audit_key is not None:
+            return self.audit_key.get_secret_value().strip().encode("utf-8")
+        path = self.audit_key_file or self.data_dir / "audit.key"
+        if self.audit_key_file is None and not path.exists():
+            return None
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InvalidInput(f"KETAFLOW_AUDIT_KEY_FILE {path} cannot be read: {exc.strerror}.") from None
+        if len(text) < AUDIT_KEY_MIN:
+            raise InvalidInput(f"The audit key in {path} is shorter than {AUDIT_KEY_MIN} characters.")
+        return text.encode("utf-8")
 
     # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)

@@ -34,7 +34,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Topic modules each add their commands; imported here so `ketaflow --help` lists them all.
-    from ketaflow.cli import backup, clinic, clinical, controlled, outcomes, pk, sign_in, system
+    from ketaflow.cli import backup, clinic, clinical, controlled, integrity, outcomes, pk, sign_in, system
 
     system.register(app)
     clinical.register(app)
@@ -44,6 +44,7 @@ def _register() -> None:
     sign_in.register(app)
     controlled.register(app)
     backup.register(app)
+    integrity.register(app)
 
 
 _register()

@@ -364,6 +364,7 @@ def demo(
     settings = existing_settings(engine) or DemoSettings()
     if not is_complete(engine):
         _build(engine, settings, rebuild=False)
+        _sign_demo(engine)
     else:
         from ketaflow.store.migrate import check_schema
 
@@ -377,6 +378,25 @@ def demo(
         typer.echo(f"  {email:<42} {role:<13} {clinic}")
     typer.echo("  ... and the same pattern for every clinic (nurse1.<code>, psychiatrist1.<code>, ...).")
     _serve(engine, host, port)
+
+
+def _sign_demo(engine) -> None:  # type: ignore[no-untyped-def]
+    """Sign the demo's chains; with no audit key configured, make `<data_dir>/audit.key` first."""
+    from ketaflow.settings import get_settings
+    from ketaflow.store.checkpoints import make_key_file, write_checkpoints
+
+    settings = get_settings()
+    try:
+        key = settings.resolved_audit_key()
+        if key is None:
+            path = settings.data_dir / "audit.key"
+            make_key_file(path)
+            typer.echo(f"Made an audit key for the demo in {path}: it signs the checkpoints; keep a copy.")
+            key = settings.resolved_audit_key()
+    except KetaflowError as exc:
+        fail(str(exc))
+    assert key is not None
+    write_checkpoints(engine, key)
 
 
 def reset_link(

@@ -28,6 +28,7 @@ from ketaflow.demo.settings import DemoSettings
 from ketaflow.errors import Conflict
 from ketaflow.security import hash_password
 from ketaflow.store import models as m
+from ketaflow.store.chain import chained_tables, link_fresh
 from ketaflow.store.migrate import upgrade
 from ketaflow.store.models.base import utcnow
 from ketaflow.store.stats import table_counts
@@ -206,10 +207,14 @@ def prepare_rows(rows: Rows, dialect: Dialect) -> Prepared:
     """
     tables = m.Base.metadata.tables
     prepared: Prepared = []
+    heads: dict[tuple[str, str], tuple[int, bytes]] = {}
     for name in TABLE_ORDER:
         batch = rows.get(name)
         if not batch:
             continue
+        if name in chained_tables():
+            # Each clinic's chains are new and written whole in one transaction, with their heads.
+            link_fresh(name, batch, heads)
         columns = [c for c in tables[name].columns if c.key in batch[0]]
         keys = [c.key for c in columns]
         processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
@@ -223,6 +228,14 @@ def prepare_rows(rows: Rows, dialect: Dialect) -> Prepared:
                 record[i] = process(record[i])
             values.append(tuple(record))
         prepared.append((name, keys, values))
+    if heads:
+        prepared.append(
+            (
+                "chain_heads",
+                ["table_name", "scope", "seq", "row_hash"],
+                [(t, s, q, h) for (t, s), (q, h) in heads.items()],
+            )
+        )
     return prepared
 
 

@@ -20,7 +20,16 @@ from ketaflow.store.models.base import ClinicalFact, utcnow
 F = TypeVar("F", bound=ClinicalFact)
 
 # Columns an amendment never copies from the row it corrects: they describe the new row.
-_OWN_COLUMNS = {"id", "recorded_at", "recorded_by_id", "amends_id", "amendment_reason"}
+_OWN_COLUMNS = {
+    "id",
+    "recorded_at",
+    "recorded_by_id",
+    "amends_id",
+    "amendment_reason",
+    "chain_seq",
+    "prev_hash",
+    "row_hash",
+}
 
 
 def amend(

@@ -27,6 +27,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Table
 
+from ketaflow.store.chain import chained_tables, link
+
 log = logging.getLogger("ketaflow.store.group_commit")
 
 MAX_BATCH = 500
@@ -124,8 +126,15 @@ class GroupCommitWriter:
         with self._engine.connect() as conn:
             conn = conn.execution_options(sqlite_immediate=True)  # a writer: BEGIN IMMEDIATE
             with conn.begin():
+                # Append-only rows join their hash chains in this same transaction.
+                chained = {
+                    t.name: [dict(r) for r in rows]
+                    for t, rows in by_table.items()
+                    if t.name in chained_tables()
+                }
+                link(conn, chained)
                 for table, rows in by_table.items():
-                    conn.execute(table.insert(), rows)
+                    conn.execute(table.insert(), chained.get(table.name, rows))
         self.batches += 1
 
 

@@ -138,6 +138,19 @@ def test_page_latency(tmp_path: Path) -> None:
     assert "| patient chart |" in body and "| chair board |" in body
 
 
+@pytest.mark.slow
+def test_record_integrity(tmp_path: Path, postgres_databases: list[str]) -> None:
+    pg = scratch_postgres(postgres_databases, create=True)  # the script wipes its schema
+    body = check_written(
+        run_smoke("record_integrity.py", tmp_path / "B.md", *(["--scratch-postgres-url", pg] if pg else [])),
+        "Record integrity",
+    )
+    assert re.search(r"\| sqlite:///.+ \| [\d,]+ \| .+ \| \*\*[\d,]+\*\* \| yes \|", body)
+    assert "| sqlite | " in body
+    if pg:
+        assert "| postgresql | " in body and "postgresql+psycopg://" in body
+
+
 def test_smoke_runs_refuse_the_real_benchmarks_file() -> None:
     before = (ROOT / "BENCHMARKS.md").read_text()
     done = subprocess.run(

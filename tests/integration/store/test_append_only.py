@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import ClinicalRecordImmutable, Conflict, InvalidInput
 from ketaflow.store import models as m
 from ketaflow.store.facts import amend, current
-from tests.factories import make_chart
+from tests.factories import make_chart, make_checkpoint
 
 APPEND_ONLY = m.append_only_tables()
 
@@ -33,6 +33,7 @@ def test_it_refuses_raw_sql_changes(owner_db: Session, table: str, statement: st
     """Even from the tables' owner (the app's own role is refused before the trigger runs:
     tests/integration/store/test_db_roles.py)."""
     make_chart(owner_db)
+    make_checkpoint(owner_db)  # chain_checkpoints is append-only too
     assert owner_db.scalar(text(f"SELECT count(*) FROM {table}")) >= 1
     with pytest.raises(exc.DBAPIError, match="append-only"), owner_db.begin_nested():
         owner_db.execute(text(statement.format(t=table)))

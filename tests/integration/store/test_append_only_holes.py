@@ -18,7 +18,7 @@ from ketaflow.store import models as m
 from ketaflow.store.append_only import create_guard_sql, unique_keys
 from ketaflow.store.engine import make_engine
 from ketaflow.store.migrate import upgrade
-from tests.factories import make_chart
+from tests.factories import make_chart, make_checkpoint
 
 APPEND_ONLY = m.append_only_tables()
 
@@ -46,6 +46,7 @@ def test_it_refuses_the_engines_own_way_around_the_row_triggers(owner_db: Sessio
     As the tables' owner: the app's own role is refused before the trigger runs."""
     db = owner_db
     make_chart(db)
+    make_checkpoint(db)  # chain_checkpoints is append-only too
     before = _snapshot(db, table)
     assert before
     if db.get_bind().dialect.name == "sqlite":
@@ -63,6 +64,7 @@ def test_it_refuses_the_engines_own_way_around_the_row_triggers(owner_db: Sessio
 def test_it_refuses_an_upsert_on_every_append_only_table(owner_db: Session, table: str) -> None:
     db = owner_db
     make_chart(db)
+    make_checkpoint(db)
     before = _snapshot(db, table)
     # `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
     upsert = (

@@ -15,6 +15,7 @@ from ketaflow.store.models.infusion import (
     SideEffect,
     VitalSign,
 )
+from ketaflow.store.models.integrity import ChainCheckpoint, ChainHead
 from ketaflow.store.models.org import (
     Chair,
     Clinic,
@@ -47,6 +48,8 @@ __all__ = [
     "Base",
     "BodyMeasurement",
     "Chair",
+    "ChainCheckpoint",
+    "ChainHead",
     "Clinic",
     "ClinicClosure",
     "ClinicHours",
@@ -95,3 +98,7 @@ def append_only_tables() -> list[str]:
     return sorted(
         m.class_.__tablename__ for m in Base.registry.mappers if getattr(m.class_, "__append_only__", False)
     )
+
+
+# Every session chains the append-only rows it inserts (a flush hook; see `ketaflow.store.chain`).
+import ketaflow.store.chain  # noqa: E402, F401

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from ketaflow.store.types import UTCDateTime
@@ -58,7 +58,28 @@ class ClinicOwned:
         return mapped_column(ForeignKey("clinics.id"), index=True)
 
 
-class ClinicalFact(Identified, ClinicOwned):
+class Chained:
+    """The hash-chain columns of an append-only table (see `ketaflow.store.chain`): the row's
+    place in its table-and-clinic chain, its predecessor's hash and its own. Set by the writer
+    at insert; NULL only in a row written behind ketaflow's back, which `ketaflow verify` names."""
+
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    row_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # declarative builds the table here
+        table = getattr(cls, "__table__", None)
+        if table is not None:
+            chain_index(table)
+
+
+def chain_index(table: Any) -> Index:
+    """One row per place in each chain; `ketaflow verify` walks each table along this index."""
+    return Index(f"ix_{table.name}_chain", table.c.clinic_id, table.c.chain_seq, unique=True)
+
+
+class ClinicalFact(Chained, Identified, ClinicOwned):
     """Columns every append-only clinical fact carries."""
 
     __append_only__ = True

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaflow.store.models.base import Base, ClinicalFact, Identified, utcnow
+from ketaflow.store.models.base import Base, Chained, ClinicalFact, Identified, utcnow
 from ketaflow.store.types import JSONType, enum_column
 from ketaflow.vocabulary import Instrument, Respondent
 
@@ -43,7 +43,7 @@ class QuestionnaireResponse(ClinicalFact, Base):
     for_date: Mapped[date] = mapped_column(Date)
 
 
-class AuditEvent(Identified, Base):
+class AuditEvent(Chained, Identified, Base):
     """Who did what to which record, when and from where. Append-only like clinical facts."""
 
     __tablename__ = "audit_events"
