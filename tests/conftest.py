@@ -30,7 +30,11 @@ from sqlalchemy.orm import Session
 from ketaflow.store.db_roles import AppRole, apply_app_role
 from ketaflow.store.engine import make_engine
 from ketaflow.store.migrate import upgrade
+from tests.cheap_password_hashing import use_cheap_password_hashing
 from tests.ci_mode import missing
+
+# argon2 at its cheapest in tests; the production parameters: tests/unit/test_password_hashing.py
+use_cheap_password_hashing()
 
 POSTGRES_URL = os.environ.get("KETAFLOW_TEST_POSTGRES_URL")
 DEMO_AS_OF = date(2026, 11, 25)  # the shared demo test network's as-of day (see demo_engine)

@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 
 import pytest
 from sqlalchemy import Engine, select, text
 
-from ketaflow.demo.build import build_network, existing_settings, is_complete
+from ketaflow.demo.build import BuildResult, build_network, existing_settings, is_complete
 from ketaflow.demo.generate import patients_per_clinic
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.errors import Conflict
 from ketaflow.store import models as m
 from ketaflow.store.stats import clinic_counts
+from tests.conftest import ENGINE_KINDS, FreshDatabases
 
 SMALL = DemoSettings(clinics=2, patients=60, seed=3, as_of=date(2026, 6, 1))
+
+
+@dataclass(frozen=True)
+class Built:
+    """`SMALL` built once per engine kind for this module (tests only read it or rerun the build,
+    which must leave it as it is), and brand-new databases of the same kind to build others in."""
+
+    engine: Engine
+    result: BuildResult
+    fresh_engine: Callable[[], Engine]
+
+
+@pytest.fixture(scope="module", params=ENGINE_KINDS)
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    databases = FreshDatabases(request.param, tmp_path_factory.mktemp("demo-build"))
+    engine = databases.new()
+    yield Built(engine, build_network(engine, SMALL), databases.new)
+    databases.drop_all()
 
 
 def digest(engine: Engine) -> str:
@@ -40,9 +60,8 @@ def digest(engine: Engine) -> str:
     return h.hexdigest()
 
 
-def test_it_builds_the_network_it_was_asked_for(fresh_engine: Callable[[], Engine]) -> None:
-    engine = fresh_engine()
-    result = build_network(engine, SMALL)
+def test_it_builds_the_network_it_was_asked_for(built: Built) -> None:
+    engine, result = built.engine, built.result
     assert result.status == "built"
     assert result.counts["clinics"] == 2
     assert result.counts["patients"] == 60
@@ -57,16 +76,14 @@ def test_it_builds_the_network_it_was_asked_for(fresh_engine: Callable[[], Engin
     assert ("admin@demo.ketaflow.org", "admin", "all clinics") in result.logins
 
 
-def test_it_writes_the_same_network_for_the_same_seed(fresh_engine: Callable[[], Engine]) -> None:
-    a, b = fresh_engine(), fresh_engine()
-    build_network(a, SMALL)
+def test_it_writes_the_same_network_for_the_same_seed(built: Built) -> None:
+    b = built.fresh_engine()
     build_network(b, SMALL)
-    assert digest(a) == digest(b)
+    assert digest(built.engine) == digest(b)
 
 
-def test_it_finishes_an_interrupted_build_exactly(fresh_engine: Callable[[], Engine]) -> None:
-    whole, broken = fresh_engine(), fresh_engine()
-    build_network(whole, SMALL)
+def test_it_finishes_an_interrupted_build_exactly(built: Built) -> None:
+    whole, broken = built.engine, built.fresh_engine()
 
     class Interrupted(Exception):
         pass
@@ -88,12 +105,12 @@ def test_it_finishes_an_interrupted_build_exactly(fresh_engine: Callable[[], Eng
     assert digest(broken) == digest(whole)
 
 
-def test_it_does_nothing_when_the_network_is_already_there(fresh_engine: Callable[[], Engine]) -> None:
-    engine = fresh_engine()
-    first = build_network(engine, SMALL)
-    again = build_network(engine, SMALL)
+def test_it_does_nothing_when_the_network_is_already_there(built: Built) -> None:
+    before = digest(built.engine)
+    again = build_network(built.engine, SMALL)
     assert again.status == "already built"
-    assert again.counts == first.counts
+    assert again.counts == built.result.counts
+    assert digest(built.engine) == before
 
 
 def test_it_refuses_other_settings_unless_asked_to_rebuild(fresh_engine: Callable[[], Engine]) -> None:
