@@ -8,6 +8,7 @@ stops, which is what the nurse needs to answer "when will they be clear?".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,6 +53,16 @@ def _running(events: Sequence[PumpEvent]) -> bool:
     return True
 
 
+def _widened_step_s(window_min: float, step_s: float, max_points: int) -> float:
+    """The smallest whole multiple of ``step_s`` whose grid over the window has <= max_points."""
+    if max_points < 2:
+        raise InvalidInput("A chart needs at least two points.")
+    if not (math.isfinite(window_min) and window_min > 0 and math.isfinite(step_s) and step_s > 0):
+        return step_s  # `simulate` says what is wrong with them
+    intervals = window_min / (step_s / 60.0)
+    return step_s * max(1, math.ceil(intervals / (max_points - 1) - 1e-9))
+
+
 def predict_live(
     model: str,
     weight_kg: float,
@@ -65,6 +76,7 @@ def predict_live(
     age_yr: float | None = None,
     recovery_level_ng_per_ml: float | None = None,
     vtbi_mg: float | None = None,
+    max_points: int | None = None,
 ) -> LivePrediction:
     """Predict Cp and Ce for an infusion charted up to ``now_min``.
 
@@ -91,6 +103,12 @@ def predict_live(
         What the pump was programmed to deliver (its volume to be infused, in mg). The
         pump stops there, so neither what was given nor the forecast goes past it, and
         a pump that reached it is no longer running.
+    max_points : int, optional
+        The most points the curve may have. A longer window (an infusion begun days ago,
+        whose chart runs to now) is drawn at a wider step, the smallest whole multiple
+        of ``step_s`` that fits; a window that fits keeps ``step_s``. Every point is
+        still exact; only the read-outs now, given and until recovery never depend on
+        the grid.
     """
     charted = segments_from_events(events, now_min=now_min)
     given = charted if vtbi_mg is None else cap_segments(charted, vtbi_mg)
@@ -107,11 +125,14 @@ def predict_live(
     if not forecast and not boluses:
         raise InvalidInput("Nothing has been given yet.")
     regimen = Regimen(boluses=tuple(boluses), infusions=tuple(forecast))
+    window_min = max(until_min, end)
+    if max_points is not None:
+        step_s = _widened_step_s(window_min, step_s, max_points)
     sim = simulate(
         model,
         weight_kg,
         regimen,
-        until_min=max(until_min, end),
+        until_min=window_min,
         step_s=step_s,
         age_yr=age_yr,
         recovery_level_ng_per_ml=recovery_level_ng_per_ml,

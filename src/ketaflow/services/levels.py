@@ -20,6 +20,11 @@ from ketaflow.services.session_state import given_mg
 # The model the live chart uses: the default, closest to the pooled evidence (Kamp 2020; see
 # pk/data/models.toml). The chart names it so nobody mistakes it for a measurement.
 LIVE_MODEL = pk.default_model()
+# The chart's grid: every 30 s, 0-240 min or to an hour past now; past 12 hours of window (an
+# infusion read days later) the step widens so the curve stays a chart's 1,441 points (the page
+# draws it 900 pixels wide) instead of growing with the time since the start.
+STEP_S = 30.0
+MAX_POINTS = 1441
 
 
 def live_model_title() -> str:
@@ -83,9 +88,10 @@ def live_levels(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datet
         now_min=now_min,
         planned_end_min=planned_end,
         until_min=max(240.0, now_min + 60),
-        step_s=30.0,
+        step_s=STEP_S,
         recovery_level_ng_per_ml=clear,
         vtbi_mg=order.vtbi_mg,
+        max_points=MAX_POINTS,
     )
     sim = prediction.simulation
     record_read(

@@ -219,3 +219,37 @@ def test_given_so_far_stops_at_the_bag(
     stopped = client.get(api).json()
     assert stopped["events"][-1]["cumulative_mg"] == pytest.approx(vtbi_mg, abs=0.01)
     assert stopped["order_complete"] is False
+
+
+def test_the_levels_of_an_infusion_begun_weeks_ago_are_a_chart_not_a_flood(
+    world: tuple[TestClient, Clock, m.Appointment],
+) -> None:
+    """Read a month later, the curve ran from the start to now at 30 s: 86,000 points (a million
+    for an infusion two years old, 51 MB and 12 s). It now widens its step to stay a chart."""
+    client, frozen, appt = world
+    desk = sign_in(client, "frontdesk1.aus")
+    url = f"/api/appointments/{appt.id}"
+    client.post(f"{url}/check-in", json={"version": 1, "driver": "Dana Reyes, 555-0100"}, headers=desk)
+    nurse = sign_in(client, "nurse1.aus")
+    session_id = client.post(f"{url}/open", headers=nurse).json()["session_id"]
+    api = f"/api/sessions/{session_id}"
+    psych = sign_in(client, "psychiatrist1.aus")
+    order = client.post(f"{api}/order", json={"protocol": "depression-induction"}, headers=psych).json()
+    nurse = sign_in(client, "nurse1.aus")
+    assert client.post(f"{api}/pump", json={"kind": "start"}, headers=nurse).json()["state"] == "running"
+    frozen.now = T0 + timedelta(minutes=40)
+    assert client.post(f"{api}/pump", json={"kind": "stop"}, headers=nurse).json()["state"] == "stopped"
+    soon = client.get(f"{api}/levels").json()
+    assert len(soon["t_min"]) == 481 and soon["t_min"][1] == 0.5  # 0-240 min at 30 s, as before
+
+    frozen.now = T0 + timedelta(days=30)
+    levels = client.get(f"{api}/levels").json()
+    now_min = 30 * 24 * 60.0
+    assert levels["now_min"] == now_min
+    assert len(levels["t_min"]) == len(levels["cp_ng_per_ml"]) == len(levels["ce_ng_per_ml"]) <= 1441
+    assert now_min < levels["t_min"][-1] <= now_min + 60
+    assert levels["given_mg"] == pytest.approx(order["dose_mg"], rel=1e-3)
+    assert levels["cp_now_ng_per_ml"] == 0.0 and levels["minutes_until_clear"] == 0.0
+    # The points both curves share (every step of the wide one is on the 30 s grid) agree.
+    assert levels["t_min"][1] in soon["t_min"]
+    assert levels["cp_ng_per_ml"][1] == soon["cp_ng_per_ml"][soon["t_min"].index(levels["t_min"][1])]
