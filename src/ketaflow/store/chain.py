@@ -393,7 +393,7 @@ def raw_rows(conn: Connection, spec: ChainSpec, *, order: str, batch: int = 5000
 
 
 def rechain(conn: Connection, name: str) -> int:
-    """Chain every row of table `name` from scratch, oldest first (schema 0012's backfill): the
+    """Chain every row of table `name` from scratch, oldest first (schema 0015's backfill): the
     UPDATE triggers must be off. Reads the columns the database has; returns the rows chained."""
     from sqlalchemy import inspect
 

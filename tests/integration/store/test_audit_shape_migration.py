@@ -15,7 +15,7 @@ from ketaflow.store.append_only import REFUSAL_MARKER
 from ketaflow.store.migrate import upgrade
 
 OLD = "0011_append_only_holes"
-NEW = "0013_audit_shape"
+NEW = "0012_audit_shape"
 
 # (action, staff?, about a patient?, actor label) -> (outcome, event_type, event_subtype, purpose)
 OLD_ROWS = {

@@ -455,14 +455,15 @@ def test_the_demo_makes_its_own_key_and_signs_its_network(
         get_settings.cache_clear()
 
 
-def test_schema_0012_chains_the_rows_already_there(charted: tuple[Engine, uuid.UUID]) -> None:
-    """Down to 0011 (the chain columns go) and up again: the backfill chains every row, oldest
-    first per table and clinic, with heads, and the append-only triggers are back."""
+def test_schema_0015_chains_the_rows_already_there(charted: tuple[Engine, uuid.UUID]) -> None:
+    """Down to the revision before the chains (the chain columns go) and up again: the backfill
+    chains every row, oldest first per table and clinic, with heads, and the append-only triggers
+    are back."""
     from ketaflow.store.migrate import downgrade
 
     engine, clinic_id = charted
     before = {t: len(_rows(engine, t, clinic_id)) for t in ("vital_signs", "audit_events")}
-    downgrade(engine, "0011_append_only_holes")
+    downgrade(engine, "0014_controlled_substances")
     with engine.connect() as conn:
         columns = conn.exec_driver_sql("SELECT * FROM vital_signs LIMIT 1").keys()
     assert "chain_seq" not in columns

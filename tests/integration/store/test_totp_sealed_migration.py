@@ -17,7 +17,7 @@ from ketaflow.services import mfa
 from ketaflow.settings import get_settings
 from ketaflow.store.migrate import downgrade, upgrade
 
-BEFORE = "0011_append_only_holes"
+BEFORE = "0012_audit_shape"
 
 
 def _key() -> str:
@@ -73,7 +73,7 @@ def test_stored_secrets_are_sealed_and_opened_again_on_the_way_down(
     engine = fresh_engine()
     upgrade(engine, BEFORE)
     secrets_by_user = _staff_with_secrets(engine, 3)
-    upgrade(engine, "0014_totp_sealed")
+    upgrade(engine, "0013_totp_sealed")
     sealed = _column(engine, "mfa_secret_sealed")
     assert set(sealed) == set(secrets_by_user)
     for user, (value, _) in sealed.items():
@@ -92,7 +92,7 @@ def test_stepping_down_without_the_key_takes_the_unreadable_factor_off(
     engine = fresh_engine()
     upgrade(engine, BEFORE)
     _staff_with_secrets(engine, 2)
-    upgrade(engine, "0014_totp_sealed")
+    upgrade(engine, "0013_totp_sealed")
     key(_key())  # the key is lost
     downgrade(engine, BEFORE)
     assert all(v == (None, None) for v in _column(engine, "mfa_secret").values())

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaflow.controlled.ledger import EntryKind
-from ketaflow.store.models.base import Base, ClinicalFact, ClinicOwned, Identified, utcnow
+from ketaflow.store.models.base import Base, Chained, ClinicalFact, ClinicOwned, Identified, utcnow
 from ketaflow.store.types import JSONType, enum_column
 
 # Milligrams and millilitres to the thousandth, exactly (a lot balances to the milligram).
@@ -67,7 +67,7 @@ class StorageLocation(Identified, ClinicOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DrugLot(Identified, ClinicOwned, Base):
+class DrugLot(Chained, Identified, ClinicOwned, Base):
     """A manufacturer's lot as received: written once, at receipt."""
 
     __tablename__ = "drug_lots"
@@ -82,7 +82,7 @@ class DrugLot(Identified, ClinicOwned, Base):
     recorded_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
 
 
-class DrugVial(Identified, ClinicOwned, Base):
+class DrugVial(Chained, Identified, ClinicOwned, Base):
     """One vial of a lot, numbered within it: written once, at receipt."""
 
     __tablename__ = "drug_vials"

@@ -1,7 +1,7 @@
 """hash chains over the append-only tables; chain heads and signed checkpoints
 
-Revision ID: 0012_fact_chain
-Revises: 0011_append_only_holes
+Revision ID: 0015_fact_chain
+Revises: 0014_controlled_substances
 Create Date: 2026-12-06 10:30:00
 
 Issue 12, tamper evidence: every append-only table (clinical facts and the audit trail) gets
@@ -29,8 +29,8 @@ from ketaflow.store.append_only import (
 )
 from ketaflow.store.chain import rechain
 
-revision: str = "0012_fact_chain"
-down_revision: str | None = "0011_append_only_holes"
+revision: str = "0015_fact_chain"
+down_revision: str | None = "0014_controlled_substances"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

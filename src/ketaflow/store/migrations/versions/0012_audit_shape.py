@@ -1,6 +1,6 @@
 """audit events in the shape of FHIR AuditEvent / IHE BALP
 
-Revision ID: 0013_audit_shape
+Revision ID: 0012_audit_shape
 Revises: 0011_append_only_holes
 Create Date: 2026-12-06 10:30:00
 
@@ -26,7 +26,7 @@ from alembic import op
 from ketaflow import audit_codes as codes
 from ketaflow.store.append_only import create_trigger_sql, drop_trigger_sql
 
-revision: str = "0013_audit_shape"
+revision: str = "0012_audit_shape"
 down_revision: str | None = "0011_append_only_holes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """TOTP secrets sealed at rest; the sign-in log indexed by time (for its pruning)
 
-Revision ID: 0014_totp_sealed
-Revises: 0011_append_only_holes
+Revision ID: 0013_totp_sealed
+Revises: 0012_audit_shape
 Create Date: 2026-12-06 10:30:00
 
 Issue 11: `staff_users.mfa_secret` (the TOTP shared secret, base32, in the clear) becomes
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_totp_sealed"
-down_revision: str | None = "0011_append_only_holes"
+revision: str = "0013_totp_sealed"
+down_revision: str | None = "0012_audit_shape"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """controlled-substance stock and ledger
 
-Revision ID: 0017_controlled_substances
-Revises: 0011_append_only_holes
+Revision ID: 0014_controlled_substances
+Revises: 0013_totp_sealed
 Create Date: 2026-12-06 10:20:00
 
 Issue 14: products, safes (storage locations), lots and vials as received, and the
@@ -26,8 +26,8 @@ from ketaflow.store.append_only import (
     unique_keys,
 )
 
-revision: str = "0017_controlled_substances"
-down_revision: str | None = "0011_append_only_holes"
+revision: str = "0014_controlled_substances"
+down_revision: str | None = "0013_totp_sealed"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
