@@ -71,17 +71,14 @@ def _number(value: "Decimal | None") -> float | None:
 
 
 def _audit(db: "Session", command: str, clinic_id: Any, details: dict[str, Any]) -> None:
-    from ketaflow.services.audit import Actor, record_read
+    from ketaflow.audit_codes import OPERATOR_ROLE
+    from ketaflow.services.audit import Actor, cli_origin, record_read
 
-    record_read(
-        db,
-        Actor(None, f"cli:controlled {command}"),
-        f"controlled.{command}",
-        "clinic",
-        clinic_id,
-        clinic_id=clinic_id,
-        details=details,
+    origin = cli_origin(f"controlled {command}")
+    actor = Actor(
+        None, f"cli:controlled {command}", origin.ip_address, origin.user_agent, roles=OPERATOR_ROLE
     )
+    record_read(db, actor, f"controlled.{command}", "clinic", clinic_id, clinic_id=clinic_id, details=details)
 
 
 @controlled_app.command("ledger")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
@@ -768,3 +768,145 @@ def _write(
     db.add(row)
     db.flush()
     return row
+
+
+# --- what the pages show ------------------------------------------------------------------------
+
+# Lots expiring within this many days are flagged on the stock page: clinic policy (time to use
+# them first or to arrange a return through the reverse distributor), not from a source.
+EXPIRING_SOON_DAYS = 60
+
+
+@dataclass(frozen=True)
+class VialChoice:
+    vial_id: uuid.UUID
+    lot: str
+    number: int
+    remaining_mg: Decimal
+    opened: bool
+    discard_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StockView:
+    clinic: m.Clinic
+    lots: list[LotReport]
+    expiring: list[LotReport]  # expired or expiring within EXPIRING_SOON_DAYS, with stock left
+    products: list[m.DrugProduct]
+    locations: list[m.StorageLocation]
+    entries: list[LedgerLine]  # the latest entries, newest first
+    may_receive: bool
+    may_count: bool
+
+
+def stock_view(db: Session, who: CurrentUser, code: str, now: datetime, *, recent: int = 50) -> StockView:
+    """The clinic's safe: every lot's balance, what expires soon, the latest ledger entries."""
+    from ketaflow.services.clinics import clinic_for
+    from ketaflow.services.permissions import allowed
+
+    clinic = clinic_for(db, who, code, Action.VIEW_CONTROLLED)
+    reports = lot_reports(db, clinic.id)
+    soon = now.date() + timedelta(days=EXPIRING_SOON_DAYS)
+    expiring = [r for r in reports if r.expires_on <= soon and r.balance.in_safe_mg > 0]
+    entries = ledger_entries(db, clinic.id, start=None, end=None)[-recent:][::-1]
+    view = StockView(
+        clinic=clinic,
+        lots=reports,
+        expiring=expiring,
+        products=list(db.scalars(select(m.DrugProduct).where(m.DrugProduct.clinic_id == clinic.id))),
+        locations=list(db.scalars(select(m.StorageLocation).where(m.StorageLocation.clinic_id == clinic.id))),
+        entries=entries,
+        may_receive=allowed(who, Action.MANAGE_CONTROLLED, clinic.id),
+        may_count=allowed(who, Action.HANDLE_CONTROLLED, clinic.id),
+    )
+    record_read(db, who.actor(), "controlled.stock_view", "clinic", clinic.id, clinic_id=clinic.id)
+    return view
+
+
+def vial_choices(db: Session, clinic_id: uuid.UUID, at: datetime) -> list[VialChoice]:
+    """Vials a nurse may draw from now: opened multi-dose vials within their beyond-use date
+    first, then unopened vials of unexpired lots, oldest lot first (first expiry, first out)."""
+    found: list[VialChoice] = []
+    lots = db.scalars(
+        select(m.DrugLot)
+        .where(m.DrugLot.clinic_id == clinic_id, m.DrugLot.expires_on >= at.date())
+        .order_by(m.DrugLot.expires_on, m.DrugLot.recorded_at)
+    )
+    for lot_row in lots:
+        ledger = _ledger(db, lot_row)
+        if ledger.balance(lot_row.id).in_safe_mg <= 0:
+            continue
+        for vial in db.scalars(
+            select(m.DrugVial).where(m.DrugVial.lot_id == lot_row.id).order_by(m.DrugVial.number)
+        ):
+            left = ledger.vial_remaining_mg(vial.id)
+            discard_at = ledger.vial_discard_at(vial.id)
+            opened = left < vial.content_mg
+            if left <= 0 or (discard_at is not None and at >= discard_at):
+                continue
+            product = ledger.vials[vial.id]
+            if opened and not product.multi_dose:
+                continue
+            found.append(VialChoice(vial.id, lot_row.lot_number, vial.number, left, opened, discard_at))
+    return sorted(found, key=lambda v: not v.opened)
+
+
+@dataclass(frozen=True)
+class DrawRow:
+    draw: m.LedgerEntry
+    lot: str
+    open_mg: Decimal
+
+
+@dataclass(frozen=True)
+class SessionStock:
+    session: m.InfusionSession
+    order: m.DoseOrder | None
+    draws: list[DrawRow]
+    still_to_draw_mg: Decimal
+    administered_booked: bool
+    pump_stopped: bool
+    vials: list[VialChoice]
+    may_handle: bool
+
+
+def session_stock(db: Session, who: CurrentUser, session_id: uuid.UUID, now: datetime) -> SessionStock:
+    """One infusion's ketamine: the order's bag, what was drawn, what is still open."""
+    from ketaflow.services.permissions import allowed
+
+    session = load_session(db, who, session_id, Action.VIEW_CONTROLLED)
+    order = current_order(db, session.id)
+    rows = []
+    drawn = Decimal(0)
+    for draw in _session_draws(db, session.id):
+        lot_row = db.get(m.DrugLot, draw.lot_id)
+        assert lot_row is not None
+        rows.append(DrawRow(draw, lot_row.lot_number, _ledger(db, lot_row).draw_open_mg(draw.id)))
+        if order is not None and draw.dose_order_id == order.id:
+            drawn += draw.quantity_mg
+    bag = Decimal(str(order.bag_drug_mg)).quantize(MG) if order is not None else Decimal(0)
+    booked = db.scalar(
+        select(m.LedgerEntry.id)
+        .where(m.LedgerEntry.session_id == session.id, m.LedgerEntry.kind == EntryKind.ADMINISTERED)
+        .limit(1)
+    )
+    view = SessionStock(
+        session=session,
+        order=order,
+        draws=rows,
+        still_to_draw_mg=max(Decimal(0), bag - drawn),
+        administered_booked=booked is not None,
+        pump_stopped=state_of(pump_records(db, session.id), discharged=False) is InfusionState.STOPPED,
+        vials=vial_choices(db, session.clinic_id, now),
+        may_handle=allowed(who, Action.HANDLE_CONTROLLED, session.clinic_id),
+    )
+    record_read(
+        db,
+        who.actor(),
+        "controlled.session_view",
+        "infusion_session",
+        session.id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+    )
+    return view

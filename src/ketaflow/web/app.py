@@ -34,6 +34,7 @@ from ketaflow.web.routes import (
     clinic_hours,
     clinics,
     consultation,
+    controlled,
     corrections,
     director,
     discharge,
@@ -88,6 +89,7 @@ def create_app(
         outcomes,
         account,
         staff,
+        controlled,
     ):
         app.include_router(module.router)
 
