@@ -82,6 +82,9 @@ if [ "$WITH_100X" = 1 ]; then verify_urls+=(--database-url "$PG_SERVER/${PG_DEMO
 step "CLI start-up (about 1 minute)"
 "$PY" benchmarks/cli_startup.py --runs 20 --write
 
+step "Sign-in answers, unknown vs known address (about 2 minutes)"
+"$PY" benchmarks/sign_in_timing.py --samples 40
+
 step "Page latency (about 1 minute)"
 "$PY" benchmarks/page_latency.py --database-url "sqlite:///$SQLITE_DEMO" --duration 30 --client wrk
 

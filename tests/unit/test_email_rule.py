@@ -82,3 +82,19 @@ def test_domains_agree_with_the_idna_package(local: str, labels: list[str]) -> N
     assert email_address(f"{local}@{domain}") == f"{local.lower()}@{expected}"
     if "ß" not in domain:  # "ß".upper() is "SS", another domain
         assert email_address(f"{local.upper()}@{domain.upper()}") == f"{local.lower()}@{expected}"
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(
+    local=st.text(min_size=0, max_size=30),
+    domain=st.text(min_size=0, max_size=70),
+)
+def test_any_text_is_an_address_or_a_sentence_never_a_crash(local: str, domain: str) -> None:
+    for typed in (f"{local}@{domain}", f"{local}@{domain}.org", local):
+        try:
+            stored = email_address(typed)
+        except InvalidInput as exc:
+            assert exc.field == "email" and exc.message
+            continue
+        assert stored.rpartition("@")[2].isascii() and stored == stored.lower()
+        assert email_address(stored) == stored and len(stored) <= 254

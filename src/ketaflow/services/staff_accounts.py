@@ -11,7 +11,8 @@ Who may do what (issue 11):
   no e-mail yet; issue 17): the link is shown to them once, only its digest is kept, it works
   once and for RESET_VALID_MINUTES. A new account gets such a link too, to set its first
   password: nobody else ever knows it.
-- Switching an account off, a password change and a reset end all of that person's sessions.
+- Switching an account off, a change of their roles, a password change and a reset end all of
+  that person's sessions.
 
 Every change is audited.
 """
@@ -307,6 +308,10 @@ def set_roles(
         )
     for role in sorted(roles - before):
         db.add(StaffRole(user_id=user.id, clinic_id=clinic.id, role=role, granted_at=now))
+    # A privilege change ends the person's sessions: they sign in again to a new session id
+    # holding the new roles (OWASP Session Management Cheat Sheet: renew the session ID on any
+    # privilege level change; issue 11 item 5).
+    ended = end_all_sessions(db, user.id) if roles != before else 0
     record(
         db,
         actor,
@@ -314,7 +319,11 @@ def set_roles(
         "staff_user",
         user.id,
         clinic_id=clinic.id,
-        details={"before": sorted(r.value for r in before), "after": sorted(r.value for r in roles)},
+        details={
+            "before": sorted(r.value for r in before),
+            "after": sorted(r.value for r in roles),
+            "sessions_ended": ended,
+        },
     )
     db.commit()
     return _roles_of(db, user.id)
