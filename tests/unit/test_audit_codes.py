@@ -46,6 +46,7 @@ def test_outcomes_are_the_fhir_audit_event_outcome_codes() -> None:
     assert codes.FHIR_OUTCOME == {"success": "0", "refused": "4", "failed": "8"}
     refused = ["auth.sign_in_failed", "auth.sign_in_locked", "auth.sign_in_throttled", "access.refused"]
     refused += ["auth.second_factor_failed", "mfa.enrolment_code_wrong", "patient_link.wrong_birth_date"]
+    refused += ["auth.witness_failed", "auth.witness_refused"]  # a witness's own password check
     assert {codes.outcome_of(a) for a in refused} == {codes.REFUSED}
     assert {codes.outcome_of(a) for a in ("auth.sign_in", "patient.read", "vitals.create")} == {codes.SUCCESS}
 
@@ -66,3 +67,8 @@ def test_a_refused_request_is_coded_by_what_its_method_tried() -> None:
         "update",
         "delete",
     ]
+
+
+def test_other_credential_checks_are_user_authentication_and_unlocking_is_an_update() -> None:
+    assert codes.classify("auth.witness_confirmed", read=False) == codes.EventCode("110114", None)
+    assert codes.classify("auth.unlock", read=False) == codes.EventCode("rest", "update")
