@@ -150,6 +150,8 @@ def classify(action: str, *, read: bool) -> EventCode:
         return EventCode(USER_AUTHENTICATION, LOGIN)
     if action in _LOGOUT_ACTIONS:
         return EventCode(USER_AUTHENTICATION, LOGOUT)
+    if action.startswith("auth.") and action != "auth.unlock":  # e.g. a witness giving their password
+        return EventCode(USER_AUTHENTICATION, None)
     if action.startswith("demo."):
         return EventCode(APPLICATION_ACTIVITY, None)
     verb = action.split(".", 1)[-1]
@@ -172,7 +174,7 @@ def subtype_for_method(method: str) -> str:
 def outcome_of(action: str) -> str:
     """The outcome a ketaflow action name implies: the names of refused attempts say so."""
     if (
-        action.endswith(("_failed", "_locked", "_throttled", "_wrong", "wrong_birth_date", "witness_refused"))
+        action.endswith(("_failed", "_locked", "_throttled", "_wrong", "_refused", "wrong_birth_date"))
         or action.startswith("patient_link.refused_")
         or action == "access.refused"
     ):

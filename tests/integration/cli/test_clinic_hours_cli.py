@@ -61,8 +61,19 @@ def test_the_director_changes_one_day_and_the_rest_stay(demo_engine: Engine) -> 
     assert code == 0 and "Saturday   closed" in out
     assert den_rows(demo_engine) == before
     with Session(demo_engine) as db:
-        audits = db.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "clinic.set_hours")).all()
-        assert any(a.actor_label == "director1.den@demo.ketaflow.org" for a in audits)
+        audits = db.scalars(
+            select(m.AuditEvent)
+            .where(m.AuditEvent.action == "clinic.set_hours")
+            .order_by(m.AuditEvent.occurred_at)
+        ).all()
+        mine = [a for a in audits if a.actor_label == "director1.den@demo.ketaflow.org"]
+        assert mine
+        # From the command line: the command and the OS user stand in for the user agent (issue 12).
+        assert all(
+            a.ip_address is None and (a.user_agent or "").startswith("cli:clinic hours set (os user ")
+            for a in mine[-2:]
+        )
+        assert {a.agent_role for a in mine[-2:]} == {"director"}
 
 
 def test_refusals_are_one_sentence_and_change_nothing(demo_engine: Engine) -> None:
