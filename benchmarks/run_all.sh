@@ -69,5 +69,8 @@ step "CLI start-up (about 1 minute)"
 step "Page latency (about 1 minute)"
 "$PY" benchmarks/page_latency.py --database-url "sqlite:///$SQLITE_DEMO" --duration 30 --client wrk
 
+step "Live levels (about 1 minute)"
+"$PY" benchmarks/live_levels.py
+
 step "done: BENCHMARKS.md rewritten"
 git --no-pager diff --stat -- BENCHMARKS.md || true

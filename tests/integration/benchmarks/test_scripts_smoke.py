@@ -138,6 +138,12 @@ def test_page_latency(tmp_path: Path) -> None:
     assert "| patient chart |" in body and "| chair board |" in body
 
 
+@pytest.mark.slow
+def test_live_levels(tmp_path: Path) -> None:
+    body = check_written(run_smoke("live_levels.py", tmp_path / "B.md"), "Live levels")
+    assert "| 2 h in, 20 pump events | 481 |" in body and "| 30 days later |" in body
+
+
 def test_smoke_runs_refuse_the_real_benchmarks_file() -> None:
     before = (ROOT / "BENCHMARKS.md").read_text()
     done = subprocess.run(
