@@ -88,5 +88,8 @@ step "Sign-in answers, unknown vs known address (about 2 minutes)"
 step "Page latency (about 1 minute)"
 "$PY" benchmarks/page_latency.py --database-url "sqlite:///$SQLITE_DEMO" --duration 30 --client wrk
 
+step "Live levels (about 1 minute)"
+"$PY" benchmarks/live_levels.py
+
 step "done: BENCHMARKS.md rewritten"
 git --no-pager diff --stat -- BENCHMARKS.md || true

@@ -19,6 +19,8 @@ from ketaflow.pk.modes import FloatArray, ModeSet
 from ketaflow.pk.regimen import Regimen
 
 OUTPUTS = ("cp", "ce")
+#: The most values of one (patients, infusions, times) block in `concentrations` (16 MB).
+_BLOCK_VALUES = 2_000_000
 
 
 def as_times(t_min: float | FloatArray) -> FloatArray:
@@ -78,20 +80,36 @@ def concentrations(
         if (route, "cp") not in modes.coef:
             raise InvalidInput(f"The modes were built without route '{route}'.")
     result: dict[str, FloatArray] = {}
+    n_patients = modes.rates.shape[0]
+    # The infusions are taken together, as many at a time as keep a (patients, infusions, times)
+    # block under _BLOCK_VALUES: a live chart's twenty pump segments cost one pass, not twenty.
+    per_block = max(1, _BLOCK_VALUES // max(1, n_patients * t.size))
+    blocks = [
+        (
+            np.array([i.start_min for i in part])[:, None],
+            np.array([i.end_min for i in part])[:, None],
+            np.array([i.rate_mg_per_min for i in part])[None, :, None],
+        )
+        for part in (
+            regimen.infusions[k : k + per_block] for k in range(0, len(regimen.infusions), per_block)
+        )
+    ]
     for out in outputs:
         if out not in OUTPUTS:
             raise InvalidInput(f"Unknown output '{out}'; use 'cp' or 'ce'.")
-        total = np.zeros((modes.rates.shape[0], t.size))
+        total = np.zeros((n_patients, t.size))
         for m in range(modes.n_modes):
             r = modes.rates[:, m : m + 1]
             c_iv = modes.coef[("iv", out)][:, m : m + 1]
             if np.any(c_iv) and (regimen.boluses or regimen.infusions):
                 for b in regimen.boluses:
                     total += _impulse(r, c_iv * b.dose_mg, t - b.t_min)
-                for inf in regimen.infusions:
-                    a = np.maximum(t - inf.end_min, 0.0)
-                    span = np.maximum(t - inf.start_min, 0.0) - a
-                    total += (c_iv * inf.rate_mg_per_min / r) * (-np.exp(-r * a) * np.expm1(-r * span))
+                r3 = r[:, :, None]
+                for starts, ends, rates in blocks:
+                    a = np.maximum(t - ends, 0.0)  # (infusions, times)
+                    span = np.maximum(t - starts, 0.0) - a
+                    each = (c_iv[:, :, None] * rates / r3) * (-np.exp(-r3 * a) * np.expm1(-r3 * span))
+                    total += each.sum(axis=1)
             for dose in regimen.extravascular:
                 c = modes.coef[(dose.route, out)][:, m : m + 1]
                 if np.any(c):

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Forbidden, InvalidInput, NotFound
@@ -287,15 +287,20 @@ def pending_user(
     return found
 
 
+# Built once: it runs before every page and API call, and building the statement and its cache
+# key cost about as much as running it.
+_SESSION_USER = (
+    select(WebSession, StaffUser, StaffRole.clinic_id, StaffRole.role)
+    .join(StaffUser, StaffUser.id == WebSession.user_id)
+    .outerjoin(StaffRole, StaffRole.user_id == StaffUser.id)
+    .where(WebSession.token_sha256 == bindparam("token_sha256"))
+)
+
+
 def _session_user(db: Session, token: str | None, now: datetime | None, origin: Origin) -> CurrentUser | None:
     if not token:
         return None
-    rows = db.execute(
-        select(WebSession, StaffUser, StaffRole.clinic_id, StaffRole.role)
-        .join(StaffUser, StaffUser.id == WebSession.user_id)
-        .outerjoin(StaffRole, StaffRole.user_id == StaffUser.id)
-        .where(WebSession.token_sha256 == token_digest(token))
-    ).all()
+    rows = db.execute(_SESSION_USER, {"token_sha256": token_digest(token)}).all()
     if not rows:
         return None
     session, user = rows[0][0], rows[0][1]

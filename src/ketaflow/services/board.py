@@ -6,9 +6,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical_rules
@@ -77,6 +78,46 @@ class Board:
         return sorted(waiting, key=lambda item: (item[1].needs[0].need, item[1].needs[0].since))
 
 
+# The board's statements, built once: building a statement and its cache key cost about as much
+# as running it (0.1-0.3 ms each, a dozen per board); the values are bound at each call.
+_SESSION_IDS: BindParameter[Any] = bindparam("session_ids", expanding=True)
+_CHAIRS = select(m.Chair).where(m.Chair.clinic_id == bindparam("clinic_id")).order_by(m.Chair.position)
+_DAY = (
+    select(m.Appointment, m.Patient.given_name, m.Patient.family_name, m.Patient.mrn)
+    .join(m.Patient, m.Patient.id == m.Appointment.patient_id)
+    .where(
+        m.Appointment.clinic_id == bindparam("clinic_id"),
+        m.Appointment.starts_at >= bindparam("start"),
+        m.Appointment.starts_at < bindparam("end"),
+        m.Appointment.status != AppointmentStatus.CANCELLED,
+    )
+    .order_by(m.Appointment.starts_at)
+)
+_SESSIONS = select(m.InfusionSession).where(
+    m.InfusionSession.appointment_id.in_(bindparam("appointment_ids", expanding=True))
+)
+_DISCHARGED = select(m.Discharge.session_id).where(m.Discharge.session_id.in_(_SESSION_IDS))
+_EVENTS = (
+    current(m.AdministrationEvent)
+    .where(m.AdministrationEvent.session_id.in_(_SESSION_IDS))
+    .order_by(m.AdministrationEvent.occurred_at)
+)
+_VITALS = (
+    current(m.VitalSign).where(m.VitalSign.session_id.in_(_SESSION_IDS)).order_by(m.VitalSign.measured_at)
+)
+_REQUESTS = (
+    current(m.AssistanceRequest)
+    .where(m.AssistanceRequest.session_id.in_(_SESSION_IDS), m.AssistanceRequest.helped_at.is_(None))
+    .order_by(m.AssistanceRequest.asked_at)
+)
+_OPEN_SIDE_EFFECTS = current(m.SideEffect).where(
+    m.SideEffect.session_id.in_(_SESSION_IDS), m.SideEffect.resolved_at.is_(None)
+)
+_ORDERS = (
+    current(m.DoseOrder).where(m.DoseOrder.session_id.in_(_SESSION_IDS)).order_by(m.DoseOrder.ordered_at)
+)
+
+
 def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Board:
     """Today's board (the clinic's local day), built from a fixed handful of queries."""
     clinic = clinic_for(db, who, code, Action.VIEW_BOARD)
@@ -84,81 +125,41 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
     zone = ZoneInfo(clinic.timezone)
     day = now.astimezone(zone).date()
     start = datetime.combine(day, time(0), zone)
-    chairs = db.scalars(
-        select(m.Chair).where(m.Chair.clinic_id == clinic.id).order_by(m.Chair.position)
-    ).all()
-    rows = db.execute(
-        select(m.Appointment, m.Patient.given_name, m.Patient.family_name, m.Patient.mrn)
-        .join(m.Patient, m.Patient.id == m.Appointment.patient_id)
-        .where(
-            m.Appointment.clinic_id == clinic.id,
-            m.Appointment.starts_at >= start,
-            m.Appointment.starts_at < start + timedelta(days=1),
-            m.Appointment.status != AppointmentStatus.CANCELLED,
-        )
-        .order_by(m.Appointment.starts_at)
-    ).all()
+    chairs = db.scalars(_CHAIRS, {"clinic_id": clinic.id}).all()
+    rows = db.execute(_DAY, {"clinic_id": clinic.id, "start": start, "end": start + timedelta(days=1)}).all()
     appt_ids = [a.id for a, *_ in rows]
-    sessions = {
-        s.appointment_id: s
-        for s in db.scalars(select(m.InfusionSession).where(m.InfusionSession.appointment_id.in_(appt_ids)))
-    }
-    discharged = set(
-        db.scalars(
-            select(m.Discharge.session_id).where(
-                m.Discharge.session_id.in_([s.id for s in sessions.values()])
-            )
-        )
-    )
+    sessions = {s.appointment_id: s for s in db.scalars(_SESSIONS, {"appointment_ids": appt_ids})}
+    discharged = set(db.scalars(_DISCHARGED, {"session_ids": [s.id for s in sessions.values()]}))
     # A discharged patient has left the chair: the board shows only their state, so only the
     # sessions still in the chair need their pump events, vitals and requests (late in the
     # day that is a handful, not the whole day's infusions).
     session_ids = [s.id for s in sessions.values() if s.id not in discharged]
     events: dict[uuid.UUID, list[PumpRecord]] = defaultdict(list)
     reasons: dict[uuid.UUID, str | None] = {}  # the last event's reason (a pause's, say)
-    for e in db.scalars(
-        current(m.AdministrationEvent)
-        .where(m.AdministrationEvent.session_id.in_(session_ids))
-        .order_by(m.AdministrationEvent.occurred_at)
-    ):
+    chairside = {"session_ids": session_ids}
+    for e in db.scalars(_EVENTS, chairside):
         events[e.session_id].append(
             PumpRecord(AdministrationKind(e.kind), e.occurred_at, e.rate_mg_per_min, e.cumulative_mg)
         )
         reasons[e.session_id] = e.reason if clinical else None
     vitals: dict[uuid.UUID, list[m.VitalSign]] = defaultdict(list)
     if clinical:  # not read at all for the front desk
-        for v in db.scalars(
-            current(m.VitalSign)
-            .where(m.VitalSign.session_id.in_(session_ids))
-            .order_by(m.VitalSign.measured_at)
-        ):
+        for v in db.scalars(_VITALS, chairside):
             if v.session_id is not None:
                 vitals[v.session_id].append(v)
     # Symptoms that confirm a blood-pressure pause, as the infusion page counts them.
     onsets = symptom_onsets_by_session(db, session_ids) if clinical else {}
     requests: dict[uuid.UUID, list[OpenRequest]] = defaultdict(list)
-    for r in db.scalars(
-        current(m.AssistanceRequest)
-        .where(m.AssistanceRequest.session_id.in_(session_ids), m.AssistanceRequest.helped_at.is_(None))
-        .order_by(m.AssistanceRequest.asked_at)
-    ):
+    for r in db.scalars(_REQUESTS, chairside):
         requests[r.session_id].append(OpenRequest(r.id, r.reason, r.asked_at))
     side_effects: dict[uuid.UUID, list[OpenSideEffect]] = defaultdict(list)
     vtbi: dict[uuid.UUID, float] = {}
     if clinical:  # open side effects, the bag and pause reasons are clinical records
-        for fx in db.scalars(
-            current(m.SideEffect).where(
-                m.SideEffect.session_id.in_(session_ids), m.SideEffect.resolved_at.is_(None)
-            )
-        ):
+        for fx in db.scalars(_OPEN_SIDE_EFFECTS, chairside):
             side_effects[fx.session_id].append(
                 OpenSideEffect(fx.id, fx.kind, fx.severity, fx.onset_at, fx.is_adverse_event)
             )
-        for o in db.scalars(
-            current(m.DoseOrder)
-            .where(m.DoseOrder.session_id.in_(session_ids))
-            .order_by(m.DoseOrder.ordered_at)
-        ):
+        for o in db.scalars(_ORDERS, chairside):
             vtbi[o.session_id] = o.vtbi_mg
     checks_every = clinical_rules.default_rules().vitals.monitoring.during_every_minutes
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Hidden, NotFound
@@ -18,15 +18,19 @@ from ketaflow.store.models import Chair, Clinic, InfusionSession, Patient, utcno
 CODE_MAX = Clinic.__table__.c.code.type.length  # type: ignore[attr-defined]
 
 
+# Built once (every board and clinic page asks); the values are bound at each call.
+_CLINIC = select(Clinic).where(
+    Clinic.code == bindparam("code"), Clinic.organization_id == bindparam("organization_id")
+)
+
+
 def clinic_for(db: Session, who: CurrentUser, code: str, action: Action) -> Clinic:
     """The clinic with `code` in the user's organization; 403 unless `who` may do `action` there."""
     # What cannot be a clinic code is not looked up. (A NUL never gets here: the web app refuses
     # any request carrying one, `ketaflow.web.nul_guard`.)
     if not code or len(code) > CODE_MAX:
         raise NotFound(f"There is no clinic {code!r} in your organization.")
-    clinic = db.scalar(
-        select(Clinic).where(Clinic.code == code, Clinic.organization_id == who.user.organization_id)
-    )
+    clinic = db.scalar(_CLINIC, {"code": code, "organization_id": who.user.organization_id})
     if clinic is None:
         elsewhere = db.scalar(select(Clinic.id).where(Clinic.code == code))  # only on this refusal
         message = f"There is no clinic {code!r} in your organization."

@@ -31,7 +31,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
@@ -491,30 +491,36 @@ def _lines(
     return sorted(out, key=lambda line: line.corrected_at, reverse=True)
 
 
-def history(db: Session, patient_id: uuid.UUID, zone: ZoneInfo) -> list[CorrectionLine]:
+def history(
+    db: Session, patient_id: uuid.UUID, zone: ZoneInfo, *, series: dict[uuid.UUID, int] | None = None
+) -> list[CorrectionLine]:
     """Every amendment of the patient's vital signs, dose orders, side effects and questionnaires,
     newest first (one query per kind of entry, one for the names). The caller checks that the
-    reader may see clinical records and audits the read (the chart does both)."""
-    sessions = dict(
-        db.execute(
-            select(m.InfusionSession.id, m.InfusionSession.series_number).where(
-                m.InfusionSession.patient_id == patient_id
-            )
-        )
-        .tuples()
-        .all()
-    )
-    ids = list(sessions)
-    owned: dict[type[ClinicalFact], Any] = {
-        m.VitalSign: m.VitalSign.patient_id == patient_id,
-        m.DoseOrder: m.DoseOrder.session_id.in_(ids),
-        m.SideEffect: m.SideEffect.session_id.in_(ids),
-        m.QuestionnaireResponse: m.QuestionnaireResponse.patient_id == patient_id,
-    }
+    reader may see clinical records and audits the read (the chart does both). `series`: each of
+    the patient's infusions' series number by session id, if the caller has read them already
+    (the chart has); else they are read here."""
+    sessions = series
+    if sessions is None:
+        sessions = dict(db.execute(_SERIES, {"patient_id": patient_id}).tuples().all())
+    values = {"patient_id": patient_id, "session_ids": list(sessions)}
     pairs: list[tuple[Any, Any]] = []
-    for model, condition in owned.items():
-        pairs += [(a, b) for a, b in db.execute(amendments(model).where(condition)).tuples()]
+    for statement in _PATIENT_AMENDMENTS:
+        pairs += [(a, b) for a, b in db.execute(statement, values).tuples()]
     return _lines(db, pairs, zone, sessions)
+
+
+# `history`'s statements, built once (the chart reads them on every page; building a statement
+# and its cache key cost about as much as running it); the values are bound at each call.
+_SERIES = select(m.InfusionSession.id, m.InfusionSession.series_number).where(
+    m.InfusionSession.patient_id == bindparam("patient_id")
+)
+_OF_SESSIONS: BindParameter[Any] = bindparam("session_ids", expanding=True)
+_PATIENT_AMENDMENTS = (
+    amendments(m.VitalSign).where(m.VitalSign.patient_id == bindparam("patient_id")),
+    amendments(m.DoseOrder).where(m.DoseOrder.session_id.in_(_OF_SESSIONS)),
+    amendments(m.SideEffect).where(m.SideEffect.session_id.in_(_OF_SESSIONS)),
+    amendments(m.QuestionnaireResponse).where(m.QuestionnaireResponse.patient_id == bindparam("patient_id")),
+)
 
 
 def entry_history(db: Session, row: ClinicalFact, zone: ZoneInfo) -> list[CorrectionLine]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
@@ -216,35 +216,38 @@ def assess_vitals(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ())
     alert the rules give for it (`vitals.expected`).
     """
     baseline = vital_signs(rows[0]) if rows else None
-    out = []
-    for i, row in enumerate(rows):
-        assessment = assess_reading(
-            vital_signs(row),
-            phase=row.phase,
-            measured_at=row.measured_at,
-            earlier=rows[:i],
-            baseline=None if i == 0 else baseline,
-            symptoms_at=symptoms_at,
-        )
-        out.append(
-            VitalRow(
-                id=row.id,
-                measured_at=row.measured_at,
-                phase=row.phase,
-                systolic=row.systolic_mmhg,
-                diastolic=row.diastolic_mmhg,
-                heart_rate=row.heart_rate_bpm,
-                spo2=row.spo2_percent,
-                respiratory_rate=row.respiratory_rate_per_min,
-                level=assessment.level.value,
-                alerts=tuple(a.message for a in assessment.alerts),
-                amended=row.amends_id is not None,
-                alert_levels=tuple(a.level.value for a in assessment.alerts),
-                sedation=row.sedation_score,
-                actions=assessment.actions,
-            )
-        )
-    return out
+    return [_assessed_row(rows, i, baseline, symptoms_at) for i in range(len(rows))]
+
+
+def _assessed_row(
+    rows: list[m.VitalSign], i: int, baseline: clinical.VitalSigns | None, symptoms_at: Sequence[datetime]
+) -> VitalRow:
+    """Reading `i` of the session's `rows` assessed against the first (`baseline`) and those before it."""
+    row = rows[i]
+    assessment = assess_reading(
+        vital_signs(row),
+        phase=row.phase,
+        measured_at=row.measured_at,
+        earlier=rows[:i],
+        baseline=None if i == 0 else baseline,
+        symptoms_at=symptoms_at,
+    )
+    return VitalRow(
+        id=row.id,
+        measured_at=row.measured_at,
+        phase=row.phase,
+        systolic=row.systolic_mmhg,
+        diastolic=row.diastolic_mmhg,
+        heart_rate=row.heart_rate_bpm,
+        spo2=row.spo2_percent,
+        respiratory_rate=row.respiratory_rate_per_min,
+        level=assessment.level.value,
+        alerts=tuple(a.message for a in assessment.alerts),
+        amended=row.amends_id is not None,
+        alert_levels=tuple(a.level.value for a in assessment.alerts),
+        sedation=row.sedation_score,
+        actions=assessment.actions,
+    )
 
 
 def symptom_onsets(db: Session, session_id: uuid.UUID) -> list[datetime]:
@@ -261,13 +264,21 @@ def symptom_onsets_by_session(
     out: dict[uuid.UUID, list[datetime]] = {}
     if not session_ids:
         return out
-    for sid, onset in db.execute(
-        current(m.SideEffect)
-        .with_only_columns(m.SideEffect.session_id, m.SideEffect.onset_at)
-        .where(m.SideEffect.session_id.in_(list(session_ids)), m.SideEffect.kind.in_(kinds))
-    ):
+    for sid, onset in db.execute(_SYMPTOM_ONSETS, {"session_ids": list(session_ids), "kinds": list(kinds)}):
         out.setdefault(sid, []).append(onset)
     return out
+
+
+# Built once (statements are immutable; the values are bound at each call): the board asks on
+# every page, and building the statement and its cache key cost about as much as running it.
+_SYMPTOM_ONSETS = (
+    current(m.SideEffect)
+    .with_only_columns(m.SideEffect.session_id, m.SideEffect.onset_at)
+    .where(
+        m.SideEffect.session_id.in_(bindparam("session_ids", expanding=True)),
+        m.SideEffect.kind.in_(bindparam("kinds", expanding=True)),
+    )
+)
 
 
 def pre_infusion_refusal(rows: Sequence[m.VitalSign]) -> str | None:
@@ -284,14 +295,17 @@ def pre_infusion_refusal(rows: Sequence[m.VitalSign]) -> str | None:
 
 def assess_latest(rows: list[m.VitalSign], symptoms_at: Sequence[datetime] = ()) -> VitalRow | None:
     """The latest reading assessed exactly as `assess_vitals` would (against the first reading and
-    the infusion readings within the confirmation window), without classifying every reading in
-    between: the chair board shows only this one."""
+    the infusion readings within the confirmation window), classifying only this one: the chair
+    board shows only this one, and no reading's assessment depends on another's."""
     if not rows:
         return None
+    if len(rows) == 1:
+        return _assessed_row(rows, 0, None, symptoms_at)
     window = clinical.default_rules().vitals.confirmation.window_minutes
     last = rows[-1]
     recent = [r for r in rows[1:-1] if 0 <= (last.measured_at - r.measured_at).total_seconds() / 60 <= window]
-    return assess_vitals([rows[0], *recent, last] if len(rows) > 1 else rows[:1], symptoms_at)[-1]
+    kept = [rows[0], *recent, last]
+    return _assessed_row(kept, len(kept) - 1, vital_signs(rows[0]), symptoms_at)
 
 
 def vitals_summary(row: VitalRow, sep: str = ", ") -> str:

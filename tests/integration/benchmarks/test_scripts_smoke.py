@@ -151,6 +151,12 @@ def test_record_integrity(tmp_path: Path, postgres_databases: list[str]) -> None
         assert "| postgresql | " in body and "postgresql+psycopg://" in body
 
 
+@pytest.mark.slow
+def test_live_levels(tmp_path: Path) -> None:
+    body = check_written(run_smoke("live_levels.py", tmp_path / "B.md"), "Live levels")
+    assert "| 2 h in, 20 pump events | 481 |" in body and "| 30 days later |" in body
+
+
 def test_smoke_runs_refuse_the_real_benchmarks_file() -> None:
     before = (ROOT / "BENCHMARKS.md").read_text()
     done = subprocess.run(

@@ -39,9 +39,9 @@ from tests.integration.web.sign_in_support import post_login
 AS_OF = date(2026, 11, 25)
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 4}  # per operation
-# Left out, with the reason (each one a finding still open in issue 11). The live levels were
-# (a curve from the infusion's start to now at 30 s: seconds for an old one); the chart now
-# keeps to 1,441 points however old the infusion (services/levels.py).
+# Left out, with the reason (each one a finding still open in issue 11): none now. The live
+# levels were left out until their curve, drawn from the infusion's start to now at 30 s, took
+# seconds for an old infusion; it now keeps to 1,441 points however old (services/levels.py).
 SKIPPED: set[tuple[GenerationMode, str]] = set()
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, event, func, select
 
 from ketaflow.store import models as m
 from ketaflow.web.app import create_app
@@ -127,3 +129,55 @@ def test_a_home_phq9_with_thoughts_of_self_harm_is_flagged_on_the_chart(
     api = client.get(f"/api/patients/{row.id}").json()
     assert api["home_alerts"][0]["instrument"] == "phq9" and api["home_alerts"][0]["total"] == 10
     assert api["home_alerts"][0]["alerts"], "item 9 above 0 raises the scale's alert"
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run on `engine` inside the block."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def table_read(statement: str) -> str:
+    """What a statement reads (the first table after FROM), or its first words."""
+    return statement.split("FROM ", 1)[1].split()[0] if "FROM " in statement else statement[:20]
+
+
+def test_the_chart_reads_a_fixed_number_of_statements_whatever_the_history(
+    client: TestClient, demo_engine: Engine
+) -> None:
+    """The chart's statements are built once with their values bound per page (services/
+    patients.py): a patient with a long series and one with no infusion at all (the empty list
+    of sessions bound to every `IN`) are read with the same statements, and the infusions are
+    read once (the corrections history takes their series numbers from the chart)."""
+    with demo_engine.connect() as conn:
+        counts = conn.execute(
+            select(m.Patient.id, func.count(m.InfusionSession.id).label("n"))
+            .join(m.Clinic, m.Clinic.id == m.Patient.clinic_id)
+            .outerjoin(m.InfusionSession, m.InfusionSession.patient_id == m.Patient.id)
+            .where(m.Clinic.code == "aus")
+            .group_by(m.Patient.id)
+            .order_by(func.count(m.InfusionSession.id), m.Patient.id)
+        ).all()
+    fewest, most = counts[0], counts[-1]
+    assert fewest.n == 0 and most.n >= 5, (fewest.n, most.n)
+    sign_in(client, "nurse1.aus@demo.ketaflow.org")
+    client.get(f"/api/patients/{fewest.id}")  # any once-a-minute session touch happens here
+    read: dict[int, list[str]] = {}
+    for patient in (fewest, most):
+        with statements(demo_engine) as seen:
+            api = client.get(f"/api/patients/{patient.id}")
+        assert api.status_code == 200 and len(api.json()["infusions"]) == patient.n
+        read[patient.n] = seen
+    # The same statements in the same order; only an IN list's rendering follows its length.
+    assert [table_read(s) for s in read[fewest.n]] == [table_read(s) for s in read[most.n]]
+    assert len(read[most.n]) == len(read[fewest.n])
+    assert sum("FROM infusion_sessions" in s and "JOIN" not in s for s in read[most.n]) == 1

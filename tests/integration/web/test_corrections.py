@@ -153,6 +153,8 @@ def test_a_mistyped_vital_sign_is_corrected_and_classified_again(
     assert line["reason"] == "typed 204/122 for 128/82"
     assert line["changes"] == [{"label": "BP", "old": "204/122", "new": "128/82"}]
     assert line["what"].startswith("Vital signs of 08 Jan 2035 10:15")
+    series = world.get(m.InfusionSession, sid).series_number  # from the chart's own read of them
+    assert line["what"].endswith(f"(infusion {series})")
 
 
 def test_a_reading_corrected_upwards_raises_its_alert(
