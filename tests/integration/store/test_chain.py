@@ -506,3 +506,10 @@ def test_rows_committed_while_verify_walks_are_not_taken_for_tampering(
     assert written and report.intact, _problems(report)
     monkeypatch.setattr(verifying, "_walk", walk)
     assert verify(engine, None).intact
+
+
+def test_every_append_only_table_but_the_checkpoints_is_chained() -> None:
+    """A new append-only model takes the `Chained` columns (ClinicalFact has them already)."""
+    from ketaflow.store.models import append_only_tables
+
+    assert set(chained_tables()) == set(append_only_tables()) - {"chain_checkpoints"}
