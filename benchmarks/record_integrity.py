@@ -97,7 +97,8 @@ def measure_writes(engine: Any, writes: int, run: Run) -> dict[str, Timing]:
     with sessions() as db:
         template = db.scalars(select(m.VitalSign).limit(1)).one()
         skip = {"id", "recorded_at", *CHAIN_COLUMNS}
-        values = {c.key: getattr(template, c.key) for c in m.VitalSign.__table__.columns if c.key not in skip}
+        columns = m.VitalSign.__table__.columns
+        values = {c.key: getattr(template, c.key) for c in columns if c.key not in skip}
     actor = Actor(None, "benchmark")
 
     def one() -> float:
@@ -157,9 +158,13 @@ def hash_microseconds(n: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_arguments(parser)
-    parser.add_argument("--database-url", action="append", default=[], help="a database to verify (repeatable)")
+    parser.add_argument(
+        "--database-url", action="append", default=[], help="a database to verify (repeatable)"
+    )
     parser.add_argument("--scratch-postgres-url", help="a PostgreSQL database to WIPE and measure writes in")
     parser.add_argument("--runs", type=int, default=3, help="verify runs per database")
     parser.add_argument("--writes", type=int, default=400, help="write transactions per mode and engine")
@@ -178,7 +183,8 @@ def main() -> None:
             e.dispose()
     per_hash = hash_microseconds(2000 if args.smoke else 50_000)
 
-    body = ["### `ketaflow verify`", "", "| database | rows | seconds | rows per second | intact |", "|---|---|---|---|---|"]
+    body = ["### `ketaflow verify`", "", "| database | rows | seconds | rows per second | intact |"]
+    body.append("|---|---|---|---|---|")
     for v in verified:
         body.append(
             f"| {v['url']} | {v['rows']:,} | {v['seconds'].text('s', 2)} | **{v['rate']:,.0f}** | "
@@ -192,7 +198,8 @@ def main() -> None:
         "",
         f"The 100x network: {rows_100x:,} rows at {big['rate']:,.0f} rows/s ({big['url']}"
         + ("" if big["rows"] > 10_000_000 else ", projected from 100 times its rows")
-        + f") is **{hours:.1f} h**; target at most {TARGET_100X_HOURS:g} h: **{verdict(hours <= TARGET_100X_HOURS)}**.",
+        + f") is **{hours:.1f} h**; target at most {TARGET_100X_HOURS:g} h: "
+        + f"**{verdict(hours <= TARGET_100X_HOURS)}**.",
         "",
         "### What chaining adds to a write",
         "",

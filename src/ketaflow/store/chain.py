@@ -345,11 +345,17 @@ def link_fresh(
         heads[key] = (seq + 1, digest)
 
 
-@cache
-def _attribute_keys(cls: type) -> tuple[tuple[str, str], ...]:
-    """(column name, attribute name) of a mapped class's table columns."""
-    mapper = cls.__mapper__  # type: ignore[attr-defined]
-    return tuple((c.name, mapper.get_property_by_column(c).key) for c in cls.__table__.columns)  # type: ignore[attr-defined]
+def _attribute_keys(cls: Any) -> tuple[tuple[str, str], ...]:
+    """(column name, attribute name) of a mapped class's table columns (worked out once per class)."""
+    found = _ATTRIBUTE_KEYS.get(cls)
+    if found is None:
+        mapper = cls.__mapper__
+        found = tuple((c.name, mapper.get_property_by_column(c).key) for c in cls.__table__.columns)
+        _ATTRIBUTE_KEYS[cls] = found
+    return found
+
+
+_ATTRIBUTE_KEYS: dict[Any, tuple[tuple[str, str], ...]] = {}
 
 
 @event.listens_for(Session, "before_flush")

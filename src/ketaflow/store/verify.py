@@ -89,6 +89,12 @@ def verify(engine: Engine, key: bytes | None) -> Report:
     report = Report()
     started = time.perf_counter()
     with engine.connect() as conn:
+        # One snapshot for the heads, the checkpoints and every table, so rows committed while
+        # the walk runs are not taken for rows past a head (SQLite: one read transaction is one
+        # snapshot already).
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         heads = {
             (t, s): (q, bytes(h))
             for t, s, q, h in conn.execute(

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, select, text
@@ -478,3 +479,38 @@ def test_schema_0015_chains_the_rows_already_there(charted: tuple[Engine, uuid.U
     assert recorded == sorted(recorded)  # oldest first
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM vital_signs")
+
+
+def test_rows_committed_while_verify_walks_are_not_taken_for_tampering(
+    charted: tuple[Engine, uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify reads one snapshot: a write committed after it read the heads is not "past the head"."""
+    import ketaflow.store.verify as verifying
+
+    engine, clinic_id = charted
+    walk = verifying._walk
+    written: list[str] = []
+
+    def walk_then_write(conn: Connection, name: str, *args: Any) -> None:
+        walk(conn, name, *args)
+        if not written:  # after the first table: a nurse charts a vital sign, audited
+            with Session(engine) as db:
+                vital = db.scalars(select(m.VitalSign).where(m.VitalSign.clinic_id == clinic_id)).first()
+                assert vital is not None
+                db.add(_copy(vital, systolic_mmhg=131))
+                record(db, ACTOR, "vital.charted", "vital_sign", clinic_id=clinic_id)
+                db.commit()
+            written.append(name)
+
+    monkeypatch.setattr(verifying, "_walk", walk_then_write)
+    report = verify(engine, None)
+    assert written and report.intact, _problems(report)
+    monkeypatch.setattr(verifying, "_walk", walk)
+    assert verify(engine, None).intact
+
+
+def test_every_append_only_table_but_the_checkpoints_is_chained() -> None:
+    """A new append-only model takes the `Chained` columns (ClinicalFact has them already)."""
+    from ketaflow.store.models import append_only_tables
+
+    assert set(chained_tables()) == set(append_only_tables()) - {"chain_checkpoints"}

@@ -1003,7 +1003,8 @@ def test_session_view_does_not_grow_queries_with_rows(
     frozen.now = T0 + timedelta(minutes=20)
     full = statements()
     assert full == empty
-    assert full <= 16, f"session_view ran {full} statements"
+    # 16, and 2 for the hash chain of its read audit (lock the head, move it: store/chain.py)
+    assert full <= 18, f"session_view ran {full} statements"
 
 
 def _nurse(engine: Engine, world: ChairWorld) -> CurrentUser:
