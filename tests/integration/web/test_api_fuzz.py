@@ -92,6 +92,8 @@ def real_ids(engine: Engine) -> dict[str, str]:
             "response_id": first(m.QuestionnaireResponse),
             "request_id": first(m.AssistanceRequest),
             "closure_id": first(m.ClinicClosure),
+            "lot_id": first(m.DrugLot),
+            "draw_id": first(m.LedgerEntry, m.LedgerEntry.kind == "draw"),
             "key": "phq9",
         }
 
