@@ -95,12 +95,6 @@ _LOGIN_ACTIONS = frozenset(
         "auth.second_factor_failed",
         "patient.sign_in",
         "patient_link.wrong_birth_date",
-        # A witness to a controlled-substance entry proves who they are (services/witness.py).
-        "auth.witness_confirmed",
-        "auth.witness_failed",
-        "auth.witness_refused",
-        "auth.witness_locked",
-        "auth.witness_throttled",
     }
 )
 _LOGOUT_ACTIONS = frozenset({"auth.sign_out", "patient.sign_out"})

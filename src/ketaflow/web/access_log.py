@@ -23,6 +23,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import inspect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOGGER = "ketaflow.access"
@@ -73,11 +74,21 @@ def line(scope: Scope, status: int, started: float, request_id: str) -> dict[str
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         "request_id": request_id,
-        "user_id": str(who.user.id) if who is not None else None,
+        "user_id": _user_id(who),
         "patient": "patient" in state,
         "client": client[0] if client else None,
         "user_agent": agent.decode("latin-1")[:255] or None,
     }
+
+
+def _user_id(who: Any) -> str | None:
+    """The signed-in staff member's id, read without touching the database: after a refused write
+    (a full disk) the request's session is rolled back and its objects expired, and a line of the
+    access log must not try to load one."""
+    if who is None:
+        return None
+    identity = inspect(who.user).identity
+    return str(identity[0]) if identity else None
 
 
 def configure(path: str = "") -> logging.Handler:
