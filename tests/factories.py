@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -325,3 +326,80 @@ def make_checkpoint(db: Session) -> m.ChainCheckpoint:
     db.add(checkpoint)
     db.flush()
     return checkpoint
+
+
+def make_infusion_that_ran(
+    db: Session,
+    *,
+    clinic_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    nurse_id: uuid.UUID,
+    psychiatrist_id: uuid.UUID,
+    ordered_at: datetime,
+    bag_drug_mg: float,
+    chair_id: uuid.UUID | None = None,
+    series_number: int = 1,
+) -> uuid.UUID:
+    """An infusion whose order gave 0.5 mg/kg to 70 kg (35 mg) over 40 minutes from a 100 mL bag of
+    `bag_drug_mg`, started at `ordered_at` and stopped 40 minutes later with 35 mg given; nothing
+    drawn for it in the controlled-substance ledger. Returns the session id."""
+    dose_mg, bag_ml, minutes = 35.0, 100.0, 40
+    volume_ml = dose_mg * bag_ml / bag_drug_mg
+    rate_ml_per_h = volume_ml * 60 / minutes
+    ids = {"clinic_id": clinic_id}
+    appt = m.Appointment(
+        **ids,
+        patient_id=patient_id,
+        chair_id=chair_id,
+        kind=AppointmentKind.INFUSION,
+        starts_at=ordered_at,
+        ends_at=ordered_at + timedelta(hours=2),
+        status=AppointmentStatus.IN_CHAIR,
+    )
+    db.add(appt)
+    db.flush()
+    infusion = m.InfusionSession(
+        **ids,
+        patient_id=patient_id,
+        appointment_id=appt.id,
+        chair_id=chair_id,
+        nurse_id=nurse_id,
+        series_number=series_number,
+        phase=TreatmentPhase.INDUCTION,
+    )
+    db.add(infusion)
+    db.flush()
+    sid = {**ids, "session_id": infusion.id, "recorded_by_id": nurse_id}
+    db.add_all(
+        [
+            m.DoseOrder(
+                **sid,
+                ordered_by_id=psychiatrist_id,
+                ordered_at=ordered_at,
+                protocol_code="depression-induction",
+                dosing_weight_kg=70,
+                dose_mg_per_kg=0.5,
+                dose_mg=dose_mg,
+                duration_min=minutes,
+                bag_drug_mg=bag_drug_mg,
+                bag_volume_ml=bag_ml,
+                rate_ml_per_h=rate_ml_per_h,
+                volume_ml=volume_ml,
+            ),
+            m.AdministrationEvent(
+                **sid,
+                kind=AdministrationKind.START,
+                occurred_at=ordered_at,
+                rate_ml_per_h=rate_ml_per_h,
+                cumulative_mg=0,
+            ),
+            m.AdministrationEvent(
+                **sid,
+                kind=AdministrationKind.STOP,
+                occurred_at=ordered_at + timedelta(minutes=minutes),
+                cumulative_mg=dose_mg,
+            ),
+        ]
+    )
+    db.flush()
+    return infusion.id

@@ -33,9 +33,9 @@ from ketaflow.services.auth import CurrentUser
 from ketaflow.services.witness import WitnessCredentials
 from ketaflow.store import models as m
 from ketaflow.store.migrate import upgrade
-from ketaflow.vocabulary import AdministrationKind, AppointmentKind, AppointmentStatus, Role, TreatmentPhase
+from ketaflow.vocabulary import Role
 from tests.conftest import ENGINE_KINDS, FreshDatabases
-from tests.factories import T0, Chart, make_chart, make_staff
+from tests.factories import T0, Chart, make_chart, make_infusion_that_ran, make_staff
 from tests.integration.races import race
 
 PASSWORD = "correct horse battery staple"
@@ -122,59 +122,17 @@ def clinic(world: Clinic) -> Clinic:
 def infusion_that_ran(db: Session, chart: Chart) -> uuid.UUID:
     """A second infusion of the chart's patient, nothing drawn for it yet: the psychiatrist's
     order puts 50 mg in a 100 mL bag for a 35 mg dose (70 mL), and the pump gave 35 mg and stopped."""
-    ids = {"clinic_id": chart.clinic.id}
-    appt = m.Appointment(
-        **ids,
+    return make_infusion_that_ran(
+        db,
+        clinic_id=chart.clinic.id,
         patient_id=chart.patient.id,
-        chair_id=chart.chair.id,
-        kind=AppointmentKind.INFUSION,
-        starts_at=T0 + timedelta(days=2),
-        ends_at=T0 + timedelta(days=2, hours=2),
-        status=AppointmentStatus.IN_CHAIR,
-    )
-    db.add(appt)
-    db.flush()
-    infusion = m.InfusionSession(
-        **ids,
-        patient_id=chart.patient.id,
-        appointment_id=appt.id,
-        chair_id=chart.chair.id,
         nurse_id=chart.nurse.id,
+        psychiatrist_id=chart.psychiatrist.id,
+        ordered_at=AT,
+        bag_drug_mg=50,
+        chair_id=chart.chair.id,
         series_number=2,
-        phase=TreatmentPhase.INDUCTION,
     )
-    db.add(infusion)
-    db.flush()
-    sid = {**ids, "session_id": infusion.id, "recorded_by_id": chart.nurse.id}
-    db.add_all(
-        [
-            m.DoseOrder(
-                **sid,
-                ordered_by_id=chart.psychiatrist.id,
-                ordered_at=AT,
-                protocol_code="depression-induction",
-                dosing_weight_kg=70,
-                dose_mg_per_kg=0.5,
-                dose_mg=35,
-                duration_min=40,
-                bag_drug_mg=50,
-                bag_volume_ml=100,
-                rate_ml_per_h=105,
-                volume_ml=70,
-            ),
-            m.AdministrationEvent(
-                **sid, kind=AdministrationKind.START, occurred_at=AT, rate_ml_per_h=105, cumulative_mg=0
-            ),
-            m.AdministrationEvent(
-                **sid,
-                kind=AdministrationKind.STOP,
-                occurred_at=AT + timedelta(minutes=40),
-                cumulative_mg=35.0,
-            ),
-        ]
-    )
-    db.flush()
-    return infusion.id
 
 
 def receive(c: Clinic, lot_number: str = "", vials: int = 2, expires: date = date(2030, 6, 30)) -> uuid.UUID:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
-from ketaflow.vocabulary import AdministrationKind, AppointmentKind, AppointmentStatus, TreatmentPhase
+from tests.factories import make_infusion_that_ran
 from tests.integration.web.consult_support import new_patient
 from tests.integration.web.roles import ROLES, Caller, callers
 
@@ -90,67 +90,22 @@ def an_infusion(engine: Engine) -> uuid.UUID:
     """An infusion at Austin that ran: 100 mg in the bag for a 35 mg dose, the pump gave 35 mg and stopped."""
     pid = new_patient(engine, NOW)
     with Session(engine) as db:
-        clinic = aus(db)
         nurse = db.scalar(select(m.StaffUser.id).where(m.StaffUser.email == "nurse1.aus@demo.ketaflow.org"))
         psych = db.scalar(
             select(m.StaffUser.id).where(m.StaffUser.email == "psychiatrist1.aus@demo.ketaflow.org")
         )
-        ids = {"clinic_id": clinic.id}
-        appt = m.Appointment(
-            **ids,
+        assert nurse and psych
+        session_id = make_infusion_that_ran(
+            db,
+            clinic_id=aus(db).id,
             patient_id=pid,
-            kind=AppointmentKind.INFUSION,
-            starts_at=NOW - timedelta(hours=2),
-            ends_at=NOW,
-            status=AppointmentStatus.IN_CHAIR,
-        )
-        db.add(appt)
-        db.flush()
-        session = m.InfusionSession(
-            **ids,
-            patient_id=pid,
-            appointment_id=appt.id,
             nurse_id=nurse,
-            series_number=1,
-            phase=TreatmentPhase.INDUCTION,
-        )
-        db.add(session)
-        db.flush()
-        sid = {**ids, "session_id": session.id, "recorded_by_id": nurse}
-        start = NOW - timedelta(minutes=90)
-        db.add_all(
-            [
-                m.DoseOrder(
-                    **sid,
-                    ordered_by_id=psych,
-                    ordered_at=start,
-                    protocol_code="depression-induction",
-                    dosing_weight_kg=70,
-                    dose_mg_per_kg=0.5,
-                    dose_mg=35,
-                    duration_min=40,
-                    bag_drug_mg=100,
-                    bag_volume_ml=100,
-                    rate_ml_per_h=52.5,
-                    volume_ml=35,
-                ),
-                m.AdministrationEvent(
-                    **sid,
-                    kind=AdministrationKind.START,
-                    occurred_at=start,
-                    rate_ml_per_h=52.5,
-                    cumulative_mg=0,
-                ),
-                m.AdministrationEvent(
-                    **sid,
-                    kind=AdministrationKind.STOP,
-                    occurred_at=start + timedelta(minutes=40),
-                    cumulative_mg=35.0,
-                ),
-            ]
+            psychiatrist_id=psych,
+            ordered_at=NOW - timedelta(minutes=90),
+            bag_drug_mg=100,
         )
         db.commit()
-        return session.id
+        return session_id
 
 
 def a_vial(engine: Engine, lot_id: uuid.UUID) -> uuid.UUID:
