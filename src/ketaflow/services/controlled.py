@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,17 +33,6 @@ from ketaflow.store.models import utcnow
 MG = Decimal("0.001")  # quantities are kept to the microgram (the columns' scale)
 NDC_DIGITS = 11  # an NDC in the 5-4-2 form (FDA National Drug Code Directory)
 TEXT_MAX = 200
-
-
-def quantity(value: object, field: str, what: str = "quantity") -> Decimal:
-    """A typed quantity as an exact Decimal to the microgram, or a message beside its field."""
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise invalid(field, f"Give the {what} as a number, e.g. 35 or 37.5.") from None
-    if not number.is_finite() or abs(number) >= Decimal("1e9"):
-        raise invalid(field, f"Give the {what} as a number of milligrams, e.g. 35 or 37.5.")
-    return number.quantize(MG)
 
 
 # --- stock set-up (the director) -------------------------------------------------------------

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import ketaflow
-from ketaflow.errors import Conflict, Forbidden, Hidden, InvalidInput, KetaflowError, NotFound, StorageFull
+from ketaflow.errors import Forbidden, Hidden, KetaflowError, StorageFull
 from ketaflow.security import dummy_hash
 from ketaflow.settings import get_settings
 from ketaflow.store.engine import is_storage_full, make_sessionmaker
@@ -50,7 +50,7 @@ from ketaflow.web.security_headers import SecurityHeaders
 
 log = logging.getLogger("ketaflow.web")
 # 507 Insufficient Storage (RFC 4918 section 11.5): the server cannot store what the request needs.
-STATUS_FOR = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409, StorageFull: 507}
+STATUS_FOR = forms.STATUS_FOR
 
 
 def create_app(

@@ -24,11 +24,32 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, BeforeValidator, ValidationError, ValidationInfo
 from pydantic_core import ErrorDetails
 
-from ketaflow.errors import InvalidFields, KetaflowError, Problems, invalid, problems_of
+from ketaflow.errors import (
+    Conflict,
+    Forbidden,
+    InvalidFields,
+    InvalidInput,
+    KetaflowError,
+    NotFound,
+    Problems,
+    StorageFull,
+    invalid,
+    problems_of,
+)
 from ketaflow.input_rules import visit_day, visit_time
 from ketaflow.services.chairside import parse_clock
 
 M = TypeVar("M", bound=BaseModel)
+
+# The HTTP status of each refusal, one table for the app's handler and the pages that show a
+# refused form again (a KetaflowError not listed is a 400).
+STATUS_FOR: dict[type[KetaflowError], int] = {
+    InvalidInput: 400,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    StorageFull: 507,
+}
 
 
 def number(text: str | None, field: str, label: str) -> float | None:

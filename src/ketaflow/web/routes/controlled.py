@@ -108,15 +108,6 @@ def _entry(row: Any) -> dict[str, Any]:
     }
 
 
-def _lot_clinic(db: Db, lot_id: uuid.UUID) -> Any:
-    from ketaflow.store import models as m
-
-    lot = db.get(m.DrugLot, lot_id)
-    if lot is None:
-        raise NotFound("There is no such lot.")
-    return lot
-
-
 # ---- JSON API -----------------------------------------------------------------------------
 
 
@@ -291,13 +282,8 @@ def count_form(
 
 
 def _status(exc: Exception) -> int:
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Conflict):
-        return 409
-    return 400
+    """The status the app gives this refusal everywhere else (web/forms.STATUS_FOR)."""
+    return next((code for cls, code in forms.STATUS_FOR.items() if isinstance(exc, cls)), 400)
 
 
 def _session_page(
