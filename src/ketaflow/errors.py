@@ -62,6 +62,12 @@ class Forbidden(KetaflowError):
         self.clinic_id = clinic_id
 
 
+class WitnessRefused(Forbidden):
+    """The second person who signed in may not witness this (not a licensed member of the clinic).
+    A form keeps what was typed and shows this beside the witness's fields; other refusals of the
+    person at the keyboard reach the app's handler (and its audit of refused access)."""
+
+
 class ClinicalRecordImmutable(KetaflowError):
     """A charted clinical fact was about to be changed or deleted; amend it instead."""
 

@@ -207,6 +207,10 @@ class Ledger:
     def vial_remaining_mg(self, vial_id: uuid.UUID) -> Decimal:
         return self._vial(vial_id).remaining_mg
 
+    def vial_opened_at(self, vial_id: uuid.UUID) -> datetime | None:
+        """When the vial was first drawn from (None: unopened)."""
+        return self._vial(vial_id).first_opened_at
+
     def vial_discard_at(self, vial_id: uuid.UUID) -> datetime | None:
         """When an opened multi-dose vial must be discarded (None: unopened, or single-dose)."""
         state = self._vial(vial_id)

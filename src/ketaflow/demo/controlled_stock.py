@@ -24,6 +24,7 @@ from typing import Any
 
 from ketaflow.controlled.beyond_use import lot_usable_on
 from ketaflow.controlled.ledger import Entry, EntryKind, Ledger, Lot, Vial
+from ketaflow.controlled.losses import AdjustmentCause
 from ketaflow.demo.context import ClinicContext, make_id
 
 VIAL_MG = Decimal(500)  # 50 mg/mL x 10 mL
@@ -319,7 +320,8 @@ class _Safe:
                     witness=rng.choice(self.nurses),
                     vial_id=found.vial_id,
                     reason="Investigated: spilled at the draw-up; documented, no diversion found",
-                )
+                ),
+                details={"cause": AdjustmentCause.BREAKAGE.value},
             )
         return found
 

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ketaflow.clinical import ProtocolSummary, ScreeningLevel, list_protocols, screen
+from ketaflow.controlled.registration import with_check_digit
 from ketaflow.demo import catalog
 from ketaflow.demo import hours as demo_hours
 from ketaflow.demo.context import ClinicContext, Network, Rows, make_id
@@ -101,6 +102,8 @@ def network_rows(settings: DemoSettings, password_hash: str) -> Network:
                 "postal_code": postal,
                 "country": "US",
                 "phone": f"555-01{ci:02d}",
+                # A made-up number of the right shape (F: a clinic; B: Blue Heron), never a real one.
+                "dea_registration": with_check_digit("FB", f"{990000 + ci:06d}"),
                 "timezone": tz,
                 "created_at": created,
                 "booking_horizon_days": demo_hours.HORIZON_DAYS,

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaflow.controlled.ledger import Entry, EntryKind, Ledger, Lot, LotBalance, Vial
+from ketaflow.controlled.losses import AdjustmentCause, check_cause
+from ketaflow.controlled.registration import dea_number_problem
 from ketaflow.errors import Conflict, NotFound, invalid
 from ketaflow.services.audit import Actor, record, record_read
 from ketaflow.services.auth import CurrentUser
@@ -135,6 +137,7 @@ def receive(
     ):
         if not value.strip() or len(value) > TEXT_MAX:
             raise invalid(field, "This is needed for the DEA records; copy it from the invoice.")
+    _check_dea("supplier_dea", delivery.supplier_dea)
     begin_write(db)
     product = db.get(m.DrugProduct, delivery.product_id)
     location = db.get(m.StorageLocation, delivery.location_id)
@@ -442,10 +445,14 @@ def adjust(
     at: datetime,
     actor: Actor,
     vial_id: uuid.UUID | None = None,
+    cause: AdjustmentCause = AdjustmentCause.COUNTING_ERROR,
 ) -> m.LedgerEntry:
     """The director books an investigated discrepancy (negative: stock missing), in one vial when
-    it was found there (a spill, a crack), so the vial's own content stays right too."""
+    it was found there (a spill, a crack), so the vial's own content stays right too. `cause` is
+    what the investigation concluded; a theft or loss gets a draft DEA Form 106
+    (`ketaflow.services.controlled_reports.loss_report`)."""
     lot_row = _load_lot(db, who, lot_id, Action.MANAGE_CONTROLLED)
+    check_cause(cause, mg)
     confirmed = _witness(db, witness, lot_row.clinic_id, who, f"an adjustment of {mg} mg", actor)
     _lock_lot(db, lot_id)
     ledger = _ledger(db, lot_row)
@@ -461,7 +468,7 @@ def adjust(
         vial_id=vial_id,
     )
     ledger.check(entry)
-    row = _write(db, entry, lot_row.clinic_id)
+    row = _write(db, entry, lot_row.clinic_id, details={"cause": cause.value})
     record(
         db,
         actor,
@@ -469,7 +476,7 @@ def adjust(
         "controlled_ledger",
         row.id,
         clinic_id=lot_row.clinic_id,
-        details={"mg": str(mg)},
+        details={"mg": str(mg), "cause": cause.value},
     )
     db.commit()
     return row
@@ -506,6 +513,7 @@ def destroy(
             raise invalid(
                 field, "This is needed for the DEA Form 41 record; copy it from the distributor's paperwork."
             )
+    _check_dea("distributor_dea", destruction.distributor_dea)
     ledger = _ledger(db, lot_row)
     mg = ledger.vial_remaining_mg(vial.id)
     confirmed = _witness(db, witness, lot_row.clinic_id, who, f"the destruction of {mg} mg", actor)
@@ -721,6 +729,12 @@ def _session_draws(db: Session, session_id: uuid.UUID) -> Sequence[m.LedgerEntry
     ).all()
 
 
+def _check_dea(field: str, number: str) -> None:
+    problem = dea_number_problem(number)
+    if problem is not None:
+        raise invalid(field, problem)
+
+
 def _witness(
     db: Session, witness: WitnessCredentials, clinic_id: uuid.UUID, who: CurrentUser, what: str, actor: Actor
 ) -> Witness:
@@ -795,8 +809,7 @@ def stock_view(db: Session, who: CurrentUser, code: str, now: datetime, *, recen
 
     clinic = clinic_for(db, who, code, Action.VIEW_CONTROLLED)
     reports = lot_reports(db, clinic.id)
-    soon = now.date() + timedelta(days=EXPIRING_SOON_DAYS)
-    expiring = [r for r in reports if r.expires_on <= soon and r.balance.in_safe_mg > 0]
+    expiring = expiring_lots(reports, now.date())
     entries = ledger_entries(db, clinic.id, start=None, end=None)[-recent:][::-1]
     view = StockView(
         clinic=clinic,
@@ -810,6 +823,12 @@ def stock_view(db: Session, who: CurrentUser, code: str, now: datetime, *, recen
     )
     record_read(db, who.actor(), "controlled.stock_view", "clinic", clinic.id, clinic_id=clinic.id)
     return view
+
+
+def expiring_lots(reports: list[LotReport], today: date) -> list[LotReport]:
+    """Lots expired or expiring within EXPIRING_SOON_DAYS that still have stock in the safe."""
+    soon = today + timedelta(days=EXPIRING_SOON_DAYS)
+    return [r for r in reports if r.expires_on <= soon and r.balance.in_safe_mg > 0]
 
 
 def vial_choices(db: Session, clinic_id: uuid.UUID, at: datetime) -> list[VialChoice]:

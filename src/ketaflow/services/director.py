@@ -20,7 +20,8 @@ from ketaflow.services import booking
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinic_hours import calendar_of
 from ketaflow.services.clinics import clinic_for
-from ketaflow.services.permissions import Action
+from ketaflow.services.controlled import LotReport, expiring_lots, lot_reports
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus
 
@@ -82,6 +83,10 @@ class DirectorView:
     active_chairs: int
     opening_hours: str
     notes: list[str] = field(default_factory=list)
+    # Controlled-substance lots expired or expiring soon with stock left, and lots whose latest
+    # count differs from the ledger; None when the viewer may not see the stock (an admin).
+    expiring_lots: list[LotReport] | None = None
+    discrepant_lots: list[LotReport] | None = None
 
     @property
     def week_booked_hours(self) -> float:
@@ -213,6 +218,7 @@ def director_view(
     start = week_start_of(week_start or today.day)
     days = [start + timedelta(days=i) for i in range(7)]
     calendar = calendar_of(db, clinic, first=days[0], last=days[-1])
+    lots = lot_reports(db, clinic.id) if allowed(who, Action.VIEW_CONTROLLED, clinic.id) else None
     return DirectorView(
         clinic=clinic,
         today=today,
@@ -220,4 +226,6 @@ def director_view(
         days=week_use(booking.week_view(db, who, clinic.code, start, now), active, calendar),
         active_chairs=active,
         opening_hours=opening_hours_text(calendar, days),
+        expiring_lots=None if lots is None else expiring_lots(lots, today.day),
+        discrepant_lots=None if lots is None else [r for r in lots if r.balance.discrepancy_mg],
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import Forbidden, InvalidInput
+from ketaflow.errors import InvalidInput, WitnessRefused
 from ketaflow.services.audit import Actor, record
 from ketaflow.services.auth import check_credentials
 from ketaflow.services.mfa import matching_step, secret_of
@@ -78,7 +78,7 @@ def confirm(
         purpose="witness",
     )
     witness_actor = Actor(user.id, user.email, actor.ip_address, actor.user_agent)
-    refusal: InvalidInput | Forbidden | None = None
+    refusal: InvalidInput | WitnessRefused | None = None
     if user.id == doer_id:
         refusal = InvalidInput(
             "The witness must be a different person from the one who records it; ask a colleague "
@@ -86,7 +86,9 @@ def confirm(
             field="witness_email",
         )
     elif user.id not in licensed_at(db, clinic_id):
-        refusal = Forbidden("The witness must be a nurse or psychiatrist of this clinic.")
+        refusal = WitnessRefused(
+            "The witness must be a nurse or psychiatrist of this clinic.", field="witness_email"
+        )
     if refusal is not None:
         record(
             db,

@@ -286,7 +286,9 @@ def test_every_lot_balances_after_every_step(history: list[tuple[str, int]]) -> 
             safe += 500
         elif action == "draw":
             usable = [v for v in vials[:received] if ledger.vial_remaining_mg(v.vial_id) >= mg]
-            if usable:
+            # An adjustment booked on the lot (not on a vial) may leave less in the safe than in
+            # the vials; the ledger then refuses the draw (checked in its own test).
+            if usable and mg <= in_safe:
                 ledger.book(entry(EntryKind.DRAW, lot, str(mg), at=at, vial_id=usable[0].vial_id))
                 safe -= mg
         elif action == "give" and ledger.open_draws():
@@ -343,3 +345,13 @@ def test_an_adjustment_found_in_one_vial_lowers_that_vial_too(stock: tuple[Lot, 
     bal = ledger.balance(lot.lot_id)
     assert (bal.in_safe_mg, bal.adjusted_mg) == (D(1948), D(12))
     assert bal.balances()
+
+
+def test_a_draw_beyond_what_the_safe_holds_after_a_loss_is_refused(stock: tuple[Lot, list[Vial]]) -> None:
+    lot, vials = stock
+    ledger = new_ledger(lot, vials[:1], "500")  # one vial of 500 mg
+    # 480 mg found missing from the lot (not from a vial): the book safe holds 20 mg, the vial 500.
+    ledger.book(entry(EntryKind.ADJUSTMENT, lot, "-480", by=DIRECTOR, witness=NURSE, reason="loss"))
+    with pytest.raises(Conflict, match="less than that in the safe"):
+        ledger.book(entry(EntryKind.DRAW, lot, "38.5", vial_id=vials[0].vial_id))
+    assert ledger.balance(lot.lot_id).drawn_mg == 0

@@ -45,6 +45,8 @@ class Clinic(Identified, Versioned, Base):
     postal_code: Mapped[str] = mapped_column(String(20))
     country: Mapped[str] = mapped_column(String(2), default="US")
     phone: Mapped[str | None] = mapped_column(String(40))
+    # The clinic's DEA registration number (Schedule III registrant; ketaflow.controlled.registration).
+    dea_registration: Mapped[str | None] = mapped_column(String(9))
     # IANA zone name; times are stored in UTC and shown in the clinic's zone.
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from ketaflow.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ketaflow.services import controlled
+from ketaflow.controlled.losses import AdjustmentCause
+from ketaflow.errors import Conflict, InvalidInput, WitnessRefused
+from ketaflow.services import controlled, controlled_reports
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action
@@ -56,7 +57,32 @@ class CountIn(WitnessIn):
 class AdjustIn(WitnessIn):
     mg: Decimal = Field(gt=Decimal("-1e9"), lt=Decimal("1e9"), allow_inf_nan=False)
     reason: str = Field(min_length=1, max_length=2000)
+    cause: AdjustmentCause = AdjustmentCause.COUNTING_ERROR
     vial_id: uuid.UUID | None = None
+
+
+class AdjustFormIn(AdjustIn):
+    lot_id: uuid.UUID
+
+
+class DestructionIn(WitnessIn):
+    reason: str = Field(min_length=1, max_length=TEXT)
+    reverse_distributor: str = Field(min_length=1, max_length=TEXT)
+    distributor_dea: str = Field(min_length=1, max_length=TEXT)
+    method: str = Field(min_length=1, max_length=TEXT)
+
+    def destruction(self, vial_id: uuid.UUID) -> controlled.Destruction:
+        return controlled.Destruction(
+            vial_id, self.reason, self.reverse_distributor, self.distributor_dea, self.method
+        )
+
+
+class DestructionFormIn(DestructionIn):
+    vial_id: uuid.UUID
+
+
+class RegistrationIn(BaseModel):
+    dea_registration: str = Field(min_length=1, max_length=20)
 
 
 class DrawIn(BaseModel):
@@ -205,9 +231,127 @@ def waste_api(draw_id: uuid.UUID, body: WitnessIn, db: Db, who: ApiWho, now: Now
     return _entry(controlled.waste_remainder(db, who, draw_id, body.credentials(), at=now, actor=who.actor()))
 
 
+@router.post("/api/controlled/vials/{vial_id}/destruction", status_code=201)
+def destroy_api(vial_id: uuid.UUID, body: DestructionIn, db: Db, who: ApiWho, now: Now) -> dict[str, Any]:
+    """The director hands a vial (what is left in it) to a reverse distributor, with a witness;
+    the DEA Form 41 details are kept with the entry."""
+    row = controlled.destroy(
+        db, who, body.destruction(vial_id), body.credentials(), at=now, actor=who.actor()
+    )
+    return _entry(row)
+
+
+@router.put("/api/clinics/{code}/controlled/registration")
+def registration_api(code: str, body: RegistrationIn, db: Db, who: ApiWho) -> dict[str, Any]:
+    """The clinic's DEA registration number (the director), checked for shape and check digit."""
+    clinic = clinic_for(db, who, code, Action.MANAGE_CONTROLLED)
+    number = controlled_reports.set_registration(db, who, clinic, body.dea_registration, actor=who.actor())
+    return {"clinic": clinic.code, "dea_registration": number}
+
+
+def _inventory(
+    db: Db, who: CurrentUser, code: str, day: date | None, close: bool, now: datetime
+) -> tuple[Any, Any]:
+    from zoneinfo import ZoneInfo
+
+    clinic = clinic_for(db, who, code, Action.VIEW_CONTROLLED)
+    day = day or now.astimezone(ZoneInfo(clinic.timezone)).date()
+    at = controlled_reports.inventory_moment(clinic, day, close_of_business=close)
+    if at > now:
+        raise InvalidInput(
+            "That inventory's moment has not come yet; choose an earlier day, or the opening of today.",
+            field="day",
+        )
+    report = controlled_reports.inventory(db, who, clinic, at=at, close_of_business=close, actor=who.actor())
+    return clinic, report
+
+
+def _inventory_json(clinic: Any, report: Any) -> dict[str, Any]:
+    return {
+        "clinic": clinic.code,
+        "registrant": clinic.name,
+        "dea_registration": clinic.dea_registration,
+        "at": report.at.isoformat(),
+        "taken_at": "close of business" if report.close_of_business else "opening of business",
+        "on_hand_mg": float(report.on_hand_mg),
+        "lines": [
+            {
+                "ndc": line.ndc,
+                "name": line.name,
+                "strength": line.strength,
+                "dosage_form": line.dosage_form,
+                "lot": line.lot,
+                "expires_on": line.expires_on.isoformat(),
+                "unopened_vials": line.unopened_vials,
+                "unopened_mg": float(line.unopened_mg),
+                "opened_vials": line.opened_vials,
+                "opened_mg": float(line.opened_mg),
+                "opened_ml": float(line.opened_ml),
+                "in_bags_mg": float(line.in_bags_mg),
+                "on_hand_mg": float(line.on_hand_mg),
+                "counted_at": line.counted_at.isoformat() if line.counted_at else None,
+                "counted_mg": None if line.counted_mg is None else float(line.counted_mg),
+                "discrepancy_mg": None if line.discrepancy_mg is None else float(line.discrepancy_mg),
+            }
+            for line in report.lines
+        ],
+    }
+
+
+@router.get("/api/clinics/{code}/controlled/inventory")
+def inventory_api(
+    code: str, db: Db, who: Who, now: Now, day: date | None = None, close: bool = True
+) -> dict[str, Any]:
+    """The biennial inventory (21 CFR 1304.11): every controlled substance on hand at the opening
+    or close of business of `day` (the clinic's local day; default today), lot by lot."""
+    clinic, report = _inventory(db, who, code, day, close, now)
+    return _inventory_json(clinic, report)
+
+
+def _form_106_json(draft: Any) -> dict[str, Any]:
+    return {
+        "adjustment_id": str(draft.adjustment_id),
+        "registrant": {
+            "name": draft.registrant.name,
+            "dea_registration": draft.registrant.dea_number,
+            "address": draft.registrant.address,
+            "phone": draft.registrant.phone,
+        },
+        "principal_business": draft.principal_business,
+        "discovered_on": draft.discovered_on.isoformat(),
+        "notify_dea_by": draft.notify_by.isoformat(),
+        "type_of_loss": draft.type_of_loss,
+        "losses_in_past_24_months": draft.losses_in_past_24_months,
+        "substances": [
+            {
+                "ndc": x.ndc,
+                "name": x.name,
+                "strength": x.strength,
+                "dosage_form": x.dosage_form,
+                "lot": x.lot,
+                "quantity_mg": float(x.quantity_mg),
+                "quantity_ml": float(x.quantity_ml),
+            }
+            for x in draft.substances
+        ],
+        "investigation": draft.reason,
+        "booked_by": draft.booked_by,
+        "witness": draft.witness,
+        "to_complete": list(draft.to_complete),
+    }
+
+
+@router.get("/api/controlled/adjustments/{entry_id}/form-106")
+def form_106_api(entry_id: uuid.UUID, db: Db, who: Who) -> dict[str, Any]:
+    """The draft DEA Form 106 of an adjustment confirmed as theft or loss (the director)."""
+    return _form_106_json(controlled_reports.loss_report(db, who, entry_id, actor=who.actor()))
+
+
 # ---- the pages ----------------------------------------------------------------------------
 
-REFUSALS = (InvalidInput, Conflict, Forbidden, NotFound)
+# What a form shows beside its fields. Any other refusal (the person at the keyboard may not do
+# this, or the record is not theirs to see) reaches the app's handler, which audits it.
+REFUSALS = (InvalidInput, Conflict, WitnessRefused)
 
 
 def _stock_page(
@@ -232,8 +376,35 @@ def _stock_page(
         view=view,
         clinic=view.clinic,
         soon_days=controlled.EXPIRING_SOON_DAYS,
+        adjustments=controlled_reports.adjustments(db, view.clinic.id),
+        destroyable=(
+            controlled_reports.destroyable_vials(db, view.clinic.id, now.date()) if view.may_receive else []
+        ),
+        causes=list(AdjustmentCause),
         **extra,
     )
+
+
+def _stock_form(
+    request: Request,
+    db: Db,
+    who: CurrentUser,
+    code: str,
+    now: datetime,
+    posted: dict[str, str],
+    at: str,
+    step: Any,
+) -> Response:
+    """Run `step` (which returns the notice); on a refusal, the stock page with the form kept
+    (never the witness's password) and the message beside its field."""
+    try:
+        notice = step()
+    except REFUSALS as exc:
+        db.rollback()
+        errors = forms.FormErrors.of(at, exc, fields=posted)
+        kept = {k: v for k, v in posted.items() if k != "witness_password"}
+        return _stock_page(request, db, who, code, now, status_code=_status(exc), form=kept, errors=errors)
+    return _stock_page(request, db, who, code, now, notice=notice)
 
 
 @router.get("/clinics/{code}/controlled", include_in_schema=False)
@@ -245,40 +416,125 @@ def stock_page(request: Request, code: str, db: Db, who: Who, now: Now) -> Respo
 def receive_form(
     request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    try:
+    def step() -> str:
         lot = _receive(db, who, code, forms.read(DeliveryIn, posted), now)
-    except REFUSALS as exc:
-        db.rollback()
-        errors = forms.FormErrors.of("delivery", exc, fields=posted)
-        return _stock_page(request, db, who, code, now, status_code=_status(exc), form=posted, errors=errors)
-    return _stock_page(request, db, who, code, now, notice=f"Lot {lot.lot_number} is received into the safe.")
+        return f"Lot {lot.lot_number} is received into the safe."
+
+    return _stock_form(request, db, who, code, now, posted, "delivery", step)
 
 
 @router.post("/clinics/{code}/controlled/lots/{lot_id}/count", include_in_schema=False)
 def count_form(
     request: Request, code: str, lot_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
 ) -> Response:
-    at = f"count-{lot_id}"
-    try:
+    def step() -> str:
         body = forms.read(CountIn, posted)
         balance = controlled.count(
             db, who, lot_id, body.counted_mg, body.credentials(), at=now, actor=who.actor()
         )
-    except REFUSALS as exc:
-        db.rollback()
-        errors = forms.FormErrors.of(at, exc, fields=posted)
-        kept = {k: v for k, v in posted.items() if k != "witness_password"}
-        return _stock_page(request, db, who, code, now, status_code=_status(exc), form=kept, errors=errors)
-    gap = balance.discrepancy_mg
-    notice = (
-        "The count matches the ledger."
-        if not gap
-        else (
+        gap = balance.discrepancy_mg
+        if not gap:
+            return "The count matches the ledger."
+        return (
             f"The count differs from the ledger by {gap:+f} mg: tell the director, "
             "who investigates and books it."
         )
+
+    return _stock_form(request, db, who, code, now, posted, f"count-{lot_id}", step)
+
+
+@router.post("/clinics/{code}/controlled/adjustments", include_in_schema=False)
+def adjust_form(
+    request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    def step() -> str:
+        body = forms.read(AdjustFormIn, posted)
+        row = controlled.adjust(
+            db,
+            who,
+            body.lot_id,
+            body.mg,
+            body.reason,
+            body.credentials(),
+            at=now,
+            actor=who.actor(),
+            cause=body.cause,
+        )
+        if body.cause.reportable:
+            return (
+                f"The adjustment of {row.quantity_mg:+f} mg is booked as a {body.cause.value}. Report it to "
+                "DEA within one business day of discovery: its draft Form 106 is listed under Adjustments."
+            )
+        return f"The adjustment of {row.quantity_mg:+f} mg is booked."
+
+    return _stock_form(request, db, who, code, now, posted, "adjust", step)
+
+
+@router.post("/clinics/{code}/controlled/destructions", include_in_schema=False)
+def destroy_form(
+    request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    def step() -> str:
+        body = forms.read(DestructionFormIn, posted)
+        row = controlled.destroy(
+            db, who, body.destruction(body.vial_id), body.credentials(), at=now, actor=who.actor()
+        )
+        return f"{row.quantity_mg:f} mg is booked as handed to the reverse distributor."
+
+    return _stock_form(request, db, who, code, now, posted, "destroy", step)
+
+
+@router.post("/clinics/{code}/controlled/registration", include_in_schema=False)
+def registration_form(
+    request: Request, code: str, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    def step() -> str:
+        body = forms.read(RegistrationIn, posted)
+        clinic = clinic_for(db, who, code, Action.MANAGE_CONTROLLED)
+        number = controlled_reports.set_registration(
+            db, who, clinic, body.dea_registration, actor=who.actor()
+        )
+        return f"The clinic's DEA registration number is now {number}."
+
+    return _stock_form(request, db, who, code, now, posted, "registration", step)
+
+
+@router.get("/clinics/{code}/controlled/inventory", include_in_schema=False)
+def inventory_page(
+    request: Request, code: str, db: Db, who: Who, now: Now, day: str = "", close: str = "1"
+) -> Response:
+    chosen: date | None = None
+    error = None
+    if day:
+        try:
+            chosen = date.fromisoformat(day)
+        except ValueError:
+            error = "Give the day as a date (YYYY-MM-DD)."
+    report = clinic = None
+    if error is None:
+        try:
+            clinic, report = _inventory(db, who, code, chosen, close != "0", now)
+        except InvalidInput as exc:
+            error = exc.message
+    if clinic is None:
+        clinic = clinic_for(db, who, code, Action.VIEW_CONTROLLED)
+    return page(
+        request,
+        "controlled_inventory.html",
+        status_code=200 if error is None else 400,
+        who=who,
+        clinic=clinic,
+        report=report,
+        day=day,
+        close=close != "0",
+        error=error,
     )
-    return _stock_page(request, db, who, code, now, notice=notice)
+
+
+@router.get("/controlled/adjustments/{entry_id}/form-106", include_in_schema=False)
+def form_106_page(request: Request, entry_id: uuid.UUID, db: Db, who: Who) -> Response:
+    draft = controlled_reports.loss_report(db, who, entry_id, actor=who.actor())
+    return page(request, "controlled_form_106.html", who=who, draft=draft)
 
 
 def _status(exc: Exception) -> int:

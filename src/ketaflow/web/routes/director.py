@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from ketaflow.errors import InvalidInput
 from ketaflow.services import director
+from ketaflow.services.controlled import EXPIRING_SOON_DAYS
 from ketaflow.web.deps import Db, Now, Who, page
 
 router = APIRouter()
@@ -66,6 +67,7 @@ def director_page(
         chart={"w": CHART_W, "h": CHART_H, "top": BAR_TOP, "base": CHART_H - 30},
         prev_week=(view.week_start - timedelta(days=7)).isoformat(),
         next_week=(view.week_start + timedelta(days=7)).isoformat(),
+        soon_days=EXPIRING_SOON_DAYS,
     )
 
 
@@ -93,6 +95,23 @@ def director_api(code: str, db: Db, who: Who, now: Now, week: str | None = None)
                 "no_show": t.no_show,
                 "cancelled": t.cancelled,
             },
+        },
+        "controlled": None
+        if v.expiring_lots is None
+        else {
+            "expiring_within_days": EXPIRING_SOON_DAYS,
+            "expiring": [
+                {
+                    "lot": r.lot,
+                    "expires_on": r.expires_on.isoformat(),
+                    "in_safe_mg": float(r.balance.in_safe_mg),
+                }
+                for r in v.expiring_lots
+            ],
+            "discrepant": [
+                {"lot": r.lot, "discrepancy_mg": float(r.balance.discrepancy_mg or 0)}
+                for r in v.discrepant_lots or []
+            ],
         },
         "week": {
             "start": v.week_start.isoformat(),
