@@ -5,6 +5,7 @@ audited as `cli:controlled ...`. The same figures are what the director's page s
 """
 
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,14 +15,12 @@ from ketaflow.cli.system import DatabaseUrl, _engine
 from ketaflow.errors import KetaflowError
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from sqlalchemy.orm import Session
 
     from ketaflow.store.models import Clinic
 
 controlled_app = typer.Typer(
-    help="Controlled-substance records: every entry of the ledger, and each lot's balance.",
+    help="Controlled-substance records: the ledger, each lot's balance, and the biennial inventory.",
     no_args_is_help=True,
 )
 
@@ -68,6 +67,13 @@ def _clinics(db: "Session", code: str | None) -> "list[Clinic]":
 
 def _number(value: "Decimal | None") -> float | None:
     return None if value is None else float(value)
+
+
+def _cell(value: Any) -> Any:
+    """A report value as JSON/CSV carries it: dates as ISO text, milligrams as numbers."""
+    if isinstance(value, Decimal):
+        return float(value)
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _audit(db: "Session", command: str, clinic_id: Any, details: dict[str, Any]) -> None:
@@ -200,6 +206,93 @@ def reconcile(
             f"+ destroyed {lot['destroyed_mg']:.3f} + adjusted {lot['adjusted_mg']:.3f} "
             f"+ on hand {lot['on_hand_mg']:.3f} mg{flag}"
         )
+
+
+INVENTORY_FIELDS = (
+    "ndc",
+    "name",
+    "strength",
+    "dosage_form",
+    "lot",
+    "expires_on",
+    "unopened_vials",
+    "unopened_mg",
+    "opened_vials",
+    "opened_mg",
+    "opened_ml",
+    "in_bags_mg",
+    "on_hand_mg",
+    "counted_at",
+    "counted_mg",
+    "discrepancy_mg",
+)
+
+
+@controlled_app.command("inventory")
+def inventory(
+    clinic: ClinicCode,
+    day: Annotated[
+        str | None,
+        typer.Option("--day", help="The clinic's local day (YYYY-MM-DD); default: yesterday."),
+    ] = None,
+    opening: Annotated[
+        bool, typer.Option("--opening", help="Taken at the opening of business (default: the close).")
+    ] = False,
+    as_json: AsJson = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The biennial inventory (21 CFR 1304.11): every controlled substance on hand, lot by lot."""
+    import csv
+    import sys
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.orm import Session
+
+    from ketaflow.services.controlled_reports import inventory_moment, inventory_of
+    from ketaflow.store.migrate import check_schema
+
+    if as_json == as_csv:
+        fail("Choose the format: --json or --csv.")
+    try:
+        chosen = date.fromisoformat(day) if day else None
+    except ValueError:
+        fail("Give --day as a date like 2026-12-01.")
+    engine = _engine(database_url)
+    try:
+        check_schema(engine)
+        with Session(engine) as db:
+            (row,) = _clinics(db, clinic)
+            now = datetime.now(UTC)
+            chosen = chosen or now.astimezone(ZoneInfo(row.timezone)).date() - timedelta(days=1)
+            at = inventory_moment(row, chosen, close_of_business=not opening)
+            if at > now:
+                fail("That inventory's moment has not come yet; choose an earlier day or --opening.")
+            report = inventory_of(db, row.id, at=at, close_of_business=not opening)
+            registrant = {
+                "clinic": row.code,
+                "registrant": row.name,
+                "dea_registration": row.dea_registration,
+            }
+            _audit(db, "inventory", row.id, {"at": at.isoformat(), "lines": len(report.lines)})
+    except KetaflowError as exc:
+        fail(str(exc))
+    lines = [{field: _cell(getattr(line, field)) for field in INVENTORY_FIELDS} for line in report.lines]
+    if as_json:
+        emit_json(
+            {
+                **registrant,
+                "at": at.isoformat(),
+                "taken_at": "opening of business" if opening else "close of business",
+                "on_hand_mg": _number(report.on_hand_mg),
+                "lines": lines,
+            }
+        )
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=INVENTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,10 @@ listed in docs/clinical-review.md):
   be an estimated count or measure unless it holds more than 1,000 units.
 
 ketaflow's part is the book inventory: what the ledger says is on hand at that moment, vial
-by vial, with each lot's latest two-person count beside it. The physical inventory is the
+by vial, with each lot's latest two-person count beside it. Sealed and opened vials are what
+the ledger says is left in each vial; an adjustment booked on a lot as a whole (not on one
+vial) lowers the lot's on-hand figure but no vial's content, so book such a loss on the vial
+it came from when that is known. The physical inventory is the
 count itself (taken by two people, booked as `count` entries); the printed report is what
 the registrant signs and keeps for two years (21 CFR 1304.04(a)).
 """

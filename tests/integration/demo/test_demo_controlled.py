@@ -68,3 +68,63 @@ def test_reconcile_from_the_command_line_on_the_demo(demo_engine: Engine) -> Non
     for lot in lots:
         parts = ("administered_mg", "wasted_mg", "destroyed_mg", "adjusted_mg", "on_hand_mg")
         assert abs(lot["received_mg"] - sum(lot[p] for p in parts)) < 1e-6
+
+
+def test_the_inventory_agrees_with_each_lots_own_ledger(demo_engine: Engine) -> None:
+    """Two computations of what is on hand: the inventory replays the clinic's whole ledger in
+    time order up to a moment; `lot_reports` replays each lot on its own. After the last entry
+    they must agree lot by lot, and the inventory's sealed + opened + in-bag milligrams must make
+    up each lot's book quantity less what adjustments took from the lot as a whole."""
+    from datetime import timedelta
+
+    from ketaflow.services.controlled_reports import inventory_of
+
+    with Session(demo_engine) as db:
+        for clinic in db.scalars(select(m.Clinic)):
+            last = db.scalar(
+                select(func.max(m.LedgerEntry.occurred_at)).where(m.LedgerEntry.clinic_id == clinic.id)
+            )
+            if last is None:
+                continue
+            report = inventory_of(db, clinic.id, at=last + timedelta(seconds=1), close_of_business=True)
+            books = {r.lot: r.balance for r in lot_reports(db, clinic.id)}
+            assert {line.lot for line in report.lines} == {lot for lot, b in books.items() if b.on_hand_mg}
+            for line in report.lines:
+                book = books[line.lot]
+                assert line.on_hand_mg == book.on_hand_mg, line.lot
+                assert line.in_bags_mg == book.in_bags_mg
+                lot_wide = db.scalar(
+                    select(func.coalesce(func.sum(m.LedgerEntry.quantity_mg), 0))
+                    .join(m.DrugLot, m.DrugLot.id == m.LedgerEntry.lot_id)
+                    .where(
+                        m.DrugLot.lot_number == line.lot,
+                        m.DrugLot.clinic_id == clinic.id,
+                        m.LedgerEntry.kind == EntryKind.ADJUSTMENT,
+                        m.LedgerEntry.vial_id.is_(None),
+                    )
+                )
+                # A loss booked on the lot as a whole lowers the book but no vial's content, so the
+                # vials and bags hold the book's on-hand less those adjustments' (negative) sum.
+                held = line.unopened_mg + line.opened_mg + line.in_bags_mg
+                assert held == line.on_hand_mg - Decimal(str(lot_wide)), line.lot
+
+
+def test_the_inventory_from_the_command_line(demo_engine: Engine) -> None:
+    url = demo_engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        app, ["controlled", "inventory", "--clinic", "aus", "--json", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["taken_at"] == "close of business" and report["dea_registration"].startswith("FB")
+    assert (
+        report["lines"] and abs(report["on_hand_mg"] - sum(x["on_hand_mg"] for x in report["lines"])) < 1e-6
+    )
+    csv_run = CliRunner().invoke(
+        app, ["controlled", "inventory", "--clinic", "aus", "--csv", "--opening", "--database-url", url]
+    )
+    assert csv_run.exit_code == 0 and csv_run.output.splitlines()[0].startswith("ndc,name,strength")
+    bad = CliRunner().invoke(
+        app, ["controlled", "inventory", "--clinic", "aus", "--json", "--day", "2026-13-01"]
+    )
+    assert bad.exit_code != 0 and "Give --day as a date like 2026-12-01" in bad.output

@@ -5,7 +5,7 @@ rules; a witness types their own e-mail and password (and code) on the same form
 """
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -208,6 +208,7 @@ def adjust_api(lot_id: uuid.UUID, body: AdjustIn, db: Db, who: ApiWho, now: Now)
         at=now,
         actor=who.actor(),
         vial_id=body.vial_id,
+        cause=body.cause,
     )
     return _entry(row)
 
@@ -255,7 +256,8 @@ def _inventory(
     from zoneinfo import ZoneInfo
 
     clinic = clinic_for(db, who, code, Action.VIEW_CONTROLLED)
-    day = day or now.astimezone(ZoneInfo(clinic.timezone)).date()
+    if day is None:  # the latest close of business: yesterday's, in the clinic's own time
+        day, close = now.astimezone(ZoneInfo(clinic.timezone)).date() - timedelta(days=1), True
     at = controlled_reports.inventory_moment(clinic, day, close_of_business=close)
     if at > now:
         raise InvalidInput(
@@ -303,7 +305,7 @@ def inventory_api(
     code: str, db: Db, who: Who, now: Now, day: date | None = None, close: bool = True
 ) -> dict[str, Any]:
     """The biennial inventory (21 CFR 1304.11): every controlled substance on hand at the opening
-    or close of business of `day` (the clinic's local day; default today), lot by lot."""
+    or close of business of `day` (the clinic's local day; default: yesterday's close), lot by lot."""
     clinic, report = _inventory(db, who, code, day, close, now)
     return _inventory_json(clinic, report)
 
