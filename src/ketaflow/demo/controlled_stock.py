@@ -15,6 +15,7 @@ stocks no real product) and the demo's rate of discrepancies is illustrative, no
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ DELIVERY_VIALS = 25
 REORDER_BELOW_MG = VIAL_MG * 6
 SHELF_LIFE_DAYS = 540  # expiry of a delivered lot: illustrative (about 18 months)
 DISCREPANCY_PER_DAY = 1 / 300  # illustrative
+# Each clinic's demo ledger has one unexplained loss (illustrative, so the Form 106 draft has a
+# case): 12 mg missing at a count from the 20th counted day on.
+LOSS_AFTER_DAYS = 20
+LOSS_MG = Decimal(12)
 PLACEHOLDER_NDC = "00000-0000-00"
 MG = Decimal("0.001")
 
@@ -90,6 +95,13 @@ class _Safe:
         self.unopened: list[Vial] = []
         self.open_vial: Vial | None = None
         self.lot_numbers = 0
+        self.days_counted = 0
+        self.lost = False
+
+    def loss_due(self) -> bool:
+        """The one unexplained loss of the clinic's demo ledger: on the first count from day
+        LOSS_AFTER_DAYS on where an opened vial holds enough."""
+        return not self.lost and self.days_counted >= LOSS_AFTER_DAYS
 
     def other_nurse(self, than: uuid.UUID) -> uuid.UUID:
         return self.ctx.rng.choice([n for n in self.nurses if n != than])
@@ -276,6 +288,8 @@ class _Safe:
         """The end-of-day count of every lot in the safe; returns the vial a discrepancy was found in."""
         rng = self.ctx.rng
         found: Vial | None = None
+        loss = False
+        self.days_counted += 1
         counter = rng.choice(self.nurses)
         for lot_id in self.ledger.lots:
             expected = self.ledger.balance(lot_id).in_safe_mg
@@ -284,15 +298,21 @@ class _Safe:
                 continue  # an empty lot counted empty before: nothing to count
             counted = expected
             spilled = self.open_vial
-            if (
+            can_differ = (
                 found is None
                 and spilled is not None
                 and spilled.lot_id == lot_id
                 and self.ledger.vial_remaining_mg(spilled.vial_id) > 20
-                and rng.random() < DISCREPANCY_PER_DAY
-            ):
+            )
+            if can_differ and rng.random() < DISCREPANCY_PER_DAY:
                 counted = expected - Decimal(rng.randint(5, 20))
                 found = spilled
+            elif can_differ and self.loss_due():
+                # Once per clinic, a loss nobody can explain (its own seeded draws, so the rest
+                # of the generated network does not change): reported on DEA Form 106.
+                counted = expected - LOSS_MG
+                found = spilled
+                loss = True
             self.book(
                 Entry(
                     make_id(rng),
@@ -304,7 +324,29 @@ class _Safe:
                     witness=self.other_nurse(counter),
                 )
             )
-        if found is not None:
+        if found is not None and loss:
+            self.lost = True
+            own = random.Random(f"controlled-loss-{self.ctx.index}")
+            gap = self.ledger.balance(found.lot_id).discrepancy_mg
+            assert gap is not None
+            self.book(
+                Entry(
+                    make_id(own),
+                    EntryKind.ADJUSTMENT,
+                    at + timedelta(minutes=50),
+                    found.lot_id,
+                    gap,
+                    self.director,
+                    witness=self.nurses[0],
+                    vial_id=found.vial_id,
+                    reason=(
+                        "Investigated: not found after a search of the safe, the bins and the day's "
+                        "records; reported to DEA (Form 106) and to the police"
+                    ),
+                ),
+                details={"cause": AdjustmentCause.LOSS.value},
+            )
+        elif found is not None:
             gap = self.ledger.balance(found.lot_id).discrepancy_mg
             assert gap is not None
             # The director investigates the same evening and books what was found, with a witness.

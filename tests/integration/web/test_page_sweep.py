@@ -33,6 +33,9 @@ PAGES = (
     "/clinics/{code}/director",
     "/clinics/{code}/hours",
     "/clinics/{code}/controlled",
+    "/clinics/{code}/controlled/inventory",
+    "/clinics/{code}/controlled/ledger",
+    "/controlled/adjustments/{loss}/form-106",
     "/clinics/{code}/outcomes",
     "/outcomes",
     "/outcomes/dissociation",
@@ -113,8 +116,17 @@ def page_ids(engine: Engine) -> dict[str, str]:
             .limit(1)
         ).one()
         staff = conn.scalar(select(m.StaffUser.id).where(m.StaffUser.email == "nurse2.aus@demo.ketaflow.org"))
+        # The demo's one unexplained loss at Austin (its draft DEA Form 106).
+        adjustments = conn.execute(
+            select(m.LedgerEntry.id, m.LedgerEntry.details)
+            .join(m.Clinic, m.Clinic.id == m.LedgerEntry.clinic_id)
+            .where(m.Clinic.code == "aus", m.LedgerEntry.kind == "adjustment")
+            .order_by(m.LedgerEntry.occurred_at)
+        ).all()
+        loss = next((a.id for a in adjustments if (a.details or {}).get("cause") == "loss"), None)
     assert vital and order and response, "the demo infusion has vitals, an order and questionnaires"
     assert staff, "the demo has a second Austin nurse"
+    assert loss, "the demo's Austin ledger has a loss booked as an adjustment"
     return {
         "code": "aus",
         "patient": str(row.patient_id),
@@ -125,6 +137,7 @@ def page_ids(engine: Engine) -> dict[str, str]:
         "side_effect": str(effect.id),
         "se_session": str(effect.session_id),
         "staff": str(staff),
+        "loss": str(loss),
     }
 
 

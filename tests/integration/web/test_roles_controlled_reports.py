@@ -277,3 +277,19 @@ def test_the_director_works_the_stock_page_forms(who: dict[str, Caller], demo_en
     assert ledger_rows(demo_engine) == before
     r = c.client.post("/clinics/aus/controlled/registration", data={"dea_registration": "nope", "csrf": csrf})
     assert r.status_code == 400 and "two letters and seven digits" in r.text and 'value="nope"' in r.text
+
+
+@pytest.mark.parametrize("label", list(ROLES))
+def test_the_ledger_page(who: dict[str, Caller], label: str) -> None:
+    r = who[label].client.get(
+        "/clinics/aus/controlled/ledger?start=2026-01-01&end=2026-12-31", follow_redirects=False
+    )
+    expected = {303} if label == "anonymous" else {status(label, READERS)}  # a page sends to sign-in
+    assert r.status_code in expected, r.text[:300]
+    if r.status_code == 200:
+        assert "receipt" in r.text and "waste" in r.text and "Traceback" not in r.text
+    if label == "director":
+        swapped = who[label].client.get("/clinics/aus/controlled/ledger?start=2026-12-31&end=2026-01-01")
+        assert swapped.status_code == 400 and "swap them" in swapped.text
+        bad = who[label].client.get("/clinics/aus/controlled/ledger?start=yesterday")
+        assert bad.status_code == 400 and "YYYY-MM-DD" in bad.text

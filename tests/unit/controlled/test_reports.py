@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from ketaflow.controlled.inventory import Product, biennial_inventory
+from ketaflow.controlled.inventory import Inventory, Product, biennial_inventory
 from ketaflow.controlled.ledger import Entry, EntryKind, Lot, Vial
 from ketaflow.controlled.losses import AdjustmentCause, LostSubstance, Registrant, check_cause, form_106
 from ketaflow.controlled.registration import check_digit, dea_number_problem, with_check_digit
@@ -127,14 +127,14 @@ def test_the_inventory_of_a_worked_history() -> None:
         # After the inventory's moment (T0 + 2 h): ignored by it.
         _e(EntryKind.WASTE, a, "61.5", 180, draw_id=draw.entry_id, witness=WITNESS),
     ]
-    report = biennial_inventory(
-        [a, b],
-        a_vials + b_vials,
-        {a.lot_id: product, b.lot_id: product},
-        entries,
-        at=T0 + timedelta(hours=2),
-        close_of_business=True,
-    )
+
+    def at(moment: datetime, close: bool = True) -> Inventory:
+        products = {a.lot_id: product, b.lot_id: product}
+        return biennial_inventory(
+            [a, b], a_vials + b_vials, products, entries, at=moment, close_of_business=close
+        )
+
+    report = at(T0 + timedelta(hours=2))
     first, second = report.lines
     assert (first.lot, first.unopened_vials, first.unopened_mg) == ("KA1", 2, D(1000))
     assert (first.opened_vials, first.opened_mg, first.opened_ml) == (1, D(400), D("8.000"))
@@ -151,21 +151,7 @@ def test_the_inventory_of_a_worked_history() -> None:
     assert report.on_hand_mg == D("2461.5")
     assert first.strength == "50 mg/mL" and "10 mL multi-dose vial" in first.dosage_form
     # An entry exactly at the moment belongs to the next inventory.
-    later = biennial_inventory(
-        [a, b],
-        a_vials + b_vials,
-        {a.lot_id: product, b.lot_id: product},
-        entries,
-        at=T0 + timedelta(minutes=180),
-        close_of_business=False,
-    )
+    later = at(T0 + timedelta(minutes=180), close=False)
     assert later.lines[0].in_bags_mg == D("61.5")
-    after = biennial_inventory(
-        [a, b],
-        a_vials + b_vials,
-        {a.lot_id: product, b.lot_id: product},
-        entries,
-        at=T0 + timedelta(minutes=181),
-        close_of_business=False,
-    )
+    after = at(T0 + timedelta(minutes=181), close=False)
     assert after.lines[0].in_bags_mg == 0 and after.lines[0].on_hand_mg == D(1400)

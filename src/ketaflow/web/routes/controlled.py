@@ -151,16 +151,14 @@ def stock_api(code: str, db: Db, who: Who, now: Now) -> dict[str, Any]:
     }
 
 
-@router.get("/api/clinics/{code}/controlled/ledger")
-def ledger_api(
-    code: str, db: Db, who: Who, start: date | None = None, end: date | None = None
-) -> dict[str, Any]:
-    """Every ledger entry in time order; `start` and `end` are UTC days, both inclusive."""
-    from datetime import UTC, time, timedelta
+def _ledger(
+    db: Db, who: CurrentUser, code: str, start: date | None, end: date | None
+) -> tuple[Any, list[controlled.LedgerLine]]:
+    from datetime import UTC, time
 
     clinic = clinic_for(db, who, code, Action.VIEW_CONTROLLED)
     if start and end and end < start:
-        raise InvalidInput("The end day is before the start day; swap them.")
+        raise InvalidInput("The end day is before the start day; swap them.", field="end")
     lines = controlled.ledger_lines(
         db,
         who,
@@ -169,6 +167,15 @@ def ledger_api(
         end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
         actor=who.actor(),
     )
+    return clinic, lines
+
+
+@router.get("/api/clinics/{code}/controlled/ledger")
+def ledger_api(
+    code: str, db: Db, who: Who, start: date | None = None, end: date | None = None
+) -> dict[str, Any]:
+    """Every ledger entry in time order; `start` and `end` are UTC days, both inclusive."""
+    clinic, lines = _ledger(db, who, code, start, end)
     return {"clinic": clinic.code, "entries": [_line(x) for x in lines]}
 
 
@@ -529,6 +536,38 @@ def inventory_page(
         report=report,
         day=day,
         close=close != "0",
+        error=error,
+    )
+
+
+@router.get("/clinics/{code}/controlled/ledger", include_in_schema=False)
+def ledger_page(request: Request, code: str, db: Db, who: Who, start: str = "", end: str = "") -> Response:
+    """The whole ledger (or the days chosen), for the director and an inspector's visit."""
+    error = None
+    days: list[date | None] = []
+    for text in (start, end):
+        try:
+            days.append(date.fromisoformat(text) if text else None)
+        except ValueError:
+            error = "Give the days as dates (YYYY-MM-DD)."
+    clinic: Any = None
+    lines: list[controlled.LedgerLine] = []
+    if error is None:
+        try:
+            clinic, lines = _ledger(db, who, code, days[0], days[1])
+        except InvalidInput as exc:
+            error = exc.message
+    if clinic is None:
+        clinic = clinic_for(db, who, code, Action.VIEW_CONTROLLED)
+    return page(
+        request,
+        "controlled_ledger.html",
+        status_code=200 if error is None else 400,
+        who=who,
+        clinic=clinic,
+        lines=lines,
+        start=start,
+        end=end,
         error=error,
     )
 
