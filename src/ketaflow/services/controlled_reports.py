@@ -94,12 +94,12 @@ def inventory_of(db: Session, clinic_id: uuid.UUID, *, at: datetime, close_of_bu
         p.id: p for p in db.scalars(select(m.DrugProduct).where(m.DrugProduct.clinic_id == clinic_id))
     }
     by_lot = {lot.id: _product(products[lot.product_id]) for lot in lot_rows}
-    lots: list[Lot] = []
-    vials: list[Vial] = []
-    for lot_row in lot_rows:
-        ledger = _ledger(db, lot_row)
-        lots.append(_lot(lot_row))
-        vials.extend(ledger.vials.values())
+    lots: list[Lot] = [_lot(lot_row) for lot_row in lot_rows]
+    of_lot = {lot_row.id: products[lot_row.product_id] for lot_row in lot_rows}
+    vials: list[Vial] = [
+        Vial(v.id, v.lot_id, v.content_mg, of_lot[v.lot_id].multi_dose, of_lot[v.lot_id].maker_in_use_days)
+        for v in db.scalars(select(m.DrugVial).where(m.DrugVial.clinic_id == clinic_id))
+    ]
     rows = db.scalars(
         select(m.LedgerEntry)
         .where(m.LedgerEntry.clinic_id == clinic_id, m.LedgerEntry.occurred_at < at)
