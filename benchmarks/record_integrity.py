@@ -1,11 +1,16 @@
 """Benchmark: the hash chains' cost (issue 12): `ketaflow verify` in rows per second, and what
 chaining adds to one write transaction.
 
-* Verify: `ketaflow.store.verify.verify` on each database given (`--database-url`, any number;
-  e.g. the demo network on SQLite and on PostgreSQL, and the 100x replica), `--runs` times in
-  this process. Every row's hash is recomputed whether it holds or not, so the time of a replica
-  whose copied rows do not verify (outcomes_dashboard.py --replicate copies the chain columns
-  as they are) is still the time of a full walk.
+* Verify: `ketaflow.store.verify.verify` on each database given (`--database-url`, any number,
+  each with its `--scale`: 1 for the demo network, N for a replica N times its size), `--runs`
+  times in this process (`--large-runs` above 5 million rows), with the wall time, the CPU time
+  of this process (the rest of a wall second is the database server's work and the machine's
+  load) and the peak memory of this process. With KETAFLOW_AUDIT_KEY set, the checkpoints'
+  signatures are checked too. The 100x figure is measured when a scale-100 database is given,
+  else projected from the largest scale measured (and the section says which).
+* A replica N times the demo network (PostgreSQL) with real chains: `--replicate SOURCE TARGET
+  N` (replica.py: rows re-hashed in chain order, heads moved, checkpoints signed with
+  KETAFLOW_AUDIT_KEY when set), with a progress bar; it refuses a copy the disk cannot hold.
 * Writes: in a scratch database per engine (a new SQLite file; PostgreSQL only with
   `--scratch-postgres-url`, which is WIPED), a one-clinic demo network, then `--writes`
   transactions each charting one vital sign and its audit event through the ORM, as the app
@@ -14,8 +19,12 @@ chaining adds to one write transaction.
 
 Usage::
 
-    .venv/bin/python benchmarks/record_integrity.py --database-url sqlite:////tmp/ketaflow-bench.sqlite \\
-        --database-url postgresql://postgres@127.0.0.1:5432/ketaflow_bench \\
+    .venv/bin/python benchmarks/record_integrity.py --admin-url postgresql://postgres@127.0.0.1/postgres \\
+        --replicate ketaflow_bench ketaflow_bench_10x 10
+    nice -n 19 .venv/bin/python benchmarks/record_integrity.py \\
+        --database-url sqlite:////tmp/ketaflow-bench.sqlite --scale 1 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/ketaflow_bench --scale 1 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/ketaflow_bench_10x --scale 10 \\
         --scratch-postgres-url postgresql://postgres@127.0.0.1:5432/ketaflow_bench_chain
     .venv/bin/python benchmarks/record_integrity.py --smoke --out /tmp/B.md [--scratch-postgres-url URL]
 
@@ -47,27 +56,60 @@ TARGET_100X_HOURS = 4.0
 TARGET_WRITE_MS = 2.0
 
 
-def measure_verify(url: str, runs: int, run: Run) -> dict[str, Any]:
+LARGE_ROWS = 5_000_000  # above this a database is verified --large-runs times
+
+
+def measure_verify(url: str, scale: int, runs: int, large_runs: int, run: Run) -> dict[str, Any]:
+    import resource
+
+    from ketaflow.settings import get_settings
     from ketaflow.store.engine import make_engine
-    from ketaflow.store.verify import verify
+    from ketaflow.store.verify import expected_rows, verify
 
     engine = make_engine(url)
-    seconds = Timing()
+    key = get_settings().resolved_audit_key()
+    if expected_rows(engine) > LARGE_ROWS:
+        runs = large_runs
+    seconds, cpu = Timing(), Timing()
     report = None
     for _ in range(runs):
         run.quiet()
-        report = verify(engine, None)
+        started = time.process_time()
+        report = verify(engine, key)
+        cpu.samples.append(time.process_time() - started)
         seconds.samples.append(report.seconds)
     engine.dispose()
     assert report is not None
     return {
         "url": engine.url.render_as_string(),
         "dialect": engine.dialect.name,
+        "scale": scale,
         "rows": report.rows,
+        "checkpoints": report.checkpoints,
         "seconds": seconds,
+        "cpu_us": cpu.median / report.rows * 1e6 if report.rows else 0.0,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rate": report.rows / seconds.median if seconds.median else 0.0,
         "intact": report.intact,
     }
+
+
+def make_replica(admin_url: str | None, source: str, target: str, times: str) -> None:
+    from replica import check_disk, replicate
+
+    from ketaflow.cli.output import progress_bar
+    from ketaflow.settings import get_settings
+
+    if not admin_url:
+        raise SystemExit("--replicate needs --admin-url (a PostgreSQL URL of the server).")
+    check_disk(admin_url, source, int(times))
+    key = get_settings().resolved_audit_key()
+    with progress_bar(f"Replicating {source} x {times}", "chained rows") as bar:
+        steps = replicate(admin_url, source, target, int(times), key=key, progress=bar.show)
+    print(
+        f"{target}: built in {sum(steps.values()):.0f} s "
+        + ("(checkpoints signed)" if key else "(no key: not signed)")
+    )
 
 
 def scratch_engine(kind: str, folder: Path, pg_url: str | None) -> Any:
@@ -165,39 +207,73 @@ def main() -> None:
     parser.add_argument(
         "--database-url", action="append", default=[], help="a database to verify (repeatable)"
     )
+    parser.add_argument(
+        "--scale",
+        action="append",
+        type=int,
+        default=[],
+        help="per --database-url: N for N x the demo network",
+    )
     parser.add_argument("--scratch-postgres-url", help="a PostgreSQL database to WIPE and measure writes in")
     parser.add_argument("--runs", type=int, default=3, help="verify runs per database")
+    parser.add_argument("--large-runs", type=int, default=1, help="verify runs above 5 million rows")
     parser.add_argument("--writes", type=int, default=400, help="write transactions per mode and engine")
+    parser.add_argument("--replicate", nargs=3, metavar=("SOURCE_DB", "TARGET_DB", "TIMES"))
+    parser.add_argument("--admin-url", help="with --replicate: a PostgreSQL URL of the server (any database)")
     args = parser.parse_args()
-    run = Run(args, args.scratch_postgres_url)
+    if args.replicate:
+        make_replica(args.admin_url, *args.replicate)
+        return
+    run = Run(
+        args, args.scratch_postgres_url or next((u for u in args.database_url if "postgres" in u), None)
+    )
     runs, writes = (1, 40) if args.smoke else (args.runs, args.writes)
+    scales = args.scale + [1] * (len(args.database_url) - len(args.scale))
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         kinds = ["sqlite"] + (["postgresql"] if args.scratch_postgres_url else [])
         engines = {k: scratch_engine(k, folder, args.scratch_postgres_url) for k in kinds}
         urls = args.database_url or [e.url.render_as_string(hide_password=False) for e in engines.values()]
-        verified = [measure_verify(url, runs, run) for url in urls]
+        verified = [
+            measure_verify(url, scale, runs, args.large_runs, run)
+            for url, scale in zip(urls, scales or [1] * len(urls), strict=True)
+        ]
         written = {k: measure_writes(e, writes, run) for k, e in engines.items()}
         for e in engines.values():
             e.dispose()
     per_hash = hash_microseconds(2000 if args.smoke else 50_000)
 
-    body = ["### `ketaflow verify`", "", "| database | rows | seconds | rows per second | intact |"]
-    body.append("|---|---|---|---|---|")
+    body = [
+        "### `ketaflow verify`",
+        "",
+        "Wall time of the whole walk (every row re-hashed, every checkpoint checked); CPU is this "
+        "process's time per row (the rest of the wall time is the database server's work and the "
+        "machine's other load); peak memory is this process's.",
+        "",
+        "| database | scale | rows | seconds | rows per second | CPU per row | peak memory | intact |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for v in verified:
         body.append(
-            f"| {v['url']} | {v['rows']:,} | {v['seconds'].text('s', 2)} | **{v['rate']:,.0f}** | "
-            f"{'yes' if v['intact'] else 'no (replica: rows copied with their chain columns)'} |"
+            f"| {v['url']} | {v['scale']}x | {v['rows']:,} | {v['seconds'].text('s', 1)} | "
+            f"**{v['rate']:,.0f}** | "
+            f"{v['cpu_us']:.1f} µs | {v['peak_mb']:,.0f} MB | "
+            f"{'yes' if v['intact'] else 'no'} ({v['checkpoints']:,} checkpoints) |"
         )
     pg = [v for v in verified if v["dialect"] == "postgresql"] or verified
-    big = max(pg, key=lambda v: v["rows"])
-    rows_100x = big["rows"] if big["rows"] > 10_000_000 else big["rows"] * 100
+    big = max(pg, key=lambda v: (v["scale"], v["rows"]))
+    measured = big["scale"] >= 100
+    rows_100x = big["rows"] * 100 / big["scale"]
     hours = rows_100x / big["rate"] / 3600 if big["rate"] else float("inf")
     body += [
         "",
-        f"The 100x network: {rows_100x:,} rows at {big['rate']:,.0f} rows/s ({big['url']}"
-        + ("" if big["rows"] > 10_000_000 else ", projected from 100 times its rows")
+        f"The 100x network: {rows_100x:,.0f} rows at {big['rate']:,.0f} rows/s ({big['url']}, "
+        + (
+            "measured"
+            if measured
+            else f"**projected** from the {big['scale']}x network, 100/{big['scale']} times its rows"
+        )
         + f") is **{hours:.1f} h**; target at most {TARGET_100X_HOURS:g} h: "
         + f"**{verdict(hours <= TARGET_100X_HOURS)}**.",
         "",

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ketaflow.cli.output import emit_json, fail
+from ketaflow.cli.output import emit_json, fail, progress_bar
 from ketaflow.cli.system import DatabaseUrl, _engine
 from ketaflow.errors import KetaflowError
 
@@ -36,11 +36,16 @@ def verify(
 ) -> None:
     """Check every clinical fact and audit event against its hash chain and the signed
     checkpoints. Exit 0 when intact; else exit 1, naming each table, row and what is wrong."""
+    from ketaflow.store.verify import expected_rows
     from ketaflow.store.verify import verify as walk
 
     key = _key()
     engine = _checked_engine(database_url)
-    report = walk(engine, key)
+    if as_json:
+        report = walk(engine, key)
+    else:
+        with progress_bar("Verifying", "rows", total=expected_rows(engine)) as bar:
+            report = walk(engine, key, progress=bar.advance)
     if as_json:
         emit_json(report.as_dict())
     else:

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -77,18 +78,29 @@ Canon = Callable[[Any], Any]
 # ---- canonical values -------------------------------------------------------------------
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(v: Any) -> str:
-    if isinstance(v, str) and len(v) == 32:  # SQLite's stored form: 32 hex digits
-        v = v.lower()
-        if v.isalnum():
-            return f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}"
+    if isinstance(v, str):
+        if len(v) == 36 and _CANONICAL_UUID.fullmatch(v):  # PostgreSQL's text form: canonical already
+            return v
+        if len(v) == 32:  # SQLite's stored form: 32 hex digits
+            v = v.lower()
+            if v.isalnum():
+                return f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}"
     return str(v) if isinstance(v, uuid.UUID) else str(uuid.UUID(str(v)))
 
 
 def _datetime(v: Any) -> str:
-    if isinstance(v, str):  # SQLite's stored form, "2026-11-25 10:00:00.000000" (UTC, naive)
-        if len(v) == 26 and v[10] == " ":
-            return f"{v[:10]}T{v[11:]}Z"
+    if isinstance(v, str):
+        if v[10:11] == " ":
+            if len(v) == 26:  # SQLite's stored form, "2026-11-25 10:00:00.000000" (UTC, naive)
+                return f"{v[:10]}T{v[11:]}Z"
+            # PostgreSQL's text form in UTC (see `stream`): "2026-11-25 10:00:00.5+00", the
+            # fraction without its trailing zeros, none when zero.
+            if v[-3:] == "+00" and 22 <= len(v) <= 29 and v[19] in "+.":
+                return f"{v[:10]}T{v[11:19]}.{v[20:-3]:0<6}Z"
         v = datetime.fromisoformat(v)
     v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
     return str(v.replace(tzinfo=None).isoformat(timespec="microseconds")) + "Z"
@@ -171,14 +183,18 @@ _CANON: dict[str, Canon] = {
 }
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 @dataclass(frozen=True)
 class ChainSpec:
     """How one table's rows are hashed: its content columns (sorted) with their canonical forms."""
 
     table: str
     columns: tuple[str, ...]
-    canon: tuple[Canon, ...]  # for application values and PostgreSQL's
-    canon_sqlite: tuple[Canon, ...]  # for values as SQLite stores them (JSON as text)
+    canon: tuple[Canon, ...]  # for application values
+    canon_raw: tuple[Canon, ...]  # for values as `stream` reads them (JSON as text)
+    canon_raw_pg: tuple[Canon, ...]  # the same on PostgreSQL (UUIDs as its canonical text)
 
     def content(self, values: Mapping[str, Any]) -> dict[str, Any]:
         out = {}
@@ -189,16 +205,21 @@ class ChainSpec:
         return out
 
     def row_hash(self, prev: bytes, content: dict[str, Any]) -> bytes:
-        payload = json.dumps(
-            [FORMAT, self.table, prev.hex(), content],
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        """SHA-256 of `[FORMAT, table, prev as hex, content]` as JSON, keys sorted, no spaces,
+        UTF-8 (the one encoding every hash of every chain goes through)."""
+        payload = _ENCODE([FORMAT, self.table, prev.hex(), content])
         return hashlib.sha256(payload.encode("utf-8")).digest()
 
     def raw_canon(self, dialect: str) -> tuple[Canon, ...]:
-        return self.canon_sqlite if dialect == "sqlite" else self.canon
+        """The canonical forms of the values `stream` reads on `dialect` (JSON as text on both;
+        PostgreSQL writes a UUID's text in its canonical form, so it is taken as it is)."""
+        return self.canon_raw_pg if dialect == "postgresql" else self.canon_raw
+
+    def raw_hash(self, prev: bytes, row: Sequence[Any], canon: Sequence[Canon]) -> bytes:
+        """`row_hash` of a row as `raw_rows` reads it (the content columns first, in order), with
+        `canon` from `raw_canon`."""
+        content = {k: c(v) for k, c, v in zip(self.columns, canon, row) if v is not None}  # noqa: B905
+        return self.row_hash(prev, content)
 
 
 def spec_for_table(table: Table, present: Iterable[str] | None = None) -> ChainSpec:
@@ -220,7 +241,8 @@ def spec_for_table(table: Table, present: Iterable[str] | None = None) -> ChainS
         table=table.name,
         columns=tuple(c.name for c in columns),
         canon=tuple(_CANON[k] for k in kinds),
-        canon_sqlite=tuple(_json_text if k == "json" else _CANON[k] for k in kinds),
+        canon_raw=tuple(_json_text if k == "json" else _CANON[k] for k in kinds),
+        canon_raw_pg=tuple(_json_text if k == "json" else str if k == "uuid" else _CANON[k] for k in kinds),
     )
 
 
@@ -384,64 +406,115 @@ def _chain_new_rows(session: Session, _ctx: Any, _instances: Any) -> None:
 
 # ---- reading ------------------------------------------------------------------------------
 
+# PostgreSQL types `stream` reads as the server writes them (text), not as Python objects: the
+# canonical forms take the text as it is (UUIDs), or reshape it (times in UTC, dates), or parse it
+# once (JSON), where building a UUID, a datetime or a dict first cost most of verify's time.
+_PG_AS_TEXT = ("uuid", "timestamptz", "timestamp", "date", "json", "jsonb")
+BATCH = 10_000  # rows per round trip
 
-def raw_rows(conn: Connection, spec: ChainSpec, *, order: str, batch: int = 5000) -> Iterable[Any]:
-    """Stream (content columns..., id, chain_seq, prev_hash, row_hash) of `spec.table` as the
-    driver gives them (no type conversion: fast, and a tampered value cannot stop the walk),
-    ordered by `order`; PostgreSQL through a server-side cursor."""
+
+def stream(
+    conn: Connection, sql: str, params: Mapping[str, Any] | None = None, *, batch: int = BATCH
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `sql` as plain tuples, straight from the driver, `batch` at a time (memory
+    bounded): on PostgreSQL through a server-side cursor in `conn`'s transaction, in UTC, with
+    UUIDs, times, dates and JSON as text; on SQLite as stored. Parameters are `%(name)s`."""
+    dbapi: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        from psycopg.types.string import TextLoader
+
+        conn.exec_driver_sql(
+            "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)"
+        )
+        cursor = dbapi.cursor(name=f"ketaflow_stream_{uuid.uuid4().hex[:12]}")
+        for type_name in _PG_AS_TEXT:
+            cursor.adapters.register_loader(type_name, TextLoader)
+        cursor.itersize = batch
+        query, values = sql, params
+    else:
+        cursor = dbapi.cursor()
+        query = re.sub(r"%\((\w+)\)s", r":\1", sql)
+        values = params or {}
+    try:
+        cursor.execute(query, values)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def raw_rows(
+    conn: Connection, spec: ChainSpec, *, order: str, where: str = "", params: Mapping[str, Any] | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """Stream (content columns..., id, chain_seq, prev_hash, row_hash) of `spec.table` as `stream`
+    reads them (no conversion to the models' types: fast, and a tampered value cannot stop the
+    walk), ordered by `order`."""
     names = ", ".join([*spec.columns, "id", *CHAIN_COLUMNS])
-    result = conn.exec_driver_sql(
-        f"SELECT {names} FROM {spec.table} ORDER BY {order}",
-        execution_options={"stream_results": True, "yield_per": batch},
-    )
-    for part in result.partitions():
-        yield from part
+    condition = f" WHERE {where}" if where else ""
+    return stream(conn, f"SELECT {names} FROM {spec.table}{condition} ORDER BY {order}", params)
 
 
-def rechain(conn: Connection, name: str) -> int:
+def rechain(conn: Connection, name: str, progress: Callable[[int], None] | None = None) -> int:
     """Chain every row of table `name` from scratch, oldest first (schema 0015's backfill): the
-    UPDATE triggers must be off. Reads the columns the database has; returns the rows chained."""
+    UPDATE triggers must be off. Reads the columns the database has; returns the rows chained.
+
+    Memory bounded: each chain is read in pages of BATCH rows, each page after the last row of
+    the one before (its recording time and id: the chain columns it writes are not among them,
+    so no row is read twice or skipped), and its rows updated before the next page is read."""
     from sqlalchemy import inspect
 
     present = [c["name"] for c in inspect(conn).get_columns(name)]
     spec = spec_for_table(Base.metadata.tables[name], present)
     when = next((c for c in ("recorded_at", "occurred_at") if c in present), "id")
-    canon = spec.raw_canon(conn.dialect.name)
     n_cols = len(spec.columns)
-    clinic_at = spec.columns.index("clinic_id")
-    heads: dict[tuple[str, str], tuple[int, bytes]] = {}
-    updates: list[dict[str, Any]] = []
+    sql_cols = ", ".join([*spec.columns, "id", when])
+    canon = spec.raw_canon(conn.dialect.name)
+    postgres = conn.dialect.name == "postgresql"
+    scopes = [
+        r[0]
+        for r in conn.exec_driver_sql(f"SELECT DISTINCT clinic_id FROM {name}")  # noqa: S608
+    ]
+    heads: list[dict[str, Any]] = []
     count = 0
-    param = "%(id)s" if conn.dialect.name == "postgresql" else "?"
-    # Read everything first (a cursor open on the table while it is updated would be fragile on
-    # SQLite), as the compact tuples the hash needs.
-    rows = list(raw_rows(conn, spec, order=f"clinic_id, {when}, id"))
-    for row in rows:
-        content = {}
-        for i in range(n_cols):
-            v = row[i]
-            if v is not None:
-                content[spec.columns[i]] = canon[i](v)
-        key = (name, scope_of(row[clinic_at]))
-        seq, prev = heads.get(key, (0, GENESIS))
-        digest = spec.row_hash(prev, content)
-        heads[key] = (seq + 1, digest)
-        updates.append({"id": row[n_cols], "q": seq + 1, "p": prev, "h": digest})
-        count += 1
-    del rows
-    if not updates:
-        return 0
-    if conn.dialect.name == "postgresql":
-        sql = f"UPDATE {name} SET chain_seq = %(q)s, prev_hash = %(p)s, row_hash = %(h)s WHERE id = {param}"
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        for i in range(0, len(updates), 5000):
-            cursor.executemany(sql, updates[i : i + 5000])
-    else:
-        sql = f"UPDATE {name} SET chain_seq = ?, prev_hash = ?, row_hash = ? WHERE id = ?"
-        conn.exec_driver_sql(sql, [(u["q"], u["p"], u["h"], u["id"]) for u in updates])
+    for clinic in scopes:
+        scope = scope_of(clinic)
+        in_scope = "clinic_id IS NULL" if clinic is None else "clinic_id = %(c)s"
+        seq, prev, after = 0, GENESIS, None
+        while True:
+            page = "" if after is None else f" AND ({when} > %(w)s OR ({when} = %(w)s AND id > %(i)s))"
+            params = {"c": clinic, "w": after[0] if after else None, "i": after[1] if after else None}
+            rows = list(
+                stream(
+                    conn,
+                    f"SELECT {sql_cols} FROM {name} WHERE {in_scope}{page} "  # noqa: S608
+                    f"ORDER BY {when}, id LIMIT {BATCH}",
+                    params,
+                )
+            )
+            if not rows:
+                break
+            updates = []
+            for row in rows:
+                digest = spec.raw_hash(prev, row, canon)
+                seq += 1
+                updates.append((seq, prev, digest, row[n_cols]))
+                prev = digest
+            after = (rows[-1][n_cols + 1], rows[-1][n_cols])
+            if postgres:
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                cursor.executemany(
+                    f"UPDATE {name} SET chain_seq = %s, prev_hash = %s, row_hash = %s WHERE id = %s",
+                    updates,
+                )
+            else:
+                conn.exec_driver_sql(
+                    f"UPDATE {name} SET chain_seq = ?, prev_hash = ?, row_hash = ? WHERE id = ?", updates
+                )
+            count += len(rows)
+            if progress is not None:
+                progress(len(rows))
+        if seq:
+            heads.append({"table_name": name, "scope": scope, "seq": seq, "row_hash": prev})
     if heads:
-        conn.execute(
-            ChainHead.__table__.insert(),  # type: ignore[attr-defined]
-            [{"table_name": t, "scope": s, "seq": q, "row_hash": h} for (t, s), (q, h) in heads.items()],
-        )
+        conn.execute(ChainHead.__table__.insert(), heads)  # type: ignore[attr-defined]
     return count

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from ketaflow.store.chain import CHAIN_COLUMNS, GENESIS, _uuid, chained_tables, raw_rows, scope_of, spec_for
 from ketaflow.store.checkpoints import checkpoint_mac, key_id
@@ -30,6 +31,9 @@ from ketaflow.store.models import ChainCheckpoint, ChainHead
 
 RECENT = 1024  # rows remembered per chain to tell "out of order" from "missing"
 MAX_PER_TABLE = 200  # problems listed per table (the rest are counted)
+PROGRESS_EVERY = 10_000  # rows between two calls of the progress callback
+
+Progress = Callable[[int], None]  # told the rows walked since it was last told
 
 
 @dataclass
@@ -79,13 +83,22 @@ class _Chain:
     seq: int = 0
     hash: bytes = GENESIS
     before_hash: bytes | None = None  # the hash of the row before the last
-    last_id: str | None = None
+    last_id: Any = None  # the last row's id as read (made canonical only to name a problem)
     last_fits: bool = True  # the last row gave its hash and linked to the one before
-    recent: OrderedDict[bytes, tuple[int, str]] = field(default_factory=OrderedDict)
+    recent: dict[bytes, tuple[int, Any]] = field(default_factory=dict)
     next_cp: int = 0
 
+    def remember(self, row_hash: bytes, seq: int, raw_id: Any) -> None:
+        """Keep the last RECENT to 2 x RECENT rows (older ones dropped half at a time)."""
+        recent = self.recent
+        recent[row_hash] = (seq, raw_id)
+        if len(recent) >= 2 * RECENT:
+            self.recent = dict(islice(recent.items(), RECENT, None))
 
-def verify(engine: Engine, key: bytes | None) -> Report:
+
+def verify(engine: Engine, key: bytes | None, progress: Progress | None = None) -> Report:
+    """Walk every chain and checkpoint of `engine`'s database (`progress`, if given, is told the
+    rows walked as it goes; the total is `count_rows`)."""
     report = Report()
     started = time.perf_counter()
     with engine.connect() as conn:
@@ -103,12 +116,7 @@ def verify(engine: Engine, key: bytes | None) -> Report:
         }
         checkpoints = _checkpoints(conn, key, report)
         for name in chained_tables():
-            listed = len(report.problems)
-            _walk(conn, name, heads, checkpoints, report)
-            extra = len(report.problems) - listed - MAX_PER_TABLE
-            if extra > 0:
-                report.unlisted += extra
-                del report.problems[listed + MAX_PER_TABLE :]
+            _walk(conn, name, heads, checkpoints, report, progress)
         for (t, s), (q, _h) in sorted(heads.items()):
             report.problems.append(
                 Problem(
@@ -122,6 +130,13 @@ def verify(engine: Engine, key: bytes | None) -> Report:
             )
     report.seconds = time.perf_counter() - started
     return report
+
+
+def expected_rows(engine: Engine) -> int:
+    """The rows the chains' heads record (what `verify` will walk when nothing is missing or
+    added): a progress bar's total, read without counting the tables."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.sum(ChainHead.seq), 0))).scalar_one())
 
 
 def _checkpoints(conn: Any, key: bytes | None, report: Report) -> dict[tuple[str, str], list[_Checkpoint]]:
@@ -174,37 +189,64 @@ def _checkpoints(conn: Any, key: bytes | None, report: Report) -> dict[tuple[str
     return found
 
 
+class _Listed:
+    """A table's problems: the first MAX_PER_TABLE kept, the rest only counted (memory bounded
+    when every row of a large table is wrong)."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.left = MAX_PER_TABLE
+
+    def append(self, problem: Problem) -> None:
+        if self.left > 0:
+            self.left -= 1
+            self.report.problems.append(problem)
+        else:
+            self.report.unlisted += 1
+
+
 def _walk(
     conn: Any,
     name: str,
     heads: dict[tuple[str, str], tuple[int, bytes]],
     checkpoints: dict[tuple[str, str], list[_Checkpoint]],
     report: Report,
+    progress: Progress | None = None,
 ) -> None:
     spec = spec_for(name)
     canon = spec.raw_canon(conn.dialect.name)
     columns = spec.columns
+    raw_hash = spec.raw_hash
     n = len(columns)
     clinic_at = columns.index("clinic_id")
-    problems = report.problems
+    problems = _Listed(report)
     chain: _Chain | None = None
     count = 0
+    raw_clinic: Any = object()  # the clinic of the rows before, as read
+    scope = ""
+    no_checkpoint = 1 << 62
+    next_cp = no_checkpoint  # the place of the chain's next checkpoint
     for row in raw_rows(conn, spec, order="clinic_id, chain_seq"):
         count += 1
-        scope = scope_of(row[clinic_at])
-        if chain is None or scope != chain.scope:
+        if progress is not None and not count % PROGRESS_EVERY:
+            progress(PROGRESS_EVERY)
+        if row[clinic_at] != raw_clinic:
+            raw_clinic = row[clinic_at]
+            scope = scope_of(raw_clinic)
             if chain is not None:
                 _finish(chain, heads, report)
             chain = _Chain(name, scope, checkpoints.pop((name, scope), []))
+            next_cp = chain.checkpoints[0].seq if chain.checkpoints else no_checkpoint
             report.chains += 1
-        rid = _uuid(row[n])
+        assert chain is not None
+        raw_id = row[n]
         seq, prev, stored = row[n + 1], row[n + 2], row[n + 3]
         if seq is None or prev is None or stored is None:
             problems.append(
                 Problem(
                     name,
                     scope,
-                    rid,
+                    _uuid(raw_id),
                     seq,
                     "inserted",
                     "the row has no chain hash: written behind ketaflow's back",
@@ -212,18 +254,13 @@ def _walk(
             )
             continue
         prev, stored = bytes(prev), bytes(stored)
-        content = {}
-        for i in range(n):
-            v = row[i]
-            if v is not None:
-                content[columns[i]] = canon[i](v)
-        content_ok = spec.row_hash(prev, content) == stored
+        content_ok = raw_hash(prev, row, canon) == stored
         if not content_ok:
             problems.append(
                 Problem(
                     name,
                     scope,
-                    rid,
+                    _uuid(raw_id),
                     seq,
                     "changed",
                     "the row's content no longer gives its hash: rewritten in place",
@@ -236,23 +273,23 @@ def _walk(
                     Problem(
                         name,
                         scope,
-                        chain.last_id,
+                        _uuid(chain.last_id),
                         seq,
                         "inserted",
-                        f"a second row at place {seq} (the one that fits is {rid})",
+                        f"a second row at place {seq} (the one that fits is {_uuid(raw_id)})",
                     )
                 )
-                chain.hash, chain.last_id, chain.last_fits = stored, rid, True
-                chain.recent[stored] = (seq, rid)
+                chain.hash, chain.last_id, chain.last_fits = stored, raw_id, True
+                chain.remember(stored, seq, raw_id)
             else:
                 problems.append(
                     Problem(
                         name,
                         scope,
-                        rid,
+                        _uuid(raw_id),
                         seq,
                         "inserted",
-                        f"a second row at place {seq} (the first is {chain.last_id})",
+                        f"a second row at place {seq} (the first is {_uuid(chain.last_id)})",
                     )
                 )
             continue
@@ -261,7 +298,14 @@ def _walk(
             linked = False
             gap = f"place {chain.seq + 1}" if seq == chain.seq + 2 else f"places {chain.seq + 1} to {seq - 1}"
             problems.append(
-                Problem(name, scope, rid, seq, "missing", f"{gap} of the chain are missing before this row")
+                Problem(
+                    name,
+                    scope,
+                    _uuid(raw_id),
+                    seq,
+                    "missing",
+                    f"{gap} of the chain are missing before this row",
+                )
             )
         elif prev != chain.hash:
             linked = False
@@ -270,10 +314,10 @@ def _walk(
                     Problem(
                         name,
                         scope,
-                        chain.last_id,
+                        _uuid(chain.last_id),
                         chain.seq,
                         "inserted",
-                        f"the next row ({rid}) links past this row: it was put in afterwards",
+                        f"the next row ({_uuid(raw_id)}) links past this row: it was put in afterwards",
                     )
                 )
             elif prev in chain.recent:
@@ -282,10 +326,10 @@ def _walk(
                     Problem(
                         name,
                         scope,
-                        rid,
+                        _uuid(raw_id),
                         seq,
                         "out of order",
-                        f"the row follows row {back_id} (place {back_seq}), not the row before it",
+                        f"the row follows row {_uuid(back_id)} (place {back_seq}), not the row before it",
                     )
                 )
             else:
@@ -293,44 +337,47 @@ def _walk(
                     Problem(
                         name,
                         scope,
-                        rid,
+                        _uuid(raw_id),
                         seq,
                         "missing",
                         "the row's predecessor is not in the chain: a row before it was removed or replaced",
                     )
                 )
-        cps = chain.checkpoints
-        while chain.next_cp < len(cps) and cps[chain.next_cp].seq <= seq:
-            cp = cps[chain.next_cp]
-            chain.next_cp += 1
-            if cp.seq < seq:
-                problems.append(
-                    Problem(
-                        name,
-                        scope,
-                        None,
-                        cp.seq,
-                        "missing",
-                        f"the row at place {cp.seq}, signed in the checkpoint of {cp.signed_at}, is missing",
+        if seq >= next_cp:
+            cps = chain.checkpoints
+            while chain.next_cp < len(cps) and cps[chain.next_cp].seq <= seq:
+                cp = cps[chain.next_cp]
+                chain.next_cp += 1
+                if cp.seq < seq:
+                    problems.append(
+                        Problem(
+                            name,
+                            scope,
+                            None,
+                            cp.seq,
+                            "missing",
+                            f"the row at place {cp.seq}, signed in the checkpoint of {cp.signed_at}, "
+                            "is missing",
+                        )
                     )
-                )
-            elif cp.row_hash != stored:
-                problems.append(
-                    Problem(
-                        name,
-                        scope,
-                        rid,
-                        seq,
-                        "checkpoint",
-                        f"the chain differs here from the checkpoint of {cp.signed_at}: "
-                        "rewritten and re-hashed since",
+                elif cp.row_hash != stored:
+                    problems.append(
+                        Problem(
+                            name,
+                            scope,
+                            _uuid(raw_id),
+                            seq,
+                            "checkpoint",
+                            f"the chain differs here from the checkpoint of {cp.signed_at}: "
+                            "rewritten and re-hashed since",
+                        )
                     )
-                )
-        chain.before_hash, chain.hash, chain.seq, chain.last_id = chain.hash, stored, seq, rid
+            next_cp = cps[chain.next_cp].seq if chain.next_cp < len(cps) else no_checkpoint
+        chain.before_hash, chain.hash, chain.seq, chain.last_id = chain.hash, stored, seq, raw_id
         chain.last_fits = content_ok and linked
-        chain.recent[stored] = (seq, rid)
-        if len(chain.recent) > RECENT:
-            chain.recent.popitem(last=False)
+        chain.remember(stored, seq, raw_id)
+    if progress is not None:
+        progress(count % PROGRESS_EVERY)
     if chain is not None:
         _finish(chain, heads, report)
     for (t, s), cps in sorted(checkpoints.items()):
@@ -371,7 +418,7 @@ def _finish(chain: _Chain, heads: dict[tuple[str, str], tuple[int, bytes]], repo
             Problem(
                 t,
                 s,
-                chain.last_id,
+                _uuid(chain.last_id),
                 chain.seq,
                 "inserted",
                 "the chain has no head: its rows were written behind ketaflow's back",
@@ -394,7 +441,7 @@ def _finish(chain: _Chain, heads: dict[tuple[str, str], tuple[int, bytes]], repo
             Problem(
                 t,
                 s,
-                chain.last_id,
+                _uuid(chain.last_id),
                 chain.seq,
                 "inserted",
                 f"the chain runs past its head (place {head[0]}): rows were added behind ketaflow's back",
@@ -402,8 +449,10 @@ def _finish(chain: _Chain, heads: dict[tuple[str, str], tuple[int, bytes]], repo
         )
     elif head[1] != chain.hash:
         report.problems.append(
-            Problem(t, s, chain.last_id, chain.seq, "changed", "the chain's last row differs from its head")
+            Problem(
+                t, s, _uuid(chain.last_id), chain.seq, "changed", "the chain's last row differs from its head"
+            )
         )
 
 
-__all__ = ["CHAIN_COLUMNS", "Problem", "Report", "verify"]
+__all__ = ["CHAIN_COLUMNS", "Problem", "Report", "expected_rows", "verify"]

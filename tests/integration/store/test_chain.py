@@ -196,8 +196,8 @@ def test_a_row_inserted_and_the_chain_renumbered_and_rehashed_is_named(
     vitals = _rows(engine, "vital_signs", clinic_id)
     spec = spec_for("vital_signs")
     with engine.connect() as conn:
-        raw = {r[len(spec.columns)]: r for r in raw_rows(conn, spec, order="chain_seq")}
-    template = raw[vitals[3]["id"]]
+        raw = {_id({"id": r[len(spec.columns)]}): r for r in raw_rows(conn, spec, order="chain_seq")}
+    template = raw[_id(vitals[3])]
     canon = spec.raw_canon(engine.dialect.name)
     content = {c: canon[i](template[i]) for i, c in enumerate(spec.columns) if template[i] is not None}
     new_id = uuid.uuid4()
