@@ -249,7 +249,8 @@ def main() -> None:
         "",
         "Wall time of the whole walk (every row re-hashed, every checkpoint checked); CPU is this "
         "process's time per row (the rest of the wall time is the database server's work and the "
-        "machine's other load); peak memory is this process's.",
+        "machine's other load); peak memory is this process's since it started (it builds the scratch "
+        "networks for the writes first), so a later row shows at least an earlier one's.",
         "",
         "| database | scale | rows | seconds | rows per second | CPU per row | peak memory | intact |",
         "|---|---|---|---|---|---|---|---|",
