@@ -198,6 +198,7 @@ def _home_page(request: Request, db: Db, me: CurrentPatient, now: datetime, **ex
         me=me,
         view=view,
         zone=view.zone,
+        emailed_by=patient_access.EMAILED_BY,
         preparation=content.preparation,
         crisis=content.crisis(view.clinic.country),
         max_chars=portal.QUESTION_MAX_CHARS,
