@@ -70,7 +70,8 @@ OUTBOX_ACTOR = Actor(None, "ketaflow messages", user_agent="outbox worker", role
 
 def backoff(attempts: int) -> timedelta:
     """The wait before the next try after `attempts` failed tries (1 -> 1 min, 2 -> 2 min, ... <= 1 h)."""
-    wait: timedelta = FIRST_RETRY * (2 ** max(attempts - 1, 0))
+    # The exponent is capped: after a day's outage 2**attempts would overflow a timedelta.
+    wait: timedelta = FIRST_RETRY * (2 ** min(max(attempts - 1, 0), 16))
     return min(wait, LONGEST_RETRY)
 
 
