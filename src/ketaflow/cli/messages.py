@@ -31,6 +31,17 @@ At = Annotated[
 ]
 
 
+def _checked_engine(database_url: str | None) -> Any:
+    from ketaflow.store.migrate import check_schema
+
+    engine = _engine(database_url)
+    try:
+        check_schema(engine)
+    except KetaflowError as exc:
+        fail(str(exc))
+    return engine
+
+
 def _now(value: str | None) -> Any:
     from ketaflow.store.models import utcnow
 
@@ -56,7 +67,7 @@ def send(as_json: AsJson = False, now: At = None, database_url: DatabaseUrl = No
 
     try:
         settings = get_settings()
-        if settings.smtp_url is None:
+        if settings.smtp_url is None or not settings.smtp_url.get_secret_value().strip():
             raise KetaflowError(
                 "Set KETAFLOW_SMTP_URL to the mail server (e.g. smtp+starttls://user:password@host:587); "
                 "messages wait in the outbox until then."
@@ -66,7 +77,7 @@ def send(as_json: AsJson = False, now: At = None, database_url: DatabaseUrl = No
     except KetaflowError as exc:
         fail(str(exc))
     at = _now(now)
-    engine = _engine(database_url)
+    engine = _checked_engine(database_url)
 
     def session() -> Session:
         return Session(engine, expire_on_commit=False)
@@ -127,7 +138,7 @@ def list_outbox(
 
     from ketaflow.services import outbox
 
-    engine = _engine(database_url)
+    engine = _checked_engine(database_url)
     with Session(engine) as db:
         try:
             rows = outbox.listing(db, state=state)

@@ -135,7 +135,11 @@ def reachable(db: Session, patient_id: uuid.UUID, kind: str) -> str | None:
 
 
 def on_booked(db: Session, appt: m.Appointment, *, caused_by_id: uuid.UUID | None, now: datetime) -> None:
-    """The booking confirmation, in the booking's transaction (only to a confirmed address)."""
+    """The booking confirmation (for a new or moved visit), in the booking's transaction, only to a
+    confirmed address. The caller holds the patient's row lock, so the key check cannot race."""
+    key = f"booking_confirmation:{appt.id}:{appt.starts_at.isoformat()}"
+    if db.scalar(select(m.OutboxMessage.id).where(m.OutboxMessage.dedupe_key == key)) is not None:
+        return  # moved back to a time already confirmed
     if reachable(db, appt.patient_id, "booking_confirmation") is None:
         enqueue(
             db,
@@ -145,7 +149,7 @@ def on_booked(db: Session, appt: m.Appointment, *, caused_by_id: uuid.UUID | Non
             patient_id=appt.patient_id,
             appointment_id=appt.id,
             caused_by_id=caused_by_id,
-            dedupe_key=f"booking_confirmation:{appt.id}:{appt.starts_at.isoformat()}",
+            dedupe_key=key,
         )
 
 

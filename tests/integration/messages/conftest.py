@@ -95,3 +95,13 @@ def site(engine: Engine) -> Site:
         director = make_staff(db, clinic, Role.DIRECTOR)
         db.commit()
         return Site(engine, clinic.id, patient.id, appt.id, psychiatrist.id, director.id)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """The settings are read once per process (get_settings is cached); the CLI tests set them."""
+    from ketaflow.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
