@@ -17,6 +17,7 @@ active psychiatrist of the clinic gets the task's message (nobody is left out).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, NotFound
 from ketaflow.services import outbox
-from ketaflow.services.audit import Actor, record
+from ketaflow.services.audit import Actor, record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
@@ -152,6 +153,55 @@ def open_tasks(db: Session, who: CurrentUser) -> list[m.StaffTask]:
         if t.assigned_to_id == who.user.id
         or (t.escalated_at is not None and Role.DIRECTOR in who.roles.get(str(t.clinic_id), set()))
     ]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task: m.StaffTask
+    patient: m.Patient
+    clinic: m.Clinic
+    assigned_to: str | None
+    acknowledged_by: str | None
+    message: str
+
+
+TASK_MESSAGE = {
+    RISK_REVIEW: "The patient's answers on their own page raised a suicide-risk review "
+    "(PHQ-9 item 9 above 0, Kroenke 2001): a same-day review by a psychiatrist.",
+}
+
+
+def task_view(db: Session, who: CurrentUser, task_id: uuid.UUID) -> TaskView:
+    """One task for its page (staff who may read the clinic's clinical records); the read is audited."""
+    task = db.get(m.StaffTask, task_id)
+    if task is None:
+        raise NotFound("There is no such task.")
+    require(who, Action.READ_CLINICAL, task.clinic_id)
+    patient, clinic = db.get(m.Patient, task.patient_id), db.get(m.Clinic, task.clinic_id)
+    assert patient is not None and clinic is not None
+
+    def name(user_id: uuid.UUID | None) -> str | None:
+        user = db.get(m.StaffUser, user_id) if user_id else None
+        return user.full_name if user else None
+
+    view = TaskView(
+        task,
+        patient,
+        clinic,
+        name(task.assigned_to_id),
+        name(task.acknowledged_by_id),
+        TASK_MESSAGE.get(task.kind, task.kind),
+    )
+    record_read(
+        db,
+        who.actor(),
+        "staff_task.read",
+        "staff_task",
+        task.id,
+        clinic_id=task.clinic_id,
+        patient_id=task.patient_id,
+    )
+    return view
 
 
 def acknowledge(db: Session, who: CurrentUser, task_id: uuid.UUID, now: datetime) -> m.StaffTask:
