@@ -225,3 +225,36 @@ def test_planning_adds_each_reminder_once_and_a_cancelled_visit_is_skipped(
         db.commit()
     report = deliver(site, smtp)
     assert report.skipped == 1 and smtp.inbox.messages == []
+
+
+def test_the_background_worker_sends_what_is_written_and_stops(site: Site, smtp: SmtpServer) -> None:
+    from ketaflow.services.outbox_worker import OutboxWorker
+
+    worker = OutboxWorker(
+        site.engine,
+        SmtpSender(SmtpConfig.from_url(smtp.url)),
+        mail_from=FROM,
+        public_url=PUBLIC_URL,
+        escalate_minutes=15,
+        clock=lambda: NOW,
+        poll_seconds=0.05,
+    )
+    worker.start()
+    try:
+        ids = queue(site, 2)
+        deadline = 600  # rounds, a bound and not a timing: it normally takes one or two
+        while worker.rounds < deadline and worker.is_alive():
+            got = {r.message["Message-ID"] for r in smtp.inbox.messages}
+            if {f"<{i}@ketaflow>" for i in ids} <= got:
+                break
+            worker.stopping.wait(0.05)
+    finally:
+        worker.stop()
+    assert not worker.is_alive()
+    with site.session() as db:
+        sent = set(db.scalars(select(m.OutboxMessage.state).where(m.OutboxMessage.id.in_(ids))))
+    assert sent == {"sent"}
+    # It also planned the day-before reminder of the clinic's visit tomorrow, and sent it.
+    assert states(site) == Counter({"sent": 3})
+    ids_seen = [r.message["Message-ID"] for r in smtp.inbox.messages]
+    assert len(ids_seen) == len(set(ids_seen))
