@@ -31,12 +31,12 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -49,7 +49,7 @@ from ketaflow.services.audit import Actor, record
 from ketaflow.services.patient_access import LINK_VALID_DAYS
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
-from ketaflow.vocabulary import AppointmentStatus
+from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument
 
 PENDING, SENDING, SENT, SKIPPED, FAILED = "pending", "sending", "sent", "skipped", "failed"
 STATES = (PENDING, SENDING, SENT, SKIPPED, FAILED)
@@ -63,8 +63,13 @@ LONGEST_RETRY = timedelta(hours=1)
 # When the day-before reminder goes out: 10:00 the day before, in the clinic's zone. Clinic
 # policy placeholder, not from a source; to be confirmed per clinic.
 REMINDER_LOCAL_TIME = time(10, 0)
-# How far ahead plan_due looks for visits to remind (covers "tomorrow" in every zone).
+# How far ahead plan_due looks for visits to remind (covers "tomorrow" in every zone), and for
+# infusions with no driver named (reminded two days before, 10:00 local).
 PLAN_AHEAD = timedelta(hours=48)
+DRIVER_AHEAD = timedelta(hours=72)
+# The after-care message goes at 18:00 on the day of the infusion, in the clinic's zone ("the
+# evening after an infusion", issue 17). Clinic policy placeholder, not from a source.
+AFTERCARE_LOCAL_TIME = time(18, 0)
 OUTBOX_ACTOR = Actor(None, "ketaflow messages", user_agent="outbox worker", roles="operator")
 
 
@@ -153,45 +158,101 @@ def on_booked(db: Session, appt: m.Appointment, *, caused_by_id: uuid.UUID | Non
         )
 
 
-def _reminder_key(appt_id: uuid.UUID, starts_at: datetime) -> str:
-    return f"visit_reminder:{appt_id}:{starts_at.isoformat()}"
+def _key(kind: str, appt: m.Appointment) -> str:
+    """One message of a kind per visit and start time (a moved visit gets its own)."""
+    return f"{kind}:{appt.id}:{appt.starts_at.isoformat()}"
 
 
-def plan_due(db: Session, now: datetime, *, clinic_id: uuid.UUID | None = None) -> int:
-    """Add the day-before reminder of every booked visit in the next PLAN_AHEAD whose patient can
-    be reached; a visit already reminded (for that start time) gets none. Returns how many were added.
+def _at(day: date, at: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, at, zone)
 
-    Two planners at once add each reminder once: the insert skips a dedupe key already there."""
-    query = (
+
+def _phq9_every() -> timedelta:
+    """How often the PHQ-9 falls due between visits (services/portal.py, a clinic placeholder)."""
+    from ketaflow.services.portal import DUE_EVERY  # portal -> alerts -> outbox: imported here
+
+    return DUE_EVERY[Instrument.PHQ9]
+
+
+def _last_phq9(db: Session, patient_id: uuid.UUID) -> datetime | None:
+    return db.scalar(
+        select(func.max(m.QuestionnaireResponse.answered_at)).where(
+            m.QuestionnaireResponse.patient_id == patient_id,
+            m.QuestionnaireResponse.instrument == Instrument.PHQ9,
+        )
+    )
+
+
+def _planned(
+    db: Session, now: datetime, clinic_id: uuid.UUID | None
+) -> list[tuple[str, m.Appointment, datetime]]:
+    """(kind, visit, due) of every message the schedule calls for now (reachability checked later)."""
+    base = (
         select(m.Appointment, m.Clinic.timezone)
         .join(m.Clinic, m.Clinic.id == m.Appointment.clinic_id)
         .join(m.PatientMessageSettings, m.PatientMessageSettings.patient_id == m.Appointment.patient_id)
-        .where(
-            m.Appointment.status == AppointmentStatus.BOOKED,
-            m.Appointment.starts_at > now,
-            m.Appointment.starts_at <= now + PLAN_AHEAD,
-            m.PatientMessageSettings.confirmed_at.is_not(None),
-        )
+        .where(m.PatientMessageSettings.confirmed_at.is_not(None))
     )
     if clinic_id is not None:
-        query = query.where(m.Appointment.clinic_id == clinic_id)
+        base = base.where(m.Appointment.clinic_id == clinic_id)
+    out: list[tuple[str, m.Appointment, datetime]] = []
+    upcoming = base.where(
+        m.Appointment.status == AppointmentStatus.BOOKED,
+        m.Appointment.starts_at > now,
+        m.Appointment.starts_at <= now + DRIVER_AHEAD,
+    )
+    for appt, zone_name in db.execute(upcoming).all():
+        zone = ZoneInfo(zone_name)
+        day = appt.starts_at.astimezone(zone).date()
+        day_before = _at(day - timedelta(days=1), REMINDER_LOCAL_TIME, zone)
+        if appt.starts_at <= now + PLAN_AHEAD:
+            out.append(("visit_reminder", appt, day_before))
+            if appt.kind == AppointmentKind.INFUSION:
+                last = _last_phq9(db, appt.patient_id)
+                if last is None or last <= now - _phq9_every():
+                    out.append(("questionnaire_reminder", appt, day_before))
+        if appt.kind == AppointmentKind.INFUSION and not _driver_named(appt):
+            out.append(("driver_reminder", appt, _at(day - timedelta(days=2), REMINDER_LOCAL_TIME, zone)))
+    done = base.where(
+        m.Appointment.status == AppointmentStatus.COMPLETED,
+        m.Appointment.kind == AppointmentKind.INFUSION,
+        m.Appointment.starts_at > now - timedelta(days=1),
+        m.Appointment.starts_at <= now,
+    )
+    for appt, zone_name in db.execute(done).all():
+        zone = ZoneInfo(zone_name)
+        evening = _at(appt.starts_at.astimezone(zone).date(), AFTERCARE_LOCAL_TIME, zone)
+        out.append(("aftercare", appt, evening))
+    return out
+
+
+def _driver_named(appt: m.Appointment) -> bool:
+    return bool((appt.escort_name or "").strip() or (appt.transport_arranged or "").strip())
+
+
+def plan_due(db: Session, now: datetime, *, clinic_id: uuid.UUID | None = None) -> int:
+    """Add the scheduled messages of every visit whose patient can be reached:
+    - the day-before reminder (10:00 local the day before);
+    - the PHQ-9 reminder before an infusion, when none was answered within the PHQ-9's interval
+      (services/portal.DUE_EVERY), at the same time;
+    - the reminder to name a driver, two days before an infusion with none named;
+    - the after-care message, 18:00 local on the day of a completed infusion.
+    Each once per visit and start time; returns how many were added. Two planners at once add
+    each message once: the insert skips a dedupe key already there."""
     begin_write(db)
     rows = []
-    for appt, zone_name in db.execute(query).all():
-        zone = ZoneInfo(zone_name)
-        day_before = appt.starts_at.astimezone(zone).date() - timedelta(days=1)
-        due = datetime.combine(day_before, REMINDER_LOCAL_TIME, zone)
-        if reachable(db, appt.patient_id, "visit_reminder") is not None:
+    for kind, appt, due in _planned(db, now, clinic_id):
+        if reachable(db, appt.patient_id, kind) is not None:
             continue
         rows.append(
             {
                 "id": uuid.uuid4(),
                 "clinic_id": appt.clinic_id,
-                "kind": "visit_reminder",
+                "kind": kind,
                 "channel": "email",
                 "patient_id": appt.patient_id,
                 "appointment_id": appt.id,
-                "dedupe_key": _reminder_key(appt.id, appt.starts_at),
+                "dedupe_key": _key(kind, appt),
                 "state": PENDING,
                 "created_at": now,
                 "next_attempt_at": max(due, now),
@@ -335,12 +396,8 @@ def _compose(
     values["given_name"] = patient.given_name
     if msg.appointment_id is not None:
         appt = db.get(m.Appointment, msg.appointment_id)
-        if appt is None or appt.status != AppointmentStatus.BOOKED:
-            raise Skip("the visit is no longer booked")
-        if msg.dedupe_key and not msg.dedupe_key.endswith(appt.starts_at.isoformat()):
-            raise Skip("the visit was moved (a message for the new time is planned)")
-        if appt.starts_at <= now:
-            raise Skip("the visit has already started")
+        assert appt is not None
+        _still_due(db, msg, appt, now, zone)
         values["visit_when"] = visit_when(appt.starts_at, zone)
         values["preparation"] = templates.message_preparation()
     body_fields = kind.body
@@ -362,6 +419,28 @@ def _compose(
         prefs.confirm_token_sha256 = token_digest(token)
         values["confirm_link"] = f"{base}/messages/confirm/{token}"
     return Composed(prefs.email, templates.render(msg.kind, templates.Values(**values)))  # type: ignore[arg-type]
+
+
+def _still_due(db: Session, msg: m.OutboxMessage, appt: m.Appointment, now: datetime, zone: ZoneInfo) -> None:
+    """Raise Skip when what the message is about has changed since it was written."""
+    if msg.kind == "aftercare":
+        if appt.status != AppointmentStatus.COMPLETED:
+            raise Skip("the visit was not completed")
+        if now.astimezone(zone).date() != appt.starts_at.astimezone(zone).date():
+            raise Skip("the evening of the visit has passed")
+        return
+    if appt.status != AppointmentStatus.BOOKED:
+        raise Skip("the visit is no longer booked")
+    if msg.dedupe_key and not msg.dedupe_key.endswith(appt.starts_at.isoformat()):
+        raise Skip("the visit was moved (a message for the new time is planned)")
+    if appt.starts_at <= now:
+        raise Skip("the visit has already started")
+    if msg.kind == "driver_reminder" and _driver_named(appt):
+        raise Skip("a driver or transport is now named")
+    if msg.kind == "questionnaire_reminder":
+        last = _last_phq9(db, appt.patient_id)
+        if last is not None and last > now - _phq9_every():
+            raise Skip("the questionnaire was answered since")
 
 
 def email_of(msg_id: uuid.UUID, composed: Composed, mail_from: str, now: datetime) -> EmailMessage:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ketaflow.messaging.smtp import SmtpConfig, SmtpSender
 from ketaflow.services import outbox, patient_access
 from ketaflow.store import models as m
+from ketaflow.vocabulary import AppointmentStatus, Instrument, Respondent
 from tests.integration.messages.conftest import NOW, PUBLIC_URL, Site, add_patient, add_visit
 from tests.integration.messages.smtp_server import SmtpServer
 from tests.integration.races import race
@@ -207,24 +208,96 @@ def test_a_refused_mailbox_is_failed_not_retried(site: Site, smtp: SmtpServer) -
     assert audited(site, "message.send_failed") == 1
 
 
-def test_planning_adds_each_reminder_once_and_a_cancelled_visit_is_skipped(
+def planned(site: Site) -> dict[str, m.OutboxMessage]:
+    with site.session() as db:
+        rows = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.clinic_id == site.clinic_id))
+        return {r.kind: r for r in rows}
+
+
+def test_planning_adds_each_message_once_and_a_cancelled_visit_gets_none(
     site: Site, smtp: SmtpServer
 ) -> None:
-    assert outbox.plan_due(site.session(), NOW, clinic_id=site.clinic_id) == 1  # type: ignore[arg-type]
+    # Tomorrow's infusion (09:30 local): no driver named, no PHQ-9 answered yet.
+    assert outbox.plan_due(site.session(), NOW, clinic_id=site.clinic_id) == 3  # type: ignore[arg-type]
     assert outbox.plan_due(site.session(), NOW, clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+    rows = planned(site)
+    assert set(rows) == {"visit_reminder", "questionnaire_reminder", "driver_reminder"}
+    # Due 10:00 local the day before (16:00 UTC, Chicago in December), already past at NOW (18:00).
+    assert {r.next_attempt_at for r in rows.values()} == {NOW}
     with site.session() as db:
-        row = db.scalar(select(m.OutboxMessage).where(m.OutboxMessage.clinic_id == site.clinic_id))
-        assert row is not None
-        # Due 10:00 the day before, in the clinic's zone (Chicago, UTC-6 in December): already past.
-        assert row.next_attempt_at == NOW
         appt = db.get(m.Appointment, site.appointment_id)
         assert appt is not None
-        from ketaflow.vocabulary import AppointmentStatus
-
         appt.status = AppointmentStatus.CANCELLED
         db.commit()
     report = deliver(site, smtp)
-    assert report.skipped == 1 and smtp.inbox.messages == []
+    assert report.skipped == 3 and smtp.inbox.messages == []
+
+
+def test_a_message_whose_reason_went_away_is_skipped(site: Site, smtp: SmtpServer) -> None:
+    outbox.plan_due(site.session(), NOW, clinic_id=site.clinic_id)  # type: ignore[arg-type]
+    with site.session() as db:
+        appt = db.get(m.Appointment, site.appointment_id)
+        patient = db.get(m.Patient, site.patient_id)
+        assert appt is not None and patient is not None
+        appt.escort_name = "Jordan Rivera"  # the front desk took the driver's name by phone
+        db.add(
+            m.QuestionnaireResponse(
+                clinic_id=patient.clinic_id,
+                patient_id=patient.id,
+                instrument=Instrument.PHQ9,
+                answers=[0] * 9,
+                total=0,
+                respondent=Respondent.PATIENT,
+                answered_at=NOW - timedelta(hours=1),
+                for_date=(NOW - timedelta(hours=1)).date(),
+                recorded_at=NOW - timedelta(hours=1),
+            )
+        )
+        db.commit()
+    assert deliver(site, smtp).sent == 1
+    with site.session() as db:
+        reasons = dict(
+            db.execute(
+                select(m.OutboxMessage.kind, m.OutboxMessage.last_error).where(
+                    m.OutboxMessage.clinic_id == site.clinic_id
+                )
+            ).all()
+        )
+    assert reasons == {
+        "visit_reminder": None,
+        "driver_reminder": "a driver or transport is now named",
+        "questionnaire_reminder": "the questionnaire was answered since",
+    }
+    assert smtp.inbox.messages[0].message["Subject"] == "Your visit at Blue Heron Austin tomorrow"
+
+
+def test_after_care_goes_the_evening_of_a_completed_infusion_and_not_the_day_after(
+    site: Site, smtp: SmtpServer
+) -> None:
+    with site.session() as db:
+        appt = db.get(m.Appointment, site.appointment_id)
+        assert appt is not None
+        appt.starts_at = datetime(2026, 12, 9, 15, 0, tzinfo=UTC)  # 09:00 local today
+        appt.status = AppointmentStatus.COMPLETED
+        db.commit()
+    outbox.plan_due(site.session(), NOW, clinic_id=site.clinic_id)  # type: ignore[arg-type]
+    [row] = planned(site).values()
+    assert row.kind == "aftercare" and row.next_attempt_at == datetime(
+        2026, 12, 10, 0, 0, tzinfo=UTC
+    )  # 18:00
+    assert deliver(site, smtp).sent == 0  # not yet evening
+    evening = datetime(2026, 12, 10, 0, 30, tzinfo=UTC)
+    assert deliver(site, smtp, evening).sent == 1
+    assert smtp.inbox.messages[0].message["Subject"] == "This evening, from Blue Heron Austin"
+    # A worker that was down all evening does not send it the next day.
+    with site.session() as db:
+        db.execute(
+            update(m.OutboxMessage)
+            .where(m.OutboxMessage.id == row.id)
+            .values(state="pending", next_attempt_at=evening, sent_at=None)
+        )
+        db.commit()
+    assert deliver(site, smtp, datetime(2026, 12, 10, 15, 0, tzinfo=UTC)).skipped == 1
 
 
 def test_the_background_worker_sends_what_is_written_and_stops(site: Site, smtp: SmtpServer) -> None:
@@ -254,7 +327,7 @@ def test_the_background_worker_sends_what_is_written_and_stops(site: Site, smtp:
     with site.session() as db:
         sent = set(db.scalars(select(m.OutboxMessage.state).where(m.OutboxMessage.id.in_(ids))))
     assert sent == {"sent"}
-    # It also planned the day-before reminder of the clinic's visit tomorrow, and sent it.
-    assert states(site) == Counter({"sent": 3})
+    # It also planned the messages of the clinic's visit tomorrow (reminder, PHQ-9, driver) and sent them.
+    assert states(site) == Counter({"sent": 5})
     ids_seen = [r.message["Message-ID"] for r in smtp.inbox.messages]
     assert len(ids_seen) == len(set(ids_seen))
