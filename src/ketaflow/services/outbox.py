@@ -46,6 +46,7 @@ from ketaflow.messaging import templates
 from ketaflow.messaging.smtp import PermanentFailure, Sender, TemporaryFailure
 from ketaflow.security import new_token, token_digest
 from ketaflow.services.audit import Actor, record
+from ketaflow.services.home_questionnaires import DUE_EVERY
 from ketaflow.services.patient_access import LINK_VALID_DAYS
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
@@ -168,9 +169,7 @@ def _at(day: date, at: time, zone: ZoneInfo) -> datetime:
 
 
 def _phq9_every() -> timedelta:
-    """How often the PHQ-9 falls due between visits (services/portal.py, a clinic placeholder)."""
-    from ketaflow.services.portal import DUE_EVERY  # portal -> alerts -> outbox: imported here
-
+    """How often the PHQ-9 falls due between visits (services/home_questionnaires.py, a placeholder)."""
     return DUE_EVERY[Instrument.PHQ9]
 
 
@@ -234,7 +233,7 @@ def plan_due(db: Session, now: datetime, *, clinic_id: uuid.UUID | None = None) 
     """Add the scheduled messages of every visit whose patient can be reached:
     - the day-before reminder (10:00 local the day before);
     - the PHQ-9 reminder before an infusion, when none was answered within the PHQ-9's interval
-      (services/portal.DUE_EVERY), at the same time;
+      (services/home_questionnaires.py), at the same time;
     - the reminder to name a driver, two days before an infusion with none named;
     - the after-care message, 18:00 local on the day of a completed infusion.
     Each once per visit and start time; returns how many were added. Two planners at once add

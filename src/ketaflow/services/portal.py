@@ -20,6 +20,7 @@ from ketaflow.clinical.scales import SUICIDE_REVIEW, Questionnaire, ScaleScore, 
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.services import alerts
 from ketaflow.services.audit import record, record_read
+from ketaflow.services.home_questionnaires import DUE_EVERY, DUE_SOURCE
 from ketaflow.services.patient_access import EMAILED_BY, CurrentPatient
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
@@ -27,14 +28,6 @@ from ketaflow.store.facts import current
 from ketaflow.vocabulary import AppointmentStatus, Instrument, Respondent
 
 QUESTION_MAX_CHARS = 2000
-# Questionnaires a patient answers from home, and how often each falls due. The PHQ-9 and
-# GAD-7 ask about the last two weeks (Kroenke 2001; Spitzer 2006); a weekly cadence between
-# visits is NOT from a published source: clinic policy placeholder, to be confirmed.
-DUE_EVERY: dict[Instrument, timedelta] = {
-    Instrument.PHQ9: timedelta(days=7),
-    Instrument.GAD7: timedelta(days=7),
-}
-DUE_SOURCE = "source not found; clinic policy placeholder, to be confirmed (weekly between visits)"
 UPCOMING = (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN)
 
 
