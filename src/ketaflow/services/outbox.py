@@ -45,9 +45,11 @@ from ketaflow.errors import InvalidInput
 from ketaflow.messaging import templates
 from ketaflow.messaging.smtp import PermanentFailure, Sender, TemporaryFailure
 from ketaflow.security import new_token, token_digest
-from ketaflow.services.audit import Actor, record
+from ketaflow.services.audit import Actor, record, record_read
+from ketaflow.services.auth import CurrentUser
 from ketaflow.services.home_questionnaires import DUE_EVERY
 from ketaflow.services.patient_access import LINK_VALID_DAYS
+from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument
@@ -617,3 +619,48 @@ def listing(db: Session, *, state: str | None = None, limit: int = 200) -> list[
         )
         for r in db.scalars(query)
     ]
+
+
+@dataclass(frozen=True)
+class ClinicOutbox:
+    clinic: m.Clinic
+    counts: dict[str, int]  # state -> messages
+    rows: list[OutboxRow]
+    tasks_open: int  # urgent alerts not yet acknowledged
+
+
+def clinic_outbox(db: Session, who: CurrentUser, code: str, *, limit: int = 100) -> ClinicOutbox:
+    """The clinic's messages and their states, for its director or the administrator (no text,
+    address or link); the read is audited."""
+    from ketaflow.services.clinics import clinic_for
+
+    clinic = clinic_for(db, who, code, Action.VIEW_CLINIC_DASHBOARD)
+    t = m.OutboxMessage
+    by_state = select(t.state, func.count()).where(t.clinic_id == clinic.id).group_by(t.state)
+    counts: dict[str, int] = {state: int(n) for state, n in db.execute(by_state).all()}
+    rows = [
+        OutboxRow(
+            r.id,
+            r.clinic_id,
+            r.kind,
+            r.state,
+            r.attempts,
+            r.created_at,
+            r.next_attempt_at,
+            r.sent_at,
+            r.last_error,
+        )
+        for r in db.scalars(
+            select(t).where(t.clinic_id == clinic.id).order_by(t.created_at.desc()).limit(limit)
+        )
+    ]
+    tasks_open = (
+        db.scalar(
+            select(func.count())
+            .select_from(m.StaffTask)
+            .where(m.StaffTask.clinic_id == clinic.id, m.StaffTask.acknowledged_at.is_(None))
+        )
+        or 0
+    )
+    record_read(db, who.actor(), "outbox.list", "clinic", clinic.id, clinic_id=clinic.id)
+    return ClinicOutbox(clinic, {s_: counts.get(s_, 0) for s_ in STATES}, rows, tasks_open)

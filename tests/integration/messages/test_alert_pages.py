@@ -209,3 +209,19 @@ def outbox_sender(smtp: SmtpServer):  # type: ignore[no-untyped-def]
     from ketaflow.messaging.smtp import SmtpConfig, SmtpSender
 
     return SmtpSender(SmtpConfig.from_url(smtp.url))
+
+
+def test_the_clinics_outbox_page_shows_states_to_its_director_only(world: World) -> None:
+    with Session(world.engine) as db:
+        patient = db.get(m.Patient, world.patient)
+        assert patient is not None
+        outbox.enqueue(
+            db, clinic_id=patient.clinic_id, kind="visit_reminder", due_at=T0, patient_id=patient.id
+        )
+        db.commit()
+    sign_in(world.client, "director1.aus")
+    page = world.client.get("/clinics/aus/messages")
+    assert page.status_code == 200 and 'id="outbox-states"' in page.text and "visit reminder" in page.text
+    assert "example.net" not in page.text and "/p/" not in page.text  # no address, no link
+    sign_in(world.client, "frontdesk1.aus")
+    assert world.client.get("/clinics/aus/messages").status_code == 403

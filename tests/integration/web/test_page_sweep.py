@@ -33,6 +33,7 @@ PAGES = (
     "/clinics/{code}/director",
     "/clinics/{code}/hours",
     "/clinics/{code}/controlled",
+    "/clinics/{code}/messages",
     "/clinics/{code}/outcomes",
     "/outcomes",
     "/outcomes/dissociation",

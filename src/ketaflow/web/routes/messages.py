@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ketaflow.errors import Conflict, InvalidInput
-from ketaflow.services import alerts, message_settings
+from ketaflow.services import alerts, message_settings, outbox
 from ketaflow.web.deps import Db, FormWho, Now, Who, page, request_origin
 from ketaflow.web.patient_deps import FormMe, Me
 
@@ -107,3 +107,19 @@ def task_acknowledge(request: Request, task_id: uuid.UUID, db: Db, who: FormWho,
             )
         )
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+# ---- the clinic's outbox, for its director and the administrator ------------------------------
+
+
+@router.get("/clinics/{code}/messages", include_in_schema=False)
+def clinic_messages(request: Request, code: str, db: Db, who: Who) -> Response:
+    view = outbox.clinic_outbox(db, who, code)
+    return page(
+        request,
+        "clinic_messages.html",
+        who=who,
+        view=view,
+        clinic=view.clinic,
+        zone=ZoneInfo(view.clinic.timezone),
+    )
