@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import Conflict, NotFound
+from ketaflow.errors import Conflict, InvalidInput, NotFound
 from ketaflow.services import outbox
 from ketaflow.services.audit import Actor, record, record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinics import clinic_for
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
@@ -78,6 +79,16 @@ def set_on_call(
         details={"user_id": str(user_id)},
     )
     db.commit()
+
+
+def set_on_call_at(db: Session, who: CurrentUser, code: str, user_id: str, now: datetime) -> None:
+    """`set_on_call` from the clinic's page: the clinic by its code, the psychiatrist as typed."""
+    clinic = clinic_for(db, who, code, Action.MANAGE_STAFF)
+    try:
+        chosen = uuid.UUID(user_id)
+    except ValueError:
+        raise InvalidInput("Choose the psychiatrist on call from the list.") from None
+    set_on_call(db, who, clinic.id, chosen, now)
 
 
 def raise_alert(

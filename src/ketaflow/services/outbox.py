@@ -47,12 +47,13 @@ from ketaflow.messaging.smtp import PermanentFailure, Sender, TemporaryFailure
 from ketaflow.security import new_token, token_digest
 from ketaflow.services.audit import Actor, record, record_read
 from ketaflow.services.auth import CurrentUser
+from ketaflow.services.clinics import clinic_for
 from ketaflow.services.home_questionnaires import DUE_EVERY
 from ketaflow.services.patient_access import LINK_VALID_DAYS
 from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
-from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument
+from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument, Role
 
 PENDING, SENDING, SENT, SKIPPED, FAILED = "pending", "sending", "sent", "skipped", "failed"
 STATES = (PENDING, SENDING, SENT, SKIPPED, FAILED)
@@ -627,13 +628,13 @@ class ClinicOutbox:
     counts: dict[str, int]  # state -> messages
     rows: list[OutboxRow]
     tasks_open: int  # urgent alerts not yet acknowledged
+    psychiatrists: list[tuple[uuid.UUID, str]]  # (id, name) of the clinic's active psychiatrists
+    on_call_id: uuid.UUID | None  # the one named on call (None: every psychiatrist is told)
 
 
 def clinic_outbox(db: Session, who: CurrentUser, code: str, *, limit: int = 100) -> ClinicOutbox:
     """The clinic's messages and their states, for its director or the administrator (no text,
     address or link); the read is audited."""
-    from ketaflow.services.clinics import clinic_for
-
     clinic = clinic_for(db, who, code, Action.VIEW_CLINIC_DASHBOARD)
     t = m.OutboxMessage
     by_state = select(t.state, func.count()).where(t.clinic_id == clinic.id).group_by(t.state)
@@ -662,5 +663,23 @@ def clinic_outbox(db: Session, who: CurrentUser, code: str, *, limit: int = 100)
         )
         or 0
     )
+    psychiatrists = [
+        (u.id, u.full_name)
+        for u in db.scalars(
+            select(m.StaffUser)
+            .join(m.StaffRole, m.StaffRole.user_id == m.StaffUser.id)
+            .where(
+                m.StaffRole.clinic_id == clinic.id,
+                m.StaffRole.role == Role.PSYCHIATRIST,
+                m.StaffUser.active.is_(True),
+            )
+            .order_by(m.StaffUser.full_name)
+        )
+    ]
+    on_call_id = db.scalar(
+        select(m.OnCallPsychiatrist.user_id).where(m.OnCallPsychiatrist.clinic_id == clinic.id)
+    )
     record_read(db, who.actor(), "outbox.list", "clinic", clinic.id, clinic_id=clinic.id)
-    return ClinicOutbox(clinic, {s_: counts.get(s_, 0) for s_ in STATES}, rows, tasks_open)
+    return ClinicOutbox(
+        clinic, {s_: counts.get(s_, 0) for s_ in STATES}, rows, tasks_open, psychiatrists, on_call_id
+    )

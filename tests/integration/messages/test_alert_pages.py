@@ -225,3 +225,31 @@ def test_the_clinics_outbox_page_shows_states_to_its_director_only(world: World)
     assert "example.net" not in page.text and "/p/" not in page.text  # no address, no link
     sign_in(world.client, "frontdesk1.aus")
     assert world.client.get("/clinics/aus/messages").status_code == 403
+
+
+def test_the_director_names_the_on_call_psychiatrist_on_the_clinics_page(world: World) -> None:
+    psychiatrist = staff_id(world, "psychiatrist1.aus")
+    sign_in(world.client, "director1.aus")
+    page = world.client.get("/clinics/aus/messages")
+    assert 'id="on-call-user"' in page.text
+    r = world.client.post(
+        "/clinics/aus/messages/on-call",
+        data={"csrf": csrf_of(page.text), "user_id": str(psychiatrist)},
+        follow_redirects=True,
+    )
+    assert r.status_code == 200 and "Saved." in r.text
+    with Session(world.engine) as db:
+        patient = db.get(m.Patient, world.patient)
+        assert patient is not None
+        assert alerts.on_call(db, patient.clinic_id) == [psychiatrist]
+    bad = world.client.post(
+        "/clinics/aus/messages/on-call", data={"csrf": csrf_of(page.text), "user_id": "nobody"}
+    )
+    assert bad.status_code == 400 and "Choose the psychiatrist on call from the list." in bad.text
+    nurse = staff_id(world, "nurse1.aus")
+    assert (
+        world.client.post(
+            "/clinics/aus/messages/on-call", data={"csrf": csrf_of(page.text), "user_id": str(nurse)}
+        ).status_code
+        == 404
+    )

@@ -122,4 +122,11 @@ def clinic_messages(request: Request, code: str, db: Db, who: Who) -> Response:
         view=view,
         clinic=view.clinic,
         zone=ZoneInfo(view.clinic.timezone),
+        saved=request.query_params.get("on_call") == "saved",
     )
+
+
+@router.post("/clinics/{code}/messages/on-call", include_in_schema=False)
+def set_on_call(code: str, db: Db, who: FormWho, now: Now, user_id: Annotated[str, Form()] = "") -> Response:
+    alerts.set_on_call_at(db, who, code, user_id, now)
+    return RedirectResponse(f"/clinics/{code}/messages?on_call=saved", status_code=303)
