@@ -41,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ketaflow.errors import InvalidInput
+from ketaflow.errors import InvalidInput, KetaflowError
 from ketaflow.messaging import templates
 from ketaflow.messaging.smtp import PermanentFailure, Sender, TemporaryFailure
 from ketaflow.security import new_token, token_digest
@@ -482,6 +482,21 @@ def deliver_one(
         _audit(db, msg, "message.skip", {"reason": str(why)})
         db.commit()
         report.skipped += 1
+        return report
+    except KetaflowError as exc:  # a setting to fix (KETAFLOW_PUBLIC_URL): the message waits
+        db.rollback()
+        begin_write(db)
+        _finish(
+            db,
+            msg.id,
+            worker,
+            state=PENDING,
+            next_attempt_at=now + backoff(msg.attempts),
+            last_error=str(exc),
+        )
+        db.commit()
+        report.retried += 1
+        report.errors.append(str(exc))
         return report
     db.commit()  # the link's digest (or the confirmation's) is stored before the e-mail leaves
     email = email_of(msg.id, composed, mail_from, now)

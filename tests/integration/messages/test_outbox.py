@@ -331,3 +331,32 @@ def test_the_background_worker_sends_what_is_written_and_stops(site: Site, smtp:
     assert states(site) == Counter({"sent": 5})
     ids_seen = [r.message["Message-ID"] for r in smtp.inbox.messages]
     assert len(ids_seen) == len(set(ids_seen))
+
+
+def test_without_a_public_address_messages_wait_and_say_what_to_set(site: Site, smtp: SmtpServer) -> None:
+    [message_id] = queue(site, 1)
+    report = outbox.deliver_due(
+        site.session,
+        SmtpSender(SmtpConfig.from_url(smtp.url)),
+        NOW,
+        mail_from=FROM,
+        public_url=None,
+        clinic_id=site.clinic_id,  # type: ignore[arg-type]
+    )
+    assert (report.sent, report.retried) == (0, 1) and "Set KETAFLOW_PUBLIC_URL" in report.errors[0]
+    assert smtp.inbox.messages == []
+    with site.session() as db:
+        row = db.get(m.OutboxMessage, message_id)
+        assert (
+            row is not None and row.state == "pending" and row.next_attempt_at == NOW + timedelta(minutes=1)
+        )
+        # No patient link was made for an e-mail that did not go.
+        assert (
+            db.scalar(
+                select(func.count())
+                .select_from(m.PatientAccessLink)
+                .where(m.PatientAccessLink.patient_id == site.patient_id)
+            )
+            == 0
+        )
+    assert deliver(site, smtp, NOW + timedelta(minutes=1)).sent == 1
