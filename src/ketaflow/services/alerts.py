@@ -147,25 +147,6 @@ def raise_alert(
     return tasks
 
 
-def open_tasks(db: Session, who: CurrentUser) -> list[m.StaffTask]:
-    """The tasks assigned to this staff member (or escalated to them as director) not yet acknowledged."""
-    clinics = [c for c, roles in who.roles.items() if Role.DIRECTOR in roles or Role.PSYCHIATRIST in roles]
-    query = (
-        select(m.StaffTask)
-        .where(
-            m.StaffTask.acknowledged_at.is_(None),
-            m.StaffTask.clinic_id.in_([uuid.UUID(str(c)) for c in clinics]),
-        )
-        .order_by(m.StaffTask.created_at)
-    )
-    return [
-        t
-        for t in db.scalars(query)
-        if t.assigned_to_id == who.user.id
-        or (t.escalated_at is not None and Role.DIRECTOR in who.roles.get(str(t.clinic_id), set()))
-    ]
-
-
 @dataclass(frozen=True)
 class TaskView:
     task: m.StaffTask

@@ -98,3 +98,15 @@ def test_send_without_a_mail_server_says_what_to_set(fresh_engine: Callable[[], 
     )
     assert result.exit_code != 0
     assert "Set KETAFLOW_SMTP_URL" in result.output
+
+
+def test_list_refuses_an_unknown_state_by_name(fresh_engine: Callable[[], Engine]) -> None:
+    from ketaflow.store.migrate import upgrade
+
+    engine = fresh_engine()
+    upgrade(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    result = runner.invoke(app, ["messages", "list", "--state", "lost", "--database-url", url])
+    assert result.exit_code == 2 and "There is no outbox state 'lost'" in result.output
+    empty = runner.invoke(app, ["messages", "list", "--database-url", url])
+    assert empty.exit_code == 0 and "The outbox is empty." in empty.output
