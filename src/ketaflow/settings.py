@@ -168,6 +168,20 @@ class Settings(BaseSettings):
             raise InvalidInput(f"The audit key in {path} is shorter than {AUDIT_KEY_MIN} characters.")
         return text.encode("utf-8")
 
+    # ---- messages (issue 17; services/outbox.py, messaging/smtp.py) -----------------------
+    # The mail server e-mails go out through, as a URL:
+    #   smtp+starttls://user:password@mail.example.org:587   STARTTLS required, then AUTH
+    #   smtps://user:password@mail.example.org:465           TLS from the first byte
+    #   smtp://relay.internal:25                             no TLS (a relay on a trusted network)
+    # `?ca_file=/path/ca.pem` trusts a private CA as well. Unset: messages wait in the outbox.
+    smtp_url: SecretStr | None = None
+    # The From address of every e-mail (e.g. "Blue Heron Clinics <care@example.org>").
+    mail_from: str = "ketaflow <no-reply@localhost>"
+    # Minutes an on-call psychiatrist has to acknowledge a suicide-risk alert before it is re-sent
+    # to the clinic's director. Source: none; a clinic policy placeholder to be confirmed by the
+    # medical director (no published standard gives a figure for this).
+    alert_escalate_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
     # The largest request body taken, in bytes (1 MiB); a larger one gets 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 

@@ -85,6 +85,19 @@ FORBIDDEN = {
         "ketaflow.web",
         "ketaflow.cli",
     },
+    # message templates, retry timing and SMTP delivery: no database, no use cases, no faces
+    "messaging": {
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+        "ketaflow.demo",
+    },
     # storage knows nothing of use cases or faces
     "store": {"fastapi", "starlette", "ketaflow.services", "ketaflow.web", "ketaflow.cli"},
     # use cases know nothing of the faces

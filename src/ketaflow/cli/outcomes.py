@@ -56,7 +56,15 @@ def _print_unit(u: "UnitOutcomes") -> None:
         f"  depression courses: {u.courses_started:,} started, {u.courses_completed:,} completed induction, "
         f"{u.courses_evaluable:,} with an end-of-induction PHQ-9"
     )
+    if u.questionnaire_return is not None:
+        typer.echo(f"  end-of-induction PHQ-9 returned {_pct(u.questionnaire_return)}")
     typer.echo(f"  response   {_pct(u.response)}")
+    b = u.response_bounds
+    if b is not None and b.missing and b.lowest is not None and b.highest is not None:
+        typer.echo(
+            f"    with {b.missing} questionnaires missing, response lies between {b.lowest:.1%} "
+            f"(none of them responded) and {b.highest:.1%} (all did)"
+        )
     typer.echo(f"  remission  {_pct(u.remission)}")
     typer.echo(f"  drop-out   {_pct(u.dropout)}")
     median = u.median_infusions_to_first_response

@@ -318,6 +318,7 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
             "KETAFLOW_APP_DATABASE_URL (README, Storage).",
             err=True,
         )
+    _start_outbox_worker(engine)
     plural = "es" if workers > 1 else ""
     typer.echo(
         f"ketaflow is serving on http://{host}:{port} with {workers} worker process{plural} (Ctrl+C to stop)"
@@ -347,6 +348,37 @@ def _serve(engine, host: str, port: int, workers: int = 1) -> None:  # type: ign
     # turns (busy_timeout between processes).
     os.environ["KETAFLOW_APP_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
     uvicorn.run("ketaflow.web.asgi:create", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+def _start_outbox_worker(engine) -> None:  # type: ignore[no-untyped-def]
+    """Send the outbox's messages in the background (issue 17), if a mail server is configured."""
+    from ketaflow.messaging.smtp import SmtpConfig, SmtpSender
+    from ketaflow.services.outbox_worker import OutboxWorker
+    from ketaflow.settings import get_settings
+    from ketaflow.store.models import utcnow
+
+    settings = get_settings()
+    if settings.smtp_url is None or not settings.smtp_url.get_secret_value().strip():
+        typer.echo("Messages wait in the outbox: set KETAFLOW_SMTP_URL to send them.", err=True)
+        return
+    if not settings.public_url:
+        typer.echo(
+            "Messages wait in the outbox: set KETAFLOW_PUBLIC_URL (their links are built on it).", err=True
+        )
+        return
+    try:
+        sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url.get_secret_value()))
+    except KetaflowError as exc:
+        fail(str(exc))
+    OutboxWorker(
+        engine,
+        sender,
+        mail_from=settings.mail_from,
+        public_url=settings.public_url,
+        escalate_minutes=settings.alert_escalate_minutes,
+        clock=utcnow,
+    ).start()
+    typer.echo("Messages: sending the outbox in the background through KETAFLOW_SMTP_URL.")
 
 
 def demo(

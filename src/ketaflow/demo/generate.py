@@ -47,6 +47,7 @@ TABLE_ORDER = [
     "clinic_hours",
     "clinic_closures",
     "patients",
+    "patient_message_settings",
     "body_measurements",
     "diagnoses",
     "medications",
@@ -313,6 +314,19 @@ def _patient(ctx: ClinicContext, *, mrn: str, consult_day: date) -> None:
         emergency_contact_phone=escort["phone"],
         emergency_contact_relationship=escort["relationship"],
         created_at=created,
+        version=1,
+    )
+    # Messages (issue 17): the synthetic address counts as confirmed at registration. The id is
+    # derived from the patient's (no draw from the generator, so every other row stays the same).
+    ctx.add(
+        "patient_message_settings",
+        id=uuid.uuid5(pid, "patient_message_settings"),
+        patient_id=pid,
+        email=ctx.rows["patients"][-1]["email"],
+        confirmed_at=created,
+        confirm_token_sha256=None,
+        opted_out=[],
+        updated_at=created,
         version=1,
     )
     psych = ctx.staff_of("psychiatrist")

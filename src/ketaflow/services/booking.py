@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems, invalid
 from ketaflow.hours import local_instant
 from ketaflow.input_rules import visit_day
+from ketaflow.services import outbox
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinic_hours import calendar_of
@@ -363,6 +364,7 @@ def book(
         updated_at=now,
     )
     db.add(appt)
+    outbox.on_booked(db, appt, caused_by_id=who.user.id, now=now)  # committed with the booking, or not at all
     record(
         db,
         who.actor(),
@@ -501,6 +503,7 @@ def reschedule(
         chair_id=slot.chair.id if slot.chair else None,
         updated_at=now,
     )
+    outbox.on_booked(db, appt, caused_by_id=who.user.id, now=now)  # the new time, confirmed
     record(
         db,
         who.actor(),

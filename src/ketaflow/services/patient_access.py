@@ -37,6 +37,8 @@ LINK_VALID_DAYS = 7
 PATIENT_SESSION_HOURS = 12
 
 PATIENT_LABEL = "patient"
+# Who "issued" a link the outbox made and e-mailed to the patient (no staff member saw it).
+EMAILED_BY = "e-mailed to the patient by ketaflow"
 # Wrong dates of birth a link survives; the next one spends it (a date has ~36,500 values in a
 # century, so a handful of tries cannot find it). Clinic policy placeholder, not from a source.
 MAX_BIRTH_DATE_TRIES = 5
@@ -84,12 +86,14 @@ def link_page(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> LinkPage:
     assert clinic is not None
     rows = db.execute(
         select(m.PatientAccessLink, m.StaffUser.full_name)
-        .join(m.StaffUser, m.StaffUser.id == m.PatientAccessLink.created_by_id)
+        .outerjoin(m.StaffUser, m.StaffUser.id == m.PatientAccessLink.created_by_id)
         .where(m.PatientAccessLink.patient_id == patient_id)
         .order_by(m.PatientAccessLink.created_at.desc())
         .limit(20)
     ).all()
-    links = [LinkRow(link.created_at, link.expires_at, link.used_at, name) for link, name in rows]
+    links = [
+        LinkRow(link.created_at, link.expires_at, link.used_at, name or EMAILED_BY) for link, name in rows
+    ]
     record_read(
         db,
         who.actor(),
@@ -201,6 +205,8 @@ def _refusal(reason: str) -> LinkRefused:
 
 def _issuer(db: Session, link: m.PatientAccessLink) -> dict[str, str]:
     """Who issued a link, for the audit details of everything done with it."""
+    if link.created_by_id is None:
+        return {"issued_by_id": "", "issued_by": EMAILED_BY}
     staff = db.get(m.StaffUser, link.created_by_id)
     return {"issued_by_id": str(link.created_by_id), "issued_by": staff.email if staff else "unknown"}
 

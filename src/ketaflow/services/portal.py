@@ -18,22 +18,16 @@ from sqlalchemy.orm import Session
 
 from ketaflow.clinical.scales import SUICIDE_REVIEW, Questionnaire, ScaleScore, describe_instrument, score
 from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.services import alerts
 from ketaflow.services.audit import record, record_read
-from ketaflow.services.patient_access import CurrentPatient
+from ketaflow.services.home_questionnaires import DUE_EVERY, DUE_SOURCE
+from ketaflow.services.patient_access import EMAILED_BY, CurrentPatient
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 from ketaflow.store.facts import current
 from ketaflow.vocabulary import AppointmentStatus, Instrument, Respondent
 
 QUESTION_MAX_CHARS = 2000
-# Questionnaires a patient answers from home, and how often each falls due. The PHQ-9 and
-# GAD-7 ask about the last two weeks (Kroenke 2001; Spitzer 2006); a weekly cadence between
-# visits is NOT from a published source: clinic policy placeholder, to be confirmed.
-DUE_EVERY: dict[Instrument, timedelta] = {
-    Instrument.PHQ9: timedelta(days=7),
-    Instrument.GAD7: timedelta(days=7),
-}
-DUE_SOURCE = "source not found; clinic policy placeholder, to be confirmed (weekly between visits)"
 UPCOMING = (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN)
 
 
@@ -135,11 +129,14 @@ def home(db: Session, me: CurrentPatient, now: datetime) -> Home:
     )
     link_from = None
     if me.session.link_id is not None:
-        link_from = db.scalar(
-            select(m.StaffUser.full_name)
-            .join(m.PatientAccessLink, m.PatientAccessLink.created_by_id == m.StaffUser.id)
+        row = db.execute(
+            select(m.PatientAccessLink.created_by_id, m.StaffUser.full_name)
+            .outerjoin(m.StaffUser, m.PatientAccessLink.created_by_id == m.StaffUser.id)
             .where(m.PatientAccessLink.id == me.session.link_id)
-        )
+        ).first()
+        if row is not None:
+            # A link nobody issued by hand came in an e-mail from the clinic (services/outbox.py).
+            link_from = row.full_name if row.created_by_id is not None else EMAILED_BY
     result = Home(
         me.patient,
         me.clinic,
@@ -273,9 +270,12 @@ def submit(
         patient_id=me.patient.id,
         details={"instrument": instrument.value, "total": scored.total, "severity": scored.severity},
     )
-    suicide_risk = False
+    suicide_risk = any(alert.kind == SUICIDE_REVIEW for alert in scored.alerts)
+    if suicide_risk:  # a person must know now (issue 17): task + urgent message, in this transaction
+        alerts.raise_alert(
+            db, clinic_id=me.clinic.id, patient_id=me.patient.id, source_id=response.id, now=now, actor=actor
+        )
     for alert in scored.alerts:
-        suicide_risk = suicide_risk or alert.kind == SUICIDE_REVIEW
         record(
             db,
             actor,

@@ -36,6 +36,7 @@ PAGES = (
     "/clinics/{code}/controlled/inventory",
     "/clinics/{code}/controlled/ledger",
     "/controlled/adjustments/{loss}/form-106",
+    "/clinics/{code}/messages",
     "/clinics/{code}/outcomes",
     "/outcomes",
     "/outcomes/dissociation",

@@ -19,6 +19,7 @@ from ketaflow.analytics import (
     proportion,
     quantile_from_counts,
 )
+from ketaflow.analytics.missing import ResponseBounds, response_bounds
 from ketaflow.clinical.rules import ClinicalRules
 from ketaflow.services.outcomes.common import (
     NETWORK,
@@ -70,6 +71,11 @@ class UnitOutcomes:
     adverse_events: Proportion
     blood_pressure_pauses: Proportion
     recovery_minutes: MeanSummary
+    # Measurement-based care (issue 17): of the courses that completed induction, the share whose
+    # scheduled end-of-induction PHQ-9 came back (the questionnaire response is measured on), and
+    # how far the missing ones could move the response rate (analytics/missing.py, Manski 1990).
+    questionnaire_return: Proportion | None = None
+    response_bounds: ResponseBounds | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,8 @@ def _unit(g: Gathered, ids: Sequence[uuid.UUID], code: str, name: str) -> UnitOu
         recovery_minutes=mean_from_sums(
             sum(r[0] for r in rec), sum(r[1] for r in rec), sum(r[2] for r in rec)
         ),
+        questionnaire_return=proportion(evaluable, completed),
+        response_bounds=response_bounds(sum(c.responders for c in cc), evaluable, completed),
     )
 
 
@@ -245,4 +253,7 @@ def _definition_notes(d: q.OutcomeDefinitions) -> tuple[str, ...]:
         "chi-square test of equal proportions.",
         "Rates per infusion: share of infusions in which each side effect was charted; blood-pressure "
         "pauses: infusions with a pump pause and hypertension charted.",
+        "Questionnaire return: courses that completed induction whose end-of-induction PHQ-9 came back. "
+        "Response counts those only; if every non-returner had not responded (or had), the rate would be "
+        "the lower (upper) bound shown (worst/best case, Manski 1990).",
     )

@@ -16,6 +16,12 @@ from ketaflow.store.models.infusion import (
     VitalSign,
 )
 from ketaflow.store.models.integrity import ChainCheckpoint, ChainHead
+from ketaflow.store.models.messages import (
+    OnCallPsychiatrist,
+    OutboxMessage,
+    PatientMessageSettings,
+    StaffTask,
+)
 from ketaflow.store.models.org import (
     Chair,
     Clinic,
@@ -40,6 +46,10 @@ from ketaflow.store.models.records import (
 from ketaflow.store.models.summaries import OutcomeSummary
 
 __all__ = [
+    "OnCallPsychiatrist",
+    "OutboxMessage",
+    "PatientMessageSettings",
+    "StaffTask",
     "AdministrationEvent",
     "Allergy",
     "Appointment",

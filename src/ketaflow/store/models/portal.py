@@ -21,7 +21,9 @@ class PatientAccessLink(Identified, ClinicOwned, Base):
 
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"))
+    # The staff member who issued it; None for a link sent by e-mail (services/outbox.py),
+    # which nobody at the clinic ever sees (issue 17).
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

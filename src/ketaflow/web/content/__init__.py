@@ -1,4 +1,5 @@
-"""Text the patient's page shows, as data with a source for every statement (portal.toml)."""
+"""Text the patient's page shows, as data with a source for every statement (portal.toml; the
+preparation statements: clinical/rules/preparation.toml)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Statement:
-    heading: str
-    text: str
-    source: str
-    clinic_specific: bool
+from ketaflow.clinical.preparation import Statement, preparation
 
 
 @dataclass(frozen=True)
@@ -45,8 +40,4 @@ class PortalContent:
 @cache
 def portal_content() -> PortalContent:
     data = tomllib.loads((Path(__file__).parent / "portal.toml").read_text(encoding="utf-8"))
-    prep = tuple(
-        Statement(s["heading"], s["text"], s["source"], bool(s.get("clinic_specific", False)))
-        for s in data["preparation"]
-    )
-    return PortalContent(prep, dict(data["crisis"]))
+    return PortalContent(preparation(), dict(data["crisis"]))

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, StrictInt
 
 from ketaflow.errors import Conflict, InvalidInput
-from ketaflow.services import auth, mfa, patient_access, patient_reports, portal
+from ketaflow.services import auth, message_settings, mfa, patient_access, patient_reports, portal
 from ketaflow.services.patient_access import CurrentPatient
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.settings import get_settings
@@ -66,6 +66,8 @@ def _link_page(
         patient=view.patient,
         zone=ZoneInfo(view.clinic.timezone),
         now=now,
+        address=message_settings.address_state(db, view.patient),
+        confirmation_sent=request.query_params.get("confirmation") == "sent",
         **extra,
     )
     response.headers.update(NO_STORE)
@@ -198,6 +200,7 @@ def _home_page(request: Request, db: Db, me: CurrentPatient, now: datetime, **ex
         me=me,
         view=view,
         zone=view.zone,
+        emailed_by=patient_access.EMAILED_BY,
         preparation=content.preparation,
         crisis=content.crisis(view.clinic.country),
         max_chars=portal.QUESTION_MAX_CHARS,

@@ -1,0 +1,1 @@
+"""Messages to patients and staff: templates, delivery (SMTP), retry timing. No database here."""
