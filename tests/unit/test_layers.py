@@ -85,6 +85,19 @@ FORBIDDEN = {
         "ketaflow.web",
         "ketaflow.cli",
     },
+    # translation to and from other systems' messages (HL7 v2): pure, fed and read by the services
+    "interop": {
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+        "ketaflow.demo",
+    },
     # storage knows nothing of use cases or faces
     "store": {"fastapi", "starlette", "ketaflow.services", "ketaflow.web", "ketaflow.cli"},
     # use cases know nothing of the faces
