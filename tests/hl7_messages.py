@@ -3,6 +3,7 @@ v2 implementation), in each version monitors send (2.3 to 2.6)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +60,7 @@ def oru(
     observations: Sequence[Obs],
     *,
     version: str = "2.5.1",
-    control_id: str = "MSG00001",
+    control_id: str | None = None,
     sender: str = "MONGW",
     facility: str = "CLINIC",
     sent_at: str = "20261125101500+0000",
@@ -74,7 +75,7 @@ def oru(
     m.msh.msh_5 = "KETAFLOW"
     m.msh.msh_7 = sent_at
     m.msh.msh_9 = "ORU^R01^ORU_R01" if version >= "2.4" else "ORU^R01"
-    m.msh.msh_10 = control_id
+    m.msh.msh_10 = control_id or f"M{uuid.uuid4().hex[:19]}"  # unique unless given: duplicates are refused
     m.msh.msh_11 = "P"
     m.msh.msh_12 = version
     result = m.add_group("ORU_R01_RESPONSE" if version == "2.3" else "ORU_R01_PATIENT_RESULT")

@@ -31,15 +31,22 @@ def full_set(at: str = AT, codes: dict[str, tuple[str, str]] | None = None) -> l
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_version_reads_the_same_readings(version: str) -> None:
-    text = oru(full_set(), version=version, device="0123456789ABCDEF", mrn="T0000001", location="INF^^3")
+    text = oru(
+        full_set(),
+        version=version,
+        device="0123456789ABCDEF",
+        mrn="T0000001",
+        location="INF^^3",
+        control_id="MSG00001",
+    )
     msg = read_oru(text)
     assert msg.header.control_id == "MSG00001"
     assert msg.header.version == version
     assert msg.header.sender == "MONGW|CLINIC"
     assert msg.patient_ids == ("T0000001",)
     assert msg.location == "INF^^3"
-    # OBX-18 only from v2.4; MSH-3 always, last
-    assert msg.device_ids == (("MONGW",) if version == "2.3" else ("0123456789ABCDEF", "MONGW"))
+    # OBX-18 only from v2.4
+    assert msg.device_ids == (() if version == "2.3" else ("0123456789ABCDEF",))
     (reading,) = msg.readings
     assert reading.values == {
         "systolic": 128.0,
@@ -155,7 +162,7 @@ def test_a_bad_observation_time_is_an_ae() -> None:
 
 
 def test_the_wrong_message_type_version_or_no_control_id_is_rejected() -> None:
-    good = oru(full_set())
+    good = oru(full_set(), control_id="MSG00001")
     cases = {
         good.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01"): "ORU^R01",
         good.replace("ORU^R01^ORU_R01", "ORU^R30^ORU_R30"): "not ORU^R30",

@@ -597,35 +597,16 @@ def record_vitals(
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate, sedation)
-    phase = phase_now(pump_records(db, session_id))
-    reading = m.VitalSign(
-        clinic_id=session.clinic_id,
-        patient_id=session.patient_id,
-        session_id=session_id,
+    reading = chart_reading(
+        db,
+        session,
+        clinical.VitalSigns(pressure, heart_rate, spo2, respiratory_rate, sedation),
         measured_at=now,
-        phase=phase,
         source=VitalSource.MANUAL,
-        systolic_mmhg=pressure.systolic_mm_hg,
-        diastolic_mmhg=pressure.diastolic_mm_hg,
-        heart_rate_bpm=heart_rate,
-        spo2_percent=spo2,
-        respiratory_rate_per_min=respiratory_rate,
-        sedation_score=sedation,
         recorded_by_id=who.user.id,
         recorded_at=now,
     )
-    db.add(reading)
-    db.flush()
-    rows = db.scalars(
-        current(m.VitalSign)
-        .where(m.VitalSign.session_id == session_id, m.VitalSign.measured_at <= now)
-        .order_by(m.VitalSign.measured_at)
-    ).all()
-    # This reading, assessed against those before it: another request charting on this infusion at
-    # the same time may have committed a reading measured later than `now` while this one waited.
-    earlier = [r for r in rows if r.id != reading.id]
-    assessed = assess_latest([*earlier, reading], symptom_onsets(db, session_id))
-    assert assessed is not None  # the reading was just flushed
+    assessed = assess_charted(db, reading)
     record(
         db,
         who.actor(),
@@ -637,6 +618,66 @@ def record_vitals(
         details={"level": assessed.level},
     )
     db.commit()
+    return assessed
+
+
+def chart_reading(
+    db: Session,
+    session: m.InfusionSession,
+    signs: clinical.VitalSigns,
+    *,
+    measured_at: datetime,
+    source: VitalSource,
+    recorded_by_id: uuid.UUID | None,
+    recorded_at: datetime,
+    monitor_id: uuid.UUID | None = None,
+    message_control_id: str | None = None,
+) -> m.VitalSign:
+    """Add a set of vital signs, already checked (`checked_vitals`, or a monitor's values checked
+    alike), to the infusion's chart, in the phase the pump was in when they were measured; the
+    one way a reading is charted, typed by a nurse or sent by a monitor. The caller commits."""
+    events = [e for e in pump_records(db, session.id) if e.at <= measured_at]
+    reading = m.VitalSign(
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        session_id=session.id,
+        measured_at=measured_at,
+        phase=phase_now(events),
+        source=source,
+        systolic_mmhg=signs.bp.systolic_mm_hg if signs.bp else None,
+        diastolic_mmhg=signs.bp.diastolic_mm_hg if signs.bp else None,
+        heart_rate_bpm=_whole(signs.heart_rate_per_min),
+        spo2_percent=_whole(signs.spo2_percent),
+        respiratory_rate_per_min=_whole(signs.respiratory_rate_per_min),
+        sedation_score=signs.sedation_score,
+        recorded_by_id=recorded_by_id,
+        recorded_at=recorded_at,
+        monitor_id=monitor_id,
+        message_control_id=message_control_id,
+    )
+    db.add(reading)
+    db.flush()
+    return reading
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def assess_charted(db: Session, reading: m.VitalSign) -> VitalRow:
+    """A reading just charted (flushed), assessed against the infusion's readings measured before it,
+    as the infusion page and the board assess it."""
+    rows = db.scalars(
+        current(m.VitalSign)
+        .where(m.VitalSign.session_id == reading.session_id, m.VitalSign.measured_at <= reading.measured_at)
+        .order_by(m.VitalSign.measured_at)
+    ).all()
+    # This reading, assessed against those before it: another request charting on this infusion at
+    # the same time may have committed a reading measured later than this one while this one waited.
+    earlier = [r for r in rows if r.id != reading.id]
+    assert reading.session_id is not None
+    assessed = assess_latest([*earlier, reading], symptom_onsets(db, reading.session_id))
+    assert assessed is not None  # the reading was just flushed
     return assessed
 
 

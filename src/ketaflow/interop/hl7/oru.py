@@ -66,6 +66,10 @@ class Refusal(Exception):
         self.reason = reason
         self.where = where
         self.error_code = error_code
+        # Who sent it, when that could be read before the refusal (so the refusal can be filed
+        # under the monitor's clinic): OBX-18 device ids and the PV1-3 location.
+        self.device_ids: tuple[str, ...] = ()
+        self.location = ""
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class Header:
 @dataclass(frozen=True)
 class MonitorMessage:
     header: Header
-    device_ids: tuple[str, ...]  # OBX-18 entity identifiers and universal ids, then MSH-3
+    device_ids: tuple[str, ...]  # OBX-18 entity identifiers and universal ids (v2.4 on)
     location: str  # PV1-3 as sent ("" if none)
     patient_ids: tuple[str, ...]  # PID-3 identifiers (CX.1)
     readings: tuple[ReadingSet, ...]
@@ -269,34 +273,17 @@ def read_oru(text: str, table: CodeTable | None = None) -> MonitorMessage:
     enc = header.encoding
     fs = header.field_separator
 
-    msh = _Fields(message.segment("MSH"), enc, fs)
-    sent_at = _time(msh.raw(7), "MSH^1^7")
-    patient_ids: list[str] = []
-    location = ""
-    devices: list[str] = []
-    obr_time: HL7Time | None = None
-    sets: dict[HL7Time, ReadingSet] = {}
-    chosen: dict[tuple[HL7Time, str], int] = {}  # (moment, parameter) -> priority charted
-    obx_seq = 0
-    for segment in message:
-        name = str(segment[0])
-        f = _Fields(segment, enc, fs)
-        if name == "PID":
-            patient_ids += [f.comps(3, rep)[0].strip() for rep in f.reps(3) if f.comps(3, rep)[0].strip()]
-        elif name == "PV1":
-            location = f.raw(3).strip()
-        elif name == "OBR":
-            obr_time = _time(f.raw(7), "OBR^1^7") or obr_time
-        elif name == "OBX":
-            obx_seq += 1
-            for rep in f.reps(18):
-                parts = f.comps(18, rep)
-                for ident in (parts[0], parts[2] if len(parts) > 2 else ""):
-                    if ident.strip() and ident.strip() not in devices:
-                        devices.append(ident.strip())
-            _read_obx(message, f, obx_seq, table, obr_time or sent_at, sets, chosen)
-    if header.sending_application and header.sending_application not in devices:
-        devices.append(header.sending_application)
+    devices, location, patient_ids = _identity(message, enc, fs)
+    try:
+        readings = _complete(_read_sets(message, enc, fs, table))
+    except Refusal as refusal:
+        refusal.device_ids, refusal.location = devices, location
+        raise
+    return MonitorMessage(header, devices, location, patient_ids, readings)
+
+
+def _complete(sets: dict[HL7Time, ReadingSet]) -> tuple[ReadingSet, ...]:
+    """The sets in time order, if there is one and no blood pressure lacks a half."""
     if not sets:
         raise Refusal(
             "AE",
@@ -315,8 +302,47 @@ def read_oru(text: str, table: CodeTable | None = None) -> MonitorMessage:
                 where=reading.where.get("systolic" if has_sys else "diastolic", "OBX"),
                 error_code=REQUIRED_FIELD_MISSING,
             )
-    readings = tuple(sorted(sets.values(), key=lambda r: (r.observed_at.wall, r.observed_at.offset_min or 0)))
-    return MonitorMessage(header, tuple(devices), location, tuple(patient_ids), readings)
+    return tuple(sorted(sets.values(), key=lambda r: (r.observed_at.wall, r.observed_at.offset_min or 0)))
+
+
+def _identity(message: hl7.Message, enc: str, fs: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """The OBX-18 device ids (entity and universal ids, in order), PV1-3 and PID-3's identifiers."""
+    patient_ids: list[str] = []
+    location = ""
+    devices: list[str] = []
+    for segment in message:
+        name = str(segment[0])
+        f = _Fields(segment, enc, fs)
+        if name == "PID":
+            patient_ids += [f.comps(3, rep)[0].strip() for rep in f.reps(3) if f.comps(3, rep)[0].strip()]
+        elif name == "PV1":
+            location = f.raw(3).strip()
+        elif name == "OBX":
+            for rep in f.reps(18):
+                parts = f.comps(18, rep)
+                for ident in (parts[0], parts[2] if len(parts) > 2 else ""):
+                    if ident.strip() and ident.strip() not in devices:
+                        devices.append(ident.strip())
+    return tuple(devices), location, tuple(patient_ids)
+
+
+def _read_sets(message: hl7.Message, enc: str, fs: str, table: CodeTable) -> dict[HL7Time, ReadingSet]:
+    """The charted observations, grouped by moment (raises a Refusal for one that cannot be)."""
+    msh = _Fields(message.segment("MSH"), enc, fs)
+    sent_at = _time(msh.raw(7), "MSH^1^7")
+    obr_time: HL7Time | None = None
+    sets: dict[HL7Time, ReadingSet] = {}
+    chosen: dict[tuple[HL7Time, str], int] = {}  # (moment, parameter) -> priority charted
+    obx_seq = 0
+    for segment in message:
+        name = str(segment[0])
+        f = _Fields(segment, enc, fs)
+        if name == "OBR":
+            obr_time = _time(f.raw(7), "OBR^1^7") or obr_time
+        elif name == "OBX":
+            obx_seq += 1
+            _read_obx(message, f, obx_seq, table, obr_time or sent_at, sets, chosen)
+    return sets
 
 
 def _read_obx(

@@ -111,6 +111,10 @@ class VitalSign(ClinicalFact, Base):
     # The sedation scale's level (MOAA/S, 5 alert ... 0 unresponsive); NULL = not recorded
     # (every reading charted before schema 0006).
     sedation_score: Mapped[int | None] = mapped_column(Integer)
+    # A monitor's reading (source = monitor, schema 0018): the monitor and the HL7 message's control
+    # id (MSH-10) it came in; NULL for a typed reading. `measured_at` is the observation time.
+    monitor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("monitors.id"))
+    message_control_id: Mapped[str | None] = mapped_column(String(199))
 
 
 class SideEffect(ClinicalFact, Base):
