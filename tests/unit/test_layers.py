@@ -98,6 +98,8 @@ FORBIDDEN = {
         "ketaflow.cli",
         "ketaflow.demo",
     },
+    # long-running workers (the MLLP listener) call the services, as the web app does
+    "workers": {"fastapi", "starlette", "ketaflow.web", "ketaflow.cli"},
     # storage knows nothing of use cases or faces
     "store": {"fastapi", "starlette", "ketaflow.services", "ketaflow.web", "ketaflow.cli"},
     # use cases know nothing of the faces

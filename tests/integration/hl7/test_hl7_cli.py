@@ -1,0 +1,142 @@
+"""`ketaflow hl7 ...` as an administrator uses it: register a monitor, see a refused message and
+replay it; and `ketaflow hl7 listen` as its own process, answering a monitor over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from ketaflow.cli import app
+from ketaflow.store import models as m
+from tests.hl7_messages import obs, oru, ts
+from tests.integration.hl7.conftest import START, seat_patient
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def run(engine: Engine, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, [*args, "--database-url", engine.url.render_as_string(hide_password=False)])
+    return result.exit_code, result.output
+
+
+def email_of(engine: Engine, user_id: object) -> str:
+    with Session(engine) as db:
+        user = db.get(m.StaffUser, user_id)
+        assert user is not None
+        return user.email
+
+
+def test_register_list_see_and_replay(hl7_engine: Engine) -> None:
+    side = seat_patient(hl7_engine, with_monitor=False)
+    admin, nurse = email_of(hl7_engine, side.admin_id), email_of(hl7_engine, side.nurse_id)
+    device = f"CLI{side.device}"
+    at = ts(START + timedelta(minutes=3))
+    text = oru([obs("spo2", 96, at), obs("heart_rate", 80, at)], device=device)
+    with Session(hl7_engine) as db:
+        from ketaflow.services.monitor_feed import receive
+
+        refused = receive(db, text, peer="127.0.0.1:1", now=START + timedelta(minutes=5))
+    assert refused.ack_code == "AR"
+
+    code, out = run(hl7_engine, "hl7", "dead-letters", "--as", nurse)
+    assert code == 2 and "Only an administrator" in out
+    code, out = run(hl7_engine, "hl7", "dead-letters", "--as", admin, "--json")
+    assert code == 0, out
+    (letter,) = [d for d in json.loads(out) if d["id"] == str(refused.dead_letter_id)]
+    assert letter["ack"] == "AR" and "No monitor is registered" in letter["reason"]
+
+    code, out = run(
+        hl7_engine,
+        "hl7",
+        "monitors",
+        "add",
+        side.clinic_code,
+        "Chair 9",
+        "--as",
+        admin,
+        "--device-id",
+        device,
+    )
+    assert code == 2 and "has no chair 'Chair 9'" in out
+    code, out = run(hl7_engine, "hl7", "monitors", "add", side.clinic_code, "Chair 3", "--as", admin)
+    assert code == 2 and "device id" in out
+    code, out = run(
+        hl7_engine,
+        "hl7",
+        "monitors",
+        "add",
+        side.clinic_code,
+        "Chair 3",
+        "--as",
+        admin,
+        "--device-id",
+        device,
+    )
+    assert code == 0 and "Registered" in out, out
+    code, out = run(hl7_engine, "hl7", "monitors", "list", side.clinic_code, "--as", admin, "--json")
+    assert [(d["chair"], d["device_id"]) for d in json.loads(out) if d["active"]] == [("Chair 3", device)]
+
+    code, out = run(hl7_engine, "hl7", "replay", str(refused.dead_letter_id), "--as", admin)
+    assert code == 0 and "Charted 1 readings." in out, out
+    (row,) = side.vitals()
+    assert (row.spo2_percent, row.heart_rate_bpm) == (96, 80)
+    code, out = run(hl7_engine, "hl7", "replay", str(refused.dead_letter_id), "--as", admin)
+    assert code == 2 and "already resolved" in out
+
+
+def test_listen_runs_as_its_own_process_and_answers(hl7_engine: Engine) -> None:
+    side = seat_patient(hl7_engine)
+    with socket.socket() as probe:  # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = hl7_engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ketaflow",
+            "hl7",
+            "listen",
+            "--port",
+            str(port),
+            "--seconds",
+            "20",
+            "--database-url",
+            url,
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the listener says where it listens once it does
+        assert re.search(rf"Listening for HL7 v2 over MLLP on 127\.0\.0\.1:{port}", line), line
+        at = ts(START + timedelta(minutes=9))
+        text = oru([obs("spo2", 95, at), obs("respiratory_rate", 12, at)], device=side.device)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"\x0b" + text.encode() + b"\x1c\r")
+            got = b""
+            deadline = time.monotonic() + 10
+            while not got.endswith(b"\x1c\r") and time.monotonic() < deadline:
+                got += conn.recv(4096)
+        assert b"\rMSA|AA|" in got
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    with Session(hl7_engine) as db:
+        rows = list(db.scalars(select(m.VitalSign).where(m.VitalSign.session_id == side.session_id)))
+    assert [(r.spo2_percent, r.respiratory_rate_per_min) for r in rows] == [(95, 12)]
