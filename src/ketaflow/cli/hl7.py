@@ -262,10 +262,119 @@ def replay(
         fail(f"Still refused ({outcome.ack_code}): {outcome.reason}")
 
 
+def simulate(
+    clinic: Annotated[str, typer.Option("--clinic", help="The clinic's code.")],
+    chairs: Annotated[
+        int, typer.Option(help="At most this many chairs (with a monitor and a patient).")
+    ] = 12,
+    interval_s: Annotated[
+        float, typer.Option("--interval-s", help="Seconds between a monitor's readings.")
+    ] = 30.0,
+    to: Annotated[str, typer.Option("--to", help="The listener, HOST:PORT.")] = "127.0.0.1:2575",
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the signals.")] = 0,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Send realistic monitor readings (ORU^R01 over MLLP) for the patients in a clinic's chairs."""
+    import asyncio
+
+    from sqlalchemy.orm import Session
+
+    from ketaflow.audit_codes import OPERATOR_ROLE
+    from ketaflow.demo.monitor_signals import ChairSignal, PumpSpan
+    from ketaflow.interop.hl7.build import build_oru
+    from ketaflow.services.audit import Actor, cli_origin
+    from ketaflow.services.monitors import SeatedMonitor, seated_monitors
+
+    host, _, port_text = to.rpartition(":")
+    if not host or not port_text.isdigit():
+        fail(f"--to must be HOST:PORT, like 127.0.0.1:2575; got {to!r}.")
+    if interval_s <= 0 or chairs < 1:
+        fail("--interval-s must be above 0 and --chairs at least 1.")
+    engine = _engine(database_url)
+    origin = cli_origin("hl7 simulate")
+    actor = Actor(None, "cli:hl7 simulate", origin.ip_address, origin.user_agent, roles=OPERATOR_ROLE)
+    signals: dict[Any, ChairSignal] = {}
+
+    def targets() -> "list[SeatedMonitor]":
+        with Session(engine, expire_on_commit=False) as db:
+            return seated_monitors(db, actor, clinic, _now())[:chairs]
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        ends = None if seconds is None else loop.time() + seconds
+        counts: dict[str, int] = {}
+        sent = 0
+        writer = reader = None
+        while ends is None or loop.time() < ends:
+            tick = loop.time()
+            try:
+                seated = await asyncio.to_thread(targets)
+            except KetaflowError as exc:
+                fail(str(exc))
+            if reader is None or writer is None:
+                try:
+                    reader, writer = await asyncio.open_connection(host, int(port_text))
+                except OSError as exc:
+                    typer.echo(f"Cannot reach the listener at {to} ({exc.strerror}); trying again.", err=True)
+            if reader is not None and writer is not None:
+                artefacts = 0
+                for target in seated:
+                    signal = signals.setdefault(target.session_id, ChairSignal(str(target.session_id), seed))
+                    now = _now()
+                    values, artefact = signal.reading(
+                        PumpSpan(target.started_at, target.minutes, target.stopped_at), now
+                    )
+                    artefacts += artefact
+                    sent += 1
+                    text = build_oru(
+                        values,
+                        observed_at=now,
+                        control_id=f"SIM{seed}-{int(now.timestamp())}-{sent}",
+                        device_id=target.device_id or "",
+                        location=target.location or "",
+                        mrn=target.mrn,
+                        patient_name=(target.family_name, target.given_name),
+                    )
+                    try:
+                        writer.write(b"\x0b" + text.encode() + b"\x1c\r")
+                        await writer.drain()
+                        ack = await asyncio.wait_for(reader.readuntil(b"\x1c\r"), 10)
+                    except (OSError, asyncio.IncompleteReadError, TimeoutError):
+                        typer.echo("The listener went away; reconnecting.", err=True)
+                        writer = reader = None
+                        break
+                    code = next(
+                        (s.split("|")[1] for s in ack.decode().split("\r") if s.startswith("MSA|")), "?"
+                    )
+                    counts[code] = counts.get(code, 0) + 1
+                typer.echo(
+                    f"{len(seated)} chairs; sent {sent} ("
+                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                    + f"); {artefacts} artefacts this round",
+                    err=True,
+                )
+            wait = interval_s - (loop.time() - tick)
+            if ends is not None:
+                wait = min(wait, ends - loop.time())
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if writer is not None:
+            writer.close()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo("Stopped.", err=True)
+
+
 def register(app: typer.Typer) -> None:
     hl7_app.command()(listen)
     hl7_app.command("dead-letters")(dead_letters)
     hl7_app.command()(replay)
+    hl7_app.command()(simulate)
     monitors_app.command("add")(monitors_add)
     monitors_app.command("list")(monitors_list)
     monitors_app.command("retire")(monitors_retire)

@@ -11,12 +11,14 @@ from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from ketaflow.errors import Conflict, InvalidInput, NotFound
-from ketaflow.services.audit import record
+from ketaflow.services.audit import Actor, record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
+from ketaflow.services.infusion import current_order, pump_records
 from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
+from ketaflow.vocabulary import AdministrationKind
 
 DEVICE_ID_MAX = 199  # OBX-18 EI.1 / MSH-3 HD.1 as stored
 LOCATION_MAX = 120
@@ -162,3 +164,67 @@ def find_monitor(db: Session, device_ids: tuple[str, ...], location: str, sender
             return by_device[ident]
     by_location = next((mon for mon in rows if location and mon.location == location), None)
     return by_location or (by_device.get(sender) if sender else None)
+
+
+@dataclass(frozen=True)
+class SeatedMonitor:
+    """A monitor whose chair has an infusion open now, and that infusion's pump as charted (for
+    the monitor simulator)."""
+
+    monitor_label: str
+    chair: str
+    device_id: str | None
+    location: str | None
+    session_id: uuid.UUID
+    started_at: datetime | None
+    minutes: float
+    stopped_at: datetime | None
+    mrn: str
+    family_name: str
+    given_name: str
+
+
+def seated_monitors(db: Session, actor: Actor, clinic_code: str, now: datetime) -> list[SeatedMonitor]:
+    """The clinic's active monitors with a patient in their chair now (the operator's read, audited)."""
+    from ketaflow.services.monitor_feed import seated_session
+    from ketaflow.services.session_state import state_of
+
+    clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == clinic_code.strip().lower()))
+    if clinic is None:
+        raise NotFound(f"There is no clinic with the code {clinic_code!r}.")
+    out: list[SeatedMonitor] = []
+    monitors = db.execute(
+        select(m.Monitor, m.Chair.label)
+        .join(m.Chair, m.Chair.id == m.Monitor.chair_id)
+        .where(m.Monitor.clinic_id == clinic.id, m.Monitor.active.is_(True))
+        .order_by(m.Chair.position, m.Chair.label)
+    ).all()
+    for monitor, chair in monitors:
+        session = seated_session(db, monitor.chair_id, now)
+        if session is None:
+            continue
+        events = pump_records(db, session.id)
+        order = current_order(db, session.id)
+        patient = db.get(m.Patient, session.patient_id)
+        assert patient is not None
+        started = next((e.at for e in events if e.kind is AdministrationKind.START), None)
+        stopped = events[-1].at if events and state_of(events, discharged=False).value == "stopped" else None
+        out.append(
+            SeatedMonitor(
+                monitor.label,
+                chair,
+                monitor.device_id,
+                monitor.location,
+                session.id,
+                started,
+                order.duration_min if order else 40.0,
+                stopped,
+                patient.mrn,
+                patient.family_name,
+                patient.given_name,
+            )
+        )
+    record_read(
+        db, actor, "monitor.list", "clinic", clinic.id, clinic_id=clinic.id, details={"seated": len(out)}
+    )
+    return out

@@ -72,7 +72,8 @@ class Chairside:
             )
 
 
-def seat_patient(engine: Engine, *, with_monitor: bool = True) -> Chairside:
+def seat_patient(engine: Engine, *, with_monitor: bool = True, at: datetime = T0) -> Chairside:
+    """A patient seated at `at`, the pump started 10 minutes later."""
     with Session(engine, expire_on_commit=False) as db:
         clinic = make_clinic(db)
         chair = m.Chair(clinic_id=clinic.id, label="Chair 3")
@@ -85,8 +86,8 @@ def seat_patient(engine: Engine, *, with_monitor: bool = True) -> Chairside:
             patient_id=patient.id,
             chair_id=chair.id,
             kind=AppointmentKind.INFUSION,
-            starts_at=T0,
-            ends_at=T0 + timedelta(hours=2),
+            starts_at=at,
+            ends_at=at + timedelta(hours=2),
             status=AppointmentStatus.IN_CHAIR,
         )
         db.add(appt)
@@ -99,7 +100,7 @@ def seat_patient(engine: Engine, *, with_monitor: bool = True) -> Chairside:
             nurse_id=nurse.id,
             series_number=1,
             phase=TreatmentPhase.INDUCTION,
-            opened_at=T0,
+            opened_at=at,
         )
         db.add(session)
         db.flush()
@@ -108,7 +109,7 @@ def seat_patient(engine: Engine, *, with_monitor: bool = True) -> Chairside:
                 clinic_id=clinic.id,
                 session_id=session.id,
                 kind=AdministrationKind.START,
-                occurred_at=START,
+                occurred_at=at + (START - T0),
                 rate_ml_per_h=50,
                 rate_mg_per_min=0.875,
                 cumulative_mg=0,

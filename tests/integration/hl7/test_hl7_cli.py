@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from typer.testing import CliRunner
 
 from ketaflow.cli import app
 from ketaflow.store import models as m
+from ketaflow.store.models import utcnow
+from ketaflow.vocabulary import VitalPhase, VitalSource
 from tests.hl7_messages import obs, oru, ts
 from tests.integration.hl7.conftest import START, seat_patient
 
@@ -96,35 +100,31 @@ def test_register_list_see_and_replay(hl7_engine: Engine) -> None:
     assert code == 2 and "already resolved" in out
 
 
-def test_listen_runs_as_its_own_process_and_answers(hl7_engine: Engine) -> None:
-    side = seat_patient(hl7_engine)
-    with socket.socket() as probe:  # a free port on loopback
+@contextmanager
+def listener_process(engine: Engine, seconds: int = 30) -> Iterator[int]:
+    """`ketaflow hl7 listen` in its own process on a free loopback port; yields the port."""
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = hl7_engine.url.render_as_string(hide_password=False)
+        port = int(probe.getsockname()[1])
+    url = engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    command = ["hl7", "listen", "--port", str(port), "--seconds", str(seconds), "--database-url", url]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ketaflow",
-            "hl7",
-            "listen",
-            "--port",
-            str(port),
-            "--seconds",
-            "20",
-            "--database-url",
-            url,
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "ketaflow", *command], env=env, stderr=subprocess.PIPE, text=True
     )
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()  # the listener says where it listens once it does
         assert re.search(rf"Listening for HL7 v2 over MLLP on 127\.0\.0\.1:{port}", line), line
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_listen_runs_as_its_own_process_and_answers(hl7_engine: Engine) -> None:
+    side = seat_patient(hl7_engine)
+    with listener_process(hl7_engine) as port:
         at = ts(START + timedelta(minutes=9))
         text = oru([obs("spo2", 95, at), obs("respiratory_rate", 12, at)], device=side.device)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
@@ -134,9 +134,32 @@ def test_listen_runs_as_its_own_process_and_answers(hl7_engine: Engine) -> None:
             while not got.endswith(b"\x1c\r") and time.monotonic() < deadline:
                 got += conn.recv(4096)
         assert b"\rMSA|AA|" in got
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     with Session(hl7_engine) as db:
         rows = list(db.scalars(select(m.VitalSign).where(m.VitalSign.session_id == side.session_id)))
     assert [(r.spo2_percent, r.respiratory_rate_per_min) for r in rows] == [(95, 12)]
+
+
+def test_simulate_fills_the_chairs_with_monitor_readings(hl7_engine: Engine) -> None:
+    side = seat_patient(hl7_engine, at=utcnow() - timedelta(minutes=20))
+    with listener_process(hl7_engine) as port:
+        code, out = run(
+            hl7_engine,
+            "hl7",
+            "simulate",
+            "--clinic",
+            side.clinic_code,
+            "--interval-s",
+            "0.5",
+            "--seconds",
+            "1.6",
+            "--to",
+            f"127.0.0.1:{port}",
+        )
+    assert code == 0, out
+    assert "1 chairs; sent" in out
+    rows = side.vitals()
+    assert 2 <= len(rows) <= 5
+    assert {r.source for r in rows} == {VitalSource.MONITOR} and {r.phase for r in rows} == {
+        VitalPhase.INFUSION
+    }
+    assert all(r.systolic_mmhg and r.diastolic_mmhg and r.diastolic_mmhg < r.systolic_mmhg for r in rows)

@@ -33,6 +33,8 @@ class InfusionSession(Identified, ClinicOwned, Base):
     __tablename__ = "infusion_sessions"
     __table_args__ = (
         Index("ix_infusion_sessions_plan_phase", "treatment_plan_id", "phase", "series_number"),
+        # Which infusion is in a chair at a moment: a monitor's reading (schema 0018).
+        Index("ix_infusion_sessions_chair_opened", "chair_id", "opened_at"),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
