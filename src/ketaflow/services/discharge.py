@@ -30,7 +30,7 @@ from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.controlled import open_draws
-from ketaflow.services.infusion import load_session
+from ketaflow.services.infusion import charted_vitals, load_session
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write, lock_row
@@ -250,7 +250,7 @@ def _gather(db: Session, session: m.InfusionSession) -> dict[str, Any]:
     ).first()
     vitals = list(
         db.scalars(
-            current(m.VitalSign).where(m.VitalSign.session_id == session.id).order_by(m.VitalSign.measured_at)
+            charted_vitals().where(m.VitalSign.session_id == session.id).order_by(m.VitalSign.measured_at)
         )
     )
     baseline = next((v for v in vitals if v.phase == VitalPhase.BASELINE), vitals[0] if vitals else None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
@@ -59,6 +59,7 @@ class VitalRow:
     # What to do now: the level's action (or the recheck for an unconfirmed pause), then each
     # alert's own (e.g. support the airway).
     actions: tuple[str, ...] = ()
+    source: str = "manual"  # VitalSource: typed by a nurse, or sent by a monitor
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,12 @@ class SessionView:
     @property
     def open_assistance(self) -> list[m.AssistanceRequest]:
         return [r for r in self.assistance if r.helped_at is None]
+
+
+def charted_vitals() -> Select[tuple[m.VitalSign]]:
+    """SELECT the vital signs as charted and corrected (`current`), less the monitor readings a nurse
+    marked as artefact: what the infusion page, the board, the discharge check and every alert count."""
+    return current(m.VitalSign).where(m.VitalSign.artefact.is_not(True))
 
 
 def load_session(db: Session, who: CurrentUser, session_id: uuid.UUID, action: Action) -> m.InfusionSession:
@@ -247,6 +254,7 @@ def _assessed_row(
         alert_levels=tuple(a.level.value for a in assessment.alerts),
         sedation=row.sedation_score,
         actions=assessment.actions,
+        source=row.source.value if isinstance(row.source, VitalSource) else str(row.source),
     )
 
 
@@ -370,7 +378,7 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
     pump_rows = _pump_rows(db, session_id)
     events = _as_records(pump_rows)
     vitals = db.scalars(
-        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+        charted_vitals().where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
     discharge = db.scalars(current(m.Discharge).where(m.Discharge.session_id == session_id)).first()
     comfort = comfort_in_force(db, session_id)
@@ -514,7 +522,7 @@ def pump(
         raise InvalidInput("A pump event cannot be earlier than the last one charted; check the time.")
     if kind == AdministrationKind.START:
         readings = db.scalars(
-            current(m.VitalSign)
+            charted_vitals()
             .where(m.VitalSign.session_id == session_id, m.VitalSign.measured_at <= now)
             .order_by(m.VitalSign.measured_at)
         ).all()
@@ -668,7 +676,7 @@ def assess_charted(db: Session, reading: m.VitalSign) -> VitalRow:
     """A reading just charted (flushed), assessed against the infusion's readings measured before it,
     as the infusion page and the board assess it."""
     rows = db.scalars(
-        current(m.VitalSign)
+        charted_vitals()
         .where(m.VitalSign.session_id == reading.session_id, m.VitalSign.measured_at <= reading.measured_at)
         .order_by(m.VitalSign.measured_at)
     ).all()
@@ -719,8 +727,36 @@ def correct_vitals(
         now=now,
     )
     rows = db.scalars(
-        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+        charted_vitals().where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
     assessed = next(r for r in assess_vitals(list(rows)) if r.id == row.id)
     db.commit()
     return assessed
+
+
+def mark_artefact(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    vital_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Mark a monitor's reading as artefact (the probe slipped, the patient moved): an amendment
+    with the reason, never a deletion. The reading stays in the chart's history as sent; it no
+    longer counts on the infusion page, the board, the alerts or the discharge check. Typed readings
+    are corrected instead (`correct_vitals`): the nurse who typed them knows the right values."""
+    begin_write(db)
+    original = corrections.fetch(db, m.VitalSign, vital_id, "vital signs reading", session_id=session_id)
+    require(who, Action.CORRECT_VITALS, original.clinic_id)
+    if original.source != VitalSource.MONITOR:
+        raise InvalidInput(
+            "Only a monitor's reading can be marked as artefact; correct a typed reading instead."
+        )
+    corrections.claim(db, original, "vital signs reading")
+    text = corrections.check_reason(reason)
+    corrections.save(
+        db, who, original, reason=text, patient_id=original.patient_id, changes={"artefact": True}, now=now
+    )
+    db.commit()

@@ -117,6 +117,9 @@ class VitalSign(ClinicalFact, Base):
     # id (MSH-10) it came in; NULL for a typed reading. `measured_at` is the observation time.
     monitor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("monitors.id"))
     message_control_id: Mapped[str | None] = mapped_column(String(199))
+    # True on the amendment by which a nurse marked a monitor's reading as artefact (a probe off, the
+    # patient moving), with the reason: the reading stays as charted and counts no more (schema 0018).
+    artefact: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class SideEffect(ClinicalFact, Base):

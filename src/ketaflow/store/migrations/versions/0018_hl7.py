@@ -7,10 +7,11 @@ Create Date: 2026-12-06 13:15:00
 Issue 16: `monitors` (per clinic and chair, known by device id and/or gateway location),
 `hl7_receipts` (each charted message once, by sender and control id), `hl7_dead_letters` (the
 messages that could not be charted, for an administrator to see and replay), and on
-`vital_signs` the monitor and message control id of a monitor's reading; an index finding the
-infusion in a chair at a moment. The new columns are
-NULL in every row already charted, so those rows' chain hashes are unchanged (chain.py leaves
-NULLs out of the hash); on SQLite they are added with ALTER TABLE ... ADD COLUMN, which keeps
+`vital_signs` the monitor and message control id of a monitor's reading and `artefact` (set on
+the amendment by which a nurse marks a monitor's reading as artefact); an index finding the
+infusion in a chair at a moment. The new columns are NULL in every row already charted, so those
+rows' chain hashes are unchanged (chain.py leaves NULLs out of the hash); on SQLite they are added
+with ALTER TABLE ... ADD COLUMN, which keeps
 the append-only triggers (a table rebuild would drop them).
 """
 
@@ -107,6 +108,7 @@ def upgrade() -> None:
         op.add_column("vital_signs", sa.Column("monitor_id", sa.Uuid(), nullable=True))
         op.create_foreign_key(fk_name, "vital_signs", "monitors", ["monitor_id"], ["id"])
     op.add_column("vital_signs", sa.Column("message_control_id", sa.String(length=199), nullable=True))
+    op.add_column("vital_signs", sa.Column("artefact", sa.Boolean(), nullable=True))
     op.create_index("ix_infusion_sessions_chair_opened", "infusion_sessions", ["chair_id", "opened_at"])
 
 
@@ -115,6 +117,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         op.drop_constraint(op.f("fk_vital_signs_monitor_id_monitors"), "vital_signs", type_="foreignkey")
     # SQLite >= 3.35 drops a column in place (no rebuild; the append-only triggers stay).
+    op.execute("ALTER TABLE vital_signs DROP COLUMN artefact")
     op.execute("ALTER TABLE vital_signs DROP COLUMN message_control_id")
     op.execute("ALTER TABLE vital_signs DROP COLUMN monitor_id")
     op.drop_index("ix_hl7_dead_letters_open", table_name="hl7_dead_letters")
