@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Select, bindparam, select
@@ -674,15 +674,22 @@ def _whole(value: float | None) -> int | None:
 
 def assess_charted(db: Session, reading: m.VitalSign) -> VitalRow:
     """A reading just charted (flushed), assessed against the infusion's readings measured before it,
-    as the infusion page and the board assess it."""
-    rows = db.scalars(
-        charted_vitals()
-        .where(m.VitalSign.session_id == reading.session_id, m.VitalSign.measured_at <= reading.measured_at)
-        .order_by(m.VitalSign.measured_at)
+    as the infusion page and the board assess it (`assess_latest`). Only what that assessment reads
+    is loaded: the infusion's first reading (the baseline) and those within the confirmation window
+    before this one, so a monitor sending every few seconds does not reload the whole infusion's
+    readings with each one."""
+    window = timedelta(minutes=clinical.default_rules().vitals.confirmation.window_minutes)
+    session_rows = charted_vitals().where(m.VitalSign.session_id == reading.session_id)
+    first = db.scalars(session_rows.order_by(m.VitalSign.measured_at).limit(1)).first()
+    recent = db.scalars(
+        session_rows.where(
+            m.VitalSign.measured_at >= reading.measured_at - window,
+            m.VitalSign.measured_at <= reading.measured_at,
+        ).order_by(m.VitalSign.measured_at)
     ).all()
     # This reading, assessed against those before it: another request charting on this infusion at
     # the same time may have committed a reading measured later than this one while this one waited.
-    earlier = [r for r in rows if r.id != reading.id]
+    earlier = [r for r in dict.fromkeys([*([first] if first else []), *recent]) if r.id != reading.id]
     assert reading.session_id is not None
     assessed = assess_latest([*earlier, reading], symptom_onsets(db, reading.session_id))
     assert assessed is not None  # the reading was just flushed

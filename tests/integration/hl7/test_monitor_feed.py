@@ -248,3 +248,28 @@ def test_text_that_is_not_hl7_gets_no_ack_and_no_letter(chairside: Chairside) ->
     out = send(chairside.engine, "GET / HTTP/1.1")
     assert out.ack_code == "AR" and out.header is None and out.ack(NOW) is None
     assert letters(chairside.engine, chairside) == []
+
+
+def test_each_reading_is_assessed_as_the_whole_infusion_assesses_it(chairside: Chairside) -> None:
+    """Charted one message at a time (each assessed from the baseline and the confirmation window
+    only), then the whole infusion assessed at once: the same level for every reading. Blood
+    pressure at the pause level comes and goes, so confirmations inside and outside the window occur."""
+    levels = []
+    for minute in range(1, 41):
+        high = minute % 7 in (0, 1, 3)
+        at = ts(START + timedelta(minutes=minute))
+        text = oru(vitals_at(at, sys=186 if high else 132, dia=112 if high else 84), device=chairside.device)
+        out = send(chairside.engine, text, now=START + timedelta(hours=1))
+        assert out.ack_code == "AA", out.reason
+        levels += out.levels
+    with Session(chairside.engine) as db:
+        rows = list(
+            db.scalars(
+                infusion.charted_vitals()
+                .where(m.VitalSign.session_id == chairside.session_id)
+                .order_by(m.VitalSign.measured_at)
+            )
+        )
+        whole = [r.level for r in infusion.assess_vitals(rows)]
+    assert levels == whole
+    assert len(set(whole)) >= 2  # the series does reach different levels
