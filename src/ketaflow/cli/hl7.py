@@ -370,11 +370,53 @@ def simulate(
         typer.echo("Stopped.", err=True)
 
 
+def send(
+    to: Annotated[str, typer.Option("--to", help="The destination's MLLP listener, HOST:PORT.")],
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+    ] = None,
+    every_s: Annotated[
+        float, typer.Option("--every-s", help="Seconds between passes over the outbox.")
+    ] = 1.0,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Deliver the outbox's HL7 messages (ADT, RAS) to a destination, in order per patient, until each
+    is acknowledged (a destination that is down is retried with back-off; nothing is lost)."""
+    import asyncio
+    import logging
+
+    from ketaflow.workers.hl7_sender import Hl7Sender
+
+    host, _, port_text = to.rpartition(":")
+    if not host or not port_text.isdigit():
+        fail(f"--to must be HOST:PORT, like 10.0.0.5:2575; got {to!r}.")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    engine = _engine(database_url)
+
+    async def run() -> None:
+        sender = Hl7Sender(engine, host, int(port_text))
+        loop = asyncio.get_running_loop()
+        ends = None if seconds is None else loop.time() + seconds
+        try:
+            while ends is None or loop.time() < ends:
+                if await sender.round():
+                    typer.echo(f"delivered {sender.sent} so far", err=True)
+                await asyncio.sleep(every_s)
+        finally:
+            await sender.close()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo("Stopped.", err=True)
+
+
 def register(app: typer.Typer) -> None:
     hl7_app.command()(listen)
     hl7_app.command("dead-letters")(dead_letters)
     hl7_app.command()(replay)
     hl7_app.command()(simulate)
+    hl7_app.command()(send)
     monitors_app.command("add")(monitors_add)
     monitors_app.command("list")(monitors_list)
     monitors_app.command("retire")(monitors_retire)

@@ -37,11 +37,10 @@ from ketaflow.interop.hl7.oru import Header, Refusal, read_header, read_oru
 from ketaflow.services.audit import Actor, record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import assess_charted, chart_reading
-from ketaflow.services.monitors import find_monitor
+from ketaflow.services.monitors import find_monitor, seated_session
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
-from ketaflow.store.facts import current
 from ketaflow.vocabulary import VitalSource
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,6 @@ log = logging.getLogger(__name__)
 # A monitor's clock may run a little ahead of ketaflow's; beyond this a reading "from the future"
 # is refused (a clock set wrong would chart readings at the wrong time). Clinic policy.
 CLOCK_SKEW = timedelta(minutes=2)
-# How long before the observation an infusion may have been opened and still be the one in the chair.
-SESSION_LOOKBACK = timedelta(hours=24)
 MESSAGE_MAX_CHARS = 1_000_000
 # The form field a plausibility problem is tagged with -> the reading's parameter (its OBX).
 _FIELD_PARAMETER = {"heart_rate": "heart_rate", "spo2": "spo2", "respiratory_rate": "respiratory_rate"}
@@ -266,31 +263,6 @@ def _checked_signs(reading: oru.ReadingSet) -> clinical.VitalSigns:
             "AE", exc.message, where=reading.where.get("systolic", "OBX"), error_code=oru.DATA_TYPE_ERROR
         ) from None
     return signs
-
-
-def seated_session(db: Session, chair_id: uuid.UUID, at: datetime) -> m.InfusionSession | None:
-    """The infusion open in the chair at `at`: the latest opened before it (within a day), unless
-    its patient had been discharged by then (the chair was empty)."""
-    session = db.scalars(
-        select(m.InfusionSession)
-        .where(
-            m.InfusionSession.chair_id == chair_id,
-            m.InfusionSession.opened_at <= at,
-            m.InfusionSession.opened_at >= at - SESSION_LOOKBACK,
-        )
-        .order_by(m.InfusionSession.opened_at.desc())
-        .limit(1)
-    ).first()
-    if session is None:
-        return None
-    left = db.scalar(
-        current(m.Discharge)
-        .with_only_columns(m.Discharge.discharged_at)
-        .where(m.Discharge.session_id == session.id)
-        .order_by(m.Discharge.discharged_at)
-        .limit(1)
-    )
-    return session if left is None or left > at else None
 
 
 def _check_patient(db: Session, session: m.InfusionSession, patient_ids: tuple[str, ...], chair: str) -> None:

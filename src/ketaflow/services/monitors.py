@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
@@ -18,8 +18,11 @@ from ketaflow.services.infusion import current_order, pump_records
 from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
+from ketaflow.store.facts import current
 from ketaflow.vocabulary import AdministrationKind
 
+# How long before the observation an infusion may have been opened and still be the one in the chair.
+SESSION_LOOKBACK = timedelta(hours=24)
 DEVICE_ID_MAX = 199  # OBX-18 EI.1 / MSH-3 HD.1 as stored
 LOCATION_MAX = 120
 
@@ -166,6 +169,31 @@ def find_monitor(db: Session, device_ids: tuple[str, ...], location: str, sender
     return by_location or (by_device.get(sender) if sender else None)
 
 
+def seated_session(db: Session, chair_id: uuid.UUID, at: datetime) -> m.InfusionSession | None:
+    """The infusion open in the chair at `at`: the latest opened before it (within a day), unless
+    its patient had been discharged by then (the chair was empty)."""
+    session = db.scalars(
+        select(m.InfusionSession)
+        .where(
+            m.InfusionSession.chair_id == chair_id,
+            m.InfusionSession.opened_at <= at,
+            m.InfusionSession.opened_at >= at - SESSION_LOOKBACK,
+        )
+        .order_by(m.InfusionSession.opened_at.desc())
+        .limit(1)
+    ).first()
+    if session is None:
+        return None
+    left = db.scalar(
+        current(m.Discharge)
+        .with_only_columns(m.Discharge.discharged_at)
+        .where(m.Discharge.session_id == session.id)
+        .order_by(m.Discharge.discharged_at)
+        .limit(1)
+    )
+    return session if left is None or left > at else None
+
+
 @dataclass(frozen=True)
 class SeatedMonitor:
     """A monitor whose chair has an infusion open now, and that infusion's pump as charted (for
@@ -186,7 +214,6 @@ class SeatedMonitor:
 
 def seated_monitors(db: Session, actor: Actor, clinic_code: str, now: datetime) -> list[SeatedMonitor]:
     """The clinic's active monitors with a patient in their chair now (the operator's read, audited)."""
-    from ketaflow.services.monitor_feed import seated_session
     from ketaflow.services.session_state import state_of
 
     clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == clinic_code.strip().lower()))

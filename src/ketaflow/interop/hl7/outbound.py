@@ -2,8 +2,9 @@
 ADT^A03 (discharged) and RAS^O17 (an infusion given), built and validated by hl7apy against the
 standard's message structures. Pure: plain values in, message text out.
 
-Not built yet: the durable outbox that would send these in order per patient to a configured
-MLLP destination, retry with back-off and keep them until acknowledged.
+They go out through the durable outbox (services/hl7_outbox.py, sent by `ketaflow hl7 send`).
+Not built yet: enqueuing them from registration, a change of the patient's details, discharge and
+the infusion's stop (the use cases do not call the outbox yet).
 
 Codes: HL7 table 0001 (administrative sex: F, M, O, U), table 0004 (patient class: O outpatient),
 table 0162 (route of administration: IV intravenous), table 0119 (order control: RE, observations

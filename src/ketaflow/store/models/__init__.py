@@ -3,7 +3,7 @@
 from ketaflow.store.models.base import Base, ClinicalFact, utcnow
 from ketaflow.store.models.care import Appointment, Consent, Consultation, MonitoringCheck, TreatmentPlan
 from ketaflow.store.models.controlled import DrugLot, DrugProduct, DrugVial, LedgerEntry, StorageLocation
-from ketaflow.store.models.devices import Hl7DeadLetter, Hl7Receipt, Monitor
+from ketaflow.store.models.devices import Hl7DeadLetter, Hl7Outbox, Hl7Receipt, Monitor
 from ketaflow.store.models.infusion import (
     AdministrationEvent,
     AssistanceRequest,
@@ -50,6 +50,7 @@ __all__ = [
     "BodyMeasurement",
     "Chair",
     "Hl7DeadLetter",
+    "Hl7Outbox",
     "Hl7Receipt",
     "Monitor",
     "ChainCheckpoint",

@@ -67,3 +67,31 @@ class Hl7DeadLetter(Identified, Versioned, Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolution: Mapped[str | None] = mapped_column(String(200))
+
+
+class Hl7Outbox(Identified, ClinicOwned, Versioned, Base):
+    """An HL7 message the clinic sends (ADT, RAS), kept until its destination acknowledges it.
+
+    Sent in order per patient (`enqueued_at`, then `position` within one transaction); a message
+    not acknowledged is retried with back-off (`next_attempt_at`) and holds back that patient's
+    later messages; one the destination refuses (AE/AR) is kept with the reason for the
+    administrator and no longer holds the others back."""
+
+    __tablename__ = "hl7_outbox"
+    __table_args__ = (
+        UniqueConstraint("control_id"),
+        Index("ix_hl7_outbox_pending", "acked_at", "patient_id", "enqueued_at"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ADT^A04, ADT^A08, ADT^A03, RAS^O17
+    control_id: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]  # set on AA/CA, and on AE/AR (with `refused`)
+    ack_code: Mapped[str | None] = mapped_column(String(2))
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -6,7 +6,8 @@ Create Date: 2026-12-06 13:15:00
 
 Issue 16: `monitors` (per clinic and chair, known by device id and/or gateway location),
 `hl7_receipts` (each charted message once, by sender and control id), `hl7_dead_letters` (the
-messages that could not be charted, for an administrator to see and replay), and on
+messages that could not be charted, for an administrator to see and replay), `hl7_outbox` (the
+clinic's messages out, kept until acknowledged), and on
 `vital_signs` the monitor and message control id of a monitor's reading and `artefact` (set on
 the amendment by which a nurse marks a monitor's reading as artefact); an index finding the
 infusion in a chair at a moment. The new columns are NULL in every row already charted, so those
@@ -98,6 +99,36 @@ def upgrade() -> None:
         "ix_hl7_dead_letters_open", "hl7_dead_letters", ["resolved_at", "received_at"], unique=False
     )
 
+    op.create_table(
+        "hl7_outbox",
+        sa.Column("patient_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("control_id", sa.String(length=40), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("enqueued_at", ketaflow.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", ketaflow.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("acked_at", ketaflow.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ack_code", sa.String(length=2), nullable=True),
+        sa.Column("refused", sa.Boolean(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("clinic_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], name=op.f("fk_hl7_outbox_clinic_id_clinics")),
+        sa.ForeignKeyConstraint(
+            ["patient_id"], ["patients.id"], name=op.f("fk_hl7_outbox_patient_id_patients")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hl7_outbox")),
+        sa.UniqueConstraint("control_id", name=op.f("uq_hl7_outbox_control_id")),
+    )
+    op.create_index(op.f("ix_hl7_outbox_clinic_id"), "hl7_outbox", ["clinic_id"], unique=False)
+    op.create_index(op.f("ix_hl7_outbox_patient_id"), "hl7_outbox", ["patient_id"], unique=False)
+    op.create_index(
+        "ix_hl7_outbox_pending", "hl7_outbox", ["acked_at", "patient_id", "enqueued_at"], unique=False
+    )
+
     fk_name = op.f("fk_vital_signs_monitor_id_monitors")
     if op.get_bind().dialect.name == "sqlite":  # ADD COLUMN ... REFERENCES: no table rebuild
         op.execute(
@@ -120,6 +151,10 @@ def downgrade() -> None:
     op.execute("ALTER TABLE vital_signs DROP COLUMN artefact")
     op.execute("ALTER TABLE vital_signs DROP COLUMN message_control_id")
     op.execute("ALTER TABLE vital_signs DROP COLUMN monitor_id")
+    op.drop_index("ix_hl7_outbox_pending", table_name="hl7_outbox")
+    op.drop_index(op.f("ix_hl7_outbox_patient_id"), table_name="hl7_outbox")
+    op.drop_index(op.f("ix_hl7_outbox_clinic_id"), table_name="hl7_outbox")
+    op.drop_table("hl7_outbox")
     op.drop_index("ix_hl7_dead_letters_open", table_name="hl7_dead_letters")
     op.drop_index(op.f("ix_hl7_dead_letters_clinic_id"), table_name="hl7_dead_letters")
     op.drop_table("hl7_dead_letters")

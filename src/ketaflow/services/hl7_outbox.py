@@ -1,0 +1,116 @@
+"""The durable outbox of the clinic's HL7 messages (issue 16): a message is written in the same
+transaction as the change it reports, and kept until its destination acknowledges it.
+
+`enqueue` adds a message; `due` gives, per patient, the first message not yet acknowledged if its
+next attempt is due (a patient's later messages wait behind it: in order per patient);
+`delivered`, `refused` and `failed` record what the destination answered (or that it could not be
+reached: retried with back-off, doubling from `FIRST_RETRY` up to `MAX_RETRY`). Nothing is ever
+deleted; a destination that is down loses nothing, and neither does a restart (the rows are the
+queue). The sender is `workers/hl7_sender.py` (`ketaflow hl7 send`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
+
+FIRST_RETRY = timedelta(seconds=2)
+MAX_RETRY = timedelta(minutes=5)
+KINDS = ("ADT^A04", "ADT^A08", "ADT^A03", "RAS^O17")
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    kind: str
+    control_id: str
+    message: str
+    attempts: int
+
+
+def new_control_id() -> str:
+    """A control id (MSH-10) unique to this message: 20 hex digits (ST, at most 20 in v2.5)."""
+    return uuid.uuid4().hex[:20].upper()
+
+
+def enqueue(
+    db: Session,
+    *,
+    clinic_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    kind: str,
+    control_id: str,
+    message: str,
+    now: datetime,
+) -> m.Hl7Outbox:
+    """Add a message to the outbox in the caller's transaction (the caller commits)."""
+    if kind not in KINDS:
+        raise ValueError(f"the outbox sends {', '.join(KINDS)}, not {kind}")
+    position = sum(1 for o in db.new if isinstance(o, m.Hl7Outbox) and o.patient_id == patient_id)
+    row = m.Hl7Outbox(
+        clinic_id=clinic_id,
+        patient_id=patient_id,
+        kind=kind,
+        control_id=control_id,
+        message=message,
+        enqueued_at=now,
+        position=position,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    db.add(row)
+    return row
+
+
+def due(db: Session, now: datetime, *, limit: int = 100) -> list[Pending]:
+    """Each patient's first unacknowledged message whose next attempt is due, oldest first."""
+    rows = db.scalars(
+        select(m.Hl7Outbox)
+        .where(m.Hl7Outbox.acked_at.is_(None))
+        .order_by(m.Hl7Outbox.enqueued_at, m.Hl7Outbox.position)
+    ).all()
+    first: dict[uuid.UUID, m.Hl7Outbox] = {}
+    for row in rows:
+        first.setdefault(row.patient_id, row)
+    ready = [r for r in first.values() if r.next_attempt_at is None or r.next_attempt_at <= now]
+    return [Pending(r.id, r.patient_id, r.kind, r.control_id, r.message, r.attempts) for r in ready[:limit]]
+
+
+def _answer(db: Session, row_id: uuid.UUID) -> m.Hl7Outbox:
+    begin_write(db)
+    row = db.get(m.Hl7Outbox, row_id)
+    assert row is not None
+    return row
+
+
+def delivered(db: Session, row_id: uuid.UUID, ack_code: str, now: datetime) -> None:
+    row = _answer(db, row_id)
+    row.attempts += 1
+    row.acked_at, row.ack_code, row.last_error = now, ack_code, None
+    db.commit()
+
+
+def refused(db: Session, row_id: uuid.UUID, ack_code: str, reason: str, now: datetime) -> None:
+    """The destination answered AE/AR: kept, with the reason, for the administrator; the patient's
+    later messages go on (sending the same message again would be refused again)."""
+    row = _answer(db, row_id)
+    row.attempts += 1
+    row.acked_at, row.ack_code, row.refused, row.last_error = now, ack_code, True, reason[:2000]
+    db.commit()
+
+
+def failed(db: Session, row_id: uuid.UUID, error: str, now: datetime) -> None:
+    """Not delivered (no connection, no answer): tried again after the back-off."""
+    row = _answer(db, row_id)
+    row.attempts += 1
+    wait = min(FIRST_RETRY * (2 ** (row.attempts - 1)), MAX_RETRY)
+    row.next_attempt_at, row.last_error = now + wait, error[:2000]
+    db.commit()
