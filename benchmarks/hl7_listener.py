@@ -92,8 +92,8 @@ def seed(url: str, chairs: int, now: datetime) -> list[str]:
                 patient_id=patient.id,
                 chair_id=chair.id,
                 kind=AppointmentKind.INFUSION,
-                starts_at=now - timedelta(minutes=30),
-                ends_at=now + timedelta(minutes=90),
+                starts_at=now - timedelta(hours=3),
+                ends_at=now,
                 status=AppointmentStatus.IN_CHAIR,
             )
             db.add(appt)
@@ -105,7 +105,7 @@ def seed(url: str, chairs: int, now: datetime) -> list[str]:
                 chair_id=chair.id,
                 series_number=1,
                 phase=TreatmentPhase.INDUCTION,
-                opened_at=now - timedelta(minutes=30),
+                opened_at=now - timedelta(hours=3),
             )
             db.add(session)
             db.flush()
@@ -114,7 +114,7 @@ def seed(url: str, chairs: int, now: datetime) -> list[str]:
                     clinic_id=clinic.id,
                     session_id=session.id,
                     kind=AdministrationKind.START,
-                    occurred_at=now - timedelta(minutes=20),
+                    occurred_at=now - timedelta(hours=3) + timedelta(minutes=5),
                     rate_ml_per_h=50,
                     rate_mg_per_min=0.875,
                     cumulative_mg=0,
@@ -137,7 +137,7 @@ def free_port() -> int:
 
 
 async def send_round(
-    port: int, devices: list[str], messages: int, first_at: datetime, tag: str
+    port: int, devices: list[str], messages: int, first_at: datetime, every: timedelta, tag: str
 ) -> tuple[float, int]:
     """Send `messages` over one connection per device (stop-and-wait); (seconds, AAs)."""
     from ketaflow.interop.hl7.build import build_oru
@@ -153,7 +153,7 @@ async def send_round(
                     "spo2": 97,
                     "respiratory_rate": 14,
                 },
-                observed_at=first_at + timedelta(milliseconds=10 * k),
+                observed_at=first_at + every * k,
                 control_id=f"{tag}-{d}-{k}",
                 device_id=device,
             ).encode()
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000, help="messages per round")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (after one warm-up round)")
     parser.add_argument("--chairs", type=int, default=20, help="chairs, monitors and connections")
+    parser.add_argument("--every-s", type=float, default=15.0, help="seconds between a monitor's readings")
     add_common_arguments(parser)
     args = parser.parse_args()
     messages, rounds, chairs = (60, 1, 3) if args.smoke else (args.messages, args.rounds, args.chairs)
@@ -211,9 +212,16 @@ def main() -> None:
             for r in range(rounds + 1):
                 if r:
                     run.quiet()
-                # each round's readings 1 minute apart in observation time, all before `now`
-                first_at = now - timedelta(minutes=19) + timedelta(minutes=r * 4)
-                took, ok = asyncio.run(send_round(port, devices, messages, first_at, f"R{r}"))
+                # each monitor's readings `every` apart in observation time, round after round, all
+                # after the pump started and before `now`
+                every = timedelta(seconds=args.every_s)
+                per_chair = -(-messages // chairs)
+                first_at = now - timedelta(hours=3) + timedelta(minutes=10) + every * per_chair * r
+                if first_at + every * per_chair > now:
+                    raise SystemExit(
+                        "too many readings for the 3 hours seated: lower --messages or --every-s"
+                    )
+                took, ok = asyncio.run(send_round(port, devices, messages, first_at, every, f"R{r}"))
                 if ok != messages:
                     raise SystemExit(f"round {r}: {ok} of {messages} messages acknowledged AA")
                 total += messages
@@ -246,7 +254,9 @@ def main() -> None:
         f"SQLite database, one clinic with {chairs} chairs each with a patient seated and a monitor "
         f"registered; the sender (another process) opens one MLLP connection per chair and on each sends "
         "an ORU^R01 (blood pressure, heart rate, SpO2, respiratory rate) and waits for its ACK before the "
-        f"next. A round is {messages:,} messages; one warm-up round, then {rounds} timed. Each message "
+        f"next; each monitor's readings are {args.every_s:g} s apart in observation time, during the "
+        f"infusion (so each is assessed against the confirmation window's earlier readings). A round is "
+        f"{messages:,} messages; one warm-up round, then {rounds} timed. Each message "
         "charts one vital-sign row (classified against the infusion's earlier readings, hash-chained), "
         "one audit event and one receipt; every ACK was AA and every message charted "
         f"({charted:,} rows, {audited:,} audit events).",
