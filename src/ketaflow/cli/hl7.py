@@ -371,7 +371,12 @@ def simulate(
 
 
 def send(
-    to: Annotated[str, typer.Option("--to", help="The destination's MLLP listener, HOST:PORT.")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="The destination's MLLP listener, HOST:PORT (default: KETAFLOW_HL7_DESTINATION)."
+        ),
+    ] = None,
     seconds: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
     ] = None,
@@ -385,8 +390,12 @@ def send(
     import asyncio
     import logging
 
+    from ketaflow.settings import get_settings
     from ketaflow.workers.hl7_sender import Hl7Sender
 
+    to = to or get_settings().hl7_destination
+    if not to:
+        fail("Name the destination: --to HOST:PORT, or set KETAFLOW_HL7_DESTINATION.")
     host, _, port_text = to.rpartition(":")
     if not host or not port_text.isdigit():
         fail(f"--to must be HOST:PORT, like 10.0.0.5:2575; got {to!r}.")

@@ -27,6 +27,7 @@ from ketaflow.clinical.discharge import (
 from ketaflow.clinical.rules import ClinicalRules, default_rules
 from ketaflow.clinical.schema import ChoiceCriterion
 from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
+from ketaflow.services import hl7_outbox
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.controlled import open_draws
@@ -575,6 +576,7 @@ def discharge(
             "suicidal_ideation": entries.suicidal_ideation,
         },
     )
+    hl7_outbox.report_discharge(db, session, now)  # RAS^O17 and ADT^A03, when HL7 is sent
     db.commit()
     return row
 

@@ -11,15 +11,21 @@ queue). The sender is `workers/hl7_sender.py` (`ketaflow hl7 send`).
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaflow.interop.hl7.ack import escape
+from ketaflow.interop.hl7.outbound import PatientIdentity, adt, ras
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
+
+log = logging.getLogger(__name__)
 
 FIRST_RETRY = timedelta(seconds=2)
 MAX_RETRY = timedelta(minutes=5)
@@ -114,3 +120,96 @@ def failed(db: Session, row_id: uuid.UUID, error: str, now: datetime) -> None:
     wait = min(FIRST_RETRY * (2 ** (row.attempts - 1)), MAX_RETRY)
     row.next_attempt_at, row.last_error = now + wait, error[:2000]
     db.commit()
+
+
+# ---- what the use cases report ----------------------------------------------------------------
+
+
+def sending() -> bool:
+    """Whether this installation sends HL7 messages (KETAFLOW_HL7_DESTINATION is set)."""
+    from ketaflow.settings import get_settings
+
+    return bool(get_settings().hl7_destination)
+
+
+def _identity(patient: m.Patient) -> PatientIdentity:
+    return PatientIdentity(
+        escape(patient.mrn),
+        escape(patient.family_name),
+        escape(patient.given_name),
+        patient.date_of_birth,
+        str(patient.sex.value if hasattr(patient.sex, "value") else patient.sex),
+    )
+
+
+def _safely(kind: str, patient: m.Patient, build: Callable[[str], str], db: Session, now: datetime) -> None:
+    """Build and enqueue one message; a message that cannot be built is logged, never blocks the
+    clinical action that reports it."""
+    control = new_control_id()
+    try:
+        text = build(control)
+    except Exception:  # hl7apy refuses a value: the registration or discharge still goes through
+        log.exception("HL7 out: could not build %s for patient %s; nothing queued", kind, patient.id)
+        return
+    enqueue(
+        db,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        kind=kind,
+        control_id=control,
+        message=text,
+        now=now,
+    )
+
+
+def report_registration(db: Session, patient: m.Patient, clinic: m.Clinic, now: datetime) -> None:
+    """ADT^A04 for a patient just registered (in the registration's transaction)."""
+    if not sending():
+        return
+    who = _identity(patient)
+    _safely(
+        "ADT^A04",
+        patient,
+        lambda c: adt("A04", who, at=now, control_id=c, facility=escape(clinic.code)),
+        db,
+        now,
+    )
+
+
+def report_discharge(db: Session, session: m.InfusionSession, now: datetime) -> None:
+    """RAS^O17 for the ketamine the pump gave, then ADT^A03, for a patient just discharged (in the
+    discharge's transaction)."""
+    if not sending():
+        return
+    from ketaflow.services.infusion import current_order, pump_records
+
+    patient = db.get(m.Patient, session.patient_id)
+    clinic = db.get(m.Clinic, session.clinic_id)
+    assert patient is not None and clinic is not None
+    who, facility = _identity(patient), escape(clinic.code)
+    events = pump_records(db, session.id)
+    order = current_order(db, session.id)
+    if events and order is not None:
+        _safely(
+            "RAS^O17",
+            patient,
+            lambda c: ras(
+                who,
+                at=now,
+                control_id=c,
+                facility=facility,
+                order_id=str(order.id).replace("-", "")[:20].upper(),
+                started_at=events[0].at,
+                ended_at=events[-1].at,
+                given_mg=round(events[-1].cumulative_mg, 3),
+            ),
+            db,
+            now,
+        )
+    _safely(
+        "ADT^A03",
+        patient,
+        lambda c: adt("A03", who, at=now, control_id=c, facility=facility, discharged_at=now),
+        db,
+        now,
+    )

@@ -3,8 +3,8 @@ ADT^A03 (discharged) and RAS^O17 (an infusion given), built and validated by hl7
 standard's message structures. Pure: plain values in, message text out.
 
 They go out through the durable outbox (services/hl7_outbox.py, sent by `ketaflow hl7 send`).
-Not built yet: enqueuing them from registration, a change of the patient's details, discharge and
-the infusion's stop (the use cases do not call the outbox yet).
+Registration enqueues the A04 and a discharge the RAS^O17 and the A03 (services/hl7_outbox.py,
+when KETAFLOW_HL7_DESTINATION is set); the A08 is built but no use case enqueues it yet.
 
 Codes: HL7 table 0001 (administrative sex: F, M, O, U), table 0004 (patient class: O outpatient),
 table 0162 (route of administration: IV intravenous), table 0119 (order control: RE, observations
