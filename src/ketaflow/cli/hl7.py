@@ -420,12 +420,57 @@ def send(
         typer.echo("Stopped.", err=True)
 
 
+def outbox(
+    email: As,
+    include_done: Annotated[bool, typer.Option("--all", help="Include those delivered or refused.")] = False,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The clinic's outgoing HL7 messages waiting for their destination (or, with --all, every one)."""
+    from ketaflow.services.hl7_outbox import outbox_view
+
+    rows = _run(
+        "outbox", database_url, email, lambda db, who: outbox_view(db, who, include_done=include_done)
+    )
+    data = [
+        {
+            "id": str(r.id),
+            "kind": r.kind,
+            "control_id": r.control_id,
+            "patient_id": str(r.patient_id),
+            "enqueued_at": r.enqueued_at,
+            "attempts": r.attempts,
+            "next_attempt_at": r.next_attempt_at,
+            "acked_at": r.acked_at,
+            "ack": r.ack_code,
+            "refused": r.refused,
+            "last_error": r.last_error,
+        }
+        for r in rows
+    ]
+    if as_json:
+        emit_json(data)
+        return
+    for d in data:
+        state = (
+            f"refused ({d['ack']}): {d['last_error']}"
+            if d["refused"]
+            else f"delivered ({d['ack']})"
+            if d["acked_at"]
+            else f"waiting, {d['attempts']} attempts" + (f": {d['last_error']}" if d["last_error"] else "")
+        )
+        typer.echo(f"{d['enqueued_at']:%Y-%m-%d %H:%M:%S}  {d['kind']}  #{d['control_id']}  {state}")
+    if not data:
+        typer.echo("Nothing is waiting to be sent.")
+
+
 def register(app: typer.Typer) -> None:
     hl7_app.command()(listen)
     hl7_app.command("dead-letters")(dead_letters)
     hl7_app.command()(replay)
     hl7_app.command()(simulate)
     hl7_app.command()(send)
+    hl7_app.command()(outbox)
     monitors_app.command("add")(monitors_add)
     monitors_app.command("list")(monitors_list)
     monitors_app.command("retire")(monitors_retire)

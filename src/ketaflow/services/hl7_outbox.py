@@ -20,8 +20,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaflow.errors import NotFound
 from ketaflow.interop.hl7.ack import escape
 from ketaflow.interop.hl7.outbound import PatientIdentity, adt, ras
+from ketaflow.services.audit import record_read
+from ketaflow.services.auth import CurrentUser
+from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 
@@ -213,3 +217,55 @@ def report_discharge(db: Session, session: m.InfusionSession, now: datetime) -> 
         db,
         now,
     )
+
+
+# ---- the administrator's view ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    patient_id: uuid.UUID
+    kind: str
+    control_id: str
+    enqueued_at: datetime
+    attempts: int
+    next_attempt_at: datetime | None
+    acked_at: datetime | None
+    ack_code: str | None
+    refused: bool
+    last_error: str | None
+
+
+def outbox_view(
+    db: Session, who: CurrentUser, *, include_done: bool = False, limit: int = 200
+) -> list[OutboxRow]:
+    """The messages of the clinics where `who` is an administrator: waiting (and, with `include_done`,
+    delivered or refused), oldest first. The read is audited."""
+    clinics = [uuid.UUID(c) for c in who.roles if allowed(who, Action.MANAGE_MONITORS, uuid.UUID(c))]
+    if not clinics:
+        raise NotFound("Only an administrator sees the clinic's outgoing HL7 messages.")
+    query = select(m.Hl7Outbox).where(m.Hl7Outbox.clinic_id.in_(clinics))
+    if not include_done:
+        query = query.where(m.Hl7Outbox.acked_at.is_(None))
+    rows = db.scalars(query.order_by(m.Hl7Outbox.enqueued_at, m.Hl7Outbox.position).limit(limit)).all()
+    found = [
+        OutboxRow(
+            r.id,
+            r.clinic_id,
+            r.patient_id,
+            r.kind,
+            r.control_id,
+            r.enqueued_at,
+            r.attempts,
+            r.next_attempt_at,
+            r.acked_at,
+            r.ack_code,
+            r.refused,
+            r.last_error,
+        )
+        for r in rows
+    ]
+    record_read(db, who.actor(), "hl7_outbox.list", "hl7_outbox", details={"shown": len(found)})
+    return found

@@ -163,3 +163,30 @@ def test_simulate_fills_the_chairs_with_monitor_readings(hl7_engine: Engine) -> 
         VitalPhase.INFUSION
     }
     assert all(r.systolic_mmhg and r.diastolic_mmhg and r.diastolic_mmhg < r.systolic_mmhg for r in rows)
+
+
+def test_the_administrator_sees_the_outbox(hl7_engine: Engine) -> None:
+    from ketaflow.services import hl7_outbox
+
+    side = seat_patient(hl7_engine)
+    admin, nurse = email_of(hl7_engine, side.admin_id), email_of(hl7_engine, side.nurse_id)
+    control = hl7_outbox.new_control_id()
+    with Session(hl7_engine) as db:
+        hl7_outbox.enqueue(
+            db,
+            clinic_id=side.clinic_id,
+            patient_id=side.patient_id,
+            kind="ADT^A04",
+            control_id=control,
+            message="MSH|^~\\&|KETAFLOW",
+            now=START,
+        )
+        db.commit()
+    code, out = run(hl7_engine, "hl7", "outbox", "--as", nurse)
+    assert code == 2 and "Only an administrator" in out
+    code, out = run(hl7_engine, "hl7", "outbox", "--as", admin, "--json")
+    assert code == 0, out
+    (row,) = [d for d in json.loads(out) if d["control_id"] == control]
+    assert (row["kind"], row["attempts"], row["acked_at"]) == ("ADT^A04", 0, None)
+    code, out = run(hl7_engine, "hl7", "outbox", "--as", admin)
+    assert f"ADT^A04  #{control}  waiting, 0 attempts" in out
