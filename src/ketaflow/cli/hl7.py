@@ -10,7 +10,7 @@ from ketaflow.cli.system import DatabaseUrl, _engine
 from ketaflow.errors import KetaflowError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from sqlalchemy.orm import Session
 
@@ -51,6 +51,21 @@ def _run(
             return action(db, acting_staff(db, email, cli_origin(f"hl7 {command}")))
     except KetaflowError as exc:
         fail(str(exc))
+
+
+def _run_async(main: "Callable[[], Coroutine[Any, Any, None]]") -> None:
+    """Run a long-lived command's event loop; Ctrl-C stops it with one line, not a traceback."""
+    import asyncio
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        typer.echo("Stopped.", err=True)
+
+
+def _remaining(ends: float | None, now: float) -> float:
+    """Seconds left before `ends` (a loop time), or forever (inf) when there is no end."""
+    return float("inf") if ends is None else ends - now
 
 
 def _now() -> Any:
@@ -99,8 +114,8 @@ def listen(
         loop = asyncio.get_running_loop()
         ends = None if seconds is None else loop.time() + seconds
         try:
-            while ends is None or loop.time() < ends:
-                await asyncio.sleep(min(10.0, ends - loop.time()) if ends is not None else 10.0)
+            while _remaining(ends, loop.time()) > 0:
+                await asyncio.sleep(min(10.0, _remaining(ends, loop.time())))
                 now = dict(listener.counts)
                 if now != shown:  # progress: what came in so far
                     typer.echo("messages: " + ", ".join(f"{k} {v}" for k, v in sorted(now.items())), err=True)
@@ -108,10 +123,7 @@ def listen(
         finally:
             await listener.close()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        typer.echo("Stopped.", err=True)
+    _run_async(run)
 
 
 def monitors_add(
@@ -308,7 +320,7 @@ def simulate(
         counts: dict[str, int] = {}
         sent = 0
         writer = reader = None
-        while ends is None or loop.time() < ends:
+        while _remaining(ends, loop.time()) > 0:
             tick = loop.time()
             try:
                 seated = await asyncio.to_thread(targets)
@@ -356,18 +368,13 @@ def simulate(
                     + f"); {artefacts} artefacts this round",
                     err=True,
                 )
-            wait = interval_s - (loop.time() - tick)
-            if ends is not None:
-                wait = min(wait, ends - loop.time())
+            wait = min(interval_s - (loop.time() - tick), _remaining(ends, loop.time()))
             if wait > 0:
                 await asyncio.sleep(wait)
         if writer is not None:
             writer.close()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        typer.echo("Stopped.", err=True)
+    _run_async(run)
 
 
 def send(
@@ -407,17 +414,14 @@ def send(
         loop = asyncio.get_running_loop()
         ends = None if seconds is None else loop.time() + seconds
         try:
-            while ends is None or loop.time() < ends:
+            while _remaining(ends, loop.time()) > 0:
                 if await sender.round():
                     typer.echo(f"delivered {sender.sent} so far", err=True)
                 await asyncio.sleep(every_s)
         finally:
             await sender.close()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        typer.echo("Stopped.", err=True)
+    _run_async(run)
 
 
 def outbox(

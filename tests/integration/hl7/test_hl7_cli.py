@@ -190,3 +190,10 @@ def test_the_administrator_sees_the_outbox(hl7_engine: Engine) -> None:
     assert (row["kind"], row["attempts"], row["acked_at"]) == ("ADT^A04", 0, None)
     code, out = run(hl7_engine, "hl7", "outbox", "--as", admin)
     assert f"ADT^A04  #{control}  waiting, 0 attempts" in out
+
+
+def test_send_needs_a_destination(hl7_engine: Engine) -> None:
+    code, out = run(hl7_engine, "hl7", "send")
+    assert code == 2 and "--to HOST:PORT, or set KETAFLOW_HL7_DESTINATION" in out
+    code, out = run(hl7_engine, "hl7", "send", "--to", "nowhere")
+    assert code == 2 and "must be HOST:PORT" in out
