@@ -123,6 +123,7 @@ _UPDATE_VERBS = frozenset(
         "resume",
         "stop",
         "complete",
+        "replay",
     }
 )
 _DELETE_VERBS = frozenset({"remove_closure", "removed"})

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # anyone may. A member of a listed role who has not set one up is sent to set it up at
     # their next sign-in, before any other page (services/mfa.py).
     require_mfa: str = ""
+    # Where the clinic's HL7 v2 messages (ADT on registration and discharge, RAS for the ketamine
+    # given) go, HOST:PORT of an MLLP listener (issue 16). Set, they are written to the outbox in
+    # the same transaction as the change and `ketaflow hl7 send` delivers them; unset, none is made.
+    hl7_destination: str | None = None
 
     @field_validator("require_mfa")
     @classmethod

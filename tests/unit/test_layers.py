@@ -98,6 +98,21 @@ FORBIDDEN = {
         "ketaflow.cli",
         "ketaflow.demo",
     },
+    # translation to and from other systems' messages (HL7 v2): pure, fed and read by the services
+    "interop": {
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+        "ketaflow.demo",
+    },
+    # long-running workers (the MLLP listener) call the services, as the web app does
+    "workers": {"fastapi", "starlette", "ketaflow.web", "ketaflow.cli"},
     # storage knows nothing of use cases or faces
     "store": {"fastapi", "starlette", "ketaflow.services", "ketaflow.web", "ketaflow.cli"},
     # use cases know nothing of the faces

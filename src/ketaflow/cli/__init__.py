@@ -39,6 +39,7 @@ def _register() -> None:
         clinic,
         clinical,
         controlled,
+        hl7,
         integrity,
         messages,
         outcomes,
@@ -57,6 +58,7 @@ def _register() -> None:
     backup.register(app)
     integrity.register(app)
     messages.register(app)
+    hl7.register(app)
 
 
 _register()

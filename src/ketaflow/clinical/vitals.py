@@ -104,16 +104,22 @@ def _alert(
 
 def parse_bp(text: str, rules: ClinicalRules | None = None) -> BloodPressure:
     """Parse '128/82' into a BloodPressure, or raise InvalidInput with a plain sentence."""
-    p = (rules or default_rules()).vitals.plausible
     m = _BP.match(text or "")
     if not m:
         raise InvalidInput(f"Blood pressure must be written systolic/diastolic, like 128/82; got '{text}'.")
-    sys_, dia = int(m.group(1)), int(m.group(2))
-    if not (p.systolic_min <= sys_ <= p.systolic_max and p.diastolic_min <= dia <= p.diastolic_max):
+    return checked_bp(int(m.group(1)), int(m.group(2)), rules)
+
+
+def checked_bp(systolic: int, diastolic: int, rules: ClinicalRules | None = None) -> BloodPressure:
+    """A blood pressure within the range that can be measured, diastolic below systolic (typed,
+    or sent by a monitor), or InvalidInput with a plain sentence."""
+    p = (rules or default_rules()).vitals.plausible
+    text = f"{systolic}/{diastolic}"
+    if not (p.systolic_min <= systolic <= p.systolic_max and p.diastolic_min <= diastolic <= p.diastolic_max):
         raise InvalidInput(f"Blood pressure {text} is outside the range that can be measured; check it.")
-    if dia >= sys_:
+    if diastolic >= systolic:
         raise InvalidInput(f"Blood pressure {text}: the diastolic must be lower than the systolic.")
-    return BloodPressure(sys_, dia)
+    return BloodPressure(systolic, diastolic)
 
 
 def _plausible(name: str, value: float | None, lo: float, hi: float, unit: str) -> None:

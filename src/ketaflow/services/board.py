@@ -17,7 +17,13 @@ from ketaflow.services.attention import Attention, Need, OpenRequest, OpenSideEf
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
-from ketaflow.services.infusion import VitalRow, assess_latest, latest_vitals, symptom_onsets_by_session
+from ketaflow.services.infusion import (
+    VitalRow,
+    assess_latest,
+    charted_vitals,
+    latest_vitals,
+    symptom_onsets_by_session,
+)
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.services.session_state import InfusionState, PumpRecord, order_complete, state_of
 from ketaflow.store import models as m
@@ -102,9 +108,7 @@ _EVENTS = (
     .where(m.AdministrationEvent.session_id.in_(_SESSION_IDS))
     .order_by(m.AdministrationEvent.occurred_at)
 )
-_VITALS = (
-    current(m.VitalSign).where(m.VitalSign.session_id.in_(_SESSION_IDS)).order_by(m.VitalSign.measured_at)
-)
+_VITALS = charted_vitals().where(m.VitalSign.session_id.in_(_SESSION_IDS)).order_by(m.VitalSign.measured_at)
 _REQUESTS = (
     current(m.AssistanceRequest)
     .where(m.AssistanceRequest.session_id.in_(_SESSION_IDS), m.AssistanceRequest.helped_at.is_(None))

@@ -27,7 +27,7 @@ from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems
 from ketaflow.services import corrections, infusion
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
-from ketaflow.services.infusion import comfort_in_force, load_session
+from ketaflow.services.infusion import charted_vitals, comfort_in_force, load_session
 from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write, lock_row
@@ -697,7 +697,7 @@ def check_vitals(
     )
     rows = list(
         db.scalars(
-            current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+            charted_vitals().where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
         )
     )
     baseline = infusion.vital_signs(rows[0]) if rows else None

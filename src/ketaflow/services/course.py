@@ -26,6 +26,7 @@ from ketaflow.errors import InvalidInput, invalid
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.consultation import load_patient
+from ketaflow.services.infusion import charted_vitals
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
@@ -241,7 +242,7 @@ def course_view(db: Session, who: CurrentUser, patient_id: uuid.UUID, now: datet
         bp = {
             sid: (sys_, dia)
             for sid, sys_, dia in db.execute(
-                current(m.VitalSign)
+                charted_vitals()
                 .with_only_columns(
                     m.VitalSign.session_id,
                     func.max(m.VitalSign.systolic_mmhg),

@@ -27,10 +27,11 @@ from ketaflow.clinical.discharge import (
 from ketaflow.clinical.rules import ClinicalRules, default_rules
 from ketaflow.clinical.schema import ChoiceCriterion
 from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
+from ketaflow.services import hl7_outbox
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.controlled import open_draws
-from ketaflow.services.infusion import load_session
+from ketaflow.services.infusion import charted_vitals, load_session
 from ketaflow.services.permissions import Action, allowed
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write, lock_row
@@ -250,7 +251,7 @@ def _gather(db: Session, session: m.InfusionSession) -> dict[str, Any]:
     ).first()
     vitals = list(
         db.scalars(
-            current(m.VitalSign).where(m.VitalSign.session_id == session.id).order_by(m.VitalSign.measured_at)
+            charted_vitals().where(m.VitalSign.session_id == session.id).order_by(m.VitalSign.measured_at)
         )
     )
     baseline = next((v for v in vitals if v.phase == VitalPhase.BASELINE), vitals[0] if vitals else None)
@@ -575,6 +576,7 @@ def discharge(
             "suicidal_ideation": entries.suicidal_ideation,
         },
     )
+    hl7_outbox.report_discharge(db, session, now)  # RAS^O17 and ADT^A03, when HL7 is sent
     db.commit()
     return row
 

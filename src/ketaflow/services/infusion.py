@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
@@ -59,6 +59,7 @@ class VitalRow:
     # What to do now: the level's action (or the recheck for an unconfirmed pause), then each
     # alert's own (e.g. support the airway).
     actions: tuple[str, ...] = ()
+    source: str = "manual"  # VitalSource: typed by a nurse, or sent by a monitor
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,12 @@ class SessionView:
     @property
     def open_assistance(self) -> list[m.AssistanceRequest]:
         return [r for r in self.assistance if r.helped_at is None]
+
+
+def charted_vitals() -> Select[tuple[m.VitalSign]]:
+    """SELECT the vital signs as charted and corrected (`current`), less the monitor readings a nurse
+    marked as artefact: what the infusion page, the board, the discharge check and every alert count."""
+    return current(m.VitalSign).where(m.VitalSign.artefact.is_not(True))
 
 
 def load_session(db: Session, who: CurrentUser, session_id: uuid.UUID, action: Action) -> m.InfusionSession:
@@ -247,6 +254,7 @@ def _assessed_row(
         alert_levels=tuple(a.level.value for a in assessment.alerts),
         sedation=row.sedation_score,
         actions=assessment.actions,
+        source=row.source.value if isinstance(row.source, VitalSource) else str(row.source),
     )
 
 
@@ -370,7 +378,7 @@ def session_view(db: Session, who: CurrentUser, session_id: uuid.UUID, now: date
     pump_rows = _pump_rows(db, session_id)
     events = _as_records(pump_rows)
     vitals = db.scalars(
-        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+        charted_vitals().where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
     discharge = db.scalars(current(m.Discharge).where(m.Discharge.session_id == session_id)).first()
     comfort = comfort_in_force(db, session_id)
@@ -514,7 +522,7 @@ def pump(
         raise InvalidInput("A pump event cannot be earlier than the last one charted; check the time.")
     if kind == AdministrationKind.START:
         readings = db.scalars(
-            current(m.VitalSign)
+            charted_vitals()
             .where(m.VitalSign.session_id == session_id, m.VitalSign.measured_at <= now)
             .order_by(m.VitalSign.measured_at)
         ).all()
@@ -597,35 +605,16 @@ def record_vitals(
     begin_write(db)
     session = load_session(db, who, session_id, Action.CHART_INFUSION)
     pressure = checked_vitals(bp, heart_rate, spo2, respiratory_rate, sedation)
-    phase = phase_now(pump_records(db, session_id))
-    reading = m.VitalSign(
-        clinic_id=session.clinic_id,
-        patient_id=session.patient_id,
-        session_id=session_id,
+    reading = chart_reading(
+        db,
+        session,
+        clinical.VitalSigns(pressure, heart_rate, spo2, respiratory_rate, sedation),
         measured_at=now,
-        phase=phase,
         source=VitalSource.MANUAL,
-        systolic_mmhg=pressure.systolic_mm_hg,
-        diastolic_mmhg=pressure.diastolic_mm_hg,
-        heart_rate_bpm=heart_rate,
-        spo2_percent=spo2,
-        respiratory_rate_per_min=respiratory_rate,
-        sedation_score=sedation,
         recorded_by_id=who.user.id,
         recorded_at=now,
     )
-    db.add(reading)
-    db.flush()
-    rows = db.scalars(
-        current(m.VitalSign)
-        .where(m.VitalSign.session_id == session_id, m.VitalSign.measured_at <= now)
-        .order_by(m.VitalSign.measured_at)
-    ).all()
-    # This reading, assessed against those before it: another request charting on this infusion at
-    # the same time may have committed a reading measured later than `now` while this one waited.
-    earlier = [r for r in rows if r.id != reading.id]
-    assessed = assess_latest([*earlier, reading], symptom_onsets(db, session_id))
-    assert assessed is not None  # the reading was just flushed
+    assessed = assess_charted(db, reading)
     record(
         db,
         who.actor(),
@@ -637,6 +626,73 @@ def record_vitals(
         details={"level": assessed.level},
     )
     db.commit()
+    return assessed
+
+
+def chart_reading(
+    db: Session,
+    session: m.InfusionSession,
+    signs: clinical.VitalSigns,
+    *,
+    measured_at: datetime,
+    source: VitalSource,
+    recorded_by_id: uuid.UUID | None,
+    recorded_at: datetime,
+    monitor_id: uuid.UUID | None = None,
+    message_control_id: str | None = None,
+) -> m.VitalSign:
+    """Add a set of vital signs, already checked (`checked_vitals`, or a monitor's values checked
+    alike), to the infusion's chart, in the phase the pump was in when they were measured; the
+    one way a reading is charted, typed by a nurse or sent by a monitor. The caller commits."""
+    events = [e for e in pump_records(db, session.id) if e.at <= measured_at]
+    reading = m.VitalSign(
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        session_id=session.id,
+        measured_at=measured_at,
+        phase=phase_now(events),
+        source=source,
+        systolic_mmhg=signs.bp.systolic_mm_hg if signs.bp else None,
+        diastolic_mmhg=signs.bp.diastolic_mm_hg if signs.bp else None,
+        heart_rate_bpm=_whole(signs.heart_rate_per_min),
+        spo2_percent=_whole(signs.spo2_percent),
+        respiratory_rate_per_min=_whole(signs.respiratory_rate_per_min),
+        sedation_score=signs.sedation_score,
+        recorded_by_id=recorded_by_id,
+        recorded_at=recorded_at,
+        monitor_id=monitor_id,
+        message_control_id=message_control_id,
+    )
+    db.add(reading)
+    db.flush()
+    return reading
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def assess_charted(db: Session, reading: m.VitalSign) -> VitalRow:
+    """A reading just charted (flushed), assessed against the infusion's readings measured before it,
+    as the infusion page and the board assess it (`assess_latest`). Only what that assessment reads
+    is loaded: the infusion's first reading (the baseline) and those within the confirmation window
+    before this one, so a monitor sending every few seconds does not reload the whole infusion's
+    readings with each one."""
+    window = timedelta(minutes=clinical.default_rules().vitals.confirmation.window_minutes)
+    session_rows = charted_vitals().where(m.VitalSign.session_id == reading.session_id)
+    first = db.scalars(session_rows.order_by(m.VitalSign.measured_at).limit(1)).first()
+    recent = db.scalars(
+        session_rows.where(
+            m.VitalSign.measured_at >= reading.measured_at - window,
+            m.VitalSign.measured_at <= reading.measured_at,
+        ).order_by(m.VitalSign.measured_at)
+    ).all()
+    # This reading, assessed against those before it: another request charting on this infusion at
+    # the same time may have committed a reading measured later than this one while this one waited.
+    earlier = [r for r in dict.fromkeys([*([first] if first else []), *recent]) if r.id != reading.id]
+    assert reading.session_id is not None
+    assessed = assess_latest([*earlier, reading], symptom_onsets(db, reading.session_id))
+    assert assessed is not None  # the reading was just flushed
     return assessed
 
 
@@ -678,8 +734,36 @@ def correct_vitals(
         now=now,
     )
     rows = db.scalars(
-        current(m.VitalSign).where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
+        charted_vitals().where(m.VitalSign.session_id == session_id).order_by(m.VitalSign.measured_at)
     ).all()
     assessed = next(r for r in assess_vitals(list(rows)) if r.id == row.id)
     db.commit()
     return assessed
+
+
+def mark_artefact(
+    db: Session,
+    who: CurrentUser,
+    session_id: uuid.UUID,
+    vital_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Mark a monitor's reading as artefact (the probe slipped, the patient moved): an amendment
+    with the reason, never a deletion. The reading stays in the chart's history as sent; it no
+    longer counts on the infusion page, the board, the alerts or the discharge check. Typed readings
+    are corrected instead (`correct_vitals`): the nurse who typed them knows the right values."""
+    begin_write(db)
+    original = corrections.fetch(db, m.VitalSign, vital_id, "vital signs reading", session_id=session_id)
+    require(who, Action.CORRECT_VITALS, original.clinic_id)
+    if original.source != VitalSource.MONITOR:
+        raise InvalidInput(
+            "Only a monitor's reading can be marked as artefact; correct a typed reading instead."
+        )
+    corrections.claim(db, original, "vital signs reading")
+    text = corrections.check_reason(reason)
+    corrections.save(
+        db, who, original, reason=text, patient_id=original.patient_id, changes={"artefact": True}, now=now
+    )
+    db.commit()

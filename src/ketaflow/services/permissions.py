@@ -39,6 +39,9 @@ class Action(StrEnum):
     VIEW_CONTROLLED = "see the controlled-substance stock and ledger"
     HANDLE_CONTROLLED = "draw up, waste and count controlled substances"
     MANAGE_CONTROLLED = "receive, destroy and adjust controlled-substance stock"
+    MANAGE_MONITORS = (
+        "register bedside monitors and see and replay the monitor messages that could not be charted"
+    )
 
 
 _ALL = set(Role)
@@ -97,6 +100,9 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.VIEW_CONTROLLED: {Role.DIRECTOR, Role.NURSE, Role.PSYCHIATRIST},
     Action.HANDLE_CONTROLLED: {Role.NURSE},
     Action.MANAGE_CONTROLLED: {Role.DIRECTOR},
+    # Bedside monitors (services/monitors.py, issue 16): the administrator registers the devices
+    # and sees the messages that could not be charted (they carry patients' identities and values).
+    Action.MANAGE_MONITORS: {Role.ADMIN},
 }
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ketaflow.clinical.rules import ClinicalRules, default_rules
 from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
 from ketaflow.input_rules import person_name
+from ketaflow.services import hl7_outbox
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
@@ -404,6 +405,7 @@ def register(
             "confirmed_not_duplicate_of": [str(c.patient_id) for c in candidates],
         },
     )
+    hl7_outbox.report_registration(db, patient, clinic, now)  # ADT^A04, when HL7 is sent
     db.commit()
     return patient
 

@@ -3,6 +3,7 @@
 from ketaflow.store.models.base import Base, ClinicalFact, utcnow
 from ketaflow.store.models.care import Appointment, Consent, Consultation, MonitoringCheck, TreatmentPlan
 from ketaflow.store.models.controlled import DrugLot, DrugProduct, DrugVial, LedgerEntry, StorageLocation
+from ketaflow.store.models.devices import Hl7DeadLetter, Hl7Outbox, Hl7Receipt, Monitor
 from ketaflow.store.models.infusion import (
     AdministrationEvent,
     AssistanceRequest,
@@ -58,6 +59,10 @@ __all__ = [
     "Base",
     "BodyMeasurement",
     "Chair",
+    "Hl7DeadLetter",
+    "Hl7Outbox",
+    "Hl7Receipt",
+    "Monitor",
     "ChainCheckpoint",
     "ChainHead",
     "Clinic",

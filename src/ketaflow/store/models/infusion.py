@@ -33,6 +33,8 @@ class InfusionSession(Identified, ClinicOwned, Base):
     __tablename__ = "infusion_sessions"
     __table_args__ = (
         Index("ix_infusion_sessions_plan_phase", "treatment_plan_id", "phase", "series_number"),
+        # Which infusion is in a chair at a moment: a monitor's reading (schema 0018).
+        Index("ix_infusion_sessions_chair_opened", "chair_id", "opened_at"),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
@@ -111,6 +113,13 @@ class VitalSign(ClinicalFact, Base):
     # The sedation scale's level (MOAA/S, 5 alert ... 0 unresponsive); NULL = not recorded
     # (every reading charted before schema 0006).
     sedation_score: Mapped[int | None] = mapped_column(Integer)
+    # A monitor's reading (source = monitor, schema 0018): the monitor and the HL7 message's control
+    # id (MSH-10) it came in; NULL for a typed reading. `measured_at` is the observation time.
+    monitor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("monitors.id"))
+    message_control_id: Mapped[str | None] = mapped_column(String(199))
+    # True on the amendment by which a nurse marked a monitor's reading as artefact (a probe off, the
+    # patient moving), with the reason: the reading stays as charted and counts no more (schema 0018).
+    artefact: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class SideEffect(ClinicalFact, Base):

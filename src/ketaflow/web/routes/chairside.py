@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ketaflow.errors import InvalidInput, Problems, invalid
-from ketaflow.services import chairside
+from ketaflow.services import chairside, infusion
 from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who
 from ketaflow.web.routes.sessions import assistance_json, comfort_json, session_form, side_effect_json
@@ -95,6 +95,31 @@ def side_effect_form(
         posted,
         lambda: _side_effect(db, who, session_id, forms.read(SideEffectIn, posted), now),
         typed=_prefixed("se_", posted),
+    )
+
+
+@router.post("/sessions/{session_id}/vitals/{vital_id}/artefact", include_in_schema=False)
+def artefact_form(
+    request: Request,
+    session_id: uuid.UUID,
+    vital_id: uuid.UUID,
+    db: Db,
+    who: FormWho,
+    now: Now,
+    posted: forms.Posted,
+) -> Response:
+    """Mark a monitor's reading as artefact, with the reason (an amendment; the reading stays)."""
+    return session_form(
+        request,
+        db,
+        who,
+        session_id,
+        now,
+        "vitals",
+        posted,
+        lambda: infusion.mark_artefact(
+            db, who, session_id, vital_id, reason=posted.get("reason", ""), now=now
+        ),
     )
 
 

@@ -1,7 +1,7 @@
 """patient and staff messages: outbox, message settings, on-call psychiatrists, staff tasks
 
 Revision ID: 0019_messages
-Revises: 0016_clinic_dea
+Revises: 0018_hl7
 Create Date: 2026-12-06 13:06:15
 
 Issue 17: the durable outbox (one row per message, delivered by `ketaflow messages send`),
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 import ketaflow.store.types
 
 revision: str = "0019_messages"
-down_revision: str | None = "0016_clinic_dea"
+down_revision: str | None = "0018_hl7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
