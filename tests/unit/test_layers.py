@@ -85,6 +85,19 @@ FORBIDDEN = {
         "ketaflow.web",
         "ketaflow.cli",
     },
+    # the FHIR code table and record-to-resource mapping: pure functions of the records given
+    "fhir": {
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+        "ketaflow.demo",
+    },
     # storage knows nothing of use cases or faces
     "store": {"fastapi", "starlette", "ketaflow.services", "ketaflow.web", "ketaflow.cli"},
     # use cases know nothing of the faces
