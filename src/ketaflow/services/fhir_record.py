@@ -1,0 +1,172 @@
+"""A patient's record as FHIR R4 resources: gathered from the store, mapped by ketaflow.fhir.
+
+`patient_resources` reads every current (not amended) charted fact of one patient and maps it
+with the pure functions of `ketaflow.fhir.mapping`; the staff, clinics, network and chairs the
+record refers to are added, so every reference inside resolves. `patient_record` is the
+audited, permission-checked read behind `Patient/{id}/$everything` and the patient's "download
+my record" (a collection Bundle).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaflow.errors import NotFound
+from ketaflow.fhir import mapping as fm
+from ketaflow.fhir.mapping import Resource
+from ketaflow.services.audit import record_read
+from ketaflow.services.auth import CurrentUser
+from ketaflow.services.permissions import Action, require
+from ketaflow.store import models as m
+from ketaflow.store.facts import current
+
+
+def _current(db: Session, model: Any, *where: Any) -> list[Any]:
+    return list(db.scalars(current(model).where(*where)))
+
+
+def clinical_resources(db: Session, patient: m.Patient) -> list[Resource]:
+    """Every clinical resource of one patient (not the Patient itself, nor who/where it refers to)."""
+    pid = patient.id
+    out: list[Resource] = []
+    for consult in _current(db, m.Consultation, m.Consultation.patient_id == pid):
+        out.append(fm.consultation_encounter(consult))
+    for diagnosis in _current(db, m.Diagnosis, m.Diagnosis.patient_id == pid):
+        out.append(fm.condition(diagnosis))
+    for row in _current(db, m.Consent, m.Consent.patient_id == pid):
+        out.append(fm.consent(row))
+    for plan in db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == pid)):
+        out.append(fm.care_plan(plan))
+    for measurement in _current(db, m.BodyMeasurement, m.BodyMeasurement.patient_id == pid):
+        out.extend(fm.body_observations(measurement))
+    for vital in _current(db, m.VitalSign, m.VitalSign.patient_id == pid):
+        out.extend(fm.vital_sign_observations(vital))
+    for response in _current(db, m.QuestionnaireResponse, m.QuestionnaireResponse.patient_id == pid):
+        out.append(fm.questionnaire_response(response))
+        out.extend(fm.score_observations(response))
+    sessions = list(db.scalars(select(m.InfusionSession).where(m.InfusionSession.patient_id == pid)))
+    out.extend(_infusions(db, patient, sessions))
+    return out
+
+
+def _by_session(rows: Iterable[Any]) -> dict[uuid.UUID, list[Any]]:
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.session_id].append(row)
+    return grouped
+
+
+def _infusions(db: Session, patient: m.Patient, sessions: list[m.InfusionSession]) -> list[Resource]:
+    if not sessions:
+        return []
+    ids = [s.id for s in sessions]
+    orders = _by_session(_current(db, m.DoseOrder, m.DoseOrder.session_id.in_(ids)))
+    events = _by_session(_current(db, m.AdministrationEvent, m.AdministrationEvent.session_id.in_(ids)))
+    discharges = _by_session(_current(db, m.Discharge, m.Discharge.session_id.in_(ids)))
+    effects = _by_session(_current(db, m.SideEffect, m.SideEffect.session_id.in_(ids)))
+    appointments = {
+        a.id: a
+        for a in db.scalars(
+            select(m.Appointment).where(m.Appointment.id.in_([s.appointment_id for s in sessions]))
+        )
+    }
+    out: list[Resource] = []
+    for session in sessions:
+        pump = sorted(events.get(session.id, []), key=lambda e: e.occurred_at)
+        discharge = max(discharges.get(session.id, []), key=lambda d: d.discharged_at, default=None)
+        appointment = appointments.get(session.appointment_id)
+        out.append(
+            fm.infusion_encounter(
+                session,
+                started_at=pump[0].occurred_at if pump else None,
+                discharge=discharge,
+                appointment_status=str(appointment.status) if appointment else None,
+            )
+        )
+        if discharge is not None and discharge.escort_name:
+            out.append(
+                fm.escort(
+                    session,
+                    patient.id,
+                    discharge.escort_name,
+                    discharge.escort_phone,
+                    discharge.escort_relationship,
+                )
+            )
+        order = max(orders.get(session.id, []), key=lambda o: o.ordered_at, default=None)
+        for each in orders.get(session.id, []):
+            out.append(fm.medication_request(each, patient.id, done=any(str(e.kind) == "stop" for e in pump)))
+        if pump:
+            out.append(fm.medication_administration(session, pump, order, patient.id))
+            out.extend(fm.pump_event_provenance(e) for e in pump)
+        for effect in effects.get(session.id, []):
+            if effect.is_adverse_event and pump:
+                out.append(fm.adverse_event(effect, patient.id))
+    return out
+
+
+def referenced_resources(db: Session, resources: list[Resource]) -> list[Resource]:
+    """The staff, clinics, network and chairs the resources refer to (each once)."""
+    wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for resource in resources:
+        for target in fm.references(resource):
+            kind, _, ident = target.partition("/")
+            if kind in ("Practitioner", "Organization", "Location"):
+                wanted[kind].add(uuid.UUID(ident))
+    out: list[Resource] = []
+    users = list(db.scalars(select(m.StaffUser).where(m.StaffUser.id.in_(wanted["Practitioner"]))))
+    out.extend(fm.practitioner(u) for u in users)
+    place_ids = wanted["Organization"] | wanted["Location"]
+    clinics = list(db.scalars(select(m.Clinic).where(m.Clinic.id.in_(place_ids))))
+    chairs = list(db.scalars(select(m.Chair).where(m.Chair.id.in_(place_ids))))
+    clinic_ids = {c.id for c in clinics}
+    extra = {ch.clinic_id for ch in chairs} - clinic_ids
+    clinics += list(db.scalars(select(m.Clinic).where(m.Clinic.id.in_(extra))))
+    org_ids = {c.organization_id for c in clinics} | (wanted["Organization"] - {c.id for c in clinics})
+    for org in db.scalars(select(m.Organization).where(m.Organization.id.in_(org_ids))):
+        out.append(fm.organization(org))
+    names = {}
+    for clinic in clinics:
+        names[clinic.id] = clinic.name
+        out.append(fm.clinic_organization(clinic))
+        out.append(fm.clinic_location(clinic))
+    out.extend(fm.chair_location(chair, names[chair.clinic_id]) for chair in chairs)
+    return out
+
+
+def patient_resources(db: Session, patient_id: uuid.UUID) -> list[Resource]:
+    """The patient, their whole clinical record, and everything it refers to: every reference resolves."""
+    patient = db.get(m.Patient, patient_id)
+    if patient is None:
+        raise NotFound("There is no such patient.")
+    resources = [fm.patient(patient), *clinical_resources(db, patient)]
+    return resources + referenced_resources(db, resources)
+
+
+def patient_record(
+    db: Session, who: CurrentUser, patient_id: uuid.UUID, *, base_url: str, now: datetime
+) -> Resource:
+    """The patient's whole record as a collection Bundle, for clinical staff of their clinic; audited."""
+    patient = db.get(m.Patient, patient_id)
+    if patient is None:
+        raise NotFound("There is no such patient.")
+    require(who, Action.READ_CLINICAL, patient.clinic_id)
+    bundle = fm.collection_bundle(patient_resources(db, patient_id), now, base_url)
+    record_read(
+        db,
+        who.actor(),
+        "fhir.patient_everything",
+        "patient",
+        patient.id,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        details={"resources": len(bundle["entry"])},
+    )
+    return bundle
