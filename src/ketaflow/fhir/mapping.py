@@ -16,8 +16,9 @@ is R4-valid in shape. The tests also validate every emitted type against the off
 Schema and against the R4 vital-signs and US Core 6.1.0 profiles (tests/integration/fhir/).
 
 Resource ids are the records' own UUIDs; a record that becomes several resources (a set of
-vital signs: blood pressure, heart rate, ...) gives each a UUID derived from its own
-(:func:`derived_id`), so ids are stable from one export to the next.
+vital signs: blood pressure, heart rate, ...) gives each its UUID with the part's name after it
+(:func:`derived_id`: "<uuid>-bp"), so ids are stable from one export to the next and a read
+finds its record.
 """
 
 from __future__ import annotations
@@ -40,12 +41,19 @@ Row = Any
 
 VITALS_PROFILE = "http://hl7.org/fhir/StructureDefinition/"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
-_NS = uuid.UUID("6f2b7b9e-3c1e-4d7a-9a51-1c0c8f6f9f31")  # ketaflow's namespace for derived ids
 
 
 def derived_id(record_id: uuid.UUID | str, part: str) -> str:
-    """A stable id for one of several resources made from one record."""
-    return str(uuid.uuid5(_NS, f"{record_id}/{part}"))
+    """A stable id for one of several resources made from one record: the record's UUID and the
+    part ("bp", "hr", "total"...), so a read of the resource finds its record (:func:`record_of`)."""
+    return f"{record_id}-{part}"
+
+
+def record_of(resource_id: str) -> tuple[uuid.UUID, str | None]:
+    """The record a resource id names, and the part of it (None for a whole record).
+
+    Raises ValueError for an id that is not one of ketaflow's."""
+    return uuid.UUID(resource_id[:36]), (resource_id[37:] if len(resource_id) > 36 else None)
 
 
 def ref(resource_type: str, record_id: uuid.UUID | str | None, display: str | None = None) -> dict[str, str]:
@@ -1001,3 +1009,28 @@ def references(resource: Resource) -> set[str]:
 
     walk(resource)
     return found
+
+
+def searchset_bundle(
+    resources: Sequence[Resource], total: int, links: dict[str, str], timestamp: datetime, base_url: str
+) -> Resource:
+    """A search's page of results: `total` matches in all, `links` self/next/previous."""
+    base = base_url.rstrip("/")
+    bundle = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "searchset",
+        "timestamp": instant(timestamp),
+        "total": total,
+        "link": [{"relation": relation, "url": url} for relation, url in links.items()],
+        "entry": [
+            {
+                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
+    }
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    return bundle

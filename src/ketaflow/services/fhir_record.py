@@ -151,14 +151,26 @@ def patient_resources(db: Session, patient_id: uuid.UUID) -> list[Resource]:
 
 
 def patient_record(
-    db: Session, who: CurrentUser, patient_id: uuid.UUID, *, base_url: str, now: datetime
+    db: Session,
+    who: CurrentUser,
+    patient_id: uuid.UUID,
+    *,
+    base_url: str,
+    now: datetime,
+    searchset: bool = False,
 ) -> Resource:
-    """The patient's whole record as a collection Bundle, for clinical staff of their clinic; audited."""
+    """The patient's whole record as a collection Bundle (a searchset for `Patient/{id}/$everything`),
+    for clinical staff of their clinic; audited."""
     patient = db.get(m.Patient, patient_id)
     if patient is None:
         raise NotFound("There is no such patient.")
     require(who, Action.READ_CLINICAL, patient.clinic_id)
-    bundle = fm.collection_bundle(patient_resources(db, patient_id), now, base_url)
+    resources = patient_resources(db, patient_id)
+    if searchset:
+        own = f"{base_url.rstrip('/')}/Patient/{patient_id}/$everything"
+        bundle = fm.searchset_bundle(resources, len(resources), {"self": own}, now, base_url)
+    else:
+        bundle = fm.collection_bundle(resources, now, base_url)
     record_read(
         db,
         who.actor(),

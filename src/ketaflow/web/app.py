@@ -46,6 +46,7 @@ from ketaflow.web.routes import (
     sessions,
     staff,
 )
+from ketaflow.web.routes import fhir as fhir_routes
 from ketaflow.web.security_headers import SecurityHeaders
 
 log = logging.getLogger("ketaflow.web")
@@ -90,17 +91,24 @@ def create_app(
         account,
         staff,
         controlled,
+        fhir_routes,
     ):
         app.include_router(module.router)
 
     def wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api/")
+        return request.url.path.startswith(("/api/", "/fhir/")) or request.url.path == "/fhir"
+
+    def json_error(request: Request, body: dict[str, Any], status: int) -> Response:
+        """An API error: ketaflow's {"error": ...} under /api, an OperationOutcome under /fhir."""
+        if request.url.path.startswith("/fhir"):
+            return fhir_routes.outcome(body["error"], status, field=body.get("field"))
+        return JSONResponse(body, status_code=status)
 
     # ---- errors: a plain sentence, never a stack trace --------------------------------
     @app.exception_handler(SignInNeeded)
     async def _sign_in_needed(request: Request, _exc: SignInNeeded) -> Response:
         if wants_json(request):
-            return JSONResponse({"error": "Sign in first."}, status_code=401)
+            return json_error(request, {"error": "Sign in first."}, 401)
         return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(KetaflowError)
@@ -109,7 +117,7 @@ def create_app(
         if isinstance(exc, (Forbidden, Hidden)):  # a refused attempt is audited (web/refusals.py)
             await run_in_threadpool(audit_refusal, request, exc, status)
         if wants_json(request):
-            return JSONResponse(forms.refusal(exc), status_code=status)
+            return json_error(request, forms.refusal(exc), status)
         return page(request, "error.html", status_code=status, message=exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -122,14 +130,14 @@ def create_app(
         problems = " ".join(f"{name or 'request'}: {text}" for name, text in fields.items())
         message = f"Some of what was sent cannot be used: {problems}"
         if wants_json(request):
-            return JSONResponse({"error": message, "fields": fields}, status_code=422)
+            return json_error(request, {"error": message, "fields": fields}, 422)
         return page(request, "error.html", status_code=422, message=message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=exc.status_code)
+            return json_error(request, {"error": message}, exc.status_code)
         return page(request, "error.html", status_code=exc.status_code, message=message)
 
     @app.exception_handler(OperationalError)
@@ -140,7 +148,7 @@ def create_app(
         log.warning("database unavailable on %s: %s", request.url.path, str(exc).splitlines()[0])
         message = "The clinic database is busy or unreachable and nothing was saved; try again in a moment."
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=503)
+            return json_error(request, {"error": message}, 503)
         return page(request, "error.html", status_code=503, message=message)
 
     @app.exception_handler(DataError)
@@ -152,7 +160,7 @@ def create_app(
             "check the entries and send them again. Nothing was saved."
         )
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=400)
+            return json_error(request, {"error": message}, 400)
         return page(request, "error.html", status_code=400, message=message)
 
     @app.exception_handler(OverflowError)
@@ -166,7 +174,7 @@ def create_app(
             "Nothing was saved."
         )
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=400)
+            return json_error(request, {"error": message}, 400)
         return page(request, "error.html", status_code=400, message=message)
 
     @app.exception_handler(Exception)
@@ -177,7 +185,7 @@ def create_app(
             "and tell your administrator if it happens again."
         )
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=500)
+            return json_error(request, {"error": message}, 500)
         return page(request, "error.html", status_code=500, message=message)
 
     @app.get("/health")

@@ -1,0 +1,140 @@
+"""The FHIR R4 REST API under /fhir (application/fhir+json): metadata, read, search, $everything.
+
+`GET /fhir/metadata` is public (no patient data); everything else needs a signed-in staff
+session and follows the user's clinics and roles (services/fhir_api.py), audited. Errors are
+OperationOutcomes (`outcome`, used by the app's error handlers for every /fhir path).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import ketaflow
+from ketaflow.errors import InvalidInput
+from ketaflow.fhir.capability import SEARCHABLE, capability_statement
+from ketaflow.fhir.mapping import searchset_bundle
+from ketaflow.services import fhir_api
+from ketaflow.services.fhir_record import patient_record
+from ketaflow.web.deps import Db, Now, Who
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+FHIR_JSON = "application/fhir+json"
+DEFAULT_COUNT, MAX_COUNT = 50, 500
+
+# HTTP status -> OperationOutcome issue type (http://hl7.org/fhir/issue-type, R4).
+ISSUE_TYPE = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    422: "invalid",
+    500: "exception",
+    503: "transient",
+    507: "exception",
+}
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+def outcome(message: str, status: int, *, field: str | None = None) -> FhirResponse:
+    """An error as an OperationOutcome: its sentence in diagnostics, the parameter at fault in expression."""
+    issue: dict[str, Any] = {
+        "severity": "error",
+        "code": ISSUE_TYPE.get(status, "processing"),
+        "diagnostics": message,
+    }
+    if field:
+        issue["expression"] = [field]
+    headers = {"WWW-Authenticate": 'Bearer realm="ketaflow"'} if status == 401 else None
+    return FhirResponse(
+        {"resourceType": "OperationOutcome", "issue": [issue]}, status_code=status, headers=headers
+    )
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+@router.get("/metadata", response_class=FhirResponse)
+def metadata(request: Request, now: Now) -> FhirResponse:
+    """The CapabilityStatement (public: it holds no patient data)."""
+    return FhirResponse(capability_statement(base_url(request), ketaflow.__version__, now))
+
+
+@router.get("/Patient/{patient_id}/$everything", response_class=FhirResponse)
+async def everything(patient_id: str, request: Request, db: Db, who: Who, now: Now) -> FhirResponse:
+    """The patient's whole record with everything it refers to, one Bundle."""
+    try:
+        pid = uuid.UUID(patient_id)
+    except ValueError:
+        return outcome(f"There is no Patient with id {patient_id}.", 404)
+    bundle = await run_in_threadpool(
+        patient_record, db, who, pid, base_url=base_url(request), now=now, searchset=True
+    )
+    return FhirResponse(bundle)
+
+
+def _params(resource_type: str, request: Request) -> tuple[fhir_api.SearchParams, int, int]:
+    query = request.query_params
+    known = set(SEARCHABLE.get(resource_type, ())) | {"_count", "_offset"}
+    unknown = tuple(sorted({name for name in query if name not in known}))
+
+    def number(name: str, default: int, low: int, high: int) -> int:
+        text = query.get(name)
+        if text is None:
+            return default
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise InvalidInput(f"{name} must be a whole number from {low} to {high}.", field=name)
+        return int(text)
+
+    count = number("_count", DEFAULT_COUNT, 0, MAX_COUNT)
+    offset = number("_offset", 0, 0, 10**9)
+    patient = query.get("patient") or query.get("subject")
+    params = fhir_api.SearchParams(
+        patient=patient,
+        codes=tuple(query.getlist("code")),
+        dates=tuple(query.getlist("date")),
+        ids=tuple(i for v in query.getlist("_id") for i in v.split(",")),
+        identifier=query.get("identifier"),
+        family=query.get("family"),
+        birthdate=query.get("birthdate"),
+        unknown=unknown,
+    )
+    return params, count, offset
+
+
+def _page_url(request: Request, offset: int, count: int) -> str:
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_offset", "_count")]
+    pairs += [("_count", str(count)), ("_offset", str(offset))]
+    return f"{base_url(request)}/{request.path_params['resource_type']}?{urlencode(pairs)}"
+
+
+@router.get("/{resource_type}", response_class=FhirResponse)
+async def search(resource_type: str, request: Request, db: Db, who: Who, now: Now) -> FhirResponse:
+    """Search one type (the parameters the CapabilityStatement lists), as a paged searchset Bundle."""
+    fhir_api.supported(resource_type)
+    params, count, offset = _params(resource_type, request)
+    found = await run_in_threadpool(fhir_api.search, db, who, resource_type, params)
+    links = {"self": _page_url(request, offset, count)}
+    if offset + count < len(found):
+        links["next"] = _page_url(request, offset + count, count)
+    if offset > 0:
+        links["previous"] = _page_url(request, max(0, offset - count), count)
+    page = found[offset : offset + count]
+    return FhirResponse(searchset_bundle(page, len(found), links, now, base_url(request)))
+
+
+@router.get("/{resource_type}/{resource_id}", response_class=FhirResponse)
+async def read(resource_type: str, resource_id: str, db: Db, who: Who) -> FhirResponse:
+    """One resource by its id."""
+    resource = await run_in_threadpool(fhir_api.read, db, who, resource_type, resource_id)
+    return FhirResponse(resource)
