@@ -96,7 +96,7 @@ def _action(resource_type: str) -> Action:
 def _record(db: Session, patient: m.Patient, resource_type: str) -> list[Resource]:
     if resource_type == "Patient":
         return [fm.patient(patient)]
-    return [r for r in clinical_resources(db, patient) if r["resourceType"] == resource_type]
+    return [r for r in clinical_resources(db, patient, {resource_type}) if r["resourceType"] == resource_type]
 
 
 def read(db: Session, who: CurrentUser, resource_type: str, resource_id: str) -> Resource:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -32,27 +32,53 @@ def _current(db: Session, model: Any, *where: Any) -> list[Any]:
     return list(db.scalars(current(model).where(*where)))
 
 
-def clinical_resources(db: Session, patient: m.Patient) -> list[Resource]:
-    """Every clinical resource of one patient (not the Patient itself, nor who/where it refers to)."""
+# The resource types made from each part of the record (to map only what a search asks for).
+_SESSION_TYPES = {
+    "Encounter",
+    "RelatedPerson",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "Provenance",
+    "AdverseEvent",
+}
+
+
+def clinical_resources(
+    db: Session, patient: m.Patient, types: Collection[str] | None = None
+) -> list[Resource]:
+    """Every clinical resource of one patient (not the Patient itself, nor who/where it refers to);
+    only those of `types` when given (the others may still come along: filter if it matters)."""
     pid = patient.id
+    wanted = set(types) if types is not None else None
+
+    def want(*kinds: str) -> bool:
+        return wanted is None or bool(wanted & set(kinds))
+
     out: list[Resource] = []
-    for consult in _current(db, m.Consultation, m.Consultation.patient_id == pid):
-        out.append(fm.consultation_encounter(consult))
-    for diagnosis in _current(db, m.Diagnosis, m.Diagnosis.patient_id == pid):
-        out.append(fm.condition(diagnosis))
-    for row in _current(db, m.Consent, m.Consent.patient_id == pid):
-        out.append(fm.consent(row))
-    for plan in db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == pid)):
-        out.append(fm.care_plan(plan))
-    for measurement in _current(db, m.BodyMeasurement, m.BodyMeasurement.patient_id == pid):
-        out.extend(fm.body_observations(measurement))
-    for vital in _current(db, m.VitalSign, m.VitalSign.patient_id == pid):
-        out.extend(fm.vital_sign_observations(vital))
-    for response in _current(db, m.QuestionnaireResponse, m.QuestionnaireResponse.patient_id == pid):
-        out.append(fm.questionnaire_response(response))
-        out.extend(fm.score_observations(response))
-    sessions = list(db.scalars(select(m.InfusionSession).where(m.InfusionSession.patient_id == pid)))
-    out.extend(_infusions(db, patient, sessions))
+    if want("Encounter"):
+        for consult in _current(db, m.Consultation, m.Consultation.patient_id == pid):
+            out.append(fm.consultation_encounter(consult))
+    if want("Condition"):
+        for diagnosis in _current(db, m.Diagnosis, m.Diagnosis.patient_id == pid):
+            out.append(fm.condition(diagnosis))
+    if want("Consent"):
+        for row in _current(db, m.Consent, m.Consent.patient_id == pid):
+            out.append(fm.consent(row))
+    if want("CarePlan"):
+        for plan in db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == pid)):
+            out.append(fm.care_plan(plan))
+    if want("Observation"):
+        for measurement in _current(db, m.BodyMeasurement, m.BodyMeasurement.patient_id == pid):
+            out.extend(fm.body_observations(measurement))
+        for vital in _current(db, m.VitalSign, m.VitalSign.patient_id == pid):
+            out.extend(fm.vital_sign_observations(vital))
+    if want("Observation", "QuestionnaireResponse"):
+        for response in _current(db, m.QuestionnaireResponse, m.QuestionnaireResponse.patient_id == pid):
+            out.append(fm.questionnaire_response(response))
+            out.extend(fm.score_observations(response))
+    if want(*_SESSION_TYPES):
+        sessions = list(db.scalars(select(m.InfusionSession).where(m.InfusionSession.patient_id == pid)))
+        out.extend(_infusions(db, patient, sessions))
     return out
 
 

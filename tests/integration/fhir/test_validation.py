@@ -6,13 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaflow.fhir import mapping as fm
+from ketaflow.fhir.capability import capability_statement
 from ketaflow.services.fhir_record import patient_resources
 from ketaflow.store import models as m
-from tests.factories import add_course_details, make_chart
+from tests.factories import T0, add_course_details, make_chart
 from tests.integration.fhir.validators import profile_issues, schema_errors
 
 EMITTED_TYPES = {
@@ -95,6 +98,17 @@ def _known_false_positive(issue: dict[str, Any], spec_example_issues: list[dict[
 def test_every_emitted_resource_passes_the_r4_schema_and_the_profiles(db: Session, tmp_path: Path) -> None:
     resources = every_resource(db)
     assert {r["resourceType"] for r in resources} == EMITTED_TYPES
+    for resource in resources:  # the fhir.resources R4B model of each type accepts it
+        fm.checked(resource)
+    bundles = [
+        fm.collection_bundle(resources, T0, "https://x.test/fhir"),
+        fm.searchset_bundle(
+            resources[:3], 3, {"self": "https://x.test/fhir/Observation"}, T0, "https://x.test/fhir"
+        ),
+    ]
+    for bundle in bundles:
+        fm.checked(bundle)
+        assert schema_errors(bundle) == []
 
     errors = [error for resource in resources for error in schema_errors(resource)]
     assert errors == []
@@ -116,6 +130,12 @@ def test_every_emitted_resource_passes_the_r4_schema_and_the_profiles(db: Sessio
     assert "http://hl7.org/fhir/us/core/StructureDefinition/us-core-blood-pressure" in checked
 
 
+def test_the_capability_statement_passes_the_schema() -> None:
+    statement = capability_statement("https://x.test/fhir", "0.0.0", T0)
+    assert statement["fhirVersion"] == "4.0.1"
+    assert schema_errors(statement) == []
+
+
 def test_the_validators_catch_a_broken_resource(db: Session, tmp_path: Path) -> None:
     """The checks are live: a blood pressure with a wrong status and no subject fails both."""
     chart = make_chart(db)
@@ -123,6 +143,8 @@ def test_the_validators_catch_a_broken_resource(db: Session, tmp_path: Path) -> 
     broken = {**bp, "status": "done"}
     del broken["subject"]
     assert any("status" in error for error in schema_errors(broken))
+    with pytest.raises(ValidationError):
+        fm.checked({**bp, "colour": "red"})
     [result] = profile_issues([broken], tmp_path)
     messages = " ".join(str(issue) for issue in result["issues"] if "us-core" in issue["profile"])
     assert "Observation.subject" in messages
