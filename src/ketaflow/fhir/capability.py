@@ -12,6 +12,8 @@ SEARCHABLE: dict[str, tuple[str, ...]] = {
     "Patient": ("_id", "identifier", "family", "birthdate"),
     "Encounter": ("patient", "subject", "date"),
     "Condition": ("patient", "subject", "code", "date"),
+    "AllergyIntolerance": ("patient",),
+    "MedicationStatement": ("patient", "subject"),
     "Observation": ("patient", "subject", "code", "date"),
     "MedicationRequest": ("patient", "subject", "code", "date"),
     "MedicationAdministration": ("patient", "subject", "code", "date"),

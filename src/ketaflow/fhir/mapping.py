@@ -8,13 +8,16 @@ thirds of the mapping's time, for a shape the tests already fix). The codes come
 from :mod:`ketaflow.fhir.codes`, the one table of them, with their sources.
 
 FHIR version: R4 (4.0.1), the version US Core 6.1.0 is built on. ``fhir.resources`` 8.x has no
-R4 package, so the models used to check the shape are its ``R4B`` ones; for every resource type
-emitted here (Patient, Practitioner, PractitionerRole, Organization, Location, RelatedPerson,
+R4 package, so the models used to check the shape are its ``R4B`` ones. For the types emitted
+here R4 and R4B have the same element paths, cardinalities, types and bindings: checked by
+diffing the core StructureDefinitions for Patient, Practitioner(Role), Organization, Location,
 Encounter, Condition, Consent, CarePlan, MedicationRequest, MedicationAdministration,
-Observation, QuestionnaireResponse, AdverseEvent, Provenance, AuditEvent, Bundle) R4 and R4B
-have the same element paths, cardinalities, types and bindings (checked by diffing the core
-StructureDefinitions; /work/shared/reference/interop.md), so an R4B-valid resource of these types
-is R4-valid in shape. The tests also validate every emitted type against the official R4 JSON
+Observation, QuestionnaireResponse, AdverseEvent, Provenance, AuditEvent, Bundle and
+CapabilityStatement (/work/shared/reference/interop.md); RelatedPerson, AllergyIntolerance and
+MedicationStatement, which that diff did not cover, and every type above, are compared by
+tests/integration/fhir/test_validation.py (each top-level element of the R4 StructureDefinition
+against the R4B model: same names, same repetition). So an R4B-valid resource of these types is
+R4-valid in shape; the tests also validate every emitted type against the official R4 JSON
 Schema and against the R4 vital-signs and US Core 6.1.0 profiles (tests/integration/fhir/).
 
 Resource ids are the records' own UUIDs; a record that becomes several resources (a set of
@@ -520,6 +523,51 @@ def care_plan(plan: Row) -> Resource:
                     }
                 }
             ],
+        }
+    )
+
+
+# ---- what the patient brings: allergies and their own medications ----------------------------------
+
+_ALLERGY_STATUS = {"active": "active", "resolved": "resolved", "stopped": "inactive"}
+_MEDICATION_STATUS = {"active": "active", "resolved": "completed", "stopped": "stopped"}
+
+
+def allergy(row: Row) -> Resource:
+    """An allergy as registered (the substance as written; no coded substance is kept)."""
+    status = str(row.status)
+    resource: Resource = {
+        "resourceType": "AllergyIntolerance",
+        "id": str(row.id),
+        "meta": _meta(US_CORE + "us-core-allergyintolerance"),
+        "code": {"text": row.substance},
+        "patient": ref("Patient", row.patient_id),
+        "recordedDate": instant(row.recorded_at),
+        "reaction": [{"manifestation": [{"text": row.reaction}]}] if row.reaction else [],
+    }
+    verification = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+    if status == "entered_in_error":
+        resource["verificationStatus"] = {"coding": [{"system": verification, "code": "entered-in-error"}]}
+    else:
+        clinical = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+        resource["clinicalStatus"] = {"coding": [{"system": clinical, "code": _ALLERGY_STATUS[status]}]}
+        resource["verificationStatus"] = {"coding": [{"system": verification, "code": "unconfirmed"}]}
+    return _strip(resource)
+
+
+def medication_statement(row: Row) -> Resource:
+    """A medication the patient takes, as they wrote it (with ketaflow's normalised name)."""
+    status = str(row.status)
+    text = row.as_written + (f" ({row.normalized_name})" if row.normalized_name else "")
+    return _strip(
+        {
+            "resourceType": "MedicationStatement",
+            "id": str(row.id),
+            "status": "entered-in-error" if status == "entered_in_error" else _MEDICATION_STATUS[status],
+            "medicationCodeableConcept": {"text": text},
+            "subject": ref("Patient", row.patient_id),
+            "dateAsserted": instant(row.recorded_at),
+            "informationSource": ref("Patient", row.patient_id),
         }
     )
 

@@ -40,6 +40,8 @@ _RECORDS: dict[str, tuple[tuple[Any, str], ...]] = {
     "Patient": ((m.Patient, "self"),),
     "Encounter": ((m.InfusionSession, "patient_id"), (m.Consultation, "patient_id")),
     "Condition": ((m.Diagnosis, "patient_id"),),
+    "AllergyIntolerance": ((m.Allergy, "patient_id"),),
+    "MedicationStatement": ((m.Medication, "patient_id"),),
     "Consent": ((m.Consent, "patient_id"),),
     "CarePlan": ((m.TreatmentPlan, "patient_id"),),
     "MedicationRequest": ((m.DoseOrder, "session_id"),),

@@ -61,6 +61,12 @@ def clinical_resources(
     if want("Condition"):
         for diagnosis in _current(db, m.Diagnosis, m.Diagnosis.patient_id == pid):
             out.append(fm.condition(diagnosis))
+    if want("AllergyIntolerance"):
+        for allergy in _current(db, m.Allergy, m.Allergy.patient_id == pid):
+            out.append(fm.allergy(allergy))
+    if want("MedicationStatement"):
+        for medication in _current(db, m.Medication, m.Medication.patient_id == pid):
+            out.append(fm.medication_statement(medication))
     if want("Consent"):
         for row in _current(db, m.Consent, m.Consent.patient_id == pid):
             out.append(fm.consent(row))

