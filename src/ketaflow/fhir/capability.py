@@ -34,7 +34,8 @@ def capability_statement(base_url: str, software_version: str, published: dateti
         entry: dict[str, Any] = {
             "type": name,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": [{"name": p, "type": _TYPES[p]} for p in params],
+            "searchParam": [{"name": p, "type": _TYPES[p]} for p in params]
+            + [{"name": "_lastUpdated", "type": "date"}],
         }
         if name == "Patient":
             entry["operation"] = [

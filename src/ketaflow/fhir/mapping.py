@@ -122,6 +122,18 @@ def _strip(resource: Resource) -> Resource:
     return cleaned
 
 
+def stamped(resource: Resource, when: datetime | None) -> Resource:
+    """The resource with meta.lastUpdated: when its record (or the last of its records) was charted."""
+    if when is not None:
+        resource.setdefault("meta", {})["lastUpdated"] = instant(when)
+    return resource
+
+
+def last_updated(resource: Resource) -> str | None:
+    found: str | None = resource.get("meta", {}).get("lastUpdated")
+    return found
+
+
 # ---- organization, places, people ---------------------------------------------------------------
 
 

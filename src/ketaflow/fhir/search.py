@@ -11,6 +11,7 @@ of the two common parameters live in one place:
   the whole day; ``gt`` matches when the resource's range reaches past the parameter's, ``lt``
   when it starts before it; ``ge``/``le`` are ``gt``/``lt`` or ``eq``). Repeated, every one must
   match.
+- ``_lastUpdated``: the same rules on meta.lastUpdated (when the record was charted).
 """
 
 from __future__ import annotations
@@ -121,8 +122,17 @@ def matches_date(resource: Resource, param: str) -> bool:
     path = DATE_PATH.get(resource["resourceType"])
     if path is None:
         raise InvalidInput(f"{resource['resourceType']} cannot be searched by date.", field="date")
+    return _compare(resource.get(path), param)
+
+
+def matches_last_updated(resource: Resource, param: str) -> bool:
+    """`_lastUpdated`: the date rules, on meta.lastUpdated (when the record was charted)."""
+    return _compare(resource.get("meta", {}).get("lastUpdated"), param)
+
+
+def _compare(value: Any, param: str) -> bool:
     prefix, (low, high) = parse_date(param)
-    found = _resource_range(resource.get(path))
+    found = _resource_range(value)
     if found is None:
         return False
     start, end = found
@@ -138,13 +148,19 @@ def matches_date(resource: Resource, param: str) -> bool:
 
 
 def narrowed(
-    resources: Sequence[Resource], *, codes: Sequence[str] = (), dates: Sequence[str] = ()
+    resources: Sequence[Resource],
+    *,
+    codes: Sequence[str] = (),
+    dates: Sequence[str] = (),
+    last_updated: Sequence[str] = (),
 ) -> list[Resource]:
-    """The resources matching every `code` and every `date` parameter given."""
-    for param in dates:
+    """The resources matching every `code`, `date` and `_lastUpdated` parameter given."""
+    for param in (*dates, *last_updated):
         parse_date(param)  # a malformed date is refused even when nothing would be compared
     return [
         r
         for r in resources
-        if all(matches_code(r, token) for token in codes) and all(matches_date(r, d) for d in dates)
+        if all(matches_code(r, token) for token in codes)
+        and all(matches_date(r, d) for d in dates)
+        and all(matches_last_updated(r, u) for u in last_updated)
     ]

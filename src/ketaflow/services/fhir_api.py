@@ -97,7 +97,7 @@ def _action(resource_type: str) -> Action:
 
 def _record(db: Session, patient: m.Patient, resource_type: str) -> list[Resource]:
     if resource_type == "Patient":
-        return [fm.patient(patient)]
+        return [fm.stamped(fm.patient(patient), patient.created_at)]
     return [r for r in clinical_resources(db, patient, {resource_type}) if r["resourceType"] == resource_type]
 
 
@@ -127,6 +127,7 @@ class SearchParams:
     patient: str | None = None
     codes: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
+    last_updated: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
     identifier: str | None = None
     family: str | None = None
@@ -149,7 +150,7 @@ def search(db: Session, who: CurrentUser, resource_type: str, params: SearchPara
     one patient (name them with `patient` or `subject`). Audited."""
     supported(resource_type)
     if params.unknown:
-        allowed_names = ", ".join(SEARCHABLE[resource_type] + ("_count", "_offset"))
+        allowed_names = ", ".join(SEARCHABLE[resource_type] + ("_lastUpdated", "_count", "_offset"))
         raise InvalidInput(
             f"{resource_type} cannot be searched by {', '.join(params.unknown)}; use {allowed_names}.",
             field=params.unknown[0],
@@ -165,7 +166,12 @@ def search(db: Session, who: CurrentUser, resource_type: str, params: SearchPara
     if patient is None:
         raise NotFound("There is no such patient.")
     require(who, _action(resource_type), patient.clinic_id)
-    found = narrowed(_record(db, patient, resource_type), codes=params.codes, dates=params.dates)
+    found = narrowed(
+        _record(db, patient, resource_type),
+        codes=params.codes,
+        dates=params.dates,
+        last_updated=params.last_updated,
+    )
     record_read(
         db,
         who.actor(),
@@ -196,4 +202,5 @@ def _search_patients(db: Session, who: CurrentUser, params: SearchParams) -> lis
         query = query.where(m.Patient.date_of_birth == born)
     patients = list(db.scalars(query.order_by(m.Patient.family_name, m.Patient.given_name, m.Patient.id)))
     record_read(db, who.actor(), "fhir.search", "Patient", None, details={"found": len(patients)})
-    return [fm.patient(p) for p in patients]
+    found = [fm.stamped(fm.patient(p), p.created_at) for p in patients]
+    return narrowed(found, last_updated=params.last_updated)

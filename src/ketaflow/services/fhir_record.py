@@ -57,31 +57,31 @@ def clinical_resources(
     out: list[Resource] = []
     if want("Encounter"):
         for consult in _current(db, m.Consultation, m.Consultation.patient_id == pid):
-            out.append(fm.consultation_encounter(consult))
+            out.append(fm.stamped(fm.consultation_encounter(consult), consult.recorded_at))
     if want("Condition"):
         for diagnosis in _current(db, m.Diagnosis, m.Diagnosis.patient_id == pid):
-            out.append(fm.condition(diagnosis))
+            out.append(fm.stamped(fm.condition(diagnosis), diagnosis.recorded_at))
     if want("AllergyIntolerance"):
         for allergy in _current(db, m.Allergy, m.Allergy.patient_id == pid):
-            out.append(fm.allergy(allergy))
+            out.append(fm.stamped(fm.allergy(allergy), allergy.recorded_at))
     if want("MedicationStatement"):
         for medication in _current(db, m.Medication, m.Medication.patient_id == pid):
-            out.append(fm.medication_statement(medication))
+            out.append(fm.stamped(fm.medication_statement(medication), medication.recorded_at))
     if want("Consent"):
         for row in _current(db, m.Consent, m.Consent.patient_id == pid):
-            out.append(fm.consent(row))
+            out.append(fm.stamped(fm.consent(row), row.recorded_at))
     if want("CarePlan"):
         for plan in db.scalars(select(m.TreatmentPlan).where(m.TreatmentPlan.patient_id == pid)):
-            out.append(fm.care_plan(plan))
+            out.append(fm.stamped(fm.care_plan(plan), plan.updated_at))
     if want("Observation"):
         for measurement in _current(db, m.BodyMeasurement, m.BodyMeasurement.patient_id == pid):
-            out.extend(fm.body_observations(measurement))
+            out.extend(fm.stamped(r, measurement.recorded_at) for r in fm.body_observations(measurement))
         for vital in _current(db, m.VitalSign, m.VitalSign.patient_id == pid):
-            out.extend(fm.vital_sign_observations(vital))
+            out.extend(fm.stamped(r, vital.recorded_at) for r in fm.vital_sign_observations(vital))
     if want("Observation", "QuestionnaireResponse"):
         for response in _current(db, m.QuestionnaireResponse, m.QuestionnaireResponse.patient_id == pid):
-            out.append(fm.questionnaire_response(response))
-            out.extend(fm.score_observations(response))
+            out.append(fm.stamped(fm.questionnaire_response(response), response.recorded_at))
+            out.extend(fm.stamped(r, response.recorded_at) for r in fm.score_observations(response))
     if want(*_SESSION_TYPES):
         sessions = list(db.scalars(select(m.InfusionSession).where(m.InfusionSession.patient_id == pid)))
         out.extend(_infusions(db, patient, sessions))
@@ -114,47 +114,58 @@ def _infusions(db: Session, patient: m.Patient, sessions: list[m.InfusionSession
         pump = sorted(events.get(session.id, []), key=lambda e: e.occurred_at)
         discharge = max(discharges.get(session.id, []), key=lambda d: d.discharged_at, default=None)
         appointment = appointments.get(session.appointment_id)
-        out.append(
-            fm.infusion_encounter(
-                session,
-                started_at=pump[0].occurred_at if pump else None,
-                discharge=discharge,
-                appointment_status=str(appointment.status) if appointment else None,
-            )
+        charted = [
+            r.recorded_at for r in (*pump, *orders.get(session.id, []), *discharges.get(session.id, []))
+        ]
+        encounter = fm.infusion_encounter(
+            session,
+            started_at=pump[0].occurred_at if pump else None,
+            discharge=discharge,
+            appointment_status=str(appointment.status) if appointment else None,
         )
+        out.append(fm.stamped(encounter, max(charted, default=session.opened_at)))
         if discharge is not None and discharge.escort_name:
-            out.append(
-                fm.escort(
-                    session,
-                    patient.id,
-                    discharge.escort_name,
-                    discharge.escort_phone,
-                    discharge.escort_relationship,
-                )
+            driver = fm.escort(
+                session,
+                patient.id,
+                discharge.escort_name,
+                discharge.escort_phone,
+                discharge.escort_relationship,
             )
+            out.append(fm.stamped(driver, discharge.recorded_at))
         order = max(orders.get(session.id, []), key=lambda o: o.ordered_at, default=None)
         for each in orders.get(session.id, []):
-            out.append(fm.medication_request(each, patient.id, done=any(str(e.kind) == "stop" for e in pump)))
+            request = fm.medication_request(each, patient.id, done=any(str(e.kind) == "stop" for e in pump))
+            out.append(fm.stamped(request, max([each.recorded_at, *(e.recorded_at for e in pump)])))
         if pump:
-            out.append(fm.medication_administration(session, pump, order, patient.id))
-            out.extend(fm.pump_event_provenance(e) for e in pump)
+            given = fm.medication_administration(session, pump, order, patient.id)
+            out.append(fm.stamped(given, max(e.recorded_at for e in pump)))
+            out.extend(fm.stamped(fm.pump_event_provenance(e), e.recorded_at) for e in pump)
         for effect in effects.get(session.id, []):
             if effect.is_adverse_event and pump:
-                out.append(fm.adverse_event(effect, patient.id))
+                out.append(fm.stamped(fm.adverse_event(effect, patient.id), effect.recorded_at))
     return out
 
 
-def referenced_resources(db: Session, resources: list[Resource]) -> list[Resource]:
-    """The staff, clinics, network and chairs the resources refer to (each once)."""
+SHARED_TYPES = ("Practitioner", "Organization", "Location")
+
+
+def shared_references(resources: Iterable[Resource]) -> set[str]:
+    """The references to staff, clinics, the network and chairs (resources no one patient owns)."""
+    return {t for r in resources for t in fm.references(r) if t.partition("/")[0] in SHARED_TYPES}
+
+
+def referenced_resources(
+    db: Session, resources: list[Resource], targets: Iterable[str] = ()
+) -> list[Resource]:
+    """The staff, clinics, network and chairs the resources (and `targets`, "Type/id") refer to, each once."""
     wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
-    for resource in resources:
-        for target in fm.references(resource):
-            kind, _, ident = target.partition("/")
-            if kind in ("Practitioner", "Organization", "Location"):
-                wanted[kind].add(uuid.UUID(ident))
+    for target in shared_references(resources) | set(targets):
+        kind, _, ident = target.partition("/")
+        wanted[kind].add(uuid.UUID(ident))
     out: list[Resource] = []
     users = list(db.scalars(select(m.StaffUser).where(m.StaffUser.id.in_(wanted["Practitioner"]))))
-    out.extend(fm.practitioner(u) for u in users)
+    out.extend(fm.stamped(fm.practitioner(u), u.created_at) for u in users)
     place_ids = wanted["Organization"] | wanted["Location"]
     clinics = list(db.scalars(select(m.Clinic).where(m.Clinic.id.in_(place_ids))))
     chairs = list(db.scalars(select(m.Chair).where(m.Chair.id.in_(place_ids))))
@@ -163,12 +174,12 @@ def referenced_resources(db: Session, resources: list[Resource]) -> list[Resourc
     clinics += list(db.scalars(select(m.Clinic).where(m.Clinic.id.in_(extra))))
     org_ids = {c.organization_id for c in clinics} | (wanted["Organization"] - {c.id for c in clinics})
     for org in db.scalars(select(m.Organization).where(m.Organization.id.in_(org_ids))):
-        out.append(fm.organization(org))
+        out.append(fm.stamped(fm.organization(org), org.created_at))
     names = {}
     for clinic in clinics:
         names[clinic.id] = clinic.name
-        out.append(fm.clinic_organization(clinic))
-        out.append(fm.clinic_location(clinic))
+        out.append(fm.stamped(fm.clinic_organization(clinic), clinic.created_at))
+        out.append(fm.stamped(fm.clinic_location(clinic), clinic.created_at))
     out.extend(fm.chair_location(chair, names[chair.clinic_id]) for chair in chairs)
     return out
 
@@ -178,7 +189,7 @@ def patient_resources(db: Session, patient_id: uuid.UUID) -> list[Resource]:
     patient = db.get(m.Patient, patient_id)
     if patient is None:
         raise NotFound("There is no such patient.")
-    resources = [fm.patient(patient), *clinical_resources(db, patient)]
+    resources = [fm.stamped(fm.patient(patient), patient.created_at), *clinical_resources(db, patient)]
     return resources + referenced_resources(db, resources)
 
 

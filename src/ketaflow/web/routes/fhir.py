@@ -85,7 +85,7 @@ async def everything(patient_id: str, request: Request, db: Db, who: Who, now: N
 
 def _params(resource_type: str, request: Request) -> tuple[fhir_api.SearchParams, int, int]:
     query = request.query_params
-    known = set(SEARCHABLE.get(resource_type, ())) | {"_count", "_offset"}
+    known = set(SEARCHABLE.get(resource_type, ())) | {"_count", "_offset", "_lastUpdated"}
     unknown = tuple(sorted({name for name in query if name not in known}))
 
     def number(name: str, default: int, low: int, high: int) -> int:
@@ -103,6 +103,7 @@ def _params(resource_type: str, request: Request) -> tuple[fhir_api.SearchParams
         patient=patient,
         codes=tuple(query.getlist("code")),
         dates=tuple(query.getlist("date")),
+        last_updated=tuple(query.getlist("_lastUpdated")),
         ids=tuple(i for v in query.getlist("_id") for i in v.split(",")),
         identifier=query.get("identifier"),
         family=query.get("family"),
