@@ -34,7 +34,18 @@ app = typer.Typer(
 
 def _register() -> None:
     # Topic modules each add their commands; imported here so `ketaflow --help` lists them all.
-    from ketaflow.cli import backup, clinic, clinical, controlled, integrity, outcomes, pk, sign_in, system
+    from ketaflow.cli import (
+        backup,
+        clinic,
+        clinical,
+        controlled,
+        fhir,
+        integrity,
+        outcomes,
+        pk,
+        sign_in,
+        system,
+    )
 
     system.register(app)
     clinical.register(app)
@@ -45,6 +56,7 @@ def _register() -> None:
     controlled.register(app)
     backup.register(app)
     integrity.register(app)
+    fhir.register(app)
 
 
 _register()
