@@ -110,16 +110,41 @@ def checked(resource: Resource) -> Resource:
 
 def _strip(resource: Resource) -> Resource:
     """Drop empty values (FHIR allows no nulls, empty strings or empty lists)."""
+    return _clean_dict(resource)
 
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: v for k, v in ((k, clean(v)) for k, v in value.items()) if v not in (None, "", [], {})}
-        if isinstance(value, list):
-            return [v for v in (clean(v) for v in value) if v not in (None, "", [], {})]
-        return value
 
-    cleaned: Resource = clean(resource)
-    return cleaned
+def _clean_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            item = _clean_dict(item)
+            if not item:
+                continue
+        elif isinstance(item, list):
+            item = _clean_list(item)
+            if not item:
+                continue
+        elif item is None or item == "":
+            continue
+        out[key] = item
+    return out
+
+
+def _clean_list(value: list[Any]) -> list[Any]:
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            item = _clean_dict(item)
+            if not item:
+                continue
+        elif isinstance(item, list):
+            item = _clean_list(item)
+            if not item:
+                continue
+        elif item is None or item == "":
+            continue
+        out.append(item)
+    return out
 
 
 def stamped(resource: Resource, when: datetime | None) -> Resource:

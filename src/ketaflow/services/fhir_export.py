@@ -14,6 +14,7 @@ kept ones refer to are always written). `types` keeps those resource types only.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Collection
@@ -95,6 +96,10 @@ def parse_since(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# A reference to a resource no one patient owns, in a resource's compact JSON (mapping.ref's shape).
+_SHARED_REFERENCE = re.compile(r'"reference":"((?:Practitioner|Organization|Location)/[0-9a-f-]{36})"')
+
+
 def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -107,15 +112,18 @@ class _Writers:
         self.files: dict[str, IO[str]] = {}
         self.counts: dict[str, int] = {}
 
-    def write(self, resource: Resource) -> None:
+    def write(self, resource: Resource) -> str:
+        """Write the resource as one line; returns the line."""
         kind = resource["resourceType"]
         handle = self.files.get(kind)
         if handle is None:
             handle = self.files[kind] = (self.out / f"{kind}.ndjson.part").open("w", encoding="utf-8")
             self.counts[kind] = 0
-        handle.write(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
+        line = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+        handle.write(line)
         handle.write("\n")
         self.counts[kind] += 1
+        return line
 
     def close(self, keep: bool) -> None:
         for kind, handle in self.files.items():
@@ -127,9 +135,7 @@ class _Writers:
                 part.unlink(missing_ok=True)
 
 
-def _scope(db: Session, clinic_code: str | None) -> list[uuid.UUID] | None:
-    if clinic_code is None:
-        return None
+def _scope(db: Session, clinic_code: str) -> list[uuid.UUID]:
     clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == clinic_code))
     if clinic is None:
         codes = ", ".join(db.scalars(select(m.Clinic.code).order_by(m.Clinic.code)))
@@ -142,11 +148,14 @@ def export_ndjson(
     out: Path,
     *,
     clinic_code: str | None = None,
+    clinic_ids: Collection[uuid.UUID] | None = None,
     since: datetime | None = None,
     types: Collection[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
-    """Write the export into `out` (created if needed); `progress(done, total)` after each patient."""
+    """Write the export into `out` (created if needed): the patients of the clinic `clinic_code`, or
+    of `clinic_ids`, or of the whole network. `progress(done, total)` is called after each patient;
+    an exception it raises (a cancelled job) stops the export and leaves no file."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     wanted = set(types) if types is not None else set(EXPORT_TYPES)
@@ -156,7 +165,8 @@ def export_ndjson(
     kept = False
     try:
         with Session(engine) as db:
-            clinic_ids = _scope(db, clinic_code)
+            if clinic_code is not None:
+                clinic_ids = _scope(db, clinic_code)
             query = select(m.Patient.id).order_by(m.Patient.id)
             if clinic_ids is not None:
                 query = query.where(m.Patient.clinic_id.in_(clinic_ids))
@@ -173,8 +183,7 @@ def export_ndjson(
                     updated = fm.last_updated(resource)
                     if stamp is not None and updated is not None and _moment(updated) < stamp:
                         continue
-                    writers.write(resource)
-                    shared |= shared_references([resource])
+                    shared.update(_SHARED_REFERENCE.findall(writers.write(resource)))
                 result.patients += 1
                 db.expunge_all()  # one patient's rows in memory at a time
                 if progress is not None:

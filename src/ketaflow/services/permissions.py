@@ -39,6 +39,7 @@ class Action(StrEnum):
     VIEW_CONTROLLED = "see the controlled-substance stock and ledger"
     HANDLE_CONTROLLED = "draw up, waste and count controlled substances"
     MANAGE_CONTROLLED = "receive, destroy and adjust controlled-substance stock"
+    BULK_EXPORT = "export the records of all the clinic's patients in bulk (FHIR $export)"
 
 
 _ALL = set(Role)
@@ -97,6 +98,10 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.VIEW_CONTROLLED: {Role.DIRECTOR, Role.NURSE, Role.PSYCHIATRIST},
     Action.HANDLE_CONTROLLED: {Role.NURSE},
     Action.MANAGE_CONTROLLED: {Role.DIRECTOR},
+    # FHIR bulk export (services/fhir_bulk.py, issue 15): whole records of every patient, for
+    # registries, payers and research: the network's administrator and the clinic's director.
+    # Clinic policy, not from a published source.
+    Action.BULK_EXPORT: {Role.ADMIN, Role.DIRECTOR},
 }
 
 

@@ -1,7 +1,8 @@
 """The FastAPI application: server-rendered pages and a JSON API under /api/."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import ketaflow
 from ketaflow.errors import Forbidden, Hidden, KetaflowError, StorageFull
 from ketaflow.security import dummy_hash
+from ketaflow.services import fhir_bulk
 from ketaflow.settings import get_settings
 from ketaflow.store.engine import is_storage_full, make_sessionmaker
 from ketaflow.store.migrate import current_revision
@@ -60,9 +62,17 @@ def create_app(
     """The app on `engine`; `trusted_proxies` (default: KETAFLOW_TRUSTED_PROXIES) are the reverse
     proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; request bodies up to
     `max_body_bytes` (default: the setting)."""
+
     # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: off; api_docs serves Swagger
     # UI from the package instead.
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # FHIR bulk exports left waiting or running by the last server start again (fhir_bulk.py).
+        await run_in_threadpool(fhir_bulk.resume_jobs, engine, app.state.data_dir)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ketaflow",
         version=ketaflow.__version__,
         openapi_url="/api/openapi.json",
@@ -71,6 +81,8 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.sessions = make_sessionmaker(engine)
+    app.state.engine = engine
+    app.state.data_dir = get_settings().data_dir  # FHIR bulk export files go under it
     mount_api_docs(app)  # before /static, which would otherwise answer for /static/swagger-ui/
     app.mount("/static", StaticFiles(packages=[("ketaflow.web", "static")]), name="static")
     for module in (

@@ -3,6 +3,7 @@
 from ketaflow.store.models.base import Base, ClinicalFact, utcnow
 from ketaflow.store.models.care import Appointment, Consent, Consultation, MonitoringCheck, TreatmentPlan
 from ketaflow.store.models.controlled import DrugLot, DrugProduct, DrugVial, LedgerEntry, StorageLocation
+from ketaflow.store.models.fhir import FhirExportJob
 from ketaflow.store.models.infusion import (
     AdministrationEvent,
     AssistanceRequest,
@@ -66,6 +67,7 @@ __all__ = [
     "DrugLot",
     "DrugProduct",
     "DrugVial",
+    "FhirExportJob",
     "InfusionSession",
     "Intervention",
     "LedgerEntry",

@@ -12,14 +12,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 import ketaflow
-from ketaflow.errors import InvalidInput
+from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.fhir.capability import SEARCHABLE, capability_statement
 from ketaflow.fhir.mapping import searchset_bundle
-from ketaflow.services import fhir_api
+from ketaflow.services import fhir_api, fhir_bulk
+from ketaflow.services.auth import CurrentUser
 from ketaflow.services.fhir_record import patient_record
 from ketaflow.web.deps import Db, Now, Who
 
@@ -68,6 +70,93 @@ def base_url(request: Request) -> str:
 def metadata(request: Request, now: Now) -> FhirResponse:
     """The CapabilityStatement (public: it holds no patient data)."""
     return FhirResponse(capability_statement(base_url(request), ketaflow.__version__, now))
+
+
+# ---- Bulk Data $export (services/fhir_bulk.py) -------------------------------------------------
+
+
+def _kick_off(
+    request: Request, db: Session, who: CurrentUser, level: str, group: str | None = None
+) -> Response:
+    if "respond-async" not in request.headers.get("prefer", ""):
+        return outcome("A bulk export runs in the background: send the header Prefer: respond-async.", 400)
+    query = request.query_params
+    known = {"_type", "_since", "_outputFormat"}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        return outcome(
+            f"$export does not take {', '.join(unknown)}; it takes _type, _since and _outputFormat.", 400
+        )
+    job = fhir_bulk.kick_off(
+        db,
+        who,
+        fhir_bulk.Request(
+            level=level,
+            group=group,
+            types=query.get("_type"),
+            since=query.get("_since"),
+            output_format=query.get("_outputFormat"),
+            request_url=str(request.url),
+        ),
+    )
+    fhir_bulk.start(request.app.state.engine, job.id, request.app.state.data_dir)
+    return Response(
+        status_code=202, headers={"Content-Location": f"{base_url(request)}/$export-status/{job.id}"}
+    )
+
+
+@router.get("/$export")
+def export_all(request: Request, db: Db, who: Who) -> Response:
+    """Bulk export of every patient of the clinics where you may export (202 + Content-Location)."""
+    return _kick_off(request, db, who, "system")
+
+
+@router.get("/Patient/$export")
+def export_patients(request: Request, db: Db, who: Who) -> Response:
+    """Bulk export of the patients (and their records) of the clinics where you may export."""
+    return _kick_off(request, db, who, "patient")
+
+
+@router.get("/Group/{group}/$export")
+def export_group(group: str, request: Request, db: Db, who: Who) -> Response:
+    """Bulk export of one clinic's patients (a group is a clinic, named by its code)."""
+    return _kick_off(request, db, who, "group", group)
+
+
+def _job_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound("There is no such export.") from None
+
+
+@router.get("/$export-status/{job_id}")
+def export_status(job_id: str, request: Request, db: Db, who: Who) -> Response:
+    """202 with X-Progress while the export runs; the manifest when it is done."""
+    job = fhir_bulk.status(db, who, _job_id(job_id))
+    if job.status in fhir_bulk.WAITING:
+        return Response(
+            status_code=202, headers={"X-Progress": fhir_bulk.progress_text(job), "Retry-After": "5"}
+        )
+    if job.status == "failed":
+        return outcome(job.error or "The export failed.", 500)
+    if job.status == "cancelled":
+        return outcome("This export was cancelled.", 404)
+    return JSONResponse(fhir_bulk.manifest(job, base_url(request)))
+
+
+@router.delete("/$export-status/{job_id}")
+def export_cancel(job_id: str, request: Request, db: Db, who: Who) -> Response:
+    """Cancel an export (its files are removed)."""
+    fhir_bulk.cancel(db, who, _job_id(job_id), request.app.state.data_dir)
+    return Response(status_code=202)
+
+
+@router.get("/$export-file/{job_id}/{name}")
+def export_file(job_id: str, name: str, request: Request, db: Db, who: Who) -> Response:
+    """One NDJSON file of a completed export."""
+    path = fhir_bulk.file_path(db, who, _job_id(job_id), name, request.app.state.data_dir)
+    return FileResponse(path, media_type="application/fhir+ndjson", filename=name)
 
 
 @router.get("/Patient/{patient_id}/$everything", response_class=FhirResponse)
