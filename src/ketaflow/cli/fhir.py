@@ -70,3 +70,64 @@ def export(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(fhir_app, name="fhir")
+
+
+client_app = typer.Typer(
+    help="SMART Backend Services clients (registries, payers) and their keys.", no_args_is_help=True
+)
+fhir_app.add_typer(client_app, name="client")
+
+
+@client_app.command("add")
+def add_client(
+    client_id: Annotated[str, typer.Option("--client-id", help="The client's id (its JWT's iss and sub).")],
+    name: Annotated[str, typer.Option("--name", help="Who the client is (e.g. 'State ketamine registry').")],
+    jwks: Annotated[
+        Path, typer.Option("--jwks", help="A JSON file holding the client's public keys (a JWKS).")
+    ],
+    clinic: Annotated[
+        list[str] | None,
+        typer.Option("--clinic", help="A clinic whose records it may export (repeat; default: all)."),
+    ] = None,
+    scopes: Annotated[str, typer.Option("--scopes", help="Scopes it may ask for.")] = "system/*.rs",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register a system client that may get tokens (RS384/ES384 JWT assertions) for bulk export."""
+    import json
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ketaflow.services.smart_auth import register_client
+    from ketaflow.store import models as m
+    from ketaflow.store.migrate import check_schema
+
+    try:
+        keys = json.loads(jwks.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"Cannot read the JWKS file {jwks}: {exc}.")
+    try:
+        engine = _engine(database_url)
+        check_schema(engine)
+        with Session(engine) as db:
+            clinics = list(db.scalars(select(m.Clinic)))
+            chosen = [c for c in clinics if not clinic or c.code in clinic]
+            codes = sorted(c.code for c in chosen)
+            missing = sorted(set(clinic or []) - {c.code for c in clinics})
+            if missing:
+                fail(f"No clinic with code {', '.join(missing)}.")
+            register_client(
+                db,
+                client_id=client_id,
+                name=name,
+                jwks=keys,
+                scopes=scopes,
+                clinic_ids=[c.id for c in chosen],
+            )
+            db.commit()
+    except KetaflowError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"Registered {client_id} ({name}) for {', '.join(codes)}; "
+        "its token endpoint is <server>/fhir/auth/token."
+    )

@@ -8,7 +8,9 @@ started again from the beginning: the work survives a restart. DELETE cancels: t
 the next patient and the files are removed.
 
 Who may: bulk export takes whole records of many patients, so it is for the network's
-administrators and the clinics' directors (`Action.BULK_EXPORT`); the system-level and
+administrators and the clinics' directors (`Action.BULK_EXPORT`), and for SMART Backend Services
+clients (services/smart_auth.py) with a `system/*.rs` (or `.read`) token, for the clinics they
+are registered for; the system-level and
 Patient-level exports cover the clinics where the requester holds that right, the Group export
 (a group is a clinic: `Group/{clinic code}`) that clinic only. Each kick-off, status read and file
 download is audited; only the requester (or another holder of the right at every clinic of the
@@ -34,6 +36,7 @@ from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.fhir_export import EXPORT_TYPES, export_ndjson, parse_since, parse_types
 from ketaflow.services.permissions import Action, allowed, require
+from ketaflow.services.smart_auth import SystemCaller
 from ketaflow.store import models as m
 from ketaflow.store.models import utcnow
 
@@ -60,7 +63,18 @@ def job_folder(data_dir: Path, job_id: uuid.UUID) -> Path:
     return data_dir / "fhir-export" / str(job_id)
 
 
-def kick_off(db: Session, who: CurrentUser, request: Request) -> m.FhirExportJob:
+Requester = CurrentUser | SystemCaller
+READ_SCOPES = {"system/*.rs", "system/*.read"}
+
+
+def _export_clinics(who: Requester) -> set[uuid.UUID]:
+    """The clinics whose records `who` may export in bulk."""
+    if isinstance(who, SystemCaller):
+        return set(who.clinic_ids) if who.scopes & READ_SCOPES else set()
+    return {uuid.UUID(c) for c in who.roles if allowed(who, Action.BULK_EXPORT, uuid.UUID(c))}
+
+
+def kick_off(db: Session, who: Requester, request: Request) -> m.FhirExportJob:
     """Check the request and the requester's right, store the job (audited); the caller starts it."""
     if request.output_format and request.output_format not in OUTPUT_FORMATS:
         raise InvalidInput(
@@ -73,19 +87,26 @@ def kick_off(db: Session, who: CurrentUser, request: Request) -> m.FhirExportJob
         clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == request.group))
         if clinic is None:
             raise NotFound(f"There is no Group {request.group}: a group is a clinic, named by its code.")
-        require(who, Action.BULK_EXPORT, clinic.id)
+        if isinstance(who, SystemCaller):
+            if clinic.id not in _export_clinics(who):
+                raise Forbidden(
+                    "This client is not registered for that clinic's records.", clinic_id=clinic.id
+                )
+        else:
+            require(who, Action.BULK_EXPORT, clinic.id)
         clinic_ids = [clinic.id]
     else:
-        clinic_ids = [uuid.UUID(c) for c in who.roles if allowed(who, Action.BULK_EXPORT, uuid.UUID(c))]
+        clinic_ids = sorted(_export_clinics(who))
         if not clinic_ids:
-            raise Forbidden(f"Your roles do not allow you to {Action.BULK_EXPORT.value}.")
+            raise Forbidden(f"You may not {Action.BULK_EXPORT.value} at any clinic.")
     job = m.FhirExportJob(
         level=request.level,
         clinic_ids=sorted(str(c) for c in clinic_ids),
         types=sorted(types) if types is not None else None,
         since=since,
         request_url=request.request_url,
-        requested_by_id=who.user.id,
+        requested_by_id=None if isinstance(who, SystemCaller) else who.user.id,
+        requested_by_client=who.client_id if isinstance(who, SystemCaller) else None,
     )
     db.add(job)
     db.flush()
@@ -106,24 +127,28 @@ def kick_off(db: Session, who: CurrentUser, request: Request) -> m.FhirExportJob
     return job
 
 
-def _mine(db: Session, who: CurrentUser, job_id: uuid.UUID) -> m.FhirExportJob:
+def _mine(db: Session, who: Requester, job_id: uuid.UUID) -> m.FhirExportJob:
+    """The job, if `who` asked for it (or, staff, may export every clinic it covers)."""
     job = db.get(m.FhirExportJob, job_id)
-    if job is None:
-        raise NotFound("There is no such export; it may have been cancelled.")
-    if job.requested_by_id != who.user.id and not all(
-        allowed(who, Action.BULK_EXPORT, uuid.UUID(c)) for c in job.clinic_ids
-    ):
+    if isinstance(who, SystemCaller):
+        visible = job is not None and job.requested_by_client == who.client_id
+    else:
+        visible = job is not None and (
+            job.requested_by_id == who.user.id
+            or {uuid.UUID(c) for c in job.clinic_ids} <= _export_clinics(who)
+        )
+    if job is None or not visible:
         raise NotFound("There is no such export; it may have been cancelled.")
     return job
 
 
-def status(db: Session, who: CurrentUser, job_id: uuid.UUID) -> m.FhirExportJob:
+def status(db: Session, who: Requester, job_id: uuid.UUID) -> m.FhirExportJob:
     job = _mine(db, who, job_id)
     record_read(db, who.actor(), "fhir.bulk_status", "fhir_export_job", job.id)
     return job
 
 
-def file_path(db: Session, who: CurrentUser, job_id: uuid.UUID, name: str, data_dir: Path) -> Path:
+def file_path(db: Session, who: Requester, job_id: uuid.UUID, name: str, data_dir: Path) -> Path:
     """The NDJSON file of a completed job (audited), or NotFound."""
     job = _mine(db, who, job_id)
     kinds = {entry["type"] for entry in job.output or []}
@@ -134,7 +159,7 @@ def file_path(db: Session, who: CurrentUser, job_id: uuid.UUID, name: str, data_
     return job_folder(data_dir, job_id) / name
 
 
-def cancel(db: Session, who: CurrentUser, job_id: uuid.UUID, data_dir: Path) -> None:
+def cancel(db: Session, who: Requester, job_id: uuid.UUID, data_dir: Path) -> None:
     job = _mine(db, who, job_id)
     if job.status == "cancelled":
         raise NotFound("There is no such export; it has been cancelled.")

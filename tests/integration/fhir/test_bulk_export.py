@@ -5,13 +5,16 @@ R4 JSON Schema and the profile validator."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -156,3 +159,20 @@ def test_the_command_writes_a_clinics_files(demo_engine: Engine, tmp_path: Path)
         app, ["fhir", "export", "--out", str(tmp_path), "--type", "Bogus", "--database-url", url]
     )
     assert refused.exit_code == 2 and "Unknown resource type(s) Bogus" in refused.output
+    # Registering a SMART Backend Services client with its public key.
+    numbers = ec.generate_private_key(ec.SECP384R1()).public_key().public_numbers()
+    coordinate = {
+        axis: base64.urlsafe_b64encode(value.to_bytes(48, "big")).rstrip(b"=").decode()
+        for axis, value in (("x", numbers.x), ("y", numbers.y))
+    }
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{"kty": "EC", "crv": "P-384", "kid": "k", **coordinate}]}))
+    client_id = f"cli-{uuid.uuid4().hex[:8]}"
+    add = ["fhir", "client", "add", "--client-id", client_id, "--name", "Registry", "--jwks", str(jwks)]
+    done = runner.invoke(app, [*add, "--clinic", "aus", "--database-url", url])
+    assert done.exit_code == 0 and f"Registered {client_id}" in done.output, done.output
+    with Session(demo_engine) as db:
+        client = db.scalar(select(m.FhirClient).where(m.FhirClient.client_id == client_id))
+        assert client is not None and client.clinic_ids == [str(aus.id)]
+    again = runner.invoke(app, [*add, "--database-url", url])
+    assert again.exit_code == 2 and "already registered" in again.output

@@ -3,7 +3,7 @@
 from ketaflow.store.models.base import Base, ClinicalFact, utcnow
 from ketaflow.store.models.care import Appointment, Consent, Consultation, MonitoringCheck, TreatmentPlan
 from ketaflow.store.models.controlled import DrugLot, DrugProduct, DrugVial, LedgerEntry, StorageLocation
-from ketaflow.store.models.fhir import FhirExportJob
+from ketaflow.store.models.fhir import FhirAccessToken, FhirClient, FhirExportJob
 from ketaflow.store.models.infusion import (
     AdministrationEvent,
     AssistanceRequest,
@@ -67,6 +67,8 @@ __all__ = [
     "DrugLot",
     "DrugProduct",
     "DrugVial",
+    "FhirAccessToken",
+    "FhirClient",
     "FhirExportJob",
     "InfusionSession",
     "Intervention",

@@ -8,22 +8,25 @@ OperationOutcomes (`outcome`, used by the app's error handlers for every /fhir p
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ketaflow
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.fhir.capability import SEARCHABLE, capability_statement
 from ketaflow.fhir.mapping import searchset_bundle
-from ketaflow.services import fhir_api, fhir_bulk
+from ketaflow.services import fhir_api, fhir_bulk, smart_auth
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.fhir_record import patient_record
-from ketaflow.web.deps import Db, Now, Who
+from ketaflow.services.smart_auth import SystemCaller
+from ketaflow.web.deps import Db, Now, Who, request_origin
+from ketaflow.web.deps import _who as staff_who
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 FHIR_JSON = "application/fhir+json"
@@ -72,11 +75,80 @@ def metadata(request: Request, now: Now) -> FhirResponse:
     return FhirResponse(capability_statement(base_url(request), ketaflow.__version__, now))
 
 
+# ---- SMART Backend Services (services/smart_auth.py) --------------------------------------------
+
+
+def token_url(request: Request) -> str:
+    return f"{base_url(request)}/auth/token"
+
+
+@router.get("/.well-known/smart-configuration")
+def smart_configuration(request: Request) -> JSONResponse:
+    """What a SMART Backend Services client needs to know (public)."""
+    return JSONResponse(
+        {
+            "token_endpoint": token_url(request),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": list(smart_auth.ALGORITHMS),
+            "scopes_supported": list(smart_auth.KNOWN_SCOPES),
+            "capabilities": ["client-confidential-asymmetric"],
+        }
+    )
+
+
+@router.post("/auth/token")
+async def token(request: Request, db: Db, now: Now) -> JSONResponse:
+    """client_credentials with a private_key_jwt assertion -> a five-minute bearer token."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        issued = await run_in_threadpool(
+            smart_auth.issue_token,
+            db,
+            form,
+            token_url=token_url(request),
+            now=now,
+            origin=request_origin(request),
+        )
+    except smart_auth.OAuthError as refused:
+        status = 401 if refused.error == "invalid_client" else 400
+        return JSONResponse(
+            {"error": refused.error, "error_description": refused.description},
+            status_code=status,
+            headers={"Cache-Control": "no-store"},
+        )
+    return JSONResponse(
+        {
+            "access_token": issued.access_token,
+            "token_type": "bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _bulk_who(request: Request, db: Db, now: Now) -> CurrentUser | SystemCaller:
+    """A system client's bearer token, else a staff session (401 without either)."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        caller = smart_auth.caller_for(db, header[7:].strip(), now, request_origin(request))
+        if caller is None:
+            raise StarletteHTTPException(
+                401, f"The access token is not valid or has expired; get a new one at {token_url(request)}."
+            )
+        return caller
+    return staff_who(request, db)
+
+
+BulkWho = Annotated[CurrentUser | SystemCaller, Depends(_bulk_who)]
+
+
 # ---- Bulk Data $export (services/fhir_bulk.py) -------------------------------------------------
 
 
 def _kick_off(
-    request: Request, db: Session, who: CurrentUser, level: str, group: str | None = None
+    request: Request, db: Session, who: CurrentUser | SystemCaller, level: str, group: str | None = None
 ) -> Response:
     if "respond-async" not in request.headers.get("prefer", ""):
         return outcome("A bulk export runs in the background: send the header Prefer: respond-async.", 400)
@@ -106,19 +178,19 @@ def _kick_off(
 
 
 @router.get("/$export")
-def export_all(request: Request, db: Db, who: Who) -> Response:
+def export_all(request: Request, db: Db, who: BulkWho) -> Response:
     """Bulk export of every patient of the clinics where you may export (202 + Content-Location)."""
     return _kick_off(request, db, who, "system")
 
 
 @router.get("/Patient/$export")
-def export_patients(request: Request, db: Db, who: Who) -> Response:
+def export_patients(request: Request, db: Db, who: BulkWho) -> Response:
     """Bulk export of the patients (and their records) of the clinics where you may export."""
     return _kick_off(request, db, who, "patient")
 
 
 @router.get("/Group/{group}/$export")
-def export_group(group: str, request: Request, db: Db, who: Who) -> Response:
+def export_group(group: str, request: Request, db: Db, who: BulkWho) -> Response:
     """Bulk export of one clinic's patients (a group is a clinic, named by its code)."""
     return _kick_off(request, db, who, "group", group)
 
@@ -131,7 +203,7 @@ def _job_id(text: str) -> uuid.UUID:
 
 
 @router.get("/$export-status/{job_id}")
-def export_status(job_id: str, request: Request, db: Db, who: Who) -> Response:
+def export_status(job_id: str, request: Request, db: Db, who: BulkWho) -> Response:
     """202 with X-Progress while the export runs; the manifest when it is done."""
     job = fhir_bulk.status(db, who, _job_id(job_id))
     if job.status in fhir_bulk.WAITING:
@@ -146,14 +218,14 @@ def export_status(job_id: str, request: Request, db: Db, who: Who) -> Response:
 
 
 @router.delete("/$export-status/{job_id}")
-def export_cancel(job_id: str, request: Request, db: Db, who: Who) -> Response:
+def export_cancel(job_id: str, request: Request, db: Db, who: BulkWho) -> Response:
     """Cancel an export (its files are removed)."""
     fhir_bulk.cancel(db, who, _job_id(job_id), request.app.state.data_dir)
     return Response(status_code=202)
 
 
 @router.get("/$export-file/{job_id}/{name}")
-def export_file(job_id: str, name: str, request: Request, db: Db, who: Who) -> Response:
+def export_file(job_id: str, name: str, request: Request, db: Db, who: BulkWho) -> Response:
     """One NDJSON file of a completed export."""
     path = fhir_bulk.file_path(db, who, _job_id(job_id), name, request.app.state.data_dir)
     return FileResponse(path, media_type="application/fhir+ndjson", filename=name)
