@@ -595,13 +595,16 @@ def allergy(row: Row) -> Resource:
 def medication_statement(row: Row) -> Resource:
     """A medication the patient takes, as they wrote it (with ketaflow's normalised name)."""
     status = str(row.status)
-    text = row.as_written + (f" ({row.normalized_name})" if row.normalized_name else "")
+    # As written in text; ketaflow's normalised name as a display-only coding (no code system claimed).
+    medication: dict[str, Any] = {"text": row.as_written}
+    if row.normalized_name:
+        medication["coding"] = [{"display": row.normalized_name}]
     return _strip(
         {
             "resourceType": "MedicationStatement",
             "id": str(row.id),
             "status": "entered-in-error" if status == "entered_in_error" else _MEDICATION_STATUS[status],
-            "medicationCodeableConcept": {"text": text},
+            "medicationCodeableConcept": medication,
             "subject": ref("Patient", row.patient_id),
             "dateAsserted": instant(row.recorded_at),
             "informationSource": ref("Patient", row.patient_id),

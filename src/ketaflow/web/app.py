@@ -113,7 +113,9 @@ def create_app(
     def json_error(request: Request, body: dict[str, Any], status: int) -> Response:
         """An API error: ketaflow's {"error": ...} under /api, an OperationOutcome under /fhir."""
         if request.url.path.startswith("/fhir"):
-            return fhir_routes.outcome(body["error"], status, field=body.get("field"))
+            return fhir_routes.outcome(
+                body["error"], status, field=body.get("field"), fields=body.get("fields")
+            )
         return JSONResponse(body, status_code=status)
 
     # ---- errors: a plain sentence, never a stack trace --------------------------------
@@ -210,18 +212,22 @@ def create_app(
             "schema": current_revision(engine),
         }
 
+    def refusal_page(request: Request, message: str, status: int) -> Response:
+        """A body refused before any route read it: an OperationOutcome under /fhir, else the page."""
+        if request.url.path.startswith("/fhir"):
+            return fhir_routes.outcome(message, status)
+        return page(request, "error.html", status_code=status, message=message)
+
     app.add_middleware(
         RefuseUnstorable,
-        render_page=lambda request, message: page(request, "error.html", status_code=400, message=message),
+        render_page=lambda request, message: refusal_page(request, message, 400),
     )
     # Added after the NUL guard, so it runs before it: a body over the limit is refused before
     # anything reads it (only the proxy-header step, which reads no body, runs earlier).
     app.add_middleware(
         LimitBody,
         max_bytes=max_body_bytes or get_settings().max_body_bytes,
-        render_page=lambda request, message, status: page(
-            request, "error.html", status_code=status, message=message
-        ),
+        render_page=refusal_page,
     )
     # Inside the proxy-header step (so it logs the client's resolved address), outside the rest
     # (so it logs a 413 or a refused NUL too): one JSON line per request (web/access_log.py).

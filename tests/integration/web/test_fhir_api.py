@@ -172,3 +172,47 @@ def test_reads_are_audited(who: dict[str, Caller], aus_patient: uuid.UUID, demo_
     assert who["psychiatrist"].client.get(f"/fhir/Patient/{aus_patient}").status_code == 200
     assert who["psychiatrist"].client.get(f"/fhir/Condition?patient={aus_patient}").status_code == 200
     assert (count("fhir.read"), count("fhir.search")) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_referral_post_answers_with_operation_outcomes(
+    who: dict[str, Caller], aus_patient: uuid.UUID, demo_engine: Engine
+) -> None:
+    """POST /fhir: the front desk's import. A bad Bundle: one issue per problem and nothing saved;
+    the record of a patient already registered: 409 naming them; a nurse: 403."""
+    everything = who["nurse"].client.get(f"/fhir/Patient/{aus_patient}/$everything").json()
+    # What a referral carries (a whole record with every vital sign is more than one request takes).
+    carried = {"Patient", "Condition", "MedicationStatement", "AllergyIntolerance", "QuestionnaireResponse"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {**e, "request": {"method": "POST", "url": e["resource"]["resourceType"]}}
+            for e in everything["entry"]
+            if e["resource"]["resourceType"] in carried
+        ],
+    }
+    desk = who["front_desk"].client
+    with Session(demo_engine) as db:
+        before = db.scalar(select(func.count()).select_from(m.Patient))
+    r = desk.post("/fhir?clinic=aus", json=bundle)
+    assert r.status_code == 409, r.text
+    assert "confirm_not_duplicate=true" in _outcome(r, 409)
+    broken = {**bundle, "entry": [dict(e) for e in bundle["entry"]]}
+    patient_at = next(i for i, e in enumerate(broken["entry"]) if e["resource"]["resourceType"] == "Patient")
+    broken["entry"][patient_at] = {
+        **broken["entry"][patient_at],
+        "resource": {
+            k: v for k, v in broken["entry"][patient_at]["resource"].items() if k not in ("birthDate", "name")
+        },
+    }
+    r = desk.post("/fhir?clinic=aus", json=broken)
+    issues = r.json()["issue"]
+    assert r.status_code == 400 and {i["expression"][0] for i in issues} == {
+        f"entry[{patient_at}].resource.birthDate",
+        f"entry[{patient_at}].resource.name",
+    }
+    assert _outcome(desk.post("/fhir", json=bundle), 400)
+    assert "larger than" in _outcome(desk.post("/fhir?clinic=aus", content=b" " * (2 * 1024 * 1024)), 413)
+    assert who["nurse"].client.post("/fhir?clinic=aus", json=bundle).status_code == 403
+    with Session(demo_engine) as db:
+        assert db.scalar(select(func.count()).select_from(m.Patient)) == before

@@ -21,9 +21,10 @@ import ketaflow
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.fhir.capability import SEARCHABLE, capability_statement
 from ketaflow.fhir.mapping import searchset_bundle
-from ketaflow.services import fhir_api, fhir_bulk, smart_auth
+from ketaflow.services import fhir_api, fhir_bulk, fhir_referral, smart_auth
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.fhir_record import patient_record
+from ketaflow.services.registration import PossibleDuplicates
 from ketaflow.services.smart_auth import SystemCaller
 from ketaflow.web.deps import Db, Now, Who, request_origin
 from ketaflow.web.deps import _who as staff_who
@@ -50,18 +51,25 @@ class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-def outcome(message: str, status: int, *, field: str | None = None) -> FhirResponse:
-    """An error as an OperationOutcome: its sentence in diagnostics, the parameter at fault in expression."""
-    issue: dict[str, Any] = {
-        "severity": "error",
-        "code": ISSUE_TYPE.get(status, "processing"),
-        "diagnostics": message,
-    }
-    if field:
-        issue["expression"] = [field]
+def outcome(
+    message: str, status: int, *, field: str | None = None, fields: dict[str, str] | None = None
+) -> FhirResponse:
+    """An error as an OperationOutcome: its sentence in diagnostics, the parameter at fault in
+    expression; with `fields` (several problems at once), one issue for each."""
+    kind = ISSUE_TYPE.get(status, "processing")
+    if fields:
+        issues = [
+            {"severity": "error", "code": kind, "diagnostics": text, "expression": [where]}
+            for where, text in fields.items()
+        ]
+    else:
+        issue: dict[str, Any] = {"severity": "error", "code": kind, "diagnostics": message}
+        if field:
+            issue["expression"] = [field]
+        issues = [issue]
     headers = {"WWW-Authenticate": 'Bearer realm="ketaflow"'} if status == 401 else None
     return FhirResponse(
-        {"resourceType": "OperationOutcome", "issue": [issue]}, status_code=status, headers=headers
+        {"resourceType": "OperationOutcome", "issue": issues}, status_code=status, headers=headers
     )
 
 
@@ -229,6 +237,67 @@ def export_file(job_id: str, name: str, request: Request, db: Db, who: BulkWho) 
     """One NDJSON file of a completed export."""
     path = fhir_bulk.file_path(db, who, _job_id(job_id), name, request.app.state.data_dir)
     return FileResponse(path, media_type="application/fhir+ndjson", filename=name)
+
+
+# ---- referrals in (services/fhir_referral.py) -----------------------------------------------------
+
+# Screening level (clinical/levels.py) -> OperationOutcome issue severity.
+_SEVERITY = {
+    "contraindicated": "error",
+    "defer": "error",
+    "psychiatrist_review": "warning",
+    "caution": "warning",
+    "information": "information",
+}
+
+
+@router.post("", response_class=FhirResponse)
+async def referral(request: Request, db: Db, who: Who, now: Now) -> Response:
+    """A referral Bundle (transaction) -> a registered patient: ?clinic=CODE; the screening comes back."""
+    clinic = request.query_params.get("clinic")
+    if not clinic:
+        return outcome(
+            "Say which clinic registers the patient: POST /fhir?clinic=<clinic code>.", 400, field="clinic"
+        )
+    try:
+        bundle = await request.json()
+    except ValueError:
+        return outcome(
+            "The body is not JSON: send the referral as a FHIR Bundle (application/fhir+json).", 400
+        )
+    confirm = request.query_params.get("confirm_not_duplicate", "").lower() == "true"
+    try:
+        done = await run_in_threadpool(
+            fhir_referral.import_referral, db, who, clinic, bundle, now=now, confirm_not_duplicate=confirm
+        )
+    except PossibleDuplicates as duplicates:
+        listed = "; ".join(
+            f"{c.given_name} {c.family_name}, born {c.date_of_birth}, MRN {c.mrn} at {c.clinic_code} "
+            f"({c.why})"
+            for c in duplicates.candidates
+        )
+        return outcome(
+            f"{duplicates.message} Candidates: {listed}. Send again with confirm_not_duplicate=true "
+            "only if it is someone else.",
+            409,
+        )
+    issues = [
+        {
+            "severity": _SEVERITY.get(str(f.level), "information"),
+            "code": "business-rule",
+            "diagnostics": f"{f.item}: {f.reason} {f.advice} (source: {f.source})",
+        }
+        for f in done.screening.findings
+    ] + [
+        {"severity": "information", "code": "not-supported", "diagnostics": f"Not imported: {what}."}
+        for what in done.not_imported
+    ]
+    location = f"Patient/{done.patient.id}"
+    entry_response: dict[str, Any] = {"status": "201 Created", "location": location}
+    if issues:
+        entry_response["outcome"] = {"resourceType": "OperationOutcome", "issue": issues}
+    body = {"resourceType": "Bundle", "type": "transaction-response", "entry": [{"response": entry_response}]}
+    return FhirResponse(body, status_code=201, headers={"Location": f"{base_url(request)}/{location}"})
 
 
 @router.get("/Patient/{patient_id}/$everything", response_class=FhirResponse)
