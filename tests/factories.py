@@ -403,3 +403,50 @@ def make_infusion_that_ran(
     )
     db.flush()
     return infusion.id
+
+
+def add_course_details(db: Session, chart: Chart) -> m.TreatmentPlan:
+    """To `make_chart`'s infusion: the treatment plan it belongs to, a side effect flagged as an
+    adverse event, and the pump's pause (with its reason), resume and stop: 35 mg given in all."""
+    sid = {"clinic_id": chart.clinic.id, "session_id": chart.infusion.id, "recorded_by_id": chart.nurse.id}
+    plan = m.TreatmentPlan(
+        clinic_id=chart.clinic.id,
+        patient_id=chart.patient.id,
+        protocol_code="depression-induction",
+        planned_infusions=6,
+        target_dose_mg_per_kg=0.5,
+        infusion_minutes=40,
+        created_by_id=chart.psychiatrist.id,
+    )
+    db.add(plan)
+    db.add_all(
+        [
+            m.SideEffect(
+                **sid,
+                kind=SideEffectKind.HYPERTENSION,
+                severity=Severity.MODERATE,
+                onset_at=T0 + timedelta(minutes=15),
+                is_adverse_event=True,
+                notes="BP 182/110",
+            ),
+            m.AdministrationEvent(
+                **sid,
+                kind=AdministrationKind.PAUSE,
+                occurred_at=T0 + timedelta(minutes=15),
+                cumulative_mg=13.125,
+                reason="blood pressure 182/110",
+            ),
+            m.AdministrationEvent(
+                **sid,
+                kind=AdministrationKind.RESUME,
+                occurred_at=T0 + timedelta(minutes=25),
+                rate_ml_per_h=105,
+                cumulative_mg=13.125,
+            ),
+            m.AdministrationEvent(
+                **sid, kind=AdministrationKind.STOP, occurred_at=T0 + timedelta(minutes=50), cumulative_mg=35
+            ),
+        ]
+    )
+    db.flush()
+    return plan

@@ -98,6 +98,19 @@ FORBIDDEN = {
         "ketaflow.cli",
         "ketaflow.demo",
     },
+    # the FHIR code table and record-to-resource mapping: pure functions of the records given
+    "fhir": {
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "fastapi",
+        "starlette",
+        "ketaflow.store",
+        "ketaflow.services",
+        "ketaflow.web",
+        "ketaflow.cli",
+        "ketaflow.demo",
+    },
     # translation to and from other systems' messages (HL7 v2): pure, fed and read by the services
     "interop": {
         "sqlalchemy",

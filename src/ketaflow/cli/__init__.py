@@ -39,6 +39,7 @@ def _register() -> None:
         clinic,
         clinical,
         controlled,
+        fhir,
         hl7,
         integrity,
         messages,
@@ -59,6 +60,7 @@ def _register() -> None:
     integrity.register(app)
     messages.register(app)
     hl7.register(app)
+    fhir.register(app)
 
 
 _register()

@@ -42,6 +42,7 @@ class Action(StrEnum):
     MANAGE_MONITORS = (
         "register bedside monitors and see and replay the monitor messages that could not be charted"
     )
+    BULK_EXPORT = "export the records of all the clinic's patients in bulk (FHIR $export)"
 
 
 _ALL = set(Role)
@@ -103,6 +104,10 @@ ALLOWED: dict[Action, set[Role]] = {
     # Bedside monitors (services/monitors.py, issue 16): the administrator registers the devices
     # and sees the messages that could not be charted (they carry patients' identities and values).
     Action.MANAGE_MONITORS: {Role.ADMIN},
+    # FHIR bulk export (services/fhir_bulk.py, issue 15): whole records of every patient, for
+    # registries, payers and research: the network's administrator and the clinic's director.
+    # Clinic policy, not from a published source.
+    Action.BULK_EXPORT: {Role.ADMIN, Role.DIRECTOR},
 }
 
 

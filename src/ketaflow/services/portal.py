@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -18,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from ketaflow.clinical.scales import SUICIDE_REVIEW, Questionnaire, ScaleScore, describe_instrument, score
 from ketaflow.errors import InvalidInput, NotFound
+from ketaflow.fhir.mapping import collection_bundle
 from ketaflow.services import alerts
 from ketaflow.services.audit import record, record_read
+from ketaflow.services.fhir_record import patient_resources
 from ketaflow.services.home_questionnaires import DUE_EVERY, DUE_SOURCE
 from ketaflow.services.patient_access import EMAILED_BY, CurrentPatient
 from ketaflow.store import models as m
@@ -150,6 +153,13 @@ def home(db: Session, me: CurrentPatient, now: datetime) -> Home:
     )
     _audit_read(db, me, "portal.home")
     return result
+
+
+def own_record(db: Session, me: CurrentPatient, now: datetime, base_url: str) -> dict[str, Any]:
+    """The patient's whole record as a FHIR R4 collection Bundle (their right of access); audited."""
+    bundle = collection_bundle(patient_resources(db, me.patient.id), now, base_url)
+    _audit_read(db, me, "portal.record_download")
+    return bundle
 
 
 def session_read(db: Session, me: CurrentPatient) -> None:

@@ -1,7 +1,8 @@
 """The FastAPI application: server-rendered pages and a JSON API under /api/."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import ketaflow
 from ketaflow.errors import Forbidden, Hidden, KetaflowError, StorageFull
 from ketaflow.security import dummy_hash
+from ketaflow.services import fhir_bulk
 from ketaflow.settings import get_settings
 from ketaflow.store.engine import is_storage_full, make_sessionmaker
 from ketaflow.store.migrate import current_revision
@@ -47,6 +49,7 @@ from ketaflow.web.routes import (
     sessions,
     staff,
 )
+from ketaflow.web.routes import fhir as fhir_routes
 from ketaflow.web.security_headers import SecurityHeaders
 
 log = logging.getLogger("ketaflow.web")
@@ -60,9 +63,17 @@ def create_app(
     """The app on `engine`; `trusted_proxies` (default: KETAFLOW_TRUSTED_PROXIES) are the reverse
     proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; request bodies up to
     `max_body_bytes` (default: the setting)."""
+
     # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: off; api_docs serves Swagger
     # UI from the package instead.
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # FHIR bulk exports left waiting or running by the last server start again (fhir_bulk.py).
+        await run_in_threadpool(fhir_bulk.resume_jobs, engine, app.state.data_dir)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ketaflow",
         version=ketaflow.__version__,
         openapi_url="/api/openapi.json",
@@ -71,6 +82,8 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.sessions = make_sessionmaker(engine)
+    app.state.engine = engine
+    app.state.data_dir = get_settings().data_dir  # FHIR bulk export files go under it
     mount_api_docs(app)  # before /static, which would otherwise answer for /static/swagger-ui/
     app.mount("/static", StaticFiles(packages=[("ketaflow.web", "static")]), name="static")
     for module in (
@@ -92,17 +105,26 @@ def create_app(
         account,
         staff,
         controlled,
+        fhir_routes,
     ):
         app.include_router(module.router)
 
     def wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api/")
+        return request.url.path.startswith(("/api/", "/fhir/")) or request.url.path == "/fhir"
+
+    def json_error(request: Request, body: dict[str, Any], status: int) -> Response:
+        """An API error: ketaflow's {"error": ...} under /api, an OperationOutcome under /fhir."""
+        if request.url.path.startswith("/fhir"):
+            return fhir_routes.outcome(
+                body["error"], status, field=body.get("field"), fields=body.get("fields")
+            )
+        return JSONResponse(body, status_code=status)
 
     # ---- errors: a plain sentence, never a stack trace --------------------------------
     @app.exception_handler(SignInNeeded)
     async def _sign_in_needed(request: Request, _exc: SignInNeeded) -> Response:
         if wants_json(request):
-            return JSONResponse({"error": "Sign in first."}, status_code=401)
+            return json_error(request, {"error": "Sign in first."}, 401)
         return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(KetaflowError)
@@ -111,7 +133,7 @@ def create_app(
         if isinstance(exc, (Forbidden, Hidden)):  # a refused attempt is audited (web/refusals.py)
             await run_in_threadpool(audit_refusal, request, exc, status)
         if wants_json(request):
-            return JSONResponse(forms.refusal(exc), status_code=status)
+            return json_error(request, forms.refusal(exc), status)
         return page(request, "error.html", status_code=status, message=exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -124,14 +146,14 @@ def create_app(
         problems = " ".join(f"{name or 'request'}: {text}" for name, text in fields.items())
         message = f"Some of what was sent cannot be used: {problems}"
         if wants_json(request):
-            return JSONResponse({"error": message, "fields": fields}, status_code=422)
+            return json_error(request, {"error": message, "fields": fields}, 422)
         return page(request, "error.html", status_code=422, message=message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=exc.status_code)
+            return json_error(request, {"error": message}, exc.status_code)
         return page(request, "error.html", status_code=exc.status_code, message=message)
 
     @app.exception_handler(OperationalError)
@@ -142,7 +164,7 @@ def create_app(
         log.warning("database unavailable on %s: %s", request.url.path, str(exc).splitlines()[0])
         message = "The clinic database is busy or unreachable and nothing was saved; try again in a moment."
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=503)
+            return json_error(request, {"error": message}, 503)
         return page(request, "error.html", status_code=503, message=message)
 
     @app.exception_handler(DataError)
@@ -154,7 +176,7 @@ def create_app(
             "check the entries and send them again. Nothing was saved."
         )
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=400)
+            return json_error(request, {"error": message}, 400)
         return page(request, "error.html", status_code=400, message=message)
 
     @app.exception_handler(OverflowError)
@@ -168,7 +190,7 @@ def create_app(
             "Nothing was saved."
         )
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=400)
+            return json_error(request, {"error": message}, 400)
         return page(request, "error.html", status_code=400, message=message)
 
     @app.exception_handler(Exception)
@@ -179,7 +201,7 @@ def create_app(
             "and tell your administrator if it happens again."
         )
         if wants_json(request):
-            return JSONResponse({"error": message}, status_code=500)
+            return json_error(request, {"error": message}, 500)
         return page(request, "error.html", status_code=500, message=message)
 
     @app.get("/health")
@@ -192,18 +214,22 @@ def create_app(
             "schema": current_revision(engine),
         }
 
+    def refusal_page(request: Request, message: str, status: int) -> Response:
+        """A body refused before any route read it: an OperationOutcome under /fhir, else the page."""
+        if request.url.path.startswith("/fhir"):
+            return fhir_routes.outcome(message, status)
+        return page(request, "error.html", status_code=status, message=message)
+
     app.add_middleware(
         RefuseUnstorable,
-        render_page=lambda request, message: page(request, "error.html", status_code=400, message=message),
+        render_page=lambda request, message: refusal_page(request, message, 400),
     )
     # Added after the NUL guard, so it runs before it: a body over the limit is refused before
     # anything reads it (only the proxy-header step, which reads no body, runs earlier).
     app.add_middleware(
         LimitBody,
         max_bytes=max_body_bytes or get_settings().max_body_bytes,
-        render_page=lambda request, message, status: page(
-            request, "error.html", status_code=status, message=message
-        ),
+        render_page=refusal_page,
     )
     # Inside the proxy-header step (so it logs the client's resolved address), outside the rest
     # (so it logs a 413 or a refused NUL too): one JSON line per request (web/access_log.py).

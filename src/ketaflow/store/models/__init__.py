@@ -4,6 +4,7 @@ from ketaflow.store.models.base import Base, ClinicalFact, utcnow
 from ketaflow.store.models.care import Appointment, Consent, Consultation, MonitoringCheck, TreatmentPlan
 from ketaflow.store.models.controlled import DrugLot, DrugProduct, DrugVial, LedgerEntry, StorageLocation
 from ketaflow.store.models.devices import Hl7DeadLetter, Hl7Outbox, Hl7Receipt, Monitor
+from ketaflow.store.models.fhir import FhirAccessToken, FhirClient, FhirExportJob
 from ketaflow.store.models.infusion import (
     AdministrationEvent,
     AssistanceRequest,
@@ -81,6 +82,9 @@ __all__ = [
     "DrugLot",
     "DrugProduct",
     "DrugVial",
+    "FhirAccessToken",
+    "FhirClient",
+    "FhirExportJob",
     "InfusionSession",
     "Intervention",
     "LedgerEntry",

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, StrictInt
 
 from ketaflow.errors import Conflict, InvalidInput
+from ketaflow.fhir.summary import summarize
 from ketaflow.services import auth, message_settings, mfa, patient_access, patient_reports, portal
 from ketaflow.services.patient_access import CurrentPatient
 from ketaflow.services.permissions import Action, allowed
@@ -27,6 +28,7 @@ from ketaflow.web.content import portal_content
 from ketaflow.web.deps import COOKIE, ApiWho, Db, FormWho, Now, Who, page, request_origin, set_session_cookie
 from ketaflow.web.forms import day
 from ketaflow.web.patient_deps import PATIENT_COOKIE, SIGN_IN_NEEDED, ApiMe, FormMe, MaybeMe, Me
+from ketaflow.web.routes.fhir import FhirResponse
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -221,6 +223,26 @@ def me_page(request: Request, db: Db, me: MaybeMe, now: Now) -> Response:
             message=SIGN_IN_NEEDED,
         )
     return _home_page(request, db, me, now)
+
+
+@router.get("/me/record.json", include_in_schema=False)
+def my_record_file(request: Request, db: Db, me: Me, now: Now) -> Response:
+    """The patient's record as a FHIR R4 Bundle, downloaded as a file."""
+    bundle = portal.own_record(db, me, now, str(request.base_url).rstrip("/") + "/fhir")
+    name = f"ketaflow-record-{me.patient.mrn}-{now.date().isoformat()}.fhir.json"
+    headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'}
+    return FhirResponse(bundle, headers=headers)
+
+
+@router.get("/me/record", include_in_schema=False)
+def my_record_page(request: Request, db: Db, me: Me, now: Now) -> Response:
+    """A readable summary of the same record, to read or print, with the file's link."""
+    bundle = portal.own_record(db, me, now, str(request.base_url).rstrip("/") + "/fhir")
+    zone = ZoneInfo(me.clinic.timezone)
+    summary = summarize([e["resource"] for e in bundle["entry"]], zone)
+    response = page(request, "portal_record.html", me=me, summary=summary, clinic=me.clinic)
+    response.headers.update(NO_STORE)
+    return response
 
 
 @router.post("/me/questions", include_in_schema=False)

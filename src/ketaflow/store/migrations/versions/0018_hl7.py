@@ -1,7 +1,7 @@
 """bedside monitors over HL7 v2: the monitor registry, message receipts and dead letters
 
 Revision ID: 0018_hl7
-Revises: 0016_clinic_dea
+Revises: 0017_fhir
 Create Date: 2026-12-06 13:15:00
 
 Issue 16: `monitors` (per clinic and chair, known by device id and/or gateway location),
@@ -24,7 +24,7 @@ from alembic import op
 import ketaflow.store.types
 
 revision: str = "0018_hl7"
-down_revision: str | None = "0016_clinic_dea"
+down_revision: str | None = "0017_fhir"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
