@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ketaflow.store import models as m
 from ketaflow.workers.mllp_listener import ListenerLimits, MllpListener
+from tests import in_own_loop
 from tests.hl7_messages import obs, oru, ts
 from tests.integration.hl7.conftest import START, Chairside
 
@@ -73,7 +74,7 @@ def run_with_listener(
             await listener.close()
         return listener
 
-    return asyncio.run(main())
+    return in_own_loop.run(main())
 
 
 def reading(

@@ -14,6 +14,7 @@ from ketaflow.interop.hl7.outbound import PatientIdentity, adt, ras
 from ketaflow.services import hl7_outbox as outbox
 from ketaflow.store import models as m
 from ketaflow.workers.hl7_sender import Hl7Sender
+from tests import in_own_loop
 from tests.integration.hl7.conftest import T0, seat_patient
 
 WAIT_S = 10.0
@@ -125,7 +126,7 @@ def test_in_order_through_an_outage_and_a_restart(hl7_engine: Engine) -> None:
         await peer.stop()
         return peer.received
 
-    received = asyncio.run(scenario())
+    received = in_own_loop.run(scenario())
     mine = [c for c in received if c in first + second]
     assert [c for c in mine if c in first] == first  # in order per patient
     assert [c for c in mine if c in second] == second  # the refused one does not hold the rest back

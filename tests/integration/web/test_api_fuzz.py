@@ -94,7 +94,15 @@ def real_ids(engine: Engine) -> dict[str, str]:
             "closure_id": first(m.ClinicClosure),
             "lot_id": first(m.DrugLot),
             "draw_id": first(m.LedgerEntry, m.LedgerEntry.kind == "draw"),
+            "vial_id": first(m.DrugVial),
+            "entry_id": first(m.LedgerEntry, m.LedgerEntry.kind == "adjustment"),
             "key": "phq9",
+            # FHIR: the clinic's Group, an export job and file that do not exist, a patient's record.
+            "group": clinic.code,
+            "job_id": str(uuid.UUID(int=0)),
+            "name": "Patient.ndjson",
+            "resource_type": "Patient",
+            "resource_id": first(m.Patient),
         }
 
 
