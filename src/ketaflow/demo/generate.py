@@ -317,17 +317,20 @@ def _patient(ctx: ClinicContext, *, mrn: str, consult_day: date) -> None:
         version=1,
     )
     # Messages (issue 17): the synthetic address counts as confirmed at registration. The id is
-    # derived from the patient's (no draw from the generator, so every other row stays the same).
-    ctx.add(
-        "patient_message_settings",
-        id=uuid.uuid5(pid, "patient_message_settings"),
-        patient_id=pid,
-        email=ctx.rows["patients"][-1]["email"],
-        confirmed_at=created,
-        confirm_token_sha256=None,
-        opted_out=[],
-        updated_at=created,
-        version=1,
+    # derived from the patient's and the row appended as it is: `ctx.add` draws an id from the
+    # generator even when one is given, which would shift every row generated after this one.
+    ctx.rows["patient_message_settings"].append(
+        {
+            "id": uuid.uuid5(pid, "patient_message_settings"),
+            "clinic_id": ctx.clinic_id,
+            "patient_id": pid,
+            "email": ctx.rows["patients"][-1]["email"],
+            "confirmed_at": created,
+            "confirm_token_sha256": None,
+            "opted_out": [],
+            "updated_at": created,
+            "version": 1,
+        }
     )
     psych = ctx.staff_of("psychiatrist")
     fact = {"recorded_at": consult_at, "recorded_by_id": psych, "amends_id": None, "amendment_reason": None}
