@@ -35,6 +35,7 @@ from tests import app_reuse
 from tests.app_reuse import _give_back_apps, pytest_fixture_setup  # noqa: F401 (a fixture and a hook)
 from tests.cheap_password_hashing import use_cheap_password_hashing
 from tests.ci_mode import missing
+from tests.longest_first import make_scheduler
 
 # argon2 at its cheapest in tests; the production parameters: tests/unit/test_password_hashing.py
 use_cheap_password_hashing()
@@ -53,6 +54,12 @@ def postgres_url_or_skip() -> str:
         "KETAFLOW_TEST_POSTGRES_URL is not set, so the PostgreSQL tests cannot run; "
         "point it at a database they may wipe (`.ci/run` creates one)."
     )
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadfile` the longest files go to the workers first (tests/longest_first.py)."""
+    return make_scheduler(config, log)
 
 
 ENGINE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
