@@ -38,6 +38,7 @@ from ketaflow.services.fhir_export import EXPORT_TYPES, export_ndjson, parse_sin
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.services.smart_auth import SystemCaller
 from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
 from ketaflow.store.models import utcnow
 
 log = logging.getLogger("ketaflow.fhir.bulk")
@@ -83,6 +84,7 @@ def kick_off(db: Session, who: Requester, request: Request) -> m.FhirExportJob:
         )
     types = parse_types(request.types)
     since = parse_since(request.since)
+    begin_write(db)
     if request.level == "group":
         clinic = db.scalar(select(m.Clinic).where(m.Clinic.code == request.group))
         if clinic is None:
@@ -160,6 +162,7 @@ def file_path(db: Session, who: Requester, job_id: uuid.UUID, name: str, data_di
 
 
 def cancel(db: Session, who: Requester, job_id: uuid.UUID, data_dir: Path) -> None:
+    begin_write(db)
     job = _mine(db, who, job_id)
     if job.status == "cancelled":
         raise NotFound("There is no such export; it has been cancelled.")
@@ -195,7 +198,11 @@ def manifest(job: m.FhirExportJob, base_url: str) -> dict[str, Any]:
 def run_job(engine: Engine, job_id: uuid.UUID, data_dir: Path) -> None:
     """Do one job: write its files, keep its progress, finish it (completed, failed or cancelled)."""
     folder = job_folder(data_dir, job_id)
+    # Each write below starts as a writer (begin_write: BEGIN IMMEDIATE on SQLite). A read
+    # transaction that then writes fails at once on SQLite ("database is locked", no waiting)
+    # when another connection committed in between, e.g. a poll's audit event.
     with Session(engine) as db:
+        begin_write(db)
         job = db.get(m.FhirExportJob, job_id)
         if job is None or job.status not in WAITING:
             return
@@ -206,11 +213,14 @@ def run_job(engine: Engine, job_id: uuid.UUID, data_dir: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)  # a restarted job begins again
 
     def progress(done: int, total: int) -> None:
+        keep = done == total or done % 10 == 0
         with Session(engine) as db:
+            if keep:
+                begin_write(db)
             current = db.get(m.FhirExportJob, job_id)
             if current is None or current.status == "cancelled":
                 raise Cancelled()
-            if done == total or done % 10 == 0:
+            if keep:
                 current.progress, current.patients = done, total
                 db.commit()
 
@@ -225,6 +235,7 @@ def run_job(engine: Engine, job_id: uuid.UUID, data_dir: Path) -> None:
         log.exception("FHIR export %s failed", job_id)
         shutil.rmtree(folder, ignore_errors=True)
         with Session(engine) as db:
+            begin_write(db)
             job = db.get(m.FhirExportJob, job_id)
             if job is not None and job.status == "running":
                 job.status, job.finished_at = "failed", utcnow()
@@ -235,6 +246,7 @@ def run_job(engine: Engine, job_id: uuid.UUID, data_dir: Path) -> None:
                 db.commit()
         return
     with Session(engine) as db:
+        begin_write(db)
         job = db.get(m.FhirExportJob, job_id)
         if job is None or job.status != "running":  # cancelled at the very end
             shutil.rmtree(folder, ignore_errors=True)

@@ -35,6 +35,7 @@ from ketaflow.errors import InvalidInput
 from ketaflow.security import new_token, token_digest
 from ketaflow.services.audit import Actor, Origin, record
 from ketaflow.store import models as m
+from ketaflow.store.engine import begin_write
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME = timedelta(minutes=5)
@@ -143,6 +144,7 @@ def issue_token(
 ) -> Issued:
     """Check the request and its assertion; issue a token (audited either way)."""
     label = "client:unknown"
+    begin_write(db)  # it reads the client, then writes the token and the audit: one writer throughout
     try:
         if form.get("grant_type") != "client_credentials":
             raise OAuthError("unsupported_grant_type", "Use grant_type=client_credentials.")
@@ -236,6 +238,7 @@ def issue_token(
         return Issued(token, int(TOKEN_LIFETIME.total_seconds()), " ".join(sorted(granted)))
     except OAuthError as refused:
         db.rollback()
+        begin_write(db)
         record(
             db, _actor(label, origin), "auth.token_refused", "fhir_client", details={"error": refused.error}
         )

@@ -23,6 +23,7 @@ from ketaflow.cli import app
 from ketaflow.store import models as m
 from ketaflow.store.models import utcnow
 from ketaflow.vocabulary import VitalPhase, VitalSource
+from tests import in_own_loop
 from tests.hl7_messages import obs, oru, ts
 from tests.integration.hl7.conftest import START, seat_patient
 
@@ -31,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(engine: Engine, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, [*args, "--database-url", engine.url.render_as_string(hide_password=False)])
+    # In a thread of its own: `hl7 listen`/`simulate` run an event loop, and a browser test earlier
+    # on this worker leaves Playwright's loop running in the main thread.
+    url = engine.url.render_as_string(hide_password=False)
+    result = in_own_loop.call(runner.invoke, app, [*args, "--database-url", url])
     return result.exit_code, result.output
 
 
