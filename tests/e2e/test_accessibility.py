@@ -60,6 +60,7 @@ PORTAL_PAGES = (
     "/me/questionnaires/{key}/sent/{response_id}",
     "/me/signed-out",
     "/me/messages",
+    "/me/record",
 )
 PUBLIC_PAGES = ("/login",)
 # Pages only a longer journey reaches, checked with axe there.
@@ -107,8 +108,10 @@ def test_every_html_page_of_the_app_is_checked_or_excluded_with_a_reason() -> No
     assert {"/login", "/clinics/{code}/board", "/sessions/{session_id}"} <= paths, (
         "the route walk found no pages"
     )
-    # JSON: the API, its schema and docs (/api/...), and the health check.
-    html = {_shape(p) for p in paths if not p.startswith("/api/") and p != "/health"}
+    # JSON: the API, its schema and docs (/api/...), FHIR (/fhir...: application/fhir+json), the
+    # patient's record download (a FHIR Bundle) and the health check.
+    json_only = {"/health", "/me/record.json"}
+    html = {_shape(p) for p in paths if not p.startswith(("/api/", "/fhir")) and p not in json_only}
     listed = {_shape(p) for p in (*PAGES, *PORTAL_PAGES, *PUBLIC_PAGES, *CHECKED_ELSEWHERE)}
     unchecked = sorted(html - listed - set(EXCLUDED))
     assert not unchecked, (
@@ -381,6 +384,9 @@ def test_the_patients_pages_have_no_axe_violations(axe_source: str, world: World
     open_page(me, f"{world.live.url}/me/messages")
     axe.audit(me, "/me/messages")
     seen.add("/me/messages")
+    open_page(me, f"{world.live.url}/me/record")  # the readable copy of "download my record"
+    axe.audit(me, "/me/record")
+    seen.add("/me/record")
     open_page(me, f"{world.live.url}/me")
     send(me, me.get_by_role("button", name="Sign out"))
     axe.audit(me, "/me/signed-out")
