@@ -80,6 +80,12 @@ def export_deidentified(bind: Bind, out_dir: str | Any, *, fmt: str = "csv") -> 
     ids = _Pseudonyms()
     for row in patients:
         ids.get(row[0])
+    # The export is of patients with an infusion (the patients table); a questionnaire or plan of
+    # someone never infused (answered from home, say) would carry a study id no patient row has.
+    known = {row[0] for row in patients}
+    courses = [row for row in courses if row[0] in known]
+    answers = [row for row in answers if row[0] in known]
+    infusions = [row for row in infusions if row[0] in known]
 
     def age(dob: date, first: datetime) -> int:
         years = first.year - dob.year - ((first.month, first.day) < (dob.month, dob.day))
