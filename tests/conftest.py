@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -31,16 +30,11 @@ from sqlalchemy.orm import Session
 from ketaflow.store.db_roles import AppRole, apply_app_role
 from ketaflow.store.engine import make_engine
 from ketaflow.store.migrate import upgrade
-from tests import app_reuse
-from tests.app_reuse import _give_back_apps, pytest_fixture_setup  # noqa: F401 (a fixture and a hook)
 from tests.cheap_password_hashing import use_cheap_password_hashing
 from tests.ci_mode import missing
-from tests.longest_first import make_scheduler
 
 # argon2 at its cheapest in tests; the production parameters: tests/unit/test_password_hashing.py
 use_cheap_password_hashing()
-# Web apps lent again to later tests instead of built anew for each (why and how: tests/app_reuse.py).
-app_reuse.install()
 
 POSTGRES_URL = os.environ.get("KETAFLOW_TEST_POSTGRES_URL")
 DEMO_AS_OF = date(2026, 11, 25)  # the shared demo test network's as-of day (see demo_engine)
@@ -56,66 +50,23 @@ def postgres_url_or_skip() -> str:
     )
 
 
-@pytest.hookimpl(tryfirst=True, optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under `--dist loadfile` the longest files go to the workers first (tests/longest_first.py)."""
-    return make_scheduler(config, log)
-
-
 ENGINE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-class KeptDatabases:
-    """The session's shared databases, made once per engine kind and kept to the end of the session.
-
-    `migrated` is parametrized by engine kind at session scope, and pytest keeps one value of
-    such a fixture at a time: under `--dist loadfile` each file runs its SQLite tests and then
-    its PostgreSQL ones, so every file switched kind twice and, before this cache, each switch
-    dropped the database and migrated a new one. Here each is made on first use and dropped
-    when the session ends, as the fixture's docstring always said. (`demo_engine` is not kept
-    yet: see its docstring.)"""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.kept: dict[tuple[str, str], Any] = {}
-        self.made: list[FreshDatabases] = []
-
-    def get(self, what: str, kind: str, make: Callable[[FreshDatabases], Any]) -> Any:
-        if (what, kind) not in self.kept:
-            folder = self.folder / f"{what}-{kind}"
-            folder.mkdir(exist_ok=True)
-            databases = FreshDatabases(kind, folder)
-            self.made.append(databases)  # before `make`: what it made is dropped even if it fails
-            self.kept[(what, kind)] = make(databases)
-        return self.kept[(what, kind)]
-
-    def drop_all(self) -> None:
-        for databases in reversed(self.made):
-            databases.drop_all()
-
-
-@pytest.fixture(scope="session")
-def kept_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeptDatabases]:
-    kept = KeptDatabases(tmp_path_factory.mktemp("kept"))
-    yield kept
-    kept.drop_all()
-
-
-def _migrate(databases: FreshDatabases) -> tuple[Engine, Engine]:
-    owner = databases.new()
-    upgrade(owner)
-    return app_reuse.remember_engine(owner), app_reuse.remember_engine(databases.app_engine(owner))
-
-
 @pytest.fixture(scope="session", params=ENGINE_KINDS)
-def migrated(request: pytest.FixtureRequest, kept_databases: KeptDatabases) -> tuple[Engine, Engine]:
+def migrated(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Engine, Engine]]:
     """(owner, app) engines on one migrated database, once per test session (per pytest-xdist
     worker) and engine kind.
 
     On PostgreSQL it is a database of its own on the test server, so parallel workers never
     share one (KETAFLOW_TEST_POSTGRES_URL names the server and a database the tests may use)."""
-    kept: tuple[Engine, Engine] = kept_databases.get("migrated", request.param, _migrate)
-    return kept
+    databases = FreshDatabases(request.param, tmp_path_factory.mktemp("db"))
+    owner = databases.new()
+    upgrade(owner)
+    yield owner, databases.app_engine(owner)
+    databases.drop_all()
 
 
 @pytest.fixture(scope="session")
@@ -217,14 +168,8 @@ def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cal
 
 @pytest.fixture(scope="session", params=ENGINE_KINDS)
 def demo_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """A small demo network (2 clinics, 40 patients), built by the owner, as the application sees
-    it (on PostgreSQL: as its own role).
-
-    Unlike `migrated` it is not kept per kind (`KeptDatabases`): pytest builds it again at each
-    switch of engine kind, so under `--dist loadfile` each file mostly gets a fresh network, and
-    some tests rely on that (kept for the whole session, test_demo_controlled.py's pump total and
-    test_chart_and_board_pages.py's statement count failed on other tests' rows). Keeping it is
-    the larger saving still open; see the suite-speed report."""
+    """A small demo network (2 clinics, 40 patients), built once per engine kind per test run by
+    the owner, as the application sees it (on PostgreSQL: as its own role)."""
     from ketaflow.demo.build import build_network
     from ketaflow.demo.settings import DemoSettings
 
@@ -233,5 +178,5 @@ def demo_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     # A fixed as-of day: the network (its rows and ids) is then the same on every day the
     # suite runs; with today's date it changed daily, and so did which rows tests picked.
     build_network(engine, DemoSettings(clinics=2, patients=40, seed=21, as_of=DEMO_AS_OF))
-    yield app_reuse.remember_engine(databases.app_engine(engine))
+    yield databases.app_engine(engine)
     databases.drop_all()
