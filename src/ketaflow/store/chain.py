@@ -213,7 +213,8 @@ class ChainSpec:
     def raw_canon(self, dialect: str) -> tuple[Canon, ...]:
         """The canonical forms of the values `stream` reads on `dialect` (JSON as text on both;
         PostgreSQL writes a UUID's text in its canonical form, so it is taken as it is)."""
-        return self.canon_raw_pg if dialect == "postgresql" else self.canon_raw
+        # PostgreSQL: the driver's own Python values (see `stream`), so the application's forms.
+        return self.canon if dialect == "postgresql" else self.canon_raw
 
     def raw_hash(self, prev: bytes, row: Sequence[Any], canon: Sequence[Canon]) -> bytes:
         """`row_hash` of a row as `raw_rows` reads it (the content columns first, in order), with
@@ -421,14 +422,13 @@ def stream(
     UUIDs, times, dates and JSON as text; on SQLite as stored. Parameters are `%(name)s`."""
     dbapi: Any = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        from psycopg.types.string import TextLoader
-
         conn.exec_driver_sql(
             "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)"
         )
         cursor = dbapi.cursor(name=f"ketaflow_stream_{uuid.uuid4().hex[:12]}")
-        for type_name in _PG_AS_TEXT:
-            cursor.adapters.register_loader(type_name, TextLoader)
+        # The values are read as the driver's Python values, not as text: reshaping the server's
+        # text (times, UUIDs, JSON) gave a different canonical form for some rows in CI (found
+        # "changed" where nothing was), not yet explained; `_PG_AS_TEXT` is kept for that work.
         cursor.itersize = batch
         query, values = sql, params
     else:
