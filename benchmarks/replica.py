@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 # Tables the outcome dashboard reads (its replica copies only these).
 DASHBOARD_TABLES = (
     "patients",
@@ -233,7 +235,8 @@ def _copy_chained(
                         seq, prev = heads[scope]
                     digest = spec.raw_hash(prev, row, canon)
                     seq += 1
-                    copy.write_row((*row[:n], seq, prev, digest))
+                    values = (Jsonb(v) if isinstance(v, dict | list) else v for v in row[:n])  # JSON columns
+                    copy.write_row((*values, seq, prev, digest))
                     prev = digest
                     done += 1
                     if not done % 20_000:
