@@ -95,7 +95,9 @@ class Instrument(_Frozen):
         if self.item6_labels is not None and (
             self.item6_max is None or len(self.item6_labels) != self.item6_max - self.answer_min + 1
         ):
-            raise ValueError(f"{self.name}: question 6's answer labels must cover {self.answer_min}-{self.item6_max}")
+            raise ValueError(
+                f"{self.name}: question 6's answer labels must cover {self.answer_min}-{self.item6_max}"
+            )
         for domain in self.domains or ():
             if any(not 1 <= i <= self.items for i in domain):
                 raise ValueError(f"{self.name}: a domain names an item outside 1-{self.items}")

@@ -2,8 +2,9 @@
 
 When a patient's own answers raise a suicide-risk review (PHQ-9 item 9 above 0: scales.toml
 [[scales.phq9.alerts]], Kroenke 2001; a positive C-SSRS screener, any "yes": Posner 2011 and the
-screener's triage, scales.toml [scales.cssrs.severity]), `raise_alert` runs in the same transaction as the answers: it makes a task for the
-clinic's on-call psychiatrist and puts an urgent message to them in the outbox, due at once.
+screener's triage, scales.toml [scales.cssrs.severity]), `raise_alert` runs in the same
+transaction as the answers: it makes a task for the clinic's on-call psychiatrist and puts an
+urgent message to them in the outbox, due at once.
 `ketaflow messages send` (or the worker in `serve`) sends it on its next run.
 
 The task must be acknowledged (`acknowledge`). If it is not within KETAFLOW_ALERT_ESCALATE_MINUTES
@@ -174,7 +175,9 @@ def task_message(task: m.StaffTask) -> str:
     """What the task asks, from what raised it (the rules' alert and its source) when known."""
     reason = task.details or {}
     if reason.get("message"):
-        return f"From the patient's own page: {reason['message']} (Source: {reason.get('source', 'not given')}.)"
+        return (
+            f"From the patient's own page: {reason['message']} (Source: {reason.get('source', 'not given')}.)"
+        )
     return TASK_MESSAGE.get(task.kind, task.kind)
 
 

@@ -136,8 +136,9 @@ def test_a_positive_cssrs_screen_on_the_patients_page_escalates_like_item_9(
     assert r.status_code == 200 and "Your care team has been alerted" in r.text and "988" in r.text
     [task] = tasks_of(world)
     assert (task.assigned_to_id, task.created_at, task.acknowledged_at) == (psychiatrist, T0, None)
-    assert task.details["instrument"] == "cssrs_screen" and "Positive C-SSRS screen (low risk)" in (
-        task.details["message"]
+    assert (
+        task.details["instrument"] == "cssrs_screen"
+        and "Positive C-SSRS screen (low risk)" in (task.details["message"])
     )
     [alert] = messages_of(world, task.id)
     assert (alert.kind, alert.staff_user_id, alert.next_attempt_at) == ("risk_alert", psychiatrist, T0)
