@@ -522,6 +522,7 @@ def _compose(
     if "$confirm_link" in body_fields:
         token = new_token()
         prefs.confirm_token_sha256 = token_digest(token)
+        prefs.confirm_expires_at = now + timedelta(days=LINK_VALID_DAYS)  # one-time, and it expires
         values["confirm_link"] = f"{base}/messages/confirm/{token}"
     return Composed(prefs.email, templates.render(msg.kind, templates.Values(**values)))  # type: ignore[arg-type]
 
