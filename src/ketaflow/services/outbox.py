@@ -261,39 +261,55 @@ def _weekly_due(db: Session, now: datetime, clinic_id: uuid.UUID | None) -> list
         .group_by(m.Appointment.patient_id)
         .subquery()
     )
+    # One query per round (the worker plans every few seconds): the latest plan's status, the last
+    # PHQ-9 and any infusion booked soon are correlated subqueries on indexed patient_id columns.
+    plan_status = (
+        select(m.TreatmentPlan.status)
+        .where(m.TreatmentPlan.patient_id == m.Patient.id)
+        .order_by(m.TreatmentPlan.created_at.desc())
+        .limit(1)
+        .correlate(m.Patient)
+        .scalar_subquery()
+    )
+    last_phq9 = (
+        select(func.max(m.QuestionnaireResponse.answered_at))
+        .where(
+            m.QuestionnaireResponse.patient_id == m.Patient.id,
+            m.QuestionnaireResponse.instrument == Instrument.PHQ9,
+        )
+        .correlate(m.Patient)
+        .scalar_subquery()
+    )
+    soon = m.Appointment.__table__.alias("soon")
+    booked_soon = (
+        select(soon.c.id)
+        .where(
+            soon.c.patient_id == m.Patient.id,
+            soon.c.kind == AppointmentKind.INFUSION,
+            soon.c.status == AppointmentStatus.BOOKED,
+            soon.c.starts_at > now,
+            soon.c.starts_at <= now + PLAN_AHEAD,
+        )
+        .correlate(m.Patient)
+        .exists()
+    )
     query = (
-        select(m.Patient.id, m.Patient.clinic_id, m.Clinic.timezone, last_infusion.c.at)
+        select(m.Patient.id, m.Patient.clinic_id, m.Clinic.timezone, last_infusion.c.at, last_phq9)
         .join(last_infusion, last_infusion.c.patient_id == m.Patient.id)
         .join(m.Clinic, m.Clinic.id == m.Patient.clinic_id)
         .join(m.PatientMessageSettings, m.PatientMessageSettings.patient_id == m.Patient.id)
-        .where(m.PatientMessageSettings.confirmed_at.is_not(None))
+        .where(
+            m.PatientMessageSettings.confirmed_at.is_not(None),
+            # no plan, or the treatment was stopped: no reminders
+            plan_status.in_([PlanStatus.ACTIVE, PlanStatus.COMPLETED]),
+            ~booked_soon,
+        )
     )
     if clinic_id is not None:
         query = query.where(m.Patient.clinic_id == clinic_id)
     out = []
-    for patient_id, patient_clinic, zone_name, infused_at in db.execute(query).all():
-        plan = db.scalar(
-            select(m.TreatmentPlan.status)
-            .where(m.TreatmentPlan.patient_id == patient_id)
-            .order_by(m.TreatmentPlan.created_at.desc())
-            .limit(1)
-        )
-        if plan not in (PlanStatus.ACTIVE, PlanStatus.COMPLETED):
-            continue  # no plan, or the treatment was stopped: no reminders
-        booked_soon = db.scalar(
-            select(m.Appointment.id)
-            .where(
-                m.Appointment.patient_id == patient_id,
-                m.Appointment.kind == AppointmentKind.INFUSION,
-                m.Appointment.status == AppointmentStatus.BOOKED,
-                m.Appointment.starts_at > now,
-                m.Appointment.starts_at <= now + PLAN_AHEAD,
-            )
-            .limit(1)
-        )
-        if booked_soon is not None:
-            continue
-        anchor = _last_phq9(db, patient_id) or infused_at
+    for patient_id, patient_clinic, zone_name, infused_at, answered_at in db.execute(query).all():
+        anchor = answered_at or infused_at
         intervals = (now - anchor) // every
         if intervals < 1:
             continue
