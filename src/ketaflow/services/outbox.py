@@ -80,6 +80,8 @@ AFTERCARE_LOCAL_TIME = time(18, 0)
 # source: clinic policy placeholder, to be confirmed (about two booster intervals at the 3-6 week
 # spacing of maintenance.toml's notes). The reminder goes at REMINDER_LOCAL_TIME.
 IN_CARE = timedelta(days=90)
+# The kinds an urgent alert sends (services/alerts.py): the worker looks for them more often.
+URGENT_KINDS = ("risk_alert", "risk_escalation")
 OUTBOX_ACTOR = Actor(None, "ketaflow messages", user_agent="outbox worker", roles="operator")
 
 
@@ -415,12 +417,19 @@ def _due_clause(now: datetime):  # type: ignore[no-untyped-def]
 
 
 def due_ids(
-    db: Session, now: datetime, *, clinic_id: uuid.UUID | None = None, limit: int = 500
+    db: Session,
+    now: datetime,
+    *,
+    clinic_id: uuid.UUID | None = None,
+    kinds: tuple[str, ...] | None = None,
+    limit: int = 500,
 ) -> list[uuid.UUID]:
     t = m.OutboxMessage
     query = select(t.id).where(_due_clause(now)).order_by(t.next_attempt_at).limit(limit)
     if clinic_id is not None:
         query = query.where(t.clinic_id == clinic_id)
+    if kinds is not None:
+        query = query.where(t.kind.in_(kinds))
     ids = list(db.scalars(query))
     db.rollback()  # end the read: each delivery is its own transaction
     return ids
@@ -680,13 +689,15 @@ def deliver_due(
     escalate_minutes: int = 15,
     worker: str | None = None,
     clinic_id: uuid.UUID | None = None,
+    kinds: tuple[str, ...] | None = None,
     progress: Callable[[DeliveryReport], None] | None = None,
 ) -> DeliveryReport:
-    """Deliver every message due at `now`, each in its own transactions; returns the counts."""
+    """Deliver every message due at `now` (of `kinds`, if given), each in its own transactions;
+    returns the counts."""
     name = worker or worker_name()
     total = DeliveryReport()
     with session() as db:
-        for message_id in due_ids(db, now, clinic_id=clinic_id):
+        for message_id in due_ids(db, now, clinic_id=clinic_id, kinds=kinds):
             total.add(
                 deliver_one(
                     db,

@@ -469,3 +469,63 @@ def test_no_weekly_reminder_without_a_plan_in_course_or_long_after_the_last_infu
     # 90 days after the last infusion (outbox.IN_CARE), the patient is no longer reminded.
     later = datetime(2026, 12, 1, 15, 30, tzinfo=UTC) + outbox.IN_CARE
     assert outbox.plan_due(site.session(), later, clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+
+
+def test_an_alerts_message_goes_in_the_next_urgent_round_not_the_next_full_one(
+    site: Site, smtp: SmtpServer
+) -> None:
+    """The worker's full round is an hour away; the psychiatrist's message still leaves, from the
+    urgent rounds between (and a reminder written meanwhile waits for the full round)."""
+    from ketaflow.services import alerts
+    from ketaflow.services.audit import Actor
+    from ketaflow.services.outbox_worker import OutboxWorker
+
+    worker = OutboxWorker(
+        site.engine,
+        SmtpSender(SmtpConfig.from_url(smtp.url)),
+        mail_from=FROM,
+        public_url=PUBLIC_URL,
+        escalate_minutes=15,
+        clock=lambda: NOW,
+        poll_seconds=3600,
+        urgent_poll_seconds=0.05,
+    )
+    worker.start()
+    try:
+        while worker.rounds < 1 and worker.is_alive():  # the first full round (tomorrow's reminders)
+            worker.stopping.wait(0.05)
+        after_first = len(smtp.inbox.messages)
+        [reminder] = queue(site, 1)
+        with site.session() as db:
+            [task] = alerts.raise_alert(
+                db,
+                clinic_id=site.clinic_id,  # type: ignore[arg-type]
+                patient_id=site.patient_id,  # type: ignore[arg-type]
+                source_id=uuid.uuid4(),
+                now=NOW,
+                actor=Actor(None, "test"),
+            )
+            db.commit()
+        for _ in range(600):  # a bound on the waits, not a timing: it normally takes one or two
+            if len(smtp.inbox.messages) > after_first:
+                break
+            worker.stopping.wait(0.05)
+    finally:
+        worker.stop()
+    assert worker.rounds == 1  # no second full round ran
+    [urgent] = smtp.inbox.messages[after_first:]
+    assert urgent.rcpt_tos == [f"{site_email(site, site.psychiatrist_id)}"]
+    with site.session() as db:
+        rows = db.execute(
+            select(m.OutboxMessage.kind, m.OutboxMessage.state, m.OutboxMessage.created_at).where(
+                (m.OutboxMessage.task_id == task.id) | (m.OutboxMessage.id == reminder)
+            )
+        ).all()
+    assert sorted(rows) == [("risk_alert", "sent", NOW), ("visit_reminder", "pending", NOW)]
+
+
+def site_email(site: Site, user_id: object) -> str:
+    with site.session() as db:
+        user = db.get(m.StaffUser, user_id)
+        assert user is not None
+        return user.email
