@@ -70,12 +70,9 @@ CHECKED_ELSEWHERE = {
 }
 # HTML routes that are not ketaflow's own pages, with the reason they are not checked.
 # FastAPI's own /docs, /redoc and oauth2-redirect pages are off.
-EXCLUDED: dict[str, str] = {
-    # Issue 17's pages reached from an e-mail: not yet in a browser walk (their forms and text are
-    # tested in tests/integration/messages/test_alert_pages.py); to add to the walk.
-    "/messages/confirm/{}": "not yet walked with axe (issue 17): reached from a confirmation e-mail",
-    "/tasks/{}": "not yet walked with axe (issue 17): reached from an urgent alert e-mail",
-}
+EXCLUDED: dict[str, str] = {}
+# Issue 17's pages reached from an e-mail, walked by `test_the_pages_an_e_mail_links_to_...`.
+MESSAGE_PAGES = ("/messages/confirm/{token}", "/tasks/{task}")
 
 # The infusion-page states and the extra pages they open (beyond `PAGES`, which uses a discharged
 # infusion): a running infusion with a stop-level reading, a help request and a side effect open.
@@ -112,7 +109,7 @@ def test_every_html_page_of_the_app_is_checked_or_excluded_with_a_reason() -> No
     # patient's record download (a FHIR Bundle) and the health check.
     json_only = {"/health", "/me/record.json"}
     html = {_shape(p) for p in paths if not p.startswith(("/api/", "/fhir")) and p not in json_only}
-    listed = {_shape(p) for p in (*PAGES, *PORTAL_PAGES, *PUBLIC_PAGES, *CHECKED_ELSEWHERE)}
+    listed = {_shape(p) for p in (*PAGES, *PORTAL_PAGES, *PUBLIC_PAGES, *MESSAGE_PAGES, *CHECKED_ELSEWHERE)}
     unchecked = sorted(html - listed - set(EXCLUDED))
     assert not unchecked, (
         f"HTML pages no accessibility check opens: {unchecked}; add them to PAGES "
@@ -392,6 +389,79 @@ def test_the_patients_pages_have_no_axe_violations(axe_source: str, world: World
     axe.audit(me, "/me/signed-out")
     seen.add("/me/signed-out")
     assert seen == set(PORTAL_PAGES)
+    axe.assert_clean()
+
+
+def _confirmation_and_task(database_url: str, patient_id: str) -> tuple[str, str]:
+    """A confirmation link waiting for `patient_id`'s address, and an urgent task for the clinic's
+    psychiatrists (as a positive screen on the patient's page makes): (token, task id)."""
+    from ketaflow.clinical.scales import score
+    from ketaflow.security import new_token, token_digest
+    from ketaflow.services import alerts
+    from ketaflow.services.audit import Actor
+    from ketaflow.services.patient_access import LINK_VALID_DAYS
+
+    engine = make_engine(database_url)
+    token = new_token()
+    [why] = score("cssrs", [1, 0, 0, 0, 0, 0]).alerts  # question 1 "yes": a positive screen
+    with Session(engine) as db:
+        patient = db.get(m.Patient, uuid.UUID(patient_id))
+        assert patient is not None
+        prefs = db.scalar(
+            select(m.PatientMessageSettings).where(m.PatientMessageSettings.patient_id == patient.id)
+        )
+        if prefs is None:
+            prefs = m.PatientMessageSettings(clinic_id=patient.clinic_id, patient_id=patient.id, opted_out=[])
+            db.add(prefs)
+        prefs.email = patient.email or "walk@example.net"
+        prefs.confirmed_at = None
+        prefs.confirm_token_sha256 = token_digest(token)
+        prefs.confirm_expires_at = NOW + timedelta(days=LINK_VALID_DAYS)
+        [task, *_] = alerts.raise_alert(
+            db,
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            source_id=uuid.uuid4(),
+            now=NOW,
+            actor=Actor(None, "accessibility walk"),
+            reason={"instrument": "cssrs_screen", "message": why.message, "source": why.source},
+        )
+        task_id = str(task.id)
+        db.commit()
+    engine.dispose()
+    return token, task_id
+
+
+def test_the_pages_an_e_mail_links_to_have_no_axe_violations(axe_source: str, world: World) -> None:
+    """The address confirmation (the patient, not signed in: the button, the thanks, the used link) and
+    the urgent task (the psychiatrist: before and after acknowledging it; the front desk: refused)."""
+    world.live.clock.set(NOW)
+    token, task_id = _confirmation_and_task(world.live.database_url, world.ids["patient"])
+    axe = Auditor(axe_source)
+    me = world.anonymous
+    confirm = f"{world.live.url}/messages/confirm/{token}"
+    assert open_page(me, confirm) == 200
+    axe.audit(me, "/messages/confirm/{token}")
+    send(me, me.get_by_role("button", name="Yes, this is my address"))
+    expect(me.get_by_text("Thank you: the clinic will send its messages")).to_be_visible()
+    axe.audit(me, "/messages/confirm/{token} (confirmed)")
+    assert open_page(me, confirm) == 410
+    shows_an_error(me)
+    axe.audit(me, "/messages/confirm/{token} (used)")
+
+    psychiatrist = world.staff["psychiatrist"]
+    task = f"{world.live.url}/tasks/{task_id}"
+    assert open_page(psychiatrist, task) == 200
+    axe.audit(psychiatrist, "psychiatrist /tasks/{task}")
+    send(
+        psychiatrist,
+        psychiatrist.get_by_role("button", name="Acknowledge: I am reviewing this patient today"),
+    )
+    expect(psychiatrist.get_by_text("Acknowledged")).to_be_visible()
+    axe.audit(psychiatrist, "psychiatrist /tasks/{task} (acknowledged)")
+    desk = world.staff["front_desk"]
+    assert open_page(desk, task) == 403
+    axe.audit(desk, "front_desk /tasks/{task} (refused)")
     axe.assert_clean()
 
 

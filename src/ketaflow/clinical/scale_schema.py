@@ -73,6 +73,11 @@ class Instrument(_Frozen):
     # shown with the form, so no one mistakes them for the instrument's own questions.
     item_labels_note: str | None = None
     answer_labels: tuple[str, ...] | None = None
+    # The answer wording of question 6 where it has its own answers (the C-SSRS screener).
+    item6_labels: tuple[str, ...] | None = None
+    # What a patient reads above the questions when answering alone (the patient's page); the
+    # page says "Over the last 2 weeks ..." (the PHQ-9's and GAD-7's own stem) when not given.
+    patient_instructions: str | None = None
     source: Source
     missing: MissingRule
     skip: SkipRule | None = None
@@ -87,6 +92,12 @@ class Instrument(_Frozen):
         span = self.answer_max - self.answer_min + 1
         if self.answer_labels is not None and len(self.answer_labels) != span:
             raise ValueError(f"{self.name}: answer labels must cover {self.answer_min}-{self.answer_max}")
+        if self.item6_labels is not None and (
+            self.item6_max is None or len(self.item6_labels) != self.item6_max - self.answer_min + 1
+        ):
+            raise ValueError(
+                f"{self.name}: question 6's answer labels must cover {self.answer_min}-{self.item6_max}"
+            )
         for domain in self.domains or ():
             if any(not 1 <= i <= self.items for i in domain):
                 raise ValueError(f"{self.name}: a domain names an item outside 1-{self.items}")
@@ -120,6 +131,7 @@ def find_instrument(scales: Mapping[str, Instrument], key: str) -> Instrument:
     """Return the rating scale named ``key`` (aliases such as 'PHQ-9' or 'QIDS' allowed)."""
     norm = key.strip().lower().replace("_", "-")
     aliases = {"qids": "qids-sr16", "qidssr16": "qids-sr16", "c-ssrs": "cssrs", "phq-9": "phq9"}
+    aliases["cssrs-screen"] = "cssrs"  # the stored instrument's name (vocabulary.Instrument.CSSRS_SCREEN)
     norm = aliases.get(norm, norm)
     if norm == "gad-7":
         norm = "gad7"

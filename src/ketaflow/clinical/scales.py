@@ -86,6 +86,8 @@ class QuestionItem:
     label: str
     answer_min: int
     answer_max: int
+    # The wording of each answer, answer_min first (None: the answers are numbers only).
+    answer_labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Questionnaire:
     missing_rule: str
     source: str
     item_note: str | None = None  # what the item texts are, when not the published wording
+    instructions: str | None = None  # what a patient answering alone reads first (None: the form's own)
 
 
 def describe_instrument(instrument: str, rules: Rules | None = None) -> Questionnaire:
@@ -107,12 +110,17 @@ def describe_instrument(instrument: str, rules: Rules | None = None) -> Question
     rules = rules or default_scale_rules()
     key, inst = _lookup(rules, instrument)
     labels = inst.item_labels or tuple(f"{inst.name} item {i}" for i in range(1, inst.items + 1))
+
+    def own(i: int) -> bool:  # question 6 of the C-SSRS screener has answers of its own
+        return inst.item6_max is not None and i == 6
+
     items = tuple(
         QuestionItem(
             i,
             label,
             inst.answer_min,
-            inst.item6_max if (inst.item6_max is not None and i == 6) else inst.answer_max,
+            inst.item6_max if own(i) and inst.item6_max is not None else inst.answer_max,
+            inst.item6_labels if own(i) and inst.item6_labels is not None else inst.answer_labels,
         )
         for i, label in enumerate(labels, start=1)
     )
@@ -125,6 +133,7 @@ def describe_instrument(instrument: str, rules: Rules | None = None) -> Question
         inst.missing.rule,
         inst.source,
         inst.item_labels_note,
+        inst.patient_instructions,
     )
 
 
@@ -242,6 +251,9 @@ def _score_cssrs(key: str, inst: Instrument, values: list[int | None]) -> ScaleS
     else:
         risk = 0
     alerts: tuple[ScaleAlert, ...] = ()
+    # A positive screen is any "yes" (low risk or above) and raises a suicide-risk review: the
+    # screener's triage (Columbia Lighthouse Project; instrument Posner K et al. Am J Psychiatry
+    # 2011;168(12):1266-1277), its source carried by the alert (scales.toml [scales.cssrs.severity]).
     if risk:
         urgency = "now, before the infusion" if risk == 3 else "the same day"
         msg = (

@@ -9,7 +9,7 @@
 A failure is `TemporaryFailure` (the server is down or busy, a 4xx reply, a wrong password: the
 message waits and is tried again) or `PermanentFailure` (a 5xx reply to the recipient or the
 message: trying again cannot help). Sending is behind the `Sender` protocol so another channel
-(an SMS provider) can be added beside it.
+can be added beside it (the SMS provider interface: messaging/sms.py).
 """
 
 from __future__ import annotations

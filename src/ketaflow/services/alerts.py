@@ -1,9 +1,10 @@
 """Suicide-risk alerts from the patient's page reach a person (issue 17).
 
 When a patient's own answers raise a suicide-risk review (PHQ-9 item 9 above 0: scales.toml
-[[scales.phq9.alerts]], Kroenke 2001; the C-SSRS screener's positive answers where the page
-offers it), `raise_alert` runs in the same transaction as the answers: it makes a task for the
-clinic's on-call psychiatrist and puts an urgent message to them in the outbox, due at once.
+[[scales.phq9.alerts]], Kroenke 2001; a positive C-SSRS screener, any "yes": Posner 2011 and the
+screener's triage, scales.toml [scales.cssrs.severity]), `raise_alert` runs in the same
+transaction as the answers: it makes a task for the clinic's on-call psychiatrist and puts an
+urgent message to them in the outbox, due at once.
 `ketaflow messages send` (or the worker in `serve`) sends it on its next run.
 
 The task must be acknowledged (`acknowledge`). If it is not within KETAFLOW_ALERT_ESCALATE_MINUTES
@@ -99,8 +100,12 @@ def raise_alert(
     source_id: uuid.UUID,
     now: datetime,
     actor: Actor,
+    reason: dict[str, str] | None = None,
 ) -> list[m.StaffTask]:
-    """A task and an urgent message for each on-call psychiatrist, in the caller's transaction."""
+    """A task and an urgent message for each on-call psychiatrist, in the caller's transaction.
+
+    `reason`: what raised it (instrument, the rules' message and its source), kept on the task and
+    shown on its page."""
     tasks = []
     psychiatrists: list[uuid.UUID | None] = list(on_call(db, clinic_id))
     for user_id in psychiatrists or [None]:  # no psychiatrist at all: the directors are told at once
@@ -113,7 +118,7 @@ def raise_alert(
             assigned_to_id=user_id,
             created_at=now,
             escalated_at=None if user_id else now,
-            details={},
+            details=dict(reason or {}),
         )
         db.add(task)
         db.flush()
@@ -141,7 +146,10 @@ def raise_alert(
             task.id,
             clinic_id=clinic_id,
             patient_id=patient_id,
-            details={"assigned_to_id": str(user_id) if user_id else None},
+            details={
+                "assigned_to_id": str(user_id) if user_id else None,
+                "instrument": (reason or {}).get("instrument"),
+            },
         )
         tasks.append(task)
     return tasks
@@ -163,6 +171,16 @@ TASK_MESSAGE = {
 }
 
 
+def task_message(task: m.StaffTask) -> str:
+    """What the task asks, from what raised it (the rules' alert and its source) when known."""
+    reason = task.details or {}
+    if reason.get("message"):
+        return (
+            f"From the patient's own page: {reason['message']} (Source: {reason.get('source', 'not given')}.)"
+        )
+    return TASK_MESSAGE.get(task.kind, task.kind)
+
+
 def task_view(db: Session, who: CurrentUser, task_id: uuid.UUID) -> TaskView:
     """One task for its page (staff who may read the clinic's clinical records); the read is audited."""
     task = db.get(m.StaffTask, task_id)
@@ -182,7 +200,7 @@ def task_view(db: Session, who: CurrentUser, task_id: uuid.UUID) -> TaskView:
         clinic,
         name(task.assigned_to_id),
         name(task.acknowledged_by_id),
-        TASK_MESSAGE.get(task.kind, task.kind),
+        task_message(task),
     )
     record_read(
         db,

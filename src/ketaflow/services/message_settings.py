@@ -28,6 +28,10 @@ from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
 
+CONFIRM_EXPIRED = (
+    "This confirmation link has expired. If you want messages from the clinic, ask the clinic to send "
+    "a new one."
+)
 CONFIRM_NOT_VALID = (
     "This confirmation link is not valid or was already used. If you want messages from the clinic, "
     "ask the clinic to send a new one."
@@ -86,7 +90,8 @@ def request_confirmation(db: Session, who: CurrentUser, patient_id: uuid.UUID, n
     if prefs is None:
         prefs = m.PatientMessageSettings(clinic_id=patient.clinic_id, patient_id=patient.id, opted_out=[])
         db.add(prefs)
-    prefs.email, prefs.confirmed_at, prefs.confirm_token_sha256, prefs.updated_at = email, None, None, now
+    prefs.email, prefs.confirmed_at, prefs.updated_at = email, None, now
+    prefs.confirm_token_sha256, prefs.confirm_expires_at = None, None
     db.flush()
     outbox.enqueue(
         db,
@@ -109,8 +114,9 @@ def request_confirmation(db: Session, who: CurrentUser, patient_id: uuid.UUID, n
     return email
 
 
-def check_confirmation(db: Session, token: str) -> m.PatientMessageSettings:
-    """The settings a confirmation link is for (nothing changes: a mail scanner may fetch it)."""
+def check_confirmation(db: Session, token: str, now: datetime) -> m.PatientMessageSettings:
+    """The settings a confirmation link is for, if it is still valid at `now` (nothing changes: a
+    mail scanner may fetch it). A link works once and until it expires."""
     prefs = db.scalar(
         select(m.PatientMessageSettings).where(
             m.PatientMessageSettings.confirm_token_sha256 == token_digest(token or "")
@@ -118,22 +124,26 @@ def check_confirmation(db: Session, token: str) -> m.PatientMessageSettings:
     )
     if prefs is None:
         raise InvalidInput(CONFIRM_NOT_VALID)
+    if prefs.confirm_expires_at is None or prefs.confirm_expires_at <= now:
+        raise InvalidInput(CONFIRM_EXPIRED)
     return prefs
 
 
 def confirm(db: Session, token: str, now: datetime, *, origin: Origin = NOWHERE) -> str:
     """Confirm the address the link was sent to (once); returns it."""
     begin_write(db)
-    prefs = check_confirmation(db, token)
+    prefs = check_confirmation(db, token, now)
     done = db.execute(
         update(m.PatientMessageSettings)
         .where(
             m.PatientMessageSettings.id == prefs.id,
             m.PatientMessageSettings.confirm_token_sha256 == token_digest(token),
+            m.PatientMessageSettings.confirm_expires_at > now,
         )
         .values(
             confirmed_at=now,
             confirm_token_sha256=None,
+            confirm_expires_at=None,
             updated_at=now,
             version=m.PatientMessageSettings.version + 1,
         )

@@ -53,7 +53,7 @@ from ketaflow.services.patient_access import LINK_VALID_DAYS
 from ketaflow.services.permissions import Action
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write
-from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument, Role
+from ketaflow.vocabulary import AppointmentKind, AppointmentStatus, Instrument, PlanStatus, Role
 
 PENDING, SENDING, SENT, SKIPPED, FAILED = "pending", "sending", "sent", "skipped", "failed"
 STATES = (PENDING, SENDING, SENT, SKIPPED, FAILED)
@@ -74,6 +74,14 @@ DRIVER_AHEAD = timedelta(hours=72)
 # The after-care message goes at 18:00 on the day of the infusion, in the clinic's zone ("the
 # evening after an infusion", issue 17). Clinic policy placeholder, not from a source.
 AFTERCARE_LOCAL_TIME = time(18, 0)
+# Between visits (issue 17: "PHQ-9 before each infusion and weekly between series"), a patient is
+# reminded weekly of the PHQ-9 while in care: their latest treatment plan is active or completed
+# (not stopped) and their last infusion was at most IN_CARE ago. 90 days is NOT from a published
+# source: clinic policy placeholder, to be confirmed (about two booster intervals at the 3-6 week
+# spacing of maintenance.toml's notes). The reminder goes at REMINDER_LOCAL_TIME.
+IN_CARE = timedelta(days=90)
+# The kinds an urgent alert sends (services/alerts.py): the worker looks for them more often.
+URGENT_KINDS = ("risk_alert", "risk_escalation")
 OUTBOX_ACTOR = Actor(None, "ketaflow messages", user_agent="outbox worker", roles="operator")
 
 
@@ -228,6 +236,96 @@ def _planned(
     return out
 
 
+@dataclass(frozen=True)
+class _Weekly:
+    clinic_id: uuid.UUID
+    patient_id: uuid.UUID
+    due: datetime
+    key: str
+
+
+def _weekly_due(db: Session, now: datetime, clinic_id: uuid.UUID | None) -> list[_Weekly]:
+    """The weekly PHQ-9 reminders between visits now due (see IN_CARE): one per patient and week.
+
+    The weeks count from the last PHQ-9 answered (or, with none, from the last infusion): the
+    reminder falls due each time one more interval (home_questionnaires.DUE_EVERY) has passed
+    without an answer, and goes at 10:00 local on or after that moment. A patient with an infusion
+    booked within PLAN_AHEAD is left to the reminder before that infusion."""
+    every = _phq9_every()
+    last_infusion = (
+        select(m.Appointment.patient_id, func.max(m.Appointment.starts_at).label("at"))
+        .where(
+            m.Appointment.kind == AppointmentKind.INFUSION,
+            m.Appointment.status == AppointmentStatus.COMPLETED,
+            m.Appointment.starts_at > now - IN_CARE,
+            m.Appointment.starts_at <= now,
+        )
+        .group_by(m.Appointment.patient_id)
+        .subquery()
+    )
+    # One query per round (the worker plans every few seconds): the latest plan's status, the last
+    # PHQ-9 and any infusion booked soon are correlated subqueries on indexed patient_id columns.
+    plan_status = (
+        select(m.TreatmentPlan.status)
+        .where(m.TreatmentPlan.patient_id == m.Patient.id)
+        .order_by(m.TreatmentPlan.created_at.desc())
+        .limit(1)
+        .correlate(m.Patient)
+        .scalar_subquery()
+    )
+    last_phq9 = (
+        select(func.max(m.QuestionnaireResponse.answered_at))
+        .where(
+            m.QuestionnaireResponse.patient_id == m.Patient.id,
+            m.QuestionnaireResponse.instrument == Instrument.PHQ9,
+        )
+        .correlate(m.Patient)
+        .scalar_subquery()
+    )
+    soon = m.Appointment.__table__.alias("soon")
+    booked_soon = (
+        select(soon.c.id)
+        .where(
+            soon.c.patient_id == m.Patient.id,
+            soon.c.kind == AppointmentKind.INFUSION,
+            soon.c.status == AppointmentStatus.BOOKED,
+            soon.c.starts_at > now,
+            soon.c.starts_at <= now + PLAN_AHEAD,
+        )
+        .correlate(m.Patient)
+        .exists()
+    )
+    query = (
+        select(m.Patient.id, m.Patient.clinic_id, m.Clinic.timezone, last_infusion.c.at, last_phq9)
+        .join(last_infusion, last_infusion.c.patient_id == m.Patient.id)
+        .join(m.Clinic, m.Clinic.id == m.Patient.clinic_id)
+        .join(m.PatientMessageSettings, m.PatientMessageSettings.patient_id == m.Patient.id)
+        .where(
+            m.PatientMessageSettings.confirmed_at.is_not(None),
+            # no plan, or the treatment was stopped: no reminders
+            plan_status.in_([PlanStatus.ACTIVE, PlanStatus.COMPLETED]),
+            ~booked_soon,
+        )
+    )
+    if clinic_id is not None:
+        query = query.where(m.Patient.clinic_id == clinic_id)
+    out = []
+    for patient_id, patient_clinic, zone_name, infused_at, answered_at in db.execute(query).all():
+        anchor = answered_at or infused_at
+        intervals = (now - anchor) // every
+        if intervals < 1:
+            continue
+        fell_due = anchor + every * intervals
+        zone = ZoneInfo(zone_name)
+        day = fell_due.astimezone(zone).date()
+        due = _at(day, REMINDER_LOCAL_TIME, zone)
+        if due < fell_due:
+            due = _at(day + timedelta(days=1), REMINDER_LOCAL_TIME, zone)
+        key = f"questionnaire_reminder:weekly:{patient_id}:{fell_due.astimezone(zone).date().isoformat()}"
+        out.append(_Weekly(patient_clinic, patient_id, due, key))
+    return out
+
+
 def _driver_named(appt: m.Appointment) -> bool:
     return bool((appt.escort_name or "").strip() or (appt.transport_arranged or "").strip())
 
@@ -238,7 +336,8 @@ def plan_due(db: Session, now: datetime, *, clinic_id: uuid.UUID | None = None) 
     - the PHQ-9 reminder before an infusion, when none was answered within the PHQ-9's interval
       (services/home_questionnaires.py), at the same time;
     - the reminder to name a driver, two days before an infusion with none named;
-    - the after-care message, 18:00 local on the day of a completed infusion.
+    - the after-care message, 18:00 local on the day of a completed infusion;
+    - the weekly PHQ-9 reminder between visits (`_weekly_due`), once per patient and week.
     Each once per visit and start time; returns how many were added. Two planners at once add
     each message once: the insert skips a dedupe key already there."""
     begin_write(db)
@@ -258,6 +357,24 @@ def plan_due(db: Session, now: datetime, *, clinic_id: uuid.UUID | None = None) 
                 "state": PENDING,
                 "created_at": now,
                 "next_attempt_at": max(due, now),
+                "attempts": 0,
+            }
+        )
+    for weekly in _weekly_due(db, now, clinic_id):
+        if reachable(db, weekly.patient_id, "questionnaire_reminder") is not None:
+            continue
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "clinic_id": weekly.clinic_id,
+                "kind": "questionnaire_reminder",
+                "channel": "email",
+                "patient_id": weekly.patient_id,
+                "appointment_id": None,
+                "dedupe_key": weekly.key,
+                "state": PENDING,
+                "created_at": now,
+                "next_attempt_at": max(weekly.due, now),
                 "attempts": 0,
             }
         )
@@ -300,12 +417,19 @@ def _due_clause(now: datetime):  # type: ignore[no-untyped-def]
 
 
 def due_ids(
-    db: Session, now: datetime, *, clinic_id: uuid.UUID | None = None, limit: int = 500
+    db: Session,
+    now: datetime,
+    *,
+    clinic_id: uuid.UUID | None = None,
+    kinds: tuple[str, ...] | None = None,
+    limit: int = 500,
 ) -> list[uuid.UUID]:
     t = m.OutboxMessage
     query = select(t.id).where(_due_clause(now)).order_by(t.next_attempt_at).limit(limit)
     if clinic_id is not None:
         query = query.where(t.clinic_id == clinic_id)
+    if kinds is not None:
+        query = query.where(t.kind.in_(kinds))
     ids = list(db.scalars(query))
     db.rollback()  # end the read: each delivery is its own transaction
     return ids
@@ -402,6 +526,10 @@ def _compose(
         _still_due(db, msg, appt, now, zone)
         values["visit_when"] = visit_when(appt.starts_at, zone)
         values["preparation"] = templates.message_preparation()
+    elif msg.kind == "questionnaire_reminder":  # the weekly one between visits
+        last = _last_phq9(db, msg.patient_id)
+        if last is not None and last > now - _phq9_every():
+            raise Skip("the questionnaire was answered since")
     body_fields = kind.body
     if "$portal_link" in body_fields:
         token = new_token()
@@ -419,6 +547,7 @@ def _compose(
     if "$confirm_link" in body_fields:
         token = new_token()
         prefs.confirm_token_sha256 = token_digest(token)
+        prefs.confirm_expires_at = now + timedelta(days=LINK_VALID_DAYS)  # one-time, and it expires
         values["confirm_link"] = f"{base}/messages/confirm/{token}"
     return Composed(prefs.email, templates.render(msg.kind, templates.Values(**values)))  # type: ignore[arg-type]
 
@@ -560,13 +689,15 @@ def deliver_due(
     escalate_minutes: int = 15,
     worker: str | None = None,
     clinic_id: uuid.UUID | None = None,
+    kinds: tuple[str, ...] | None = None,
     progress: Callable[[DeliveryReport], None] | None = None,
 ) -> DeliveryReport:
-    """Deliver every message due at `now`, each in its own transactions; returns the counts."""
+    """Deliver every message due at `now` (of `kinds`, if given), each in its own transactions;
+    returns the counts."""
     name = worker or worker_name()
     total = DeliveryReport()
     with session() as db:
-        for message_id in due_ids(db, now, clinic_id=clinic_id):
+        for message_id in due_ids(db, now, clinic_id=clinic_id, kinds=kinds):
             total.add(
                 deliver_one(
                     db,

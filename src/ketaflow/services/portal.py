@@ -36,7 +36,7 @@ UPCOMING = (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN)
 
 @dataclass(frozen=True)
 class Due:
-    instrument: str  # "phq9" / "gad7" (the URL and rules key)
+    instrument: str  # "phq9" / "gad7" / "cssrs_screen" (the URL key)
     name: str
     title: str
     due: bool
@@ -215,7 +215,7 @@ def add_question(db: Session, me: CurrentPatient, text: str, now: datetime) -> m
 
 
 def instrument_for(key: str) -> Instrument:
-    """The home questionnaire named in a URL ('phq9' or 'gad7')."""
+    """The home questionnaire named in a URL ('phq9', 'gad7' or 'cssrs_screen')."""
     try:
         instrument = Instrument(key)
     except ValueError:
@@ -235,7 +235,7 @@ def questionnaire(instrument: Instrument) -> Questionnaire:
 class Submitted:
     response: m.QuestionnaireResponse
     scored: ScaleScore
-    suicide_risk: bool  # an item raised a suicide-risk review (PHQ-9 item 9 above 0)
+    suicide_risk: bool  # a suicide-risk review was raised (PHQ-9 item 9 above 0, a positive C-SSRS screen)
 
 
 def submit(
@@ -247,7 +247,9 @@ def submit(
 ) -> Submitted:
     """Score and keep the patient's answers; all items are required (the scales rules say so).
 
-    An alert (PHQ-9 item 9 above 0) writes a second audit event,
+    A suicide-risk alert (PHQ-9 item 9 above 0; a positive C-SSRS screen, any "yes") makes the
+    on-call psychiatrist's task and urgent message in this transaction (services/alerts.py) and
+    writes a second audit event,
     `questionnaire.suicide_risk_alert`, carrying the rules' message, so staff pages can
     find it by patient and time.
     """
@@ -282,8 +284,15 @@ def submit(
     )
     suicide_risk = any(alert.kind == SUICIDE_REVIEW for alert in scored.alerts)
     if suicide_risk:  # a person must know now (issue 17): task + urgent message, in this transaction
+        why = next(alert for alert in scored.alerts if alert.kind == SUICIDE_REVIEW)
         alerts.raise_alert(
-            db, clinic_id=me.clinic.id, patient_id=me.patient.id, source_id=response.id, now=now, actor=actor
+            db,
+            clinic_id=me.clinic.id,
+            patient_id=me.patient.id,
+            source_id=response.id,
+            now=now,
+            actor=actor,
+            reason={"instrument": instrument.value, "message": why.message, "source": why.source},
         )
     for alert in scored.alerts:
         record(

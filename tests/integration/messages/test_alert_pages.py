@@ -118,6 +118,57 @@ def test_an_item_9_answer_reaches_the_on_call_psychiatrist_and_escalates(
     assert again.status_code == 409 and "already acknowledged" in again.text
 
 
+def test_a_positive_cssrs_screen_on_the_patients_page_escalates_like_item_9(
+    world: World, smtp: SmtpServer
+) -> None:
+    director = _who(world.engine, "director1.aus")
+    clinic_id = uuid.UUID(next(iter(director.roles)))
+    psychiatrist = staff_id(world, "psychiatrist1.aus")
+    with Session(world.engine) as db:
+        alerts.set_on_call(db, director, clinic_id, psychiatrist, T0)  # type: ignore[arg-type]
+    open_as_patient(world.client, world.patient)
+    page = world.client.get("/me/questionnaires/cssrs_screen")
+    # Question 1 "Yes" only: a positive screen, low risk (the screener's triage), which is enough.
+    r = world.client.post(
+        "/me/questionnaires/cssrs_screen",
+        data={"csrf": csrf_of(page.text), "q1": "1", "q2": "0", "q6": "0"},
+    )
+    assert r.status_code == 200 and "Your care team has been alerted" in r.text and "988" in r.text
+    [task] = tasks_of(world)
+    assert (task.assigned_to_id, task.created_at, task.acknowledged_at) == (psychiatrist, T0, None)
+    assert (
+        task.details["instrument"] == "cssrs_screen"
+        and "Positive C-SSRS screen (low risk)" in (task.details["message"])
+    )
+    [alert] = messages_of(world, task.id)
+    assert (alert.kind, alert.staff_user_id, alert.next_attempt_at) == ("risk_alert", psychiatrist, T0)
+    report = outbox.deliver_one(
+        Session(world.engine),
+        alert.id,
+        outbox_sender(smtp),
+        T0,
+        worker="test",
+        mail_from="care@example.org",
+        public_url=PUBLIC_URL,
+        escalate_minutes=ESCALATE_MINUTES,
+    )
+    assert report.sent == 1
+    [mail] = smtp.inbox.messages
+    assert "C-SSRS" not in mail.message["Subject"] and "suicid" not in mail.message["Subject"].lower()
+    # The controllable clock: not yet at 14 minutes, once at 15 (not again at 20).
+    with Session(world.engine) as db:
+        assert alerts.escalate_due(db, T0 + timedelta(minutes=ESCALATE_MINUTES - 1), ESCALATE_MINUTES) == 0
+        assert alerts.escalate_due(db, T0 + timedelta(minutes=ESCALATE_MINUTES), ESCALATE_MINUTES) == 1
+        assert alerts.escalate_due(db, T0 + timedelta(minutes=ESCALATE_MINUTES + 5), ESCALATE_MINUTES) == 0
+    escalations = [x for x in messages_of(world, task.id) if x.kind == "risk_escalation"]
+    assert {x.staff_user_id for x in escalations} >= {staff_id(world, "director1.aus")}
+    assert all(x.next_attempt_at == T0 + timedelta(minutes=ESCALATE_MINUTES) for x in escalations)
+    # The task's page says what raised it, with the source of the screener's rule.
+    sign_in(world.client, "psychiatrist1.aus")
+    shown = world.client.get(f"/tasks/{task.id}")
+    assert shown.status_code == 200 and "Positive C-SSRS screen" in shown.text and "Posner" in shown.text
+
+
 def test_with_no_psychiatrist_on_call_every_psychiatrist_is_told(world: World) -> None:
     with Session(world.engine) as db:
         patient = db.get(m.Patient, world.patient)

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from ketaflow.errors import InvalidInput
-from ketaflow.services import message_settings, outbox
+from ketaflow.services import message_settings, outbox, patient_access
 from ketaflow.services.auth import CurrentUser
-from ketaflow.services.patient_access import CurrentPatient
+from ketaflow.services.patient_access import LINK_VALID_DAYS, CurrentPatient
 from ketaflow.store import models as m
 from ketaflow.vocabulary import Role
 from tests.factories import make_patient, make_staff
@@ -55,7 +55,7 @@ def test_an_address_is_confirmed_by_the_link_sent_to_it_and_only_once(site: Site
     body = mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     [link] = re.findall(re.escape(PUBLIC_URL) + r"/messages/confirm/(\S+)", body)
     with site.session() as db:
-        message_settings.check_confirmation(db, link)  # looking changes nothing
+        message_settings.check_confirmation(db, link, NOW)  # looking changes nothing
         assert outbox.reachable(db, patient.id, "visit_reminder") is not None
         assert message_settings.confirm(db, link, NOW + timedelta(minutes=5)) == "sam@example.net"
         assert outbox.reachable(db, patient.id, "visit_reminder") is None
@@ -99,3 +99,52 @@ def test_a_patient_turns_kinds_off_on_their_page_and_those_are_not_sent(site: Si
         )
         assert prefs is not None and prefs.opted_out == ["aftercare", "visit_reminder"]
     assert audited(site, "message_settings.update") == 1
+
+
+def test_a_confirmation_link_expires_after_the_link_lifetime(site: Site, smtp: SmtpServer) -> None:
+    who = desk(site)
+    patient = new_patient(site, "kit@example.net")
+    with site.session() as db:
+        message_settings.request_confirmation(db, who, patient.id, NOW)
+    assert deliver(site, smtp).sent == 1
+    body = smtp.inbox.messages[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    [link] = re.findall(re.escape(PUBLIC_URL) + r"/messages/confirm/(\S+)", body)
+    # The lifetime of every link in a message: patient_access.LINK_VALID_DAYS after it was sent.
+    late = NOW + timedelta(days=LINK_VALID_DAYS, seconds=1)
+    with site.session() as db:
+        message_settings.check_confirmation(db, link, NOW + timedelta(days=LINK_VALID_DAYS, seconds=-1))
+        with pytest.raises(InvalidInput, match="has expired"):
+            message_settings.check_confirmation(db, link, late)
+        with pytest.raises(InvalidInput, match="has expired"):
+            message_settings.confirm(db, link, late)
+        assert outbox.reachable(db, patient.id, "visit_reminder") == (
+            "the patient has not confirmed their e-mail address"
+        )
+    assert audited(site, "message_address.confirm") == 0
+
+
+def test_every_patient_page_link_in_a_message_opens_once_and_expires(site: Site, smtp: SmtpServer) -> None:
+    outbox.plan_due(site.session(), NOW, clinic_id=site.clinic_id)  # type: ignore[arg-type]
+    assert deliver(site, smtp).sent == 3  # the visit, PHQ-9 and driver reminders
+    links = []
+    for mail in smtp.inbox.messages:
+        body = mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        links += re.findall(re.escape(PUBLIC_URL) + r"/p/(\S+)", body)
+    assert len(links) == 3 and len(set(links)) == 3  # one link of its own per message
+    with site.session() as db:
+        patient = db.get(m.Patient, site.patient_id)
+        assert patient is not None
+        born = patient.date_of_birth
+        stored = db.scalars(select(m.PatientAccessLink).where(m.PatientAccessLink.patient_id == patient.id))
+        assert {link.expires_at for link in stored} == {NOW + timedelta(days=LINK_VALID_DAYS)}
+    first, second, third = links
+    with site.session() as db:
+        patient_access.redeem_link(db, first, NOW + timedelta(minutes=1), date_of_birth=born)
+        with pytest.raises(patient_access.LinkRefused, match="already been used"):
+            patient_access.redeem_link(db, first, NOW + timedelta(minutes=2), date_of_birth=born)
+        patient_access.check_link(db, second, NOW + timedelta(days=LINK_VALID_DAYS, seconds=-1))
+        for token in (second, third):
+            with pytest.raises(patient_access.LinkRefused, match="expired"):
+                patient_access.redeem_link(
+                    db, token, NOW + timedelta(days=LINK_VALID_DAYS, seconds=1), date_of_birth=born
+                )

@@ -74,6 +74,9 @@ def test_send_delivers_the_demo_networks_due_reminders_once(
         body = r.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         links = re.findall(r"https?://\S+", body)
         assert links and all(link.startswith(PUBLIC_URL + "/p/") for link in links)
+        html = r.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        hrefs = re.findall(r'href="([^"]+)"', html)
+        assert sorted(hrefs) == sorted(links)  # the HTML links to the same one-time pages, nothing else
     with engine.connect() as conn:
         sends = conn.scalar(
             select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.action == "message.send")

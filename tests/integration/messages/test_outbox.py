@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from ketaflow.messaging.smtp import SmtpConfig, SmtpSender
 from ketaflow.services import outbox, patient_access
 from ketaflow.store import models as m
-from ketaflow.vocabulary import AppointmentStatus, Instrument, Respondent
+from ketaflow.vocabulary import AppointmentStatus, Instrument, PlanStatus, Respondent
 from tests.integration.messages.conftest import NOW, PUBLIC_URL, Site, add_patient, add_visit
 from tests.integration.messages.smtp_server import SmtpServer
 from tests.integration.races import race
@@ -360,3 +360,172 @@ def test_without_a_public_address_messages_wait_and_say_what_to_set(site: Site, 
             == 0
         )
     assert deliver(site, smtp, NOW + timedelta(minutes=1)).sent == 1
+
+
+def _between_series(site: Site, plan_status: PlanStatus = PlanStatus.COMPLETED) -> None:
+    """The site's patient: the series done (its last infusion 09:30 local on 2026-12-01), no infusion
+    booked, their plan `plan_status`."""
+    with site.session() as db:
+        appt = db.get(m.Appointment, site.appointment_id)
+        assert appt is not None
+        appt.starts_at = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+        appt.ends_at = appt.starts_at + timedelta(hours=3)
+        appt.status = AppointmentStatus.COMPLETED
+        db.add(
+            m.TreatmentPlan(
+                clinic_id=site.clinic_id,
+                patient_id=site.patient_id,
+                protocol_code="depression-induction",
+                planned_infusions=6,
+                target_dose_mg_per_kg=0.5,
+                infusion_minutes=40,
+                status=plan_status,
+                created_by_id=site.psychiatrist_id,
+            )
+        )
+        db.commit()
+
+
+def _answer_phq9(site: Site, at: datetime) -> None:
+    with site.session() as db:
+        db.add(
+            m.QuestionnaireResponse(
+                clinic_id=site.clinic_id,
+                patient_id=site.patient_id,
+                instrument=Instrument.PHQ9,
+                answers=[1] * 9,
+                total=9,
+                respondent=Respondent.PATIENT,
+                answered_at=at,
+                for_date=at.date(),
+                recorded_at=at,
+            )
+        )
+        db.commit()
+
+
+def weekly(site: Site) -> list[m.OutboxMessage]:
+    with site.session() as db:
+        return list(
+            db.scalars(
+                select(m.OutboxMessage)
+                .where(m.OutboxMessage.clinic_id == site.clinic_id, m.OutboxMessage.appointment_id.is_(None))
+                .order_by(m.OutboxMessage.next_attempt_at)
+            )
+        )
+
+
+def test_between_series_the_phq9_is_asked_for_weekly_with_the_clock(site: Site, smtp: SmtpServer) -> None:
+    _between_series(site)
+    _answer_phq9(site, datetime(2026, 12, 2, 20, 0, tzinfo=UTC))  # 14:00 local, the day after
+    plan = outbox.plan_due
+    # Less than a week since the last answer: nothing (NOW is 2026-12-09 18:00 UTC, 12:00 local).
+    at = datetime(2026, 12, 9, 19, 59, tzinfo=UTC)
+    assert plan(site.session(), at, clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+    # A week after it (14:00 local on the 9th): it fell due after 10:00, so it goes 10:00 the next day.
+    at = datetime(2026, 12, 9, 20, 0, tzinfo=UTC)
+    assert plan(site.session(), at, clinic_id=site.clinic_id) == 1  # type: ignore[arg-type]
+    assert plan(site.session(), at + timedelta(hours=5), clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+    [row] = weekly(site)
+    ten_next_day = datetime(2026, 12, 10, 16, 0, tzinfo=UTC)  # 10:00 in Chicago (UTC-6)
+    assert (row.kind, row.next_attempt_at) == ("questionnaire_reminder", ten_next_day)
+    assert deliver(site, smtp, ten_next_day - timedelta(minutes=1)).sent == 0
+    assert deliver(site, smtp, ten_next_day).sent == 1
+    [mail] = smtp.inbox.messages
+    assert mail.message["Subject"] == "A few questions from Blue Heron Austin"
+    assert f"{PUBLIC_URL}/p/" in mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # Not answered: one more a week later, and only one.
+    week2 = datetime(2026, 12, 16, 20, 0, tzinfo=UTC)
+    assert plan(site.session(), week2, clinic_id=site.clinic_id) == 1  # type: ignore[arg-type]
+    assert plan(site.session(), week2, clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+    # Answered before it goes: it is skipped, and the weeks count from the new answer.
+    _answer_phq9(site, datetime(2026, 12, 17, 15, 0, tzinfo=UTC))
+    assert deliver(site, smtp, datetime(2026, 12, 17, 16, 0, tzinfo=UTC)).skipped == 1
+    assert plan(site.session(), datetime(2026, 12, 24, 14, 0, tzinfo=UTC), clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+    assert plan(site.session(), datetime(2026, 12, 24, 15, 0, tzinfo=UTC), clinic_id=site.clinic_id) == 1  # type: ignore[arg-type]
+    # An infusion booked within two days: the reminder before it asks instead (no weekly one).
+    with site.session() as db:
+        patient = db.get(m.Patient, site.patient_id)
+        assert patient is not None
+        add_visit(db, patient, datetime(2027, 1, 1, 15, 30, tzinfo=UTC))
+        db.commit()
+    at = datetime(2026, 12, 31, 15, 0, tzinfo=UTC)  # two weeks after the answer, the infusion tomorrow
+    assert plan(site.session(), at, clinic_id=site.clinic_id) == 3  # type: ignore[arg-type]
+    assert len(weekly(site)) == 3  # the two sent or skipped, the one of the 24th; none for the 31st
+
+
+def test_no_weekly_reminder_without_a_plan_in_course_or_long_after_the_last_infusion(site: Site) -> None:
+    _between_series(site, PlanStatus.STOPPED)
+    at = datetime(2026, 12, 20, 16, 0, tzinfo=UTC)
+    assert outbox.plan_due(site.session(), at, clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+    with site.session() as db:
+        db.execute(
+            update(m.TreatmentPlan)
+            .where(m.TreatmentPlan.patient_id == site.patient_id)
+            .values(status=PlanStatus.ACTIVE)
+        )
+        db.commit()
+    assert outbox.plan_due(site.session(), at, clinic_id=site.clinic_id) == 1  # type: ignore[arg-type]
+    # 90 days after the last infusion (outbox.IN_CARE), the patient is no longer reminded.
+    later = datetime(2026, 12, 1, 15, 30, tzinfo=UTC) + outbox.IN_CARE
+    assert outbox.plan_due(site.session(), later, clinic_id=site.clinic_id) == 0  # type: ignore[arg-type]
+
+
+def test_an_alerts_message_goes_in_the_next_urgent_round_not_the_next_full_one(
+    site: Site, smtp: SmtpServer
+) -> None:
+    """The worker's full round is an hour away; the psychiatrist's message still leaves, from the
+    urgent rounds between (and a reminder written meanwhile waits for the full round)."""
+    from ketaflow.services import alerts
+    from ketaflow.services.audit import Actor
+    from ketaflow.services.outbox_worker import OutboxWorker
+
+    worker = OutboxWorker(
+        site.engine,
+        SmtpSender(SmtpConfig.from_url(smtp.url)),
+        mail_from=FROM,
+        public_url=PUBLIC_URL,
+        escalate_minutes=15,
+        clock=lambda: NOW,
+        poll_seconds=3600,
+        urgent_poll_seconds=0.05,
+    )
+    worker.start()
+    try:
+        while worker.rounds < 1 and worker.is_alive():  # the first full round (tomorrow's reminders)
+            worker.stopping.wait(0.05)
+        after_first = len(smtp.inbox.messages)
+        [reminder] = queue(site, 1)
+        with site.session() as db:
+            [task] = alerts.raise_alert(
+                db,
+                clinic_id=site.clinic_id,  # type: ignore[arg-type]
+                patient_id=site.patient_id,  # type: ignore[arg-type]
+                source_id=uuid.uuid4(),
+                now=NOW,
+                actor=Actor(None, "test"),
+            )
+            db.commit()
+        for _ in range(600):  # a bound on the waits, not a timing: it normally takes one or two
+            if len(smtp.inbox.messages) > after_first:
+                break
+            worker.stopping.wait(0.05)
+    finally:
+        worker.stop()
+    assert worker.rounds == 1  # no second full round ran
+    [urgent] = smtp.inbox.messages[after_first:]
+    assert urgent.rcpt_tos == [f"{site_email(site, site.psychiatrist_id)}"]
+    with site.session() as db:
+        rows = db.execute(
+            select(m.OutboxMessage.kind, m.OutboxMessage.state, m.OutboxMessage.created_at).where(
+                (m.OutboxMessage.task_id == task.id) | (m.OutboxMessage.id == reminder)
+            )
+        ).all()
+    assert sorted(rows) == [("risk_alert", "sent", NOW), ("visit_reminder", "pending", NOW)]
+
+
+def site_email(site: Site, user_id: object) -> str:
+    with site.session() as db:
+        user = db.get(m.StaffUser, user_id)
+        assert user is not None
+        return user.email

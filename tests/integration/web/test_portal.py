@@ -334,7 +334,8 @@ def test_the_page_shows_the_next_appointment_in_clinic_time_with_the_address(wor
     data = client.get("/api/me/home").json()
     assert data["appointments"][0]["local_time"] == "2027-02-11T10:00:00-06:00"
     assert data["clinic"]["address"] and data["first_visit"] is True
-    assert [d["instrument"] for d in data["due"]] == ["phq9", "gad7"] and all(d["due"] for d in data["due"])
+    assert [d["instrument"] for d in data["due"]] == ["phq9", "gad7", "cssrs_screen"]
+    assert all(d["due"] for d in data["due"])
     # Every preparation statement carries its source or says it is the clinic's own practice.
     assert page.count("Source:") >= 6 and "Partly your clinic's own practice." in page
     assert page.count("Your clinic's own practice (no published source).") == 2
@@ -423,7 +424,7 @@ def test_phq9_is_scored_as_by_hand_and_kept_as_the_patients_answer(world: World)
     (submitted,) = audits(world.engine, world.patient, "questionnaire.submit")
     assert submitted.actor_label == "patient" and submitted.details["severity"] == "moderate"
     due = {d["instrument"]: d["due"] for d in client.get("/api/me/home").json()["due"]}
-    assert due == {"phq9": False, "gad7": True}
+    assert due == {"phq9": False, "gad7": True, "cssrs_screen": True}
     world.clock.now = T0 + timedelta(days=8)
     assert client.get("/api/me/session").status_code == 401  # the 12-hour session has ended
     open_as_patient(client, world.patient)
@@ -454,6 +455,32 @@ def test_gad7_from_home(world: World) -> None:
     r = client.post("/api/me/questionnaires/gad7", json={"answers": [3, 3, 2, 2, 1, 1, 0]}, headers=headers)
     assert r.status_code == 200 and r.json()["total"] == 12 and r.json()["severity"] == "moderate"
     assert r.json()["suicide_risk"] is False and r.json()["crisis"] is None
+
+
+def test_cssrs_screener_from_home_with_its_own_answers_and_skip_rule(world: World) -> None:
+    client = world.client
+    headers = open_as_patient(client, world.patient)
+    page = client.get("/me/questionnaires/cssrs_screen")
+    assert page.status_code == 200 and "Have you actually had any thoughts of killing yourself?" in page.text
+    assert "leave questions 3, 4 and 5" in page.text and "Posner" in page.text
+    # Questions 1-5 answer No/Yes, question 6 three ways: 5 x 2 + 3 radio buttons.
+    assert page.text.count('type="radio"') == 13 and "Yes, in the past 3 months" in page.text
+    form = client.get("/api/me/questionnaires/cssrs_screen").json()
+    assert [len(i["answers"]) for i in form["items"]] == [2, 2, 2, 2, 2, 3]
+    # Question 2 "No": questions 3-5 may be left (the screener's skip rule); all "No" is negative.
+    csrf = csrf_of(page.text)
+    r = client.post("/me/questionnaires/cssrs_screen", data=_form(csrf, [0, 0, None, None, None, 0]))
+    assert r.status_code == 200 and "Thank you" in r.text and "out of" not in r.text
+    (resp,) = responses_of(world.engine, world.patient)
+    assert resp.instrument == Instrument.CSSRS_SCREEN and resp.total == 0
+    assert resp.answers == [0, 0, None, None, None, 0]  # kept as answered: 3-5 were not asked
+    assert not audits(world.engine, world.patient, "questionnaire.suicide_risk_alert")
+    # Question 2 "Yes" and question 3 left: refused, nothing kept.
+    bad = client.post(
+        "/api/me/questionnaires/cssrs_screen", json={"answers": [0, 1, None, 0, 0, 0]}, headers=headers
+    )
+    assert bad.status_code == 400 and "item 3 is unanswered" in bad.json()["error"]
+    assert len(responses_of(world.engine, world.patient)) == 1
 
 
 # ---- the staff side and the link's single use under concurrency ------------------------------

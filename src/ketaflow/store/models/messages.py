@@ -67,6 +67,9 @@ class PatientMessageSettings(Identified, ClinicOwned, Versioned, Base):
     # is unconfirmed again.
     confirmed_at: Mapped[datetime | None]
     confirm_token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # When the confirmation link sent last stops working (patient_access.LINK_VALID_DAYS after it
+    # was sent); None with no link out, or one sent before expiry was recorded (refused).
+    confirm_expires_at: Mapped[datetime | None]
     opted_out: Mapped[list[str]] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -28,10 +28,10 @@ def _no_store(response: Response) -> Response:
 
 
 @router.get("/messages/confirm/{token}", include_in_schema=False)
-def confirm_form(request: Request, token: str, db: Db) -> Response:
+def confirm_form(request: Request, token: str, db: Db, now: Now) -> Response:
     """A button, not the confirmation itself: mail scanners fetch links without a person there."""
     try:
-        prefs = message_settings.check_confirmation(db, token)
+        prefs = message_settings.check_confirmation(db, token, now)
     except InvalidInput as exc:
         return _no_store(
             page(request, "message_confirm.html", status_code=410, error=exc.message, token=None)

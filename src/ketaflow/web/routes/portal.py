@@ -441,14 +441,23 @@ def question_api(request: Request, body: QuestionIn, db: Db, me: ApiMe, now: Now
 
 @router.get("/api/me/questionnaires/{key}")
 def questionnaire_api(key: str, me: Me) -> dict[str, Any]:
-    """The questionnaire's items and answer wording (phq9, gad7)."""
+    """The questionnaire's items and answer wording (phq9, gad7, cssrs_screen); an item with answers
+    of its own (question 6 of the C-SSRS screener) lists them."""
     form = portal.questionnaire(portal.instrument_for(key))
+
+    def answers(labels: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        return [{"value": v, "label": label} for v, label in enumerate(labels or ())]
+
     return {
         "instrument": form.instrument,
         "name": form.name,
         "title": form.title,
-        "items": [{"number": i.number, "text": i.label} for i in form.items],
-        "answers": [{"value": v, "label": label} for v, label in enumerate(form.answer_labels or ())],
+        "instructions": form.instructions,
+        "items": [
+            {"number": i.number, "text": i.label, "answers": answers(i.answer_labels or form.answer_labels)}
+            for i in form.items
+        ],
+        "answers": answers(form.answer_labels),
         "source": form.source,
     }
 
@@ -461,7 +470,8 @@ class AnswersIn(BaseModel):
 def questionnaire_submit_api(
     request: Request, key: str, body: AnswersIn, db: Db, me: ApiMe, now: Now
 ) -> dict[str, Any]:
-    """Answer a questionnaire: every item is required; item 9 of the PHQ-9 above 0 alerts the team."""
+    """Answer a questionnaire: every item is required (the C-SSRS screener's skip rule aside); item 9 of
+    the PHQ-9 above 0, or a positive C-SSRS screen, alerts the on-call psychiatrist."""
     done = portal.submit(db, me, portal.instrument_for(key), body.answers, now)
     crisis = portal_content().crisis(me.clinic.country)
     return {
