@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
@@ -644,18 +644,20 @@ def chart_reading(
     """Add a set of vital signs, already checked (`checked_vitals`, or a monitor's values checked
     alike), to the infusion's chart, in the phase the pump was in when they were measured. The
     caller commits."""
-    reading = vital_sign_row(
-        session.clinic_id,
-        session.patient_id,
-        session.id,
-        signs,
-        [e for e in pump_records(db, session.id) if e.at <= measured_at],
-        measured_at=measured_at,
-        source=source,
-        recorded_by_id=recorded_by_id,
-        recorded_at=recorded_at,
-        monitor_id=monitor_id,
-        message_control_id=message_control_id,
+    reading = m.VitalSign(
+        **vital_sign_row(
+            session.clinic_id,
+            session.patient_id,
+            session.id,
+            signs,
+            [e for e in pump_records(db, session.id) if e.at <= measured_at],
+            measured_at=measured_at,
+            source=source,
+            recorded_by_id=recorded_by_id,
+            recorded_at=recorded_at,
+            monitor_id=monitor_id,
+            message_control_id=message_control_id,
+        )
     )
     db.add(reading)
     db.flush()
@@ -675,30 +677,31 @@ def vital_sign_row(
     recorded_at: datetime,
     monitor_id: uuid.UUID | None = None,
     message_control_id: str | None = None,
-) -> m.VitalSign:
-    """The row of a set of vital signs (not yet added), in the phase the pump was in when they were
-    measured (`pump_so_far`: the pump events up to then); the one way a reading is charted, typed
-    by a nurse (`chart_reading`) or sent by a monitor (services/monitor_feed.py). Its id is given
-    now, so it can be assessed before it is flushed."""
-    return m.VitalSign(
-        id=uuid.uuid4(),
-        clinic_id=clinic_id,
-        patient_id=patient_id,
-        session_id=session_id,
-        measured_at=measured_at,
-        phase=phase_now(pump_so_far),
-        source=source,
-        systolic_mmhg=signs.bp.systolic_mm_hg if signs.bp else None,
-        diastolic_mmhg=signs.bp.diastolic_mm_hg if signs.bp else None,
-        heart_rate_bpm=_whole(signs.heart_rate_per_min),
-        spo2_percent=_whole(signs.spo2_percent),
-        respiratory_rate_per_min=_whole(signs.respiratory_rate_per_min),
-        sedation_score=signs.sedation_score,
-        recorded_by_id=recorded_by_id,
-        recorded_at=recorded_at,
-        monitor_id=monitor_id,
-        message_control_id=message_control_id,
-    )
+) -> dict[str, Any]:
+    """The column values of a set of vital signs to chart, in the phase the pump was in when they
+    were measured (`pump_so_far`: the pump events up to then); the one way a reading is charted,
+    typed by a nurse (`chart_reading`) or sent by a monitor (services/monitor_feed.py, which
+    inserts many at once). Its id is given now, so it can be assessed before it is written."""
+    return {
+        "id": uuid.uuid4(),
+        "clinic_id": clinic_id,
+        "patient_id": patient_id,
+        "session_id": session_id,
+        "measured_at": measured_at,
+        "phase": phase_now(pump_so_far),
+        "source": source,
+        "systolic_mmhg": signs.bp.systolic_mm_hg if signs.bp else None,
+        "diastolic_mmhg": signs.bp.diastolic_mm_hg if signs.bp else None,
+        "heart_rate_bpm": _whole(signs.heart_rate_per_min),
+        "spo2_percent": _whole(signs.spo2_percent),
+        "respiratory_rate_per_min": _whole(signs.respiratory_rate_per_min),
+        "sedation_score": signs.sedation_score,
+        "recorded_by_id": recorded_by_id,
+        "recorded_at": recorded_at,
+        "monitor_id": monitor_id,
+        "message_control_id": message_control_id,
+        "amends_id": None,
+    }
 
 
 def _whole(value: float | None) -> int | None:

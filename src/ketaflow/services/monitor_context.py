@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import bisect
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +39,19 @@ from ketaflow.store.facts import current
 
 # The tables a context is read from (all append-only and chained: an insert moves their head).
 WATCHED = ("vital_signs", "administration_events", "side_effects", "discharges")
+
+
+class _Charted(SimpleNamespace):
+    """Told apart by identity, as ORM rows are."""
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+
+def charted_reading(values: dict[str, Any]) -> m.VitalSign:
+    """A reading the feed is charting (its column values), as the assessment reads a VitalSign row
+    (by attribute); a plain object, since the feed inserts its rows without the ORM."""
+    return cast(m.VitalSign, _Charted(**values))
 
 
 def confirmation_window() -> timedelta:
@@ -83,7 +99,18 @@ class InfusionContext:
             self.covered_from = max(self.covered_from, cutoff)
 
 
-def load_context(db: Session, session: m.InfusionSession, at: datetime) -> InfusionContext:
+@dataclass(frozen=True)
+class OpenInfusion:
+    """An infusion as the feed finds it in a chair (the columns it needs of infusion_sessions)."""
+
+    id: uuid.UUID
+    chair_id: uuid.UUID | None
+    clinic_id: uuid.UUID
+    patient_id: uuid.UUID
+    opened_at: datetime
+
+
+def load_context(db: Session, session: OpenInfusion, at: datetime) -> InfusionContext:
     """The infusion's context read from the database, covering readings measured from `at` less
     the confirmation window."""
     since = at - confirmation_window()
@@ -120,6 +147,7 @@ class ContextCache:
     def __init__(self) -> None:
         self.contexts: dict[uuid.UUID, InfusionContext] = {}
         self._heads: dict[str, tuple[tuple[str, int], ...]] = {}  # clinic scope -> the heads seen
+        self._now: dict[str, tuple[tuple[str, int], ...]] = {}  # the heads `check` read
         self.reloads = 0  # contexts read from the database (for tests and benchmarks)
 
     def check(self, db: Session, clinic_ids: set[uuid.UUID]) -> None:
@@ -128,21 +156,26 @@ class ContextCache:
         if db.get_bind().dialect.name != "sqlite":
             self.clear()
             return
-        now = self._read_heads(db, clinic_ids)
-        stale = {
-            scope for scope in {scope_of(c) for c in clinic_ids} if now.get(scope) != self._heads.get(scope)
-        }
+        self._now = self._read_heads(db, clinic_ids)
+        stale = {s for s in self._now if self._now[s] != self._heads.get(s)}
         if stale:
             self.contexts = {k: c for k, c in self.contexts.items() if scope_of(c.clinic_id) not in stale}
             for scope in stale:
                 self._heads.pop(scope, None)
 
-    def committing(self, db: Session, clinic_ids: set[uuid.UUID]) -> None:
-        """After the feed's last flush, before its commit: the heads its own rows moved to."""
-        if db.get_bind().dialect.name == "sqlite":
-            self._heads.update(self._read_heads(db, clinic_ids))
+    def committing(self, charted: Mapping[uuid.UUID, int]) -> None:
+        """Before the feed commits, having inserted `charted` vital-sign rows per clinic and
+        nothing else into the watched tables: the heads its own rows moved to (the write lock,
+        held since `check`, means nobody else moved them)."""
+        for scope, heads in self._now.items():
+            added = sum(n for c, n in charted.items() if scope_of(c) == scope)
+            moved = dict(heads)
+            if added:
+                moved["vital_signs"] = moved.get("vital_signs", 0) + added
+            self._heads[scope] = tuple(sorted(moved.items()))
+        self._now = {}
 
-    def get(self, db: Session, session: m.InfusionSession, at: datetime) -> InfusionContext:
+    def get(self, db: Session, session: OpenInfusion, at: datetime) -> InfusionContext:
         found = self.contexts.get(session.id)
         if found is None or not found.covers(at):
             found = self.contexts[session.id] = load_context(db, session, at)
@@ -152,6 +185,7 @@ class ContextCache:
     def clear(self) -> None:
         self.contexts.clear()
         self._heads.clear()
+        self._now = {}
 
     @staticmethod
     def _read_heads(db: Session, clinic_ids: set[uuid.UUID]) -> dict[str, tuple[tuple[str, int], ...]]:

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, tuple_
@@ -35,13 +36,14 @@ from ketaflow.errors import InvalidFields, InvalidInput, NotFound
 from ketaflow.interop.hl7 import oru
 from ketaflow.interop.hl7.ack import build_ack
 from ketaflow.interop.hl7.oru import Header, Refusal, read_header, read_oru
-from ketaflow.services.audit import Actor, record, record_read
+from ketaflow.services.audit import Actor, event_values, record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.infusion import assess_latest, vital_sign_row
-from ketaflow.services.monitor_context import ContextCache, InfusionContext
+from ketaflow.services.monitor_context import ContextCache, InfusionContext, OpenInfusion, charted_reading
 from ketaflow.services.monitors import SESSION_LOOKBACK, pick_monitor
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
+from ketaflow.store.chain import chained_tables, link
 from ketaflow.store.engine import begin_write
 from ketaflow.vocabulary import VitalSource
 
@@ -141,7 +143,7 @@ def receive_batch(
             for _, e, r in letters
         ]
         db.flush()  # a duplicate racing one of these fails here, before the commit
-        cache.committing(db, {c for r in charted if isinstance(r, Outcome) for c in r.clinics})
+        cache.committing(_charted_per_clinic(charted))
         db.commit()
     except IntegrityError:  # the same message charted by another connection at the same moment
         db.rollback()
@@ -171,6 +173,15 @@ def receive_batch(
         else:
             outcomes[i] = result
     return [o for o in outcomes if o is not None]
+
+
+def _charted_per_clinic(results: Sequence[Outcome | _Undeliverable]) -> dict[uuid.UUID, int]:
+    out: dict[uuid.UUID, int] = {}
+    for r in results:
+        if isinstance(r, Outcome):
+            for clinic in r.clinics:
+                out[clinic] = out.get(clinic, 0) + r.charted
+    return out
 
 
 def _receipted(db: Session, header: Header) -> bool:
@@ -217,6 +228,7 @@ def _chart_all(
     places = _places(db, {mon.chair_id for mon in monitors})
     cache.check(db, {mon.clinic_id for mon in monitors})
     sessions = _sessions(db, entries, monitors, places)
+    rows: dict[str, list[dict[str, Any]]] = {"vital_signs": [], "audit_events": [], "hl7_receipts": []}
     results: list[Outcome | _Undeliverable] = []
     for entry, key in zip(entries, keys, strict=True):
         if key in receipted:
@@ -231,7 +243,7 @@ def _chart_all(
                 raise _Undeliverable(_unknown_monitor(entry.message), None)
             try:
                 results.append(
-                    _chart_readings(db, entry, found, places[found.chair_id], sessions, cache, now=now)
+                    _chart_readings(db, entry, found, places[found.chair_id], sessions, cache, rows, now=now)
                 )
             except Refusal as refusal:
                 raise _Undeliverable(refusal, found.clinic_id) from None
@@ -239,7 +251,21 @@ def _chart_all(
             results.append(exc)
             continue
         receipted.add(key)
+    _insert(db, rows)
     return results
+
+
+def _insert(db: Session, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Insert the batch's rows, one statement per table, chained as the ORM's flush chains them."""
+    rows = {name: values for name, values in rows.items() if values}
+    if not rows:
+        return
+    conn = db.connection()
+    chained = chained_tables()
+    link(conn, {name: values for name, values in rows.items() if name in chained})
+    tables = m.Base.metadata.tables
+    for name, values in rows.items():
+        conn.execute(tables[name].insert(), values)
 
 
 def _unknown_monitor(message: oru.MonitorMessage) -> Refusal:
@@ -273,14 +299,20 @@ def _monitors(db: Session, entries: list[_Entry]) -> list[m.Monitor]:
         devices.update(ids)
         devices.update([sender] if sender else [])
         locations.update([location] if location else [])
-    return list(
-        db.scalars(
-            select(m.Monitor).where(
-                or_(m.Monitor.device_id.in_(sorted(devices)), m.Monitor.location.in_(sorted(locations))),
-                m.Monitor.active.is_(True),
-            )
+    found = db.execute(
+        select(
+            m.Monitor.id,
+            m.Monitor.clinic_id,
+            m.Monitor.chair_id,
+            m.Monitor.device_id,
+            m.Monitor.location,
+            m.Monitor.label,
+        ).where(
+            or_(m.Monitor.device_id.in_(sorted(devices)), m.Monitor.location.in_(sorted(locations))),
+            m.Monitor.active.is_(True),
         )
-    )
+    ).all()
+    return cast("list[m.Monitor]", found)  # rows with the attributes read of a Monitor
 
 
 def _monitor_for(monitors: list[m.Monitor], entry: _Entry) -> m.Monitor | None:
@@ -299,7 +331,7 @@ def _places(db: Session, chair_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Place]:
 
 def _sessions(
     db: Session, entries: list[_Entry], monitors: list[m.Monitor], places: dict[uuid.UUID, _Place]
-) -> dict[uuid.UUID, list[m.InfusionSession]]:
+) -> dict[uuid.UUID, list[OpenInfusion]]:
     """The infusions opened in the batch's chairs that any of its readings may fall in (newest first)."""
     times = [
         r.observed_at.to_utc(places[mon.chair_id].zone)
@@ -307,18 +339,21 @@ def _sessions(
         if e.message is not None and (mon := _monitor_for(monitors, e)) is not None
         for r in e.message.readings
     ]
-    out: dict[uuid.UUID, list[m.InfusionSession]] = {}
+    out: dict[uuid.UUID, list[OpenInfusion]] = {}
     if not times:
         return out
-    for session in db.scalars(
-        select(m.InfusionSession)
+    s = m.InfusionSession
+    for row in db.execute(
+        select(s.id, s.chair_id, s.clinic_id, s.patient_id, s.opened_at)
         .where(
-            m.InfusionSession.chair_id.in_(sorted({mon.chair_id for mon in monitors})),
-            m.InfusionSession.opened_at <= max(times),
-            m.InfusionSession.opened_at >= min(times) - SESSION_LOOKBACK,
+            s.chair_id.in_(sorted({mon.chair_id for mon in monitors})),
+            s.opened_at <= max(times),
+            s.opened_at >= min(times) - SESSION_LOOKBACK,
         )
-        .order_by(m.InfusionSession.opened_at.desc())
-    ):
+        .order_by(s.opened_at.desc())
+    ).tuples():
+        session = OpenInfusion(*row)
+        assert session.chair_id is not None  # selected by it
         out.setdefault(session.chair_id, []).append(session)
     return out
 
@@ -328,8 +363,9 @@ def _chart_readings(
     entry: _Entry,
     monitor: m.Monitor,
     place: _Place,
-    sessions: dict[uuid.UUID, list[m.InfusionSession]],
+    sessions: dict[uuid.UUID, list[OpenInfusion]],
     cache: ContextCache,
+    rows: dict[str, list[dict[str, Any]]],
     *,
     now: datetime,
 ) -> Outcome:
@@ -364,10 +400,10 @@ def _chart_readings(
             checked_patient.add(context.patient_id)
         planned.append((at, signs, context))
     actor = Actor(None, f"monitor:{monitor.label}"[:120], entry.peer or None, f"hl7:{header.sender}"[:255])
-    charted: list[m.VitalSign] = []
+    charted: list[uuid.UUID] = []
     levels: list[str] = []
     for at, signs, context in planned:
-        row = vital_sign_row(
+        values = vital_sign_row(
             context.clinic_id,
             context.patient_id,
             context.session_id,
@@ -380,49 +416,52 @@ def _chart_readings(
             monitor_id=monitor.id,
             message_control_id=header.control_id,
         )
-        db.add(row)
+        rows["vital_signs"].append(values)
+        row = charted_reading(values)
         assessed = assess_latest([*context.earlier(row), row], context.onsets)
         assert assessed is not None
         context.add(row)
-        charted.append(row)
+        charted.append(row.id)
         levels.append(assessed.level)
-        record(
-            db,
-            actor,
-            "vitals.create",
-            "infusion_session",
-            context.session_id,
-            clinic_id=context.clinic_id,
-            patient_id=context.patient_id,
-            details={
-                "level": assessed.level,
-                "source": "monitor",
-                "monitor_id": str(monitor.id),
-                "control_id": header.control_id,
-            },
+        rows["audit_events"].append(
+            event_values(
+                actor,
+                "vitals.create",
+                "infusion_session",
+                context.session_id,
+                clinic_id=context.clinic_id,
+                patient_id=context.patient_id,
+                details={
+                    "level": assessed.level,
+                    "source": "monitor",
+                    "monitor_id": str(monitor.id),
+                    "control_id": header.control_id,
+                },
+            )
         )
-    db.add(
-        m.Hl7Receipt(
-            clinic_id=monitor.clinic_id,
-            sender=header.sender[:200],
-            control_id=header.control_id[:199],
-            monitor_id=monitor.id,
-            received_at=now,
-            readings=len(charted),
-        )
+    rows["hl7_receipts"].append(
+        {
+            "id": uuid.uuid4(),
+            "clinic_id": monitor.clinic_id,
+            "sender": header.sender[:200],
+            "control_id": header.control_id[:199],
+            "monitor_id": monitor.id,
+            "received_at": now,
+            "readings": len(charted),
+        }
     )
     return Outcome(
         "AA",
         header,
         charted=len(charted),
         levels=tuple(levels),
-        charted_ids=tuple(r.id for r in charted),
+        charted_ids=tuple(charted),
         clinics=frozenset({monitor.clinic_id}),
     )
 
 
 def _seated(
-    db: Session, sessions: list[m.InfusionSession], at: datetime, cache: ContextCache
+    db: Session, sessions: list[OpenInfusion], at: datetime, cache: ContextCache
 ) -> InfusionContext | None:
     """The infusion open in the chair at `at` (as `monitors.seated_session` finds it), with its context."""
     session = next((s for s in sessions if at - SESSION_LOOKBACK <= s.opened_at <= at), None)
