@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical
@@ -46,6 +46,11 @@ class _Charted(SimpleNamespace):
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
+
+
+_HEADS = select(m.ChainHead.table_name, m.ChainHead.scope, m.ChainHead.seq).where(
+    m.ChainHead.scope.in_(bindparam("scopes", expanding=True)), m.ChainHead.table_name.in_(WATCHED)
+)
 
 
 def charted_reading(values: dict[str, Any]) -> m.VitalSign:
@@ -191,10 +196,6 @@ class ContextCache:
     def _read_heads(db: Session, clinic_ids: set[uuid.UUID]) -> dict[str, tuple[tuple[str, int], ...]]:
         scopes = sorted(scope_of(c) for c in clinic_ids)
         found: dict[str, list[tuple[str, int]]] = {s: [] for s in scopes}
-        for table, scope, seq in db.execute(
-            select(m.ChainHead.table_name, m.ChainHead.scope, m.ChainHead.seq).where(
-                m.ChainHead.scope.in_(scopes), m.ChainHead.table_name.in_(WATCHED)
-            )
-        ):
+        for table, scope, seq in db.execute(_HEADS, {"scopes": scopes}):
             found[scope].append((table, seq))
         return {s: tuple(sorted(v)) for s, v in found.items()}

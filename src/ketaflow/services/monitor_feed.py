@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import bindparam, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -199,6 +199,47 @@ def _duplicate(header: Header) -> Outcome:
     return Outcome("AA", header, "Already charted: this message was received before.", duplicate=True)
 
 
+# The batch's reads, built once (statements are immutable; building one and its cache key cost
+# about as much as running it, and they run for every batch).
+_RECEIPTS = select(m.Hl7Receipt.sender, m.Hl7Receipt.control_id).where(
+    tuple_(m.Hl7Receipt.sender, m.Hl7Receipt.control_id).in_(bindparam("keys", expanding=True))
+)
+_MONITORS = select(
+    m.Monitor.id,
+    m.Monitor.clinic_id,
+    m.Monitor.chair_id,
+    m.Monitor.device_id,
+    m.Monitor.location,
+    m.Monitor.label,
+).where(
+    or_(
+        m.Monitor.device_id.in_(bindparam("devices", expanding=True)),
+        m.Monitor.location.in_(bindparam("locations", expanding=True)),
+    ),
+    m.Monitor.active.is_(True),
+)
+_PLACES = (
+    select(m.Chair.id, m.Chair.label, m.Clinic.name, m.Clinic.timezone)
+    .join(m.Clinic, m.Clinic.id == m.Chair.clinic_id)
+    .where(m.Chair.id.in_(bindparam("chairs", expanding=True)))
+)
+_OPEN_SESSIONS = (
+    select(
+        m.InfusionSession.id,
+        m.InfusionSession.chair_id,
+        m.InfusionSession.clinic_id,
+        m.InfusionSession.patient_id,
+        m.InfusionSession.opened_at,
+    )
+    .where(
+        m.InfusionSession.chair_id.in_(bindparam("chairs", expanding=True)),
+        m.InfusionSession.opened_at <= bindparam("latest"),
+        m.InfusionSession.opened_at >= bindparam("earliest"),
+    )
+    .order_by(m.InfusionSession.opened_at.desc())
+)
+
+
 @dataclass(frozen=True)
 class _Place:
     """A monitor's chair and clinic, as the charting needs them."""
@@ -217,13 +258,7 @@ def _chart_all(
     clinics, the infusions open in those chairs, and each infusion's context (`cache`)."""
     begin_write(db)
     keys = [(e.header.sender[:200], e.header.control_id[:199]) for e in entries]
-    receipted = set(
-        db.execute(
-            select(m.Hl7Receipt.sender, m.Hl7Receipt.control_id).where(
-                tuple_(m.Hl7Receipt.sender, m.Hl7Receipt.control_id).in_(sorted(set(keys)))
-            )
-        ).tuples()
-    )
+    receipted = set(db.execute(_RECEIPTS, {"keys": sorted(set(keys))}).tuples())
     monitors = _monitors(db, entries)
     places = _places(db, {mon.chair_id for mon in monitors})
     cache.check(db, {mon.clinic_id for mon in monitors})
@@ -299,19 +334,7 @@ def _monitors(db: Session, entries: list[_Entry]) -> list[m.Monitor]:
         devices.update(ids)
         devices.update([sender] if sender else [])
         locations.update([location] if location else [])
-    found = db.execute(
-        select(
-            m.Monitor.id,
-            m.Monitor.clinic_id,
-            m.Monitor.chair_id,
-            m.Monitor.device_id,
-            m.Monitor.location,
-            m.Monitor.label,
-        ).where(
-            or_(m.Monitor.device_id.in_(sorted(devices)), m.Monitor.location.in_(sorted(locations))),
-            m.Monitor.active.is_(True),
-        )
-    ).all()
+    found = db.execute(_MONITORS, {"devices": sorted(devices), "locations": sorted(locations)}).all()
     return cast("list[m.Monitor]", found)  # rows with the attributes read of a Monitor
 
 
@@ -321,11 +344,7 @@ def _monitor_for(monitors: list[m.Monitor], entry: _Entry) -> m.Monitor | None:
 
 
 def _places(db: Session, chair_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Place]:
-    rows = db.execute(
-        select(m.Chair.id, m.Chair.label, m.Clinic.name, m.Clinic.timezone)
-        .join(m.Clinic, m.Clinic.id == m.Chair.clinic_id)
-        .where(m.Chair.id.in_(sorted(chair_ids)))
-    ).tuples()
+    rows = db.execute(_PLACES, {"chairs": sorted(chair_ids)}).tuples()
     return {cid: _Place(label, name, ZoneInfo(tz)) for cid, label, name, tz in rows}
 
 
@@ -342,16 +361,9 @@ def _sessions(
     out: dict[uuid.UUID, list[OpenInfusion]] = {}
     if not times:
         return out
-    s = m.InfusionSession
-    for row in db.execute(
-        select(s.id, s.chair_id, s.clinic_id, s.patient_id, s.opened_at)
-        .where(
-            s.chair_id.in_(sorted({mon.chair_id for mon in monitors})),
-            s.opened_at <= max(times),
-            s.opened_at >= min(times) - SESSION_LOOKBACK,
-        )
-        .order_by(s.opened_at.desc())
-    ).tuples():
+    chairs = sorted({mon.chair_id for mon in monitors})
+    bounds = {"chairs": chairs, "latest": max(times), "earliest": min(times) - SESSION_LOOKBACK}
+    for row in db.execute(_OPEN_SESSIONS, bounds).tuples():
         session = OpenInfusion(*row)
         assert session.chair_id is not None  # selected by it
         out.setdefault(session.chair_id, []).append(session)
