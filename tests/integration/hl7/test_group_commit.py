@@ -84,8 +84,9 @@ def test_a_batch_gives_each_message_the_outcome_it_would_get_alone(hl7_engine: E
     mine = [lvl for o in outcomes if o.clinics == frozenset({side.clinic_id}) for lvl in o.levels]
     assert mine == whole_infusion_levels(side)
     assert len(set(mine)) >= 2
-    # one context read per infusion: nobody else charted at these clinics meanwhile
-    assert cache.reloads == 2
+    # SQLite: one context read per infusion (nobody else charted at these clinics meanwhile);
+    # PostgreSQL: read afresh in every batch (writers run concurrently, see monitor_context)
+    assert cache.reloads == (2 if hl7_engine.dialect.name == "sqlite" else 9)
     with Session(hl7_engine) as db:
         assert (
             db.scalar(
@@ -107,6 +108,7 @@ def test_someone_elses_charting_between_batches_is_seen_by_the_next(chairside: C
     monitor reading at that level is assessed with it (a confirmed pause), as the whole infusion
     assesses it; the context kept from the first batch was dropped, not used stale."""
     cache = ContextCache()
+    kept = chairside.engine.dialect.name == "sqlite"  # PostgreSQL: contexts read in every batch
     (first,) = batch(chairside.engine, [reading(chairside, 5)], cache)
     assert cache.reloads == 1
     with Session(chairside.engine, expire_on_commit=False) as db:
@@ -125,9 +127,9 @@ def test_someone_elses_charting_between_batches_is_seen_by_the_next(chairside: C
     whole = whole_infusion_levels(chairside)
     assert first.levels == (whole[0],) and whole[1] == typed.level and second.levels == (whole[2],)
     assert whole[2] != whole[1]  # confirmed by the typed reading: a pause, not only a recheck
-    # and a batch with nobody else charting in between keeps the context
+    # and a batch with nobody else charting in between keeps the context (SQLite)
     batch(chairside.engine, [reading(chairside, 8)], cache)
-    assert cache.reloads == 2
+    assert cache.reloads == (2 if kept else 3)
     assert verify(chairside.engine, None).intact
 
 
