@@ -45,7 +45,7 @@ class _Charted(SimpleNamespace):
     """Told apart by identity, as ORM rows are."""
 
     __eq__ = object.__eq__
-    __hash__ = object.__hash__
+    __hash__ = object.__hash__  # type: ignore[assignment]
 
 
 _HEADS = select(m.ChainHead.table_name, m.ChainHead.scope, m.ChainHead.seq).where(

@@ -23,7 +23,7 @@ from ketaflow.web.deps import clock
 from tests.hl7_messages import obs, oru, ts
 from tests.integration.web.test_discharge import sign_in
 
-COVERS: set[tuple[str, str]] = set()  # pages only (not in the API document)
+# Pages only (not in the API document), so not a `test_roles_*` module: those cover the JSON API.
 PAGES = ("/hl7/monitors", "/hl7/dead-letters", "/hl7/outbox")
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 ROLES = [
@@ -87,7 +87,7 @@ def test_only_the_administrator_opens_and_uses_the_hl7_pages(
         assert f"EUI{tag}" in listed and "The monitor is registered" in client.get(r.headers["location"]).text
         # the same device id again, and neither id nor location: the page again, 400, with the sentence
         again = client.post("/hl7/monitors", data=form)
-        assert again.status_code == 409  # Conflict: the page again with the sentence
+        assert again.status_code == 400  # the page again, with the sentence
         assert "already registered" in again.text
         bare = client.post("/hl7/monitors", data={**form, "device_id": ""})
         assert bare.status_code == 400 and "device id" in bare.text and "location" in bare.text
