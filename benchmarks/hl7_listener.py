@@ -155,8 +155,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def board_latency(port: int, url: str, devices: list[str], samples: int) -> list[tuple[float, float]]:
-    """(seconds to the ACK, seconds until the chair board's data shows the reading) per sample."""
+async def board_latency(
+    port: int, url: str, devices: list[str], samples: int
+) -> list[tuple[float, float, float]]:
+    """(seconds to the ACK, seconds until the chair board's data shows the reading, seconds the
+    board build that showed it took) per sample."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -192,6 +195,7 @@ async def board_latency(port: int, url: str, devices: list[str], samples: int) -
         if b"\rMSA|AA|" not in ack:
             raise SystemExit(f"latency sample {k}: not acknowledged AA: {ack!r}")
         while True:
+            polled = time.perf_counter()
             with Session(engine) as db:
                 board = await asyncio.to_thread(chair_board, db, who, "bench", datetime.now(UTC))
             card = next(c for c in board.chairs if c.label == f"Chair {chair + 1}")
@@ -200,7 +204,8 @@ async def board_latency(port: int, url: str, devices: list[str], samples: int) -
                 break
             if time.perf_counter() - start > 30:
                 raise SystemExit(f"latency sample {k}: the reading never reached the board")
-        out.append((acked, time.perf_counter() - start))
+        done = time.perf_counter()
+        out.append((acked, done - start, done - polled))
     writer.close()
     engine.dispose()
     return out
@@ -338,8 +343,9 @@ def main() -> None:
             raise SystemExit(f"ketaflow verify: the hash chains do not verify: {report.problems[:3]}")
     median = rates.median
     cpu = statistics.median(cpu_ms)
-    acks = sorted(a for a, _ in latencies)
-    boards = sorted(b for _, b in latencies)
+    acks = sorted(a for a, _, _ in latencies)
+    boards = sorted(b for _, b, _ in latencies)
+    builds = sorted(c for _, _, c in latencies)
     body = [
         "`benchmarks/hl7_listener.py`: `ketaflow hl7 listen` in its own process on a loopback port, a fresh "
         f"SQLite database, one clinic with {chairs} chairs each with a patient seated and a monitor "
@@ -367,8 +373,10 @@ def main() -> None:
         "timed from sending it until the chair board's data (`chair_board`, what the board page and "
         "its API show, polled in the sending process) shows it as the chair's latest reading with its "
         f"alert level: median {statistics.median(boards) * 1000:,.0f} ms, max {boards[-1] * 1000:,.0f} ms "
-        f"(its ACK: median {statistics.median(acks) * 1000:,.0f} ms, max {acks[-1] * 1000:,.0f} ms). "
-        "Issue 16 asks for within a second.",
+        f"(its ACK: median {statistics.median(acks) * 1000:,.0f} ms, max {acks[-1] * 1000:,.0f} ms; the "
+        f"board build that showed it: median {statistics.median(builds) * 1000:,.0f} ms, {chairs} chairs "
+        f"whose infusions carry every reading charted above). The reading is committed "
+        "before its ACK, so the first board built after the ACK shows it. Issue 16 asks for within a second.",
         "",
         f"- Target at least {TARGET_PER_S} messages per second on SQLite: "
         f"**{verdict(median >= TARGET_PER_S)}**.",
