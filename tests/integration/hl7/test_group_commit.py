@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ketaflow.security import hash_password
 from ketaflow.services import infusion
+from ketaflow.services.board import chair_board
 from ketaflow.services.monitor_context import ContextCache
 from ketaflow.services.monitor_feed import Outcome, receive_batch
 from ketaflow.store import models as m
@@ -175,3 +176,32 @@ def test_a_monitor_message_is_on_the_board_and_the_infusion_page_once_acknowledg
             page.text,
         )
         assert row == expected
+
+
+def test_the_board_assesses_the_latest_reading_as_the_whole_infusion_does(chairside: Chairside) -> None:
+    """The board reads only the first reading and the confirmation window before the latest: the
+    same latest reading, with the same level and alerts, as all the infusion's readings assessed."""
+    cache = ContextCache()
+    for minute in range(1, 41):
+        batch(chairside.engine, [reading(chairside, minute, high=minute % 7 in (0, 1, 3, 5, 6))], cache)
+        if minute % 5:
+            continue
+        with Session(chairside.engine, expire_on_commit=False) as db:
+            board = chair_board(db, chairside.who(db, chairside.nurse_id), chairside.clinic_code, LATER)
+            rows = list(
+                db.scalars(
+                    infusion.charted_vitals()
+                    .where(m.VitalSign.session_id == chairside.session_id)
+                    .order_by(m.VitalSign.measured_at)
+                )
+            )
+        whole = infusion.assess_vitals(rows)[-1]
+        (card,) = board.chairs
+        assert card.now is not None and card.now.last_vitals is not None
+        shown = card.now.last_vitals
+        assert (shown.id, shown.level, shown.alerts, shown.actions) == (
+            whole.id,
+            whole.level,
+            whole.alerts,
+            whole.actions,
+        )
