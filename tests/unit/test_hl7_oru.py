@@ -224,3 +224,47 @@ def test_every_code_in_the_table_maps_to_a_vital_sign_column_with_a_known_unit()
     for match in table.by_code.values():
         assert match.parameter.column in VitalSign.__table__.c
         assert match.parameter.unit in table.units
+
+
+def test_the_plain_split_reads_what_python_hl7s_tree_reads() -> None:
+    """read_oru splits segments itself (no python-hl7 tree, for speed): the same identifiers,
+    location and values as python-hl7 (an independent parser) reads from the same text, with
+    repetitions, components, escapes and other separators than the usual ones."""
+    import hl7 as python_hl7
+
+    from tests.hl7_messages import ts
+
+    at = ts(datetime(2026, 11, 25, 16, 5, tzinfo=UTC))
+    base = oru(
+        [obs("systolic", 131, at), obs("diastolic", 83, at), obs("heart_rate", 71, at)],
+        device="EUI0011223344",
+        mrn="K0100042",
+        location="INF^^3^NORTH",
+    )
+    # a second PID-3 repetition, a second OBX-18 repetition, an escaped '&' in PV1-3's facility
+    text = base.replace("K0100042^^^KETAFLOW^MR", "K0100042^^^KETAFLOW^MR~X77^^^OTHER^PI")
+    text = text.replace("INF^^3^NORTH", "INF^^3^NORTH\\T\\SOUTH")
+    text = text.replace("^EUI-64", "^EUI-64~GW7^^GW7^EUI-64")
+    for fs, enc in (("|", "^~\\&"), ("#", "$*\\@")):  # the same message with other separators
+        sent = text
+        if fs != "|":
+            table = str.maketrans({"|": fs, "^": enc[0], "~": enc[1], "&": enc[3]})
+            sent = text.translate(table).replace(f"MSH{fs}{enc[0]}{enc[1]}\\{enc[3]}", f"MSH{fs}{enc}")
+        mine = read_oru(sent)
+        tree = python_hl7.parse(sent.replace("\n", "\r"))
+        pid, pv1 = tree.segment("PID"), tree.segment("PV1")
+        assert mine.patient_ids == tuple(str(rep[0]) for rep in pid(3))
+        assert mine.location == str(pv1[3])
+        devices: list[str] = []
+        for obx in tree.segments("OBX"):
+            for rep in obx(18):
+                for ident in (str(rep[0]), str(rep[2]) if len(rep) > 2 else ""):
+                    if ident and ident not in devices:
+                        devices.append(ident)
+        assert mine.device_ids == tuple(devices) == ("EUI0011223344", "GW7")
+        (reading,) = mine.readings
+        assert reading.values == {
+            "systolic": float(str(tree.segments("OBX")[0](5))),
+            "diastolic": 83.0,
+            "heart_rate": 71.0,
+        }

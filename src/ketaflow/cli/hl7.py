@@ -290,15 +290,7 @@ def simulate(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Send realistic monitor readings (ORU^R01 over MLLP) for the patients in a clinic's chairs."""
-    import asyncio
-
-    from sqlalchemy.orm import Session
-
-    from ketaflow.audit_codes import OPERATOR_ROLE
-    from ketaflow.demo.monitor_signals import ChairSignal, PumpSpan
-    from ketaflow.interop.hl7.build import build_oru
-    from ketaflow.services.audit import Actor, cli_origin
-    from ketaflow.services.monitors import SeatedMonitor, seated_monitors
+    from ketaflow.workers.monitor_simulator import simulate_clinic
 
     host, _, port_text = to.rpartition(":")
     if not host or not port_text.isdigit():
@@ -306,73 +298,22 @@ def simulate(
     if interval_s <= 0 or chairs < 1:
         fail("--interval-s must be above 0 and --chairs at least 1.")
     engine = _engine(database_url)
-    origin = cli_origin("hl7 simulate")
-    actor = Actor(None, "cli:hl7 simulate", origin.ip_address, origin.user_agent, roles=OPERATOR_ROLE)
-    signals: dict[Any, ChairSignal] = {}
-
-    def targets() -> "list[SeatedMonitor]":
-        with Session(engine, expire_on_commit=False) as db:
-            return seated_monitors(db, actor, clinic, _now())[:chairs]
 
     async def run() -> None:
-        loop = asyncio.get_running_loop()
-        ends = None if seconds is None else loop.time() + seconds
-        counts: dict[str, int] = {}
-        sent = 0
-        writer = reader = None
-        while _remaining(ends, loop.time()) > 0:
-            tick = loop.time()
-            try:
-                seated = await asyncio.to_thread(targets)
-            except KetaflowError as exc:
-                fail(str(exc))
-            if reader is None or writer is None:
-                try:
-                    reader, writer = await asyncio.open_connection(host, int(port_text))
-                except OSError as exc:
-                    typer.echo(f"Cannot reach the listener at {to} ({exc.strerror}); trying again.", err=True)
-            if reader is not None and writer is not None:
-                artefacts = 0
-                for target in seated:
-                    signal = signals.setdefault(target.session_id, ChairSignal(str(target.session_id), seed))
-                    now = _now()
-                    values, artefact = signal.reading(
-                        PumpSpan(target.started_at, target.minutes, target.stopped_at), now
-                    )
-                    artefacts += artefact
-                    sent += 1
-                    text = build_oru(
-                        values,
-                        observed_at=now,
-                        control_id=f"SIM{seed}-{int(now.timestamp())}-{sent}",
-                        device_id=target.device_id or "",
-                        location=target.location or "",
-                        mrn=target.mrn,
-                        patient_name=(target.family_name, target.given_name),
-                    )
-                    try:
-                        writer.write(b"\x0b" + text.encode() + b"\x1c\r")
-                        await writer.drain()
-                        ack = await asyncio.wait_for(reader.readuntil(b"\x1c\r"), 10)
-                    except (OSError, asyncio.IncompleteReadError, TimeoutError):
-                        typer.echo("The listener went away; reconnecting.", err=True)
-                        writer = reader = None
-                        break
-                    code = next(
-                        (s.split("|")[1] for s in ack.decode().split("\r") if s.startswith("MSA|")), "?"
-                    )
-                    counts[code] = counts.get(code, 0) + 1
-                typer.echo(
-                    f"{len(seated)} chairs; sent {sent} ("
-                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                    + f"); {artefacts} artefacts this round",
-                    err=True,
-                )
-            wait = min(interval_s - (loop.time() - tick), _remaining(ends, loop.time()))
-            if wait > 0:
-                await asyncio.sleep(wait)
-        if writer is not None:
-            writer.close()
+        try:
+            await simulate_clinic(
+                engine,
+                clinic,
+                chairs=chairs,
+                interval_s=interval_s,
+                host=host,
+                port=int(port_text),
+                seconds=seconds,
+                seed=seed,
+                say=lambda line: typer.echo(line, err=True),
+            )
+        except KetaflowError as exc:
+            fail(str(exc))
 
     _run_async(run)
 

@@ -384,9 +384,24 @@ def _start_outbox_worker(engine) -> None:  # type: ignore[no-untyped-def]
 def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    monitors: Annotated[
+        bool,
+        typer.Option(
+            "--monitors",
+            help="Also run bedside monitors: register one per chair where a clinic has none, listen for "
+            "HL7 (MLLP) on 127.0.0.1:--hl7-port and send each seated chair's readings to it.",
+        ),
+    ] = False,
+    hl7_port: Annotated[
+        int, typer.Option("--hl7-port", min=1, max=65535, help="The monitors' MLLP port (with --monitors).")
+    ] = 2575,
+    monitor_interval_s: Annotated[
+        float, typer.Option("--monitor-interval-s", min=1.0, help="Seconds between a monitor's readings.")
+    ] = 30.0,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Build the demo network if it is not there yet, print the demo logins, and serve the app."""
+    """Build the demo network if it is not there yet, print the demo logins, and serve the app
+    (with --monitors, also simulated bedside monitors charting into the chairs)."""
     from ketaflow.demo.build import existing_settings, is_complete
     from ketaflow.demo.catalog import DEMO_PASSWORD
     from ketaflow.demo.generate import network_rows
@@ -409,6 +424,18 @@ def demo(
     for email, role, clinic in network_rows(dataclasses.replace(settings), "").logins[:8]:
         typer.echo(f"  {email:<42} {role:<13} {clinic}")
     typer.echo("  ... and the same pattern for every clinic (nurse1.<code>, psychiatrist1.<code>, ...).")
+    if monitors:
+        from ketaflow.workers.monitor_simulator import demo_monitors
+
+        try:
+            demo_monitors(
+                engine,
+                port=hl7_port,
+                interval_s=monitor_interval_s,
+                say=lambda line: typer.echo(line, err=True),
+            )
+        except OSError as exc:
+            fail(f"{exc}; choose another --hl7-port or stop what uses it.")
     _serve(engine, host, port)
 
 

@@ -32,7 +32,7 @@ class ScreeningLevel(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(ScreeningLevel).index(self)
+        return _SCREENING_RANK[self]
 
 
 class VitalLevel(StrEnum):
@@ -45,7 +45,12 @@ class VitalLevel(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(VitalLevel).index(self)
+        return _VITAL_RANK[self]
+
+
+# Each level's place in its order, worked out once (`rank` is asked for every reading assessed).
+_SCREENING_RANK = {level: i for i, level in enumerate(ScreeningLevel)}
+_VITAL_RANK = {level: i for i, level in enumerate(VitalLevel)}
 
 
 class WeightPolicy(StrEnum):

@@ -114,27 +114,56 @@ def record(
     the action's name implies (ketaflow.audit_codes)."""
     db.add(
         AuditEvent(
-            actor_user_id=actor.user_id,
-            actor_label=actor.label,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            clinic_id=clinic_id,
-            patient_id=patient_id,
-            ip_address=actor.ip_address,
-            user_agent=(actor.user_agent or "")[:255] or None,
-            details=details or {},
-            **shape(
+            **event_values(
                 actor,
                 action,
+                entity_type,
+                entity_id,
                 clinic_id=clinic_id,
                 patient_id=patient_id,
-                read=False,
+                details=details,
                 outcome=outcome,
                 subtype=subtype,
-            ),
+            )
         )
     )
+
+
+def event_values(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID | None = None,
+    *,
+    clinic_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+    outcome: str | None = None,
+    subtype: str | None = None,
+) -> dict[str, Any]:
+    """The column values of the audit event `record` adds (for a writer that inserts many rows at
+    once, like the monitor feed)."""
+    return {
+        "actor_user_id": actor.user_id,
+        "actor_label": actor.label,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "clinic_id": clinic_id,
+        "patient_id": patient_id,
+        "ip_address": actor.ip_address,
+        "user_agent": (actor.user_agent or "")[:255] or None,
+        "details": details or {},
+        **shape(
+            actor,
+            action,
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            read=False,
+            outcome=outcome,
+            subtype=subtype,
+        ),
+    }
 
 
 def record_read(

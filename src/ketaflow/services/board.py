@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, bindparam, select
+from sqlalchemy import BindParameter, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 import ketaflow.clinical as clinical_rules
@@ -108,7 +108,52 @@ _EVENTS = (
     .where(m.AdministrationEvent.session_id.in_(_SESSION_IDS))
     .order_by(m.AdministrationEvent.occurred_at)
 )
-_VITALS = charted_vitals().where(m.VitalSign.session_id.in_(_SESSION_IDS)).order_by(m.VitalSign.measured_at)
+# The board shows each infusion's latest reading, assessed against the infusion's first reading and
+# those within the confirmation window before it (`assess_latest`): only those are read, not every
+# reading of the infusion (a monitor charting every few seconds makes hundreds).
+_VITAL_SPAN = (
+    charted_vitals()
+    .with_only_columns(
+        m.VitalSign.session_id, func.min(m.VitalSign.measured_at), func.max(m.VitalSign.measured_at)
+    )
+    .where(m.VitalSign.session_id.in_(_SESSION_IDS))
+    .group_by(m.VitalSign.session_id)
+)
+_VITALS_SINCE = (
+    charted_vitals()
+    .where(m.VitalSign.session_id.in_(_SESSION_IDS), m.VitalSign.measured_at >= bindparam("since"))
+    .order_by(m.VitalSign.measured_at)
+)
+_FIRST_VITALS = (
+    charted_vitals()
+    .where(tuple_(m.VitalSign.session_id, m.VitalSign.measured_at).in_(bindparam("firsts", expanding=True)))
+    .order_by(m.VitalSign.measured_at)
+)
+
+
+def _assessed_vitals(db: Session, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[m.VitalSign]]:
+    """Per infusion, in time order, what `assess_latest` reads of its readings: the first one and
+    those within the confirmation window before the latest."""
+    span = {sid: (first, last) for sid, first, last in db.execute(_VITAL_SPAN, {"session_ids": session_ids})}
+    out: dict[uuid.UUID, list[m.VitalSign]] = defaultdict(list)
+    if not span:
+        return out
+    window = timedelta(minutes=clinical_rules.default_rules().vitals.confirmation.window_minutes)
+    since = min(last for _, last in span.values()) - window
+    firsts = [(sid, first) for sid, (first, _) in span.items()]
+    found: dict[uuid.UUID, dict[uuid.UUID, m.VitalSign]] = defaultdict(dict)
+    for v in db.scalars(_FIRST_VITALS, {"firsts": firsts}):
+        assert v.session_id is not None
+        found[v.session_id].setdefault(v.id, v)
+    for v in db.scalars(_VITALS_SINCE, {"session_ids": list(span), "since": since}):
+        assert v.session_id is not None
+        if v.measured_at >= span[v.session_id][1] - window:
+            found[v.session_id].setdefault(v.id, v)
+    for sid, rows in found.items():
+        out[sid] = sorted(rows.values(), key=lambda r: r.measured_at)
+    return out
+
+
 _REQUESTS = (
     current(m.AssistanceRequest)
     .where(m.AssistanceRequest.session_id.in_(_SESSION_IDS), m.AssistanceRequest.helped_at.is_(None))
@@ -148,9 +193,7 @@ def chair_board(db: Session, who: CurrentUser, code: str, now: datetime) -> Boar
         reasons[e.session_id] = e.reason if clinical else None
     vitals: dict[uuid.UUID, list[m.VitalSign]] = defaultdict(list)
     if clinical:  # not read at all for the front desk
-        for v in db.scalars(_VITALS, chairside):
-            if v.session_id is not None:
-                vitals[v.session_id].append(v)
+        vitals = _assessed_vitals(db, session_ids)
     # Symptoms that confirm a blood-pressure pause, as the infusion page counts them.
     onsets = symptom_onsets_by_session(db, session_ids) if clinical else {}
     requests: dict[uuid.UUID, list[OpenRequest]] = defaultdict(list)

@@ -180,6 +180,21 @@ def report_registration(db: Session, patient: m.Patient, clinic: m.Clinic, now: 
     )
 
 
+def report_update(db: Session, patient: m.Patient, clinic: m.Clinic, now: datetime) -> None:
+    """ADT^A08 (patient information updated) for a patient whose registration details were just
+    changed (in the change's transaction)."""
+    if not sending():
+        return
+    who = _identity(patient)
+    _safely(
+        "ADT^A08",
+        patient,
+        lambda c: adt("A08", who, at=now, control_id=c, facility=escape(clinic.code)),
+        db,
+        now,
+    )
+
+
 def report_discharge(db: Session, session: m.InfusionSession, now: datetime) -> None:
     """RAS^O17 for the ketamine the pump gave, then ADT^A03, for a patient just discharged (in the
     discharge's transaction)."""

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
@@ -642,30 +642,66 @@ def chart_reading(
     message_control_id: str | None = None,
 ) -> m.VitalSign:
     """Add a set of vital signs, already checked (`checked_vitals`, or a monitor's values checked
-    alike), to the infusion's chart, in the phase the pump was in when they were measured; the
-    one way a reading is charted, typed by a nurse or sent by a monitor. The caller commits."""
-    events = [e for e in pump_records(db, session.id) if e.at <= measured_at]
+    alike), to the infusion's chart, in the phase the pump was in when they were measured. The
+    caller commits."""
     reading = m.VitalSign(
-        clinic_id=session.clinic_id,
-        patient_id=session.patient_id,
-        session_id=session.id,
-        measured_at=measured_at,
-        phase=phase_now(events),
-        source=source,
-        systolic_mmhg=signs.bp.systolic_mm_hg if signs.bp else None,
-        diastolic_mmhg=signs.bp.diastolic_mm_hg if signs.bp else None,
-        heart_rate_bpm=_whole(signs.heart_rate_per_min),
-        spo2_percent=_whole(signs.spo2_percent),
-        respiratory_rate_per_min=_whole(signs.respiratory_rate_per_min),
-        sedation_score=signs.sedation_score,
-        recorded_by_id=recorded_by_id,
-        recorded_at=recorded_at,
-        monitor_id=monitor_id,
-        message_control_id=message_control_id,
+        **vital_sign_row(
+            session.clinic_id,
+            session.patient_id,
+            session.id,
+            signs,
+            [e for e in pump_records(db, session.id) if e.at <= measured_at],
+            measured_at=measured_at,
+            source=source,
+            recorded_by_id=recorded_by_id,
+            recorded_at=recorded_at,
+            monitor_id=monitor_id,
+            message_control_id=message_control_id,
+        )
     )
     db.add(reading)
     db.flush()
     return reading
+
+
+def vital_sign_row(
+    clinic_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    session_id: uuid.UUID,
+    signs: clinical.VitalSigns,
+    pump_so_far: Sequence[PumpRecord],
+    *,
+    measured_at: datetime,
+    source: VitalSource,
+    recorded_by_id: uuid.UUID | None,
+    recorded_at: datetime,
+    monitor_id: uuid.UUID | None = None,
+    message_control_id: str | None = None,
+) -> dict[str, Any]:
+    """The column values of a set of vital signs to chart, in the phase the pump was in when they
+    were measured (`pump_so_far`: the pump events up to then); the one way a reading is charted,
+    typed by a nurse (`chart_reading`) or sent by a monitor (services/monitor_feed.py, which
+    inserts many at once). Its id is given now, so it can be assessed before it is written."""
+    return {
+        "id": uuid.uuid4(),
+        "clinic_id": clinic_id,
+        "patient_id": patient_id,
+        "session_id": session_id,
+        "measured_at": measured_at,
+        "phase": phase_now(pump_so_far),
+        "source": source,
+        "systolic_mmhg": signs.bp.systolic_mm_hg if signs.bp else None,
+        "diastolic_mmhg": signs.bp.diastolic_mm_hg if signs.bp else None,
+        "heart_rate_bpm": _whole(signs.heart_rate_per_min),
+        "spo2_percent": _whole(signs.spo2_percent),
+        "respiratory_rate_per_min": _whole(signs.respiratory_rate_per_min),
+        "sedation_score": signs.sedation_score,
+        "recorded_by_id": recorded_by_id,
+        "recorded_at": recorded_at,
+        "monitor_id": monitor_id,
+        "message_control_id": message_control_id,
+        "amends_id": None,
+    }
 
 
 def _whole(value: float | None) -> int | None:

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,12 +36,14 @@ from ketaflow.errors import InvalidFields, InvalidInput, NotFound
 from ketaflow.interop.hl7 import oru
 from ketaflow.interop.hl7.ack import build_ack
 from ketaflow.interop.hl7.oru import Header, Refusal, read_header, read_oru
-from ketaflow.services.audit import Actor, record, record_read
+from ketaflow.services.audit import Actor, event_values, record, record_read
 from ketaflow.services.auth import CurrentUser
-from ketaflow.services.infusion import assess_charted, chart_reading
-from ketaflow.services.monitors import find_monitor, seated_session
+from ketaflow.services.infusion import assess_latest, vital_sign_row
+from ketaflow.services.monitor_context import ContextCache, InfusionContext, OpenInfusion, charted_reading
+from ketaflow.services.monitors import SESSION_LOOKBACK, pick_monitor
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
+from ketaflow.store.chain import chained_tables, link
 from ketaflow.store.engine import begin_write
 from ketaflow.vocabulary import VitalSource
 
@@ -67,6 +71,7 @@ class Outcome:
     levels: tuple[str, ...] = ()  # each charted reading's alert level
     dead_letter_id: uuid.UUID | None = None
     charted_ids: tuple[uuid.UUID, ...] = field(default=())
+    clinics: frozenset[uuid.UUID] = field(default=frozenset())  # where it was charted
 
     def ack(self, at: datetime) -> str | None:
         if self.header is None:
@@ -88,33 +93,102 @@ class _Undeliverable(Exception):
         self.clinic_id = clinic_id
 
 
+@dataclass
+class _Entry:
+    """One message of a batch, read; `message` None when it could not be read (`refused` says why)."""
+
+    text: str
+    peer: str
+    header: Header
+    message: oru.MonitorMessage | None
+    refused: Refusal | None = None
+
+
 def receive(db: Session, text: str, *, peer: str, now: datetime) -> Outcome:
     """Chart one message from a monitor (or refuse it, and keep it as a dead letter); commit."""
+    return receive_batch(db, [(text, peer)], now=now)[0]
+
+
+def receive_batch(
+    db: Session, messages: Sequence[tuple[str, str]], *, now: datetime, cache: ContextCache | None = None
+) -> list[Outcome]:
+    """Chart several messages (text, peer) in one transaction, in the order given, and commit once
+    (group commit: the listener's messages received while the previous batch was committing).
+    Each gets the outcome it would get alone; none is acknowledged before this returns, that is
+    before its readings (or its dead letter) are committed. `cache`: the infusion contexts kept
+    between batches (services/monitor_context.py); without it, each batch reads them afresh."""
+    outcomes: list[Outcome | None] = [None] * len(messages)
+    entries: list[tuple[int, _Entry]] = []
+    for i, (text, peer) in enumerate(messages):
+        try:
+            header = read_header(text)
+        except Refusal as refusal:  # not HL7 at all: nothing to acknowledge, nothing worth keeping
+            outcomes[i] = Outcome("AR", None, refusal.reason, refusal.where, refusal.error_code)
+            continue
+        text = text[:MESSAGE_MAX_CHARS]
+        try:
+            entries.append((i, _Entry(text, peer, header, read_oru(text))))
+        except Refusal as refusal:
+            entries.append((i, _Entry(text, peer, header, None, refusal)))
+    if not entries:
+        return [o for o in outcomes if o is not None]
+    cache = cache or ContextCache()
     try:
-        header = read_header(text)
-    except Refusal as refusal:  # not HL7 at all: nothing to acknowledge, nothing worth keeping
-        return Outcome("AR", None, refusal.reason, refusal.where, refusal.error_code)
-    try:
-        outcome = _chart(db, text[:MESSAGE_MAX_CHARS], header, peer=peer, now=now)
+        charted = _chart_all(db, [e for _, e in entries], now=now, cache=cache)
+        letters = [
+            (i, e, r) for (i, e), r in zip(entries, charted, strict=True) if isinstance(r, _Undeliverable)
+        ]
+        letter_ids = [
+            _keep_letter(db, e.text, e.header, r.refusal, r.clinic_id, peer=e.peer, now=now)
+            for _, e, r in letters
+        ]
+        db.flush()  # a duplicate racing one of these fails here, before the commit
+        cache.committing(_charted_per_clinic(charted))
         db.commit()
-        return outcome
-    except _Undeliverable as exc:
-        db.rollback()
-        letter = _dead_letter(db, text, header, exc.refusal, exc.clinic_id, peer=peer, now=now)
-        r = exc.refusal
-        return Outcome(r.ack_code, header, r.reason, r.where, r.error_code, dead_letter_id=letter)
     except IntegrityError:  # the same message charted by another connection at the same moment
         db.rollback()
-        if _receipted(db, header):
-            return _duplicate(header)
+        cache.clear()
+        if len(entries) == 1:
+            i, entry = entries[0]
+            if _receipted(db, entry.header):
+                db.rollback()
+                outcomes[i] = _duplicate(entry.header)
+                return [o for o in outcomes if o is not None]
+            raise
+        # one at a time, so the one that raced is told apart from the others
+        for i, entry in entries:
+            outcomes[i] = receive(db, entry.text, peer=entry.peer, now=now)
+        return [o for o in outcomes if o is not None]
+    except BaseException:
+        db.rollback()
+        cache.clear()
         raise
+    letter_of = {i: lid for (i, _, _), lid in zip(letters, letter_ids, strict=True)}
+    for (i, entry), result in zip(entries, charted, strict=True):
+        if isinstance(result, _Undeliverable):
+            r = result.refusal
+            outcomes[i] = Outcome(
+                r.ack_code, entry.header, r.reason, r.where, r.error_code, dead_letter_id=letter_of[i]
+            )
+        else:
+            outcomes[i] = result
+    return [o for o in outcomes if o is not None]
+
+
+def _charted_per_clinic(results: Sequence[Outcome | _Undeliverable]) -> dict[uuid.UUID, int]:
+    out: dict[uuid.UUID, int] = {}
+    for r in results:
+        if isinstance(r, Outcome):
+            for clinic in r.clinics:
+                out[clinic] = out.get(clinic, 0) + r.charted
+    return out
 
 
 def _receipted(db: Session, header: Header) -> bool:
     return (
         db.scalar(
             select(m.Hl7Receipt.id).where(
-                m.Hl7Receipt.sender == header.sender, m.Hl7Receipt.control_id == header.control_id
+                m.Hl7Receipt.sender == header.sender[:200], m.Hl7Receipt.control_id == header.control_id[:199]
             )
         )
         is not None
@@ -125,48 +199,194 @@ def _duplicate(header: Header) -> Outcome:
     return Outcome("AA", header, "Already charted: this message was received before.", duplicate=True)
 
 
-def _chart(db: Session, text: str, header: Header, *, peer: str, now: datetime) -> Outcome:
-    """Chart the message in the open transaction (the caller commits), or raise _Undeliverable."""
-    try:
-        message = read_oru(text)
-    except Refusal as refusal:  # filed under the monitor's clinic when the monitor is known
-        known = find_monitor(db, refusal.device_ids, refusal.location, header.sending_application)
-        raise _Undeliverable(refusal, known.clinic_id if known else None) from None
+# The batch's reads, built once (statements are immutable; building one and its cache key cost
+# about as much as running it, and they run for every batch).
+_RECEIPTS = select(m.Hl7Receipt.sender, m.Hl7Receipt.control_id).where(
+    tuple_(m.Hl7Receipt.sender, m.Hl7Receipt.control_id).in_(bindparam("keys", expanding=True))
+)
+_MONITORS = select(
+    m.Monitor.id,
+    m.Monitor.clinic_id,
+    m.Monitor.chair_id,
+    m.Monitor.device_id,
+    m.Monitor.location,
+    m.Monitor.label,
+).where(
+    or_(
+        m.Monitor.device_id.in_(bindparam("devices", expanding=True)),
+        m.Monitor.location.in_(bindparam("locations", expanding=True)),
+    ),
+    m.Monitor.active.is_(True),
+)
+_PLACES = (
+    select(m.Chair.id, m.Chair.label, m.Clinic.name, m.Clinic.timezone)
+    .join(m.Clinic, m.Clinic.id == m.Chair.clinic_id)
+    .where(m.Chair.id.in_(bindparam("chairs", expanding=True)))
+)
+_OPEN_SESSIONS = (
+    select(
+        m.InfusionSession.id,
+        m.InfusionSession.chair_id,
+        m.InfusionSession.clinic_id,
+        m.InfusionSession.patient_id,
+        m.InfusionSession.opened_at,
+    )
+    .where(
+        m.InfusionSession.chair_id.in_(bindparam("chairs", expanding=True)),
+        m.InfusionSession.opened_at <= bindparam("latest"),
+        m.InfusionSession.opened_at >= bindparam("earliest"),
+    )
+    .order_by(m.InfusionSession.opened_at.desc())
+)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A monitor's chair and clinic, as the charting needs them."""
+
+    chair_label: str
+    clinic_name: str
+    zone: ZoneInfo
+
+
+def _chart_all(
+    db: Session, entries: list[_Entry], *, now: datetime, cache: ContextCache
+) -> list[Outcome | _Undeliverable]:
+    """Chart each entry in the open transaction (the caller flushes and commits), in order: its
+    Outcome, or the _Undeliverable saying why it cannot be charted (nothing of it charted). What
+    every entry needs is read once for the batch: the receipts, the monitors, their chairs and
+    clinics, the infusions open in those chairs, and each infusion's context (`cache`)."""
     begin_write(db)
-    if _receipted(db, header):
-        return _duplicate(header)
-    monitor = find_monitor(db, message.device_ids, message.location, header.sending_application)
-    if monitor is None:
-        named = [f"device id {d}" for d in message.device_ids]
-        named += [f"location {message.location}"] if message.location else []
-        named += [f"sender {header.sending_application}"] if header.sending_application else []
-        raise _Undeliverable(
-            Refusal(
-                "AR",
-                f"No monitor is registered with {' or '.join(named) or 'any identifier sent'}; an "
-                "administrator registers it (ketaflow hl7 monitors add), then replays this message.",
-                where="OBX^1^18" if message.device_ids else ("PV1^1^3" if message.location else "MSH^1^3"),
-                error_code=oru.UNKNOWN_KEY,
-            ),
-            None,
-        )
-    try:
-        return _chart_readings(db, message, monitor, peer=peer, now=now)
-    except Refusal as refusal:
-        raise _Undeliverable(refusal, monitor.clinic_id) from None
+    keys = [(e.header.sender[:200], e.header.control_id[:199]) for e in entries]
+    receipted = set(db.execute(_RECEIPTS, {"keys": sorted(set(keys))}).tuples())
+    monitors = _monitors(db, entries)
+    places = _places(db, {mon.chair_id for mon in monitors})
+    cache.check(db, {mon.clinic_id for mon in monitors})
+    sessions = _sessions(db, entries, monitors, places)
+    rows: dict[str, list[dict[str, Any]]] = {"vital_signs": [], "audit_events": [], "hl7_receipts": []}
+    results: list[Outcome | _Undeliverable] = []
+    for entry, key in zip(entries, keys, strict=True):
+        if key in receipted:
+            results.append(_duplicate(entry.header))
+            continue
+        found = _monitor_for(monitors, entry)
+        try:
+            if entry.message is None:
+                assert entry.refused is not None
+                raise _Undeliverable(entry.refused, found.clinic_id if found else None)
+            if found is None:
+                raise _Undeliverable(_unknown_monitor(entry.message), None)
+            try:
+                results.append(
+                    _chart_readings(db, entry, found, places[found.chair_id], sessions, cache, rows, now=now)
+                )
+            except Refusal as refusal:
+                raise _Undeliverable(refusal, found.clinic_id) from None
+        except _Undeliverable as exc:
+            results.append(exc)
+            continue
+        receipted.add(key)
+    _insert(db, rows)
+    return results
+
+
+def _insert(db: Session, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Insert the batch's rows, one statement per table, chained as the ORM's flush chains them."""
+    rows = {name: values for name, values in rows.items() if values}
+    if not rows:
+        return
+    conn = db.connection()
+    chained = chained_tables()
+    link(conn, {name: values for name, values in rows.items() if name in chained})
+    tables = m.Base.metadata.tables
+    for name, values in rows.items():
+        conn.execute(tables[name].insert(), values)
+
+
+def _unknown_monitor(message: oru.MonitorMessage) -> Refusal:
+    header = message.header
+    named = [f"device id {d}" for d in message.device_ids]
+    named += [f"location {message.location}"] if message.location else []
+    named += [f"sender {header.sending_application}"] if header.sending_application else []
+    return Refusal(
+        "AR",
+        f"No monitor is registered with {' or '.join(named) or 'any identifier sent'}; an "
+        "administrator registers it (ketaflow hl7 monitors add), then replays this message.",
+        where="OBX^1^18" if message.device_ids else ("PV1^1^3" if message.location else "MSH^1^3"),
+        error_code=oru.UNKNOWN_KEY,
+    )
+
+
+def _identifiers(entry: _Entry) -> tuple[tuple[str, ...], str, str]:
+    """The device ids, location and sending application an entry names (as far as it was read)."""
+    if entry.message is not None:
+        return entry.message.device_ids, entry.message.location, entry.header.sending_application
+    assert entry.refused is not None
+    return entry.refused.device_ids, entry.refused.location, entry.header.sending_application
+
+
+def _monitors(db: Session, entries: list[_Entry]) -> list[m.Monitor]:
+    """The active monitors any entry may name (one query for the batch)."""
+    devices: set[str] = set()
+    locations: set[str] = set()
+    for entry in entries:
+        ids, location, sender = _identifiers(entry)
+        devices.update(ids)
+        devices.update([sender] if sender else [])
+        locations.update([location] if location else [])
+    found = db.execute(_MONITORS, {"devices": sorted(devices), "locations": sorted(locations)}).all()
+    return cast("list[m.Monitor]", found)  # rows with the attributes read of a Monitor
+
+
+def _monitor_for(monitors: list[m.Monitor], entry: _Entry) -> m.Monitor | None:
+    ids, location, sender = _identifiers(entry)
+    return pick_monitor(monitors, ids, location, sender)
+
+
+def _places(db: Session, chair_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Place]:
+    rows = db.execute(_PLACES, {"chairs": sorted(chair_ids)}).tuples()
+    return {cid: _Place(label, name, ZoneInfo(tz)) for cid, label, name, tz in rows}
+
+
+def _sessions(
+    db: Session, entries: list[_Entry], monitors: list[m.Monitor], places: dict[uuid.UUID, _Place]
+) -> dict[uuid.UUID, list[OpenInfusion]]:
+    """The infusions opened in the batch's chairs that any of its readings may fall in (newest first)."""
+    times = [
+        r.observed_at.to_utc(places[mon.chair_id].zone)
+        for e in entries
+        if e.message is not None and (mon := _monitor_for(monitors, e)) is not None
+        for r in e.message.readings
+    ]
+    out: dict[uuid.UUID, list[OpenInfusion]] = {}
+    if not times:
+        return out
+    chairs = sorted({mon.chair_id for mon in monitors})
+    bounds = {"chairs": chairs, "latest": max(times), "earliest": min(times) - SESSION_LOOKBACK}
+    for row in db.execute(_OPEN_SESSIONS, bounds).tuples():
+        session = OpenInfusion(*row)
+        assert session.chair_id is not None  # selected by it
+        out.setdefault(session.chair_id, []).append(session)
+    return out
 
 
 def _chart_readings(
-    db: Session, message: oru.MonitorMessage, monitor: m.Monitor, *, peer: str, now: datetime
+    db: Session,
+    entry: _Entry,
+    monitor: m.Monitor,
+    place: _Place,
+    sessions: dict[uuid.UUID, list[OpenInfusion]],
+    cache: ContextCache,
+    rows: dict[str, list[dict[str, Any]]],
+    *,
+    now: datetime,
 ) -> Outcome:
-    clinic = db.get(m.Clinic, monitor.clinic_id)
-    chair = db.get(m.Chair, monitor.chair_id)
-    assert clinic is not None and chair is not None  # foreign keys
-    zone = ZoneInfo(clinic.timezone)
+    """Check every reading of the message, then chart them (so a refusal leaves nothing written)."""
+    message = entry.message
+    assert message is not None
     header = message.header
-    actor = Actor(None, f"monitor:{monitor.label}"[:120], peer or None, f"hl7:{header.sender}"[:255])
-    charted: list[m.VitalSign] = []
-    levels: list[str] = []
+    zone = place.zone
+    planned: list[tuple[datetime, clinical.VitalSigns, InfusionContext]] = []
     checked_patient: set[uuid.UUID] = set()
     for reading in message.readings:
         at = reading.observed_at.to_utc(zone)
@@ -179,21 +399,28 @@ def _chart_readings(
                 where=where_time,
             )
         signs = _checked_signs(reading)
-        session = seated_session(db, monitor.chair_id, at)
-        if session is None:
+        context = _seated(db, sessions.get(monitor.chair_id, []), at, cache)
+        if context is None:
             raise Refusal(
                 "AE",
-                f"No infusion is open in {chair.label} at {clinic.name} at "
+                f"No infusion is open in {place.chair_label} at {place.clinic_name} at "
                 f"{at.astimezone(zone):%Y-%m-%d %H:%M}; seat the patient first, then replay this message.",
                 where=where_time,
             )
-        if session.patient_id not in checked_patient:
-            _check_patient(db, session, message.patient_ids, chair.label)
-            checked_patient.add(session.patient_id)
-        row = chart_reading(
-            db,
-            session,
+        if context.patient_id not in checked_patient:
+            _check_patient(db, context, message.patient_ids, place.chair_label)
+            checked_patient.add(context.patient_id)
+        planned.append((at, signs, context))
+    actor = Actor(None, f"monitor:{monitor.label}"[:120], entry.peer or None, f"hl7:{header.sender}"[:255])
+    charted: list[uuid.UUID] = []
+    levels: list[str] = []
+    for at, signs, context in planned:
+        values = vital_sign_row(
+            context.clinic_id,
+            context.patient_id,
+            context.session_id,
             signs,
+            [e for e in context.pumps if e.at <= at],
             measured_at=at,
             source=VitalSource.MONITOR,
             recorded_by_id=None,
@@ -201,38 +428,60 @@ def _chart_readings(
             monitor_id=monitor.id,
             message_control_id=header.control_id,
         )
-        assessed = assess_charted(db, row)
-        charted.append(row)
+        rows["vital_signs"].append(values)
+        row = charted_reading(values)
+        assessed = assess_latest([*context.earlier(row), row], context.onsets)
+        assert assessed is not None
+        context.add(row)
+        charted.append(row.id)
         levels.append(assessed.level)
-        record(
-            db,
-            actor,
-            "vitals.create",
-            "infusion_session",
-            session.id,
-            clinic_id=session.clinic_id,
-            patient_id=session.patient_id,
-            details={
-                "level": assessed.level,
-                "source": "monitor",
-                "monitor_id": str(monitor.id),
-                "control_id": header.control_id,
-            },
+        rows["audit_events"].append(
+            event_values(
+                actor,
+                "vitals.create",
+                "infusion_session",
+                context.session_id,
+                clinic_id=context.clinic_id,
+                patient_id=context.patient_id,
+                details={
+                    "level": assessed.level,
+                    "source": "monitor",
+                    "monitor_id": str(monitor.id),
+                    "control_id": header.control_id,
+                },
+            )
         )
-    db.add(
-        m.Hl7Receipt(
-            clinic_id=monitor.clinic_id,
-            sender=header.sender[:200],
-            control_id=header.control_id[:199],
-            monitor_id=monitor.id,
-            received_at=now,
-            readings=len(charted),
-        )
+    rows["hl7_receipts"].append(
+        {
+            "id": uuid.uuid4(),
+            "clinic_id": monitor.clinic_id,
+            "sender": header.sender[:200],
+            "control_id": header.control_id[:199],
+            "monitor_id": monitor.id,
+            "received_at": now,
+            "readings": len(charted),
+        }
     )
-    db.flush()  # a duplicate racing this one fails here, before the commit
     return Outcome(
-        "AA", header, charted=len(charted), levels=tuple(levels), charted_ids=tuple(r.id for r in charted)
+        "AA",
+        header,
+        charted=len(charted),
+        levels=tuple(levels),
+        charted_ids=tuple(charted),
+        clinics=frozenset({monitor.clinic_id}),
     )
+
+
+def _seated(
+    db: Session, sessions: list[OpenInfusion], at: datetime, cache: ContextCache
+) -> InfusionContext | None:
+    """The infusion open in the chair at `at` (as `monitors.seated_session` finds it), with its context."""
+    session = next((s for s in sessions if at - SESSION_LOOKBACK <= s.opened_at <= at), None)
+    if session is None:
+        return None
+    context = cache.get(db, session, at)
+    left = context.discharged_at
+    return context if left is None or left > at else None
 
 
 def _whole(value: float | None) -> int | None:
@@ -265,17 +514,13 @@ def _checked_signs(reading: oru.ReadingSet) -> clinical.VitalSigns:
     return signs
 
 
-def _check_patient(db: Session, session: m.InfusionSession, patient_ids: tuple[str, ...], chair: str) -> None:
+def _check_patient(db: Session, context: InfusionContext, patient_ids: tuple[str, ...], chair: str) -> None:
     """If the message names the patient (PID-3), it must be the patient in the chair."""
-    if not patient_ids:
-        return
-    patient = db.get(m.Patient, session.patient_id)
-    assert patient is not None
-    if patient.mrn in patient_ids:
+    if not patient_ids or context.mrn in patient_ids:
         return
     known = db.scalar(
         select(m.Patient.id).where(
-            m.Patient.organization_id == patient.organization_id, m.Patient.mrn.in_(patient_ids)
+            m.Patient.organization_id == context.organization_id, m.Patient.mrn.in_(patient_ids)
         )
     )
     if known is None:
@@ -295,7 +540,7 @@ def _check_patient(db: Session, session: m.InfusionSession, patient_ids: tuple[s
     )
 
 
-def _dead_letter(
+def _keep_letter(
     db: Session,
     text: str,
     header: Header,
@@ -305,8 +550,8 @@ def _dead_letter(
     peer: str,
     now: datetime,
 ) -> uuid.UUID:
-    """Keep the message that could not be charted (the same message again: one letter, one more attempt)."""
-    begin_write(db)
+    """Keep the message that could not be charted (the same message again: one letter, one more
+    attempt), in the open writing transaction (the caller commits)."""
     letter = db.scalar(
         select(m.Hl7DeadLetter).where(
             m.Hl7DeadLetter.sender == header.sender[:200],
@@ -335,9 +580,7 @@ def _dead_letter(
         letter.location_in_message = refusal.where[:40]
         letter.clinic_id = clinic_id or letter.clinic_id
     db.flush()
-    letter_id = letter.id
-    db.commit()
-    return letter_id
+    return letter.id
 
 
 # ---- the administrator's view -------------------------------------------------------------------
@@ -415,12 +658,21 @@ def replay(db: Session, who: CurrentUser, letter_id: uuid.UUID, *, now: datetime
     header = read_header(letter.message)
     text, peer = letter.message, letter.peer
     try:
-        outcome = _chart(db, text, header, peer=peer, now=now)
-    except _Undeliverable as exc:
+        entry = _Entry(text, peer, header, read_oru(text))
+    except Refusal as refusal:
+        entry = _Entry(text, peer, header, None, refusal)
+    cache = ContextCache()
+    try:
+        (result,) = _chart_all(db, [entry], now=now, cache=cache)
+        if isinstance(result, _Undeliverable):
+            _keep_letter(db, text, header, result.refusal, result.clinic_id, peer=peer, now=now)
+            db.commit()
+            r = result.refusal
+            return Outcome(r.ack_code, header, r.reason, r.where, r.error_code, dead_letter_id=letter_id)
+    except BaseException:
         db.rollback()
-        _dead_letter(db, text, header, exc.refusal, exc.clinic_id, peer=peer, now=now)
-        r = exc.refusal
-        return Outcome(r.ack_code, header, r.reason, r.where, r.error_code, dead_letter_id=letter_id)
+        raise
+    outcome = result
     letter = db.get(m.Hl7DeadLetter, letter_id)
     assert letter is not None
     letter.resolved_at = now

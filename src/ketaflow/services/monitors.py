@@ -4,6 +4,7 @@ known by the device id it sends and/or the location its gateway sends. The admin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -161,6 +162,14 @@ def find_monitor(db: Session, device_ids: tuple[str, ...], location: str, sender
             )
         )
     )
+    return pick_monitor(rows, device_ids, location, sender)
+
+
+def pick_monitor(
+    rows: Sequence[m.Monitor], device_ids: tuple[str, ...], location: str, sender: str
+) -> m.Monitor | None:
+    """`find_monitor` among active monitors already read (`rows`): by an OBX-18 device id (in the
+    order sent), else by the PV1-3 location, else by MSH-3."""
     by_device = {mon.device_id: mon for mon in rows if mon.device_id}
     for ident in device_ids:
         if ident in by_device:

@@ -18,7 +18,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -27,13 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaflow.clinical.rules import ClinicalRules, default_rules
-from ketaflow.errors import Conflict, InvalidInput, Problems, invalid
+from ketaflow.errors import Conflict, InvalidInput, NotFound, Problems, invalid
 from ketaflow.input_rules import person_name
 from ketaflow.services import hl7_outbox
 from ketaflow.services.audit import record, record_read
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.clinics import clinic_for
-from ketaflow.services.permissions import Action
+from ketaflow.services.permissions import Action, require
 from ketaflow.store import models as m
 from ketaflow.store.engine import begin_write, lock_row
 from ketaflow.vocabulary import RecordStatus, Sex
@@ -408,6 +408,78 @@ def register(
     hl7_outbox.report_registration(db, patient, clinic, now)  # ADT^A04, when HL7 is sent
     db.commit()
     return patient
+
+
+# What a registration's details may be changed to (the record number, never; the weight,
+# medications and allergies are clinical facts, charted and amended on their own).
+DETAIL_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "email",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "emergency_contact_relationship",
+)
+
+
+def update_details(
+    db: Session, who: CurrentUser, patient_id: uuid.UUID, details: NewPatient, *, version: int, now: datetime
+) -> list[str]:
+    """Change a registered patient's details (names, date of birth, sex, contact and emergency
+    contact) to `details`, each checked as at registration; `version` is the row's version the
+    form was built from (someone else's change since: Conflict, nothing written). Returns the
+    fields changed; when any did, the change is audited (the fields' names, not their values)
+    and, when the installation sends HL7, an ADT^A08 goes to the outbox in the same transaction."""
+    begin_write(db)
+    patient = db.get(m.Patient, patient_id)
+    if patient is None:
+        raise NotFound("There is no such patient.")
+    require(who, Action.REGISTER_PATIENT, patient.clinic_id)
+    clinic = db.get(m.Clinic, patient.clinic_id)
+    assert clinic is not None  # foreign key
+    if patient.version != version:
+        raise Conflict(
+            "Someone else changed this patient's details since you opened them; "
+            "reload and make your change again."
+        )
+    today = now.astimezone(ZoneInfo(clinic.timezone)).date()
+    c = checked_patient(replace(details, weight_kg=None, height_cm=None), today)
+    wanted = {
+        "given_name": c.given_name,
+        "family_name": c.family_name,
+        "date_of_birth": c.date_of_birth,
+        "sex": c.sex,
+        "phone": c.phone,
+        "email": c.email,
+        "address": (details.address or "").strip() or None,
+        "emergency_contact_name": c.ec_name,
+        "emergency_contact_phone": c.ec_phone,
+        "emergency_contact_relationship": (details.emergency_contact_relationship or "").strip()[:60] or None,
+    }
+    changed = [f for f in DETAIL_FIELDS if getattr(patient, f) != wanted[f]]
+    if not changed:
+        db.rollback()
+        return []
+    for f in changed:
+        setattr(patient, f, wanted[f])
+    db.flush()
+    record(
+        db,
+        who.actor(),
+        "patient.edit",
+        "patient",
+        patient.id,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        details={"fields": changed},
+    )
+    hl7_outbox.report_update(db, patient, clinic, now)  # ADT^A08, when HL7 is sent
+    db.commit()
+    return changed
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from ketaflow.web.routes import (
     director,
     discharge,
     frontdesk,
+    hl7_admin,
     messages,
     outcomes,
     patients,
@@ -106,6 +107,7 @@ def create_app(
         staff,
         controlled,
         fhir_routes,
+        hl7_admin,
     ):
         app.include_router(module.router)
 

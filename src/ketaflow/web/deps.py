@@ -35,6 +35,10 @@ templates.env.globals["can"] = _can
 templates.env.globals["manages_staff"] = lambda who: any(
     allowed(who, Action.MANAGE_STAFF, uuid.UUID(clinic)) for clinic in who.roles
 )
+# For the header's link to the HL7 pages (web/routes/hl7_admin.py checks again).
+templates.env.globals["manages_monitors"] = lambda who: any(
+    allowed(who, Action.MANAGE_MONITORS, uuid.UUID(clinic)) for clinic in who.roles
+)
 # Compiled templates are kept; by default Jinja also stats every template file (and each
 # one it extends or includes) on every page to see whether it changed. Set
 # KETAFLOW_RELOAD_TEMPLATES=1 while editing templates on a running server.

@@ -7,8 +7,16 @@ python-hl7's asyncio MLLP streams do the framing. Nothing a peer sends stops the
 frame that is not an MLLP block, a frame over the size limit, text that is not HL7 and a peer
 that goes quiet are dropped (counted, logged) and the connection or the next frame carries on;
 a failure while charting one message is answered with an AR (HL7 error 207) and logged, and the
-next message is read. The database work runs in worker threads, one message at a time per
-connection, so a slow write never holds up the event loop.
+next message is read.
+
+Group commit: the messages of every connection go to one queue; one writer takes all that are
+waiting and charts them in one transaction (`monitor_feed.receive_batch`, in a worker thread, so a
+slow write never holds up the event loop), and only after that transaction has committed is each
+message's ACK written to its connection. A monitor waits for its ACK before sending the next
+message (original-mode acknowledgement), so a batch holds at most one message per connection, and
+the messages received while one batch commits form the next. What the charting needs to know of
+each infusion is kept between batches (`monitor_context.ContextCache`, dropped whenever anyone
+else charts at that clinic).
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from sqlalchemy.orm import Session
 
 from ketaflow.interop.hl7.ack import build_ack
 from ketaflow.interop.hl7.oru import APPLICATION_ERROR, Refusal, read_header
-from ketaflow.services.monitor_feed import MESSAGE_MAX_CHARS, receive
+from ketaflow.services.monitor_context import ContextCache
+from ketaflow.services.monitor_feed import MESSAGE_MAX_CHARS, Outcome, receive, receive_batch
 from ketaflow.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,7 @@ class ListenerLimits:
     max_message_bytes: int = MESSAGE_MAX_CHARS  # a frame larger than this is dropped
     idle_timeout_s: float = 300.0  # a connection that sends nothing for this long is closed
     max_connections: int = 64  # more at once wait for one to close
+    max_batch: int = 64  # messages charted in one transaction at most
 
 
 def decode(block: bytes) -> str:
@@ -68,6 +78,10 @@ class MllpListener:
         self.counts: Counter[str] = Counter()  # AA, AE, AR, duplicate, garbage, too_large, idle, failed
         self._server: asyncio.Server | None = None
         self._slots = asyncio.Semaphore(limits.max_connections)
+        self._queue: asyncio.Queue[tuple[str, str, asyncio.Future[str | None]]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self.cache = ContextCache()
+        self.batches = 0  # transactions committed (for tests and benchmarks)
 
     async def start(self) -> tuple[str, int]:
         self._server = await start_hl7_server(
@@ -75,6 +89,7 @@ class MllpListener:
         )
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
+        self._writer = asyncio.get_running_loop().create_task(self._write_batches())
         return str(sock[0]), self.port
 
     async def serve_forever(self) -> None:
@@ -86,6 +101,12 @@ class MllpListener:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
 
     async def _connection(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -115,7 +136,12 @@ class MllpListener:
                 return
             if block is None:
                 continue
-            ack = await asyncio.to_thread(self._answer, decode(block), peer)
+            answered: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+            self._queue.put_nowait((decode(block), peer, answered))
+            try:
+                ack = await answered
+            except ConnectionAbortedError:  # the listener is closing
+                return
             if ack is None:
                 continue
             writer.writeblock(ack.encode("utf-8"))
@@ -149,8 +175,59 @@ class MllpListener:
             return None
         return chunk[start + 1 : -2]
 
+    async def _write_batches(self) -> None:
+        """The one writer: charts what is waiting, one transaction at a time, then answers it."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.limits.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                acks = await asyncio.to_thread(self._answer_batch, [(t, p) for t, p, _ in batch])
+            except BaseException as exc:  # cancelled while charting: the senders get no ACK
+                for _, _, answered in batch:
+                    if not answered.done():
+                        answered.set_exception(ConnectionAbortedError("listener closing"))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, _, answered), ack in zip(batch, acks, strict=True):
+                if not answered.done():
+                    answered.set_result(ack)
+
+    def _answer_batch(self, messages: list[tuple[str, str]]) -> list[str | None]:
+        """The ACK of each message (None: not HL7, nothing to answer), once all are committed.
+        Runs in a worker thread. If the batch cannot be committed, each message is tried alone,
+        so one that fails is answered AR without holding the others back."""
+        now = self.clock()
+        try:
+            with Session(self.engine, expire_on_commit=False) as db:
+                outcomes = receive_batch(db, messages, now=now, cache=self.cache)
+        except Exception:
+            if len(messages) == 1:
+                return [self._answer(*messages[0])]
+            log.warning(
+                "MLLP: a batch of %d messages could not be charted; charting them one by one", len(messages)
+            )
+            return [self._answer(text, peer) for text, peer in messages]
+        self.batches += 1
+        acks = self._acks(messages, outcomes, now)
+        return acks
+
+    def _acks(
+        self, messages: list[tuple[str, str]], outcomes: list[Outcome], now: datetime
+    ) -> list[str | None]:
+        out: list[str | None] = []
+        for outcome in outcomes:
+            if outcome.header is None:
+                self.counts["garbage"] += 1
+                out.append(None)
+                continue
+            self.counts["duplicate" if outcome.duplicate else outcome.ack_code] += 1
+            out.append(outcome.ack(now))
+        return out
+
     def _answer(self, text: str, peer: str) -> str | None:
-        """The ACK for one message (None: not HL7, nothing to answer). Runs in a worker thread."""
+        """The ACK for one message charted alone (None: not HL7, nothing to answer)."""
         now = self.clock()
         try:
             with Session(self.engine, expire_on_commit=False) as db:
@@ -169,8 +246,4 @@ class MllpListener:
                 reason="ketaflow could not store this message just now; send it again.",
                 error_code=APPLICATION_ERROR,
             )
-        if outcome.header is None:
-            self.counts["garbage"] += 1
-            return None
-        self.counts["duplicate" if outcome.duplicate else outcome.ack_code] += 1
-        return outcome.ack(now)
+        return self._acks([(text, peer)], [outcome], now)[0]

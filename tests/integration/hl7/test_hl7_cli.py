@@ -201,3 +201,38 @@ def test_send_needs_a_destination(hl7_engine: Engine) -> None:
     assert code == 2 and "--to HOST:PORT, or set KETAFLOW_HL7_DESTINATION" in out
     code, out = run(hl7_engine, "hl7", "send", "--to", "nowhere")
     assert code == 2 and "must be HOST:PORT" in out
+
+
+def test_the_demo_monitors_register_and_chart_the_seated_chairs(hl7_engine: Engine) -> None:
+    """`ketaflow demo --monitors`: a monitor registered in the chair (none was), a listener on its
+    port and the clinic's simulator sending to it; the seated patient's readings are charted."""
+    from ketaflow.workers.monitor_simulator import demo_monitors, register_demo_monitors
+
+    side = seat_patient(hl7_engine, with_monitor=False, at=utcnow() - timedelta(minutes=20))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    said: list[str] = []
+    running = demo_monitors(hl7_engine, port=port, interval_s=1.0, say=said.append)
+    try:
+        deadline = time.monotonic() + 20
+        while len(side.vitals()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        running.stop()
+    assert not running.thread.is_alive()
+    in_service = select(m.Monitor).where(m.Monitor.clinic_id == side.clinic_id, m.Monitor.active.is_(True))
+    with Session(hl7_engine) as db:
+        registered = db.scalars(in_service).all()
+        chairs = db.scalars(select(m.Chair).where(m.Chair.clinic_id == side.clinic_id)).all()
+    assert len(registered) == len(chairs)
+    assert all((r.device_id or "").startswith(f"DEMO-{side.clinic_code.upper()}-") for r in registered)
+    (monitor,) = [r for r in registered if r.chair_id == side.chair_id]
+    rows = side.vitals()
+    assert len(rows) >= 2 and {r.monitor_id for r in rows} == {monitor.id}
+    assert {r.source for r in rows} == {VitalSource.MONITOR}
+    assert any("listener is on 127.0.0.1" in line for line in said)
+    # run again: the clinic has its monitors, none is added there
+    register_demo_monitors(hl7_engine, utcnow())
+    with Session(hl7_engine) as db:
+        assert len(db.scalars(in_service).all()) == len(registered)

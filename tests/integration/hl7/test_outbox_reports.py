@@ -4,6 +4,7 @@ sends HL7 (KETAFLOW_HL7_DESTINATION set), and none when it does not. SQLite and 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import hl7
@@ -11,8 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaflow.errors import Conflict
 from ketaflow.services import hl7_outbox
-from ketaflow.services.registration import NewPatient, register
+from ketaflow.services.registration import NewPatient, register, update_details
 from ketaflow.settings import get_settings
 from ketaflow.store import models as m
 from ketaflow.vocabulary import Role
@@ -121,3 +123,38 @@ def test_with_an_order_the_ras_comes_first_with_what_the_pump_gave(
     validated(rows[0].message)
     rxa = hl7.parse(rows[0].message).segment("RXA")
     assert (str(rxa(6)), str(rxa(3)) < str(rxa(4))) == ("35", True)
+
+
+def test_a_change_of_registration_details_queues_an_adt_a08(chairside: Chairside, sending: None) -> None:
+    patient = new_patient(chairside, "Before")
+    with Session(chairside.engine, expire_on_commit=False) as db:
+        desk = db.scalars(
+            select(m.StaffRole.user_id).where(
+                m.StaffRole.clinic_id == chairside.clinic_id, m.StaffRole.role == Role.FRONT_DESK
+            )
+        ).first()
+        who = chairside.who(db, desk)
+        details = NewPatient("Ana", "After", "1985-02-03", "female", phone="555-0100 123")
+        changed = update_details(db, who, patient.id, details, version=patient.version, now=START)
+        assert changed == ["family_name", "phone"]
+        # the same details again: nothing changed, nothing sent
+        current = db.get(m.Patient, patient.id)
+        assert current is not None
+        assert update_details(db, who, patient.id, details, version=current.version, now=START) == []
+        # a form built before that change: refused, nothing written
+        with pytest.raises(Conflict):
+            update_details(
+                db, who, patient.id, replace(details, phone=""), version=patient.version, now=START
+            )
+        audited = db.scalars(
+            select(m.AuditEvent).where(
+                m.AuditEvent.action == "patient.edit", m.AuditEvent.patient_id == patient.id
+            )
+        ).all()
+    assert [a.details for a in audited] == [{"fields": ["family_name", "phone"]}]
+    rows = outbox_of(chairside, patient.id)
+    assert [r.kind for r in rows] == ["ADT^A04", "ADT^A08"]
+    validated(rows[1].message)
+    pid = hl7.parse(rows[1].message).segment("PID")
+    assert str(pid(3)(1)(1)) == patient.mrn and "After" in str(pid(5))
+    assert str(hl7.parse(rows[1].message).segment("MSH")(9)).startswith("ADT^A08")

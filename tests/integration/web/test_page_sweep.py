@@ -58,6 +58,9 @@ PAGES = (
     "/account/second-factor",
     "/staff",
     "/staff/{staff}",
+    "/hl7/monitors",
+    "/hl7/dead-letters",
+    "/hl7/outbox",
 )
 AUS_DATA = tuple(p for p in PAGES if "{" in p)  # pages of one clinic's patients or rooms
 # Pages of clinical records (permissions.READ_CLINICAL), which the front desk may not open.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -235,19 +236,51 @@ def _time(text: str, where: str) -> HL7Time | None:
         ) from None
 
 
+class _Segment:
+    """One segment's fields as text, numbered as HL7 numbers them: for MSH, [1] is the field
+    separator itself and [2] the encoding characters (MSH-1, MSH-2), as python-hl7 numbers them.
+    A plain split of the segment on the field separator: the values read here are single
+    fields (their components and repetitions split where they are read), so the cost of building
+    python-hl7's whole tree of objects for every message (most of the parsing time under a
+    monitor's load) is not paid."""
+
+    __slots__ = ("name", "fields")
+
+    def __init__(self, line: str, fs: str) -> None:
+        parts = line.split(fs)
+        self.name = parts[0]
+        self.fields = ["MSH", fs, *parts[1:]] if self.name == "MSH" else parts
+
+
+class _Message:
+    """A message as its segments (`_Segment`), with python-hl7's unescaping for the rare value
+    that carries an escape sequence."""
+
+    def __init__(self, text: str, header: Header) -> None:
+        self.text = text
+        self.segments = [_Segment(line, header.field_separator) for line in text.split("\r")]
+
+    def segment(self, name: str) -> _Segment:
+        return next(s for s in self.segments if s.name == name)
+
+    def unescape(self, value: str) -> str:
+        return str(hl7.parse(self.text.split("\r", 1)[0]).unescape(value))
+
+    def __iter__(self) -> Iterator[_Segment]:
+        return iter(self.segments)
+
+
 class _Fields:
     """Fields of one segment as text, with the message's separators."""
 
-    def __init__(self, segment: hl7.Segment, enc: str, fs: str) -> None:
+    def __init__(self, segment: _Segment, enc: str, fs: str) -> None:
         self.segment = segment
         self.cs, self.rs = enc[0], enc[1]
-        self.is_msh = str(segment[0]) == "MSH"
+        self.is_msh = segment.name == "MSH"
 
     def raw(self, n: int) -> str:
-        try:
-            return str(self.segment[n])
-        except IndexError:
-            return ""
+        fields = self.segment.fields
+        return fields[n] if n < len(fields) else ""
 
     def reps(self, n: int) -> list[str]:
         return [r for r in self.raw(n).split(self.rs) if r]
@@ -257,8 +290,8 @@ class _Fields:
         return value.split(self.cs)
 
 
-def _unescape(message: hl7.Message, value: str) -> str:
-    return str(message.unescape(value)) if "\\" in value else value
+def _unescape(message: _Message, value: str) -> str:
+    return message.unescape(value) if "\\" in value else value
 
 
 def read_oru(text: str, table: CodeTable | None = None) -> MonitorMessage:
@@ -266,10 +299,14 @@ def read_oru(text: str, table: CodeTable | None = None) -> MonitorMessage:
     table = table or code_table()
     header = read_header(text)
     _check_header(text, header)
-    try:
-        message = hl7.parse(normalise(text))
-    except Exception as exc:  # python-hl7 raises several kinds on malformed text
-        raise Refusal("AR", f"The message could not be read as HL7 v2 ({exc}).") from None
+    if len(header.encoding) < 2:
+        raise Refusal(
+            "AR",
+            "The message could not be read as HL7 v2: MSH-2 must give the component and repetition "
+            "separators (^~\\&).",
+            where="MSH^1^2",
+        )
+    message = _Message(normalise(text), header)
     enc = header.encoding
     fs = header.field_separator
 
@@ -305,13 +342,13 @@ def _complete(sets: dict[HL7Time, ReadingSet]) -> tuple[ReadingSet, ...]:
     return tuple(sorted(sets.values(), key=lambda r: (r.observed_at.wall, r.observed_at.offset_min or 0)))
 
 
-def _identity(message: hl7.Message, enc: str, fs: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+def _identity(message: _Message, enc: str, fs: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
     """The OBX-18 device ids (entity and universal ids, in order), PV1-3 and PID-3's identifiers."""
     patient_ids: list[str] = []
     location = ""
     devices: list[str] = []
     for segment in message:
-        name = str(segment[0])
+        name = segment.name
         f = _Fields(segment, enc, fs)
         if name == "PID":
             patient_ids += [f.comps(3, rep)[0].strip() for rep in f.reps(3) if f.comps(3, rep)[0].strip()]
@@ -326,7 +363,7 @@ def _identity(message: hl7.Message, enc: str, fs: str) -> tuple[tuple[str, ...],
     return tuple(devices), location, tuple(patient_ids)
 
 
-def _read_sets(message: hl7.Message, enc: str, fs: str, table: CodeTable) -> dict[HL7Time, ReadingSet]:
+def _read_sets(message: _Message, enc: str, fs: str, table: CodeTable) -> dict[HL7Time, ReadingSet]:
     """The charted observations, grouped by moment (raises a Refusal for one that cannot be)."""
     msh = _Fields(message.segment("MSH"), enc, fs)
     sent_at = _time(msh.raw(7), "MSH^1^7")
@@ -335,7 +372,7 @@ def _read_sets(message: hl7.Message, enc: str, fs: str, table: CodeTable) -> dic
     chosen: dict[tuple[HL7Time, str], int] = {}  # (moment, parameter) -> priority charted
     obx_seq = 0
     for segment in message:
-        name = str(segment[0])
+        name = segment.name
         f = _Fields(segment, enc, fs)
         if name == "OBR":
             obr_time = _time(f.raw(7), "OBR^1^7") or obr_time
@@ -346,7 +383,7 @@ def _read_sets(message: hl7.Message, enc: str, fs: str, table: CodeTable) -> dic
 
 
 def _read_obx(
-    message: hl7.Message,
+    message: _Message,
     f: _Fields,
     seq: int,
     table: CodeTable,
