@@ -34,7 +34,7 @@ def export(
         bool,
         typer.Option(
             "--deidentify",
-            help="The research variant: Safe Harbor identifiers removed, ids masked, dates shifted per patient.",
+            help="The research variant: Safe Harbor identifiers removed, dates shifted per patient.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

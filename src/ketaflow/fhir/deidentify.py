@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ketaflow.fhir import codes as c
 from ketaflow.fhir.mapping import US_CORE, Resource
 
 # Safe Harbor (45 CFR 164.514(b)(2)(i)(C)): ages over 89 are aggregated into one category.
@@ -44,7 +45,7 @@ AGE_TOP_CODE_YEARS = 90
 # The text put where a required element held only free text.
 WITHHELD = "withheld (free text)"
 # The Patient identifier system of a study id (one export's pseudonym; not an identifier of the source).
-STUDY_ID_SYSTEM = "urn:ketaflow:study-id"
+STUDY_ID_SYSTEM = f"{c.CANONICAL_BASE}/sid/study-id"
 # The meta.tag every de-identified resource carries (HL7 v3 ObservationValue "de-identified").
 DEIDENTIFIED_TAG = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -178,7 +179,11 @@ class DeIdentifier:
             study = self._study[r["id"]]
             r["identifier"] = [{"system": STUDY_ID_SYSTEM, "value": study}]
             born = r.get("birthDate")
-            if born and _DATE.fullmatch(born) and _age_years(date.fromisoformat(born), self._today) >= AGE_TOP_CODE_YEARS:
+            if (
+                born
+                and _DATE.fullmatch(born)
+                and _age_years(date.fromisoformat(born), self._today) >= AGE_TOP_CODE_YEARS
+            ):
                 r.pop("birthDate")
         elif kind == "Encounter":
             r.pop("reasonCode", None)
@@ -205,7 +210,9 @@ class DeIdentifier:
             r.pop("code", None)
             r.pop("reaction", None)
         elif kind == "MedicationStatement":
-            r["medicationCodeableConcept"] = _coded_only(r.get("medicationCodeableConcept")) or {"text": WITHHELD}
+            r["medicationCodeableConcept"] = _coded_only(r.get("medicationCodeableConcept")) or {
+                "text": WITHHELD
+            }
         elif kind == "CarePlan":
             r.pop("description", None)
         elif kind == "Provenance":

@@ -54,7 +54,12 @@ def import_referral(
 
 
 def _import(
-    db: Session, who: CurrentUser, clinic_code: str, referral: Referral, now: datetime, confirm_not_duplicate: bool
+    db: Session,
+    who: CurrentUser,
+    clinic_code: str,
+    referral: Referral,
+    now: datetime,
+    confirm_not_duplicate: bool,
 ) -> Imported:
     patient = register(
         db,

@@ -42,7 +42,9 @@ class Exports:
     def __init__(self, source: Path, research: Path, pseudonyms: Pseudonyms) -> None:
         self.source = read_export(source)
         self.research = read_export(research)
-        self.lines = [line for path in sorted(research.glob("*.ndjson")) for line in path.read_text().splitlines()]
+        self.lines = [
+            line for path in sorted(research.glob("*.ndjson")) for line in path.read_text().splitlines()
+        ]
         self.pseudonyms = pseudonyms
 
 
@@ -100,19 +102,33 @@ def test_no_identifier_of_the_source_appears(exports: Exports, demo_engine: Engi
     anywhere, typed = _source_identifiers(demo_engine)
     assert len(anywhere) > 200 and len(typed) > 20  # the demo network holds them: the test tests something
     # Every record id of the source is a UUID (derived ids start with one): none may appear.
-    assert {r["id"][:36] for rows in exports.source.values() for r in rows if not _UUID.fullmatch(r["id"][:36])} == set()
+    assert {
+        r["id"][:36] for rows in exports.source.values() for r in rows if not _UUID.fullmatch(r["id"][:36])
+    } == set()
     text = "\n".join(exports.lines)
     assert _UUID.search(text) is None
     # As whole words: a ZIP code's digits may occur inside a masked (hexadecimal) id.
-    assert sorted(v for v in anywhere if re.search(rf"(?<![0-9A-Za-z]){re.escape(v)}(?![0-9A-Za-z])", text)) == []
+    assert (
+        sorted(v for v in anywhere if re.search(rf"(?<![0-9A-Za-z]){re.escape(v)}(?![0-9A-Za-z])", text))
+        == []
+    )
     values = {s for rows in exports.research.values() for r in rows for s in _strings(r)}
     assert typed & values == set()
     assert "RelatedPerson" not in exports.research  # the escorts
-    kinds = {k for k in exports.research}
+    kinds = set(exports.research)
     assert kinds == set(exports.source) - {"RelatedPerson"}
     for patient in exports.research["Patient"]:
-        assert set(patient) <= {"resourceType", "id", "meta", "identifier", "active", "gender", "birthDate",
-                                "managingOrganization", "extension"}
+        assert set(patient) <= {
+            "resourceType",
+            "id",
+            "meta",
+            "identifier",
+            "active",
+            "gender",
+            "birthDate",
+            "managingOrganization",
+            "extension",
+        }
         assert patient["identifier"] == [{"system": STUDY_ID_SYSTEM, "value": patient["id"]}]
     for kind in ("Organization", "Location"):
         for r in exports.research.get(kind, []):
@@ -178,7 +194,9 @@ def test_intervals_within_a_patient_are_those_of_the_source(exports: Exports) ->
 
     def timeline(resources: list[dict[str, Any]]) -> list[float]:
         starts = sorted(
-            moment(r["effectivePeriod"]["start"]) for r in resources if r["resourceType"] == "MedicationAdministration"
+            moment(r["effectivePeriod"]["start"])
+            for r in resources
+            if r["resourceType"] == "MedicationAdministration"
         )
         durations = sorted(
             (moment(r["effectivePeriod"]["end"]) - moment(r["effectivePeriod"]["start"])).total_seconds()
@@ -209,9 +227,13 @@ def test_references_resolve_and_resources_stay_valid(exports: Exports, tmp_path:
     dangling = {t for rows in exports.research.values() for r in rows for t in references(r)} - present
     assert dangling == set()
     chooser = random.Random(15)
-    checked = [r for rows in exports.research.values() for r in chooser.sample(rows, min(SCHEMA_PER_TYPE, len(rows)))]
+    checked = [
+        r for rows in exports.research.values() for r in chooser.sample(rows, min(SCHEMA_PER_TYPE, len(rows)))
+    ]
     assert [e for r in checked for e in schema_errors(r)] == []
-    sample = [r for rows in exports.research.values() for r in chooser.sample(rows, min(SAMPLE_PER_TYPE, len(rows)))]
+    sample = [
+        r for rows in exports.research.values() for r in chooser.sample(rows, min(SAMPLE_PER_TYPE, len(rows)))
+    ]
     results = profile_issues([*sample, SPEC_BP_EXAMPLE], tmp_path)
     spec = results.pop()
     problems = defaultdict(list)
@@ -230,7 +252,18 @@ def test_two_exports_cannot_be_joined(demo_engine: Engine, tmp_path: Path) -> No
     for name in ("one", "two"):
         out = tmp_path / name
         done = runner.invoke(
-            app, ["fhir", "export", "--out", str(out), "--deidentify", "--type", "Patient,Condition", "--database-url", url]
+            app,
+            [
+                "fhir",
+                "export",
+                "--out",
+                str(out),
+                "--deidentify",
+                "--type",
+                "Patient,Condition",
+                "--database-url",
+                url,
+            ],
         )
         assert done.exit_code == 0, done.output
         files = read_export(out)

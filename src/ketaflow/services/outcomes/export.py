@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from ketaflow.services.pseudonyms import AGE_TOP_CODE_YEARS, DATE_SHIFT_MAX_DAYS
 from ketaflow.store import outcome_queries as q
 
 __all__ = ["AGE_TOP_CODE_YEARS", "DATE_SHIFT_MAX_DAYS", "ExportResult", "export_deidentified"]
+
 
 @dataclass(frozen=True)
 class ExportResult:
