@@ -293,7 +293,10 @@ def included(
         kind, _, ident = target.partition("/")
         if target in shared or kind not in _RECORDS:
             continue
-        patient = _owner(db, kind, ident)
+        try:
+            patient = _owner(db, kind, ident)
+        except NotFound:  # a reference to a record since corrected: nothing to include
+            continue
         require(who, _action(kind), patient.clinic_id)
         if (patient.id, kind) not in records:
             records[(patient.id, kind)] = _record(db, patient, kind)
