@@ -30,6 +30,13 @@ def export(
         str | None,
         typer.Option("--type", help="Only these resource types, comma-separated (Patient,Observation)."),
     ] = None,
+    deidentify: Annotated[
+        bool,
+        typer.Option(
+            "--deidentify",
+            help="The research variant: Safe Harbor identifiers removed, dates shifted per patient.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -44,7 +51,13 @@ def export(
         check_schema(engine)
         with progress_bar("Exporting", "patients") as bar:
             result = export_ndjson(
-                engine, out, clinic_code=clinic, since=moment, types=wanted, progress=bar.show
+                engine,
+                out,
+                clinic_code=clinic,
+                since=moment,
+                types=wanted,
+                progress=bar.show,
+                deidentify=deidentify,
             )
     except KetaflowError as exc:
         fail(str(exc))

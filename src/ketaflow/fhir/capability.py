@@ -23,6 +23,58 @@ SEARCHABLE: dict[str, tuple[str, ...]] = {
     "AdverseEvent": ("patient", "subject", "date"),
     "RelatedPerson": ("patient",),
     "Provenance": ("patient", "date"),
+    # The staff, their roles, the clinics and network, the clinics and chairs as places: those of
+    # the clinics where the user holds a role.
+    "Practitioner": ("_id",),
+    "PractitionerRole": ("_id",),
+    "Organization": ("_id",),
+    "Location": ("_id",),
+}
+# Resource type -> `_include` search parameter -> the element holding the reference (a dotted path
+# through lists). The included resources come in the searchset with search.mode = include.
+INCLUDES: dict[str, dict[str, str]] = {
+    "Observation": {
+        "patient": "subject",
+        "subject": "subject",
+        "encounter": "encounter",
+        "performer": "performer",
+    },
+    "Encounter": {
+        "patient": "subject",
+        "subject": "subject",
+        "practitioner": "participant.individual",
+        "location": "location.location",
+        "service-provider": "serviceProvider",
+    },
+    "MedicationRequest": {
+        "patient": "subject",
+        "subject": "subject",
+        "encounter": "encounter",
+        "requester": "requester",
+    },
+    "MedicationAdministration": {
+        "patient": "subject",
+        "subject": "subject",
+        "request": "request",
+        "context": "context",
+        "performer": "performer.actor",
+    },
+    "Condition": {"patient": "subject", "subject": "subject"},
+    "QuestionnaireResponse": {
+        "patient": "subject",
+        "subject": "subject",
+        "encounter": "encounter",
+        "author": "author",
+    },
+    "AdverseEvent": {"subject": "subject", "recorder": "recorder"},
+    "CarePlan": {"patient": "subject", "subject": "subject"},
+    "PractitionerRole": {
+        "practitioner": "practitioner",
+        "organization": "organization",
+        "location": "location",
+    },
+    "Location": {"organization": "managingOrganization", "partof": "partOf"},
+    "Organization": {"partof": "partOf"},
 }
 _TYPES = {"_id": "token", "identifier": "token", "code": "token", "family": "string", "birthdate": "date"}
 _TYPES |= {"patient": "reference", "subject": "reference", "date": "date"}
@@ -37,6 +89,8 @@ def capability_statement(base_url: str, software_version: str, published: dateti
             "searchParam": [{"name": p, "type": _TYPES[p]} for p in params]
             + [{"name": "_lastUpdated", "type": "date"}],
         }
+        if name in INCLUDES:
+            entry["searchInclude"] = [f"{name}:{p}" for p in INCLUDES[name]]
         if name == "Patient":
             entry["operation"] = [
                 {

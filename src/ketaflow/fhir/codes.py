@@ -43,8 +43,15 @@ UCUM = "http://unitsofmeasure.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-# ketaflow's canonical base. The project has no registered domain of its own yet: the lead must
-# confirm this URL before it is published (it names the CodeSystem and the Questionnaires).
+# ketaflow's canonical base: it names ketaflow's CodeSystem, its Questionnaires and its identifier
+# systems. A constant, not a setting, on purpose: a canonical URL is an identifier, and a MADRS
+# total coded in `https://ketaflow.org/fhir/CodeSystem/ketaflow` must mean the same thing whichever
+# clinic sent it; a per-installation base would split one code system into as many as there are
+# installations, and a receiver could not tell they agree. It is the project's own domain (the one
+# the demo accounts use). R4's CodeSystem.url "SHOULD be globally unique and SHOULD be a literal
+# address at which an authoritative instance ... is (or will be) published": the project should
+# publish the CodeSystem and the Questionnaires there (not done yet). Never change it: every record
+# already exported carries it (docs/fhir.md).
 CANONICAL_BASE = "https://ketaflow.org/fhir"
 KETAFLOW_CODES = f"{CANONICAL_BASE}/CodeSystem/ketaflow"
 MRN_SYSTEM = f"{CANONICAL_BASE}/sid/mrn"

@@ -1101,9 +1101,15 @@ def references(resource: Resource) -> set[str]:
 
 
 def searchset_bundle(
-    resources: Sequence[Resource], total: int, links: dict[str, str], timestamp: datetime, base_url: str
+    resources: Sequence[Resource],
+    total: int,
+    links: dict[str, str],
+    timestamp: datetime,
+    base_url: str,
+    included: Sequence[Resource] = (),
 ) -> Resource:
-    """A search's page of results: `total` matches in all, `links` self/next/previous."""
+    """A search's page of results: `total` matches in all, `links` self/next/previous; `included`
+    (what `_include` asked for) after them with search.mode = include."""
     base = base_url.rstrip("/")
     return {
         "resourceType": "Bundle",
@@ -1116,8 +1122,9 @@ def searchset_bundle(
             {
                 "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
                 "resource": r,
-                "search": {"mode": "match"},
+                "search": {"mode": mode},
             }
-            for r in resources
+            for mode, rows in (("match", resources), ("include", included))
+            for r in rows
         ],
     }

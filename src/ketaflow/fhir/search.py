@@ -164,3 +164,40 @@ def narrowed(
         and all(matches_date(r, d) for d in dates)
         and all(matches_last_updated(r, u) for u in last_updated)
     ]
+
+
+def _at(value: Any, path: list[str]) -> list[Any]:
+    if isinstance(value, list):
+        return [found for item in value for found in _at(item, path)]
+    if not path:
+        return [value]
+    if not isinstance(value, dict) or path[0] not in value:
+        return []
+    return _at(value[path[0]], path[1:])
+
+
+def include_targets(
+    resources: Sequence[Resource], includes: Sequence[str], table: dict[str, dict[str, str]]
+) -> list[str]:
+    """The references ("Type/id", in order, each once) that `_include` values such as
+    ``MedicationAdministration:request`` name in `resources`; `table` is the server's INCLUDES.
+    An `_include` the server does not offer is refused, naming the ones it does."""
+    paths: list[tuple[str, list[str]]] = []
+    for one in includes:
+        source, _, param = one.partition(":")
+        path = table.get(source, {}).get(param)
+        if path is None:
+            offered = ", ".join(f"{t}:{p}" for t, params in table.items() for p in params)
+            raise InvalidInput(
+                f"_include={one} is not offered; the server offers {offered}.", field="_include"
+            )
+        paths.append((source, path.split(".")))
+    out: dict[str, None] = {}
+    for resource in resources:
+        for source, steps in paths:
+            if resource["resourceType"] != source:
+                continue
+            for ref in _at(resource, steps):
+                if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+                    out[ref["reference"]] = None
+    return list(out)

@@ -23,16 +23,19 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.fhir import mapping as fm
-from ketaflow.fhir.capability import SEARCHABLE
+from ketaflow.fhir.capability import INCLUDES, SEARCHABLE
 from ketaflow.fhir.mapping import Resource
-from ketaflow.fhir.search import narrowed
+from ketaflow.fhir.search import include_targets, narrowed
 from ketaflow.services.audit import record_read
 from ketaflow.services.auth import CurrentUser
-from ketaflow.services.fhir_record import clinical_resources
+from ketaflow.services.fhir_record import SHARED_TYPES, clinical_resources, referenced_resources
 from ketaflow.services.permissions import Action, allowed, require
 from ketaflow.store import models as m
 
 ADMINISTRATIVE = {"Patient", "RelatedPerson"}
+# The staff, their roles, clinics, network and chairs: no patient's; readable by anyone holding a
+# role at a clinic they belong to (a staff member: at a clinic where they hold a role too).
+SHARED = ("Practitioner", "PractitionerRole", "Organization", "Location")
 
 # Resource type -> the record kinds its ids name: (model, how the record leads to its patient:
 # "patient_id" directly, or "session_id" through its infusion session).
@@ -101,9 +104,50 @@ def _record(db: Session, patient: m.Patient, resource_type: str) -> list[Resourc
     return [r for r in clinical_resources(db, patient, {resource_type}) if r["resourceType"] == resource_type]
 
 
+def _my_clinics(who: CurrentUser) -> set[uuid.UUID]:
+    return {uuid.UUID(c) for c, roles in who.roles.items() if roles}
+
+
+def shared_in_scope(db: Session, clinic_ids: set[uuid.UUID]) -> list[Resource]:
+    """The staff (and their roles), the clinics, their network and chairs of these clinics."""
+    roles = list(
+        db.scalars(select(m.StaffRole).where(m.StaffRole.clinic_id.in_(clinic_ids)).order_by(m.StaffRole.id))
+    )
+    chairs = db.scalars(select(m.Chair.id).where(m.Chair.clinic_id.in_(clinic_ids)))
+    targets = {f"Practitioner/{r.user_id}" for r in roles}
+    targets |= {f"{kind}/{c}" for c in clinic_ids for kind in ("Organization", "Location")}
+    targets |= {f"Location/{c}" for c in chairs}
+    out = [fm.stamped(fm.practitioner_role(r), r.granted_at) for r in roles]
+    return out + referenced_resources(db, [], targets)
+
+
+def _read_shared(db: Session, who: CurrentUser, resource_type: str, resource_id: str) -> Resource:
+    found = next(
+        (
+            r
+            for r in shared_in_scope(db, _my_clinics(who))
+            if r["resourceType"] == resource_type and r["id"] == resource_id
+        ),
+        None,
+    )
+    if found is None:  # or not at a clinic of yours: the same answer, nothing revealed
+        raise _not_found(resource_type, resource_id)
+    record_read(
+        db,
+        who.actor(),
+        "fhir.read",
+        resource_type,
+        uuid.UUID(resource_id),
+        details={"resource": f"{resource_type}/{resource_id}"},
+    )
+    return found
+
+
 def read(db: Session, who: CurrentUser, resource_type: str, resource_id: str) -> Resource:
     """One resource, if `who` may read it; audited."""
     supported(resource_type)
+    if resource_type in SHARED:
+        return _read_shared(db, who, resource_type, resource_id)
     patient = _owner(db, resource_type, resource_id)
     require(who, _action(resource_type), patient.clinic_id)
     found = next((r for r in _record(db, patient, resource_type) if r["id"] == resource_id), None)
@@ -132,6 +176,7 @@ class SearchParams:
     identifier: str | None = None
     family: str | None = None
     birthdate: str | None = None
+    includes: tuple[str, ...] = ()
     unknown: tuple[str, ...] = field(default=())
 
 
@@ -150,13 +195,23 @@ def search(db: Session, who: CurrentUser, resource_type: str, params: SearchPara
     one patient (name them with `patient` or `subject`). Audited."""
     supported(resource_type)
     if params.unknown:
-        allowed_names = ", ".join(SEARCHABLE[resource_type] + ("_lastUpdated", "_count", "_offset"))
+        extra = ("_lastUpdated", "_count", "_offset") + (("_include",) if resource_type in INCLUDES else ())
+        allowed_names = ", ".join(SEARCHABLE[resource_type] + extra)
         raise InvalidInput(
             f"{resource_type} cannot be searched by {', '.join(params.unknown)}; use {allowed_names}.",
             field=params.unknown[0],
         )
+    for one in params.includes:
+        if one.partition(":")[0] != resource_type:
+            raise InvalidInput(
+                f"_include={one} names another type than the one searched ({resource_type}).",
+                field="_include",
+            )
+    include_targets([], params.includes, INCLUDES)  # an _include not offered is refused now
     if resource_type == "Patient":
         return _search_patients(db, who, params)
+    if resource_type in SHARED:
+        return _search_shared(db, who, resource_type, params)
     if params.patient is None:
         raise InvalidInput(
             f"Name the patient: {resource_type}?patient=<id> (a search over every patient is a bulk export).",
@@ -204,3 +259,48 @@ def _search_patients(db: Session, who: CurrentUser, params: SearchParams) -> lis
     record_read(db, who.actor(), "fhir.search", "Patient", None, details={"found": len(patients)})
     found = [fm.stamped(fm.patient(p), p.created_at) for p in patients]
     return narrowed(found, last_updated=params.last_updated)
+
+
+def _search_shared(db: Session, who: CurrentUser, resource_type: str, params: SearchParams) -> list[Resource]:
+    found = [r for r in shared_in_scope(db, _my_clinics(who)) if r["resourceType"] == resource_type]
+    if params.ids:
+        found = [r for r in found if r["id"] in params.ids]
+    found = narrowed(found, last_updated=params.last_updated)
+    record_read(db, who.actor(), "fhir.search", resource_type, None, details={"found": len(found)})
+    return found
+
+
+def included(
+    db: Session, who: CurrentUser, resource_type: str, page: list[Resource], params: SearchParams
+) -> list[Resource]:
+    """The resources a page of matches refers to through its `_include` parameters (each once, none
+    that is already a match): a patient's (the same patient the search was of, so the search's
+    access check covers them) or the staff, clinics and chairs."""
+    targets = include_targets(page, params.includes, INCLUDES)
+    if not targets:
+        return []
+    matched = {f"{r['resourceType']}/{r['id']}" for r in page}
+    wanted = [t for t in targets if t not in matched]
+    shared = {t for t in wanted if t.partition("/")[0] in (*SHARED_TYPES, "PractitionerRole")}
+    out: dict[str, Resource] = {}
+    if shared:
+        for r in shared_in_scope(db, _my_clinics(who)):
+            key = f"{r['resourceType']}/{r['id']}"
+            if key in shared:
+                out[key] = r
+    records: dict[tuple[uuid.UUID, str], list[Resource]] = {}
+    for target in wanted:
+        kind, _, ident = target.partition("/")
+        if target in shared or kind not in _RECORDS:
+            continue
+        try:
+            patient = _owner(db, kind, ident)
+        except NotFound:  # a reference to a record since corrected: nothing to include
+            continue
+        require(who, _action(kind), patient.clinic_id)
+        if (patient.id, kind) not in records:
+            records[(patient.id, kind)] = _record(db, patient, kind)
+        found = next((r for r in records[(patient.id, kind)] if r["id"] == ident), None)
+        if found is not None:
+            out[target] = found
+    return [out[t] for t in wanted if t in out]

@@ -58,6 +58,7 @@ class Request:
     since: str | None = None
     output_format: str | None = None
     request_url: str = ""
+    deidentified: bool = False  # the research variant (ketaflow.fhir.deidentify)
 
 
 def job_folder(data_dir: Path, job_id: uuid.UUID) -> Path:
@@ -106,6 +107,7 @@ def kick_off(db: Session, who: Requester, request: Request) -> m.FhirExportJob:
         clinic_ids=sorted(str(c) for c in clinic_ids),
         types=sorted(types) if types is not None else None,
         since=since,
+        deidentified=request.deidentified,
         request_url=request.request_url,
         requested_by_id=None if isinstance(who, SystemCaller) else who.user.id,
         requested_by_client=who.client_id if isinstance(who, SystemCaller) else None,
@@ -208,7 +210,7 @@ def run_job(engine: Engine, job_id: uuid.UUID, data_dir: Path) -> None:
             return
         job.status, job.started_at, job.progress = "running", utcnow(), 0
         clinic_ids = [uuid.UUID(c) for c in job.clinic_ids]
-        types, since = job.types, job.since
+        types, since, deidentified = job.types, job.since, job.deidentified
         db.commit()
     shutil.rmtree(folder, ignore_errors=True)  # a restarted job begins again
 
@@ -226,7 +228,13 @@ def run_job(engine: Engine, job_id: uuid.UUID, data_dir: Path) -> None:
 
     try:
         result = export_ndjson(
-            engine, folder, clinic_ids=clinic_ids, since=since, types=types, progress=progress
+            engine,
+            folder,
+            clinic_ids=clinic_ids,
+            since=since,
+            types=types,
+            progress=progress,
+            deidentify=deidentified,
         )
     except Cancelled:
         shutil.rmtree(folder, ignore_errors=True)

@@ -9,12 +9,18 @@ whole export succeeded: a failed export leaves no file that looks complete.
 
 `since` keeps the resources charted at or after it (meta.lastUpdated; the shared resources the
 kept ones refer to are always written). `types` keeps those resource types only.
+
+`deidentify=True` writes the research variant (ketaflow.fhir.deidentify: Safe Harbor identifiers
+removed, ids masked, each patient's dates shifted by the same draw as the de-identified outcome
+tables, services/pseudonyms.py); the patients are then written in a random order and the escort
+(RelatedPerson) is not written.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Collection
@@ -28,8 +34,10 @@ from sqlalchemy.orm import Session
 
 from ketaflow.errors import InvalidInput, NotFound
 from ketaflow.fhir import mapping as fm
+from ketaflow.fhir.deidentify import DeIdentifier
 from ketaflow.fhir.mapping import Resource
 from ketaflow.services.fhir_record import clinical_resources, referenced_resources, shared_references
+from ketaflow.services.pseudonyms import Pseudonyms
 from ketaflow.store import models as m
 
 # Every type the export writes (the patient-compartment types, then the shared ones).
@@ -152,13 +160,21 @@ def export_ndjson(
     since: datetime | None = None,
     types: Collection[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    deidentify: bool = False,
+    pseudonyms: Pseudonyms | None = None,
 ) -> ExportResult:
     """Write the export into `out` (created if needed): the patients of the clinic `clinic_code`, or
     of `clinic_ids`, or of the whole network. `progress(done, total)` is called after each patient;
-    an exception it raises (a cancelled job) stops the export and leaves no file."""
+    an exception it raises (a cancelled job) stops the export and leaves no file. `deidentify`: the
+    research variant, with the study ids and date shifts of `pseudonyms` (a new draw when None)."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     wanted = set(types) if types is not None else set(EXPORT_TYPES)
+    masker: DeIdentifier | None = None
+    if deidentify:
+        wanted.discard("RelatedPerson")  # the escort: a name and a telephone number, nothing else
+        pseudonyms = pseudonyms if pseudonyms is not None else Pseudonyms()
+        masker = DeIdentifier(secrets.token_bytes(32), datetime.now(UTC).date())
     stamp = since.astimezone(UTC) if since is not None else None
     writers = _Writers(out)
     result = ExportResult(out=out, patients=0)
@@ -171,19 +187,31 @@ def export_ndjson(
             if clinic_ids is not None:
                 query = query.where(m.Patient.clinic_id.in_(clinic_ids))
             patient_ids = list(db.scalars(query))
+            if pseudonyms is not None and masker is not None:
+                patient_ids = pseudonyms.shuffled(patient_ids)
             shared: set[str] = set()
             for done, pid in enumerate(patient_ids, start=1):
                 patient = db.get(m.Patient, pid)
                 assert patient is not None
                 record = [fm.stamped(fm.patient(patient), patient.created_at)]
                 record += clinical_resources(db, patient, wanted)
+                kept_resources = []
                 for resource in record:
                     if resource["resourceType"] not in wanted:
                         continue
                     updated = fm.last_updated(resource)
                     if stamp is not None and updated is not None and _moment(updated) < stamp:
                         continue
-                    shared.update(_SHARED_REFERENCE.findall(writers.write(resource)))
+                    kept_resources.append(resource)
+                if masker is None:
+                    for resource in kept_resources:
+                        shared.update(_SHARED_REFERENCE.findall(writers.write(resource)))
+                else:
+                    assert pseudonyms is not None
+                    shared |= shared_references(kept_resources)
+                    study_id, shift_days = pseudonyms.get(pid)
+                    for resource in masker.record(kept_resources, str(pid), study_id, shift_days):
+                        writers.write(resource)
                 result.patients += 1
                 db.expunge_all()  # one patient's rows in memory at a time
                 if progress is not None:
@@ -194,11 +222,11 @@ def export_ndjson(
                     roles = roles.where(m.StaffRole.clinic_id.in_(clinic_ids))
                 for role in db.scalars(roles.order_by(m.StaffRole.id)):
                     resource = fm.stamped(fm.practitioner_role(role), role.granted_at)
-                    writers.write(resource)
                     shared |= shared_references([resource])
+                    writers.write(resource if masker is None else masker.shared(resource))
             for resource in referenced_resources(db, [], shared):
                 if resource["resourceType"] in wanted:
-                    writers.write(resource)
+                    writers.write(resource if masker is None else masker.shared(resource))
         kept = True
     finally:
         writers.close(keep=kept)

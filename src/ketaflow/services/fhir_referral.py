@@ -6,6 +6,10 @@ duplicate check that asks for a confirmation, the medications and allergies as l
 diagnoses and PHQ-9 totals are added, and the medications and conditions are screened by the
 clinical rules (clinical/screening.py), whose findings come back with the answer for the clinic to
 act on. Only staff who may register patients at the clinic may import.
+
+One transaction: the registration, the diagnoses, the PHQ-9 totals and the audit are committed
+together at the end; any failure on the way rolls all of it back (nothing half-imported). A
+possible duplicate is refused before anything is written (only the audit of the check is kept).
 """
 
 from __future__ import annotations
@@ -17,12 +21,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ketaflow.clinical.screening import ScreeningResult, screen
-from ketaflow.fhir.referral import read_referral
+from ketaflow.fhir.referral import Referral, read_referral
 from ketaflow.services.audit import record
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.registration import NewPatient, register
 from ketaflow.store import models as m
-from ketaflow.store.engine import begin_write
 from ketaflow.vocabulary import Instrument, RecordStatus, Respondent
 
 
@@ -43,6 +46,21 @@ def import_referral(
     confirm_not_duplicate: bool = False,
 ) -> Imported:
     referral = read_referral(bundle)
+    try:
+        return _import(db, who, clinic_code, referral, now, confirm_not_duplicate)
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _import(
+    db: Session,
+    who: CurrentUser,
+    clinic_code: str,
+    referral: Referral,
+    now: datetime,
+    confirm_not_duplicate: bool,
+) -> Imported:
     patient = register(
         db,
         who,
@@ -62,8 +80,8 @@ def import_referral(
         ),
         confirm_not_duplicate=confirm_not_duplicate,
         now=now,
+        commit=False,
     )
-    begin_write(db)
     fact = {
         "clinic_id": patient.clinic_id,
         "patient_id": patient.id,

@@ -321,8 +321,12 @@ def register(
     confirm_not_duplicate: bool = False,
     now: datetime,
     rules: ClinicalRules | None = None,
+    commit: bool = True,
 ) -> m.Patient:
-    """Register a patient at the clinic `code`; refused (with candidates) if they may exist already."""
+    """Register a patient at the clinic `code`; refused (with candidates) if they may exist already.
+
+    `commit=False` leaves the registration in the caller's transaction (a referral import adds the
+    rest of the Bundle and commits it all at once, or nothing)."""
     begin_write(db)
     clinic = clinic_for(db, who, code, Action.REGISTER_PATIENT)
     today = now.astimezone(ZoneInfo(clinic.timezone)).date()
@@ -406,7 +410,8 @@ def register(
         },
     )
     hl7_outbox.report_registration(db, patient, clinic, now)  # ADT^A04, when HL7 is sent
-    db.commit()
+    if commit:
+        db.commit()
     return patient
 
 

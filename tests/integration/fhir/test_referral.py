@@ -146,3 +146,60 @@ def test_only_who_may_register_imports(
     nurse = make_staff(db, elsewhere, Role.NURSE)
     with pytest.raises(Forbidden):
         import_referral(db, _who(db, nurse), elsewhere.code, bundle, now=T0)
+
+
+def test_a_failure_after_the_patient_is_written_leaves_nothing(
+    db: Session,
+    referred: tuple[Chart, dict[str, Any], m.Clinic, CurrentUser],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All or nothing: a fault after the patient, medications and allergies are written (here the
+    screening, which runs after the diagnoses and PHQ-9 totals are added) leaves no patient, no
+    line of the referral and no audit of a registration."""
+    chart, bundle, elsewhere, front_desk = referred
+    import ketaflow.services.fhir_referral as service
+
+    def broken(**_: Any) -> Any:
+        raise RuntimeError("the screening rules could not be read")
+
+    def counts() -> dict[str, int]:
+        return {
+            model.__tablename__: db.scalar(
+                select(func.count()).select_from(model).where(model.clinic_id == elsewhere.id)
+            )
+            or 0
+            for model in (
+                m.Patient,
+                m.Medication,
+                m.Allergy,
+                m.Diagnosis,
+                m.QuestionnaireResponse,
+                m.BodyMeasurement,
+            )
+        }
+
+    before = counts()
+    audits = db.scalar(
+        select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.clinic_id == elsewhere.id)
+    )
+    monkeypatch.setattr(service, "screen", broken)
+    with pytest.raises(RuntimeError, match="screening rules"):
+        import_referral(db, front_desk, elsewhere.code, bundle, now=T0)
+    db.rollback()
+    assert counts() == before
+    after = db.scalar(
+        select(func.count()).select_from(m.AuditEvent).where(m.AuditEvent.clinic_id == elsewhere.id)
+    )
+    assert after == audits
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(m.Patient)
+            .where(m.Patient.family_name == chart.patient.family_name)
+        )
+        == 1
+    )
+    # The same Bundle imports once the fault is gone (nothing half-written stands in its way).
+    monkeypatch.undo()
+    done = import_referral(db, front_desk, elsewhere.code, bundle, now=T0)
+    assert chart_of(db, done.patient.id) == chart_of(db, chart.patient.id)

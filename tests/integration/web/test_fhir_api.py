@@ -4,6 +4,7 @@ today's roles and clinics, search parameters and paging, OperationOutcome errors
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -216,3 +217,125 @@ def test_a_referral_post_answers_with_operation_outcomes(
     assert who["nurse"].client.post("/fhir?clinic=aus", json=bundle).status_code == 403
     with Session(demo_engine) as db:
         assert db.scalar(select(func.count()).select_from(m.Patient)) == before
+
+
+def test_include_marks_the_included_and_resolves_them(
+    who: dict[str, Caller], aus_patient: uuid.UUID, demo_engine: Engine
+) -> None:
+    """`_include` on the obvious pairs: each included resource once, search.mode include, and the
+    one a reference names (checked against the database: the dose order of each infusion)."""
+    client = who["nurse"].client
+    r = client.get(
+        "/fhir/MedicationAdministration",
+        params=[
+            ("patient", str(aus_patient)),
+            ("_include", "MedicationAdministration:request"),
+            ("_include", "MedicationAdministration:patient"),
+            ("_count", "500"),
+        ],
+    )
+    assert r.status_code == 200, r.text
+    entries = r.json()["entry"]
+    matches = [e["resource"] for e in entries if e["search"]["mode"] == "match"]
+    included = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
+        for e in entries
+        if e["search"]["mode"] == "include"
+    }
+    assert len(included) == len([e for e in entries if e["search"]["mode"] == "include"])  # each once
+    with Session(demo_engine) as db:
+        orders = {
+            str(o.session_id): str(o.id)
+            for o in db.scalars(
+                current(m.DoseOrder)
+                .join(m.InfusionSession, m.InfusionSession.id == m.DoseOrder.session_id)
+                .where(m.InfusionSession.patient_id == aus_patient)
+            )
+        }
+    assert matches and all(
+        a["request"]["reference"] == f"MedicationRequest/{orders[a['id']]}" for a in matches
+    )
+    assert set(included) == {f"MedicationRequest/{orders[a['id']]}" for a in matches} | {
+        f"Patient/{aus_patient}"
+    }
+    assert all(
+        r_["resourceType"] != "MedicationRequest" or r_["subject"]["reference"] == f"Patient/{aus_patient}"
+        for r_ in included.values()
+    )
+    # Observation:patient and Observation:performer (a Practitioner: a resource no patient owns).
+    r = client.get(
+        "/fhir/Observation",
+        params=[
+            ("patient", str(aus_patient)),
+            ("code", "http://loinc.org|8867-4"),
+            ("_include", "Observation:patient"),
+            ("_include", "Observation:performer"),
+        ],
+    )
+    body = r.json()
+    performers = {
+        p["reference"]
+        for e in body["entry"]
+        if e["search"]["mode"] == "match"
+        for p in e["resource"].get("performer", [])
+    }
+    kinds = Counter(e["resource"]["resourceType"] for e in body["entry"] if e["search"]["mode"] == "include")
+    assert kinds["Patient"] == 1 and kinds["Practitioner"] == len(performers) > 0
+    assert "Observation:colour" in _outcome(
+        client.get(f"/fhir/Observation?patient={aus_patient}&_include=Observation:colour"), 400
+    )
+    assert "another type" in _outcome(
+        client.get(f"/fhir/Observation?patient={aus_patient}&_include=Encounter:patient"), 400
+    )
+    # The front desk may not reach clinical resources through an _include either: Encounter is clinical.
+    assert (
+        who["front_desk"]
+        .client.get(f"/fhir/Encounter?patient={aus_patient}&_include=Encounter:patient")
+        .status_code
+        == 403
+    )
+
+
+def test_staff_roles_clinics_and_chairs_are_read_and_searched(
+    who: dict[str, Caller], demo_engine: Engine
+) -> None:
+    with Session(demo_engine) as db:
+        aus = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
+        den = db.scalar(select(m.Clinic).where(m.Clinic.code == "den"))
+        assert aus is not None and den is not None
+        aus_staff = {
+            str(u) for u in db.scalars(select(m.StaffRole.user_id).where(m.StaffRole.clinic_id == aus.id))
+        }
+        aus_roles = {
+            str(r) for r in db.scalars(select(m.StaffRole.id).where(m.StaffRole.clinic_id == aus.id))
+        }
+        aus_chairs = {str(c) for c in db.scalars(select(m.Chair.id).where(m.Chair.clinic_id == aus.id))}
+        den_chair = db.scalar(select(m.Chair.id).where(m.Chair.clinic_id == den.id))
+        network = str(aus.organization_id)
+    client = who["front_desk"].client  # no clinical right needed: these are no patient's
+    found = {}
+    for kind in ("Practitioner", "PractitionerRole", "Organization", "Location"):
+        r = client.get(f"/fhir/{kind}?_count=500")
+        assert r.status_code == 200, r.text
+        found[kind] = {e["resource"]["id"] for e in r.json()["entry"]}
+    assert found["Practitioner"] == aus_staff
+    assert found["PractitionerRole"] == aus_roles
+    assert found["Organization"] == {str(aus.id), network}
+    assert found["Location"] == aus_chairs | {str(aus.id)}
+    one = next(iter(aus_staff))
+    r = client.get(f"/fhir/Practitioner/{one}")
+    assert r.status_code == 200 and r.json()["id"] == one
+    assert client.get(f"/fhir/Practitioner?_id={one}").json()["total"] == 1
+    _outcome(client.get(f"/fhir/Location/{den_chair}"), 404)  # another clinic's chair: not revealed
+    assert who["other_clinic_nurse"].client.get(f"/fhir/Location/{den_chair}").status_code == 200
+    _outcome(who["anonymous"].client.get(f"/fhir/Organization/{network}"), 401)
+    r = client.get(
+        "/fhir/PractitionerRole",
+        params={"_id": next(iter(aus_roles)), "_include": "PractitionerRole:practitioner"},
+    )
+    kinds = sorted(e["resource"]["resourceType"] for e in r.json()["entry"])
+    assert kinds == ["Practitioner", "PractitionerRole"]
+    body = who["anonymous"].client.get("/fhir/metadata").json()
+    served = {x["type"]: x for x in body["rest"][0]["resource"]}
+    assert {"Practitioner", "PractitionerRole", "Organization", "Location"} <= set(served)
+    assert "MedicationAdministration:request" in served["MedicationAdministration"]["searchInclude"]

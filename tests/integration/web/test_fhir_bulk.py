@@ -144,3 +144,29 @@ def test_a_job_left_running_by_a_stopped_server_is_done_at_the_next_start(
     lines = (tmp_path / "fhir-export" / str(job_id) / "Patient.ndjson").read_text().splitlines()
     assert {json.loads(line)["id"] for line in lines} == expected
     assert not list((tmp_path / "fhir-export" / str(job_id)).glob("*.part"))
+
+
+def test_the_research_variant_is_asked_for_with_deidentify(
+    app_and_dir: tuple[TestClient, Path], demo_engine: Engine
+) -> None:
+    """`deidentify=true` on the kick-off: study ids, no name or MRN, the choice kept on the job."""
+    from ketaflow.fhir.deidentify import STUDY_ID_SYSTEM
+
+    client, _folder = app_and_dir
+    sign_in(client, "director1.aus")
+    assert client.get("/fhir/Group/aus/$export?deidentify=maybe", headers=ASYNC).status_code == 400
+    r = client.get("/fhir/Group/aus/$export?_type=Patient&deidentify=true", headers=ASYNC)
+    assert r.status_code == 202, r.text
+    manifest = _wait(client, r.headers["content-location"])
+    outputs = {o["type"]: o for o in manifest["output"]}  # type: ignore[attr-defined]
+    patients = [json.loads(line) for line in client.get(outputs["Patient"]["url"]).text.splitlines()]
+    with Session(demo_engine) as db:
+        aus = db.scalar(select(m.Clinic).where(m.Clinic.code == "aus"))
+        assert aus is not None
+        source = list(db.scalars(select(m.Patient).where(m.Patient.clinic_id == aus.id)))
+        job = db.get(m.FhirExportJob, uuid.UUID(r.headers["content-location"].rsplit("/", 1)[1]))
+        assert job is not None and job.deidentified
+    assert len(patients) == len(source) > 0
+    text = json.dumps(patients)
+    assert all(p.mrn not in text and p.family_name not in text and str(p.id) not in text for p in source)
+    assert all(p["identifier"][0]["system"] == STUDY_ID_SYSTEM and "name" not in p for p in patients)

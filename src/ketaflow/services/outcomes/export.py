@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,13 +12,10 @@ from ketaflow.services.outcomes.common import (
     connection,
     outcome_definitions,
 )
+from ketaflow.services.pseudonyms import AGE_TOP_CODE_YEARS, DATE_SHIFT_MAX_DAYS, Pseudonyms
 from ketaflow.store import outcome_queries as q
 
-# Dates are shifted per patient by a whole number of days drawn uniformly from this range, so
-# intervals within a patient stay exact while calendar dates no longer point at a visit.
-DATE_SHIFT_MAX_DAYS = 365
-# HIPAA Safe Harbor (45 CFR 164.514(b)(2)(i)(C)): ages over 89 are reported as one category.
-AGE_TOP_CODE_YEARS = 90
+__all__ = ["AGE_TOP_CODE_YEARS", "DATE_SHIFT_MAX_DAYS", "ExportResult", "export_deidentified"]
 
 
 @dataclass(frozen=True)
@@ -28,31 +24,6 @@ class ExportResult:
 
     directory: str
     files: tuple[tuple[str, int], ...]
-
-
-class _Pseudonyms:
-    """A random study id and date offset per patient, consistent across one export's tables."""
-
-    def __init__(self) -> None:
-        import secrets
-
-        self._rng = secrets.SystemRandom()
-        self._ids: dict[uuid.UUID, tuple[str, int]] = {}
-        self._secrets = secrets
-
-    def get(self, patient_id: uuid.UUID) -> tuple[str, int]:
-        if patient_id not in self._ids:
-            study_id = "S" + self._secrets.token_hex(6)
-            shift = self._rng.randint(-DATE_SHIFT_MAX_DAYS, DATE_SHIFT_MAX_DAYS)
-            self._ids[patient_id] = (study_id, shift)
-        return self._ids[patient_id]
-
-    def day(self, patient_id: uuid.UUID, at: datetime | None) -> Any:
-        from datetime import timedelta
-
-        if at is None:
-            return None
-        return (at + timedelta(days=self.get(patient_id)[1])).date()
 
 
 def export_deidentified(bind: Bind, out_dir: str | Any, *, fmt: str = "csv") -> ExportResult:
@@ -77,7 +48,7 @@ def export_deidentified(bind: Bind, out_dir: str | Any, *, fmt: str = "csv") -> 
         courses = q.export_courses(conn, d)
         answers = q.export_questionnaires(conn)
         infusions = q.export_infusions(conn)
-    ids = _Pseudonyms()
+    ids = Pseudonyms()
     for row in patients:
         ids.get(row[0])
     # The export is of patients with an infusion (the patients table); a questionnaire or plan of

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaflow.store.models.base import Base, Identified, utcnow
@@ -29,6 +29,8 @@ class FhirExportJob(Identified, Base):
     clinic_ids: Mapped[list[str]] = mapped_column(JSONType)
     types: Mapped[list[str] | None] = mapped_column(JSONType)
     since: Mapped[datetime | None]
+    # The research variant (services/fhir_export.py, deidentify=True) was asked for.
+    deidentified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     request_url: Mapped[str] = mapped_column(Text)
     requested_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
     # Or the SMART Backend Services client that asked (FhirClient.client_id).

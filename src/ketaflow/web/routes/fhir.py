@@ -161,12 +161,17 @@ def _kick_off(
     if "respond-async" not in request.headers.get("prefer", ""):
         return outcome("A bulk export runs in the background: send the header Prefer: respond-async.", 400)
     query = request.query_params
-    known = {"_type", "_since", "_outputFormat"}
+    known = {"_type", "_since", "_outputFormat", "deidentify"}
     unknown = sorted(set(query) - known)
     if unknown:
         return outcome(
-            f"$export does not take {', '.join(unknown)}; it takes _type, _since and _outputFormat.", 400
+            f"$export does not take {', '.join(unknown)}; it takes _type, _since, _outputFormat and "
+            "deidentify.",
+            400,
         )
+    deidentify = query.get("deidentify", "false").lower()
+    if deidentify not in ("true", "false"):
+        return outcome("deidentify is true or false.", 400)
     job = fhir_bulk.kick_off(
         db,
         who,
@@ -177,6 +182,7 @@ def _kick_off(
             since=query.get("_since"),
             output_format=query.get("_outputFormat"),
             request_url=str(request.url),
+            deidentified=deidentify == "true",
         ),
     )
     fhir_bulk.start(request.app.state.engine, job.id, request.app.state.data_dir)
@@ -315,7 +321,7 @@ async def everything(patient_id: str, request: Request, db: Db, who: Who, now: N
 
 def _params(resource_type: str, request: Request) -> tuple[fhir_api.SearchParams, int, int]:
     query = request.query_params
-    known = set(SEARCHABLE.get(resource_type, ())) | {"_count", "_offset", "_lastUpdated"}
+    known = set(SEARCHABLE.get(resource_type, ())) | {"_count", "_offset", "_lastUpdated", "_include"}
     unknown = tuple(sorted({name for name in query if name not in known}))
 
     def number(name: str, default: int, low: int, high: int) -> int:
@@ -338,6 +344,7 @@ def _params(resource_type: str, request: Request) -> tuple[fhir_api.SearchParams
         identifier=query.get("identifier"),
         family=query.get("family"),
         birthdate=query.get("birthdate"),
+        includes=tuple(query.getlist("_include")),
         unknown=unknown,
     )
     return params, count, offset
@@ -361,7 +368,8 @@ async def search(resource_type: str, request: Request, db: Db, who: Who, now: No
     if offset > 0:
         links["previous"] = _page_url(request, max(0, offset - count), count)
     page = found[offset : offset + count]
-    return FhirResponse(searchset_bundle(page, len(found), links, now, base_url(request)))
+    extra = await run_in_threadpool(fhir_api.included, db, who, resource_type, page, params)
+    return FhirResponse(searchset_bundle(page, len(found), links, now, base_url(request), included=extra))
 
 
 @router.get("/{resource_type}/{resource_id}", response_class=FhirResponse)
