@@ -1,7 +1,7 @@
 """when a patient's address-confirmation link expires
 
-Revision ID: 0022_msgb
-Revises: 0019_messages
+Revision ID: 0021_message_link_expiry
+Revises: 0020_fhir_deidentify
 Create Date: 2026-12-06 17:00:00
 
 Issue 17: every link in a message is one-time and expires. The confirmation link was one-time
@@ -17,8 +17,8 @@ from alembic import op
 
 import ketaflow.store.types
 
-revision: str = "0022_msgb"
-down_revision: str | None = "0019_messages"
+revision: str = "0021_message_link_expiry"
+down_revision: str | None = "0020_fhir_deidentify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

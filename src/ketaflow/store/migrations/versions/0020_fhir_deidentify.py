@@ -1,6 +1,6 @@
 """FHIR bulk export jobs may ask for the de-identified research variant
 
-Revision ID: 0021_fhirb
+Revision ID: 0020_fhir_deidentify
 Revises: 0019_messages
 Create Date: 2026-12-06 17:00:00
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021_fhirb"
+revision: str = "0020_fhir_deidentify"
 down_revision: str | None = "0019_messages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
