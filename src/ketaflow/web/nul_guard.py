@@ -151,6 +151,12 @@ def _body_encoding(scope: Scope) -> str:
     return "raw"
 
 
+# Routes that take a file (multipart): a file is bytes, not typed text (a PDF holds NULs and control
+# bytes), so its body is not checked here; the route reads the file and runs `refusal` on what it
+# will store (web/routes/registration.py: the referral upload checks the Bundle as JSON).
+FILE_UPLOADS: tuple[re.Pattern[str], ...] = (re.compile(r"/clinics/[^/]+/referrals/new"),)
+
+
 class RefuseUnstorable:
     """ASGI middleware: 400 for a request with anything `refusal` finds in its address or body.
 
@@ -174,7 +180,11 @@ class RefuseUnstorable:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        problem = refusal(address, body, _body_encoding(scope))
+        encoding = _body_encoding(scope)
+        if encoding == "raw" and any(p.fullmatch(scope.get("path", "")) for p in FILE_UPLOADS):
+            problem = refusal(address, b"", encoding)  # the route checks the file itself
+        else:
+            problem = refusal(address, body, encoding)
         if problem is not None:
             request = Request(scope)
             if request.url.path.startswith("/api/"):

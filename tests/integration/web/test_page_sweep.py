@@ -30,6 +30,7 @@ PAGES = (
     "/clinics/{code}/week",
     "/clinics/{code}/patients",
     "/clinics/{code}/patients/new",
+    "/clinics/{code}/referrals/new",
     "/clinics/{code}/director",
     "/clinics/{code}/hours",
     "/clinics/{code}/controlled",

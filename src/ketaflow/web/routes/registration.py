@@ -1,5 +1,6 @@
 """Front desk: registering patients (with duplicate detection), booking, the week view."""
 
+import json
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -9,15 +10,17 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from ketaflow.errors import Conflict, InvalidInput, KetaflowError
-from ketaflow.services import booking, clinics, registration
+from ketaflow.errors import Conflict, InvalidInput, KetaflowError, problems_of
+from ketaflow.services import booking, clinics, fhir_referral, registration
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action
 from ketaflow.services.registration import NewPatient, PossibleDuplicates
 from ketaflow.vocabulary import AppointmentKind, Sex
 from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
+from ketaflow.web.nul_guard import refusal
 
 router = APIRouter()
 
@@ -423,3 +426,78 @@ def week_api(code: str, db: Db, who: Who, now: Now, start: str = "") -> dict[str
             for d in week.days
         ],
     }
+
+
+# ---- a referral uploaded by the front desk (services/fhir_referral.py) ----------------------------
+
+
+def _referral_page(
+    request: Request, db: Db, who: CurrentUser, code: str, *, status_code: int = 200, **extra: Any
+) -> Response:
+    clinic = clinics.clinic_for(db, who, code, Action.REGISTER_PATIENT)
+    extra.setdefault("errors", forms.NO_ERRORS)
+    extra.setdefault("problems", {})
+    extra.setdefault("candidates", [])
+    extra.setdefault("done", None)
+    return page(request, "referral_upload.html", status_code=status_code, who=who, clinic=clinic, **extra)
+
+
+@router.get("/clinics/{code}/referrals/new", include_in_schema=False)
+def referral_page(request: Request, code: str, db: Db, who: Who) -> Response:
+    return _referral_page(request, db, who, code)
+
+
+async def _uploaded_bundle(request: Request) -> Any:
+    """The uploaded file's JSON, or InvalidInput saying what to send instead."""
+    form = await request.form()
+    upload = form.get("bundle")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        raise InvalidInput("Choose the referral file (a FHIR Bundle, .json) to upload.", field="bundle")
+    data = await upload.read()  # at most the body limit (web/request_size.py)
+    try:
+        bundle = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput(
+            f"{upload.filename} is not a FHIR JSON file: ask the referring practice for the referral as "
+            "a FHIR Bundle in JSON (not a PDF, a scan or XML).",
+            field="bundle",
+        ) from None
+    # What every JSON body is checked for (web/nul_guard.py, which leaves uploaded files to us).
+    unstorable = refusal(b"", data, "json")
+    if unstorable is not None:
+        raise InvalidInput(f"{upload.filename}: {unstorable}", field="bundle")
+    return bundle
+
+
+@router.post("/clinics/{code}/referrals/new", include_in_schema=False)
+async def referral_upload(request: Request, code: str, db: Db, who: FormWho, now: Now) -> Response:
+    """A referral Bundle uploaded as a file: the same import as `POST /fhir` (one transaction; a
+    bad Bundle names each problem and saves nothing; a possible duplicate asks first)."""
+    form = await request.form()
+    confirm = form.get("confirm_not_duplicate") in {"yes", "on"}
+    try:
+        bundle = await _uploaded_bundle(request)
+        done = await run_in_threadpool(
+            fhir_referral.import_referral, db, who, code, bundle, now=now, confirm_not_duplicate=confirm
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        problems = problems_of(exc)
+        upload_problem = problems.pop("bundle", None)
+        message = upload_problem or (
+            "The referral was not imported and nothing was saved: the file has these problems. Ask the "
+            "referring practice to correct them and send it again."
+            if problems and not isinstance(exc, PossibleDuplicates)
+            else exc.message
+        )
+        return _referral_page(
+            request,
+            db,
+            who,
+            code,
+            status_code=409 if isinstance(exc, PossibleDuplicates) else 400,
+            errors=forms.FormErrors("referral", {}, message),
+            problems={} if isinstance(exc, PossibleDuplicates) or upload_problem else problems,
+            candidates=exc.candidates if isinstance(exc, PossibleDuplicates) else [],
+        )
+    return _referral_page(request, db, who, code, status_code=201, done=done)
