@@ -431,6 +431,15 @@ DETAIL_FIELDS = (
 )
 
 
+def patient_to_edit(db: Session, who: CurrentUser, patient_id: uuid.UUID) -> m.Patient:
+    """A registered patient whose details `who` may change (those who may register at its clinic)."""
+    patient = db.get(m.Patient, patient_id)
+    if patient is None:
+        raise NotFound("There is no such patient.")
+    require(who, Action.REGISTER_PATIENT, patient.clinic_id)
+    return patient
+
+
 def update_details(
     db: Session, who: CurrentUser, patient_id: uuid.UUID, details: NewPatient, *, version: int, now: datetime
 ) -> list[str]:
@@ -440,10 +449,7 @@ def update_details(
     fields changed; when any did, the change is audited (the fields' names, not their values)
     and, when the installation sends HL7, an ADT^A08 goes to the outbox in the same transaction."""
     begin_write(db)
-    patient = db.get(m.Patient, patient_id)
-    if patient is None:
-        raise NotFound("There is no such patient.")
-    require(who, Action.REGISTER_PATIENT, patient.clinic_id)
+    patient = patient_to_edit(db, who, patient_id)
     clinic = db.get(m.Clinic, patient.clinic_id)
     assert clinic is not None  # foreign key
     if patient.version != version:

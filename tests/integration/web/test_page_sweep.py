@@ -43,6 +43,7 @@ PAGES = (
     "/outcomes/dissociation",
     "/patients/{patient}",
     "/patients/{patient}/book",
+    "/patients/{patient}/details",
     "/patients/{patient}/course",
     "/patients/{patient}/consultation",
     "/patients/{patient}/portal-link",

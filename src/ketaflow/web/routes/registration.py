@@ -17,6 +17,7 @@ from ketaflow.services import booking, clinics, fhir_referral, registration
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.permissions import Action
 from ketaflow.services.registration import NewPatient, PossibleDuplicates
+from ketaflow.store import models as m
 from ketaflow.vocabulary import AppointmentKind, Sex
 from ketaflow.web import forms
 from ketaflow.web.deps import ApiWho, Db, FormWho, Now, Who, page
@@ -35,6 +36,7 @@ def _register_page(
     extra.setdefault("form", {})
     extra.setdefault("errors", forms.NO_ERRORS)
     extra.setdefault("candidates", [])
+    extra.setdefault("editing", None)
     return page(
         request,
         "register.html",
@@ -104,6 +106,57 @@ def register_form(
             candidates=exc.candidates if isinstance(exc, PossibleDuplicates) else [],
         )
     return RedirectResponse(f"/patients/{patient.id}", status_code=303)
+
+
+# ---- a registered patient's details (an ADT^A08 goes out when they change) ------------------------
+
+
+def _details_page(
+    request: Request, db: Db, who: CurrentUser, patient_id: uuid.UUID, *, status_code: int = 200, **extra: Any
+) -> Response:
+    patient = registration.patient_to_edit(db, who, patient_id)
+    clinic = db.get(m.Clinic, patient.clinic_id)
+    assert clinic is not None  # foreign key
+    extra.setdefault("form", _details_of(patient))
+    return _register_page(request, db, who, clinic.code, status_code=status_code, editing=patient, **extra)
+
+
+def _details_of(patient: m.Patient) -> dict[str, str]:
+    """The details form as the patient's row fills it."""
+    form = {
+        f: "" if getattr(patient, f) is None else str(getattr(patient, f)) for f in registration.DETAIL_FIELDS
+    }
+    form["date_of_birth"] = patient.date_of_birth.isoformat()
+    return form
+
+
+@router.get("/patients/{patient_id}/details", include_in_schema=False)
+def details_page(request: Request, patient_id: uuid.UUID, db: Db, who: Who) -> Response:
+    return _details_page(request, db, who, patient_id)
+
+
+@router.post("/patients/{patient_id}/details", include_in_schema=False)
+def details_form(
+    request: Request, patient_id: uuid.UUID, db: Db, who: FormWho, now: Now, posted: forms.Posted
+) -> Response:
+    try:
+        body = forms.read(RegisterIn, posted)
+        version = forms.whole(posted.get("version"), "version", "The form's version")
+        if version is None:
+            raise InvalidInput("The form is incomplete: reload the page and make the change again.")
+        registration.update_details(db, who, patient_id, body.new_patient(), version=version, now=now)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _details_page(
+            request,
+            db,
+            who,
+            patient_id,
+            status_code=409 if isinstance(exc, Conflict) else 400,
+            form=posted,
+            errors=forms.FormErrors.of("register", exc, fields=posted),
+        )
+    return RedirectResponse(f"/patients/{patient_id}", status_code=303)
 
 
 def _candidate(c: registration.Candidate) -> dict[str, Any]:
