@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine
@@ -57,19 +57,26 @@ def postgres_url_or_skip() -> str:
     )
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadfile`: a unit per file and engine kind, the longest first (tests/xdist_units.py)."""
+    from tests.xdist_units import make_scheduler
+
+    return make_scheduler(config, log)
+
+
 ENGINE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="session", params=ENGINE_KINDS)
+@pytest.fixture(scope="module", params=ENGINE_KINDS)
 def migrated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, templates: Templates
 ) -> Iterator[tuple[Engine, Engine]]:
-    """(owner, app) engines on one migrated database, once per test session (per pytest-xdist
-    worker) and engine kind.
-
-    pytest keeps one value of a session fixture at a time, so under `--dist loadfile` each file
-    gets a new one at each switch of engine kind; each is a copy of the worker's migrated
-    template (`Templates`), as new as a freshly migrated one.
+    """(owner, app) engines on one migrated database, new for each test file and engine kind:
+    what one file commits never reaches another, whatever order the files run in and however
+    they are shared among pytest-xdist's workers. Each is a copy of the worker's migrated
+    template (`Templates`), as new as a freshly migrated one, so this costs a file copy or a
+    `CREATE DATABASE ... TEMPLATE`, not a migration.
 
     On PostgreSQL it is a database of its own on the test server, so parallel workers never
     share one (KETAFLOW_TEST_POSTGRES_URL names the server and a database the tests may use)."""
@@ -79,13 +86,13 @@ def migrated(
     databases.drop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def engine(migrated: tuple[Engine, Engine]) -> Engine:
     """The migrated database as the application sees it (on PostgreSQL: as its own role)."""
     return migrated[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def owner_engine(migrated: tuple[Engine, Engine]) -> Engine:
     """The same database as `engine`, connected as the owner that migrated it."""
     return migrated[0]
@@ -263,16 +270,17 @@ def demo_copy(
     databases.drop_all()
 
 
-@pytest.fixture(scope="session", params=ENGINE_KINDS)
+@pytest.fixture(scope="module", params=ENGINE_KINDS)
 def demo_engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, templates: Templates
 ) -> Iterator[Engine]:
     """A small demo network (2 clinics, 40 patients) built by the owner, as the application sees
     it (on PostgreSQL: as its own role).
 
-    Like `migrated`, a new one at each switch of engine kind (so under `--dist loadfile` each
-    file gets a network no other file wrote to): a copy of the network the worker built once
-    (`Templates.demo`)."""
+    Like `migrated`, new for each test file and engine kind, so no file sees rows another file
+    added (some tests count on the network as built: test_demo_controlled.py's pump total,
+    test_chart_and_board_pages.py's statement count): a copy of the network the worker built
+    once (`Templates.demo`)."""
     from ketaflow.demo.settings import DemoSettings
 
     databases = FreshDatabases(request.param, tmp_path_factory.mktemp("demo"))
