@@ -24,9 +24,31 @@ from xdist.scheduler import LoadFileScheduling
 KINDS = ("sqlite", "postgres")
 
 # The longest units, longest first (sum of their tests' setup, call and teardown times in the
-# whole suite on 2 workers, `--durations=0`, 2026-12-06). A unit renamed or gone only loses its
-# place in the queue.
-LONGEST: tuple[str, ...] = ()
+# whole suite on 2 workers, `--durations=0`, 2026-12-06, on a shared and busy machine). A unit
+# renamed or gone only loses its place in the queue.
+LONGEST: tuple[str, ...] = (
+    "tests/e2e/test_accessibility.py",
+    "tests/integration/benchmarks/test_scripts_smoke.py",
+    "tests/unit/demo/test_generator.py",
+    "tests/integration/web/test_api_fuzz.py::postgres",
+    "tests/unit/test_ci_mode.py",
+    "tests/unit/demo/test_response_truth.py",
+    "tests/integration/web/test_staff_accounts.py::postgres",
+    "tests/integration/web/test_roles_accounts.py::postgres",
+    "tests/integration/web/test_staff_accounts.py::sqlite",
+    "tests/integration/fhir/test_bulk_export.py::postgres",
+    "tests/integration/web/test_roles_portal.py::postgres",
+    "tests/integration/demo/test_demo_build.py::postgres",
+    "tests/integration/web/test_portal.py::postgres",
+    "tests/integration/demo/test_demo_build.py::sqlite",
+    "tests/integration/web/test_api_fuzz.py::sqlite",
+    "tests/integration/fhir/test_bulk_export.py::sqlite",
+    "tests/integration/web/test_roles_portal.py::sqlite",
+    "tests/integration/analytics/test_ground_truth.py::postgres",
+    "tests/integration/cli/test_backup_restore.py::postgres",
+    "tests/e2e/test_patient_journey.py::postgres",
+    "tests/e2e/test_patient_journey.py::sqlite",
+)
 
 _PLACE = {unit: i for i, unit in enumerate(LONGEST)}
 _PARAMS = re.compile(r"\[(.*)\]$")
