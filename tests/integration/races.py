@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event, text
@@ -52,26 +52,27 @@ def race(engine: Engine, row_lock: Select[Any] | None, *attempts: Callable[[], N
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(a,), name=f"racer-{i}") for i, a in enumerate(attempts)]
-    if row_lock is None:
-        for t in threads:
-            t.start()
-    else:
-        with _held_until_queued(engine, row_lock, threads):
+    with ExitStack() as after_the_race:  # undone once every racer has finished (or the test failed)
+        if row_lock is None:
             for t in threads:
                 t.start()
-    for t in threads:
-        t.join(timeout=QUEUE_TIMEOUT_S)
-        assert not t.is_alive(), f"{t.name} did not finish"
+        else:
+            with _held_until_queued(engine, row_lock, threads, after_the_race):
+                for t in threads:
+                    t.start()
+        for t in threads:
+            t.join(timeout=QUEUE_TIMEOUT_S)
+            assert not t.is_alive(), f"{t.name} did not finish"
     if errors:
         raise errors[0]
 
 
 @contextmanager
 def _held_until_queued(
-    engine: Engine, row_lock: Select[Any], racers: list[threading.Thread]
+    engine: Engine, row_lock: Select[Any], racers: list[threading.Thread], after_the_race: ExitStack
 ) -> Iterator[None]:
     if engine.dialect.name == "sqlite":
-        with _sqlite_writer_held(engine, racers):
+        with _sqlite_writer_held(engine, racers, after_the_race):
             yield
         return
     with engine.connect() as holder:
@@ -94,7 +95,9 @@ def _held_until_queued(
 
 
 @contextmanager
-def _sqlite_writer_held(engine: Engine, racers: list[threading.Thread]) -> Iterator[None]:
+def _sqlite_writer_held(
+    engine: Engine, racers: list[threading.Thread], after_the_race: ExitStack
+) -> Iterator[None]:
     arrived = threading.Semaphore(0)
 
     def on_checkout(*_args: Any) -> None:
@@ -104,10 +107,13 @@ def _sqlite_writer_held(engine: Engine, racers: list[threading.Thread]) -> Itera
     with Session(engine) as holder:
         begin_write(holder)  # the test takes the write lock first
         event.listen(engine, "checkout", on_checkout)
+        # Removed only after the race: a racer may still be running the engine's checkout
+        # listeners when it has told us it arrived, and removing one then makes SQLAlchemy raise
+        # "deque mutated during iteration" in that racer (tests/integration/test_races_helper.py).
+        after_the_race.callback(event.remove, engine, "checkout", on_checkout)
         try:
             yield
             for _ in racers:
                 assert arrived.acquire(timeout=QUEUE_TIMEOUT_S), "the racers never queued for the lock"
         finally:
-            event.remove(engine, "checkout", on_checkout)
             holder.rollback()

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from ketaflow.demo.build import build_network
 from ketaflow.demo.settings import DemoSettings
 from ketaflow.services.outcomes import Dashboard, outcomes_dashboard
 from ketaflow.services.outcomes.summary import SUMMARY_MAX_AGE, refresh_outcome_summaries, running_refresh
@@ -68,10 +67,8 @@ def test_the_comparison_is_exact_but_for_float_rounding() -> None:
 
 
 @pytest.fixture
-def network(fresh_engine: Callable[[], Engine]) -> Engine:
-    engine = fresh_engine()
-    build_network(engine, SETTINGS)
-    return engine
+def network(demo_copy: Callable[[DemoSettings], Engine]) -> Engine:
+    return demo_copy(SETTINGS)
 
 
 def test_the_summary_gives_the_live_figures_for_the_network_and_each_clinic(network: Engine) -> None:

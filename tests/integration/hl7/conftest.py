@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from ketaflow.services.auth import CurrentUser
 from ketaflow.store import models as m
-from ketaflow.store.migrate import upgrade
 from ketaflow.vocabulary import AdministrationKind, AppointmentKind, AppointmentStatus, Role, TreatmentPhase
-from tests.conftest import ENGINE_KINDS, FreshDatabases
+from tests.conftest import ENGINE_KINDS, FreshDatabases, Templates
 from tests.factories import make_clinic, make_patient, make_staff
 
 # 10:00 in the test clinics' zone (America/Chicago, CST = UTC-6)
@@ -26,10 +25,11 @@ START = T0 + timedelta(minutes=10)  # the pump starts
 
 
 @pytest.fixture(scope="module", params=ENGINE_KINDS)
-def hl7_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def hl7_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, templates: Templates
+) -> Iterator[Engine]:
     databases = FreshDatabases(request.param, tmp_path_factory.mktemp("hl7"))
-    owner = databases.new()
-    upgrade(owner)
+    owner = databases.new_migrated(templates)
     yield databases.app_engine(owner)
     databases.drop_all()
 

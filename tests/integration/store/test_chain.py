@@ -45,11 +45,10 @@ def _copy(fact: m.VitalSign, **changes: object) -> m.VitalSign:
 
 
 @pytest.fixture
-def charted(fresh_engine: Callable[[], Engine]) -> tuple[Engine, uuid.UUID]:
+def charted(migrated_engine: Callable[[], Engine]) -> tuple[Engine, uuid.UUID]:
     """A migrated database with a chart, six vital signs, an amendment, and audit events with and
     without a clinic, written in several transactions and flushes. Returns the engine and clinic id."""
-    engine = fresh_engine()
-    upgrade(engine)
+    engine = migrated_engine()
     with Session(engine, expire_on_commit=False) as db:
         chart = make_chart(db)
         db.commit()

@@ -32,9 +32,8 @@ from ketaflow.services.audit import Actor
 from ketaflow.services.auth import CurrentUser
 from ketaflow.services.witness import WitnessCredentials
 from ketaflow.store import models as m
-from ketaflow.store.migrate import upgrade
 from ketaflow.vocabulary import Role
-from tests.conftest import ENGINE_KINDS, FreshDatabases
+from tests.conftest import ENGINE_KINDS, FreshDatabases, Templates
 from tests.factories import T0, Chart, make_chart, make_infusion_that_ran, make_staff
 from tests.integration.races import race
 
@@ -84,12 +83,13 @@ class Clinic:
 
 
 @pytest.fixture(scope="module", params=ENGINE_KINDS)
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, templates: Templates
+) -> Iterator[Clinic]:
     """One database per engine for the module (migrating one costs seconds): a clinic with its
     staff, all signing in with PASSWORD, and a safe; each test adds its own infusion and lots."""
     databases = FreshDatabases(request.param, tmp_path_factory.mktemp("controlled"))
-    engine = databases.new()
-    upgrade(engine)
+    engine = databases.new_migrated(templates)
     with Session(engine) as db:
         chart = make_chart(db)
         people = {"nurse": chart.nurse.id, "psychiatrist": chart.psychiatrist.id}

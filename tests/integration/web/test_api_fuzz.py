@@ -30,10 +30,9 @@ from sqlalchemy.orm import Session
 
 from ketaflow.demo.catalog import DEMO_PASSWORD
 from ketaflow.store import models as m
-from ketaflow.store.migrate import upgrade
 from ketaflow.web.app import create_app
 from ketaflow.web.deps import clock
-from tests.conftest import ENGINE_KINDS, FreshDatabases
+from tests.conftest import ENGINE_KINDS, FreshDatabases, Templates
 from tests.integration.web.sign_in_support import post_login
 
 AS_OF = date(2026, 11, 25)
@@ -107,7 +106,9 @@ def real_ids(engine: Engine) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module", params=ENGINE_KINDS)
-def fuzz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
+def fuzz(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, templates: Templates
+) -> Iterator[Fuzz]:
     from fastapi.testclient import TestClient
 
     from ketaflow.demo.build import build_network
@@ -115,8 +116,7 @@ def fuzz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
     folder: Path = tmp_path_factory.mktemp("fuzz")
     databases = FreshDatabases(request.param, folder)
-    owner = databases.new()
-    upgrade(owner)
+    owner = databases.new_migrated(templates)
     build_network(owner, DemoSettings(clinics=1, patients=8, seed=11, as_of=AS_OF))
     engine = databases.app_engine(owner)  # as the app's own role on PostgreSQL
     app = create_app(engine)
