@@ -242,16 +242,20 @@ def run_job(engine: Engine, job_id: uuid.UUID, data_dir: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - a failed job records why; the server goes on
         log.exception("FHIR export %s failed", job_id)
         shutil.rmtree(folder, ignore_errors=True)
-        with Session(engine) as db:
-            begin_write(db)
-            job = db.get(m.FhirExportJob, job_id)
-            if job is not None and job.status == "running":
-                job.status, job.finished_at = "failed", utcnow()
-                job.error = (
-                    f"The export stopped ({type(exc).__name__}); start it again, "
-                    "and tell your administrator if it fails again."
-                )
-                db.commit()
+        try:
+            with Session(engine) as db:
+                begin_write(db)
+                job = db.get(m.FhirExportJob, job_id)
+                if job is not None and job.status == "running":
+                    job.status, job.finished_at = "failed", utcnow()
+                    job.error = (
+                        f"The export stopped ({type(exc).__name__}); start it again, "
+                        "and tell your administrator if it fails again."
+                    )
+                    db.commit()
+        except DBAPIError:  # the database itself is gone (down, dropped): the job stays "running",
+            # and the next server start begins it again (resume_jobs); the thread ends quietly
+            log.exception("FHIR export %s: the failure could not be recorded", job_id)
         return
     with Session(engine) as db:
         begin_write(db)
